@@ -1,0 +1,57 @@
+# Gatehouse — see README.md. `make run` and `make test` are all you need.
+SHELL := /bin/bash
+
+GO      ?= go
+BIN     := bin/gatehouse
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/gatehouse/gatehouse/app.Version=$(VERSION)
+
+.PHONY: all build run test test-go lint generate check-generated clean
+
+all: build
+
+## build: compile the single binary (CGO-free) into bin/gatehouse
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+## run: build and serve on http://localhost:8080 with SQLite in ./data/
+run: build
+	./$(BIN) serve
+
+## test: vet, gofmt, generated-files check, and every Go test with -race
+## (PostgreSQL suites run when GATEHOUSE_TEST_POSTGRES_URL is set).
+test: lint check-generated test-go
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+## lint: go vet and a gofmt check
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+## generate: templ components and the Tailwind CSS (+ vendored Font Awesome)
+generate: node_modules/.package-lock.json
+	$(GO) tool templ generate -path views
+	npm run --silent build
+
+# check-generated fails when `make generate` changes any generated file,
+# i.e. when a *_templ.go or static/css/app.css is stale or missing.
+GENERATED = find views static/css static/vendor -type f \( -name '*_templ.go' -o -path 'static/*' \) | LC_ALL=C sort | xargs sha256sum
+check-generated:
+	@before=$$($(GENERATED)); \
+	$(MAKE) --no-print-directory generate >/dev/null; \
+	after=$$($(GENERATED)); \
+	if [ "$$before" != "$$after" ]; then \
+		echo "generated files were out of date; run 'make generate' and commit:"; \
+		diff <(echo "$$before") <(echo "$$after") | grep '^[<>]' | awk '{print $$3}' | sort -u; \
+		exit 1; \
+	fi; echo "generated files are up to date"
+
+clean:
+	rm -rf bin

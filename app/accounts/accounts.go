@@ -1,0 +1,139 @@
+// Package accounts validates and creates user accounts. The setup page, the
+// sign-up page, the admin's user pages and `gatehouse users create` all go
+// through it, so the rules are the same everywhere.
+package accounts
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/app/password"
+	"github.com/gatehouse/gatehouse/app/store"
+	"github.com/gatehouse/gatehouse/models"
+)
+
+// Input is a new account as entered.
+type Input struct {
+	Username        string
+	Email           string
+	Name            string
+	Password        string
+	PasswordConfirm string // checked only when ConfirmPassword is set
+	ConfirmPassword bool
+	Role            string // empty means user
+}
+
+// Errors maps a field name (username, email, name, password,
+// password_confirm, role) to a message for the person entering it.
+type Errors map[string]string
+
+var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$`)
+
+// NormalizeUsername trims and lower-cases a username.
+func NormalizeUsername(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// CheckUsername returns why u (normalized) is not a valid username, or "".
+func CheckUsername(u string) string {
+	switch {
+	case u == "":
+		return "Choose a username."
+	case len(u) < 3 || len(u) > 64:
+		return "Use 3 to 64 characters."
+	case !usernameRE.MatchString(u):
+		return "Use lower-case letters, digits, dots, dashes and underscores, starting and ending with a letter or digit."
+	}
+	return ""
+}
+
+// CheckEmail returns why e is not a usable email address, or "" (empty is
+// allowed).
+func CheckEmail(e string) string {
+	if e == "" {
+		return ""
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || len(e) > 254 || !strings.Contains(e[strings.LastIndex(e, "@")+1:], ".") {
+		return "Enter an email address such as ada@example.com."
+	}
+	return ""
+}
+
+// CheckName returns why n is not a usable display name, or "".
+func CheckName(n string) string {
+	if !utf8.ValidString(n) || utf8.RuneCountInString(n) > 100 || strings.ContainsAny(n, "\x00\r\n\t<>") {
+		return "Use at most 100 characters, without line breaks or < >."
+	}
+	return ""
+}
+
+// Normalize trims the input's fields in place.
+func (in *Input) Normalize() {
+	in.Username = NormalizeUsername(in.Username)
+	in.Email = strings.TrimSpace(in.Email)
+	in.Name = strings.TrimSpace(in.Name)
+	in.Role = strings.TrimSpace(in.Role)
+	if in.Role == "" {
+		in.Role = models.RoleUser
+	}
+}
+
+// Validate returns every problem with the (normalized) input.
+func (in *Input) Validate() Errors {
+	errs := Errors{}
+	if m := CheckUsername(in.Username); m != "" {
+		errs["username"] = m
+	}
+	if m := CheckEmail(in.Email); m != "" {
+		errs["email"] = m
+	}
+	if m := CheckName(in.Name); m != "" {
+		errs["name"] = m
+	}
+	if err := password.Check(in.Password); err != nil {
+		errs["password"] = err.Error()
+	} else if in.ConfirmPassword && in.Password != in.PasswordConfirm {
+		errs["password_confirm"] = "The two passwords do not match."
+	}
+	if !models.ValidRole(in.Role) {
+		errs["role"] = "Role must be admin, developer or user."
+	}
+	return errs
+}
+
+// ErrInvalid is returned by Create with the field errors.
+var ErrInvalid = errors.New("invalid account")
+
+// Creator is the storage Create needs.
+type Creator interface {
+	CreateUser(ctx context.Context, u *models.User) error
+	GetUserByUsername(ctx context.Context, username string) (*models.User, error)
+}
+
+// Create validates the input, hashes the password and stores the user.
+// Validation problems (including a taken username or email) come back as
+// Errors with ErrInvalid.
+func Create(ctx context.Context, st Creator, in Input) (*models.User, Errors, error) {
+	in.Normalize()
+	if errs := in.Validate(); len(errs) > 0 {
+		return nil, errs, ErrInvalid
+	}
+	hash, err := password.Hash(in.Password)
+	if err != nil {
+		return nil, nil, err
+	}
+	u := &models.User{Username: in.Username, Email: in.Email, Name: in.Name, PasswordHash: hash, Role: in.Role}
+	if err := st.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrAlreadyExists) {
+			if _, gerr := st.GetUserByUsername(ctx, in.Username); gerr == nil {
+				return nil, Errors{"username": "This username is taken."}, ErrInvalid
+			}
+			return nil, Errors{"email": "Another account uses this email address."}, ErrInvalid
+		}
+		return nil, nil, err
+	}
+	return u, nil, nil
+}

@@ -1,0 +1,392 @@
+package app
+
+import (
+	"context"
+
+	"github.com/gofiber/fiber/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/app/database/dbtest"
+	"github.com/gatehouse/gatehouse/app/web"
+	"github.com/gatehouse/gatehouse/models"
+)
+
+const pw = "correct horse battery"
+
+func TestLoginSuccessRegeneratesSession(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		h.createUser("alice", pw, models.RoleDeveloper)
+		h.csrf("/login")
+		before := h.jar[web.CookieName(false)].Value
+		r := h.login("Alice", pw) // usernames are case-insensitive
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/dashboard" {
+			t.Fatalf("login: %d %s", r.StatusCode, r.Header.Get("Location"))
+		}
+		after := h.jar[web.CookieName(false)]
+		if after == nil || after.Value == before {
+			t.Fatal("session cookie not regenerated at login")
+		}
+		d := h.get("/dashboard")
+		if d.StatusCode != http.StatusOK || !strings.Contains(d.body, "alice") {
+			t.Fatalf("dashboard after login: %d", d.StatusCode)
+		}
+		// The pre-login session ID no longer exists.
+		h2 := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{
+			web.CookieName(false): {Name: web.CookieName(false), Value: before}}}
+		if r := h2.get("/dashboard"); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("old session cookie still signed in: %d", r.StatusCode)
+		}
+		var events int64
+		h.store.DB().Model(&models.AuditEvent{}).Where("action = ? AND success", "login.success").Count(&events)
+		if events != 1 {
+			t.Fatalf("login.success audit events = %d", events)
+		}
+	})
+}
+
+// TestLoginFailuresLookTheSame: an unknown user and a wrong password get the
+// same status and the same page.
+func TestLoginFailuresLookTheSame(t *testing.T) {
+	h := sqliteHarness(t)
+	h.createUser("alice", pw, models.RoleUser)
+	wrong := h.login("alice", "wrong password!")
+	unknown := h.login("nobody", "wrong password!")
+	if wrong.StatusCode != http.StatusUnauthorized || unknown.StatusCode != wrong.StatusCode {
+		t.Fatalf("statuses differ: wrong=%d unknown=%d", wrong.StatusCode, unknown.StatusCode)
+	}
+	a := strings.ReplaceAll(wrong.body, `value="alice"`, `value="X"`)
+	b := strings.ReplaceAll(unknown.body, `value="nobody"`, `value="X"`)
+	if a != b {
+		t.Fatal("pages for unknown user and wrong password differ")
+	}
+	if !strings.Contains(a, "Incorrect username or password.") {
+		t.Fatal("generic error message missing")
+	}
+	if h.jar[web.CookieName(false)] == nil {
+		t.Fatal("no session cookie")
+	}
+	if r := h.get("/dashboard"); r.StatusCode != http.StatusSeeOther {
+		t.Fatal("failed login signed in")
+	}
+}
+
+func TestLoginThrottling(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		h.createUser("alice", pw, models.RoleUser)
+		for i := 0; i < 10; i++ {
+			if r := h.login("alice", "wrong password!"); r.StatusCode != http.StatusUnauthorized {
+				t.Fatalf("attempt %d: %d", i+1, r.StatusCode)
+			}
+		}
+		r := h.login("alice", pw) // even the right password is refused now
+		if r.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("11th attempt: %d, want 429", r.StatusCode)
+		}
+		ra, err := strconv.Atoi(r.Header.Get("Retry-After"))
+		if err != nil || ra < 1 || ra > 600 {
+			t.Fatalf("Retry-After = %q", r.Header.Get("Retry-After"))
+		}
+		if !strings.Contains(r.body, "Too many failed sign-in attempts") {
+			t.Fatal("throttle message missing")
+		}
+		// Another account from the same address is not blocked yet (30).
+		h.createUser("bob", pw, models.RoleUser)
+		if r := h.login("bob", pw); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("other account blocked: %d", r.StatusCode)
+		}
+	})
+}
+
+func TestLoginThrottlingPerAddress(t *testing.T) {
+	h := sqliteHarness(t)
+	h.createUser("alice", pw, models.RoleUser)
+	for i := 0; i < 30; i++ {
+		h.login("user"+strconv.Itoa(i), "wrong password!")
+	}
+	if r := h.login("alice", pw); r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("address not throttled after 30 failures: %d", r.StatusCode)
+	}
+}
+
+func TestCSRFRejectsFormsWithoutToken(t *testing.T) {
+	h := sqliteHarness(t)
+	h.createUser("alice", pw, models.RoleUser)
+	h.get("/login")
+	for name, form := range map[string]url.Values{
+		"missing": {"username": {"alice"}, "password": {pw}},
+		"wrong":   {"username": {"alice"}, "password": {pw}, "csrf_token": {"forged"}},
+	} {
+		r := h.do(http.MethodPost, "/login", form)
+		if r.StatusCode != http.StatusForbidden {
+			t.Errorf("%s token: status %d, want 403", name, r.StatusCode)
+		}
+		if !strings.Contains(r.body, "This form has expired") {
+			t.Errorf("%s token: no explanation on the page", name)
+		}
+	}
+	// A token from another session does not work either.
+	other := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}}
+	tok := other.csrf("/login")
+	if r := h.do(http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {pw}, "csrf_token": {tok}}); r.StatusCode != http.StatusForbidden {
+		t.Errorf("token of another session accepted: %d", r.StatusCode)
+	}
+	// Logout is a form too.
+	h.login("alice", pw)
+	if r := h.do(http.MethodPost, "/logout", url.Values{}); r.StatusCode != http.StatusForbidden {
+		t.Errorf("logout without token: %d", r.StatusCode)
+	}
+	if r := h.get("/dashboard"); r.StatusCode != http.StatusOK {
+		t.Error("a refused logout signed out")
+	}
+}
+
+func TestSessionCookieFlags(t *testing.T) {
+	for _, tc := range []struct {
+		issuer string
+		name   string
+		secure bool
+	}{
+		{"http://localhost:8080", "gatehouse_session", false},
+		{"https://auth.example.com", "__Host-gatehouse", true},
+	} {
+		h := newHarness(t, dbtest.SQLiteURL(t), map[string]string{"GATEHOUSE_ISSUER": tc.issuer})
+		r := h.get("/login")
+		var c *http.Cookie
+		for _, x := range r.Cookies() {
+			if x.Name == tc.name {
+				c = x
+			}
+		}
+		if c == nil {
+			t.Fatalf("%s: no %s cookie; got %v", tc.issuer, tc.name, r.Header.Values("Set-Cookie"))
+		}
+		if !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.Secure != tc.secure || c.Path != "/" || c.Domain != "" {
+			t.Errorf("%s: cookie flags %+v", tc.issuer, c)
+		}
+		if tc.secure && r.Header.Get("Strict-Transport-Security") == "" {
+			t.Errorf("%s: no HSTS", tc.issuer)
+		}
+	}
+}
+
+func TestLogoutEndsSession(t *testing.T) {
+	h := sqliteHarness(t)
+	h.createUser("alice", pw, models.RoleUser)
+	h.login("alice", pw)
+	stolen := *h.jar[web.CookieName(false)]
+	r := h.post("/dashboard", "/logout", url.Values{})
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
+		t.Fatalf("logout: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	replay := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{stolen.Name: &stolen}}
+	if r := replay.get("/dashboard"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("session cookie works after logout: %d", r.StatusCode)
+	}
+	if r := h.get("/login?signed_out=1"); !strings.Contains(r.body, "You have signed out.") {
+		t.Fatal("no signed-out notice")
+	}
+}
+
+func TestSafeRedirectAfterLogin(t *testing.T) {
+	h := sqliteHarness(t)
+	h.createUser("alice", pw, models.RoleUser)
+	cases := map[string]string{
+		"/account":              "/account",
+		"//evil.example":        "/dashboard",
+		"https://evil.example/": "/dashboard",
+		"/\\evil.example":       "/dashboard",
+		"javascript:alert(1)":   "/dashboard",
+	}
+	for next, want := range cases {
+		h.jar = map[string]*http.Cookie{}
+		r := h.post("/login?next="+url.QueryEscape(next), "/login", url.Values{"username": {"alice"}, "password": {pw}, "next": {next}})
+		if got := r.Header.Get("Location"); got != want {
+			t.Errorf("next=%q redirected to %q, want %q", next, got, want)
+		}
+	}
+	// A signed-out visitor to a page is sent to sign in and back.
+	h.jar = map[string]*http.Cookie{}
+	r := h.get("/account")
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/login?next=%2Faccount" {
+		t.Fatalf("signed-out /account: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+}
+
+func TestSetupTokenSingleUse(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		link, err := h.srv.Handlers.EnsureSetupToken(ctx)
+		if err != nil || !strings.HasPrefix(link, "http://localhost:8080/setup?token=") {
+			t.Fatalf("setup link %q: %v", link, err)
+		}
+		u, _ := url.Parse(link)
+		token := u.Query().Get("token")
+		page := "/setup?token=" + url.QueryEscape(token)
+
+		if r := h.get("/setup?token=not-the-token"); r.StatusCode != http.StatusNotFound {
+			t.Fatalf("wrong token: %d", r.StatusCode)
+		}
+		form := url.Values{"token": {token}, "username": {"root"}, "name": {"Ada"}, "password": {pw}, "password_confirm": {"mismatch"}}
+		if r := h.post(page, "/setup", form); r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, "do not match") {
+			t.Fatalf("mismatched passwords: %d", r.StatusCode)
+		}
+		form.Set("password_confirm", pw)
+		r := h.post(page, "/setup", form)
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/dashboard" {
+			t.Fatalf("setup: %d %s", r.StatusCode, r.Header.Get("Location"))
+		}
+		admin, err := h.store.GetUserByUsername(ctx, "root")
+		if err != nil || admin.Role != models.RoleAdmin {
+			t.Fatalf("admin not created: %v", err)
+		}
+		if d := h.get("/dashboard"); d.StatusCode != http.StatusOK {
+			t.Fatalf("not signed in after setup: %d", d.StatusCode)
+		}
+		// Second use: refused, page and form alike.
+		other := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}}
+		if r := other.get(page); r.StatusCode != http.StatusNotFound {
+			t.Fatalf("used setup link still shows the form: %d", r.StatusCode)
+		}
+		form.Set("username", "root2")
+		form.Set("csrf_token", other.csrf("/login"))
+		if r := other.do(http.MethodPost, "/setup", form); r.StatusCode != http.StatusNotFound {
+			t.Fatalf("used setup token accepted: %d", r.StatusCode)
+		}
+		if _, err := h.store.GetUserByUsername(ctx, "root2"); err == nil {
+			t.Fatal("second admin created with a used token")
+		}
+		// Once an admin exists no new link is made.
+		if link, err := h.srv.Handlers.EnsureSetupToken(ctx); err != nil || link != "" {
+			t.Fatalf("setup link after admin exists: %q %v", link, err)
+		}
+	})
+}
+
+// TestSetupTokenRefusedOnceAdminExists: a valid, unused token stops working
+// as soon as any admin exists (e.g. made with `users create`).
+func TestSetupTokenRefusedOnceAdminExists(t *testing.T) {
+	h := sqliteHarness(t)
+	link, _ := h.srv.Handlers.EnsureSetupToken(context.Background())
+	h.createUser("boss", pw, models.RoleAdmin)
+	u, _ := url.Parse(link)
+	if r := h.get(u.RequestURI()); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("setup page with an admin present: %d", r.StatusCode)
+	}
+}
+
+func TestSignupFollowsSetting(t *testing.T) {
+	h := sqliteHarness(t)
+	if r := h.get("/signup"); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("signup while disabled: %d", r.StatusCode)
+	}
+	if strings.Contains(h.get("/login").body, `href="/signup"`) {
+		t.Fatal("login page links to disabled signup")
+	}
+	if err := h.store.SetSetting(context.Background(), "allow_signup", "true"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(h.get("/login").body, `href="/signup"`) {
+		t.Fatal("login page does not link to signup")
+	}
+	form := url.Values{"username": {"newbie"}, "email": {"bad"}, "password": {pw}, "password_confirm": {pw}}
+	r := h.post("/signup", "/signup", form)
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, `value="newbie"`) {
+		t.Fatalf("invalid signup: %d (input must be kept)", r.StatusCode)
+	}
+	form.Set("email", "newbie@example.com")
+	if r := h.post("/signup", "/signup", form); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("signup: %d", r.StatusCode)
+	}
+	u, err := h.store.GetUserByUsername(context.Background(), "newbie")
+	if err != nil || u.Role != models.RoleUser {
+		t.Fatalf("signed-up user: %+v %v", u, err)
+	}
+	// Taken username
+	h.jar = map[string]*http.Cookie{}
+	if r := h.post("/signup", "/signup", form); r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, "taken") {
+		t.Fatalf("duplicate signup: %d", r.StatusCode)
+	}
+}
+
+func TestDisabledUserCannotSignInAndIsSignedOut(t *testing.T) {
+	h := sqliteHarness(t)
+	u := h.createUser("alice", pw, models.RoleUser)
+	h.login("alice", pw)
+	if err := h.store.UpdateUser(context.Background(), u.ID, func(x *models.User) error { x.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.get("/dashboard"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("disabled user still signed in: %d", r.StatusCode)
+	}
+	if r := h.login("alice", pw); r.StatusCode != http.StatusForbidden || !strings.Contains(r.body, "disabled") {
+		t.Fatalf("disabled login: %d", r.StatusCode)
+	}
+}
+
+func TestChangePassword(t *testing.T) {
+	h := sqliteHarness(t)
+	h.createUser("alice", pw, models.RoleUser)
+	h.login("alice", pw)
+	other := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}}
+	other.login("alice", pw)
+
+	r := h.post("/account", "/account/password", url.Values{"current_password": {"nope nope nope"}, "new_password": {"new password 123"}, "new_password_confirm": {"new password 123"}})
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, "not your current password") {
+		t.Fatalf("wrong current password: %d", r.StatusCode)
+	}
+	r = h.post("/account", "/account/password", url.Values{"current_password": {pw}, "new_password": {"short"}, "new_password_confirm": {"short"}})
+	if r.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("short new password: %d", r.StatusCode)
+	}
+	r = h.post("/account", "/account/password", url.Values{"current_password": {pw}, "new_password": {"new password 123"}, "new_password_confirm": {"new password 123"}})
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("change password: %d", r.StatusCode)
+	}
+	if r := h.get("/account"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "password was changed") {
+		t.Fatalf("this session signed out or no notice: %d", r.StatusCode)
+	}
+	if r := other.get("/dashboard"); r.StatusCode != http.StatusSeeOther {
+		t.Fatal("other session still signed in after password change")
+	}
+	h.jar = map[string]*http.Cookie{}
+	if r := h.login("alice", "new password 123"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("new password refused: %d", r.StatusCode)
+	}
+}
+
+func TestRoleMiddleware(t *testing.T) {
+	h := newHarnessWith(t, func(s *Server) {
+		s.App.Get("/test/admin", s.role(adminOnly, func(c *fiber.Ctx) error { return c.SendString("admin area") })...)
+		s.App.Get("/test/dev", s.role(developerPlus, func(c *fiber.Ctx) error { return c.SendString("developer area") })...)
+	})
+	h.createUser("user1", pw, models.RoleUser)
+	h.createUser("dev1", pw, models.RoleDeveloper)
+	h.createUser("admin1", pw, models.RoleAdmin)
+	if r := h.get("/test/admin"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("signed out: %d", r.StatusCode)
+	}
+	cases := []struct {
+		user       string
+		admin, dev int
+	}{
+		{"user1", http.StatusForbidden, http.StatusForbidden},
+		{"dev1", http.StatusForbidden, http.StatusOK},
+		{"admin1", http.StatusOK, http.StatusOK},
+	}
+	for _, c := range cases {
+		h.jar = map[string]*http.Cookie{}
+		h.login(c.user, pw)
+		if r := h.get("/test/admin"); r.StatusCode != c.admin {
+			t.Errorf("%s on admin page: %d, want %d", c.user, r.StatusCode, c.admin)
+		} else if c.admin == http.StatusForbidden && (strings.Contains(r.body, "admin area") || !strings.Contains(r.body, "does not have access")) {
+			t.Errorf("%s: 403 page wrong", c.user)
+		}
+		if r := h.get("/test/dev"); r.StatusCode != c.dev {
+			t.Errorf("%s on developer page: %d, want %d", c.user, r.StatusCode, c.dev)
+		}
+	}
+}

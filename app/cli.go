@@ -1,0 +1,443 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app/accounts"
+	"github.com/gatehouse/gatehouse/app/config"
+	"github.com/gatehouse/gatehouse/app/database"
+	"github.com/gatehouse/gatehouse/app/settings"
+	"github.com/gatehouse/gatehouse/models"
+)
+
+// Version is set at build time with -ldflags "-X .../app.Version=v1.2.3".
+var Version = "dev"
+
+// VersionString is the version with the VCS revision when known.
+func VersionString() string {
+	v := Version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return v
+}
+
+// IO is where a command reads and writes.
+type IO struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+}
+
+// userError is a mistake of the person running the command (exit 1).
+type userError struct{ msg string }
+
+func (e *userError) Error() string { return e.msg }
+
+func usageErr(format string, args ...any) error {
+	return &userError{fmt.Sprintf(format, args...)}
+}
+
+const usage = `Gatehouse: an OAuth 2.0 / OpenID Connect authorization server.
+
+Usage: gatehouse <command> [flags]
+
+Commands:
+  serve                          run migrations, then serve (the default)
+  migrate [up|down|status]       apply, roll back one, or list SQL migrations
+  users create --username U --password-stdin [--email E] [--name N] [--role admin|developer|user]
+  settings get [KEY]             print one setting, or every key=value
+  settings set KEY VALUE         validate and store a setting
+  version                        print the version
+
+Flags of every command that uses the database:
+  --config FILE  --addr HOST:PORT  --issuer URL  --database-url URL
+  --oauth-prefix PATH  --trusted-proxies CIDRS
+Run "gatehouse <command> -h" for a command's flags.
+`
+
+// Main runs the command line and returns the exit status: 0 on success, 1
+// on an error, with a message starting "error: " on stderr.
+func Main(args []string, stdio IO) (status int) {
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(stdio.Stderr, "error: internal error: %v\n", r)
+			status = 1
+		}
+	}()
+	if stdio.Getenv == nil {
+		stdio.Getenv = os.Getenv
+	}
+	err := run(args, stdio)
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	msg := err.Error()
+	if ce, ok := err.(*config.Error); ok {
+		for _, p := range ce.Problems {
+			fmt.Fprintln(stdio.Stderr, "error: "+p)
+		}
+		return 1
+	}
+	fmt.Fprintln(stdio.Stderr, "error: "+msg)
+	return 1
+}
+
+func run(args []string, stdio IO) error {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return cmdServe(args, stdio)
+	case "migrate":
+		return cmdMigrate(args, stdio)
+	case "users":
+		return cmdUsers(args, stdio)
+	case "settings":
+		return cmdSettings(args, stdio)
+	case "version", "--version":
+		fmt.Fprintln(stdio.Stdout, "gatehouse "+VersionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdio.Stdout, usage)
+		return nil
+	}
+	return usageErr("unknown command %q (run \"gatehouse help\")", cmd)
+}
+
+// newFlagSet returns a flag set that reports problems as user errors.
+func newFlagSet(name string, stdio IO) *flag.FlagSet {
+	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
+	// -h prints the flags to stdout; parse errors are reported once, as
+	// "error: ..." lines, by Main.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fs.SetOutput(stdio.Stdout)
+		fmt.Fprintf(stdio.Stdout, "Usage of %s:\n", fs.Name())
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return fs
+}
+
+// parseFlags parses args, allowing flags after positional arguments
+// ("settings set k v --database-url x"), and returns the positionals. A
+// negative number ("-5m") is a positional argument, not a flag.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		for len(args) > 0 && len(args[0]) > 1 && args[0][0] == '-' && args[0][1] >= '0' && args[0][1] <= '9' {
+			pos = append(pos, args[0])
+			args = args[1:]
+		}
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageErr("%v (run \"%s -h\" for help)", err, fs.Name())
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// env is an opened, migrated database with the configuration.
+type env struct {
+	cfg   *config.Config
+	store *models.Store
+	log   *slog.Logger
+}
+
+func (e *env) close() {
+	if sqlDB, err := e.store.DB().DB(); err == nil {
+		_ = sqlDB.Close()
+	}
+}
+
+// openEnv loads the configuration, opens the database and applies pending
+// migrations (every command works on an up-to-date schema).
+// Commands other than serve log only warnings and errors, so that their
+// own output stays readable.
+func openEnv(ctx context.Context, flags *config.Flags, stdio IO, migrate, serving bool) (*env, error) {
+	cfg, err := flags.Load(stdio.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	level := cfg.LogLevel
+	if !serving && (level == "info" || level == "debug") {
+		level = "warn"
+	}
+	log := NewLogger(stdio.Stderr, level, cfg.LogFormat)
+	db, err := database.Open(cfg.Database, database.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	e := &env{cfg: cfg, store: models.New(db), log: log}
+	if migrate {
+		m, err := database.NewMigrator(db, cfg.Database.Dialect)
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		n, err := m.Up(ctx)
+		if err != nil {
+			e.close()
+			return nil, err
+		}
+		if n > 0 {
+			log.Info("database migrated", "applied", n)
+		}
+	}
+	return e, nil
+}
+
+func cmdServe(args []string, stdio IO) error {
+	fs := newFlagSet("serve", stdio)
+	flags := config.RegisterFlags(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("serve takes no arguments (got %q)", pos[0])
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	e, err := openEnv(ctx, flags, stdio, true, true)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	srv, err := NewServer(ctx, e.cfg, e.store, e.log)
+	if err != nil {
+		return err
+	}
+	setupURL, err := srv.Handlers.EnsureSetupToken(ctx)
+	if err != nil {
+		return err
+	}
+	if setupURL != "" {
+		e.log.Warn("no administrator yet: open this one-time link to create one (valid 24h)", "url", setupURL)
+		if e.cfg.LogFormat == "text" {
+			fmt.Fprintf(stdio.Stderr, "\n  No administrator yet. Create the first one here (the link works once, for 24 hours):\n\n    %s\n\n", setupURL)
+		}
+	}
+	go srv.sweep(ctx)
+	return srv.Listen(ctx)
+}
+
+// sweep deletes expired browser sessions and old throttle counters every
+// few minutes.
+func (s *Server) sweep(ctx context.Context) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now().UTC()
+		if _, err := s.Store.DeleteExpiredWebSessions(ctx, now); err != nil && ctx.Err() == nil {
+			s.Log.Warn("session sweep failed", "err", err)
+		}
+		if _, err := s.Store.DeleteThrottleEventsBefore(ctx, now.Add(-time.Hour)); err != nil && ctx.Err() == nil {
+			s.Log.Warn("throttle sweep failed", "err", err)
+		}
+	}
+}
+
+func cmdMigrate(args []string, stdio IO) error {
+	fs := newFlagSet("migrate", stdio)
+	flags := config.RegisterFlags(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	action := "up"
+	if len(pos) > 0 {
+		action = pos[0]
+	}
+	if len(pos) > 1 || (action != "up" && action != "down" && action != "status") {
+		return usageErr("usage: gatehouse migrate [up|down|status]")
+	}
+	ctx := context.Background()
+	e, err := openEnv(ctx, flags, stdio, false, false)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	m, err := database.NewMigrator(e.store.DB(), e.cfg.Database.Dialect)
+	if err != nil {
+		return err
+	}
+	switch action {
+	case "up":
+		n, err := m.Up(ctx)
+		if err != nil {
+			return err
+		}
+		v, _ := m.Version(ctx)
+		fmt.Fprintf(stdio.Stdout, "applied %d migration(s); database at version %d\n", n, v)
+	case "down":
+		ok, err := m.Down(ctx)
+		if err != nil {
+			return err
+		}
+		v, _ := m.Version(ctx)
+		if !ok {
+			fmt.Fprintln(stdio.Stdout, "nothing to roll back; database at version 0")
+		} else {
+			fmt.Fprintf(stdio.Stdout, "rolled back one migration; database at version %d\n", v)
+		}
+	case "status":
+		st, err := m.Status(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range st {
+			state := "pending"
+			if s.Applied {
+				state = "applied " + s.AppliedAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(stdio.Stdout, "%05d  %-40s %s\n", s.Version, s.Name, state)
+		}
+	}
+	return nil
+}
+
+func cmdUsers(args []string, stdio IO) error {
+	if len(args) == 0 || args[0] != "create" {
+		return usageErr("usage: gatehouse users create --username U --password-stdin [--email E] [--name N] [--role admin|developer|user]")
+	}
+	fs := newFlagSet("users create", stdio)
+	flags := config.RegisterFlags(fs)
+	username := fs.String("username", "", "username (required)")
+	email := fs.String("email", "", "email address")
+	name := fs.String("name", "", "display name")
+	role := fs.String("role", models.RoleUser, "admin, developer or user")
+	pwStdin := fs.Bool("password-stdin", false, "read the password from standard input (required)")
+	pos, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("users create takes no arguments (got %q)", pos[0])
+	}
+	if *username == "" {
+		return usageErr("--username is required")
+	}
+	if !*pwStdin {
+		return usageErr("--password-stdin is required: pipe the password in (passwords never go on the command line)")
+	}
+	data, err := io.ReadAll(io.LimitReader(stdio.Stdin, 4096))
+	if err != nil {
+		return usageErr("cannot read the password from stdin: %v", err)
+	}
+	pw := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+	ctx := context.Background()
+	e, err := openEnv(ctx, flags, stdio, true, false)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	u, errs, err := accounts.Create(ctx, e.store, accounts.Input{Username: *username, Email: *email, Name: *name, Password: pw, Role: *role})
+	if errors.Is(err, accounts.ErrInvalid) {
+		keys := make([]string, 0, len(errs))
+		for k := range errs {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		msgs := make([]string, 0, len(keys))
+		for _, k := range keys {
+			msgs = append(msgs, k+": "+errs[k])
+		}
+		return usageErr("%s", strings.Join(msgs, "; "))
+	}
+	if err != nil {
+		return err
+	}
+	_ = e.store.AddAuditEvent(ctx, &models.AuditEvent{Actor: "cli", Action: "user.created", Target: u.Username, Success: true,
+		Details: map[string]string{"role": u.Role}})
+	fmt.Fprintf(stdio.Stdout, "created %s %q (id %d)\n", u.Role, u.Username, u.ID)
+	return nil
+}
+
+func cmdSettings(args []string, stdio IO) error {
+	if len(args) == 0 || (args[0] != "get" && args[0] != "set") {
+		return usageErr("usage: gatehouse settings get [KEY] | gatehouse settings set KEY VALUE")
+	}
+	action := args[0]
+	fs := newFlagSet("settings "+action, stdio)
+	flags := config.RegisterFlags(fs)
+	pos, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	switch {
+	case action == "get" && len(pos) > 1:
+		return usageErr("usage: gatehouse settings get [KEY]")
+	case action == "set" && len(pos) != 2:
+		return usageErr("usage: gatehouse settings set KEY VALUE")
+	}
+	if len(pos) > 0 {
+		if _, ok := settings.Lookup(pos[0]); !ok {
+			return usageErr("unknown setting %q (known: %s)", pos[0], strings.Join(settings.Keys(), ", "))
+		}
+	}
+	ctx := context.Background()
+	e, err := openEnv(ctx, flags, stdio, true, false)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	svc := settings.NewService(e.store)
+	if action == "set" {
+		v, err := svc.Set(ctx, pos[0], pos[1])
+		var ve *settings.ValidationError
+		if errors.As(err, &ve) {
+			return usageErr("%v", ve)
+		}
+		if err != nil {
+			return err
+		}
+		_ = e.store.AddAuditEvent(ctx, &models.AuditEvent{Actor: "cli", Action: "setting.changed", Target: pos[0], Success: true,
+			Details: map[string]string{"value": v}})
+		fmt.Fprintf(stdio.Stdout, "%s=%s\n", pos[0], v)
+		return nil
+	}
+	raw, err := svc.Raw(ctx)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 1 {
+		fmt.Fprintln(stdio.Stdout, raw[pos[0]])
+		return nil
+	}
+	for _, k := range settings.Keys() {
+		fmt.Fprintf(stdio.Stdout, "%s=%s\n", k, raw[k])
+	}
+	return nil
+}

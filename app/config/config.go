@@ -1,0 +1,296 @@
+// Package config loads Gatehouse's boot-time configuration. Precedence:
+// command-line flags, then GATEHOUSE_* environment variables, then the
+// optional YAML file given with --config, then built-in defaults.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/gatehouse/gatehouse/app/database"
+)
+
+// Defaults.
+const (
+	DefaultAddr        = "127.0.0.1:8080"
+	DefaultIssuer      = "http://localhost:8080"
+	DefaultDatabaseURL = "sqlite://data/gatehouse.db"
+	DefaultOAuthPrefix = "/oauth"
+	DefaultLogLevel    = "info"
+	DefaultLogFormat   = "text"
+)
+
+// DefaultPaths are the OAuth endpoints' paths under the prefix.
+var DefaultPaths = map[string]string{
+	"authorize":   "/authorize",
+	"token":       "/token",
+	"revoke":      "/revoke",
+	"introspect":  "/introspect",
+	"userinfo":    "/userinfo",
+	"jwks":        "/jwks",
+	"device_code": "/device/code",
+	"verify":      "/verify",
+}
+
+// Config is the validated boot-time configuration.
+type Config struct {
+	Addr           string
+	Issuer         string
+	DatabaseURL    string
+	Database       database.Target
+	OAuthPrefix    string
+	OAuthPaths     map[string]string // endpoint name -> path under the prefix
+	LogLevel       string
+	LogFormat      string
+	TrustedProxies []netip.Prefix
+	ConfigFile     string
+}
+
+// Endpoint returns the full path of an OAuth endpoint, e.g. "/oauth/token".
+func (c *Config) Endpoint(name string) string {
+	return c.OAuthPrefix + c.OAuthPaths[name]
+}
+
+// EndpointURL returns the absolute URL of an OAuth endpoint.
+func (c *Config) EndpointURL(name string) string {
+	return c.Issuer + c.Endpoint(name)
+}
+
+// SecureCookies reports whether cookies get the Secure flag: when the
+// public issuer URL is https.
+func (c *Config) SecureCookies() bool {
+	return strings.HasPrefix(c.Issuer, "https://")
+}
+
+// raw holds values as strings before validation; empty means unset.
+type raw struct {
+	Addr           string `yaml:"addr"`
+	Issuer         string `yaml:"issuer"`
+	DatabaseURL    string `yaml:"database_url"`
+	LogLevel       string `yaml:"log_level"`
+	LogFormat      string `yaml:"log_format"`
+	TrustedProxies string `yaml:"trusted_proxies"`
+	OAuth          struct {
+		Prefix *string           `yaml:"prefix"`
+		Paths  map[string]string `yaml:"paths"`
+	} `yaml:"oauth"`
+}
+
+// Flags holds the configuration flags registered on a FlagSet.
+type Flags struct {
+	fs             *flag.FlagSet
+	configFile     *string
+	addr           *string
+	issuer         *string
+	databaseURL    *string
+	oauthPrefix    *string
+	trustedProxies *string
+}
+
+// RegisterFlags adds the configuration flags to fs.
+func RegisterFlags(fs *flag.FlagSet) *Flags {
+	return &Flags{
+		fs:             fs,
+		configFile:     fs.String("config", "", "YAML configuration file"),
+		addr:           fs.String("addr", "", "listen address (env GATEHOUSE_ADDR, default "+DefaultAddr+")"),
+		issuer:         fs.String("issuer", "", "public base URL (env GATEHOUSE_ISSUER, default "+DefaultIssuer+")"),
+		databaseURL:    fs.String("database-url", "", "sqlite://path or postgres://... (env GATEHOUSE_DATABASE_URL, default "+DefaultDatabaseURL+")"),
+		oauthPrefix:    fs.String("oauth-prefix", "", "path prefix of the OAuth endpoints (env GATEHOUSE_OAUTH_PREFIX, default "+DefaultOAuthPrefix+")"),
+		trustedProxies: fs.String("trusted-proxies", "", "CIDRs whose X-Forwarded-For is trusted (env GATEHOUSE_TRUSTED_PROXIES)"),
+	}
+}
+
+// Load resolves the configuration from flags (already parsed), the
+// environment (getenv) and the config file. Every problem found is reported,
+// one line each, in the returned error.
+func (f *Flags) Load(getenv func(string) string) (*Config, error) {
+	set := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+
+	var file raw
+	configFile := *f.configFile
+	if !set["config"] {
+		configFile = getenv("GATEHOUSE_CONFIG")
+	}
+	if configFile != "" {
+		data, err := os.ReadFile(configFile)
+		if err != nil {
+			return nil, fmt.Errorf("config file %q: %v", configFile, errors.Unwrap(err))
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(data)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&file); err != nil && err.Error() != "EOF" {
+			return nil, fmt.Errorf("config file %q: %v", configFile, err)
+		}
+	}
+
+	pick := func(flagName string, flagVal *string, env, fileVal, def string) string {
+		if set[flagName] {
+			return *flagVal
+		}
+		if v := getenv(env); v != "" {
+			return v
+		}
+		if fileVal != "" {
+			return fileVal
+		}
+		return def
+	}
+	prefixFromFile := ""
+	if file.OAuth.Prefix != nil {
+		prefixFromFile = *file.OAuth.Prefix
+	}
+	r := raw{
+		Addr:           pick("addr", f.addr, "GATEHOUSE_ADDR", file.Addr, DefaultAddr),
+		Issuer:         pick("issuer", f.issuer, "GATEHOUSE_ISSUER", file.Issuer, DefaultIssuer),
+		DatabaseURL:    pick("database-url", f.databaseURL, "GATEHOUSE_DATABASE_URL", file.DatabaseURL, DefaultDatabaseURL),
+		LogLevel:       pick("", nil, "GATEHOUSE_LOG_LEVEL", file.LogLevel, DefaultLogLevel),
+		LogFormat:      pick("", nil, "GATEHOUSE_LOG_FORMAT", file.LogFormat, DefaultLogFormat),
+		TrustedProxies: pick("trusted-proxies", f.trustedProxies, "GATEHOUSE_TRUSTED_PROXIES", file.TrustedProxies, ""),
+	}
+	prefix := pick("oauth-prefix", f.oauthPrefix, "GATEHOUSE_OAUTH_PREFIX", prefixFromFile, DefaultOAuthPrefix)
+	if !set["oauth-prefix"] && getenv("GATEHOUSE_OAUTH_PREFIX") == "" && file.OAuth.Prefix != nil {
+		prefix = *file.OAuth.Prefix // an explicit empty prefix in the file is allowed
+	}
+	cfg, err := validate(r, prefix, file.OAuth.Paths)
+	if err != nil {
+		return nil, err
+	}
+	cfg.ConfigFile = configFile
+	return cfg, nil
+}
+
+func validate(r raw, prefix string, paths map[string]string) (*Config, error) {
+	var problems []string
+	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	cfg := &Config{
+		Addr:        r.Addr,
+		Issuer:      r.Issuer,
+		DatabaseURL: r.DatabaseURL,
+		OAuthPrefix: prefix,
+		LogLevel:    strings.ToLower(r.LogLevel),
+		LogFormat:   strings.ToLower(r.LogFormat),
+		OAuthPaths:  map[string]string{},
+	}
+
+	if _, port, err := net.SplitHostPort(r.Addr); err != nil || !validPort(port) {
+		add("GATEHOUSE_ADDR %q is not host:port (e.g. 127.0.0.1:8080)", r.Addr)
+	}
+
+	if msg := checkIssuer(r.Issuer); msg != "" {
+		add("GATEHOUSE_ISSUER %q %s", r.Issuer, msg)
+	}
+
+	if target, err := database.ParseURL(r.DatabaseURL); err != nil {
+		add("GATEHOUSE_DATABASE_URL: %v", err)
+	} else {
+		cfg.Database = target
+		if err := target.CheckWritable(); err != nil {
+			add("GATEHOUSE_DATABASE_URL: %v", err)
+		}
+	}
+
+	if prefix != "" && (!strings.HasPrefix(prefix, "/") || strings.HasSuffix(prefix, "/") || strings.ContainsAny(prefix, "?#* ")) {
+		add("GATEHOUSE_OAUTH_PREFIX %q must start with / and not end with / (e.g. /oauth)", prefix)
+	}
+	for name, def := range DefaultPaths {
+		cfg.OAuthPaths[name] = def
+	}
+	var unknown []string
+	for name, p := range paths {
+		if _, ok := DefaultPaths[name]; !ok {
+			unknown = append(unknown, name)
+			continue
+		}
+		if !strings.HasPrefix(p, "/") || len(p) < 2 || strings.HasSuffix(p, "/") || strings.ContainsAny(p, "?#* ") {
+			add("oauth.paths.%s %q must start with / and name a path (e.g. %s)", name, p, DefaultPaths[name])
+			continue
+		}
+		cfg.OAuthPaths[name] = p
+	}
+	sort.Strings(unknown)
+	for _, name := range unknown {
+		add("oauth.paths: unknown endpoint %q", name)
+	}
+	seen := map[string]string{}
+	names := make([]string, 0, len(cfg.OAuthPaths))
+	for n := range cfg.OAuthPaths {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if other, dup := seen[cfg.OAuthPaths[n]]; dup {
+			add("oauth.paths: %s and %s share the path %q", other, n, cfg.OAuthPaths[n])
+		}
+		seen[cfg.OAuthPaths[n]] = n
+	}
+
+	switch cfg.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("GATEHOUSE_LOG_LEVEL %q must be debug, info, warn or error", r.LogLevel)
+	}
+	switch cfg.LogFormat {
+	case "text", "json":
+	default:
+		add("GATEHOUSE_LOG_FORMAT %q must be text or json", r.LogFormat)
+	}
+
+	for _, item := range strings.FieldsFunc(r.TrustedProxies, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if p, err := netip.ParsePrefix(item); err == nil {
+			cfg.TrustedProxies = append(cfg.TrustedProxies, p.Masked())
+		} else if a, err := netip.ParseAddr(item); err == nil {
+			cfg.TrustedProxies = append(cfg.TrustedProxies, netip.PrefixFrom(a, a.BitLen()))
+		} else {
+			add("GATEHOUSE_TRUSTED_PROXIES: %q is not a CIDR (e.g. 10.0.0.0/8) or an IP address", item)
+		}
+	}
+
+	if len(problems) > 0 {
+		return nil, &Error{Problems: problems}
+	}
+	return cfg, nil
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 0 && n <= 65535
+}
+
+// checkIssuer returns why issuer is unusable, or "".
+func checkIssuer(issuer string) string {
+	u, err := url.Parse(issuer)
+	switch {
+	case err != nil || u.Scheme == "" || u.Host == "":
+		return "is not an absolute URL (e.g. https://auth.example.com)"
+	case u.Scheme != "https" && u.Scheme != "http":
+		return "must use https (or http for local testing)"
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(issuer, "?") || strings.Contains(issuer, "#"):
+		return "must not have a query or fragment"
+	case u.User != nil:
+		return "must not contain user information"
+	case strings.HasSuffix(issuer, "/"):
+		return "must not end with /"
+	}
+	return ""
+}
+
+// Error lists every configuration problem found.
+type Error struct {
+	Problems []string
+}
+
+func (e *Error) Error() string {
+	return "invalid configuration:\n  " + strings.Join(e.Problems, "\n  ")
+}

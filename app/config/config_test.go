@@ -1,0 +1,195 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func load(t *testing.T, args []string, env map[string]string) (*Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	f := RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return f.Load(func(k string) string { return env[k] })
+}
+
+func sqliteEnv(t *testing.T) map[string]string {
+	return map[string]string{"GATEHOUSE_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "gh.db")}
+}
+
+func TestDefaults(t *testing.T) {
+	dir := t.TempDir()
+	wd, _ := os.Getwd()
+	_ = os.Chdir(dir)
+	defer os.Chdir(wd)
+	cfg, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:8080" || cfg.Issuer != "http://localhost:8080" || cfg.OAuthPrefix != "/oauth" ||
+		cfg.LogLevel != "info" || cfg.LogFormat != "text" || len(cfg.TrustedProxies) != 0 {
+		t.Fatalf("defaults wrong: %+v", cfg)
+	}
+	if cfg.Database.Dialect != "sqlite" || cfg.Database.Path != "data/gatehouse.db" {
+		t.Fatalf("default database = %+v", cfg.Database)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err != nil {
+		t.Fatal("data folder not created")
+	}
+	if cfg.Endpoint("token") != "/oauth/token" || cfg.EndpointURL("device_code") != "http://localhost:8080/oauth/device/code" {
+		t.Fatalf("endpoints: %s %s", cfg.Endpoint("token"), cfg.EndpointURL("device_code"))
+	}
+	if cfg.SecureCookies() {
+		t.Fatal("http issuer must not give Secure cookies")
+	}
+}
+
+// TestPrecedence checks flags > env > file > defaults for each setting.
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gatehouse.yaml")
+	os.WriteFile(file, []byte(`
+addr: 127.0.0.1:7000
+issuer: https://file.example.com
+database_url: sqlite://`+filepath.Join(dir, "file.db")+`
+log_level: warn
+oauth:
+  prefix: /auth
+  paths: {token: /access-token}
+`), 0o600)
+
+	// file over defaults
+	cfg, err := load(t, []string{"--config", file}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:7000" || cfg.Issuer != "https://file.example.com" || cfg.LogLevel != "warn" ||
+		cfg.OAuthPrefix != "/auth" || cfg.Endpoint("token") != "/auth/access-token" || cfg.Endpoint("authorize") != "/auth/authorize" {
+		t.Fatalf("file values not used: %+v", cfg)
+	}
+	if !cfg.SecureCookies() {
+		t.Fatal("https issuer must give Secure cookies")
+	}
+
+	// env over file
+	env := map[string]string{"GATEHOUSE_ADDR": "127.0.0.1:7001", "GATEHOUSE_ISSUER": "https://env.example.com", "GATEHOUSE_OAUTH_PREFIX": "/o"}
+	cfg, err = load(t, []string{"--config", file}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:7001" || cfg.Issuer != "https://env.example.com" || cfg.OAuthPrefix != "/o" {
+		t.Fatalf("env did not override file: %+v", cfg)
+	}
+
+	// flags over env
+	cfg, err = load(t, []string{"--config", file, "--addr", "127.0.0.1:7002", "--issuer", "https://flag.example.com/gh", "--oauth-prefix", "/x"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:7002" || cfg.Issuer != "https://flag.example.com/gh" || cfg.OAuthPrefix != "/x" {
+		t.Fatalf("flags did not override env: %+v", cfg)
+	}
+
+	// config file named by environment
+	cfg, err = load(t, nil, map[string]string{"GATEHOUSE_CONFIG": file})
+	if err != nil || cfg.Addr != "127.0.0.1:7000" {
+		t.Fatalf("GATEHOUSE_CONFIG not read: %v %+v", err, cfg)
+	}
+}
+
+func TestValidationReportsEveryProblem(t *testing.T) {
+	env := map[string]string{
+		"GATEHOUSE_ISSUER":          "auth.example.com",
+		"GATEHOUSE_DATABASE_URL":    "mysql://x",
+		"GATEHOUSE_ADDR":            "8080",
+		"GATEHOUSE_LOG_LEVEL":       "loud",
+		"GATEHOUSE_LOG_FORMAT":      "xml",
+		"GATEHOUSE_TRUSTED_PROXIES": "10.0.0.0/8, nonsense",
+		"GATEHOUSE_OAUTH_PREFIX":    "oauth/",
+	}
+	_, err := load(t, nil, env)
+	if err == nil {
+		t.Fatal("bad configuration accepted")
+	}
+	cerr, ok := err.(*Error)
+	if !ok {
+		t.Fatalf("error type %T", err)
+	}
+	want := []string{"GATEHOUSE_ADDR", "GATEHOUSE_ISSUER", "GATEHOUSE_DATABASE_URL", "GATEHOUSE_OAUTH_PREFIX", "GATEHOUSE_LOG_LEVEL", "GATEHOUSE_LOG_FORMAT", "GATEHOUSE_TRUSTED_PROXIES"}
+	if len(cerr.Problems) != len(want) {
+		t.Fatalf("got %d problems, want %d:\n%s", len(cerr.Problems), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(cerr.Problems[i], w) {
+			t.Errorf("problem %d = %q, want it to start with %s", i, cerr.Problems[i], w)
+		}
+		if strings.Contains(cerr.Problems[i], "\n") {
+			t.Errorf("problem %d spans lines", i)
+		}
+	}
+}
+
+func TestIssuerRules(t *testing.T) {
+	bad := []string{"auth.example.com", "ftp://x.example.com", "https://x.example.com/", "https://x.example.com?a=b",
+		"https://x.example.com#f", "https://user@x.example.com", "/relative"}
+	for _, iss := range bad {
+		env := sqliteEnv(t)
+		env["GATEHOUSE_ISSUER"] = iss
+		if _, err := load(t, nil, env); err == nil || !strings.Contains(err.Error(), "GATEHOUSE_ISSUER") {
+			t.Errorf("issuer %q accepted (err=%v)", iss, err)
+		}
+	}
+	for _, iss := range []string{"https://auth.example.com", "http://localhost:9000", "https://example.com/auth"} {
+		env := sqliteEnv(t)
+		env["GATEHOUSE_ISSUER"] = iss
+		cfg, err := load(t, nil, env)
+		if err != nil || cfg.Issuer != iss {
+			t.Errorf("issuer %q refused or changed: %v", iss, err)
+		}
+	}
+}
+
+func TestUnwritableSQLitePath(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	os.WriteFile(blocker, nil, 0o600)
+	_, err := load(t, nil, map[string]string{"GATEHOUSE_DATABASE_URL": "sqlite://" + filepath.Join(blocker, "gh.db")})
+	if err == nil || !strings.Contains(err.Error(), "GATEHOUSE_DATABASE_URL") {
+		t.Fatalf("unwritable SQLite path accepted: %v", err)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	env := sqliteEnv(t)
+	env["GATEHOUSE_TRUSTED_PROXIES"] = "10.0.0.0/8,192.168.1.7 ::1"
+	cfg, err := load(t, nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.TrustedProxies) != 3 || cfg.TrustedProxies[1].String() != "192.168.1.7/32" {
+		t.Fatalf("trusted proxies = %v", cfg.TrustedProxies)
+	}
+}
+
+func TestConfigFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := load(t, []string{"--config", filepath.Join(dir, "missing.yaml")}, nil); err == nil {
+		t.Fatal("missing config file accepted")
+	}
+	f := filepath.Join(dir, "typo.yaml")
+	os.WriteFile(f, []byte("isuer: https://x\n"), 0o600)
+	if _, err := load(t, []string{"--config", f}, sqliteEnv(t)); err == nil || !strings.Contains(err.Error(), "isuer") {
+		t.Fatalf("unknown key in config file accepted: %v", err)
+	}
+	f2 := filepath.Join(dir, "paths.yaml")
+	os.WriteFile(f2, []byte("oauth:\n  paths: {tokn: /t, revoke: revoke}\n"), 0o600)
+	_, err := load(t, []string{"--config", f2}, sqliteEnv(t))
+	if err == nil || !strings.Contains(err.Error(), `unknown endpoint "tokn"`) || !strings.Contains(err.Error(), "oauth.paths.revoke") {
+		t.Fatalf("bad paths accepted: %v", err)
+	}
+}

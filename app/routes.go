@@ -1,0 +1,72 @@
+package app
+
+import (
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+
+	"github.com/gatehouse/gatehouse/app/web"
+	"github.com/gatehouse/gatehouse/models"
+)
+
+// routes is the one route table of Gatehouse. extra (tests only) adds
+// routes before the catch-all.
+func (s *Server) routes(extra ...func(*Server)) {
+	a, h := s.App, s.Handlers
+
+	a.Use(recover.New())
+	a.Use(requestID, web.ClientIP(s.Config.TrustedProxies), s.accessLog, s.securityHeaders)
+
+	// Machine endpoints: no session, no CSRF.
+	a.Get("/healthz", h.Healthz)
+	a.Get("/readyz", h.Readyz)
+	a.Use("/static", staticFiles())
+
+	// Pages.
+	a.Get("/", s.page(h.Home)...)
+	a.Get("/login", s.page(h.LoginPage)...)
+	a.Post("/login", s.page(h.Login)...)
+	a.Post("/logout", s.page(h.Logout)...)
+	a.Get("/signup", s.page(h.SignupPage)...)
+	a.Post("/signup", s.page(h.Signup)...)
+	a.Get("/setup", s.page(h.SetupPage)...)
+	a.Post("/setup", s.page(h.Setup)...)
+
+	a.Get("/dashboard", s.signedIn(h.Dashboard)...)
+	a.Get("/account", s.signedIn(h.Account)...)
+	a.Post("/account/password", s.signedIn(h.ChangePassword)...)
+
+	for _, fn := range extra {
+		fn(s)
+	}
+
+	// Anything else: 404, as a page (with the session, so the navigation
+	// shows) or as JSON on API paths.
+	var notFound []any
+	for _, fn := range s.page(func(c *fiber.Ctx) error { return fiber.ErrNotFound }) {
+		notFound = append(notFound, fn)
+	}
+	a.Use(notFound...)
+}
+
+// page is the middleware chain of a browser page: the session
+// (gorilla/sessions over the database), the signed-in user, and the CSRF
+// check on every state-changing request.
+func (s *Server) page(hs ...fiber.Handler) []fiber.Handler {
+	return append([]fiber.Handler{s.sessionMW, web.LoadUser(s.Store), web.CSRF()}, hs...)
+}
+
+// signedIn is a page for signed-in users; others are sent to /login.
+func (s *Server) signedIn(hs ...fiber.Handler) []fiber.Handler {
+	return s.page(append([]fiber.Handler{web.RequireUser()}, hs...)...)
+}
+
+// role is a page for signed-in users with one of roles (403 otherwise).
+func (s *Server) role(roles []string, hs ...fiber.Handler) []fiber.Handler {
+	return s.signedIn(append([]fiber.Handler{web.RequireRole(roles...)}, hs...)...)
+}
+
+// Role sets used by the route table.
+var (
+	adminOnly     = []string{models.RoleAdmin}
+	developerPlus = []string{models.RoleAdmin, models.RoleDeveloper}
+)

@@ -1,0 +1,215 @@
+// Package app wires Gatehouse together: configuration, database, the fiber
+// application with its middleware and route table, background jobs, the
+// command line and graceful shutdown.
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+
+	"github.com/gatehouse/gatehouse/app/config"
+	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/web"
+	"github.com/gatehouse/gatehouse/handlers"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/static"
+)
+
+// BodyLimit caps request bodies (client icons are at most 256 KB).
+const BodyLimit = 1 << 20
+
+// Server is a configured Gatehouse HTTP server.
+type Server struct {
+	Config    *config.Config
+	Store     *models.Store
+	Log       *slog.Logger
+	Handlers  *handlers.Handlers
+	App       *fiber.App
+	sessions  *web.DBStore
+	sessionMW fiber.Handler
+}
+
+// NewServer builds the fiber application. The database must be migrated.
+func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *slog.Logger, extraRoutes ...func(*Server)) (*Server, error) {
+	s := &Server{Config: cfg, Store: st, Log: log, Handlers: handlers.New(cfg, st, log)}
+	hashKey, err := st.GetOrCreateSecret(ctx, "session_hash_key", func() ([]byte, error) { return secret.Random(64), nil })
+	if err != nil {
+		return nil, err
+	}
+	blockKey, err := st.GetOrCreateSecret(ctx, "session_block_key", func() ([]byte, error) { return secret.Random(32), nil })
+	if err != nil {
+		return nil, err
+	}
+	s.sessions = web.NewDBStore(st, cfg.SecureCookies(), hashKey, blockKey)
+	s.sessionMW = web.SessionMiddleware(s.sessions, web.CookieName(cfg.SecureCookies()))
+
+	s.App = fiber.New(fiber.Config{
+		AppName:               "Gatehouse",
+		ServerHeader:          "",
+		DisableStartupMessage: true,
+		BodyLimit:             BodyLimit,
+		ReadTimeout:           15 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           90 * time.Second,
+		// Values from c.Params/Query/FormValue stay valid after the
+		// handler returns, so they can be stored safely.
+		Immutable:    true,
+		ErrorHandler: s.handleError,
+	})
+	s.routes(extraRoutes...)
+	return s, nil
+}
+
+// isAPIPath reports whether errors on path are answered as JSON: OAuth
+// endpoints (except the browser-facing authorize endpoint), /api, metadata,
+// health and metrics.
+func (s *Server) isAPIPath(path string) bool {
+	p := s.Config.OAuthPrefix
+	if (path == p || strings.HasPrefix(path, p+"/")) && path != s.Config.Endpoint("authorize") {
+		return true
+	}
+	for _, prefix := range []string{"/api/", "/.well-known/", "/healthz", "/readyz", "/metrics"} {
+		if strings.HasPrefix(path, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// handleError is the one error handler: JSON for API paths, the HTML error
+// page otherwise. Only messages written for users are shown; unexpected
+// errors are logged with the request ID and answered with a generic 500.
+func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	status := fiber.StatusInternalServerError
+	msg := ""
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		status = fe.Code
+		if !isGenericMessage(fe.Message, status) {
+			msg = fe.Message
+		}
+	} else {
+		s.Log.ErrorContext(c.UserContext(), "request failed", "method", c.Method(), "path", c.Path(), "err", err)
+	}
+	if status >= 500 && fe == nil {
+		msg = ""
+	}
+	if s.isAPIPath(c.Path()) {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		desc := msg
+		if desc == "" {
+			desc = http.StatusText(status)
+		}
+		return c.Status(status).JSON(fiber.Map{"error": apiErrorCode(status), "error_description": desc})
+	}
+	// Drop anything a failed handler may have written.
+	c.Response().ResetBody()
+	if rerr := s.Handlers.RenderError(c, status, msg); rerr != nil {
+		s.Log.ErrorContext(c.UserContext(), "error page failed", "err", rerr)
+		c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
+		return c.Status(status).SendString(http.StatusText(status))
+	}
+	return nil
+}
+
+// isGenericMessage spots fiber's own texts ("Cannot GET /x", "Not Found"),
+// which are replaced by the error page's friendly default.
+func isGenericMessage(msg string, status int) bool {
+	return msg == "" || msg == http.StatusText(status) || strings.HasPrefix(msg, "Cannot ") || msg == "Request Entity Too Large"
+}
+
+func apiErrorCode(status int) string {
+	switch status {
+	case fiber.StatusBadRequest, fiber.StatusRequestEntityTooLarge, fiber.StatusUnsupportedMediaType, fiber.StatusUnprocessableEntity:
+		return "invalid_request"
+	case fiber.StatusUnauthorized:
+		return "unauthorized"
+	case fiber.StatusForbidden:
+		return "access_denied"
+	case fiber.StatusNotFound:
+		return "not_found"
+	case fiber.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case fiber.StatusTooManyRequests:
+		return "too_many_requests"
+	case fiber.StatusServiceUnavailable:
+		return "temporarily_unavailable"
+	}
+	if status >= 500 {
+		return "server_error"
+	}
+	return "invalid_request"
+}
+
+// contentSecurityPolicy allows only this origin's scripts, styles and fonts
+// (no inline script or style), images from this origin or https (client and
+// scope icons), and no framing.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; " +
+	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// securityHeaders sets the headers every response carries. Responses are
+// not cacheable unless a handler says otherwise (static files do).
+func (s *Server) securityHeaders(c *fiber.Ctx) error {
+	h := &c.Response().Header
+	h.Set(fiber.HeaderContentSecurityPolicy, contentSecurityPolicy)
+	h.Set(fiber.HeaderXFrameOptions, "DENY")
+	h.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	h.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set(fiber.HeaderPermissionsPolicy, "camera=(), microphone=(), geolocation=(), payment=()")
+	h.Set(fiber.HeaderCacheControl, "no-store")
+	if s.Config.SecureCookies() {
+		h.Set(fiber.HeaderStrictTransportSecurity, "max-age=31536000")
+	}
+	return c.Next()
+}
+
+// staticFiles serves the embedded assets with a one-year immutable cache:
+// their URLs carry a content hash (static.URL).
+func staticFiles() fiber.Handler {
+	fsHandler := filesystem.New(filesystem.Config{Root: http.FS(static.FS), MaxAge: 365 * 24 * 3600})
+	return func(c *fiber.Ctx) error {
+		if err := fsHandler(c); err != nil {
+			return err
+		}
+		if c.Response().StatusCode() == fiber.StatusOK {
+			c.Set(fiber.HeaderCacheControl, "public, max-age=31536000, immutable")
+		}
+		return nil
+	}
+}
+
+// Listen serves on the configured address until ctx is cancelled, then
+// shuts down gracefully: in-flight requests get up to 10 seconds.
+func (s *Server) Listen(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.Config.Addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Listen on an existing listener.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.App.Listener(ln) }()
+	s.Log.Info("listening", "addr", ln.Addr().String(), "issuer", s.Config.Issuer)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.Log.Info("shutting down; draining in-flight requests")
+	if err := s.App.ShutdownWithTimeout(10 * time.Second); err != nil {
+		return err
+	}
+	return nil
+}

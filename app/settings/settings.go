@@ -1,0 +1,310 @@
+// Package settings defines the runtime settings of SPEC.md §4: their keys,
+// defaults, validation and explanations, and a Service that reads and writes
+// them through the store. Values are read from the database on every Load,
+// so a change takes effect on the next request on every instance.
+package settings
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Kind is the type of a setting's value.
+type Kind int
+
+// Kinds.
+const (
+	Bool Kind = iota
+	Duration
+	Enum
+)
+
+// Definition describes one setting.
+type Definition struct {
+	Key     string
+	Default string
+	Kind    Kind
+	Choices []string      // Enum
+	Min     time.Duration // Duration
+	Max     time.Duration // Duration
+	Title   string
+	Help    string // what it does, in plain words
+	Risk    string // the security trade-off
+	Group   string
+}
+
+// Definitions lists every setting, in display order.
+var Definitions = []Definition{
+	{Key: "allow_implicit_grant", Default: "false", Kind: Bool, Group: "Grants",
+		Title: "Allow the implicit grant",
+		Help:  "Lets clients that have the implicit grant type ask for response_type=token and receive an access token in the redirect URL's fragment.",
+		Risk:  "Tokens in URLs leak through browser history and referrers; OAuth 2.0 Security BCP (RFC 9700) says not to use it. Leave off unless a legacy app needs it."},
+	{Key: "allow_password_grant", Default: "false", Kind: Bool, Group: "Grants",
+		Title: "Allow the password grant",
+		Help:  "Lets clients that have the password grant type exchange a username and password for tokens, and enables headless authorization for first-party apps.",
+		Risk:  "The client sees the user's password, and multi-factor sign-in is bypassed. RFC 9700 forbids it; only for trusted first-party apps."},
+	{Key: "enforce_state", Default: "true", Kind: Bool, Group: "Authorization requests",
+		Title: "Require a state parameter",
+		Help:  "Authorization requests without state are refused.",
+		Risk:  "state protects clients against cross-site request forgery on their redirect URI. Turning this off helps only clients that use PKCE correctly."},
+	{Key: "require_exact_redirect_uri", Default: "true", Kind: Bool, Group: "Authorization requests",
+		Title: "Exact redirect URI match",
+		Help:  "redirect_uri must equal a registered URI exactly. When off, the same scheme, host and port with a path at or below a registered path is accepted.",
+		Risk:  "Loose matching has let attackers steal codes through open redirects on the client's site. Keep exact matching unless clients need path variants."},
+	{Key: "require_pkce", Default: "public", Kind: Enum, Choices: []string{"public", "all", "none"}, Group: "Authorization requests",
+		Title: "Require PKCE",
+		Help:  "Which clients must send an S256 code_challenge: public clients only, all clients, or none.",
+		Risk:  "PKCE stops stolen authorization codes from being redeemed. \"all\" is the strongest; \"none\" leaves public clients unprotected."},
+	{Key: "remember_consent", Default: "true", Kind: Bool, Group: "Authorization requests",
+		Title: "Remember consent",
+		Help:  "Skip the consent screen when the user already granted the same scopes to the same client.",
+		Risk:  "Users see fewer prompts; a client asking again gets the grant silently until the user revokes it on their account page."},
+	{Key: "access_token_lifetime", Default: "1h", Kind: Duration, Min: time.Second, Max: 24 * time.Hour, Group: "Token lifetimes",
+		Title: "Access token lifetime",
+		Help:  "How long an access token is valid (Go duration such as 15m or 1h; at most 24h).",
+		Risk:  "Longer lifetimes mean a stolen token works longer; shorter ones mean more refreshes."},
+	{Key: "refresh_token_lifetime", Default: "720h", Kind: Duration, Min: time.Second, Max: 8760 * time.Hour, Group: "Token lifetimes",
+		Title: "Refresh token lifetime",
+		Help:  "Absolute lifetime of a refresh token family, counted from the original grant (at most 8760h, one year).",
+		Risk:  "Rotation detects stolen refresh tokens, but a shorter lifetime limits how long an unnoticed theft lasts."},
+	{Key: "authorization_code_lifetime", Default: "5m", Kind: Duration, Min: time.Second, Max: 10 * time.Minute, Group: "Token lifetimes",
+		Title: "Authorization code lifetime",
+		Help:  "How long an authorization code can be redeemed (at most 10m, as RFC 6749 §4.1.2 recommends).",
+		Risk:  "Codes should be short-lived: a minute or two is plenty for real clients."},
+	{Key: "device_code_lifetime", Default: "10m", Kind: Duration, Min: time.Second, Max: time.Hour, Group: "Device flow",
+		Title: "Device code lifetime",
+		Help:  "How long a user has to enter a device's user code (at most 1h).",
+		Risk:  "Longer windows give attackers more time to trick a user into approving a code they did not start."},
+	{Key: "device_poll_interval", Default: "5s", Kind: Duration, Min: time.Second, Max: time.Minute, Group: "Device flow",
+		Title: "Device polling interval",
+		Help:  "Minimum time between two token requests of a polling device; polling faster gets slow_down, which adds 5s.",
+		Risk:  "Shorter intervals mean faster sign-in on devices and more load on the token endpoint."},
+	{Key: "access_token_format", Default: "opaque", Kind: Enum, Choices: []string{"opaque", "jwt"}, Group: "Tokens",
+		Title: "Access token format",
+		Help:  "opaque: random strings checked against the database. jwt: signed JWTs (RFC 9068) that resource servers can verify themselves.",
+		Risk:  "JWTs are larger and are still accepted by resource servers that skip introspection after revocation, until they expire."},
+	{Key: "allow_query_access_token", Default: "true", Kind: Bool, Group: "Tokens",
+		Title: "Accept access tokens in the query string",
+		Help:  "Protected resources accept ?access_token= and the access_token form field, besides the Authorization header.",
+		Risk:  "Tokens in URLs end up in logs and browser history (RFC 6750 §2.3 discourages it). Turn off once your clients send the header."},
+	{Key: "allow_signup", Default: "false", Kind: Bool, Group: "Accounts",
+		Title: "Allow sign-up",
+		Help:  "Visitors can create their own account with the user role.",
+		Risk:  "Anyone can create accounts and approve apps for themselves; keep off for internal deployments."},
+}
+
+var byKey = func() map[string]*Definition {
+	m := make(map[string]*Definition, len(Definitions))
+	for i := range Definitions {
+		m[Definitions[i].Key] = &Definitions[i]
+	}
+	return m
+}()
+
+// Lookup returns the definition of key.
+func Lookup(key string) (*Definition, bool) {
+	d, ok := byKey[key]
+	return d, ok
+}
+
+// Keys returns every setting key, sorted.
+func Keys() []string {
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ErrUnknownKey is returned for a key that is not a setting.
+var ErrUnknownKey = errors.New("unknown setting")
+
+// Normalize validates value for key and returns its canonical form.
+func Normalize(key, value string) (string, error) {
+	d, ok := byKey[key]
+	if !ok {
+		return "", fmt.Errorf("%w %q (known: %s)", ErrUnknownKey, key, strings.Join(Keys(), ", "))
+	}
+	return d.Normalize(value)
+}
+
+// Normalize validates value and returns its canonical form.
+func (d *Definition) Normalize(value string) (string, error) {
+	v := strings.TrimSpace(value)
+	switch d.Kind {
+	case Bool:
+		switch strings.ToLower(v) {
+		case "true", "on", "yes", "1":
+			return "true", nil
+		case "false", "off", "no", "0":
+			return "false", nil
+		}
+		return "", fmt.Errorf("%s must be true or false, not %q", d.Key, value)
+	case Duration:
+		dur, err := time.ParseDuration(v)
+		if err != nil {
+			return "", fmt.Errorf("%s must be a duration such as 30s, 5m or 1h, not %q", d.Key, value)
+		}
+		if dur <= 0 {
+			return "", fmt.Errorf("%s must be positive, not %q", d.Key, value)
+		}
+		if dur < d.Min {
+			return "", fmt.Errorf("%s must be at least %s, not %q", d.Key, short(d.Min), value)
+		}
+		if dur > d.Max {
+			return "", fmt.Errorf("%s must be at most %s, not %q", d.Key, short(d.Max), value)
+		}
+		return v, nil
+	case Enum:
+		lv := strings.ToLower(v)
+		for _, c := range d.Choices {
+			if lv == c {
+				return c, nil
+			}
+		}
+		return "", fmt.Errorf("%s must be one of %s, not %q", d.Key, strings.Join(d.Choices, ", "), value)
+	}
+	return "", fmt.Errorf("%s: unsupported setting kind", d.Key)
+}
+
+// short formats a duration without trailing zero units ("10m", not "10m0s").
+func short(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// Values are the typed settings in force.
+type Values struct {
+	AllowImplicitGrant        bool
+	AllowPasswordGrant        bool
+	EnforceState              bool
+	RequireExactRedirectURI   bool
+	RequirePKCE               string // public | all | none
+	RememberConsent           bool
+	AccessTokenLifetime       time.Duration
+	RefreshTokenLifetime      time.Duration
+	AuthorizationCodeLifetime time.Duration
+	DeviceCodeLifetime        time.Duration
+	DevicePollInterval        time.Duration
+	AccessTokenFormat         string // opaque | jwt
+	AllowQueryAccessToken     bool
+	AllowSignup               bool
+}
+
+// Resolve merges stored overrides over the defaults. A stored value that no
+// longer validates is ignored (the default applies) and reported in bad.
+func Resolve(stored map[string]string) (v Values, raw map[string]string, bad []string) {
+	raw = make(map[string]string, len(Definitions))
+	for _, d := range Definitions {
+		val := d.Default
+		if s, ok := stored[d.Key]; ok {
+			if n, err := d.Normalize(s); err == nil {
+				val = n
+			} else {
+				bad = append(bad, d.Key)
+			}
+		}
+		raw[d.Key] = val
+	}
+	b := func(k string) bool { return raw[k] == "true" }
+	dur := func(k string) time.Duration { x, _ := time.ParseDuration(raw[k]); return x }
+	v = Values{
+		AllowImplicitGrant:        b("allow_implicit_grant"),
+		AllowPasswordGrant:        b("allow_password_grant"),
+		EnforceState:              b("enforce_state"),
+		RequireExactRedirectURI:   b("require_exact_redirect_uri"),
+		RequirePKCE:               raw["require_pkce"],
+		RememberConsent:           b("remember_consent"),
+		AccessTokenLifetime:       dur("access_token_lifetime"),
+		RefreshTokenLifetime:      dur("refresh_token_lifetime"),
+		AuthorizationCodeLifetime: dur("authorization_code_lifetime"),
+		DeviceCodeLifetime:        dur("device_code_lifetime"),
+		DevicePollInterval:        dur("device_poll_interval"),
+		AccessTokenFormat:         raw["access_token_format"],
+		AllowQueryAccessToken:     b("allow_query_access_token"),
+		AllowSignup:               b("allow_signup"),
+	}
+	return v, raw, bad
+}
+
+// Store is what the Service needs from storage.
+type Store interface {
+	GetSettings(ctx context.Context) (map[string]string, error)
+	SetSetting(ctx context.Context, key, value string) error
+}
+
+// Service reads and writes settings.
+type Service struct {
+	store Store
+}
+
+// NewService returns a Service over store.
+func NewService(store Store) *Service {
+	return &Service{store: store}
+}
+
+// Load returns the settings in force now.
+func (s *Service) Load(ctx context.Context) (Values, error) {
+	stored, err := s.store.GetSettings(ctx)
+	if err != nil {
+		return Values{}, err
+	}
+	v, _, _ := Resolve(stored)
+	return v, nil
+}
+
+// Raw returns every setting's canonical string value (defaults included).
+func (s *Service) Raw(ctx context.Context) (map[string]string, error) {
+	stored, err := s.store.GetSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	_, raw, _ := Resolve(stored)
+	return raw, nil
+}
+
+// Get returns one setting's value.
+func (s *Service) Get(ctx context.Context, key string) (string, error) {
+	if _, ok := byKey[key]; !ok {
+		_, err := Normalize(key, "")
+		return "", err
+	}
+	raw, err := s.Raw(ctx)
+	if err != nil {
+		return "", err
+	}
+	return raw[key], nil
+}
+
+// Set validates and stores a value, returning the canonical value stored.
+// Validation errors are *ValidationError.
+func (s *Service) Set(ctx context.Context, key, value string) (string, error) {
+	n, err := Normalize(key, value)
+	if err != nil {
+		return "", &ValidationError{Key: key, Err: err}
+	}
+	if err := s.store.SetSetting(ctx, key, n); err != nil {
+		return "", err
+	}
+	return n, nil
+}
+
+// ValidationError is a refused setting value.
+type ValidationError struct {
+	Key string
+	Err error
+}
+
+func (e *ValidationError) Error() string { return e.Err.Error() }
+func (e *ValidationError) Unwrap() error { return e.Err }

@@ -1,0 +1,16 @@
+// Package store holds the storage contract shared by the protocol core and
+// the GORM implementation in models/: sentinel errors that every backend
+// returns, so callers never depend on GORM or a driver.
+package store
+
+import "errors"
+
+var (
+	// ErrNotFound is returned when the requested record does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyExists is returned when a unique key is already taken.
+	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrConflict is returned when a conditional update lost a race, for
+	// example a second redemption of one authorization code.
+	ErrConflict = errors.New("store: conflict")
+)

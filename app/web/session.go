@@ -1,0 +1,354 @@
+// Package web holds what every page handler shares: the browser session
+// (gorilla/sessions over the database, bridged into fiber once per request),
+// CSRF tokens, flash messages, the signed-in user, role checks and the
+// client's address.
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/gob"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gorilla/securecookie"
+	"github.com/gorilla/sessions"
+
+	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/store"
+	"github.com/gatehouse/gatehouse/models"
+)
+
+func init() {
+	gob.Register(time.Time{})
+	gob.Register([]Flash{})
+}
+
+// Flash is a one-time message shown on the next page.
+type Flash struct {
+	Kind    string // success, error, info
+	Message string
+}
+
+// SessionStore is the storage the session store needs.
+type SessionStore interface {
+	SaveWebSession(ctx context.Context, ws *models.WebSession) error
+	GetWebSession(ctx context.Context, idHash []byte, now time.Time) (*models.WebSession, error)
+	DeleteWebSession(ctx context.Context, idHash []byte) error
+}
+
+// Lifetimes of browser sessions.
+const (
+	// AnonymousTTL bounds a session that only carries a CSRF token.
+	AnonymousTTL = time.Hour
+	// SignedInTTL is the idle timeout of a signed-in session.
+	SignedInTTL = 12 * time.Hour
+	// touchAfter: an unchanged session is written back (to extend it)
+	// only once it is this much older than its last write.
+	touchAfter = 15 * time.Minute
+)
+
+// DBStore is a gorilla/sessions Store that keeps session values in the
+// database and only a random, signed session ID in the cookie. Deleting the
+// row (sign-out, disabling a user) ends the session everywhere.
+type DBStore struct {
+	store  SessionStore
+	codecs []securecookie.Codec
+	opts   sessions.Options
+	now    func() time.Time
+}
+
+var _ sessions.Store = (*DBStore)(nil)
+
+// NewDBStore returns a store whose cookies are signed with hashKey (and
+// encrypted with blockKey when given).
+func NewDBStore(st SessionStore, secure bool, hashKey, blockKey []byte) *DBStore {
+	codecs := securecookie.CodecsFromPairs(hashKey, blockKey)
+	for _, c := range codecs {
+		if sc, ok := c.(*securecookie.SecureCookie); ok {
+			sc.MaxAge(int(SignedInTTL / time.Second * 4))
+		}
+	}
+	return &DBStore{
+		store:  st,
+		codecs: codecs,
+		opts: sessions.Options{
+			Path:     "/",
+			MaxAge:   0, // browser-session cookie; the server enforces expiry
+			Secure:   secure,
+			HttpOnly: true,
+			SameSite: http.SameSiteLaxMode,
+		},
+		now: time.Now,
+	}
+}
+
+// CookieName is __Host-gatehouse on https (bound to this exact host, path /,
+// Secure) and gatehouse_session otherwise.
+func CookieName(secure bool) string {
+	if secure {
+		return "__Host-gatehouse"
+	}
+	return "gatehouse_session"
+}
+
+// Get returns the named session (new when the cookie is missing or stale).
+func (s *DBStore) Get(r *http.Request, name string) (*sessions.Session, error) {
+	return s.New(r, name)
+}
+
+// New loads the session named by the request's cookie, or starts a new one.
+func (s *DBStore) New(r *http.Request, name string) (*sessions.Session, error) {
+	sess := sessions.NewSession(s, name)
+	opts := s.opts
+	sess.Options = &opts
+	sess.IsNew = true
+	c, err := r.Cookie(name)
+	if err != nil {
+		return sess, nil
+	}
+	var id string
+	if err := securecookie.DecodeMulti(name, c.Value, &id, s.codecs...); err != nil {
+		return sess, nil // forged, old key or garbage: start afresh
+	}
+	ws, err := s.store.GetWebSession(r.Context(), digest(id), s.now().UTC())
+	if errors.Is(err, store.ErrNotFound) {
+		return sess, nil
+	}
+	if err != nil {
+		return sess, err
+	}
+	if err := gob.NewDecoder(bytes.NewReader(ws.Data)).Decode(&sess.Values); err != nil {
+		return sess, nil
+	}
+	sess.ID = id
+	sess.IsNew = false
+	sess.Values[keyLastWrite] = ws.UpdatedAt
+	return sess, nil
+}
+
+// Save writes the session row and the cookie. MaxAge < 0 deletes both.
+func (s *DBStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
+	if sess.Options.MaxAge < 0 {
+		if sess.ID != "" {
+			if err := s.store.DeleteWebSession(r.Context(), digest(sess.ID)); err != nil {
+				return err
+			}
+		}
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
+		return nil
+	}
+	newID := sess.ID == ""
+	if newID {
+		sess.ID = base64.RawURLEncoding.EncodeToString(secret.Random(32))
+	}
+	values := make(map[any]any, len(sess.Values))
+	for k, v := range sess.Values {
+		if k != keyLastWrite {
+			values[k] = v
+		}
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(values); err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	ttl := AnonymousTTL
+	var uid *int64
+	if id, ok := values[keyUserID].(int64); ok && id > 0 {
+		ttl = SignedInTTL
+		uid = &id
+	}
+	if err := s.store.SaveWebSession(r.Context(), &models.WebSession{
+		IDHash: digest(sess.ID), UserID: uid, Data: buf.Bytes(), ExpiresAt: now.Add(ttl), UpdatedAt: now, CreatedAt: now,
+	}); err != nil {
+		return err
+	}
+	sess.Values[keyLastWrite] = now
+	if newID {
+		encoded, err := securecookie.EncodeMulti(sess.Name(), sess.ID, s.codecs...)
+		if err != nil {
+			return err
+		}
+		http.SetCookie(w, sessions.NewCookie(sess.Name(), encoded, sess.Options))
+	}
+	return nil
+}
+
+func digest(id string) []byte {
+	d := sha256.Sum256([]byte("session:" + id))
+	return d[:]
+}
+
+// Session keys.
+const (
+	keyUserID    = "uid"
+	keyAuthTime  = "auth_time"
+	keyCSRF      = "csrf"
+	keyFlashes   = "flashes"
+	keyLastWrite = "_last_write"
+)
+
+// Session wraps the gorilla session of one request and remembers whether it
+// must be written back.
+type Session struct {
+	s     *sessions.Session
+	store *DBStore
+	dirty bool
+	// regenerate: delete the old row and issue a new ID on save.
+	regenerate bool
+	destroy    bool
+}
+
+// UserID is the signed-in user's ID, or 0.
+func (s *Session) UserID() int64 {
+	id, _ := s.s.Values[keyUserID].(int64)
+	return id
+}
+
+// AuthTime is when the user last entered their password.
+func (s *Session) AuthTime() time.Time {
+	t, _ := s.s.Values[keyAuthTime].(time.Time)
+	return t
+}
+
+// Get returns a stored value.
+func (s *Session) Get(key string) any { return s.s.Values[key] }
+
+// Set stores a value (gob-encodable; register custom types with gob).
+func (s *Session) Set(key string, v any) {
+	s.s.Values[key] = v
+	s.dirty = true
+}
+
+// Delete removes a value.
+func (s *Session) Delete(key string) {
+	if _, ok := s.s.Values[key]; ok {
+		delete(s.s.Values, key)
+		s.dirty = true
+	}
+}
+
+// SignIn records the user and starts a new session ID (the old one stops
+// working), keeping nothing from the anonymous session but pending flashes.
+func (s *Session) SignIn(userID int64, at time.Time) {
+	flashes := s.s.Values[keyFlashes]
+	s.s.Values = map[any]any{keyUserID: userID, keyAuthTime: at.UTC(), keyCSRF: newCSRFToken()}
+	if flashes != nil {
+		s.s.Values[keyFlashes] = flashes
+	}
+	s.regenerate = true
+	s.dirty = true
+}
+
+// SignOut ends the session: the row is deleted and the cookie cleared.
+func (s *Session) SignOut() {
+	s.destroy = true
+	s.dirty = true
+}
+
+// CSRFToken returns the session's synchronizer token, creating it.
+func (s *Session) CSRFToken() string {
+	if t, ok := s.s.Values[keyCSRF].(string); ok && t != "" {
+		return t
+	}
+	t := newCSRFToken()
+	s.Set(keyCSRF, t)
+	return t
+}
+
+func newCSRFToken() string {
+	return base64.RawURLEncoding.EncodeToString(secret.Random(32))
+}
+
+// AddFlash queues a message for the next page.
+func (s *Session) AddFlash(kind, msg string) {
+	fl, _ := s.s.Values[keyFlashes].([]Flash)
+	s.Set(keyFlashes, append(fl, Flash{Kind: kind, Message: msg}))
+}
+
+// Flashes returns and clears the queued messages.
+func (s *Session) Flashes() []Flash {
+	fl, _ := s.s.Values[keyFlashes].([]Flash)
+	if len(fl) > 0 {
+		s.Delete(keyFlashes)
+	}
+	return fl
+}
+
+// needsTouch reports whether an unchanged signed-in session should be
+// written back to extend its idle timeout.
+func (s *Session) needsTouch(now time.Time) bool {
+	if s.UserID() == 0 {
+		return false
+	}
+	last, _ := s.s.Values[keyLastWrite].(time.Time)
+	return now.Sub(last) > touchAfter
+}
+
+const localsSession = "gatehouse.session"
+
+// SessionMiddleware loads the session once per request (converting just
+// the Cookie header to a net/http request for gorilla), keeps it in
+// c.Locals, and writes it back after the handler when it changed, copying
+// gorilla's Set-Cookie header to fiber.
+func SessionMiddleware(st *DBStore, name string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		r := &http.Request{Header: http.Header{}}
+		if ck := c.Get(fiber.HeaderCookie); ck != "" {
+			r.Header.Set("Cookie", ck)
+		}
+		r = r.WithContext(c.UserContext())
+		gs, err := st.New(r, name)
+		if err != nil {
+			return err
+		}
+		sess := &Session{s: gs, store: st}
+		c.Locals(localsSession, sess)
+
+		herr := c.Next()
+
+		now := st.now().UTC()
+		if !sess.dirty && !sess.needsTouch(now) {
+			return herr
+		}
+		if (sess.regenerate || sess.destroy) && gs.ID != "" {
+			if err := st.store.DeleteWebSession(r.Context(), digest(gs.ID)); err != nil {
+				return err
+			}
+			gs.ID = ""
+		}
+		w := &headerWriter{h: http.Header{}}
+		if sess.destroy {
+			gs.Options.MaxAge = -1
+		}
+		if err := st.Save(r, w, gs); err != nil {
+			return err
+		}
+		for _, v := range w.h.Values("Set-Cookie") {
+			c.Response().Header.Add(fiber.HeaderSetCookie, v)
+		}
+		return herr
+	}
+}
+
+// CurrentSession returns the request's session.
+func CurrentSession(c *fiber.Ctx) *Session {
+	s, _ := c.Locals(localsSession).(*Session)
+	if s == nil {
+		// Only reachable from routes mounted without the middleware.
+		panic("web: session middleware not installed for " + c.Path())
+	}
+	return s
+}
+
+// headerWriter collects the headers gorilla writes.
+type headerWriter struct{ h http.Header }
+
+func (w *headerWriter) Header() http.Header       { return w.h }
+func (w *headerWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *headerWriter) WriteHeader(int)             {}

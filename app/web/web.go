@@ -1,0 +1,180 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/a-h/templ"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/store"
+	"github.com/gatehouse/gatehouse/models"
+)
+
+// CSRFField is the form field that carries the CSRF token.
+const CSRFField = "csrf_token"
+
+// ErrCSRF is returned (as a 403) when a form lacks a valid CSRF token.
+var ErrCSRF = fiber.NewError(fiber.StatusForbidden, "This form has expired or was not sent by Gatehouse. Go back, reload the page and try again.")
+
+// CSRF refuses state-changing requests (anything but GET, HEAD, OPTIONS)
+// whose csrf_token form field or X-CSRF-Token header does not match the
+// session's token. Origin is not checked: pages send Referrer-Policy
+// no-referrer, so browsers may send "Origin: null" on form posts.
+func CSRF() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		switch c.Method() {
+		case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
+			return c.Next()
+		}
+		sess := CurrentSession(c)
+		want, _ := sess.Get(keyCSRF).(string)
+		got := c.FormValue(CSRFField)
+		if got == "" {
+			got = c.Get("X-CSRF-Token")
+		}
+		if want == "" || got == "" || !secret.EqualString(got, want) {
+			return ErrCSRF
+		}
+		return c.Next()
+	}
+}
+
+const localsUser = "gatehouse.user"
+
+// LoadUser resolves the session's user (once per request). A session whose
+// user was deleted or disabled is signed out.
+func LoadUser(users interface {
+	GetUser(ctx context.Context, id int64) (*models.User, error)
+}) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		sess := CurrentSession(c)
+		if id := sess.UserID(); id != 0 {
+			u, err := users.GetUser(c.UserContext(), id)
+			switch {
+			case errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled):
+				sess.SignOut()
+			case err != nil:
+				return err
+			case sess.AuthTime().Before(u.PasswordChangedAt.Add(-1e9)):
+				// the password changed since this session signed in
+				sess.SignOut()
+			default:
+				c.Locals(localsUser, u)
+			}
+		}
+		return c.Next()
+	}
+}
+
+// CurrentUser returns the signed-in user, or nil.
+func CurrentUser(c *fiber.Ctx) *models.User {
+	u, _ := c.Locals(localsUser).(*models.User)
+	return u
+}
+
+// RequireUser sends signed-out visitors to /login, and back here after.
+func RequireUser() fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if CurrentUser(c) == nil {
+			if c.Method() != fiber.MethodGet {
+				return fiber.NewError(fiber.StatusUnauthorized, "Your session has ended. Sign in again.")
+			}
+			return c.Redirect("/login?next="+url.QueryEscape(string(c.Request().RequestURI())), fiber.StatusSeeOther)
+		}
+		return c.Next()
+	}
+}
+
+// ErrForbidden is the 403 for a signed-in user without the needed role.
+var ErrForbidden = fiber.NewError(fiber.StatusForbidden, "Your account does not have access to this page.")
+
+// RequireRole lets only users with one of roles through (after RequireUser).
+func RequireRole(roles ...string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		u := CurrentUser(c)
+		if u == nil {
+			return RequireUser()(c)
+		}
+		if !slices.Contains(roles, u.Role) {
+			return ErrForbidden
+		}
+		return c.Next()
+	}
+}
+
+// SafeNext returns next when it is a local path on this server ("/..."),
+// and "" otherwise: no scheme, no host, no "//" or "/\" that browsers
+// would treat as another host. It prevents open redirects after sign-in.
+func SafeNext(next string) string {
+	if next == "" || len(next) > 4096 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return ""
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return ""
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return ""
+	}
+	return next
+}
+
+// Render writes a templ component as an HTML page with the given status.
+func Render(c *fiber.Ctx, status int, component templ.Component) error {
+	c.Status(status)
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return component.Render(c.UserContext(), c.Response().BodyWriter())
+}
+
+const localsIP = "gatehouse.ip"
+
+// ClientIP works out the client's address: the connection's peer, unless
+// that peer is a trusted proxy, in which case X-Forwarded-For is walked from
+// the right, skipping trusted proxies, and the first untrusted hop is the
+// client. The result is kept in c.Locals for the request.
+func ClientIP(trusted []netip.Prefix) fiber.Handler {
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(c *fiber.Ctx) error {
+		peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
+		peer = peer.Unmap()
+		ip := peer
+		if len(trusted) > 0 && isTrusted(peer) {
+			hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+			for i := len(hops) - 1; i >= 0; i-- {
+				a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+				if err != nil {
+					break
+				}
+				ip = a.Unmap()
+				if !isTrusted(ip) {
+					break
+				}
+			}
+		}
+		c.Locals(localsIP, ip.String())
+		return c.Next()
+	}
+}
+
+// IP returns the client's address as worked out by ClientIP.
+func IP(c *fiber.Ctx) string {
+	if s, ok := c.Locals(localsIP).(string); ok {
+		return s
+	}
+	return c.IP()
+}

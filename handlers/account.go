@@ -1,0 +1,75 @@
+package handlers
+
+import (
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse/gatehouse/app/password"
+	"github.com/gatehouse/gatehouse/app/throttle"
+	"github.com/gatehouse/gatehouse/app/web"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/views"
+	"github.com/gatehouse/gatehouse/views/pages"
+)
+
+func accountData(u *models.User, errs views.FieldErrors) pages.AccountData {
+	return pages.AccountData{Username: u.Username, Name: u.Name, Email: u.Email, Role: u.Role, Errors: errs}
+}
+
+// Account shows the signed-in user's profile and password form (GET /account).
+func (h *Handlers) Account(c *fiber.Ctx) error {
+	return web.Render(c, fiber.StatusOK, pages.Account(h.base(c, "Your account", "account"), accountData(web.CurrentUser(c), nil)))
+}
+
+// ChangePassword changes the user's password (POST /account/password). The
+// current password is required (and guesses are throttled like sign-ins);
+// every other session of the user is signed out.
+func (h *Handlers) ChangePassword(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	u := web.CurrentUser(c)
+	current, next, confirm := c.FormValue("current_password"), c.FormValue("new_password"), c.FormValue("new_password_confirm")
+	render := func(status int, errs views.FieldErrors) error {
+		return web.Render(c, status, pages.Account(h.base(c, "Your account", "account"), accountData(u, errs)))
+	}
+	wait, err := h.LoginThrottle.Check(ctx, u.Username, web.IP(c))
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(throttle.RetryAfterSeconds(wait)))
+		return render(fiber.StatusTooManyRequests, views.FieldErrors{views.FormError: "Too many wrong passwords. Try again in " + humanWait(wait) + "."})
+	}
+	if ok, _ := password.Verify(current, u.PasswordHash); !ok {
+		if err := h.LoginThrottle.Fail(ctx, u.Username, web.IP(c)); err != nil {
+			return err
+		}
+		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"current_password": "This is not your current password."})
+	}
+	if err := password.Check(next); err != nil {
+		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"new_password": err.Error()})
+	}
+	if next != confirm {
+		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"new_password_confirm": "The two passwords do not match."})
+	}
+	hash, err := password.Hash(next)
+	if err != nil {
+		return err
+	}
+	now := h.Now().UTC()
+	if err := h.Store.UpdateUser(ctx, u.ID, func(x *models.User) error {
+		x.PasswordHash = hash
+		x.PasswordChangedAt = now
+		return nil
+	}); err != nil {
+		return err
+	}
+	if _, err := h.Store.DeleteUserWebSessions(ctx, u.ID, nil); err != nil {
+		return err
+	}
+	h.audit(c, u, "user.password_changed", u.Username, true, nil)
+	sess := web.CurrentSession(c)
+	sess.SignIn(u.ID, now) // a fresh session ID for this browser
+	sess.AddFlash("success", "Your password was changed. Other sessions were signed out.")
+	return seeOther(c, "/account")
+}

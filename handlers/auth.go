@@ -1,0 +1,181 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse/gatehouse/app/accounts"
+	"github.com/gatehouse/gatehouse/app/password"
+	"github.com/gatehouse/gatehouse/app/store"
+	"github.com/gatehouse/gatehouse/app/throttle"
+	"github.com/gatehouse/gatehouse/app/web"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/views"
+	"github.com/gatehouse/gatehouse/views/pages"
+)
+
+// Messages of the sign-in form. An unknown user and a wrong password get
+// the same one.
+const (
+	msgBadCredentials = "Incorrect username or password."
+	msgMissingFields  = "Enter your username and password."
+	msgDisabled       = "This account is disabled. Ask an administrator to enable it."
+)
+
+// LoginPage shows the sign-in form (GET /login).
+func (h *Handlers) LoginPage(c *fiber.Ctx) error {
+	next := web.SafeNext(c.Query("next"))
+	if web.CurrentUser(c) != nil {
+		return c.Redirect(orDefault(next, "/dashboard"), fiber.StatusSeeOther)
+	}
+	b := h.base(c, "Sign in", "")
+	if c.Query("signed_out") != "" {
+		b.Flashes = append(b.Flashes, views.Flash{Kind: "info", Message: "You have signed out."})
+	}
+	return h.renderLogin(c, fiber.StatusOK, b, pages.LoginForm{Next: next})
+}
+
+func (h *Handlers) renderLogin(c *fiber.Ctx, status int, b views.Base, f pages.LoginForm) error {
+	if vals, err := h.Settings.Load(c.UserContext()); err == nil {
+		f.SignupAllowed = vals.AllowSignup
+	}
+	return web.Render(c, status, pages.Login(b, f))
+}
+
+// Login checks the credentials (POST /login). Failures are throttled per
+// username and per client address; an unknown user costs the same time
+// and gets the same answer as a wrong password.
+func (h *Handlers) Login(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	input := strings.TrimSpace(c.FormValue("username"))
+	username := accounts.NormalizeUsername(input)
+	pw := c.FormValue("password")
+	next := web.SafeNext(c.FormValue("next"))
+	ip := web.IP(c)
+	fail := func(status int, msg string) error {
+		return h.renderLogin(c, status, h.base(c, "Sign in", ""), pages.LoginForm{Username: input, Next: next, Error: msg})
+	}
+	if username == "" || pw == "" {
+		return fail(fiber.StatusBadRequest, msgMissingFields)
+	}
+	wait, err := h.LoginThrottle.Check(ctx, username, ip)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(throttle.RetryAfterSeconds(wait)))
+		h.audit(c, nil, "login.throttled", username, false, nil)
+		return fail(fiber.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", humanWait(wait)))
+	}
+	u, err := h.Store.GetUserByUsername(ctx, username)
+	ok := false
+	switch {
+	case err == nil:
+		ok, err = password.Verify(pw, u.PasswordHash)
+		if err != nil {
+			h.Log.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID)
+			ok = false
+		}
+	case errors.Is(err, store.ErrNotFound):
+		password.VerifyDummy(pw)
+	default:
+		return err
+	}
+	if !ok {
+		if err := h.LoginThrottle.Fail(ctx, username, ip); err != nil {
+			return err
+		}
+		h.audit(c, nil, "login.failure", username, false, nil)
+		return fail(fiber.StatusUnauthorized, msgBadCredentials)
+	}
+	if u.Disabled {
+		h.audit(c, u, "login.failure", username, false, map[string]string{"reason": "disabled"})
+		return fail(fiber.StatusForbidden, msgDisabled)
+	}
+	if err := h.LoginThrottle.Succeed(ctx, username); err != nil {
+		return err
+	}
+	web.CurrentSession(c).SignIn(u.ID, h.Now())
+	h.audit(c, u, "login.success", username, true, nil)
+	return seeOther(c, orDefault(next, "/dashboard"))
+}
+
+// Logout ends the session (POST /logout).
+func (h *Handlers) Logout(c *fiber.Ctx) error {
+	if u := web.CurrentUser(c); u != nil {
+		h.audit(c, u, "logout", u.Username, true, nil)
+	}
+	web.CurrentSession(c).SignOut()
+	return seeOther(c, "/login?signed_out=1")
+}
+
+// SignupPage shows the registration form while allow_signup is on.
+func (h *Handlers) SignupPage(c *fiber.Ctx) error {
+	if err := h.requireSignup(c); err != nil {
+		return err
+	}
+	if web.CurrentUser(c) != nil {
+		return seeOther(c, "/dashboard")
+	}
+	return web.Render(c, fiber.StatusOK, pages.Signup(h.base(c, "Create an account", ""), pages.SignupForm{}))
+}
+
+// Signup creates a user account and signs it in (POST /signup).
+func (h *Handlers) Signup(c *fiber.Ctx) error {
+	if err := h.requireSignup(c); err != nil {
+		return err
+	}
+	in := accounts.Input{
+		Username: c.FormValue("username"), Email: c.FormValue("email"), Name: c.FormValue("name"),
+		Password: c.FormValue("password"), PasswordConfirm: c.FormValue("password_confirm"), ConfirmPassword: true,
+		Role: models.RoleUser,
+	}
+	u, errs, err := accounts.Create(c.UserContext(), h.Store, in)
+	if errors.Is(err, accounts.ErrInvalid) {
+		f := pages.SignupForm{Username: in.Username, Email: in.Email, Name: in.Name, Errors: views.FieldErrors(errs)}
+		return web.Render(c, fiber.StatusUnprocessableEntity, pages.Signup(h.base(c, "Create an account", ""), f))
+	}
+	if err != nil {
+		return err
+	}
+	h.audit(c, u, "user.signup", u.Username, true, nil)
+	sess := web.CurrentSession(c)
+	sess.SignIn(u.ID, h.Now())
+	sess.AddFlash("success", "Welcome to Gatehouse, "+u.Username+". Your account is ready.")
+	return seeOther(c, "/dashboard")
+}
+
+func (h *Handlers) requireSignup(c *fiber.Ctx) error {
+	vals, err := h.Settings.Load(c.UserContext())
+	if err != nil {
+		return err
+	}
+	if !vals.AllowSignup {
+		return fiber.ErrNotFound
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// humanWait says a wait in minutes, or seconds when under a minute.
+func humanWait(d time.Duration) string {
+	if d < time.Minute {
+		return strconv.Itoa(throttle.RetryAfterSeconds(d)) + " seconds"
+	}
+	m := int((d + time.Minute - 1) / time.Minute)
+	if m == 1 {
+		return "1 minute"
+	}
+	return strconv.Itoa(m) + " minutes"
+}

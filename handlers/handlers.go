@@ -1,0 +1,94 @@
+// Package handlers adapts HTTP requests (fiber) to Gatehouse's services and
+// renders the pages. Handlers stay thin: parse, call, render or redirect.
+// One file per area.
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse/gatehouse/app/config"
+	"github.com/gatehouse/gatehouse/app/settings"
+	"github.com/gatehouse/gatehouse/app/throttle"
+	"github.com/gatehouse/gatehouse/app/web"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/views"
+	"github.com/gatehouse/gatehouse/views/pages"
+)
+
+// Handlers holds what the page and API handlers need.
+type Handlers struct {
+	Config   *config.Config
+	Store    *models.Store
+	Settings *settings.Service
+	Log      *slog.Logger
+	// LoginThrottle counts failed sign-ins per account and address.
+	LoginThrottle *throttle.Limiter
+	// Now is the clock (tests move it).
+	Now func() time.Time
+}
+
+// New returns Handlers with SPEC.md's throttling thresholds.
+func New(cfg *config.Config, st *models.Store, log *slog.Logger) *Handlers {
+	return &Handlers{
+		Config:        cfg,
+		Store:         st,
+		Settings:      settings.NewService(st),
+		Log:           log,
+		LoginThrottle: throttle.New(st, "login"),
+		Now:           time.Now,
+	}
+}
+
+// base builds the layout data of a page.
+func (h *Handlers) base(c *fiber.Ctx, title, active string) views.Base {
+	sess := web.CurrentSession(c)
+	b := views.Base{Title: title, Active: active, CSRFToken: sess.CSRFToken()}
+	if u := web.CurrentUser(c); u != nil {
+		b.User = &views.CurrentUser{Username: u.Username, Name: u.Name, Role: u.Role}
+	}
+	for _, f := range sess.Flashes() {
+		b.Flashes = append(b.Flashes, views.Flash{Kind: f.Kind, Message: f.Message})
+	}
+	return b
+}
+
+// RenderError shows the HTML error page. Only messages written for users
+// (fiber.Error texts made in this code base) are shown; anything else gets
+// the generic text for its status.
+func (h *Handlers) RenderError(c *fiber.Ctx, status int, message string) error {
+	// The session may be unavailable (e.g. the database is down): render
+	// a bare page rather than fail again.
+	var b views.Base
+	if s, ok := c.Locals("gatehouse.session").(*web.Session); ok && s != nil {
+		b = h.base(c, http.StatusText(status), "")
+	} else {
+		b = views.Base{Title: http.StatusText(status)}
+	}
+	return web.Render(c, status, pages.Error(b, pages.ErrorData{Status: status, Message: message}))
+}
+
+// audit records an audit event; failures to record are logged, not fatal.
+func (h *Handlers) audit(c *fiber.Ctx, actor *models.User, action, target string, success bool, details map[string]string) {
+	e := &models.AuditEvent{Action: action, Target: target, RemoteAddr: web.IP(c), Success: success, Details: details}
+	if actor != nil {
+		id := actor.ID
+		e.ActorID = &id
+		e.Actor = actor.Username
+	}
+	if err := h.Store.AddAuditEvent(c.UserContext(), e); err != nil {
+		h.Log.ErrorContext(c.UserContext(), "audit event not recorded", "action", action, "err", err)
+	}
+}
+
+// seeOther redirects after a form POST (303, so the browser GETs).
+func seeOther(c *fiber.Ctx, to string) error {
+	return c.Redirect(to, fiber.StatusSeeOther)
+}
+
+// isStoreErr is errors.Is, shortened for handlers.
+func isStoreErr(err, target error) bool { return errors.Is(err, target) }

@@ -1,0 +1,222 @@
+// Package models holds the GORM structs that mirror the SQL schema in
+// migrations/ and the Store that reads and writes them. The schema itself is
+// owned by the migrations; GORM never auto-migrates.
+package models
+
+import (
+	"time"
+)
+
+// Roles a user can have.
+const (
+	RoleAdmin     = "admin"
+	RoleDeveloper = "developer"
+	RoleUser      = "user"
+)
+
+// ValidRole reports whether r is one of the three roles.
+func ValidRole(r string) bool {
+	return r == RoleAdmin || r == RoleDeveloper || r == RoleUser
+}
+
+// User is a person who signs in: an end user, a developer or an admin.
+type User struct {
+	ID                int64
+	Subject           string // stable, opaque OIDC "sub"
+	Username          string // lower case, unique
+	Email             string
+	EmailVerified     bool
+	Name              string
+	PasswordHash      string // argon2id, PHC string format
+	Role              string
+	Disabled          bool
+	PasswordChangedAt time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// Image is an uploaded picture (client icon) stored in the database so that
+// every instance can serve it. ID is the hex SHA-256 of Data.
+type Image struct {
+	ID          string `gorm:"primaryKey"`
+	ContentType string
+	Data        []byte
+	CreatedAt   time.Time
+}
+
+// Client is a registered application.
+type Client struct {
+	ID              int64
+	ClientID        string
+	SecretHash      []byte // SHA-256 of the secret; nil for public clients
+	SecretHint      string // last 4 characters of the secret
+	Name            string
+	Description     string
+	Icon            string // https URL or /icons/<image id>
+	Homepage        string
+	RedirectURIs    []string `gorm:"column:redirect_uris;serializer:json"`
+	GrantTypes      []string `gorm:"serializer:json"`
+	Scopes          []string `gorm:"serializer:json"`
+	Public          bool
+	OwnerID         *int64
+	SecretRotatedAt *time.Time
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Scope is a permission a client can ask for; it may guard a resource path.
+type Scope struct {
+	ID           int64
+	ScopeID      string
+	Name         string
+	Description  string // may contain {user} and {client_name}
+	Icon         string // Font Awesome class or image URL
+	ResourcePath string // e.g. /api/user; a trailing * matches a subtree
+	Method       string // HTTP method the scope guards
+	IsDefault    bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Setting is one runtime setting overriding its built-in default.
+type Setting struct {
+	Key       string `gorm:"primaryKey"`
+	Value     string
+	UpdatedAt time.Time
+}
+
+// AuthorizationCode is an issued authorization code, stored by its hash.
+type AuthorizationCode struct {
+	ID                  int64
+	CodeHash            []byte
+	ClientID            string
+	UserID              int64
+	RedirectURI         string `gorm:"column:redirect_uri"`
+	Scope               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Nonce               string
+	FamilyID            string
+	AuthTime            time.Time
+	ExpiresAt           time.Time
+	RedeemedAt          *time.Time
+	CreatedAt           time.Time
+}
+
+// Token kinds.
+const (
+	TokenAccess  = "access"
+	TokenRefresh = "refresh"
+)
+
+// Token is an access or refresh token, stored by its hash. Tokens issued
+// from one grant share a FamilyID so that they can be revoked together.
+type Token struct {
+	ID        int64
+	TokenHash []byte
+	Kind      string
+	ClientID  string
+	UserID    *int64
+	Scope     string
+	FamilyID  string
+	AuthTime  *time.Time
+	ExpiresAt time.Time
+	RotatedAt *time.Time
+	RevokedAt *time.Time
+	CreatedAt time.Time
+}
+
+// Consent records the scopes a user granted to a client.
+type Consent struct {
+	ID        int64
+	UserID    int64
+	ClientID  string
+	Scope     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Device code states.
+const (
+	DevicePending  = "pending"
+	DeviceApproved = "approved"
+	DeviceDenied   = "denied"
+	DeviceRedeemed = "redeemed"
+)
+
+// DeviceCode is an RFC 8628 device authorization.
+type DeviceCode struct {
+	ID              int64
+	DeviceCodeHash  []byte
+	UserCode        string
+	ClientID        string
+	Scope           string
+	Status          string
+	UserID          *int64
+	AuthTime        *time.Time
+	IntervalSeconds int
+	LastPolledAt    *time.Time
+	ExpiresAt       time.Time
+	CreatedAt       time.Time
+}
+
+// SigningKey is a JOSE signing key. PrivateKey is PKCS#8 DER, encrypted
+// when Encrypted is set.
+type SigningKey struct {
+	ID         int64
+	KID        string `gorm:"column:kid"`
+	Alg        string
+	PrivateKey []byte
+	Encrypted  bool
+	PublicJWK  string `gorm:"column:public_jwk"`
+	RetiredAt  *time.Time
+	ExpiresAt  *time.Time
+	CreatedAt  time.Time
+}
+
+// AuditEvent is one entry of the audit log.
+type AuditEvent struct {
+	ID         int64
+	ActorID    *int64
+	Actor      string
+	Action     string
+	Target     string
+	RemoteAddr string
+	Success    bool
+	Details    map[string]string `gorm:"serializer:json"`
+	CreatedAt  time.Time
+}
+
+// AppSecret is a server-wide secret shared by every instance (session keys).
+type AppSecret struct {
+	Name      string `gorm:"primaryKey"`
+	Value     []byte
+	CreatedAt time.Time
+}
+
+// WebSession is a browser session of the dashboard, keyed by the hash of the
+// random session ID kept in the cookie.
+type WebSession struct {
+	IDHash    []byte `gorm:"column:id_hash;primaryKey"`
+	UserID    *int64
+	Data      []byte
+	ExpiresAt time.Time
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ThrottleEvent is one counted failure (a failed sign-in, say) for a key.
+type ThrottleEvent struct {
+	ID        int64
+	Key       string
+	CreatedAt time.Time
+}
+
+// OneTimeToken is a single-use token, such as the first-admin setup token.
+type OneTimeToken struct {
+	TokenHash []byte `gorm:"primaryKey"`
+	Purpose   string
+	ExpiresAt time.Time
+	UsedAt    *time.Time
+	CreatedAt time.Time
+}

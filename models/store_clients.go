@@ -1,0 +1,233 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"gorm.io/gorm"
+)
+
+// ClientFilter selects clients for ListClients.
+type ClientFilter struct {
+	// OwnerID keeps the clients of that user when not nil.
+	OwnerID *int64
+	// Query keeps clients whose name or client ID contains it, ignoring
+	// case (of ASCII letters only on SQLite).
+	Query string
+	// Offset and Limit select a page; Limit 0 means DefaultPageSize and
+	// is capped at MaxPageSize.
+	Offset, Limit int
+}
+
+// clientColumns are the columns UpdateClient writes.
+var clientColumns = []string{"secret_hash", "secret_hint", "name", "description", "icon", "homepage",
+	"redirect_uris", "grant_types", "scopes", "public", "owner_id", "secret_rotated_at", "updated_at"}
+
+func (c *Client) normalize() {
+	c.RedirectURIs = nonNil(c.RedirectURIs)
+	c.GrantTypes = nonNil(c.GrantTypes)
+	c.Scopes = nonNil(c.Scopes)
+	c.SecretRotatedAt = tsp(c.SecretRotatedAt)
+	c.CreatedAt = ts(c.CreatedAt)
+	c.UpdatedAt = ts(c.UpdatedAt)
+}
+
+// CreateClient inserts c and sets its ID. Nil lists are stored as empty
+// lists; CreatedAt and UpdatedAt are set to now when zero. A taken client
+// ID gives ErrAlreadyExists.
+func (s *Store) CreateClient(ctx context.Context, c *Client) error {
+	c.CreatedAt = s.orNow(c.CreatedAt)
+	c.UpdatedAt = s.orNow(c.UpdatedAt)
+	c.normalize()
+	return wrapErr(s.conn(ctx).Create(c).Error, fmt.Sprintf("client %q", c.ClientID))
+}
+
+// GetClient returns the client with that client ID, or ErrNotFound.
+func (s *Store) GetClient(ctx context.Context, clientID string) (*Client, error) {
+	var c Client
+	if err := s.conn(ctx).Where("client_id = ?", clientID).Take(&c).Error; err != nil {
+		return nil, wrapErr(err, fmt.Sprintf("client %q", clientID))
+	}
+	c.normalize()
+	return &c, nil
+}
+
+func clientFilter(f ClientFilter) func(*gorm.DB) *gorm.DB {
+	return func(db *gorm.DB) *gorm.DB {
+		db = db.Model(&Client{})
+		if f.OwnerID != nil {
+			db = db.Where("owner_id = ?", *f.OwnerID)
+		}
+		if f.Query != "" {
+			p := containsPattern(f.Query)
+			db = db.Where(`lower(name) LIKE ? ESCAPE '\' OR lower(client_id) LIKE ? ESCAPE '\'`, p, p)
+		}
+		return db
+	}
+}
+
+// ListClients returns one page of the clients matching f, ordered by name
+// then client ID, and how many clients match f in all.
+func (s *Store) ListClients(ctx context.Context, f ClientFilter) ([]Client, int64, error) {
+	var total int64
+	if err := s.conn(ctx).Scopes(clientFilter(f)).Count(&total).Error; err != nil {
+		return nil, 0, wrapErr(err, "list clients")
+	}
+	offset, limit := pageOf(f.Offset, f.Limit)
+	clients := []Client{}
+	err := s.conn(ctx).Scopes(clientFilter(f)).Order("name").Order("client_id").Offset(offset).Limit(limit).Find(&clients).Error
+	if err != nil {
+		return nil, 0, wrapErr(err, "list clients")
+	}
+	for i := range clients {
+		clients[i].normalize()
+	}
+	return clients, total, nil
+}
+
+// CountClients counts all clients, or those of one owner when ownerID is
+// not nil.
+func (s *Store) CountClients(ctx context.Context, ownerID *int64) (int64, error) {
+	var n int64
+	err := s.conn(ctx).Scopes(clientFilter(ClientFilter{OwnerID: ownerID})).Count(&n).Error
+	return n, wrapErr(err, "count clients")
+}
+
+// UpdateClient changes the client with that client ID through fn (see
+// updateRow): nothing is written when fn returns an error. UpdatedAt is set
+// to now; ID, ClientID and CreatedAt cannot be changed.
+func (s *Store) UpdateClient(ctx context.Context, clientID string, fn func(*Client) error) error {
+	entity := fmt.Sprintf("client %q", clientID)
+	return updateRow(ctx, s, entity, "client_id = ?", clientID, fn, func(tx *gorm.DB, old, c *Client) error {
+		if c.ClientID != old.ClientID {
+			return fmt.Errorf("%s: the client ID cannot be changed", entity)
+		}
+		c.ID = old.ID
+		c.UpdatedAt = s.now()
+		c.normalize()
+		return wrapErr(tx.Model(c).Select(clientColumns).Updates(c).Error, entity)
+	})
+}
+
+// DeleteClient deletes the client with that client ID together with its
+// authorization codes, tokens, consents and device codes. It returns
+// ErrNotFound when there is no such client.
+func (s *Store) DeleteClient(ctx context.Context, clientID string) error {
+	entity := fmt.Sprintf("client %q", clientID)
+	res := s.conn(ctx).Where("client_id = ?", clientID).Delete(&Client{})
+	if res.Error != nil {
+		return wrapErr(res.Error, entity)
+	}
+	if res.RowsAffected == 0 {
+		return notFound(entity)
+	}
+	return nil
+}
+
+// scopeColumns are the columns UpdateScope writes.
+var scopeColumns = []string{"name", "description", "icon", "resource_path", "method", "is_default", "updated_at"}
+
+func (sc *Scope) normalize() {
+	sc.CreatedAt = ts(sc.CreatedAt)
+	sc.UpdatedAt = ts(sc.UpdatedAt)
+}
+
+// CreateScope inserts sc and sets its ID; CreatedAt and UpdatedAt are set
+// to now when zero. A taken scope ID gives ErrAlreadyExists.
+func (s *Store) CreateScope(ctx context.Context, sc *Scope) error {
+	sc.CreatedAt = s.orNow(sc.CreatedAt)
+	sc.UpdatedAt = s.orNow(sc.UpdatedAt)
+	sc.normalize()
+	return wrapErr(s.conn(ctx).Create(sc).Error, fmt.Sprintf("scope %q", sc.ScopeID))
+}
+
+// GetScope returns the scope with that scope ID, or ErrNotFound.
+func (s *Store) GetScope(ctx context.Context, scopeID string) (*Scope, error) {
+	var sc Scope
+	if err := s.conn(ctx).Where("scope_id = ?", scopeID).Take(&sc).Error; err != nil {
+		return nil, wrapErr(err, fmt.Sprintf("scope %q", scopeID))
+	}
+	sc.normalize()
+	return &sc, nil
+}
+
+// ListScopes returns every scope ordered by scope ID.
+func (s *Store) ListScopes(ctx context.Context) ([]Scope, error) {
+	scopes := []Scope{}
+	if err := s.conn(ctx).Order("scope_id").Find(&scopes).Error; err != nil {
+		return nil, wrapErr(err, "list scopes")
+	}
+	for i := range scopes {
+		scopes[i].normalize()
+	}
+	return scopes, nil
+}
+
+// CountScopes counts the scopes.
+func (s *Store) CountScopes(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.conn(ctx).Model(&Scope{}).Count(&n).Error
+	return n, wrapErr(err, "count scopes")
+}
+
+// UpdateScope changes the scope with that scope ID through fn (see
+// updateRow): nothing is written when fn returns an error. UpdatedAt is set
+// to now; ID, ScopeID and CreatedAt cannot be changed.
+func (s *Store) UpdateScope(ctx context.Context, scopeID string, fn func(*Scope) error) error {
+	entity := fmt.Sprintf("scope %q", scopeID)
+	return updateRow(ctx, s, entity, "scope_id = ?", scopeID, fn, func(tx *gorm.DB, old, sc *Scope) error {
+		if sc.ScopeID != old.ScopeID {
+			return fmt.Errorf("%s: the scope ID cannot be changed", entity)
+		}
+		sc.ID = old.ID
+		sc.UpdatedAt = s.now()
+		sc.normalize()
+		return wrapErr(tx.Model(sc).Select(scopeColumns).Updates(sc).Error, entity)
+	})
+}
+
+// DeleteScope deletes the scope with that scope ID, or returns ErrNotFound.
+// Clients and tokens naming the scope are left as they are.
+func (s *Store) DeleteScope(ctx context.Context, scopeID string) error {
+	entity := fmt.Sprintf("scope %q", scopeID)
+	res := s.conn(ctx).Where("scope_id = ?", scopeID).Delete(&Scope{})
+	if res.Error != nil {
+		return wrapErr(res.Error, entity)
+	}
+	if res.RowsAffected == 0 {
+		return notFound(entity)
+	}
+	return nil
+}
+
+// ScopeUsage counts the clients allowed to ask for the scope and the
+// active (unrevoked, unexpired) tokens granting it.
+func (s *Store) ScopeUsage(ctx context.Context, scopeID string) (clients int64, activeTokens int64, err error) {
+	entity := fmt.Sprintf("usage of scope %q", scopeID)
+	db := s.conn(ctx)
+	if s.dialect == DialectPostgres {
+		one, _ := json.Marshal([]string{scopeID})
+		err = db.Model(&Client{}).Where("scopes @> CAST(? AS jsonb)", string(one)).Count(&clients).Error
+	} else {
+		err = db.Model(&Client{}).Where("EXISTS (SELECT 1 FROM json_each(clients.scopes) WHERE json_each.value = ?)", scopeID).Count(&clients).Error
+	}
+	if err != nil {
+		return 0, 0, wrapErr(err, entity)
+	}
+	// The scope column is space-separated: pad it so that a whole word
+	// is always surrounded by spaces. instr/strpos are case-sensitive,
+	// as scope tokens are.
+	find := "instr"
+	if s.dialect == DialectPostgres {
+		find = "strpos"
+	}
+	err = s.conn(ctx).Model(&Token{}).
+		Where("revoked_at IS NULL AND expires_at > ?", s.now()).
+		Where(find+"(' ' || scope || ' ', ?) > 0", " "+scopeID+" ").
+		Count(&activeTokens).Error
+	if err != nil {
+		return 0, 0, wrapErr(err, entity)
+	}
+	return clients, activeTokens, nil
+}

@@ -1,0 +1,96 @@
+package models
+
+import (
+	"context"
+	"fmt"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// signingKeyColumns are the columns UpdateSigningKey writes.
+var signingKeyColumns = []string{"alg", "private_key", "encrypted", "public_jwk", "retired_at", "expires_at"}
+
+func (k *SigningKey) normalize() {
+	k.RetiredAt = tsp(k.RetiredAt)
+	k.ExpiresAt = tsp(k.ExpiresAt)
+	k.CreatedAt = ts(k.CreatedAt)
+}
+
+// CreateSigningKey inserts k and sets its ID; CreatedAt is set to now when
+// zero. A taken key ID gives ErrAlreadyExists.
+func (s *Store) CreateSigningKey(ctx context.Context, k *SigningKey) error {
+	k.CreatedAt = s.orNow(k.CreatedAt)
+	k.normalize()
+	return wrapErr(s.conn(ctx).Create(k).Error, fmt.Sprintf("signing key %q", k.KID))
+}
+
+// ListSigningKeys returns every signing key, newest first.
+func (s *Store) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
+	keys := []SigningKey{}
+	if err := s.conn(ctx).Order("created_at DESC").Order("id DESC").Find(&keys).Error; err != nil {
+		return nil, wrapErr(err, "list signing keys")
+	}
+	for i := range keys {
+		keys[i].normalize()
+	}
+	return keys, nil
+}
+
+// UpdateSigningKey changes the key with that key ID through fn (see
+// updateRow): nothing is written when fn returns an error. ID, KID and
+// CreatedAt cannot be changed.
+func (s *Store) UpdateSigningKey(ctx context.Context, kid string, fn func(*SigningKey) error) error {
+	entity := fmt.Sprintf("signing key %q", kid)
+	return updateRow(ctx, s, entity, "kid = ?", kid, fn, func(tx *gorm.DB, old, k *SigningKey) error {
+		if k.KID != old.KID {
+			return fmt.Errorf("%s: the key ID cannot be changed", entity)
+		}
+		k.ID = old.ID
+		k.normalize()
+		return wrapErr(tx.Model(k).Select(signingKeyColumns).Updates(k).Error, entity)
+	})
+}
+
+// DeleteSigningKey deletes the key with that key ID, or returns
+// ErrNotFound.
+func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
+	entity := fmt.Sprintf("signing key %q", kid)
+	res := s.conn(ctx).Where("kid = ?", kid).Delete(&SigningKey{})
+	if res.Error != nil {
+		return wrapErr(res.Error, entity)
+	}
+	if res.RowsAffected == 0 {
+		return notFound(entity)
+	}
+	return nil
+}
+
+// GetSettings returns the stored setting overrides by key (built-in
+// defaults are not included).
+func (s *Store) GetSettings(ctx context.Context) (map[string]string, error) {
+	var rows []Setting
+	if err := s.conn(ctx).Find(&rows).Error; err != nil {
+		return nil, wrapErr(err, "get settings")
+	}
+	m := make(map[string]string, len(rows))
+	for _, r := range rows {
+		m[r.Key] = r.Value
+	}
+	return m, nil
+}
+
+// SetSetting stores value for key, replacing any earlier value.
+func (s *Store) SetSetting(ctx context.Context, key, value string) error {
+	err := s.conn(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "key"}},
+		DoUpdates: clause.AssignmentColumns([]string{"value", "updated_at"}),
+	}).Create(&Setting{Key: key, Value: value, UpdatedAt: s.now()}).Error
+	return wrapErr(err, fmt.Sprintf("setting %q", key))
+}
+
+// DeleteSetting removes the override of key, if any, so that its default
+// applies again.
+func (s *Store) DeleteSetting(ctx context.Context, key string) error {
+	return wrapErr(s.conn(ctx).Where(clause.Eq{Column: clause.Column{Name: "key"}, Value: key}).Delete(&Setting{}).Error, fmt.Sprintf("setting %q", key))
+}

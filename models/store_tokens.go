@@ -1,0 +1,234 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm/clause"
+
+	"github.com/gatehouse/gatehouse/app/store"
+)
+
+func (c *AuthorizationCode) normalize() {
+	c.AuthTime = ts(c.AuthTime)
+	c.ExpiresAt = ts(c.ExpiresAt)
+	c.RedeemedAt = tsp(c.RedeemedAt)
+	c.CreatedAt = ts(c.CreatedAt)
+}
+
+// CreateAuthorizationCode inserts c and sets its ID; CreatedAt is set to
+// now when zero. A code hash that exists gives ErrAlreadyExists.
+func (s *Store) CreateAuthorizationCode(ctx context.Context, c *AuthorizationCode) error {
+	c.CreatedAt = s.orNow(c.CreatedAt)
+	c.normalize()
+	return wrapErr(s.conn(ctx).Create(c).Error, "authorization code")
+}
+
+// GetAuthorizationCode returns the code with that hash, redeemed or not,
+// or ErrNotFound.
+func (s *Store) GetAuthorizationCode(ctx context.Context, hash []byte) (*AuthorizationCode, error) {
+	var c AuthorizationCode
+	if err := s.conn(ctx).Where("code_hash = ?", hash).Take(&c).Error; err != nil {
+		return nil, wrapErr(err, "authorization code")
+	}
+	c.normalize()
+	return &c, nil
+}
+
+// RedeemAuthorizationCode marks the code redeemed at now, atomically: of
+// several concurrent calls exactly one succeeds. It returns ErrNotFound for
+// an unknown code, and the code together with ErrConflict when it was
+// redeemed before (the caller then revokes the tokens of its family).
+// Expiry is not checked.
+func (s *Store) RedeemAuthorizationCode(ctx context.Context, hash []byte, now time.Time) (*AuthorizationCode, error) {
+	var c AuthorizationCode
+	res := s.conn(ctx).Model(&c).Clauses(clause.Returning{}).
+		Where("code_hash = ? AND redeemed_at IS NULL", hash).
+		Update("redeemed_at", ts(now))
+	if res.Error != nil {
+		return nil, wrapErr(res.Error, "redeem authorization code")
+	}
+	if res.RowsAffected == 1 {
+		c.normalize()
+		return &c, nil
+	}
+	got, err := s.GetAuthorizationCode(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	return got, fmt.Errorf("authorization code already redeemed: %w", store.ErrConflict)
+}
+
+func (t *Token) normalize() {
+	t.AuthTime = tsp(t.AuthTime)
+	t.ExpiresAt = ts(t.ExpiresAt)
+	t.RotatedAt = tsp(t.RotatedAt)
+	t.RevokedAt = tsp(t.RevokedAt)
+	t.CreatedAt = ts(t.CreatedAt)
+}
+
+// CreateTokens inserts all the tokens in one statement and sets their IDs;
+// CreatedAt is set to now when zero. A token hash that exists gives
+// ErrAlreadyExists and inserts none of them.
+func (s *Store) CreateTokens(ctx context.Context, tokens ...*Token) error {
+	if len(tokens) == 0 {
+		return nil
+	}
+	now := s.now()
+	for _, t := range tokens {
+		if t.CreatedAt.IsZero() {
+			t.CreatedAt = now
+		}
+		t.normalize()
+	}
+	return wrapErr(s.conn(ctx).Create(tokens).Error, "token")
+}
+
+// GetToken returns the token with that hash, whatever its state, or
+// ErrNotFound.
+func (s *Store) GetToken(ctx context.Context, hash []byte) (*Token, error) {
+	var t Token
+	if err := s.conn(ctx).Where("token_hash = ?", hash).Take(&t).Error; err != nil {
+		return nil, wrapErr(err, "token")
+	}
+	t.normalize()
+	return &t, nil
+}
+
+// RotateRefreshToken marks the refresh token rotated (used) at now,
+// atomically: of several concurrent calls exactly one succeeds. It returns
+// ErrNotFound when there is no refresh token with that hash, and the token
+// together with ErrConflict when it was rotated or revoked before (reuse:
+// the caller revokes its family). Expiry is not checked.
+func (s *Store) RotateRefreshToken(ctx context.Context, hash []byte, now time.Time) (*Token, error) {
+	var t Token
+	res := s.conn(ctx).Model(&t).Clauses(clause.Returning{}).
+		Where("token_hash = ? AND kind = ? AND rotated_at IS NULL AND revoked_at IS NULL", hash, TokenRefresh).
+		Update("rotated_at", ts(now))
+	if res.Error != nil {
+		return nil, wrapErr(res.Error, "rotate refresh token")
+	}
+	if res.RowsAffected == 1 {
+		t.normalize()
+		return &t, nil
+	}
+	got, err := s.GetToken(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if got.Kind != TokenRefresh {
+		return nil, notFound("refresh token")
+	}
+	return got, fmt.Errorf("refresh token already used or revoked: %w", store.ErrConflict)
+}
+
+// RevokeToken marks the token revoked at now. Revoking a revoked token is
+// not an error; an unknown hash gives ErrNotFound.
+func (s *Store) RevokeToken(ctx context.Context, hash []byte, now time.Time) error {
+	res := s.conn(ctx).Model(&Token{}).Where("token_hash = ? AND revoked_at IS NULL", hash).Update("revoked_at", ts(now))
+	if res.Error != nil {
+		return wrapErr(res.Error, "revoke token")
+	}
+	if res.RowsAffected == 0 {
+		var n int64
+		if err := s.conn(ctx).Model(&Token{}).Where("token_hash = ?", hash).Count(&n).Error; err != nil {
+			return wrapErr(err, "revoke token")
+		}
+		if n == 0 {
+			return notFound("token")
+		}
+	}
+	return nil
+}
+
+// RevokeFamily revokes every token of the family not revoked yet and
+// returns how many it revoked.
+func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) (int64, error) {
+	res := s.conn(ctx).Model(&Token{}).Where("family_id = ? AND revoked_at IS NULL", familyID).Update("revoked_at", ts(now))
+	return res.RowsAffected, wrapErr(res.Error, "revoke token family")
+}
+
+// RevokeUserClientTokens revokes every token the client holds for the user
+// and returns how many it revoked.
+func (s *Store) RevokeUserClientTokens(ctx context.Context, userID int64, clientID string, now time.Time) (int64, error) {
+	res := s.conn(ctx).Model(&Token{}).
+		Where("user_id = ? AND client_id = ? AND revoked_at IS NULL", userID, clientID).
+		Update("revoked_at", ts(now))
+	return res.RowsAffected, wrapErr(res.Error, fmt.Sprintf("revoke tokens of client %q", clientID))
+}
+
+// DeleteExpiredTokens deletes up to batch tokens, up to batch authorization
+// codes and up to batch device codes that expired before `before`, and
+// returns how many rows it deleted in all. A batch of zero or less means
+// 1000. Call it again while it returns a positive count to purge a
+// backlog.
+func (s *Store) DeleteExpiredTokens(ctx context.Context, before time.Time, batch int) (int64, error) {
+	if batch <= 0 {
+		batch = 1000
+	}
+	var total int64
+	for _, table := range []string{"tokens", "authorization_codes", "device_codes"} {
+		// PostgreSQL has no DELETE ... LIMIT: select the ids instead.
+		res := s.conn(ctx).Exec("DELETE FROM "+table+" WHERE id IN (SELECT id FROM "+table+" WHERE expires_at < ? LIMIT ?)",
+			ts(before), batch)
+		if res.Error != nil {
+			return total, wrapErr(res.Error, "delete expired "+table)
+		}
+		total += res.RowsAffected
+	}
+	return total, nil
+}
+
+func (c *Consent) normalize() {
+	c.CreatedAt = ts(c.CreatedAt)
+	c.UpdatedAt = ts(c.UpdatedAt)
+}
+
+// UpsertConsent records that the user granted scope to the client,
+// replacing the scope of an earlier consent.
+func (s *Store) UpsertConsent(ctx context.Context, userID int64, clientID, scope string) error {
+	now := s.now()
+	c := Consent{UserID: userID, ClientID: clientID, Scope: scope, CreatedAt: now, UpdatedAt: now}
+	err := s.conn(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"scope", "updated_at"}),
+	}).Create(&c).Error
+	return wrapErr(err, fmt.Sprintf("consent to client %q", clientID))
+}
+
+// GetConsent returns the user's consent to the client, or ErrNotFound.
+func (s *Store) GetConsent(ctx context.Context, userID int64, clientID string) (*Consent, error) {
+	var c Consent
+	if err := s.conn(ctx).Where("user_id = ? AND client_id = ?", userID, clientID).Take(&c).Error; err != nil {
+		return nil, wrapErr(err, fmt.Sprintf("consent to client %q", clientID))
+	}
+	c.normalize()
+	return &c, nil
+}
+
+// ListConsents returns the user's consents, most recently granted first.
+func (s *Store) ListConsents(ctx context.Context, userID int64) ([]Consent, error) {
+	consents := []Consent{}
+	if err := s.conn(ctx).Where("user_id = ?", userID).Order("updated_at DESC").Order("id DESC").Find(&consents).Error; err != nil {
+		return nil, wrapErr(err, "list consents")
+	}
+	for i := range consents {
+		consents[i].normalize()
+	}
+	return consents, nil
+}
+
+// DeleteConsent deletes the user's consent to the client, or returns
+// ErrNotFound when there is none.
+func (s *Store) DeleteConsent(ctx context.Context, userID int64, clientID string) error {
+	entity := fmt.Sprintf("consent to client %q", clientID)
+	res := s.conn(ctx).Where("user_id = ? AND client_id = ?", userID, clientID).Delete(&Consent{})
+	if res.Error != nil {
+		return wrapErr(res.Error, entity)
+	}
+	if res.RowsAffected == 0 {
+		return notFound(entity)
+	}
+	return nil
+}

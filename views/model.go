@@ -1,0 +1,144 @@
+// Package views holds the view models shared by the templ components in
+// views/components, views/layout and views/pages.
+package views
+
+import "strings"
+
+// Roles a user can have.
+const (
+	RoleAdmin     = "admin"
+	RoleDeveloper = "developer"
+	RoleUser      = "user"
+)
+
+// FormError is the FieldErrors key for a message that belongs to the whole
+// form rather than to one field; pages show it above the form.
+const FormError = "_form"
+
+// CurrentUser is the signed-in user as the layout needs it.
+type CurrentUser struct {
+	Username string
+	Name     string
+	Role     string // "admin", "developer" or "user"
+}
+
+// DisplayName is the user's name, or the username when the name is empty.
+func (u *CurrentUser) DisplayName() string {
+	if u == nil {
+		return ""
+	}
+	if strings.TrimSpace(u.Name) != "" {
+		return u.Name
+	}
+	return u.Username
+}
+
+// Initials returns up to two upper-case initials for an avatar.
+func (u *CurrentUser) Initials() string {
+	if u == nil {
+		return ""
+	}
+	return Initials(u.DisplayName())
+}
+
+// Initials returns up to two upper-case initials of name.
+func Initials(name string) string {
+	var out []rune
+	for _, w := range strings.Fields(name) {
+		for _, r := range w {
+			out = append(out, r)
+			break
+		}
+		if len(out) == 2 {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return "?"
+	}
+	return strings.ToUpper(string(out))
+}
+
+// Flash is a one-time message shown at the top of the next page.
+type Flash struct {
+	Kind    string // "success", "error" or "info"
+	Message string
+}
+
+// Base is what every page passes to the layout.
+type Base struct {
+	Title     string       // page title, shown as "<Title> · Gatehouse"
+	CSRFToken string       // for every form (the logout form in the nav too)
+	User      *CurrentUser // nil when signed out
+	Flashes   []Flash
+	Active    string // nav key: "dashboard", "clients", "scopes", "settings", "users", "audit", "account", "apps"
+}
+
+// FullTitle is the document title.
+func (b Base) FullTitle() string {
+	if strings.TrimSpace(b.Title) == "" {
+		return "Gatehouse"
+	}
+	return b.Title + " · Gatehouse"
+}
+
+// HomeURL is where the logo and "go home" links point.
+func (b Base) HomeURL() string {
+	if b.User != nil {
+		return "/dashboard"
+	}
+	return "/"
+}
+
+// FieldErrors maps a form field name to the message shown next to it.
+// The FormError key holds a message for the whole form.
+type FieldErrors map[string]string
+
+// Get returns the message for field name ("" when none; safe on nil).
+func (e FieldErrors) Get(name string) string { return e[name] }
+
+// Form returns the form-level message.
+func (e FieldErrors) Form() string { return e[FormError] }
+
+// NavItem is one link of the main navigation.
+type NavItem struct {
+	Key   string // matches Base.Active
+	Label string
+	Href  string
+	Icon  string // Font Awesome classes
+}
+
+var (
+	navDashboard = NavItem{"dashboard", "Dashboard", "/dashboard", "fa-solid fa-gauge"}
+	navClients   = NavItem{"clients", "Clients", "/dashboard/clients", "fa-solid fa-cubes"}
+	navScopes    = NavItem{"scopes", "Scopes", "/dashboard/scopes", "fa-solid fa-shield-halved"}
+	navSettings  = NavItem{"settings", "Settings", "/dashboard/settings", "fa-solid fa-sliders"}
+	navUsers     = NavItem{"users", "Users", "/dashboard/users", "fa-solid fa-users"}
+	navAudit     = NavItem{"audit", "Audit", "/dashboard/audit", "fa-solid fa-clock-rotate-left"}
+)
+
+// NavItems returns the main navigation for a role.
+func NavItems(role string) []NavItem {
+	switch role {
+	case RoleAdmin:
+		return []NavItem{navDashboard, navClients, navScopes, navSettings, navUsers, navAudit}
+	case RoleDeveloper:
+		return []NavItem{navDashboard, navClients, navScopes}
+	default:
+		return []NavItem{navDashboard}
+	}
+}
+
+// RoleLabel is the human name of a role.
+func RoleLabel(role string) string {
+	switch role {
+	case RoleAdmin:
+		return "Admin"
+	case RoleDeveloper:
+		return "Developer"
+	case RoleUser:
+		return "User"
+	default:
+		return role
+	}
+}
