@@ -38,7 +38,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 ## generate: templ components and the Tailwind CSS (+ vendored Font Awesome)
 generate: node_modules/.package-lock.json
 	$(GO) tool templ generate -path views
-	npm run --silent build
+	BROWSERSLIST_IGNORE_OLD_DATA=1 npm run --silent build
 
 # check-generated fails when `make generate` changes any generated file,
 # i.e. when a *_templ.go or static/css/app.css is stale or missing.

@@ -3,12 +3,14 @@ package app
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -180,5 +182,55 @@ func TestClientIPFromTrustedProxy(t *testing.T) {
 	h2.do(http.MethodGet, "/login", nil, "X-Forwarded-For", "203.0.113.7")
 	if strings.Contains(h2.logs.String(), "203.0.113.7") {
 		t.Fatal("X-Forwarded-For trusted without a trusted proxy")
+	}
+}
+
+// TestGracefulShutdownDrainsRequests: cancelling the serve context (what
+// SIGTERM does) lets a request in flight finish, then Serve returns.
+func TestGracefulShutdownDrainsRequests(t *testing.T) {
+	started := make(chan struct{})
+	h := newHarnessWith(t, func(s *Server) {
+		s.App.Get("/test/slow", func(c *fiber.Ctx) error {
+			close(started)
+			time.Sleep(300 * time.Millisecond)
+			return c.SendString("finished")
+		})
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.srv.Serve(ctx, ln) }()
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		r, err := http.Get("http://" + ln.Addr().String() + "/test/slow")
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		res <- result{status: r.StatusCode, body: string(b)}
+	}()
+	<-started
+	cancel()
+	r := <-res
+	if r.err != nil || r.status != 200 || r.body != "finished" {
+		t.Fatalf("in-flight request during shutdown: %+v", r)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after shutdown")
 	}
 }

@@ -80,9 +80,9 @@ func Verify(pw, encoded string) (bool, error) {
 }
 
 var (
-	dummy     string
-	dummyFor  Params
-	dummyMu   sync.Mutex
+	dummy    string
+	dummyFor Params
+	dummyMu  sync.Mutex
 )
 
 // VerifyDummy spends the same time as a Verify against a real hash made

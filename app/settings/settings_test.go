@@ -11,7 +11,7 @@ import (
 type memStore map[string]string
 
 func (m memStore) GetSettings(context.Context) (map[string]string, error) { return m, nil }
-func (m memStore) SetSetting(_ context.Context, k, v string) error       { m[k] = v; return nil }
+func (m memStore) SetSetting(_ context.Context, k, v string) error        { m[k] = v; return nil }
 
 func TestDefaultsMatchSpec(t *testing.T) {
 	v, raw, bad := Resolve(nil)

@@ -349,6 +349,6 @@ func CurrentSession(c *fiber.Ctx) *Session {
 // headerWriter collects the headers gorilla writes.
 type headerWriter struct{ h http.Header }
 
-func (w *headerWriter) Header() http.Header       { return w.h }
+func (w *headerWriter) Header() http.Header         { return w.h }
 func (w *headerWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *headerWriter) WriteHeader(int)             {}

@@ -166,7 +166,7 @@ func Account(b views.Base, a AccountData) templ.Component {
 			templ_7745c5c3_Err = components.TextField(components.Field{
 				Name: "new_password", Label: "New password", Type: "password",
 				Error: a.Errors.Get("new_password"), Autocomplete: "new-password", Required: true,
-				Help: "At least 12 characters. A passphrase of a few words works well.",
+				Help: "A long passphrase of a few random words is strong and easy to remember.",
 			}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

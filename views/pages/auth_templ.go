@@ -218,7 +218,7 @@ func accountFields(username, name, email string, errs views.FieldErrors, emailOp
 		templ_7745c5c3_Err = components.TextField(components.Field{
 			Name: "username", Label: "Username", Value: username, Error: errs.Get("username"),
 			Autocomplete: "username", Required: true, Autofocus: username == "",
-			Help: "Letters, digits, dots, dashes and underscores. You sign in with it.",
+			Help: "You will use it to sign in.",
 		}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
@@ -240,7 +240,7 @@ func accountFields(username, name, email string, errs views.FieldErrors, emailOp
 		templ_7745c5c3_Err = components.TextField(components.Field{
 			Name: "password", Label: "Password", Type: "password", Error: errs.Get("password"),
 			Autocomplete: "new-password", Required: true,
-			Help: "At least 12 characters. A passphrase of a few words works well.",
+			Help: "A long passphrase of a few random words is strong and easy to remember.",
 		}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
