@@ -5,7 +5,7 @@ import (
 	"context"
 	"flag"
 	"io"
-	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -158,5 +158,16 @@ func (h *harness) login(username, pw string) *response {
 	return h.post("/login", "/login", url.Values{"username": {username}, "password": {pw}})
 }
 
-// discardLogger is for tests that do not read logs.
-var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+// serve runs the server on a loopback port; cancel stops it and done
+// receives Serve's result.
+func (h *harness) serve() (addr string, cancel func(), done <-chan error) {
+	h.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancelFn := context.WithCancel(context.Background())
+	ch := make(chan error, 1)
+	go func() { ch <- h.srv.Serve(ctx, ln) }()
+	return ln.Addr().String(), cancelFn, ch
+}

@@ -2,7 +2,6 @@ package app
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -135,16 +134,10 @@ func TestStaticFilesCachedAndVersioned(t *testing.T) {
 
 func TestBodyLimit(t *testing.T) {
 	h := sqliteHarness(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.srv.Serve(ctx, ln) }()
+	addr, cancel, done := h.serve()
 	defer func() { cancel(); <-done }()
 	// Announce a body over the limit; the server answers before reading it.
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,13 +189,7 @@ func TestGracefulShutdownDrainsRequests(t *testing.T) {
 			return c.SendString("finished")
 		})
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.srv.Serve(ctx, ln) }()
+	addr, cancel, done := h.serve()
 	type result struct {
 		status int
 		body   string
@@ -210,7 +197,7 @@ func TestGracefulShutdownDrainsRequests(t *testing.T) {
 	}
 	res := make(chan result, 1)
 	go func() {
-		r, err := http.Get("http://" + ln.Addr().String() + "/test/slow")
+		r, err := http.Get("http://" + addr + "/test/slow")
 		if err != nil {
 			res <- result{err: err}
 			return
