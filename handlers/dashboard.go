@@ -5,6 +5,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/web"
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/views"
 	"github.com/gatehouse/gatehouse/views/pages"
 )
 
@@ -62,6 +63,13 @@ func (h *Handlers) Dashboard(c *fiber.Ctx) error {
 		pages.DashboardCard{Title: "Authorized apps", Description: "Apps you allowed to use your account; revoke any of them.", Href: "/account/apps", Icon: "fa-solid fa-key", Count: int64(len(consents)), ShowCount: true},
 		pages.DashboardCard{Title: "Your account", Description: "Profile and password.", Href: "/account", Icon: "fa-solid fa-user-gear"},
 	)
+	cards := d.Cards[:0]
+	for _, card := range d.Cards {
+		if views.Built(card.Href) {
+			cards = append(cards, card)
+		}
+	}
+	d.Cards = cards
 	return web.Render(c, fiber.StatusOK, pages.Dashboard(h.base(c, "Dashboard", "dashboard"), d))
 }
 

@@ -117,16 +117,35 @@ var (
 	navAudit     = NavItem{"audit", "Audit", "/dashboard/audit", "fa-solid fa-clock-rotate-left"}
 )
 
+// built lists the pages that exist. Navigation and dashboard cards only
+// link to these, so no link leads to a 404 while the dashboard grows: add
+// a page's path here when its handler lands in the route table.
+var built = map[string]bool{
+	"/dashboard": true,
+	"/account":   true,
+}
+
+// Built reports whether the page at path exists.
+func Built(path string) bool { return built[path] }
+
 // NavItems returns the main navigation for a role.
 func NavItems(role string) []NavItem {
+	var all []NavItem
 	switch role {
 	case RoleAdmin:
-		return []NavItem{navDashboard, navClients, navScopes, navSettings, navUsers, navAudit}
+		all = []NavItem{navDashboard, navClients, navScopes, navSettings, navUsers, navAudit}
 	case RoleDeveloper:
-		return []NavItem{navDashboard, navClients, navScopes}
+		all = []NavItem{navDashboard, navClients, navScopes}
 	default:
-		return []NavItem{navDashboard}
+		all = []NavItem{navDashboard}
 	}
+	items := all[:0:0]
+	for _, it := range all {
+		if Built(it.Href) {
+			items = append(items, it)
+		}
+	}
+	return items
 }
 
 // RoleLabel is the human name of a role.
