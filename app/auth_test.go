@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
@@ -124,8 +125,11 @@ func TestCSRFRejectsFormsWithoutToken(t *testing.T) {
 		if r.StatusCode != http.StatusForbidden {
 			t.Errorf("%s token: status %d, want 403", name, r.StatusCode)
 		}
-		if !strings.Contains(r.body, "This form has expired") {
-			t.Errorf("%s token: no explanation on the page", name)
+		if !strings.Contains(r.body, "The sign-in form had expired") || !csrfRE.MatchString(r.body) {
+			t.Errorf("%s token: the sign-in form is not shown again with a fresh token", name)
+		}
+		if h.get("/dashboard").StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s token: signed in without a valid CSRF token", name)
 		}
 	}
 	// A token from another session does not work either.
@@ -134,13 +138,42 @@ func TestCSRFRejectsFormsWithoutToken(t *testing.T) {
 	if r := h.do(http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {pw}, "csrf_token": {tok}}); r.StatusCode != http.StatusForbidden {
 		t.Errorf("token of another session accepted: %d", r.StatusCode)
 	}
-	// Logout is a form too.
+	// Signed-in forms: logout and password change.
 	h.login("alice", pw)
 	if r := h.do(http.MethodPost, "/logout", url.Values{}); r.StatusCode != http.StatusForbidden {
 		t.Errorf("logout without token: %d", r.StatusCode)
 	}
+	r := h.do(http.MethodPost, "/account/password", url.Values{"current_password": {pw}, "new_password": {"another password 1"}, "new_password_confirm": {"another password 1"}})
+	if r.StatusCode != http.StatusForbidden || !strings.Contains(r.body, "This form has expired") {
+		t.Errorf("password change without token: %d", r.StatusCode)
+	}
 	if r := h.get("/dashboard"); r.StatusCode != http.StatusOK {
 		t.Error("a refused logout signed out")
+	}
+	h.jar = map[string]*http.Cookie{}
+	if r := h.login("alice", pw); r.StatusCode != http.StatusSeeOther {
+		t.Error("password changed by a form without CSRF token")
+	}
+}
+
+// TestStaleFormsInOtherTabs: forms left open in another tab fail their CSRF
+// check after sign-in or sign-out; they should land somewhere sensible.
+func TestStaleFormsInOtherTabs(t *testing.T) {
+	h := sqliteHarness(t)
+	h.createUser("alice", pw, models.RoleUser)
+	staleLogin := h.csrf("/login")
+	h.login("alice", pw)
+	// The sign-in form from before: already signed in, so go home.
+	r := h.do(http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {pw}, "csrf_token": {staleLogin}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/dashboard" {
+		t.Fatalf("stale sign-in form while signed in: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	staleLogout := h.csrf("/dashboard")
+	h.post("/dashboard", "/logout", url.Values{})
+	// Signing out again from the other tab just confirms the sign-out.
+	r = h.do(http.MethodPost, "/logout", url.Values{"csrf_token": {staleLogout}})
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
+		t.Fatalf("second sign-out: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
 }
 
@@ -342,6 +375,10 @@ func TestChangePassword(t *testing.T) {
 	if r.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("short new password: %d", r.StatusCode)
 	}
+	r = h.post("/account", "/account/password", url.Values{"current_password": {pw}, "new_password": {pw}, "new_password_confirm": {pw}})
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, "different from your current one") {
+		t.Fatalf("unchanged password accepted: %d", r.StatusCode)
+	}
 	r = h.post("/account", "/account/password", url.Values{"current_password": {pw}, "new_password": {"new password 123"}, "new_password_confirm": {"new password 123"}})
 	if r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("change password: %d", r.StatusCode)
@@ -389,4 +426,44 @@ func TestRoleMiddleware(t *testing.T) {
 			t.Errorf("%s on developer page: %d, want %d", c.user, r.StatusCode, c.dev)
 		}
 	}
+}
+
+// TestParallelLoginGuessesAreThrottled: guesses sent at once cannot all
+// slip under the limit while the password check runs.
+func TestParallelLoginGuessesAreThrottled(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		h.createUser("alice", pw, models.RoleUser)
+		const n = 25
+		clients := make([]*harness, n)
+		tokens := make([]string, n)
+		for i := range clients {
+			clients[i] = &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}}
+			tokens[i] = clients[i].csrf("/login")
+		}
+		statuses := make(chan int, n)
+		var wg sync.WaitGroup
+		for i := range clients {
+			wg.Add(1)
+			go func(c *harness, tok string) {
+				defer wg.Done()
+				r := c.do(http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {"wrong password!"}, "csrf_token": {tok}})
+				statuses <- r.StatusCode
+			}(clients[i], tokens[i])
+		}
+		wg.Wait()
+		close(statuses)
+		tried := 0
+		for s := range statuses {
+			switch s {
+			case http.StatusUnauthorized:
+				tried++
+			case http.StatusTooManyRequests:
+			default:
+				t.Errorf("unexpected status %d", s)
+			}
+		}
+		if tried > 10 {
+			t.Fatalf("%d of %d parallel guesses were checked; the limit is 10", tried, n)
+		}
+	})
 }

@@ -101,8 +101,13 @@ func Main(args []string, stdio IO) (status int) {
 
 func run(args []string, stdio IO) error {
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch a := args[0]; {
+		case a == "-h" || a == "--help" || a == "-help" || a == "--version" || a == "-version":
+			cmd, args = strings.TrimLeft(a, "-"), args[1:]
+		case !strings.HasPrefix(a, "-"):
+			cmd, args = a, args[1:]
+		}
 	}
 	switch cmd {
 	case "serve":
@@ -113,10 +118,10 @@ func run(args []string, stdio IO) error {
 		return cmdUsers(args, stdio)
 	case "settings":
 		return cmdSettings(args, stdio)
-	case "version", "--version":
+	case "version":
 		fmt.Fprintln(stdio.Stdout, "gatehouse "+VersionString())
 		return nil
-	case "help", "-h", "--help":
+	case "help", "h":
 		fmt.Fprint(stdio.Stdout, usage)
 		return nil
 	}

@@ -24,6 +24,16 @@ func TestCLIVersionAndUsage(t *testing.T) {
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "gatehouse ") {
 		t.Fatalf("version: %+v", r)
 	}
+	for _, args := range [][]string{{"--version"}, {"-version"}} {
+		if r := runCLI(nil, "", args...); r.code != 0 || !strings.HasPrefix(r.stdout, "gatehouse ") {
+			t.Errorf("%v: %+v", args, r)
+		}
+	}
+	for _, args := range [][]string{{"help"}, {"--help"}, {"-h"}} {
+		if r := runCLI(nil, "", args...); r.code != 0 || !strings.Contains(r.stdout, "users create") {
+			t.Errorf("%v: %+v", args, r)
+		}
+	}
 	r = runCLI(nil, "", "frobnicate")
 	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: ") || strings.Contains(r.stderr, "goroutine") {
 		t.Fatalf("unknown command: %+v", r)

@@ -52,7 +52,7 @@ func (s *Server) routes(extra ...func(*Server)) {
 // (gorilla/sessions over the database), the signed-in user, and the CSRF
 // check on every state-changing request.
 func (s *Server) page(hs ...fiber.Handler) []fiber.Handler {
-	return append([]fiber.Handler{s.sessionMW, web.LoadUser(s.Store), web.CSRF()}, hs...)
+	return append([]fiber.Handler{s.sessionMW, web.LoadUser(s.Store), web.CSRF(s.Handlers.CSRFFailed)}, hs...)
 }
 
 // signedIn is a page for signed-in users; others are sent to /login.

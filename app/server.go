@@ -72,9 +72,17 @@ func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *s
 // endpoints (except the browser-facing authorize endpoint), /api, metadata,
 // health and metrics.
 func (s *Server) isAPIPath(path string) bool {
-	p := s.Config.OAuthPrefix
-	if (path == p || strings.HasPrefix(path, p+"/")) && path != s.Config.Endpoint("authorize") {
-		return true
+	if p := s.Config.OAuthPrefix; p != "" {
+		if (path == p || strings.HasPrefix(path, p+"/")) && path != s.Config.Endpoint("authorize") {
+			return true
+		}
+	} else {
+		// Without a prefix only the endpoints themselves are OAuth paths.
+		for name := range s.Config.OAuthPaths {
+			if name != "authorize" && path == s.Config.Endpoint(name) {
+				return true
+			}
+		}
 	}
 	for _, prefix := range []string{"/api/", "/.well-known/", "/healthz", "/readyz", "/metrics"} {
 		if strings.HasPrefix(path, prefix) {
@@ -112,7 +120,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	// Drop anything a failed handler may have written.
 	c.Response().ResetBody()
-	if rerr := s.Handlers.RenderError(c, status, msg); rerr != nil {
+	if rerr := s.Handlers.RenderError(c, status, "", msg); rerr != nil {
 		s.Log.ErrorContext(c.UserContext(), "error page failed", "err", rerr)
 		c.Set(fiber.HeaderContentType, fiber.MIMETextPlainCharsetUTF8)
 		return c.Status(status).SendString(http.StatusText(status))

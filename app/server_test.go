@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
+	"github.com/gatehouse/gatehouse/app/web"
 	"github.com/gatehouse/gatehouse/static"
 )
 
@@ -219,5 +223,71 @@ func TestGracefulShutdownDrainsRequests(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return after shutdown")
+	}
+}
+
+// TestAnonymousVisitsWriteNothing: opening the sign-in page does not create
+// database rows, so signed-out traffic cannot fill the sessions table.
+func TestAnonymousVisitsWriteNothing(t *testing.T) {
+	h := sqliteHarness(t)
+	for i := 0; i < 5; i++ {
+		h.jar = map[string]*http.Cookie{}
+		if r := h.get("/login"); r.StatusCode != 200 {
+			t.Fatal(r.StatusCode)
+		}
+	}
+	var n int64
+	h.store.DB().Table("web_sessions").Count(&n)
+	if n != 0 {
+		t.Fatalf("%d session rows after anonymous visits", n)
+	}
+}
+
+// TestFlashShownOnce: a flash is consumed by the page that shows it, also
+// when that page is an error page.
+func TestFlashShownOnce(t *testing.T) {
+	h := newHarnessWith(t, func(s *Server) {
+		s.App.Get("/test/flash", s.page(func(c *fiber.Ctx) error {
+			web.CurrentSession(c).AddFlash("info", "Flash for you")
+			return c.SendString("set")
+		})...)
+	})
+	h.get("/test/flash")
+	if r := h.get("/no-such-page"); !strings.Contains(r.body, "Flash for you") {
+		t.Fatal("flash not shown on the next page")
+	}
+	if r := h.get("/no-such-page"); strings.Contains(r.body, "Flash for you") {
+		t.Fatal("flash shown twice")
+	}
+}
+
+func TestClientIPJoinsForwardedForLines(t *testing.T) {
+	var seen string
+	h := newHarness(t, dbtest.SQLiteURL(t), map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "0.0.0.0/32"}, func(s *Server) {
+		s.App.Get("/test/ip", func(c *fiber.Ctx) error { seen = web.IP(c); return nil })
+	})
+	// The client forged the first line; the proxy added its own line.
+	req := httptest.NewRequest(http.MethodGet, "/test/ip", nil)
+	req.Header.Add("X-Forwarded-For", "6.6.6.6")
+	req.Header.Add("X-Forwarded-For", "203.0.113.9")
+	if _, err := h.srv.App.Test(req, -1); err != nil {
+		t.Fatal(err)
+	}
+	if seen != "203.0.113.9" {
+		t.Fatalf("client address = %q, want the proxy's last hop 203.0.113.9", seen)
+	}
+}
+
+// TestEmptyOAuthPrefix: without a prefix, only the endpoints answer errors
+// as JSON; pages keep their HTML error pages.
+func TestEmptyOAuthPrefix(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "g.yaml")
+	os.WriteFile(f, []byte("oauth:\n  prefix: \"\"\n  paths: {device_code: /device-authorization}\n"), 0o600)
+	h := newHarness(t, dbtest.SQLiteURL(t), map[string]string{"GATEHOUSE_CONFIG": f})
+	if r := h.get("/no-such-page"); !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("page 404 is %s", r.Header.Get("Content-Type"))
+	}
+	if r := h.get("/token"); !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("endpoint 404 is %s", r.Header.Get("Content-Type"))
 	}
 }

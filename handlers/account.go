@@ -32,7 +32,7 @@ func (h *Handlers) ChangePassword(c *fiber.Ctx) error {
 	render := func(status int, errs views.FieldErrors) error {
 		return web.Render(c, status, pages.Account(h.base(c, "Your account", "account"), accountData(u, errs)))
 	}
-	wait, err := h.LoginThrottle.Check(ctx, u.Username, web.IP(c))
+	attempt, wait, err := h.LoginThrottle.Begin(ctx, u.Username, web.IP(c))
 	if err != nil {
 		return err
 	}
@@ -41,13 +41,16 @@ func (h *Handlers) ChangePassword(c *fiber.Ctx) error {
 		return render(fiber.StatusTooManyRequests, views.FieldErrors{views.FormError: "Too many wrong passwords. Try again in " + humanWait(wait) + "."})
 	}
 	if ok, _ := password.Verify(current, u.PasswordHash); !ok {
-		if err := h.LoginThrottle.Fail(ctx, u.Username, web.IP(c)); err != nil {
-			return err
-		}
 		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"current_password": "This is not your current password."})
+	}
+	if err := attempt.Succeeded(ctx); err != nil {
+		return err
 	}
 	if err := password.Check(next); err != nil {
 		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"new_password": err.Error()})
+	}
+	if next == current {
+		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"new_password": "Choose a password different from your current one."})
 	}
 	if next != confirm {
 		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"new_password_confirm": "The two passwords do not match."})

@@ -63,7 +63,7 @@ func (h *Handlers) Login(c *fiber.Ctx) error {
 	if username == "" || pw == "" {
 		return fail(fiber.StatusBadRequest, msgMissingFields)
 	}
-	wait, err := h.LoginThrottle.Check(ctx, username, ip)
+	attempt, wait, err := h.LoginThrottle.Begin(ctx, username, ip)
 	if err != nil {
 		return err
 	}
@@ -87,22 +87,43 @@ func (h *Handlers) Login(c *fiber.Ctx) error {
 		return err
 	}
 	if !ok {
-		if err := h.LoginThrottle.Fail(ctx, username, ip); err != nil {
-			return err
-		}
+		// The attempt stays counted as a failure.
 		h.audit(c, nil, "login.failure", username, false, nil)
 		return fail(fiber.StatusUnauthorized, msgBadCredentials)
+	}
+	if err := attempt.Succeeded(ctx); err != nil {
+		return err
 	}
 	if u.Disabled {
 		h.audit(c, u, "login.failure", username, false, map[string]string{"reason": "disabled"})
 		return fail(fiber.StatusForbidden, msgDisabled)
 	}
-	if err := h.LoginThrottle.Succeed(ctx, username); err != nil {
-		return err
-	}
 	web.CurrentSession(c).SignIn(u.ID, h.Now())
 	h.audit(c, u, "login.success", username, true, nil)
 	return seeOther(c, orDefault(next, "/dashboard"))
+}
+
+// CSRFFailed answers a form whose CSRF token is missing or stale, which
+// mostly happens to forms left open in another tab: signing out twice
+// just signs out, a stale sign-in form of a signed-in user leads home, and
+// an expired sign-in form is shown again with a fresh token. Anything else
+// gets a 403 page that says what happened.
+func (h *Handlers) CSRFFailed(c *fiber.Ctx) error {
+	signedIn := web.CurrentUser(c) != nil
+	switch c.Path() {
+	case "/logout":
+		if !signedIn {
+			return seeOther(c, "/login?signed_out=1")
+		}
+	case "/login":
+		if signedIn {
+			return seeOther(c, orDefault(web.SafeNext(c.FormValue("next")), "/dashboard"))
+		}
+		f := pages.LoginForm{Username: strings.TrimSpace(c.FormValue("username")), Next: web.SafeNext(c.FormValue("next")),
+			Error: "The sign-in form had expired. Please sign in again."}
+		return h.renderLogin(c, fiber.StatusForbidden, h.base(c, "Sign in", ""), f)
+	}
+	return h.RenderError(c, fiber.StatusForbidden, "This form has expired", web.ErrCSRF.Message)
 }
 
 // Logout ends the session (POST /logout).
@@ -146,7 +167,7 @@ func (h *Handlers) Signup(c *fiber.Ctx) error {
 	h.audit(c, u, "user.signup", u.Username, true, nil)
 	sess := web.CurrentSession(c)
 	sess.SignIn(u.ID, h.Now())
-	sess.AddFlash("success", "Welcome to Gatehouse, "+u.Username+". Your account is ready.")
+	sess.AddFlash("success", "Your account is ready.")
 	return seeOther(c, "/dashboard")
 }
 

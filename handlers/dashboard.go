@@ -18,7 +18,7 @@ func (h *Handlers) Dashboard(c *fiber.Ctx) error {
 	if name == "" {
 		name = u.Username
 	}
-	d := pages.DashboardData{Greeting: "Welcome back, " + name, Role: u.Role}
+	d := pages.DashboardData{Greeting: "Hello, " + name, Role: u.Role}
 	switch u.Role {
 	case models.RoleAdmin:
 		clients, err := h.Store.CountClients(ctx, nil)

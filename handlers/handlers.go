@@ -59,8 +59,8 @@ func (h *Handlers) base(c *fiber.Ctx, title, active string) views.Base {
 
 // RenderError shows the HTML error page. Only messages written for users
 // (fiber.Error texts made in this code base) are shown; anything else gets
-// the generic text for its status.
-func (h *Handlers) RenderError(c *fiber.Ctx, status int, message string) error {
+// the generic text for its status. An empty title means the status's.
+func (h *Handlers) RenderError(c *fiber.Ctx, status int, title, message string) error {
 	// The session may be unavailable (e.g. the database is down): render
 	// a bare page rather than fail again.
 	var b views.Base
@@ -69,7 +69,10 @@ func (h *Handlers) RenderError(c *fiber.Ctx, status int, message string) error {
 	} else {
 		b = views.Base{Title: http.StatusText(status)}
 	}
-	return web.Render(c, status, pages.Error(b, pages.ErrorData{Status: status, Message: message}))
+	if title != "" {
+		b.Title = title
+	}
+	return web.Render(c, status, pages.Error(b, pages.ErrorData{Status: status, Title: title, Message: message}))
 }
 
 // audit records an audit event; failures to record are logged, not fatal.

@@ -30,6 +30,23 @@ func (s *Store) SaveWebSession(ctx context.Context, ws *WebSession) error {
 	return wrapErr(err, "web session")
 }
 
+// UpdateWebSession replaces the data, user and expiry of an existing
+// session. It never recreates a deleted one: when the row is gone (the
+// user signed out meanwhile) it returns ErrNotFound.
+func (s *Store) UpdateWebSession(ctx context.Context, ws *WebSession) error {
+	ws.UpdatedAt = s.now()
+	ws.normalize()
+	res := s.conn(ctx).Model(&WebSession{}).Where("id_hash = ?", ws.IDHash).
+		Updates(map[string]any{"data": ws.Data, "user_id": ws.UserID, "expires_at": ws.ExpiresAt, "updated_at": ws.UpdatedAt})
+	if res.Error != nil {
+		return wrapErr(res.Error, "web session")
+	}
+	if res.RowsAffected == 0 {
+		return notFound("web session")
+	}
+	return nil
+}
+
 // GetWebSession returns the session with that ID hash, or ErrNotFound when
 // there is none or it expired at or before now.
 func (s *Store) GetWebSession(ctx context.Context, idHash []byte, now time.Time) (*WebSession, error) {

@@ -7,9 +7,23 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// AddThrottleEvent counts one failure for key at the given time.
-func (s *Store) AddThrottleEvent(ctx context.Context, key string, at time.Time) error {
-	return wrapErr(s.conn(ctx).Create(&ThrottleEvent{Key: key, CreatedAt: s.orNow(at)}).Error, "throttle event")
+// AddThrottleEvent counts one attempt for key at the given time and
+// returns the event's ID.
+func (s *Store) AddThrottleEvent(ctx context.Context, key string, at time.Time) (int64, error) {
+	ev := &ThrottleEvent{Key: key, CreatedAt: s.orNow(at)}
+	if err := s.conn(ctx).Create(ev).Error; err != nil {
+		return 0, wrapErr(err, "throttle event")
+	}
+	return ev.ID, nil
+}
+
+// DeleteThrottleEvents deletes the events with these IDs (an attempt that
+// turned out fine, or one refused without being tried).
+func (s *Store) DeleteThrottleEvents(ctx context.Context, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return wrapErr(s.conn(ctx).Where("id IN ?", ids).Delete(&ThrottleEvent{}).Error, "delete throttle events")
 }
 
 // CountThrottleEvents counts the failures for key at or after since and

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"github.com/gatehouse/gatehouse/app/store"
 	"strings"
 
 	"github.com/google/uuid"
@@ -59,11 +60,11 @@ func (s *Store) userDupErr(db *gorm.DB, err error, u *User) error {
 	}
 	switch col {
 	case "email":
-		return wrapErr(err, fmt.Sprintf("email %q", u.Email))
+		return &store.DuplicateError{Entity: fmt.Sprintf("email %q", u.Email), Field: "email"}
 	case "subject":
-		return wrapErr(err, fmt.Sprintf("user subject %q", u.Subject))
+		return &store.DuplicateError{Entity: fmt.Sprintf("user subject %q", u.Subject), Field: "subject"}
 	default:
-		return wrapErr(err, fmt.Sprintf("user %q", u.Username))
+		return &store.DuplicateError{Entity: fmt.Sprintf("user %q", u.Username), Field: "username"}
 	}
 }
 

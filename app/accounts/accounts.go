@@ -110,7 +110,6 @@ var ErrInvalid = errors.New("invalid account")
 // Creator is the storage Create needs.
 type Creator interface {
 	CreateUser(ctx context.Context, u *models.User) error
-	GetUserByUsername(ctx context.Context, username string) (*models.User, error)
 }
 
 // Create validates the input, hashes the password and stores the user.
@@ -127,11 +126,12 @@ func Create(ctx context.Context, st Creator, in Input) (*models.User, Errors, er
 	}
 	u := &models.User{Username: in.Username, Email: in.Email, Name: in.Name, PasswordHash: hash, Role: in.Role}
 	if err := st.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, store.ErrAlreadyExists) {
-			if _, gerr := st.GetUserByUsername(ctx, in.Username); gerr == nil {
-				return nil, Errors{"username": "This username is taken."}, ErrInvalid
-			}
+		var dup *store.DuplicateError
+		if errors.As(err, &dup) && dup.Field == "email" {
 			return nil, Errors{"email": "Another account uses this email address."}, ErrInvalid
+		}
+		if errors.Is(err, store.ErrAlreadyExists) {
+			return nil, Errors{"username": "This username is taken."}, ErrInvalid
 		}
 		return nil, nil, err
 	}

@@ -42,6 +42,11 @@ var DefaultPaths = map[string]string{
 	"verify":      "/verify",
 }
 
+// reservedPaths are served by Gatehouse itself; no OAuth endpoint may sit at
+// or below one of them.
+var reservedPaths = []string{"/login", "/logout", "/signup", "/setup", "/dashboard", "/account", "/device",
+	"/static", "/healthz", "/readyz", "/metrics", "/api", "/.well-known", "/icons"}
+
 // Config is the validated boot-time configuration.
 type Config struct {
 	Addr           string
@@ -69,7 +74,7 @@ func (c *Config) EndpointURL(name string) string {
 // SecureCookies reports whether cookies get the Secure flag: when the
 // public issuer URL is https.
 func (c *Config) SecureCookies() bool {
-	return strings.HasPrefix(c.Issuer, "https://")
+	return strings.HasPrefix(strings.ToLower(c.Issuer), "https://")
 }
 
 // raw holds values as strings before validation; empty means unset.
@@ -236,6 +241,18 @@ func validate(r raw, prefix string, paths map[string]string) (*Config, error) {
 		seen[cfg.OAuthPaths[n]] = n
 	}
 
+	// Endpoints must not shadow the pages or other fixed paths (matters
+	// when the prefix is empty).
+	for _, n := range names {
+		full := prefix + cfg.OAuthPaths[n]
+		for _, r := range reservedPaths {
+			if full == r || strings.HasPrefix(full, r+"/") {
+				add("oauth endpoint %s at %q collides with Gatehouse's own %s", n, full, r)
+				break
+			}
+		}
+	}
+
 	switch cfg.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -276,6 +293,8 @@ func checkIssuer(issuer string) string {
 		return "is not an absolute URL (e.g. https://auth.example.com)"
 	case u.Scheme != "https" && u.Scheme != "http":
 		return "must use https (or http for local testing)"
+	case !strings.HasPrefix(issuer, u.Scheme+"://"):
+		return "must spell its scheme in lower case (" + u.Scheme + "://), as it appears in tokens byte for byte"
 	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(issuer, "?") || strings.Contains(issuer, "#"):
 		return "must not have a query or fragment"
 	case u.User != nil:

@@ -136,7 +136,7 @@ func TestValidationReportsEveryProblem(t *testing.T) {
 
 func TestIssuerRules(t *testing.T) {
 	bad := []string{"auth.example.com", "ftp://x.example.com", "https://x.example.com/", "https://x.example.com?a=b",
-		"https://x.example.com#f", "https://user@x.example.com", "/relative"}
+		"https://x.example.com#f", "https://user@x.example.com", "/relative", "HTTPS://x.example.com"}
 	for _, iss := range bad {
 		env := sqliteEnv(t)
 		env["GATEHOUSE_ISSUER"] = iss
@@ -191,5 +191,25 @@ func TestConfigFileErrors(t *testing.T) {
 	_, err := load(t, []string{"--config", f2}, sqliteEnv(t))
 	if err == nil || !strings.Contains(err.Error(), `unknown endpoint "tokn"`) || !strings.Contains(err.Error(), "oauth.paths.revoke") {
 		t.Fatalf("bad paths accepted: %v", err)
+	}
+}
+
+func TestEndpointsMustNotShadowPages(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "g.yaml")
+	os.WriteFile(f, []byte("oauth:\n  prefix: \"\"\n  paths: {token: /login}\n"), 0o600)
+	_, err := load(t, []string{"--config", f}, sqliteEnv(t))
+	if err == nil || !strings.Contains(err.Error(), "collides") {
+		t.Fatalf("endpoint at /login accepted: %v", err)
+	}
+	// The default device_code path (/device/code) collides with /device
+	// when there is no prefix.
+	os.WriteFile(f, []byte("oauth:\n  prefix: \"\"\n  paths: {device_code: /device-authorization}\n"), 0o600)
+	cfg, err := load(t, []string{"--config", f}, sqliteEnv(t))
+	if err != nil {
+		t.Fatalf("empty prefix with free paths refused: %v", err)
+	}
+	if cfg.Endpoint("token") != "/token" {
+		t.Fatalf("token endpoint = %q", cfg.Endpoint("token"))
 	}
 }

@@ -338,21 +338,27 @@ func (g *gormLogger) Error(ctx context.Context, msg string, args ...any) {
 	}
 }
 
+// slowQuery is the duration above which a statement is logged.
+var slowQuery = 200 * time.Millisecond
+
+// ParamsFilter keeps bound values (passwords' hashes, token digests,
+// usernames) out of logged SQL: statements are logged with their
+// placeholders.
+func (g *gormLogger) ParamsFilter(_ context.Context, sql string, _ ...any) (string, []any) {
+	return sql, nil
+}
+
 // Trace logs failed statements (not "record not found" or constraint
-// violations, which callers handle) and statements slower than 200 ms. The
-// SQL text is logged without its bound values so that no secret or token
-// digest reaches the logs.
+// violations, which callers handle) and slow statements, without their
+// bound values (see ParamsFilter).
 func (g *gormLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
 	elapsed := time.Since(begin)
 	switch {
 	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound) && !errors.Is(err, gorm.ErrDuplicatedKey) &&
 		!errors.Is(err, context.Canceled) && g.level >= logger.Error:
 		g.log.ErrorContext(ctx, "database error", "err", err, "elapsed", elapsed)
-	case elapsed > 200*time.Millisecond && g.level >= logger.Warn:
+	case elapsed > slowQuery && g.level >= logger.Warn:
 		sql, rows := fc()
-		if i := strings.IndexAny(sql, "'"); i >= 0 {
-			sql = sql[:i] + "…"
-		}
 		g.log.WarnContext(ctx, "slow query", "sql", sql, "rows", rows, "elapsed", elapsed)
 	}
 }

@@ -1,7 +1,9 @@
 package database_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,5 +148,27 @@ func TestMigrationsUpDownUp(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSlowQueryLogHasNoValues: logged SQL keeps its placeholders, so no
+// bound value (a password hash, a token digest) reaches the log.
+func TestSlowQueryLogHasNoValues(t *testing.T) {
+	old := *database.SlowQuery
+	*database.SlowQuery = -1
+	defer func() { *database.SlowQuery = old }()
+	var buf bytes.Buffer
+	target, _ := database.ParseURL(dbtest.SQLiteURL(t))
+	db, err := database.Open(target, database.Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Exec("CREATE TABLE t (v TEXT)")
+	db.Exec("INSERT INTO t (v) VALUES (?)", "SECRET-VALUE-42")
+	if !strings.Contains(buf.String(), "slow query") {
+		t.Fatalf("no slow query logged: %s", buf.String())
+	}
+	if strings.Contains(buf.String(), "SECRET-VALUE-42") {
+		t.Fatalf("bound value logged: %s", buf.String())
 	}
 }

@@ -31,7 +31,7 @@ const (
 	saltLen = 16
 	keyLen  = 32
 	// MinLength and MaxLength bound a new password, in characters.
-	MinLength = 10
+	MinLength = 12
 	MaxLength = 256
 )
 

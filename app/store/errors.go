@@ -14,3 +14,18 @@ var (
 	// example a second redemption of one authorization code.
 	ErrConflict = errors.New("store: conflict")
 )
+
+// DuplicateError is an ErrAlreadyExists that names the field whose value is
+// taken (e.g. "username" or "email"), so that forms can put the message
+// next to the right field.
+type DuplicateError struct {
+	Entity string // e.g. `user "bob"`
+	Field  string
+}
+
+func (e *DuplicateError) Error() string {
+	return e.Entity + ": " + e.Field + " " + ErrAlreadyExists.Error()
+}
+
+// Is makes errors.Is(err, ErrAlreadyExists) true.
+func (e *DuplicateError) Is(target error) bool { return target == ErrAlreadyExists }

@@ -14,7 +14,8 @@ import (
 
 // Store is the storage the limiter needs.
 type Store interface {
-	AddThrottleEvent(ctx context.Context, key string, at time.Time) error
+	AddThrottleEvent(ctx context.Context, key string, at time.Time) (int64, error)
+	DeleteThrottleEvents(ctx context.Context, ids ...int64) error
 	CountThrottleEvents(ctx context.Context, key string, since time.Time) (int64, time.Time, error)
 	ClearThrottle(ctx context.Context, key string) error
 }
@@ -60,11 +61,24 @@ func AddressKey(address string) string {
 	return a.String()
 }
 
-// Check returns how long the caller must wait (0 when allowed).
-func (l *Limiter) Check(ctx context.Context, account, address string) (time.Duration, error) {
+// Attempt is one attempt in progress, already counted.
+type Attempt struct {
+	l       *Limiter
+	account string
+	ids     []int64
+}
+
+// Begin counts an attempt for the account and the address before it is
+// tried, then looks at the counts: the attempt is recorded first so that
+// parallel requests cannot all slip under the limit while the slow
+// password check runs. When a limit is reached, Begin forgets the attempt
+// again and returns how long the caller must wait (and a nil Attempt).
+// Otherwise the caller tries, then calls Succeeded or leaves the attempt
+// counted as a failure.
+func (l *Limiter) Begin(ctx context.Context, account, address string) (*Attempt, time.Duration, error) {
 	now := l.Now().UTC()
-	since := now.Add(-l.Window)
 	acct, addr := l.keys(account, address)
+	a := &Attempt{l: l, account: account}
 	var wait time.Duration
 	for _, k := range []struct {
 		key   string
@@ -73,47 +87,44 @@ func (l *Limiter) Check(ctx context.Context, account, address string) (time.Dura
 		if k.key == "" {
 			continue
 		}
-		n, oldest, err := l.Store.CountThrottleEvents(ctx, k.key, since)
+		id, err := l.Store.AddThrottleEvent(ctx, k.key, now)
 		if err != nil {
-			return 0, err
+			return nil, 0, err
 		}
-		if n >= k.limit {
+		a.ids = append(a.ids, id)
+		n, oldest, err := l.Store.CountThrottleEvents(ctx, k.key, now.Add(-l.Window))
+		if err != nil {
+			return nil, 0, err
+		}
+		if n > k.limit {
 			w := oldest.Add(l.Window).Sub(now)
 			if w < time.Second {
 				w = time.Second
 			}
-			if w > wait {
-				wait = w
-			}
+			wait = max(wait, w)
 		}
 	}
-	return wait, nil
+	if wait > 0 {
+		// A refused attempt is not a guess: it does not extend the block.
+		if err := l.Store.DeleteThrottleEvents(ctx, a.ids...); err != nil {
+			return nil, 0, err
+		}
+		return nil, wait, nil
+	}
+	return a, 0, nil
 }
 
-// Fail records a failed attempt for the account and the address.
-func (l *Limiter) Fail(ctx context.Context, account, address string) error {
-	now := l.Now().UTC()
-	acct, addr := l.keys(account, address)
-	for _, k := range []string{acct, addr} {
-		if k == "" {
-			continue
-		}
-		if err := l.Store.AddThrottleEvent(ctx, k, now); err != nil {
-			return err
-		}
+// Succeeded forgets this attempt and the account's earlier failures. The
+// address's earlier failures stay: one good account must not unlock
+// guessing at others from the same address.
+func (a *Attempt) Succeeded(ctx context.Context) error {
+	if err := a.l.Store.DeleteThrottleEvents(ctx, a.ids...); err != nil {
+		return err
+	}
+	if acct, _ := a.l.keys(a.account, ""); acct != "" {
+		return a.l.Store.ClearThrottle(ctx, acct)
 	}
 	return nil
-}
-
-// Succeed forgets the account's failures after a successful attempt. The
-// address's failures stay: one good account must not unlock guessing at
-// others from the same address.
-func (l *Limiter) Succeed(ctx context.Context, account string) error {
-	acct, _ := l.keys(account, "")
-	if acct == "" {
-		return nil
-	}
-	return l.Store.ClearThrottle(ctx, acct)
 }
 
 // RetryAfterSeconds rounds a wait up to whole seconds for Retry-After.

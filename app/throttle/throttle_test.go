@@ -3,17 +3,42 @@ package throttle
 import (
 	"context"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 )
 
-type mem struct{ ev map[string][]time.Time }
+type mem struct {
+	mu   sync.Mutex
+	next int64
+	ev   map[string]map[int64]time.Time
+}
 
-func (m *mem) AddThrottleEvent(_ context.Context, k string, at time.Time) error {
-	m.ev[k] = append(m.ev[k], at)
+func newMem() *mem { return &mem{ev: map[string]map[int64]time.Time{}} }
+
+func (m *mem) AddThrottleEvent(_ context.Context, k string, at time.Time) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.next++
+	if m.ev[k] == nil {
+		m.ev[k] = map[int64]time.Time{}
+	}
+	m.ev[k][m.next] = at
+	return m.next, nil
+}
+func (m *mem) DeleteThrottleEvents(_ context.Context, ids ...int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, evs := range m.ev {
+		for _, id := range ids {
+			delete(evs, id)
+		}
+	}
 	return nil
 }
 func (m *mem) CountThrottleEvents(_ context.Context, k string, since time.Time) (int64, time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	var in []time.Time
 	for _, t := range m.ev[k] {
 		if !t.Before(since) {
@@ -26,49 +51,89 @@ func (m *mem) CountThrottleEvents(_ context.Context, k string, since time.Time) 
 	sort.Slice(in, func(i, j int) bool { return in[i].Before(in[j]) })
 	return int64(len(in)), in[0], nil
 }
-func (m *mem) ClearThrottle(_ context.Context, k string) error { delete(m.ev, k); return nil }
+func (m *mem) ClearThrottle(_ context.Context, k string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.ev, k)
+	return nil
+}
+
+// fail makes one failed attempt; it reports whether it was allowed.
+func fail(l *Limiter, account, address string) bool {
+	a, wait, err := l.Begin(context.Background(), account, address)
+	if err != nil {
+		panic(err)
+	}
+	return a != nil && wait == 0
+}
 
 func TestLimits(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	l := New(&mem{ev: map[string][]time.Time{}}, "login")
+	st := newMem()
+	l := New(st, "login")
 	l.Now = func() time.Time { return now }
 
-	for i := 0; i < 9; i++ {
-		l.Fail(ctx, "Alice", "192.0.2.1")
+	for i := 0; i < 10; i++ {
+		if !fail(l, "Alice", "192.0.2.1") {
+			t.Fatalf("attempt %d refused", i+1)
+		}
 	}
-	if w, _ := l.Check(ctx, "alice", "192.0.2.1"); w != 0 {
-		t.Fatal("blocked after 9 failures")
+	a, w, _ := l.Begin(ctx, "ALICE", "198.51.100.9")
+	if a != nil || w != 10*time.Minute {
+		t.Fatalf("11th attempt for the account (case-insensitive) allowed, wait=%v", w)
 	}
-	l.Fail(ctx, "alice", "192.0.2.1")
-	w, _ := l.Check(ctx, "ALICE", "198.51.100.9")
-	if w != 10*time.Minute {
-		t.Fatalf("account not blocked after 10 failures (case-insensitive), wait=%v", w)
+	if !fail(l, "bob", "192.0.2.1") {
+		t.Fatal("address blocked after 11 attempts; limit is 30")
 	}
-	if w, _ := l.Check(ctx, "bob", "192.0.2.1"); w != 0 {
-		t.Fatal("address blocked after 10 failures; limit is 30")
-	}
+	// Refused attempts do not count: the block ends when the window passes.
 	now = now.Add(10*time.Minute + time.Second)
-	if w, _ := l.Check(ctx, "alice", "192.0.2.1"); w != 0 {
+	if a, _, _ := l.Begin(ctx, "alice", "192.0.2.1"); a == nil {
 		t.Fatal("still blocked after the window passed")
 	}
 
 	// 30 failures from one address across accounts block the address.
 	for i := 0; i < 30; i++ {
-		l.Fail(ctx, string(rune('a'+i%26))+"user", "2001:db8::1")
+		fail(l, string(rune('a'+i%26))+"user", "2001:db8::1")
 	}
-	if w, _ := l.Check(ctx, "fresh", "2001:db8::2"); w == 0 {
+	if fail(l, "fresh", "2001:db8::2") {
 		t.Fatal("address (same /64) not blocked after 30 failures")
 	}
 
-	// Success clears the account, not the address.
-	l.Fail(ctx, "carol", "203.0.113.5")
-	l.Succeed(ctx, "carol")
-	if n, _, _ := l.Store.CountThrottleEvents(ctx, "login:account:carol", time.Time{}); n != 0 {
+	// Success forgets the attempt and the account's failures, not the
+	// address's earlier ones.
+	fail(l, "carol", "203.0.113.5")
+	a, _, _ = l.Begin(ctx, "carol", "203.0.113.5")
+	a.Succeeded(ctx)
+	if n, _, _ := st.CountThrottleEvents(ctx, "login:account:carol", time.Time{}); n != 0 {
 		t.Fatal("success did not clear the account")
 	}
-	if n, _, _ := l.Store.CountThrottleEvents(ctx, "login:address:203.0.113.5", time.Time{}); n != 1 {
-		t.Fatal("success cleared the address")
+	if n, _, _ := st.CountThrottleEvents(ctx, "login:address:203.0.113.5", time.Time{}); n != 1 {
+		t.Fatalf("address events after one failure and one success = %d, want 1", n)
+	}
+}
+
+// TestParallelAttemptsCannotOvershoot: attempts are counted before they are
+// tried, so of 40 parallel attempts at most 10 get through.
+func TestParallelAttemptsCannotOvershoot(t *testing.T) {
+	l := New(newMem(), "login")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	allowed := 0
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if fail(l, "alice", "192.0.2.1") {
+				mu.Lock()
+				allowed++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if allowed > 10 {
+		t.Fatalf("%d parallel attempts allowed, want at most 10", allowed)
 	}
 }
 

@@ -37,24 +37,36 @@ type Flash struct {
 // SessionStore is the storage the session store needs.
 type SessionStore interface {
 	SaveWebSession(ctx context.Context, ws *models.WebSession) error
+	UpdateWebSession(ctx context.Context, ws *models.WebSession) error
 	GetWebSession(ctx context.Context, idHash []byte, now time.Time) (*models.WebSession, error)
 	DeleteWebSession(ctx context.Context, idHash []byte) error
 }
 
 // Lifetimes of browser sessions.
 const (
-	// AnonymousTTL bounds a session that only carries a CSRF token.
+	// AnonymousTTL bounds a signed-out session (CSRF token, flashes).
 	AnonymousTTL = time.Hour
 	// SignedInTTL is the idle timeout of a signed-in session.
 	SignedInTTL = 12 * time.Hour
-	// touchAfter: an unchanged session is written back (to extend it)
-	// only once it is this much older than its last write.
+	// touchAfter: an unchanged signed-in session is written back (to
+	// extend it) only once it is this much older than its last write.
 	touchAfter = 15 * time.Minute
 )
 
-// DBStore is a gorilla/sessions Store that keeps session values in the
-// database and only a random, signed session ID in the cookie. Deleting the
-// row (sign-out, disabling a user) ends the session everywhere.
+// payload is what the cookie carries, signed and encrypted: the random ID
+// of a signed-in session (whose values live in the database), or the few
+// values of a signed-out visitor (so that merely opening the sign-in page
+// writes nothing to the database).
+type payload struct {
+	ID      string
+	Values  map[any]any
+	Expires time.Time
+}
+
+// DBStore is a gorilla/sessions Store. Signed-in sessions are kept in the
+// database and only their random ID travels in the cookie, so deleting the
+// row (sign-out, password change, disabling a user) ends the session on
+// every instance. Signed-out sessions live in the cookie alone.
 type DBStore struct {
 	store  SessionStore
 	codecs []securecookie.Codec
@@ -64,13 +76,15 @@ type DBStore struct {
 
 var _ sessions.Store = (*DBStore)(nil)
 
-// NewDBStore returns a store whose cookies are signed with hashKey (and
-// encrypted with blockKey when given).
+// NewDBStore returns a store whose cookies are signed with hashKey and
+// encrypted with blockKey.
 func NewDBStore(st SessionStore, secure bool, hashKey, blockKey []byte) *DBStore {
 	codecs := securecookie.CodecsFromPairs(hashKey, blockKey)
 	for _, c := range codecs {
 		if sc, ok := c.(*securecookie.SecureCookie); ok {
-			sc.MaxAge(int(SignedInTTL / time.Second * 4))
+			// The cookie is re-issued whenever the session is written,
+			// so this only bounds a cookie nobody used for so long.
+			sc.MaxAge(int(SignedInTTL / time.Second))
 		}
 	}
 	return &DBStore{
@@ -111,11 +125,19 @@ func (s *DBStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	if err != nil {
 		return sess, nil
 	}
-	var id string
-	if err := securecookie.DecodeMulti(name, c.Value, &id, s.codecs...); err != nil {
+	var p payload
+	if err := securecookie.DecodeMulti(name, c.Value, &p, s.codecs...); err != nil {
 		return sess, nil // forged, old key or garbage: start afresh
 	}
-	ws, err := s.store.GetWebSession(r.Context(), digest(id), s.now().UTC())
+	now := s.now().UTC()
+	if p.ID == "" {
+		if now.Before(p.Expires) && p.Values != nil {
+			sess.Values = p.Values
+			sess.IsNew = false
+		}
+		return sess, nil
+	}
+	ws, err := s.store.GetWebSession(r.Context(), digest(p.ID), now)
 	if errors.Is(err, store.ErrNotFound) {
 		return sess, nil
 	}
@@ -125,13 +147,15 @@ func (s *DBStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	if err := gob.NewDecoder(bytes.NewReader(ws.Data)).Decode(&sess.Values); err != nil {
 		return sess, nil
 	}
-	sess.ID = id
+	sess.ID = p.ID
 	sess.IsNew = false
 	sess.Values[keyLastWrite] = ws.UpdatedAt
 	return sess, nil
 }
 
-// Save writes the session row and the cookie. MaxAge < 0 deletes both.
+// Save writes the session and its cookie. MaxAge < 0 deletes both. A
+// signed-in session whose row has meanwhile been deleted (signed out in
+// another request) is not brought back: the cookie is cleared instead.
 func (s *DBStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
 	if sess.Options.MaxAge < 0 {
 		if sess.ID != "" {
@@ -142,40 +166,53 @@ func (s *DBStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 		http.SetCookie(w, sessions.NewCookie(sess.Name(), "", sess.Options))
 		return nil
 	}
-	newID := sess.ID == ""
-	if newID {
-		sess.ID = base64.RawURLEncoding.EncodeToString(secret.Random(32))
-	}
 	values := make(map[any]any, len(sess.Values))
 	for k, v := range sess.Values {
 		if k != keyLastWrite {
 			values[k] = v
 		}
 	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(values); err != nil {
-		return err
-	}
 	now := s.now().UTC()
-	ttl := AnonymousTTL
-	var uid *int64
+	var p payload
 	if id, ok := values[keyUserID].(int64); ok && id > 0 {
-		ttl = SignedInTTL
-		uid = &id
-	}
-	if err := s.store.SaveWebSession(r.Context(), &models.WebSession{
-		IDHash: digest(sess.ID), UserID: uid, Data: buf.Bytes(), ExpiresAt: now.Add(ttl), UpdatedAt: now, CreatedAt: now,
-	}); err != nil {
-		return err
-	}
-	sess.Values[keyLastWrite] = now
-	if newID {
-		encoded, err := securecookie.EncodeMulti(sess.Name(), sess.ID, s.codecs...)
-		if err != nil {
+		var buf bytes.Buffer
+		if err := gob.NewEncoder(&buf).Encode(values); err != nil {
 			return err
 		}
-		http.SetCookie(w, sessions.NewCookie(sess.Name(), encoded, sess.Options))
+		ws := &models.WebSession{UserID: &id, Data: buf.Bytes(), ExpiresAt: now.Add(SignedInTTL), UpdatedAt: now, CreatedAt: now}
+		if sess.ID == "" {
+			sess.ID = base64.RawURLEncoding.EncodeToString(secret.Random(32))
+			ws.IDHash = digest(sess.ID)
+			if err := s.store.SaveWebSession(r.Context(), ws); err != nil {
+				return err
+			}
+		} else {
+			ws.IDHash = digest(sess.ID)
+			err := s.store.UpdateWebSession(r.Context(), ws)
+			if errors.Is(err, store.ErrNotFound) {
+				http.SetCookie(w, sessions.NewCookie(sess.Name(), "", &sessions.Options{Path: "/", MaxAge: -1, Secure: sess.Options.Secure, HttpOnly: true, SameSite: sess.Options.SameSite}))
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+		p = payload{ID: sess.ID}
+	} else {
+		if sess.ID != "" { // no longer signed in: drop the server-side row
+			if err := s.store.DeleteWebSession(r.Context(), digest(sess.ID)); err != nil {
+				return err
+			}
+			sess.ID = ""
+		}
+		p = payload{Values: values, Expires: now.Add(AnonymousTTL)}
 	}
+	sess.Values[keyLastWrite] = now
+	encoded, err := securecookie.EncodeMulti(sess.Name(), p, s.codecs...)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, sessions.NewCookie(sess.Name(), encoded, sess.Options))
 	return nil
 }
 
@@ -311,10 +348,18 @@ func SessionMiddleware(st *DBStore, name string) fiber.Handler {
 		c.Locals(localsSession, sess)
 
 		herr := c.Next()
+		if herr != nil {
+			// Render the error now, so that what the error page does to
+			// the session (showing flashes, making a CSRF token) is saved.
+			if err := c.App().ErrorHandler(c, herr); err != nil {
+				return err
+			}
+			herr = nil
+		}
 
 		now := st.now().UTC()
 		if !sess.dirty && !sess.needsTouch(now) {
-			return herr
+			return nil
 		}
 		if (sess.regenerate || sess.destroy) && gs.ID != "" {
 			if err := st.store.DeleteWebSession(r.Context(), digest(gs.ID)); err != nil {
@@ -332,7 +377,7 @@ func SessionMiddleware(st *DBStore, name string) fiber.Handler {
 		for _, v := range w.h.Values("Set-Cookie") {
 			c.Response().Header.Add(fiber.HeaderSetCookie, v)
 		}
-		return herr
+		return nil
 	}
 }
 

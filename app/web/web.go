@@ -24,9 +24,10 @@ var ErrCSRF = fiber.NewError(fiber.StatusForbidden, "This form has expired or wa
 
 // CSRF refuses state-changing requests (anything but GET, HEAD, OPTIONS)
 // whose csrf_token form field or X-CSRF-Token header does not match the
-// session's token. Origin is not checked: pages send Referrer-Policy
-// no-referrer, so browsers may send "Origin: null" on form posts.
-func CSRF() fiber.Handler {
+// session's token, answering them with refused (the request goes no
+// further). Origin is not checked: pages send Referrer-Policy no-referrer,
+// so browsers may send "Origin: null" on form posts.
+func CSRF(refused fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		switch c.Method() {
 		case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
@@ -39,7 +40,7 @@ func CSRF() fiber.Handler {
 			got = c.Get("X-CSRF-Token")
 		}
 		if want == "" || got == "" || !secret.EqualString(got, want) {
-			return ErrCSRF
+			return refused(c)
 		}
 		return c.Next()
 	}
@@ -154,7 +155,15 @@ func ClientIP(trusted []netip.Prefix) fiber.Handler {
 		peer = peer.Unmap()
 		ip := peer
 		if len(trusted) > 0 && isTrusted(peer) {
-			hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+			// Every X-Forwarded-For line counts, in order: some proxies
+			// add a line of their own instead of appending to the
+			// client's, and reading only the first would let the client
+			// choose its address.
+			var lines []string
+			for _, v := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
+				lines = append(lines, string(v))
+			}
+			hops := strings.Split(strings.Join(lines, ","), ",")
 			for i := len(hops) - 1; i >= 0; i-- {
 				a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
 				if err != nil {

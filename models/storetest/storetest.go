@@ -327,15 +327,16 @@ func testTimes(t *testing.T, s *models.Store) {
 func testErrorsHideSQL(t *testing.T, s *models.Store) {
 	ctx := t.Context()
 	newUser(t, s, "bob", func(u *models.User) { u.Email = "bob@example.com" })
+	ok(t, s.CreateClient(ctx, &models.Client{ClientID: "c", Name: "C"}))
 	errs := []error{
 		s.CreateUser(ctx, &models.User{Username: "bob", PasswordHash: "x"}),
 		s.CreateUser(ctx, &models.User{Username: "bob2", Email: "BOB@example.com", PasswordHash: "x"}),
 		func() error { _, err := s.GetUser(ctx, 999); return err }(),
 		s.CreateClient(ctx, &models.Client{ClientID: "c", Name: "C"}),
-		s.CreateClient(ctx, &models.Client{ClientID: "c", Name: "C"}),
 	}
-	for _, err := range errs {
+	for i, err := range errs {
 		if err == nil {
+			t.Errorf("case %d: no error", i)
 			continue
 		}
 		msg := strings.ToUpper(err.Error())
@@ -411,12 +412,25 @@ func testUserNotFound(t *testing.T, s *models.Store) {
 func testUserDuplicates(t *testing.T, s *models.Store) {
 	ctx := t.Context()
 	newUser(t, s, "alice", func(u *models.User) { u.Email = "alice@example.com" })
-	isErr(t, s.CreateUser(ctx, &models.User{Username: "ALICE", PasswordHash: "x"}), store.ErrAlreadyExists)
-	err := s.CreateUser(ctx, &models.User{Username: "alice2", Email: "Alice@EXAMPLE.com", PasswordHash: "x"})
-	isErr(t, err, store.ErrAlreadyExists)
-	if !strings.Contains(err.Error(), "email") {
-		t.Errorf("email clash error %q does not say email", err)
+	dupField := func(err error, want string) {
+		t.Helper()
+		isErr(t, err, store.ErrAlreadyExists)
+		var dup *store.DuplicateError
+		if !errors.As(err, &dup) || dup.Field != want {
+			t.Errorf("duplicate error %v does not name the field %q", err, want)
+		}
 	}
+	dupField(s.CreateUser(ctx, &models.User{Username: "ALICE", PasswordHash: "x"}), "username")
+	err := s.CreateUser(ctx, &models.User{Username: "alice2", Email: "Alice@EXAMPLE.com", PasswordHash: "x"})
+	dupField(err, "email")
+	// Inside a transaction too (PostgreSQL aborts the transaction after a
+	// failed statement, so the field cannot be looked up afterwards).
+	dupField(s.Tx(ctx, func(tx *models.Store) error {
+		return tx.CreateUser(ctx, &models.User{Username: "alice3", Email: "alice@example.com", PasswordHash: "x"})
+	}), "email")
+	dupField(s.Tx(ctx, func(tx *models.Store) error {
+		return tx.CreateUser(ctx, &models.User{Username: "alice", Email: "other@example.com", PasswordHash: "x"})
+	}), "username")
 	isErr(t, s.CreateUser(ctx, &models.User{Username: "carol", Subject: mustUser(t, s, "alice").Subject, PasswordHash: "x"}), store.ErrAlreadyExists)
 	// empty emails do not clash
 	newUser(t, s, "bob")
@@ -1433,8 +1447,8 @@ func testWebSession(t *testing.T, s *models.Store) {
 	if !got.UpdatedAt.After(ws.UpdatedAt) {
 		t.Errorf("UpdatedAt %v not after %v", got.UpdatedAt, ws.UpdatedAt)
 	}
-	// user back to none
-	ok(t, s.SaveWebSession(ctx, &models.WebSession{IDHash: sha("s1"), Data: []byte("x"), ExpiresAt: t0.Add(2 * time.Hour)}))
+	// user back to none, through UpdateWebSession
+	ok(t, s.UpdateWebSession(ctx, &models.WebSession{IDHash: sha("s1"), Data: []byte("x"), ExpiresAt: t0.Add(2 * time.Hour)}))
 	got, err = s.GetWebSession(ctx, sha("s1"), t0)
 	ok(t, err)
 	eq(t, "UserID", got.UserID, (*int64)(nil))
@@ -1447,6 +1461,8 @@ func testWebSession(t *testing.T, s *models.Store) {
 
 	ok(t, s.DeleteWebSession(ctx, sha("s1")))
 	ok(t, s.DeleteWebSession(ctx, sha("s1")))
+	// an update never brings a deleted session back (sign-out must stick)
+	isErr(t, s.UpdateWebSession(ctx, &models.WebSession{IDHash: sha("s1"), UserID: &u.ID, Data: []byte("y"), ExpiresAt: t0.Add(time.Hour)}), store.ErrNotFound)
 	_, err = s.GetWebSession(ctx, sha("s1"), t0)
 	isErr(t, err, store.ErrNotFound)
 
@@ -1488,9 +1504,14 @@ func testThrottle(t *testing.T, s *models.Store) {
 	eq(t, "oldest on empty", oldest.IsZero(), true)
 
 	for _, m := range []int{0, 10, 20, 30} {
-		ok(t, s.AddThrottleEvent(ctx, "login:alice", t0.Add(time.Duration(m)*time.Minute).In(zone)))
+		_, err := s.AddThrottleEvent(ctx, "login:alice", t0.Add(time.Duration(m)*time.Minute).In(zone))
+		ok(t, err)
 	}
-	ok(t, s.AddThrottleEvent(ctx, "login:bob", t0.Add(15*time.Minute)))
+	bobID, err := s.AddThrottleEvent(ctx, "login:bob", t0.Add(15*time.Minute))
+	ok(t, err)
+	if bobID == 0 {
+		t.Fatal("AddThrottleEvent returned no ID")
+	}
 	n, oldest, err = s.CountThrottleEvents(ctx, "login:alice", t0.Add(10*time.Minute))
 	ok(t, err)
 	eq(t, "n since +10m", n, int64(3))
@@ -1514,6 +1535,12 @@ func testThrottle(t *testing.T, s *models.Store) {
 	ok(t, err)
 	eq(t, "other key kept", n, int64(1))
 	ok(t, s.ClearThrottle(ctx, "login:nobody"))
+
+	ok(t, s.DeleteThrottleEvents(ctx, bobID))
+	n, _, err = s.CountThrottleEvents(ctx, "login:bob", t0)
+	ok(t, err)
+	eq(t, "after DeleteThrottleEvents", n, int64(0))
+	ok(t, s.DeleteThrottleEvents(ctx))
 }
 
 // ---- one-time tokens -------------------------------------------------

@@ -20,6 +20,7 @@ type Field struct {
 	Placeholder string
 	Optional    bool // adds "(optional)" to the label
 	Rows        int  // TextArea only; 4 when zero
+	MinLength   int  // minlength attribute when > 0
 }
 
 func (f Field) id() string {

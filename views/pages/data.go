@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse/gatehouse/app/password"
 	"github.com/gatehouse/gatehouse/views"
 )
 
@@ -166,4 +167,9 @@ func formatCount(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
+}
+
+// passwordHelp states the password rule before anyone breaks it.
+func passwordHelp() string {
+	return "At least " + strconv.Itoa(password.MinLength) + " characters. A passphrase of a few random words is strong and easy to remember."
 }

@@ -1,0 +1,4 @@
+package database
+
+// SlowQuery lets the external tests lower the slow-query threshold.
+var SlowQuery = &slowQuery
