@@ -279,6 +279,10 @@ func TestSetupTokenSingleUse(t *testing.T) {
 		if d := h.get("/dashboard"); d.StatusCode != http.StatusOK {
 			t.Fatalf("not signed in after setup: %d", d.StatusCode)
 		}
+		// The new admin reopening the link just goes home.
+		if r := h.get(page); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/dashboard" {
+			t.Fatalf("used link while signed in: %d %s", r.StatusCode, r.Header.Get("Location"))
+		}
 		// Second use: refused, page and form alike.
 		other := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}}
 		if r := other.get(page); r.StatusCode != http.StatusNotFound {

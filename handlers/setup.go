@@ -67,6 +67,10 @@ func (h *Handlers) checkSetupToken(c *fiber.Ctx, token string) error {
 func (h *Handlers) SetupPage(c *fiber.Ctx) error {
 	token := c.Query("token")
 	if err := h.checkSetupToken(c, token); err != nil {
+		if web.CurrentUser(c) != nil && errors.Is(err, errSetupLink) {
+			// e.g. the admin who just finished setup reopens the link
+			return seeOther(c, "/dashboard")
+		}
 		return err
 	}
 	return web.Render(c, fiber.StatusOK, pages.Setup(h.base(c, "Set up Gatehouse", ""), pages.SetupForm{Token: token}))
