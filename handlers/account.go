@@ -46,8 +46,8 @@ func (h *Handlers) ChangePassword(c *fiber.Ctx) error {
 	if err := attempt.Succeeded(ctx); err != nil {
 		return err
 	}
-	if err := password.Check(next); err != nil {
-		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"new_password": err.Error()})
+	if msg := password.Problem(next); msg != "" {
+		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"new_password": msg})
 	}
 	if next == current {
 		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"new_password": "Choose a password different from your current one."})

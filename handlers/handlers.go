@@ -4,7 +4,6 @@
 package handlers
 
 import (
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -92,6 +91,3 @@ func (h *Handlers) audit(c *fiber.Ctx, actor *models.User, action, target string
 func seeOther(c *fiber.Ctx, to string) error {
 	return c.Redirect(to, fiber.StatusSeeOther)
 }
-
-// isStoreErr is errors.Is, shortened for handlers.
-func isStoreErr(err, target error) bool { return errors.Is(err, target) }

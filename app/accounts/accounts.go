@@ -93,8 +93,8 @@ func (in *Input) Validate() Errors {
 	if m := CheckName(in.Name); m != "" {
 		errs["name"] = m
 	}
-	if err := password.Check(in.Password); err != nil {
-		errs["password"] = err.Error()
+	if msg := password.Problem(in.Password); msg != "" {
+		errs["password"] = msg
 	} else if in.ConfirmPassword && in.Password != in.PasswordConfirm {
 		errs["password_confirm"] = "The two passwords do not match."
 	}

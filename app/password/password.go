@@ -99,18 +99,19 @@ func VerifyDummy(pw string) {
 	_, _ = Verify(pw, h)
 }
 
-// Check returns why pw is not acceptable as a new password, or nil.
-func Check(pw string) error {
+// Problem says, for the person choosing it, why pw is not acceptable as a
+// new password; "" when it is.
+func Problem(pw string) string {
 	n := utf8.RuneCountInString(pw)
 	switch {
 	case !utf8.ValidString(pw):
-		return errors.New("Password contains invalid characters.")
+		return "Password contains invalid characters."
 	case n < MinLength:
-		return fmt.Errorf("Use at least %d characters.", MinLength)
+		return fmt.Sprintf("Use at least %d characters.", MinLength)
 	case n > MaxLength:
-		return fmt.Errorf("Use at most %d characters.", MaxLength)
+		return fmt.Sprintf("Use at most %d characters.", MaxLength)
 	case strings.TrimSpace(pw) == "":
-		return errors.New("Password cannot be only spaces.")
+		return "Password cannot be only spaces."
 	}
-	return nil
+	return ""
 }

@@ -32,10 +32,10 @@ func TestHashVerify(t *testing.T) {
 	VerifyDummy("anything") // must not panic
 }
 
-func TestCheck(t *testing.T) {
+func TestProblem(t *testing.T) {
 	for pw, ok := range map[string]bool{"short": false, "           ": false, "long enough pw": true, strings.Repeat("x", 257): false, "\xff\xfe invalid utf8": false} {
-		if err := Check(pw); (err == nil) != ok {
-			t.Errorf("Check(%q) = %v", pw, err)
+		if msg := Problem(pw); (msg == "") != ok {
+			t.Errorf("Problem(%q) = %q", pw, msg)
 		}
 	}
 }
