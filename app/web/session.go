@@ -234,7 +234,6 @@ const (
 // must be written back.
 type Session struct {
 	s     *sessions.Session
-	store *DBStore
 	dirty bool
 	// regenerate: delete the old row and issue a new ID on save.
 	regenerate bool
@@ -344,7 +343,7 @@ func SessionMiddleware(st *DBStore, name string) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		sess := &Session{s: gs, store: st}
+		sess := &Session{s: gs}
 		c.Locals(localsSession, sess)
 
 		herr := c.Next()
