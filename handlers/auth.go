@@ -123,7 +123,7 @@ func (h *Handlers) CSRFFailed(c *fiber.Ctx) error {
 			Error: "The sign-in form had expired. Please sign in again."}
 		return h.renderLogin(c, fiber.StatusForbidden, h.base(c, "Sign in", ""), f)
 	}
-	return h.RenderError(c, fiber.StatusForbidden, "This form has expired", web.ErrCSRF.Message)
+	return h.RenderError(c, fiber.StatusForbidden, "This form has expired", web.CSRFMessage)
 }
 
 // Logout ends the session (POST /logout).

@@ -63,7 +63,7 @@ func (h *Handlers) RenderError(c *fiber.Ctx, status int, title, message string) 
 	// The session may be unavailable (e.g. the database is down): render
 	// a bare page rather than fail again.
 	var b views.Base
-	if s, ok := c.Locals("gatehouse.session").(*web.Session); ok && s != nil {
+	if _, ok := web.SessionOf(c); ok {
 		b = h.base(c, http.StatusText(status), "")
 	} else {
 		b = views.Base{Title: http.StatusText(status)}

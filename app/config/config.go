@@ -74,7 +74,7 @@ func (c *Config) EndpointURL(name string) string {
 // SecureCookies reports whether cookies get the Secure flag: when the
 // public issuer URL is https.
 func (c *Config) SecureCookies() bool {
-	return strings.HasPrefix(strings.ToLower(c.Issuer), "https://")
+	return strings.HasPrefix(c.Issuer, "https://") // validated: lower-case scheme
 }
 
 // raw holds values as strings before validation; empty means unset.

@@ -380,6 +380,14 @@ func SessionMiddleware(st *DBStore, name string) fiber.Handler {
 	}
 }
 
+// SessionOf returns the request's session, and false on routes mounted
+// without the session middleware (API paths, or a request that failed
+// before the middleware ran).
+func SessionOf(c *fiber.Ctx) (*Session, bool) {
+	s, ok := c.Locals(localsSession).(*Session)
+	return s, ok && s != nil
+}
+
 // CurrentSession returns the request's session.
 func CurrentSession(c *fiber.Ctx) *Session {
 	s, _ := c.Locals(localsSession).(*Session)

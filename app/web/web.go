@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
@@ -19,8 +20,8 @@ import (
 // CSRFField is the form field that carries the CSRF token.
 const CSRFField = "csrf_token"
 
-// ErrCSRF is returned (as a 403) when a form lacks a valid CSRF token.
-var ErrCSRF = fiber.NewError(fiber.StatusForbidden, "This form has expired or was not sent by Gatehouse. Go back, reload the page and try again.")
+// CSRFMessage explains a refused form (missing or stale CSRF token).
+const CSRFMessage = "This form has expired or was not sent by Gatehouse. Go back, reload the page and try again."
 
 // CSRF refuses state-changing requests (anything but GET, HEAD, OPTIONS)
 // whose csrf_token form field or X-CSRF-Token header does not match the
@@ -62,7 +63,7 @@ func LoadUser(users interface {
 				sess.SignOut()
 			case err != nil:
 				return err
-			case sess.AuthTime().Before(u.PasswordChangedAt.Add(-1e9)):
+			case sess.AuthTime().Before(u.PasswordChangedAt.Add(-time.Second)):
 				// the password changed since this session signed in
 				sess.SignOut()
 			default:
