@@ -72,6 +72,9 @@ type Base struct {
 	User      *CurrentUser // nil when signed out
 	Flashes   []Flash
 	Active    string // nav key: "dashboard", "clients", "scopes", "settings", "users", "audit", "account", "apps"
+	// Scripts are files under static/ (e.g. "js/clients.js") loaded with
+	// defer: progressive enhancement only, every page works without them.
+	Scripts []string
 }
 
 // FullTitle is the document title.
