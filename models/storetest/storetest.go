@@ -81,7 +81,7 @@ var Tests = []Test{
 // Run runs every conformance test as a parallel subtest, each on its own
 // store from newStore.
 func Run(t *testing.T, newStore func(t *testing.T) *models.Store) {
-	for _, tc := range Tests {
+	for _, tc := range append(Tests[:len(Tests):len(Tests)], adminTests...) {
 		t.Run(tc.Name, func(t *testing.T) {
 			t.Parallel()
 			tc.Fn(t, newStore(t))
