@@ -21,6 +21,21 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get("/readyz", h.Readyz)
 	a.Use("/static", staticFiles())
 
+	// OAuth endpoints. The authorization endpoint is a browser page with a
+	// session but no CSRF check: clients send users to it from their own
+	// sites; the consent form behind it has the check.
+	cfg := s.Config
+	a.Get(cfg.Endpoint("authorize"), s.session(h.Authorize)...)
+	a.Post(cfg.Endpoint("authorize"), s.session(h.Authorize)...)
+	a.Post(cfg.Endpoint("token"), h.Token)
+	a.All(cfg.Endpoint("verify"), h.Verify)
+	a.Get("/consent", s.page(h.ConsentPage)...)
+	a.Post("/consent", s.page(h.ConsentDecision)...)
+
+	// Protected resources.
+	a.Get("/api/user", h.RequireToken, h.APIUser)
+	a.Get("/icons/:id", h.Icon)
+
 	// Pages.
 	a.Get("/", s.page(h.Home)...)
 	a.Get("/login", s.page(h.LoginPage)...)
@@ -34,6 +49,15 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get("/dashboard", s.signedIn(h.Dashboard)...)
 	a.Get("/account", s.signedIn(h.Account)...)
 	a.Post("/account/password", s.signedIn(h.ChangePassword)...)
+
+	a.Get("/dashboard/clients", s.role(developerPlus, h.ClientList)...)
+	a.Get("/dashboard/clients/new", s.role(developerPlus, h.NewClientPage)...)
+	a.Post("/dashboard/clients", s.role(developerPlus, h.CreateClient)...)
+	a.Get("/dashboard/clients/:client_id", s.role(developerPlus, h.ClientPage)...)
+	a.Post("/dashboard/clients/:client_id", s.role(developerPlus, h.UpdateClient)...)
+	a.Post("/dashboard/clients/:client_id/rotate-secret", s.role(developerPlus, h.RotateClientSecret)...)
+	a.Get("/dashboard/clients/:client_id/delete", s.role(developerPlus, h.DeleteClientPage)...)
+	a.Post("/dashboard/clients/:client_id/delete", s.role(developerPlus, h.DeleteClient)...)
 
 	for _, fn := range extra {
 		fn(s)
@@ -53,6 +77,12 @@ func (s *Server) routes(extra ...func(*Server)) {
 // check on every state-changing request.
 func (s *Server) page(hs ...fiber.Handler) []fiber.Handler {
 	return append([]fiber.Handler{s.sessionMW, web.LoadUser(s.Store), web.CSRF(s.Handlers.CSRFFailed)}, hs...)
+}
+
+// session is the session and signed-in user without the CSRF check (the
+// authorization endpoint).
+func (s *Server) session(hs ...fiber.Handler) []fiber.Handler {
+	return append([]fiber.Handler{s.sessionMW, web.LoadUser(s.Store)}, hs...)
 }
 
 // signedIn is a page for signed-in users; others are sent to /login.

@@ -157,17 +157,11 @@ func apiErrorCode(status int) string {
 	return "invalid_request"
 }
 
-// contentSecurityPolicy allows only this origin's scripts, styles and fonts
-// (no inline script or style), images from this origin or https (client and
-// scope icons), and no framing.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; " +
-	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-
 // securityHeaders sets the headers every response carries. Responses are
 // not cacheable unless a handler says otherwise (static files do).
 func (s *Server) securityHeaders(c *fiber.Ctx) error {
 	h := &c.Response().Header
-	h.Set(fiber.HeaderContentSecurityPolicy, contentSecurityPolicy)
+	h.Set(fiber.HeaderContentSecurityPolicy, web.ContentSecurityPolicy)
 	h.Set(fiber.HeaderXFrameOptions, "DENY")
 	h.Set(fiber.HeaderReferrerPolicy, "no-referrer")
 	h.Set(fiber.HeaderXContentTypeOptions, "nosniff")

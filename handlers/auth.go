@@ -30,7 +30,9 @@ const (
 // LoginPage shows the sign-in form (GET /login).
 func (h *Handlers) LoginPage(c *fiber.Ctx) error {
 	next := web.SafeNext(c.Query("next"))
-	if web.CurrentUser(c) != nil {
+	// reauth: an authorization request asks a signed-in user to enter
+	// the password again (prompt=login, max_age).
+	if web.CurrentUser(c) != nil && !(c.Query("reauth") == "1" && next != "") {
 		return c.Redirect(orDefault(next, "/dashboard"), fiber.StatusSeeOther)
 	}
 	b := h.base(c, "Sign in", "")
@@ -41,6 +43,8 @@ func (h *Handlers) LoginPage(c *fiber.Ctx) error {
 }
 
 func (h *Handlers) renderLogin(c *fiber.Ctx, status int, b views.Base, f pages.LoginForm) error {
+	// Signing in to continue an authorization ends at the client.
+	web.AllowFormTarget(c, pendingOrigin(web.CurrentSession(c), f.Next))
 	if vals, err := h.Settings.Load(c.UserContext()); err == nil {
 		f.SignupAllowed = vals.AllowSignup
 	}

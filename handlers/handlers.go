@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse/gatehouse/app/config"
+	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/throttle"
 	"github.com/gatehouse/gatehouse/app/web"
@@ -27,13 +28,15 @@ type Handlers struct {
 	Log      *slog.Logger
 	// LoginThrottle counts failed sign-ins per account and address.
 	LoginThrottle *throttle.Limiter
+	// OAuth is the protocol core.
+	OAuth *oauth.Server
 	// Now is the clock (tests move it).
 	Now func() time.Time
 }
 
 // New returns Handlers with SPEC.md's throttling thresholds.
 func New(cfg *config.Config, st *models.Store, log *slog.Logger) *Handlers {
-	return &Handlers{
+	h := &Handlers{
 		Config:        cfg,
 		Store:         st,
 		Settings:      settings.NewService(st),
@@ -41,6 +44,12 @@ func New(cfg *config.Config, st *models.Store, log *slog.Logger) *Handlers {
 		LoginThrottle: throttle.New(st, "login"),
 		Now:           time.Now,
 	}
+	clock := func() time.Time { return h.Now() }
+	h.OAuth = oauth.New(oauth.Options{
+		Issuer: cfg.Issuer, Model: models.OAuthModel{S: st}, Settings: h.Settings, Now: clock, Log: log,
+		ClientThrottle: throttle.New(st, "client"), LoginThrottle: h.LoginThrottle,
+	})
+	return h
 }
 
 // base builds the layout data of a page.

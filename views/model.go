@@ -72,6 +72,10 @@ type Base struct {
 	User      *CurrentUser // nil when signed out
 	Flashes   []Flash
 	Active    string // nav key: "dashboard", "clients", "scopes", "settings", "users", "audit", "account", "apps"
+	// Focused pages (the consent screen) use the centered card of the
+	// signed-out pages even for a signed-in user: no navigation to wander
+	// off into in the middle of an authorization.
+	Focused bool
 	// Scripts are files under static/ (e.g. "js/clients.js") loaded with
 	// defer: progressive enhancement only, every page works without them.
 	Scripts []string
@@ -124,8 +128,10 @@ var (
 // link to these, so no link leads to a 404 while the dashboard grows: add
 // a page's path here when its handler lands in the route table.
 var built = map[string]bool{
-	"/dashboard": true,
-	"/account":   true,
+	"/dashboard":             true,
+	"/account":               true,
+	"/dashboard/clients":     true,
+	"/dashboard/clients/new": true,
 }
 
 // Built reports whether the page at path exists.

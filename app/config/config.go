@@ -45,7 +45,7 @@ var DefaultPaths = map[string]string{
 // reservedPaths are served by Gatehouse itself; no OAuth endpoint may sit at
 // or below one of them.
 var reservedPaths = []string{"/login", "/logout", "/signup", "/setup", "/dashboard", "/account", "/device",
-	"/static", "/healthz", "/readyz", "/metrics", "/api", "/.well-known", "/icons"}
+	"/static", "/consent", "/healthz", "/readyz", "/metrics", "/api", "/.well-known", "/icons"}
 
 // Config is the validated boot-time configuration.
 type Config struct {

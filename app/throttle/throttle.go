@@ -127,6 +127,48 @@ func (a *Attempt) Succeeded(ctx context.Context) error {
 	return nil
 }
 
+// Blocked reports how long attempts for the account or from the address
+// must wait because earlier failures reached a limit (0: go ahead). It
+// counts without recording: use it with Fail where the attempt itself
+// cannot be guessed (client secrets carry 256 bits), so that a blocked
+// attacker does not lock out the legitimate caller for longer.
+func (l *Limiter) Blocked(ctx context.Context, account, address string) (time.Duration, error) {
+	now := l.Now().UTC()
+	acct, addr := l.keys(account, address)
+	var wait time.Duration
+	for _, k := range []struct {
+		key   string
+		limit int64
+	}{{acct, l.PerAccount}, {addr, l.PerAddress}} {
+		if k.key == "" {
+			continue
+		}
+		n, oldest, err := l.Store.CountThrottleEvents(ctx, k.key, now.Add(-l.Window))
+		if err != nil {
+			return 0, err
+		}
+		if n >= k.limit {
+			wait = max(wait, max(oldest.Add(l.Window).Sub(now), time.Second))
+		}
+	}
+	return wait, nil
+}
+
+// Fail records one failed attempt for the account and the address.
+func (l *Limiter) Fail(ctx context.Context, account, address string) error {
+	now := l.Now().UTC()
+	acct, addr := l.keys(account, address)
+	for _, k := range []string{acct, addr} {
+		if k == "" {
+			continue
+		}
+		if _, err := l.Store.AddThrottleEvent(ctx, k, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // RetryAfterSeconds rounds a wait up to whole seconds for Retry-After.
 func RetryAfterSeconds(d time.Duration) int {
 	s := int((d + time.Second - 1) / time.Second)

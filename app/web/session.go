@@ -228,6 +228,9 @@ const (
 	keyCSRF      = "csrf"
 	keyFlashes   = "flashes"
 	keyLastWrite = "_last_write"
+	// KeyAuthorizeRequests holds the authorization requests in flight
+	// (they survive sign-in).
+	KeyAuthorizeRequests = "authz"
 )
 
 // Session wraps the gorilla session of one request and remembers whether it
@@ -270,12 +273,15 @@ func (s *Session) Delete(key string) {
 }
 
 // SignIn records the user and starts a new session ID (the old one stops
-// working), keeping nothing from the anonymous session but pending flashes.
+// working), keeping nothing from the anonymous session but pending flashes
+// and the authorization requests in flight.
 func (s *Session) SignIn(userID int64, at time.Time) {
-	flashes := s.s.Values[keyFlashes]
+	old := s.s.Values
 	s.s.Values = map[any]any{keyUserID: userID, keyAuthTime: at.UTC(), keyCSRF: newCSRFToken()}
-	if flashes != nil {
-		s.s.Values[keyFlashes] = flashes
+	for _, k := range []string{keyFlashes, KeyAuthorizeRequests} {
+		if v, ok := old[k]; ok {
+			s.s.Values[k] = v
+		}
 	}
 	s.regenerate = true
 	s.dirty = true

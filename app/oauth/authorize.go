@@ -1,0 +1,395 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/store"
+)
+
+// Response types and modes of the authorization endpoint.
+const (
+	ResponseTypeCode  = "code"
+	ResponseTypeToken = "token"
+	ModeQuery         = "query"
+	ModeFragment      = "fragment"
+)
+
+// AuthorizeRequest is a validated authorization request (RFC 6749 §4.1.1,
+// §4.2.1; RFC 7636 §4.3; OIDC Core §3.1.2.1).
+type AuthorizeRequest struct {
+	Client *Client
+	// RedirectURI is where the answer goes; RedirectURIParam is the
+	// redirect_uri parameter as sent ("" when omitted, RFC 6749 §4.1.3).
+	RedirectURI      string
+	RedirectURIParam string
+	ResponseType     string
+	ResponseMode     string
+	// Scopes are the scopes to grant (requested plus defaults), sorted,
+	// and ScopeDetails their definitions for the consent screen.
+	Scopes              []string
+	ScopeDetails        []Scope
+	State               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Nonce               string
+	PromptNone          bool
+	PromptLogin         bool
+	PromptConsent       bool
+	// MaxAge is the max_age parameter in seconds; -1 when absent.
+	MaxAge int
+}
+
+// AuthorizeError is a refused authorization request. When Redirect is
+// false the client or its redirect URI could not be trusted: the user
+// gets an error page and is never redirected (RFC 6749 §4.1.2.1).
+// Otherwise the error goes back to the client at Location.
+type AuthorizeError struct {
+	Err          *Error
+	Redirect     bool
+	RedirectURI  string
+	ResponseMode string
+	State        string
+}
+
+// Error implements error.
+func (e *AuthorizeError) Error() string { return e.Err.Error() }
+
+// Unwrap exposes the OAuth error to errors.As.
+func (e *AuthorizeError) Unwrap() error { return e.Err }
+
+// ErrorLocation is where a redirectable error sends the browser.
+func (s *Server) ErrorLocation(e *AuthorizeError) string {
+	v := url.Values{"error": {e.Err.Code}}
+	if e.Err.Description != "" {
+		v.Set("error_description", e.Err.Description)
+	}
+	if e.State != "" {
+		v.Set("state", e.State)
+	}
+	return s.location(e.RedirectURI, e.ResponseMode, v)
+}
+
+// location adds the response parameters and iss (RFC 9207) to the
+// redirect URI: to its query, keeping the query it has (RFC 6749 §3.1.2),
+// or to the fragment.
+func (s *Server) location(redirectURI, mode string, v url.Values) string {
+	v.Set("iss", s.issuer)
+	if mode == ModeFragment {
+		return redirectURI + "#" + v.Encode()
+	}
+	if strings.Contains(redirectURI, "?") {
+		return redirectURI + "&" + v.Encode()
+	}
+	return redirectURI + "?" + v.Encode()
+}
+
+// RedirectOrigin is the origin the browser is sent to at the end of the
+// request (for the pages' CSP form-action).
+func (r *AuthorizeRequest) RedirectOrigin() string { return originOf(r.RedirectURI) }
+
+// codeChallengeRE is the form of an S256 challenge and of a verifier
+// (RFC 7636 §4.1, §4.2): 43 to 128 unreserved characters.
+var codeChallengeRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
+
+// ParseAuthorizeRequest validates an authorization request. The client and
+// the redirect URI are checked first; until both are trusted, errors are
+// not redirectable (Redirect false). The error is *AuthorizeError.
+func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (*AuthorizeRequest, error) {
+	page := func(e *Error) error { return &AuthorizeError{Err: e} }
+	for _, k := range []string{"client_id", "redirect_uri"} {
+		if len(params[k]) > 1 {
+			return nil, page(ErrInvalidRequest.WithDescription("the %s parameter was sent more than once", k))
+		}
+	}
+	clientID := params.Get("client_id")
+	if clientID == "" {
+		return nil, page(ErrInvalidRequest.WithDescription("the request has no client_id"))
+	}
+	client, err := s.model.GetClient(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, page(ErrInvalidClient.WithDescription("no application is registered with this client_id"))
+	}
+	if err != nil {
+		return nil, serverError(err)
+	}
+	pol, perr := s.policy(ctx)
+	if perr != nil {
+		return nil, perr
+	}
+	req := &AuthorizeRequest{Client: client, RedirectURIParam: params.Get("redirect_uri"), MaxAge: -1}
+	switch {
+	case req.RedirectURIParam != "":
+		if !MatchRedirectURI(client.RedirectURIs, req.RedirectURIParam, pol.RequireExactRedirectURI) {
+			return nil, page(ErrInvalidRequest.WithDescription("the redirect_uri is not registered for this application"))
+		}
+		req.RedirectURI = req.RedirectURIParam
+	case len(client.RedirectURIs) == 1:
+		req.RedirectURI = client.RedirectURIs[0]
+	case len(client.RedirectURIs) == 0:
+		return nil, page(ErrInvalidRequest.WithDescription("this application has no registered redirect URI"))
+	default:
+		return nil, page(ErrInvalidRequest.WithDescription("the request has no redirect_uri and the application registered several"))
+	}
+
+	// From here on errors go back to the client.
+	rt := params.Get("response_type")
+	req.ResponseMode = ModeQuery
+	if rt == ResponseTypeToken {
+		req.ResponseMode = ModeFragment
+	}
+	req.State = params.Get("state")
+	fail := func(e *Error) error {
+		return &AuthorizeError{Err: e, Redirect: true, RedirectURI: req.RedirectURI, ResponseMode: req.ResponseMode, State: req.State}
+	}
+	switch m := params.Get("response_mode"); m {
+	case "":
+	case ModeQuery:
+		if rt == ResponseTypeToken {
+			return nil, fail(ErrInvalidRequest.WithDescription("response_mode=query is not allowed with response_type=token"))
+		}
+	case ModeFragment:
+		req.ResponseMode = ModeFragment
+	default:
+		return nil, fail(ErrInvalidRequest.WithDescription("unsupported response_mode %q", truncate(m, 32)))
+	}
+	if dup, ok := singleValues(params); !ok {
+		return nil, fail(ErrInvalidRequest.WithDescription("the %s parameter was sent more than once", truncate(dup, 32)))
+	}
+	if params.Get("request") != "" {
+		return nil, fail(ErrRequestNotSupported.WithDescription("request objects are not supported"))
+	}
+	if params.Get("request_uri") != "" {
+		return nil, fail(ErrRequestURINotSupported.WithDescription("request_uri is not supported"))
+	}
+	switch rt {
+	case "":
+		return nil, fail(ErrInvalidRequest.WithDescription("the request has no response_type"))
+	case ResponseTypeCode:
+		if !client.HasGrant(GrantAuthorizationCode) {
+			return nil, fail(ErrUnauthorizedClient.WithDescription("this application may not use the authorization code grant"))
+		}
+	case ResponseTypeToken:
+		if !pol.AllowImplicitGrant {
+			return nil, fail(ErrUnsupportedResponseType.WithDescription("the implicit grant is disabled on this server"))
+		}
+		if !client.HasGrant(GrantImplicit) {
+			return nil, fail(ErrUnauthorizedClient.WithDescription("this application may not use the implicit grant"))
+		}
+	default:
+		return nil, fail(ErrUnsupportedResponseType.WithDescription("response_type %q is not supported", truncate(rt, 32)))
+	}
+	req.ResponseType = rt
+	if req.State == "" && pol.EnforceState {
+		return nil, fail(ErrInvalidRequest.WithDescription("the request has no state parameter"))
+	}
+
+	requested, serr := ParseScope(params.Get("scope"))
+	if serr != nil {
+		return nil, fail(serr)
+	}
+	req.Scopes, req.ScopeDetails, serr = s.ValidateScope(ctx, client, requested)
+	if serr != nil {
+		if serr.Code == ErrServerError.Code {
+			return nil, serr
+		}
+		return nil, fail(serr)
+	}
+
+	if rt == ResponseTypeCode {
+		challenge, method := params.Get("code_challenge"), params.Get("code_challenge_method")
+		switch {
+		case challenge == "" && method != "":
+			return nil, fail(ErrInvalidRequest.WithDescription("code_challenge_method without code_challenge"))
+		case challenge != "" && method == "":
+			return nil, fail(ErrInvalidRequest.WithDescription("code_challenge_method is missing, which means plain; only S256 is supported"))
+		case challenge != "" && method != "S256":
+			return nil, fail(ErrInvalidRequest.WithDescription("code_challenge_method %q is not supported; use S256", truncate(method, 16)))
+		case challenge != "" && !codeChallengeRE.MatchString(challenge):
+			return nil, fail(ErrInvalidRequest.WithDescription("code_challenge is malformed"))
+		case challenge == "" && (pol.RequirePKCE == "all" || (pol.RequirePKCE == "public" && client.Public)):
+			return nil, fail(ErrInvalidRequest.WithDescription("PKCE is required: send code_challenge and code_challenge_method=S256"))
+		}
+		req.CodeChallenge, req.CodeChallengeMethod = challenge, method
+	}
+
+	for _, p := range strings.Fields(params.Get("prompt")) {
+		switch p {
+		case "none":
+			req.PromptNone = true
+		case "login":
+			req.PromptLogin = true
+		case "consent":
+			req.PromptConsent = true
+		case "select_account":
+			// One account per session: nothing to select.
+		default:
+			return nil, fail(ErrInvalidRequest.WithDescription("unsupported prompt value %q", truncate(p, 32)))
+		}
+	}
+	if req.PromptNone && (req.PromptLogin || req.PromptConsent) {
+		return nil, fail(ErrInvalidRequest.WithDescription("prompt=none cannot be combined with other values"))
+	}
+	if ma := params.Get("max_age"); ma != "" {
+		n, err := strconv.Atoi(ma)
+		if err != nil || n < 0 {
+			return nil, fail(ErrInvalidRequest.WithDescription("max_age must be a non-negative number of seconds"))
+		}
+		req.MaxAge = n
+	}
+	req.Nonce = params.Get("nonce")
+	if len(req.Nonce) > 512 {
+		return nil, fail(ErrInvalidRequest.WithDescription("nonce is too long"))
+	}
+	return req, nil
+}
+
+// NeedsLogin reports whether the user must (again) enter their password
+// before this request can go on: nobody is signed in, prompt=login asked
+// for a sign-in after the request started, or the last sign-in is older
+// than max_age (OIDC Core §3.1.2.1).
+func (r *AuthorizeRequest) NeedsLogin(signedIn bool, authTime, started, now time.Time) bool {
+	if !signedIn {
+		return true
+	}
+	if r.PromptLogin && authTime.Before(started) {
+		return true
+	}
+	return r.MaxAge >= 0 && now.Sub(authTime) > time.Duration(r.MaxAge)*time.Second
+}
+
+// Fail turns an error into the redirect the client receives.
+func (r *AuthorizeRequest) Fail(e *Error) *AuthorizeError {
+	return &AuthorizeError{Err: e, Redirect: true, RedirectURI: r.RedirectURI, ResponseMode: r.ResponseMode, State: r.State}
+}
+
+// NeedsConsent reports whether the user must be asked: always with
+// prompt=consent; otherwise unless remember is on and an earlier consent
+// covers every scope of the request.
+func (s *Server) NeedsConsent(ctx context.Context, r *AuthorizeRequest, userID int64, remember bool) (bool, error) {
+	if r.PromptConsent || !remember {
+		return true, nil
+	}
+	granted, err := s.model.GetConsent(ctx, userID, r.Client.ID)
+	if err != nil {
+		return false, err
+	}
+	return !subset(r.Scopes, strings.Fields(granted)), nil
+}
+
+// Approve completes the request for a user who consented (or whose
+// consent is remembered): it records the consent, issues the code (or,
+// for the implicit grant, the access token) and returns where to send the
+// browser.
+func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, u *User, authTime time.Time, recordConsent bool) (string, error) {
+	if recordConsent {
+		prev, err := s.model.GetConsent(ctx, u.ID, r.Client.ID)
+		if err != nil {
+			return "", serverError(err)
+		}
+		merged, _ := ParseScope(strings.TrimSpace(prev + " " + JoinScope(r.Scopes)))
+		if err := s.model.SaveConsent(ctx, u.ID, r.Client.ID, JoinScope(merged)); err != nil {
+			return "", serverError(err)
+		}
+	}
+	v := url.Values{}
+	if r.State != "" {
+		v.Set("state", r.State)
+	}
+	if r.ResponseType == ResponseTypeToken {
+		pol, perr := s.policy(ctx)
+		if perr != nil {
+			return "", perr
+		}
+		now := s.now()
+		plain := s.gen.AccessToken()
+		uid := u.ID
+		at := authTime
+		t := &Token{Hash: secret.Digest(plain), Kind: KindAccess, ClientID: r.Client.ID, UserID: &uid, Scope: JoinScope(r.Scopes),
+			FamilyID: newFamilyID(), AuthTime: &at, IssuedAt: now, ExpiresAt: now.Add(pol.AccessTokenLifetime)}
+		if err := s.model.SaveTokens(ctx, t); err != nil {
+			return "", serverError(err)
+		}
+		v.Set("access_token", plain)
+		v.Set("token_type", "Bearer")
+		v.Set("expires_in", strconv.Itoa(int(pol.AccessTokenLifetime/time.Second)))
+		v.Set("scope", t.Scope)
+		return s.location(r.RedirectURI, r.ResponseMode, v), nil
+	}
+	code, err := s.issueCode(ctx, r, u, authTime)
+	if err != nil {
+		return "", err
+	}
+	v.Set("code", code)
+	return s.location(r.RedirectURI, r.ResponseMode, v), nil
+}
+
+// issueCode stores a new authorization code bound to the client, the
+// redirect_uri, the PKCE challenge, the nonce and the scope.
+func (s *Server) issueCode(ctx context.Context, r *AuthorizeRequest, u *User, authTime time.Time) (string, error) {
+	pol, perr := s.policy(ctx)
+	if perr != nil {
+		return "", perr
+	}
+	now := s.now()
+	plain := s.gen.AuthorizationCode()
+	c := &AuthorizationCode{
+		Hash: secret.Digest(plain), ClientID: r.Client.ID, UserID: u.ID, RedirectURI: r.RedirectURIParam,
+		Scope: JoinScope(r.Scopes), CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
+		Nonce: r.Nonce, FamilyID: newFamilyID(), AuthTime: authTime.UTC(), ExpiresAt: now.Add(pol.AuthorizationCodeLifetime),
+	}
+	if err := s.model.SaveAuthorizationCode(ctx, c); err != nil {
+		return "", serverError(err)
+	}
+	return plain, nil
+}
+
+// Deny is where the browser goes when the user refuses (access_denied).
+func (s *Server) Deny(r *AuthorizeRequest) string {
+	return s.ErrorLocation(r.Fail(ErrAccessDenied.WithDescription("the user denied the request")))
+}
+
+// HeadlessResult is the answer of a headless authorization.
+type HeadlessResult struct {
+	Code  string `json:"code"`
+	State string `json:"state,omitempty"`
+	Iss   string `json:"iss"`
+}
+
+// AuthorizeHeadless is the authorization endpoint for first-party apps
+// that collect the user's credentials themselves (POST with username and
+// password, JSON answer). It exists only while allow_password_grant is on,
+// validates the request exactly like the browser flow, and checks the
+// password like the sign-in form (same throttle, same time for unknown
+// users). Consent is implied: the user typed their password into the app.
+func (s *Server) AuthorizeHeadless(ctx context.Context, params url.Values, address string) (*HeadlessResult, *Error) {
+	pol, perr := s.policy(ctx)
+	if perr != nil {
+		return nil, perr
+	}
+	if !pol.AllowPasswordGrant {
+		return nil, ErrAccessDenied.WithDescription("headless authorization is disabled on this server (allow_password_grant is off)")
+	}
+	req, err := s.ParseAuthorizeRequest(ctx, params)
+	if err != nil {
+		return nil, AsError(err)
+	}
+	if req.ResponseType != ResponseTypeCode {
+		return nil, ErrUnsupportedResponseType.WithDescription("headless authorization only answers response_type=code")
+	}
+	u, e := s.checkPassword(ctx, params.Get("username"), params.Get("password"), address)
+	if e != nil {
+		return nil, e
+	}
+	code, err := s.issueCode(ctx, req, u, s.now())
+	if err != nil {
+		return nil, AsError(err)
+	}
+	return &HeadlessResult{Code: code, State: req.State, Iss: s.issuer}, nil
+}

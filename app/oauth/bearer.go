@@ -1,0 +1,121 @@
+package oauth
+
+import (
+	"context"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/app/secret"
+)
+
+// Access is what a valid access token grants.
+type Access struct {
+	Token  *Token
+	User   *User // nil for client-credentials tokens
+	Scopes []string
+}
+
+// BearerSource is where a resource request may carry its token
+// (RFC 6750 §2): the Authorization header, and the access_token query or
+// form parameter.
+type BearerSource struct {
+	Authorization string
+	Query         []string // values of the access_token query parameter
+	Form          []string // values of the access_token form parameter
+}
+
+// ExtractBearer finds the access token of a resource request. The query
+// and form forms count only while allowQuery (allow_query_access_token)
+// is on. No token at all gives ("", nil); more than one way, or a
+// malformed header, gives invalid_request (RFC 6750 §2, §3.1).
+func ExtractBearer(src BearerSource, allowQuery bool) (string, *Error) {
+	var found []string
+	if h := strings.TrimSpace(src.Authorization); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "bearer") {
+			// Another scheme (Basic, say): not a bearer token.
+			return "", ErrInvalidRequest.WithDescription("the Authorization header must use the Bearer scheme")
+		}
+		tok = strings.TrimSpace(tok)
+		if !ok || tok == "" || strings.ContainsAny(tok, " \t") {
+			return "", ErrInvalidRequest.WithDescription("the Authorization header is malformed")
+		}
+		found = append(found, tok)
+	}
+	if allowQuery {
+		found = append(found, src.Query...)
+		found = append(found, src.Form...)
+	}
+	switch len(found) {
+	case 0:
+		return "", nil
+	case 1:
+		if found[0] == "" {
+			return "", ErrInvalidRequest.WithDescription("the access token is empty")
+		}
+		return found[0], nil
+	default:
+		return "", ErrInvalidRequest.WithDescription("send the access token one way only")
+	}
+}
+
+// AuthenticateAccessToken checks a bearer token (getAccessToken): it must
+// be an access token that is neither expired nor revoked, and its user
+// must still exist and be enabled. Failures are invalid_token.
+func (s *Server) AuthenticateAccessToken(ctx context.Context, plain string) (*Access, *Error) {
+	t, err := s.model.GetToken(ctx, secret.Digest(plain))
+	if err != nil {
+		if isNotFound(err) {
+			return nil, ErrInvalidToken.WithDescription("the access token is invalid")
+		}
+		return nil, serverError(err)
+	}
+	if t.Kind != KindAccess {
+		return nil, ErrInvalidToken.WithDescription("the access token is invalid")
+	}
+	if t.RevokedAt != nil {
+		return nil, ErrInvalidToken.WithDescription("the access token has been revoked")
+	}
+	if !s.now().Before(t.ExpiresAt) {
+		return nil, ErrInvalidToken.WithDescription("the access token has expired")
+	}
+	a := &Access{Token: t, Scopes: strings.Fields(t.Scope)}
+	if t.UserID != nil {
+		u, err := s.model.GetUserByID(ctx, *t.UserID)
+		if err != nil {
+			if isNotFound(err) {
+				return nil, ErrInvalidToken.WithDescription("the access token's user no longer exists")
+			}
+			return nil, serverError(err)
+		}
+		if u.Disabled {
+			return nil, ErrInvalidToken.WithDescription("the access token's user is disabled")
+		}
+		a.User = u
+	}
+	return a, nil
+}
+
+// ScopeError is insufficient_scope with the scopes that would have
+// allowed the request (RFC 6750 §3.1).
+type ScopeError struct {
+	*Error
+	Needed []string
+}
+
+// CheckResource decides whether the access allows method on the resource
+// path (verifyScope): a granted scope must guard it. Resources no scope
+// guards are refused (deny by default).
+func (s *Server) CheckResource(ctx context.Context, a *Access, method, resource string) (*ScopeError, error) {
+	all, err := s.model.ListScopes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ok, needed := VerifyScope(all, a.Scopes, method, resource)
+	if ok {
+		return nil, nil
+	}
+	if len(needed) == 0 {
+		return &ScopeError{Error: ErrInsufficientScope.WithDescription("no scope grants access to %s %s", strings.ToUpper(method), truncate(resource, 100))}, nil
+	}
+	return &ScopeError{Error: ErrInsufficientScope.WithDescription("the access token lacks the scope this resource needs"), Needed: needed}, nil
+}

@@ -1,0 +1,142 @@
+package oauth
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/store"
+	"github.com/gatehouse/gatehouse/app/throttle"
+)
+
+// ClientRequest is what a client-authenticated endpoint (token, revoke,
+// introspect) receives: the form body, the Authorization header and the
+// caller's address (for throttling).
+type ClientRequest struct {
+	Form          url.Values
+	Authorization string
+	RemoteAddr    string
+}
+
+// Auth methods (RFC 8414 token_endpoint_auth_methods_supported).
+const (
+	AuthSecretBasic = "client_secret_basic"
+	AuthSecretPost  = "client_secret_post"
+	AuthNone        = "none"
+)
+
+// AuthenticatedClient is a client that proved who it is.
+type AuthenticatedClient struct {
+	*Client
+	Method string
+}
+
+// InvalidClientWithBasic reports whether e is invalid_client after the client
+// used HTTP Basic, so that the answer must carry WWW-Authenticate.
+func InvalidClientWithBasic(e *Error, r *ClientRequest) bool {
+	return e.Code == ErrInvalidClient.Code && strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Authorization)), "basic ")
+}
+
+// ParseBasic reads an HTTP Basic Authorization header whose user and
+// password are form-urlencoded client credentials (RFC 6749 §2.3.1).
+func ParseBasic(header string) (id, secretValue string, ok bool) {
+	scheme, rest, found := strings.Cut(strings.TrimSpace(header), " ")
+	if !found || !strings.EqualFold(scheme, "basic") {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(rest))
+	if err != nil {
+		return "", "", false
+	}
+	user, pass, found := strings.Cut(string(raw), ":")
+	if !found {
+		return "", "", false
+	}
+	if id, err = url.QueryUnescape(user); err != nil {
+		return "", "", false
+	}
+	if secretValue, err = url.QueryUnescape(pass); err != nil {
+		return "", "", false
+	}
+	return id, secretValue, id != ""
+}
+
+// AuthenticateClient identifies and authenticates the client of a token,
+// revocation or introspection request: client_secret_basic,
+// client_secret_post, or none (client_id alone) for public clients. Two
+// methods in one request are invalid_request. Secrets are compared in
+// constant time on their SHA-256 digests. Failures are throttled per
+// client and per address (429 with RetryAfter once over the limit).
+func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*AuthenticatedClient, *Error) {
+	var id, sec, method string
+	hasSecret := false
+	if strings.TrimSpace(r.Authorization) != "" {
+		bid, bsec, ok := ParseBasic(r.Authorization)
+		if !ok {
+			return nil, ErrInvalidClient.WithDescription("the Authorization header is not valid HTTP Basic client authentication")
+		}
+		if len(r.Form["client_secret"]) > 0 {
+			return nil, ErrInvalidRequest.WithDescription("use one client authentication method, not both Basic and client_secret")
+		}
+		if bodyID := r.Form.Get("client_id"); bodyID != "" && bodyID != bid {
+			return nil, ErrInvalidRequest.WithDescription("client_id in the body differs from the Authorization header")
+		}
+		id, sec, method, hasSecret = bid, bsec, AuthSecretBasic, true
+	} else {
+		id = r.Form.Get("client_id")
+		if _, ok := r.Form["client_secret"]; ok {
+			sec, method, hasSecret = r.Form.Get("client_secret"), AuthSecretPost, true
+		} else {
+			method = AuthNone
+		}
+	}
+	if id == "" {
+		return nil, ErrInvalidClient.WithDescription("client authentication is required")
+	}
+	if s.clientThrottle != nil {
+		wait, err := s.clientThrottle.Blocked(ctx, id, r.RemoteAddr)
+		if err != nil {
+			return nil, serverError(err)
+		}
+		if wait > 0 {
+			e := ErrTooManyRequests.WithDescription("too many failed client authentications; try again later")
+			e.RetryAfter = throttle.RetryAfterSeconds(wait)
+			return nil, e
+		}
+	}
+	c, err := s.model.GetClient(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		secret.Equal(secret.Digest(sec), make([]byte, 32)) // same work as a known client
+		return nil, s.clientFailed(ctx, id, r.RemoteAddr, "unknown client or bad credentials")
+	case err != nil:
+		return nil, serverError(err)
+	}
+	if c.Public {
+		if hasSecret {
+			return nil, s.clientFailed(ctx, id, r.RemoteAddr, "public clients do not use a client secret")
+		}
+		return &AuthenticatedClient{Client: c, Method: AuthNone}, nil
+	}
+	if !hasSecret {
+		return nil, s.clientFailed(ctx, id, r.RemoteAddr, "this client must authenticate with its client secret")
+	}
+	if len(c.SecretHash) == 0 || !secret.Equal(secret.Digest(sec), c.SecretHash) {
+		return nil, s.clientFailed(ctx, id, r.RemoteAddr, "unknown client or bad credentials")
+	}
+	return &AuthenticatedClient{Client: c, Method: method}, nil
+}
+
+// clientFailed counts a failed client authentication and returns the
+// invalid_client error.
+func (s *Server) clientFailed(ctx context.Context, id, addr, desc string) *Error {
+	if s.clientThrottle != nil {
+		if err := s.clientThrottle.Fail(ctx, id, addr); err != nil {
+			return serverError(err)
+		}
+	}
+	return ErrInvalidClient.WithDescription("%s", desc)
+}

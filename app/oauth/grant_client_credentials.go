@@ -1,0 +1,30 @@
+package oauth
+
+import (
+	"context"
+
+	"github.com/gatehouse/gatehouse/app/settings"
+)
+
+// clientCredentialsGrant issues tokens to a confidential client acting
+// for itself (RFC 6749 §4.4): no user, no refresh token.
+type clientCredentialsGrant struct{ s *Server }
+
+var _ GrantHandler = clientCredentialsGrant{}
+
+func (clientCredentialsGrant) Enabled(settings.Values) bool { return true }
+
+func (g clientCredentialsGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, *Error) {
+	if r.Client.Public {
+		return nil, ErrUnauthorizedClient.WithDescription("public clients cannot use the client_credentials grant")
+	}
+	asked, perr := ParseScope(r.Form.Get("scope"))
+	if perr != nil {
+		return nil, perr
+	}
+	scopes, _, serr := g.s.ValidateScope(ctx, r.Client.Client, asked)
+	if serr != nil {
+		return nil, serr
+	}
+	return g.s.issueTokens(ctx, issue{client: r.Client.Client, scope: JoinScope(scopes)})
+}

@@ -1,0 +1,92 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/settings"
+	"github.com/gatehouse/gatehouse/app/store"
+)
+
+// refreshTokenGrant renews access with a refresh token (RFC 6749 §6) and
+// rotates it (RFC 9700 §4.14.2).
+type refreshTokenGrant struct{ s *Server }
+
+var _ GrantHandler = refreshTokenGrant{}
+
+func (refreshTokenGrant) Enabled(settings.Values) bool { return true }
+
+// Handle checks the refresh token (this client's, unexpired, unused),
+// narrows the scope if asked, rotates the token and issues a new pair in
+// the same family. The new refresh token keeps the original scope and the
+// original absolute expiry. Presenting a token that was already rotated is
+// reuse: the whole family is revoked.
+func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, *Error) {
+	s := g.s
+	plain := r.Form.Get("refresh_token")
+	if plain == "" {
+		return nil, ErrInvalidRequest.WithDescription("the request has no refresh_token")
+	}
+	hash := secret.Digest(plain)
+	t, err := s.model.GetToken(ctx, hash)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, ErrInvalidGrant.WithDescription("the refresh token is invalid")
+		}
+		return nil, serverError(err)
+	}
+	if t.Kind != KindRefresh {
+		return nil, ErrInvalidGrant.WithDescription("the refresh token is invalid")
+	}
+	if t.ClientID != r.Client.ID {
+		return nil, ErrInvalidGrant.WithDescription("the refresh token was issued to another client")
+	}
+	now := s.now()
+	if t.RevokedAt != nil {
+		return nil, ErrInvalidGrant.WithDescription("the refresh token has been revoked")
+	}
+	if t.RotatedAt != nil {
+		return nil, g.reuse(ctx, t)
+	}
+	if !now.Before(t.ExpiresAt) {
+		return nil, ErrInvalidGrant.WithDescription("the refresh token has expired")
+	}
+	original := strings.Fields(t.Scope)
+	scope := original
+	if r.Form.Get("scope") != "" {
+		asked, serr := ParseScope(r.Form.Get("scope"))
+		if serr != nil {
+			return nil, serr
+		}
+		if !subset(asked, original) {
+			return nil, ErrInvalidScope.WithDescription("the requested scope is wider than the one originally granted")
+		}
+		scope = asked
+	}
+	if t.UserID != nil {
+		if _, uerr := s.activeUser(ctx, *t.UserID); uerr != nil {
+			return nil, uerr
+		}
+	}
+	if err := s.model.RotateRefreshToken(ctx, hash, now); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			// Used concurrently: the same token presented twice.
+			return nil, g.reuse(ctx, t)
+		}
+		return nil, serverError(err)
+	}
+	return s.issueTokens(ctx, issue{client: r.Client.Client, userID: t.UserID, scope: JoinScope(scope), familyID: t.FamilyID,
+		authTime: t.AuthTime, refresh: true, refreshScope: t.Scope, refreshExpiry: t.ExpiresAt})
+}
+
+// reuse revokes the family of a refresh token presented after rotation.
+func (g refreshTokenGrant) reuse(ctx context.Context, t *Token) *Error {
+	n, err := g.s.model.RevokeFamily(ctx, t.FamilyID, g.s.now())
+	if err != nil {
+		return serverError(err)
+	}
+	g.s.log.WarnContext(ctx, "refresh token reused; token family revoked", "client_id", t.ClientID, "revoked", n)
+	return ErrInvalidGrant.WithDescription("the refresh token was already used; every token of this grant has been revoked")
+}

@@ -1,0 +1,171 @@
+package oauth
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app/settings"
+)
+
+// Client is a registered application as the core sees it.
+type Client struct {
+	ID           string
+	SecretHash   []byte // SHA-256 of the secret; nil for public clients
+	Public       bool
+	Name         string
+	Icon         string
+	Homepage     string
+	RedirectURIs []string
+	GrantTypes   []string // empty: DefaultGrantTypes
+	Scopes       []string // empty: any scope
+}
+
+// HasGrant reports whether the client may use grant type g.
+func (c *Client) HasGrant(g string) bool {
+	for _, x := range EffectiveGrantTypes(c.GrantTypes) {
+		if x == g {
+			return true
+		}
+	}
+	return false
+}
+
+// User is a person who signs in.
+type User struct {
+	ID            int64
+	Subject       string
+	Username      string
+	Email         string
+	EmailVerified bool
+	Name          string
+	Role          string
+	Disabled      bool
+	PasswordHash  string
+}
+
+// Scope is a permission a client can ask for.
+type Scope struct {
+	ID           string
+	Name         string
+	Description  string
+	Icon         string
+	ResourcePath string
+	Method       string
+	Default      bool
+}
+
+// Token kinds.
+const (
+	KindAccess  = "access"
+	KindRefresh = "refresh"
+)
+
+// Token is an issued access or refresh token. Only its hash is stored.
+type Token struct {
+	Hash      []byte
+	Kind      string
+	ClientID  string
+	UserID    *int64 // nil for client-credentials tokens
+	Scope     string // space-separated, sorted
+	FamilyID  string // tokens descended from one grant share it
+	AuthTime  *time.Time
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	RotatedAt *time.Time
+	RevokedAt *time.Time
+}
+
+// AuthorizationCode is an issued code. Only its hash is stored.
+type AuthorizationCode struct {
+	Hash                []byte
+	ClientID            string
+	UserID              int64
+	RedirectURI         string // as sent in the request; "" when omitted
+	Scope               string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Nonce               string
+	FamilyID            string
+	AuthTime            time.Time
+	ExpiresAt           time.Time
+}
+
+// The Model is how the core reaches storage, split into small interfaces
+// in the manner of node-oauth2-server's model (getClient, getUser,
+// saveToken, getAccessToken, revokeToken, saveAuthorizationCode, ...).
+// Lookups return an error wrapping store.ErrNotFound for unknown keys.
+type Model interface {
+	ClientModel
+	UserModel
+	TokenModel
+	CodeModel
+	ScopeModel
+	ConsentModel
+}
+
+// ClientModel finds clients (getClient).
+type ClientModel interface {
+	GetClient(ctx context.Context, clientID string) (*Client, error)
+}
+
+// UserModel finds users (getUser; getUserFromClient is the client
+// itself in Gatehouse: client-credentials tokens carry no user).
+type UserModel interface {
+	GetUserByUsername(ctx context.Context, username string) (*User, error)
+	GetUserByID(ctx context.Context, id int64) (*User, error)
+}
+
+// TokenModel stores tokens (saveToken, getAccessToken, getRefreshToken,
+// revokeToken).
+type TokenModel interface {
+	// SaveTokens stores the tokens of one response in one write.
+	SaveTokens(ctx context.Context, tokens ...*Token) error
+	// GetToken returns a token by hash, whatever its state.
+	GetToken(ctx context.Context, hash []byte) (*Token, error)
+	// RotateRefreshToken marks an unused refresh token used, atomically:
+	// of concurrent calls one wins; the others get store.ErrConflict.
+	RotateRefreshToken(ctx context.Context, hash []byte, now time.Time) error
+	// RevokeToken revokes one token (ErrNotFound when unknown).
+	RevokeToken(ctx context.Context, hash []byte, now time.Time) error
+	// RevokeFamily revokes every token of a family.
+	RevokeFamily(ctx context.Context, familyID string, now time.Time) (int64, error)
+}
+
+// CodeModel stores authorization codes (saveAuthorizationCode,
+// getAuthorizationCode + revokeAuthorizationCode as one atomic step).
+type CodeModel interface {
+	SaveAuthorizationCode(ctx context.Context, code *AuthorizationCode) error
+	// RedeemAuthorizationCode marks the code used and returns it; of
+	// concurrent calls exactly one succeeds. A code used before comes
+	// back together with store.ErrConflict.
+	RedeemAuthorizationCode(ctx context.Context, hash []byte, now time.Time) (*AuthorizationCode, error)
+}
+
+// ScopeModel lists the defined scopes (the basis of validateScope and
+// verifyScope).
+type ScopeModel interface {
+	ListScopes(ctx context.Context) ([]Scope, error)
+}
+
+// ConsentModel remembers what users granted to clients.
+type ConsentModel interface {
+	// GetConsent returns the scopes granted ("" and no error when none).
+	GetConsent(ctx context.Context, userID int64, clientID string) (string, error)
+	SaveConsent(ctx context.Context, userID int64, clientID, scope string) error
+}
+
+// Settings gives the runtime settings in force (read on every request, so
+// a change applies on the next one).
+type Settings interface {
+	Load(ctx context.Context) (settings.Values, error)
+}
+
+// Generator makes tokens and codes (generateAccessToken,
+// generateRefreshToken, generateAuthorizationCode). The default,
+// RandomGenerator, gives 256 bits from crypto/rand behind a recognisable
+// prefix.
+type Generator interface {
+	AccessToken() string
+	RefreshToken() string
+	AuthorizationCode() string
+}

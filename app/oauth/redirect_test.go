@@ -1,0 +1,42 @@
+package oauth
+
+import "testing"
+
+// Rule 6: exact string match, loopback IP literals with any port, and the
+// relaxed prefix match only when require_exact_redirect_uri is off.
+func TestRule06_RedirectURIMatching(t *testing.T) {
+	reg := []string{"https://app.example.com/cb", "http://127.0.0.1/native", "http://[::1]:9/v6", "http://localhost:3000/dev"}
+	cases := []struct {
+		uri          string
+		exact, loose bool
+	}{
+		{"https://app.example.com/cb", true, true},
+		{"https://app.example.com/cb/", false, true},
+		{"https://app.example.com/cb/deeper", false, true},
+		{"https://app.example.com/cbx", false, false},
+		{"https://app.example.com/other", false, false},
+		{"https://app.example.com/cb/../admin", false, false},
+		{"https://app.example.com/cb/%2e%2e/admin", false, false},
+		{"https://APP.example.com/cb/x", false, true},
+		{"https://app.example.com:444/cb", false, false},
+		{"http://app.example.com/cb", false, false},
+		{"https://app.example.com.evil.com/cb", false, false},
+		{"https://app.example.com/cb#x", false, false},
+		{"https://evil@app.example.com/cb", false, false},
+		{"http://127.0.0.1:51234/native", true, true},
+		{"http://127.0.0.1/native", true, true},
+		{"http://127.0.0.1:51234/other", false, false},
+		{"http://[::1]:4000/v6", true, true},
+		{"http://localhost:4000/dev", false, false}, // localhost is a name, not a loopback literal
+		{"http://localhost:3000/dev", true, true},
+		{"", false, false},
+	}
+	for _, c := range cases {
+		if got := MatchRedirectURI(reg, c.uri, true); got != c.exact {
+			t.Errorf("exact match %q = %v, want %v", c.uri, got, c.exact)
+		}
+		if got := MatchRedirectURI(reg, c.uri, false); got != c.loose {
+			t.Errorf("relaxed match %q = %v, want %v", c.uri, got, c.loose)
+		}
+	}
+}

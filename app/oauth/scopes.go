@@ -1,0 +1,135 @@
+package oauth
+
+import (
+	"context"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+)
+
+// ValidateScope decides the scopes a client gets for a request
+// (validateScope): every requested scope must exist and be allowed to the
+// client (otherwise invalid_scope); the default scopes the client may have
+// are added. The result is sorted.
+func (s *Server) ValidateScope(ctx context.Context, client *Client, requested []string) ([]string, []Scope, *Error) {
+	all, err := s.model.ListScopes(ctx)
+	if err != nil {
+		return nil, nil, serverError(err)
+	}
+	byID := make(map[string]Scope, len(all))
+	for _, sc := range all {
+		byID[sc.ID] = sc
+	}
+	allowed := func(id string) bool {
+		if len(client.Scopes) == 0 {
+			return true
+		}
+		for _, x := range client.Scopes {
+			if x == id {
+				return true
+			}
+		}
+		return false
+	}
+	set := map[string]bool{}
+	for _, r := range requested {
+		if _, ok := byID[r]; !ok {
+			return nil, nil, ErrInvalidScope.WithDescription("unknown scope %q", truncate(r, 64))
+		}
+		if !allowed(r) {
+			return nil, nil, ErrInvalidScope.WithDescription("scope %q is not allowed for this client", r)
+		}
+		set[r] = true
+	}
+	for _, sc := range all {
+		if sc.Default && allowed(sc.ID) {
+			set[sc.ID] = true
+		}
+	}
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	details := make([]Scope, 0, len(ids))
+	for _, id := range ids {
+		details = append(details, byID[id])
+	}
+	return ids, details, nil
+}
+
+// VerifyScope decides whether a token with the granted scopes may make a
+// request with method to resource (verifyScope): it may when one granted
+// scope guards that method and path. needed lists the scopes that would
+// have allowed it (for the insufficient_scope answer); none means no scope
+// guards the resource at all, which is denied too (deny by default).
+func VerifyScope(all []Scope, granted []string, method, resource string) (ok bool, needed []string) {
+	p, valid := CleanResourcePath(resource)
+	if !valid {
+		return false, nil
+	}
+	have := make(map[string]bool, len(granted))
+	for _, g := range granted {
+		have[g] = true
+	}
+	for _, sc := range all {
+		if !Guards(sc, method, p) {
+			continue
+		}
+		if have[sc.ID] {
+			return true, nil
+		}
+		needed = append(needed, sc.ID)
+	}
+	sort.Strings(needed)
+	return false, needed
+}
+
+// Guards reports whether scope sc guards method on the cleaned path p. A
+// resource path ending in "*" guards its subtree ("/api/*" guards /api and
+// everything below /api/); method "*" guards every method, and GET also
+// guards HEAD.
+func Guards(sc Scope, method, p string) bool {
+	if sc.ResourcePath == "" {
+		return false
+	}
+	m := strings.ToUpper(sc.Method)
+	method = strings.ToUpper(method)
+	if m != "*" && m != method && (m != "GET" || method != "HEAD") {
+		return false
+	}
+	rp := sc.ResourcePath
+	if prefix, ok := strings.CutSuffix(rp, "*"); ok {
+		base := strings.TrimSuffix(prefix, "/")
+		return p == base || p == base+"/" || strings.HasPrefix(p, base+"/") || (base == "" && strings.HasPrefix(p, "/"))
+	}
+	return p == rp
+}
+
+// CleanResourcePath turns a request target (path, maybe with a query,
+// maybe percent-encoded) into the canonical path the scope rules compare:
+// decoded, without the query, with "." and ".." resolved. Targets that
+// are not absolute paths, or that hide a "/" or "\" in percent-encoding,
+// are refused.
+func CleanResourcePath(target string) (string, bool) {
+	if i := strings.IndexAny(target, "?#"); i >= 0 {
+		target = target[:i]
+	}
+	if !strings.HasPrefix(target, "/") {
+		return "", false
+	}
+	low := strings.ToLower(target)
+	if strings.Contains(low, "%2f") || strings.Contains(low, "%5c") || strings.Contains(target, "\\") {
+		return "", false
+	}
+	dec, err := url.PathUnescape(target)
+	if err != nil {
+		return "", false
+	}
+	clean := path.Clean(dec)
+	if strings.HasSuffix(dec, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean, true
+}

@@ -1,0 +1,162 @@
+package oauth
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/settings"
+)
+
+// TokenResponse is a successful token endpoint answer (RFC 6749 §5.1).
+type TokenResponse struct {
+	AccessToken     string `json:"access_token"`
+	TokenType       string `json:"token_type"`
+	ExpiresIn       int64  `json:"expires_in"`
+	RefreshToken    string `json:"refresh_token,omitempty"`
+	Scope           string `json:"scope,omitempty"`
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	IDToken         string `json:"id_token,omitempty"`
+}
+
+// TokenRequest is a token request from an authenticated client.
+type TokenRequest struct {
+	Form       FormValues
+	Client     *AuthenticatedClient
+	RemoteAddr string
+}
+
+// FormValues is the request body (url.Values without the ambiguity: the
+// token endpoint refuses repeated parameters before grants see them).
+type FormValues interface {
+	Get(key string) string
+}
+
+// GrantHandler handles one grant_type at the token endpoint. A new grant
+// is one file implementing it plus one RegisterGrant line in New (and a
+// line in GrantTypes so that the dashboard offers it).
+type GrantHandler interface {
+	// Enabled reports whether the grant is switched on by the settings
+	// (unsupported_grant_type otherwise).
+	Enabled(pol settings.Values) bool
+	// Handle issues tokens for the request.
+	Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, *Error)
+}
+
+// RegisterGrant makes a grant type available at the token endpoint.
+func (s *Server) RegisterGrant(grantType string, h GrantHandler) { s.grants[grantType] = h }
+
+// SupportedGrants lists the grant types registered and enabled by the
+// settings (for metadata).
+func (s *Server) SupportedGrants(pol settings.Values) []string {
+	var out []string
+	for _, g := range GrantTypes {
+		if h, ok := s.grants[g.ID]; ok && h.Enabled(pol) {
+			out = append(out, g.ID)
+		}
+	}
+	return out
+}
+
+// Token is the token endpoint (RFC 6749 §3.2): it refuses repeated
+// parameters, finds the grant, authenticates the client, checks that the
+// client may use the grant, and lets the grant issue the tokens.
+func (s *Server) Token(ctx context.Context, r *ClientRequest) (*TokenResponse, *Error) {
+	if dup, ok := singleValues(r.Form); !ok {
+		return nil, ErrInvalidRequest.WithDescription("the %s parameter was sent more than once", truncate(dup, 32))
+	}
+	gt := r.Form.Get("grant_type")
+	if gt == "" {
+		return nil, ErrInvalidRequest.WithDescription("the request has no grant_type")
+	}
+	h, ok := s.grants[gt]
+	if !ok {
+		return nil, ErrUnsupportedGrantType.WithDescription("grant_type %q is not supported", truncate(gt, 64))
+	}
+	pol, perr := s.policy(ctx)
+	if perr != nil {
+		return nil, perr
+	}
+	if !h.Enabled(pol) {
+		return nil, ErrUnsupportedGrantType.WithDescription("grant_type %q is disabled on this server", gt)
+	}
+	client, cerr := s.AuthenticateClient(ctx, r)
+	if cerr != nil {
+		return nil, cerr
+	}
+	if !client.HasGrant(gt) {
+		return nil, ErrUnauthorizedClient.WithDescription("this client may not use the %s grant", gt)
+	}
+	return h.Handle(ctx, &TokenRequest{Form: r.Form, Client: client, RemoteAddr: r.RemoteAddr})
+}
+
+// issue describes the tokens of one token response.
+type issue struct {
+	client   *Client
+	userID   *int64
+	scope    string
+	familyID string
+	authTime *time.Time
+	// refresh: also issue a refresh token expiring at refreshExpiry
+	// (zero: refresh_token_lifetime from now).
+	refresh       bool
+	refreshScope  string // "" means scope
+	refreshExpiry time.Time
+	// accessExpiry caps the access token's expiry when not zero.
+	accessExpiry time.Time
+}
+
+// issueTokens stores the access token (and refresh token) of one response
+// in one write and returns the response.
+func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, *Error) {
+	pol, perr := s.policy(ctx)
+	if perr != nil {
+		return nil, perr
+	}
+	now := s.now()
+	exp := now.Add(pol.AccessTokenLifetime)
+	if !in.accessExpiry.IsZero() && in.accessExpiry.Before(exp) {
+		exp = in.accessExpiry
+	}
+	if in.familyID == "" {
+		in.familyID = newFamilyID()
+	}
+	access := s.gen.AccessToken()
+	tokens := []*Token{{Hash: secret.Digest(access), Kind: KindAccess, ClientID: in.client.ID, UserID: in.userID,
+		Scope: in.scope, FamilyID: in.familyID, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: exp}}
+	resp := &TokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: in.scope}
+	if in.refresh {
+		rexp := in.refreshExpiry
+		if rexp.IsZero() {
+			rexp = now.Add(pol.RefreshTokenLifetime)
+		}
+		rscope := in.refreshScope
+		if rscope == "" {
+			rscope = in.scope
+		}
+		refresh := s.gen.RefreshToken()
+		tokens = append(tokens, &Token{Hash: secret.Digest(refresh), Kind: KindRefresh, ClientID: in.client.ID, UserID: in.userID,
+			Scope: rscope, FamilyID: in.familyID, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: rexp})
+		resp.RefreshToken = refresh
+	}
+	if err := s.model.SaveTokens(ctx, tokens...); err != nil {
+		return nil, serverError(err)
+	}
+	return resp, nil
+}
+
+// activeUser loads the user of a grant; a deleted or disabled user makes
+// the grant invalid.
+func (s *Server) activeUser(ctx context.Context, id int64) (*User, *Error) {
+	u, err := s.model.GetUserByID(ctx, id)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, ErrInvalidGrant.WithDescription("the user of this grant no longer exists")
+		}
+		return nil, serverError(err)
+	}
+	if u.Disabled {
+		return nil, ErrInvalidGrant.WithDescription("the user of this grant is disabled")
+	}
+	return u, nil
+}

@@ -1,0 +1,328 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/web"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/views/pages"
+)
+
+// An authorization request in flight lives in the user's session between
+// the authorize endpoint, the sign-in page and the consent form, under a
+// random ID. Only the ID travels through the browser; the parameters are
+// validated again each time they are used, so nothing the browser could
+// alter is trusted.
+type pendingAuthorization struct {
+	Params  string    `json:"p"` // the request's parameters, form-encoded
+	Started time.Time `json:"t"` // when the request arrived (prompt=login)
+	Origin  string    `json:"o"` // the redirect URI's origin (CSP form-action)
+}
+
+// maxPendingAuthorizations bounds the requests kept per session.
+const maxPendingAuthorizations = 5
+
+func loadPending(sess *web.Session) map[string]pendingAuthorization {
+	m := map[string]pendingAuthorization{}
+	if raw, ok := sess.Get(web.KeyAuthorizeRequests).(string); ok {
+		_ = json.Unmarshal([]byte(raw), &m)
+	}
+	return m
+}
+
+func storePending(sess *web.Session, m map[string]pendingAuthorization) {
+	if len(m) == 0 {
+		sess.Delete(web.KeyAuthorizeRequests)
+		return
+	}
+	raw, _ := json.Marshal(m)
+	sess.Set(web.KeyAuthorizeRequests, string(raw))
+}
+
+// savePending keeps a new request and returns its ID, dropping the oldest
+// beyond the limit.
+func savePending(sess *web.Session, p pendingAuthorization) string {
+	m := loadPending(sess)
+	for len(m) >= maxPendingAuthorizations {
+		oldest := ""
+		for id, x := range m {
+			if oldest == "" || x.Started.Before(m[oldest].Started) {
+				oldest = id
+			}
+		}
+		delete(m, oldest)
+	}
+	id := strings.TrimRight(secret.New("")[:22], "=")
+	m[id] = p
+	storePending(sess, m)
+	return id
+}
+
+func dropPending(sess *web.Session, id string) {
+	m := loadPending(sess)
+	delete(m, id)
+	storePending(sess, m)
+}
+
+// consentURL is where the browser resumes a request after signing in.
+func consentURL(id string) string { return "/consent?id=" + url.QueryEscape(id) }
+
+// pendingOrigin returns the client origin of the request a sign-in will
+// resume (next = /consent?id=...), so that the sign-in page's CSP lets
+// its form end at the client.
+func pendingOrigin(sess *web.Session, next string) string {
+	rest, ok := strings.CutPrefix(next, "/consent?id=")
+	if !ok {
+		return ""
+	}
+	id, err := url.QueryUnescape(rest)
+	if err != nil {
+		return ""
+	}
+	return loadPending(sess)[id].Origin
+}
+
+// requestValues returns the parameters of an authorization request with
+// repeated parameters kept (so that they can be refused).
+func requestValues(c *fiber.Ctx) (url.Values, error) {
+	if c.Method() == fiber.MethodPost {
+		return url.ParseQuery(string(c.Body()))
+	}
+	return url.ParseQuery(string(c.Request().URI().QueryString()))
+}
+
+// Authorize is the authorization endpoint (GET and POST {P}/authorize,
+// RFC 6749 §3.1). A POST with Accept: application/json and a username is
+// the headless variant for first-party apps. A browser POST is turned
+// into a GET of the same request, so that the session cookie (SameSite
+// Lax) comes along.
+func (h *Handlers) Authorize(c *fiber.Ctx) error {
+	params, err := requestValues(c)
+	if err != nil {
+		return h.RenderError(c, fiber.StatusBadRequest, "Invalid authorization request", "The request's parameters could not be read.")
+	}
+	if c.Method() == fiber.MethodPost {
+		if strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMEApplicationJSON) && params.Has("username") {
+			return h.authorizeHeadless(c, params)
+		}
+		return c.Redirect(h.Config.Endpoint("authorize")+"?"+params.Encode(), fiber.StatusSeeOther)
+	}
+	ctx := c.UserContext()
+	req, err := h.OAuth.ParseAuthorizeRequest(ctx, params)
+	if err != nil {
+		return h.authorizeError(c, err)
+	}
+	sess := web.CurrentSession(c)
+	p := pendingAuthorization{Params: params.Encode(), Started: h.Now().UTC(), Origin: req.RedirectOrigin()}
+	id := savePending(sess, p)
+	return h.resumeAuthorization(c, id, p, req)
+}
+
+// authorizeError shows the error page (untrusted client or redirect URI)
+// or sends the error back to the client.
+func (h *Handlers) authorizeError(c *fiber.Ctx, err error) error {
+	var ae *oauth.AuthorizeError
+	if !errors.As(err, &ae) {
+		return err
+	}
+	if ae.Err.Code == oauth.ErrServerError.Code && ae.Err.Unwrap() != nil {
+		return ae.Err.Unwrap()
+	}
+	if !ae.Redirect {
+		return h.RenderError(c, fiber.StatusBadRequest, "Invalid authorization request",
+			"The application sent an authorization request that cannot be accepted: "+ae.Err.Description+". Contact the application's developer.")
+	}
+	return c.Redirect(h.OAuth.ErrorLocation(ae), fiber.StatusSeeOther)
+}
+
+// resumeAuthorization takes a validated request as far as it can go: to
+// the sign-in page, to the client (remembered consent, or an error for
+// prompt=none), or to the consent screen.
+func (h *Handlers) resumeAuthorization(c *fiber.Ctx, id string, p pendingAuthorization, req *oauth.AuthorizeRequest) error {
+	ctx := c.UserContext()
+	sess := web.CurrentSession(c)
+	u := web.CurrentUser(c)
+	if req.NeedsLogin(u != nil, sess.AuthTime(), p.Started, h.Now()) {
+		if req.PromptNone {
+			dropPending(sess, id)
+			return c.Redirect(h.OAuth.ErrorLocation(req.Fail(oauth.ErrLoginRequired.WithDescription("the user is not signed in"))), fiber.StatusSeeOther)
+		}
+		q := url.Values{"next": {consentURL(id)}}
+		if u != nil {
+			q.Set("reauth", "1")
+		}
+		return c.Redirect("/login?"+q.Encode(), fiber.StatusSeeOther)
+	}
+	pol, err := h.Settings.Load(ctx)
+	if err != nil {
+		return err
+	}
+	need, err := h.OAuth.NeedsConsent(ctx, req, u.ID, pol.RememberConsent)
+	if err != nil {
+		return err
+	}
+	if !need {
+		dropPending(sess, id)
+		loc, err := h.OAuth.Approve(ctx, req, models.OAuthUser(u), sess.AuthTime(), false)
+		if err != nil {
+			return h.authorizeError(c, err)
+		}
+		return c.Redirect(loc, fiber.StatusSeeOther)
+	}
+	if req.PromptNone {
+		dropPending(sess, id)
+		return c.Redirect(h.OAuth.ErrorLocation(req.Fail(oauth.ErrConsentRequired.WithDescription("the user has not approved this application"))), fiber.StatusSeeOther)
+	}
+	web.AllowFormTarget(c, p.Origin)
+	return web.Render(c, fiber.StatusOK, pages.Consent(h.base(c, "Authorize "+req.Client.Name, ""), h.consentData(c, id, req, u)))
+}
+
+// consentData is the consent screen's view model: the client and each
+// scope with its icon and its description filled in ({user},
+// {client_name}; templ escapes them).
+func (h *Handlers) consentData(c *fiber.Ctx, id string, req *oauth.AuthorizeRequest, u *models.User) pages.ConsentData {
+	name := u.Name
+	if name == "" {
+		name = u.Username
+	}
+	d := pages.ConsentData{
+		RequestID: id, ClientName: req.Client.Name, ClientIcon: req.Client.Icon, ClientHomepage: req.Client.Homepage,
+		RedirectHost: hostOf(req.RedirectURI), UserName: name, Username: u.Username,
+	}
+	scopes := append([]oauth.Scope(nil), req.ScopeDetails...)
+	sort.SliceStable(scopes, func(i, j int) bool { return scopes[i].ID < scopes[j].ID })
+	for _, sc := range scopes {
+		desc := sc.Description
+		if desc == "" {
+			desc = sc.Name
+		}
+		d.Scopes = append(d.Scopes, pages.ConsentScope{
+			ID: sc.ID, Name: sc.Name, Icon: sc.Icon,
+			Description: oauth.ScopeDescription(desc, name, req.Client.Name),
+		})
+	}
+	return d
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+// pendingRequest loads and re-validates the request with that ID from the
+// session. ok is false when there is none (expired, used, or another
+// browser's), and the caller shows an error page.
+func (h *Handlers) pendingRequest(c *fiber.Ctx, id string) (pendingAuthorization, *oauth.AuthorizeRequest, bool, error) {
+	p, ok := loadPending(web.CurrentSession(c))[id]
+	if !ok || h.Now().Sub(p.Started) > pendingLifetime {
+		return p, nil, false, nil
+	}
+	params, err := url.ParseQuery(p.Params)
+	if err != nil {
+		return p, nil, false, nil
+	}
+	req, err := h.OAuth.ParseAuthorizeRequest(c.UserContext(), params)
+	if err != nil {
+		return p, nil, true, err
+	}
+	return p, req, true, nil
+}
+
+// pendingLifetime is how long a request may wait for sign-in and consent.
+const pendingLifetime = 30 * time.Minute
+
+func (h *Handlers) unknownPending(c *fiber.Ctx) error {
+	return h.RenderError(c, fiber.StatusBadRequest, "Authorization expired",
+		"This authorization request has expired or was already answered. Go back to the application and sign in again.")
+}
+
+// ConsentPage resumes an authorization request after sign-in (GET
+// /consent?id=...).
+func (h *Handlers) ConsentPage(c *fiber.Ctx) error {
+	id := c.Query("id")
+	p, req, ok, err := h.pendingRequest(c, id)
+	if !ok {
+		return h.unknownPending(c)
+	}
+	if err != nil {
+		dropPending(web.CurrentSession(c), id)
+		return h.authorizeError(c, err)
+	}
+	return h.resumeAuthorization(c, id, p, req)
+}
+
+// ConsentDecision records the user's answer on the consent screen (POST
+// /consent): Allow issues the code (or token) and Deny answers
+// access_denied, both with a 303 to the client.
+func (h *Handlers) ConsentDecision(c *fiber.Ctx) error {
+	id := c.FormValue("id")
+	p, req, ok, err := h.pendingRequest(c, id)
+	if !ok {
+		return h.unknownPending(c)
+	}
+	sess := web.CurrentSession(c)
+	if err != nil {
+		dropPending(sess, id)
+		return h.authorizeError(c, err)
+	}
+	u := web.CurrentUser(c)
+	if req.NeedsLogin(u != nil, sess.AuthTime(), p.Started, h.Now()) {
+		return h.resumeAuthorization(c, id, p, req)
+	}
+	dropPending(sess, id)
+	if c.FormValue("decision") != "allow" {
+		h.audit(c, u, "consent.denied", req.Client.ID, true, nil)
+		return c.Redirect(h.OAuth.Deny(req), fiber.StatusSeeOther)
+	}
+	loc, err := h.OAuth.Approve(c.UserContext(), req, models.OAuthUser(u), sess.AuthTime(), true)
+	if err != nil {
+		return h.authorizeError(c, err)
+	}
+	h.audit(c, u, "consent.granted", req.Client.ID, true, map[string]string{"scope": oauth.JoinScope(req.Scopes)})
+	return c.Redirect(loc, fiber.StatusSeeOther)
+}
+
+// authorizeHeadless answers the headless authorization of first-party
+// apps with JSON (see oauth.Server.AuthorizeHeadless).
+func (h *Handlers) authorizeHeadless(c *fiber.Ctx, params url.Values) error {
+	res, e := h.OAuth.AuthorizeHeadless(c.UserContext(), params, web.IP(c))
+	if e != nil {
+		return h.writeOAuthError(c, e, false)
+	}
+	return c.JSON(res)
+}
+
+// writeOAuthError answers with an OAuth error as JSON (RFC 6749 §5.2):
+// its status, no caching, WWW-Authenticate for invalid_client after HTTP
+// Basic, Retry-After when throttled. Internal causes are logged only.
+func (h *Handlers) writeOAuthError(c *fiber.Ctx, e *oauth.Error, basic bool) error {
+	if cause := e.Unwrap(); cause != nil {
+		h.Log.ErrorContext(c.UserContext(), "oauth request failed", "path", c.Path(), "err", cause)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderPragma, "no-cache")
+	status := e.Status
+	if e.Code == oauth.ErrInvalidClient.Code {
+		status = fiber.StatusUnauthorized
+		if basic {
+			c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="gatehouse", charset="UTF-8"`)
+		}
+	}
+	if e.RetryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(e.RetryAfter))
+	}
+	return c.Status(status).JSON(e)
+}

@@ -1,0 +1,155 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/store"
+)
+
+// OAuthModel implements the OAuth core's storage interfaces (oauth.Model)
+// over the Store.
+type OAuthModel struct{ S *Store }
+
+var _ oauth.Model = OAuthModel{}
+
+// OAuthClient converts a client for the core.
+func OAuthClient(c *Client) *oauth.Client {
+	return &oauth.Client{ID: c.ClientID, SecretHash: c.SecretHash, Public: c.Public, Name: c.Name, Icon: c.Icon,
+		Homepage: c.Homepage, RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes}
+}
+
+// OAuthUser converts a user for the core.
+func OAuthUser(u *User) *oauth.User {
+	return &oauth.User{ID: u.ID, Subject: u.Subject, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
+		Name: u.Name, Role: u.Role, Disabled: u.Disabled, PasswordHash: u.PasswordHash}
+}
+
+// OAuthScope converts a scope for the core.
+func OAuthScope(sc *Scope) oauth.Scope {
+	return oauth.Scope{ID: sc.ScopeID, Name: sc.Name, Description: sc.Description, Icon: sc.Icon,
+		ResourcePath: sc.ResourcePath, Method: sc.Method, Default: sc.IsDefault}
+}
+
+// GetClient implements oauth.ClientModel.
+func (m OAuthModel) GetClient(ctx context.Context, clientID string) (*oauth.Client, error) {
+	c, err := m.S.GetClient(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	return OAuthClient(c), nil
+}
+
+// GetUserByUsername implements oauth.UserModel.
+func (m OAuthModel) GetUserByUsername(ctx context.Context, username string) (*oauth.User, error) {
+	u, err := m.S.GetUserByUsername(ctx, username)
+	if err != nil {
+		return nil, err
+	}
+	return OAuthUser(u), nil
+}
+
+// GetUserByID implements oauth.UserModel.
+func (m OAuthModel) GetUserByID(ctx context.Context, id int64) (*oauth.User, error) {
+	u, err := m.S.GetUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return OAuthUser(u), nil
+}
+
+func tokenRow(t *oauth.Token) *Token {
+	return &Token{TokenHash: t.Hash, Kind: t.Kind, ClientID: t.ClientID, UserID: t.UserID, Scope: t.Scope,
+		FamilyID: t.FamilyID, AuthTime: t.AuthTime, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt, RevokedAt: t.RevokedAt,
+		CreatedAt: t.IssuedAt}
+}
+
+func oauthToken(t *Token) *oauth.Token {
+	return &oauth.Token{Hash: t.TokenHash, Kind: t.Kind, ClientID: t.ClientID, UserID: t.UserID, Scope: t.Scope,
+		FamilyID: t.FamilyID, AuthTime: t.AuthTime, IssuedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt,
+		RevokedAt: t.RevokedAt}
+}
+
+// SaveTokens implements oauth.TokenModel: one INSERT for all of them.
+func (m OAuthModel) SaveTokens(ctx context.Context, tokens ...*oauth.Token) error {
+	rows := make([]*Token, len(tokens))
+	for i, t := range tokens {
+		rows[i] = tokenRow(t)
+	}
+	return m.S.CreateTokens(ctx, rows...)
+}
+
+// GetToken implements oauth.TokenModel.
+func (m OAuthModel) GetToken(ctx context.Context, hash []byte) (*oauth.Token, error) {
+	t, err := m.S.GetToken(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	return oauthToken(t), nil
+}
+
+// RotateRefreshToken implements oauth.TokenModel.
+func (m OAuthModel) RotateRefreshToken(ctx context.Context, hash []byte, now time.Time) error {
+	_, err := m.S.RotateRefreshToken(ctx, hash, now)
+	return err
+}
+
+// RevokeToken implements oauth.TokenModel.
+func (m OAuthModel) RevokeToken(ctx context.Context, hash []byte, now time.Time) error {
+	return m.S.RevokeToken(ctx, hash, now)
+}
+
+// RevokeFamily implements oauth.TokenModel.
+func (m OAuthModel) RevokeFamily(ctx context.Context, familyID string, now time.Time) (int64, error) {
+	return m.S.RevokeFamily(ctx, familyID, now)
+}
+
+// SaveAuthorizationCode implements oauth.CodeModel.
+func (m OAuthModel) SaveAuthorizationCode(ctx context.Context, c *oauth.AuthorizationCode) error {
+	return m.S.CreateAuthorizationCode(ctx, &AuthorizationCode{CodeHash: c.Hash, ClientID: c.ClientID, UserID: c.UserID,
+		RedirectURI: c.RedirectURI, Scope: c.Scope, CodeChallenge: c.CodeChallenge, CodeChallengeMethod: c.CodeChallengeMethod,
+		Nonce: c.Nonce, FamilyID: c.FamilyID, AuthTime: c.AuthTime, ExpiresAt: c.ExpiresAt})
+}
+
+// RedeemAuthorizationCode implements oauth.CodeModel.
+func (m OAuthModel) RedeemAuthorizationCode(ctx context.Context, hash []byte, now time.Time) (*oauth.AuthorizationCode, error) {
+	c, err := m.S.RedeemAuthorizationCode(ctx, hash, now)
+	if c == nil {
+		return nil, err
+	}
+	return &oauth.AuthorizationCode{Hash: c.CodeHash, ClientID: c.ClientID, UserID: c.UserID, RedirectURI: c.RedirectURI,
+		Scope: c.Scope, CodeChallenge: c.CodeChallenge, CodeChallengeMethod: c.CodeChallengeMethod, Nonce: c.Nonce,
+		FamilyID: c.FamilyID, AuthTime: c.AuthTime, ExpiresAt: c.ExpiresAt}, err
+}
+
+// ListScopes implements oauth.ScopeModel.
+func (m OAuthModel) ListScopes(ctx context.Context) ([]oauth.Scope, error) {
+	scopes, err := m.S.ListScopes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]oauth.Scope, len(scopes))
+	for i := range scopes {
+		out[i] = OAuthScope(&scopes[i])
+	}
+	return out, nil
+}
+
+// GetConsent implements oauth.ConsentModel.
+func (m OAuthModel) GetConsent(ctx context.Context, userID int64, clientID string) (string, error) {
+	c, err := m.S.GetConsent(ctx, userID, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return c.Scope, nil
+}
+
+// SaveConsent implements oauth.ConsentModel.
+func (m OAuthModel) SaveConsent(ctx context.Context, userID int64, clientID, scope string) error {
+	return m.S.UpsertConsent(ctx, userID, clientID, scope)
+}

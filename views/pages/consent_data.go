@@ -1,0 +1,21 @@
+package pages
+
+// ConsentData is the consent screen's view model.
+type ConsentData struct {
+	RequestID      string // the authorization request in flight
+	ClientName     string
+	ClientIcon     string // https URL, /icons/<id>, or "" (initials)
+	ClientHomepage string
+	RedirectHost   string // where the browser goes afterwards
+	UserName       string // the user's display name
+	Username       string
+	Scopes         []ConsentScope
+}
+
+// ConsentScope is one permission on the consent screen.
+type ConsentScope struct {
+	ID          string
+	Name        string
+	Icon        string // Font Awesome class or image URL
+	Description string // placeholders filled in; plain text (escaped by templ)
+}
