@@ -1,0 +1,1015 @@
+package app
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app/clients"
+	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/models"
+)
+
+// oauthFixture is a harness with a user and registered clients.
+type oauthFixture struct {
+	*harness
+	user      *models.User
+	confID    string // confidential client: code, refresh, client_credentials, password
+	confSec   string
+	pubID     string // public client: code + refresh, loopback redirect
+	redirect  string
+	pubRedir  string
+	verifier  string
+	challenge string
+}
+
+const alicePW = "correct horse battery"
+
+func newOAuthFixture(t *testing.T, h *harness) *oauthFixture {
+	t.Helper()
+	f := &oauthFixture{harness: h, redirect: "https://client.example/cb", pubRedir: "http://127.0.0.1/native/cb"}
+	f.user = h.createUser("alice", alicePW, models.RoleUser)
+	ctx := context.Background()
+	c, sec, errs, err := clients.Create(ctx, h.store, clients.Input{Name: "Acme <Reader>", RedirectURIs: []string{f.redirect},
+		GrantTypes: []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantClientCredentials, oauth.GrantPassword, oauth.GrantTokenExchange}}, nil)
+	if err != nil {
+		t.Fatal(err, errs)
+	}
+	f.confID, f.confSec = c.ClientID, sec
+	p, _, errs, err := clients.Create(ctx, h.store, clients.Input{Name: "Native", RedirectURIs: []string{f.pubRedir}, Public: true}, nil)
+	if err != nil {
+		t.Fatal(err, errs)
+	}
+	f.pubID = p.ClientID
+	f.verifier = base64.RawURLEncoding.EncodeToString(secret.Random(32))
+	f.challenge = oauth.S256Challenge(f.verifier)
+	return f
+}
+
+func (f *oauthFixture) set(key, value string) {
+	f.t.Helper()
+	if _, err := f.srv.Handlers.Settings.Set(context.Background(), key, value); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// authzParams is a valid code request of the confidential client.
+func (f *oauthFixture) authzParams(extra ...string) url.Values {
+	v := url.Values{"response_type": {"code"}, "client_id": {f.confID}, "redirect_uri": {f.redirect}, "state": {"st&=ate/1"},
+		"scope": {"user.read"}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		if extra[i+1] == "" {
+			v.Del(extra[i])
+		} else {
+			v.Set(extra[i], extra[i+1])
+		}
+	}
+	return v
+}
+
+func (f *oauthFixture) authorize(v url.Values) *response {
+	f.t.Helper()
+	return f.get("/oauth/authorize?" + v.Encode())
+}
+
+var consentIDRE = regexp.MustCompile(`name="id" value="([^"]+)"`)
+
+// decide answers the consent screen shown by r.
+func (f *oauthFixture) decide(r *response, decision string) *response {
+	f.t.Helper()
+	m := consentIDRE.FindStringSubmatch(r.body)
+	c := csrfRE.FindStringSubmatch(r.body)
+	if m == nil || c == nil {
+		f.t.Fatalf("no consent form (status %d): %.400s", r.StatusCode, r.body)
+	}
+	return f.do(http.MethodPost, "/consent", url.Values{"id": {m[1]}, "csrf_token": {c[1]}, "decision": {decision}})
+}
+
+// redirectParams parses the query (or fragment) of a redirect to the client.
+func redirectParams(t *testing.T, r *response, fragment bool) url.Values {
+	t.Helper()
+	if r.StatusCode != http.StatusSeeOther && r.StatusCode != http.StatusFound {
+		t.Fatalf("status %d, want a redirect: %.300s", r.StatusCode, r.body)
+	}
+	u, err := url.Parse(r.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := u.RawQuery
+	if fragment {
+		raw = u.EscapedFragment()
+	}
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// code runs the browser flow (signed in) and returns the code.
+func (f *oauthFixture) code(v url.Values) string {
+	f.t.Helper()
+	r := f.authorize(v)
+	if r.StatusCode == http.StatusOK {
+		r = f.decide(r, "allow")
+	}
+	q := redirectParams(f.t, r, false)
+	if q.Get("code") == "" {
+		f.t.Fatalf("no code: %v", q)
+	}
+	return q.Get("code")
+}
+
+func (f *oauthFixture) signIn() {
+	f.t.Helper()
+	if r := f.login("alice", alicePW); r.StatusCode != http.StatusSeeOther {
+		f.t.Fatalf("login: %d", r.StatusCode)
+	}
+}
+
+// token posts to the token endpoint with Basic authentication of the
+// confidential client unless basic is false.
+func (f *oauthFixture) token(form url.Values, basic bool) (*response, map[string]any) {
+	f.t.Helper()
+	var hdr []string
+	if basic {
+		hdr = []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(f.confID)+":"+url.QueryEscape(f.confSec)))}
+	}
+	r := f.do(http.MethodPost, "/oauth/token", form, hdr...)
+	var m map[string]any
+	_ = json.Unmarshal([]byte(r.body), &m)
+	return r, m
+}
+
+func wantOAuthError(t *testing.T, r *response, m map[string]any, status int, code string) {
+	t.Helper()
+	if r.StatusCode != status || m["error"] != code {
+		t.Fatalf("got %d %v, want %d %s", r.StatusCode, m, status, code)
+	}
+	if _, ok := m["error_description"]; !ok {
+		t.Errorf("no error_description in %v", m)
+	}
+}
+
+func (f *oauthFixture) exchange(code string) (*response, map[string]any) {
+	return f.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirect}}, true)
+}
+
+// --- Authorization endpoint -------------------------------------------
+
+func TestRule04_AuthorizeAcceptsGetAndPost(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	if r := f.authorize(f.authzParams()); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "wants to access your account") {
+		t.Fatalf("GET: %d", r.StatusCode)
+	}
+	r := f.do(http.MethodPost, "/oauth/authorize", f.authzParams())
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST: %d", r.StatusCode)
+	}
+	loc := r.Header.Get("Location")
+	if r2 := f.get(loc); r2.StatusCode != http.StatusOK || !strings.Contains(r2.body, "wants to access your account") {
+		t.Fatalf("POST then GET %s: %d", loc, r2.StatusCode)
+	}
+}
+
+func TestRule05_UntrustedClientOrRedirectGetsAnErrorPage(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	ctx := context.Background()
+	multi, _, _, err := clients.Create(ctx, f.store, clients.Input{Name: "Multi", RedirectURIs: []string{"https://a.example/cb", "https://b.example/cb"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]url.Values{
+		"unknown client":        f.authzParams("client_id", "nope"),
+		"missing client":        f.authzParams("client_id", ""),
+		"unregistered redirect": f.authzParams("redirect_uri", "https://evil.example/cb"),
+		"missing redirect of a client with several": {"response_type": {"code"}, "client_id": {multi.ClientID}, "state": {"x"}},
+		"client_id twice": {"response_type": {"code"}, "client_id": {f.confID, f.confID}, "state": {"x"}},
+	} {
+		r := f.authorize(v)
+		if r.StatusCode != http.StatusBadRequest || r.Header.Get("Location") != "" || !strings.Contains(r.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("%s: %d Location=%q", name, r.StatusCode, r.Header.Get("Location"))
+		}
+	}
+	// A missing redirect_uri is fine when exactly one is registered.
+	f.signIn()
+	if r := f.authorize(f.authzParams("redirect_uri", "")); r.StatusCode != http.StatusOK {
+		t.Fatalf("single registered URI: %d", r.StatusCode)
+	}
+}
+
+func TestRule06_RedirectURIExactAndLoopback(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	pub := func(redirect string) url.Values {
+		return url.Values{"response_type": {"code"}, "client_id": {f.pubID}, "redirect_uri": {redirect}, "state": {"s"},
+			"code_challenge": {f.challenge}, "code_challenge_method": {"S256"}}
+	}
+	if r := f.authorize(pub("http://127.0.0.1:49152/native/cb")); r.StatusCode != http.StatusOK {
+		t.Fatalf("loopback with another port: %d", r.StatusCode)
+	}
+	if r := f.authorize(f.authzParams("redirect_uri", f.redirect+"/sub")); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("sub-path accepted while exact: %d", r.StatusCode)
+	}
+	f.set("require_exact_redirect_uri", "false")
+	if r := f.authorize(f.authzParams("redirect_uri", f.redirect+"/sub")); r.StatusCode != http.StatusOK {
+		t.Fatalf("sub-path refused while relaxed: %d", r.StatusCode)
+	}
+	if r := f.authorize(f.authzParams("redirect_uri", "https://client.example/other")); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("other path accepted while relaxed: %d", r.StatusCode)
+	}
+}
+
+func TestRule08_ErrorsGoBackToTheClient(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	ctx := context.Background()
+	ccOnly, _, _, err := clients.Create(ctx, f.store, clients.Input{Name: "Machine", GrantTypes: []string{oauth.GrantClientCredentials},
+		RedirectURIs: []string{"https://m.example/cb"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		v    url.Values
+		code string
+	}{
+		{"missing response_type", f.authzParams("response_type", ""), "invalid_request"},
+		{"unknown response_type", f.authzParams("response_type", "code id_token"), "unsupported_response_type"},
+		{"client not allowed the code grant", url.Values{"response_type": {"code"}, "client_id": {ccOnly.ClientID}, "state": {"st&=ate/1"}}, "unauthorized_client"},
+		{"unknown scope", f.authzParams("scope", "user.read no.such.scope"), "invalid_scope"},
+	}
+	for _, c := range cases {
+		r := f.authorize(c.v)
+		q := redirectParams(t, r, false)
+		if q.Get("error") != c.code || q.Get("state") != "st&=ate/1" || q.Get("iss") != f.srv.Config.Issuer || q.Get("error_description") == "" {
+			t.Errorf("%s: %v", c.name, q)
+		}
+	}
+}
+
+func TestRule09_StateEchoedAndRequired(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	state := "a b+c&d=e/é~%"
+	r := f.decide(f.authorize(f.authzParams("state", state)), "allow")
+	if q := redirectParams(t, r, false); q.Get("state") != state {
+		t.Fatalf("state %q, want %q", q.Get("state"), state)
+	}
+	q := redirectParams(t, f.authorize(f.authzParams("state", "")), false)
+	if q.Get("error") != "invalid_request" {
+		t.Fatalf("no state: %v", q)
+	}
+	f.set("enforce_state", "false")
+	if q := redirectParams(t, f.authorize(f.authzParams("state", "")), false); q.Get("code") == "" || q.Has("state") {
+		t.Fatalf("no state while not enforced: %v", q)
+	}
+}
+
+func TestRule10_DuplicatesUnknownParametersAndScopeOrder(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	v := f.authzParams()
+	v["scope"] = []string{"user.read", "openid"}
+	if q := redirectParams(t, f.authorize(v), false); q.Get("error") != "invalid_request" {
+		t.Fatalf("duplicate scope: %v", q)
+	}
+	if r := f.authorize(f.authzParams("frobnicate", "1")); r.StatusCode != http.StatusOK {
+		t.Fatalf("unknown parameter: %d", r.StatusCode)
+	}
+	// Consent to "openid user.read" covers "user.read openid".
+	f.code(f.authzParams("scope", "openid user.read"))
+	r := f.authorize(f.authzParams("scope", "user.read openid"))
+	if q := redirectParams(t, r, false); q.Get("code") == "" {
+		t.Fatalf("reordered scopes asked again: %v", q)
+	}
+}
+
+func TestRule11_PKCE(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	for name, v := range map[string]url.Values{
+		"plain":                   f.authzParams("code_challenge", f.challenge, "code_challenge_method", "plain"),
+		"method missing (=plain)": f.authzParams("code_challenge", f.challenge),
+		"method without challenge": f.authzParams("code_challenge_method", "S256"),
+		"malformed challenge":     f.authzParams("code_challenge", "short", "code_challenge_method", "S256"),
+		"public client without PKCE": {"response_type": {"code"}, "client_id": {f.pubID}, "state": {"s"}},
+	} {
+		if q := redirectParams(t, f.authorize(v), false); q.Get("error") != "invalid_request" {
+			t.Errorf("%s: %v", name, q)
+		}
+	}
+	f.set("require_pkce", "all")
+	if q := redirectParams(t, f.authorize(f.authzParams()), false); q.Get("error") != "invalid_request" {
+		t.Fatalf("confidential without PKCE while require_pkce=all: %v", q)
+	}
+	f.set("require_pkce", "none")
+	if r := f.authorize(url.Values{"response_type": {"code"}, "client_id": {f.pubID}, "state": {"s"}}); r.StatusCode != http.StatusOK {
+		t.Fatalf("public without PKCE while require_pkce=none: %d", r.StatusCode)
+	}
+}
+
+func TestRule12_ImplicitGrant(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	q := redirectParams(t, f.authorize(f.authzParams("response_type", "token")), true)
+	if q.Get("error") != "unsupported_response_type" || q.Get("state") != "st&=ate/1" {
+		t.Fatalf("implicit while off: %v", q)
+	}
+	f.set("allow_implicit_grant", "true")
+	if q := redirectParams(t, f.authorize(f.authzParams("response_type", "token")), true); q.Get("error") != "unauthorized_client" {
+		t.Fatalf("client without implicit: %v", q)
+	}
+	if err := f.store.UpdateClient(context.Background(), f.confID, func(c *models.Client) error {
+		c.GrantTypes = append(c.GrantTypes, oauth.GrantImplicit)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := f.decide(f.authorize(f.authzParams("response_type", "token")), "allow")
+	loc, _ := url.Parse(r.Header.Get("Location"))
+	if loc.RawQuery != "" {
+		t.Fatalf("implicit answer in the query: %s", loc)
+	}
+	q = redirectParams(t, r, true)
+	if q.Get("access_token") == "" || q.Get("token_type") != "Bearer" || q.Get("refresh_token") != "" || q.Get("iss") == "" {
+		t.Fatalf("implicit fragment: %v", q)
+	}
+	if api := f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+q.Get("access_token")); api.StatusCode != http.StatusOK {
+		t.Fatalf("implicit token on /api/user: %d", api.StatusCode)
+	}
+}
+
+func TestRule13_PromptAndMaxAge(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	// Not signed in.
+	if q := redirectParams(t, f.authorize(f.authzParams("prompt", "none")), false); q.Get("error") != "login_required" {
+		t.Fatalf("prompt=none signed out: %v", q)
+	}
+	r := f.authorize(f.authzParams())
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login?") {
+		t.Fatalf("signed out: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	f.signIn()
+	if q := redirectParams(t, f.authorize(f.authzParams("prompt", "none")), false); q.Get("error") != "consent_required" {
+		t.Fatalf("prompt=none without consent: %v", q)
+	}
+	f.code(f.authzParams())
+	if q := redirectParams(t, f.authorize(f.authzParams("prompt", "none")), false); q.Get("code") == "" {
+		t.Fatalf("prompt=none with consent: %v", q)
+	}
+	// prompt=consent shows the screen although consent is remembered.
+	if r := f.authorize(f.authzParams("prompt", "consent")); r.StatusCode != http.StatusOK {
+		t.Fatalf("prompt=consent: %d", r.StatusCode)
+	}
+	// prompt=login: back to the sign-in form, then on with a new auth_time.
+	before := time.Now()
+	r = f.authorize(f.authzParams("prompt", "login"))
+	loc := r.Header.Get("Location")
+	if !strings.HasPrefix(loc, "/login?") || !strings.Contains(loc, "reauth=1") {
+		t.Fatalf("prompt=login: %d %s", r.StatusCode, loc)
+	}
+	lp := f.get(loc)
+	if lp.StatusCode != http.StatusOK || !strings.Contains(lp.body, `name="password"`) {
+		t.Fatalf("sign-in page for reauth: %d", lp.StatusCode)
+	}
+	next, _ := url.Parse(loc)
+	lr := f.do(http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {alicePW}, "next": {next.Query().Get("next")},
+		"csrf_token": {csrfRE.FindStringSubmatch(lp.body)[1]}})
+	if lr.StatusCode != http.StatusSeeOther || !strings.HasPrefix(lr.Header.Get("Location"), "/consent?id=") {
+		t.Fatalf("after reauth: %d %s", lr.StatusCode, lr.Header.Get("Location"))
+	}
+	q := redirectParams(t, f.get(lr.Header.Get("Location")), false)
+	if q.Get("code") == "" {
+		t.Fatalf("after reauth: %v", q)
+	}
+	rec, err := f.store.GetAuthorizationCode(context.Background(), secret.Digest(q.Get("code")))
+	if err != nil || rec.AuthTime.Before(before.Add(-time.Second)) {
+		t.Fatalf("auth_time not updated: %v %v", rec, err)
+	}
+	// max_age=0 forces a new sign-in too; a generous max_age does not.
+	if r := f.authorize(f.authzParams("max_age", "0")); !strings.HasPrefix(r.Header.Get("Location"), "/login?") {
+		t.Fatalf("max_age=0: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	if q := redirectParams(t, f.authorize(f.authzParams("max_age", "3600")), false); q.Get("code") == "" {
+		t.Fatalf("max_age=3600: %v", q)
+	}
+}
+
+func TestRule14_OIDCParametersNeverCauseErrors(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	r := f.authorize(f.authzParams("display", "popup", "ui_locales", "fr", "claims_locales", "de", "login_hint", "bob",
+		"acr_values", "urn:x", "id_token_hint", "eyJ.x.y"))
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("%d", r.StatusCode)
+	}
+}
+
+func TestRule15_RequestObjectsRefused(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	if q := redirectParams(t, f.authorize(f.authzParams("request", "eyJ.x.y")), false); q.Get("error") != "request_not_supported" {
+		t.Fatalf("request: %v", q)
+	}
+	if q := redirectParams(t, f.authorize(f.authzParams("request_uri", "https://x.example/r")), false); q.Get("error") != "request_uri_not_supported" {
+		t.Fatalf("request_uri: %v", q)
+	}
+}
+
+func TestRule16_DenyAndSeeOther(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	r := f.decide(f.authorize(f.authzParams()), "deny")
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("status %d, want 303", r.StatusCode)
+	}
+	q := redirectParams(t, r, false)
+	if q.Get("error") != "access_denied" || q.Get("state") != "st&=ate/1" || q.Get("iss") == "" {
+		t.Fatalf("%v", q)
+	}
+	// The request is answered: it cannot be approved afterwards.
+	if r := f.decide(f.authorize(f.authzParams()), "allow"); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("new request: %d", r.StatusCode)
+	}
+}
+
+func TestRule17_AuthorizationPagesHeaders(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	r := f.do(http.MethodGet, "/oauth/authorize?"+f.authzParams().Encode(), nil, "Origin", "https://evil.example")
+	for k, want := range map[string]string{"Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"} {
+		if r.Header.Get(k) != want {
+			t.Errorf("%s = %q", k, r.Header.Get(k))
+		}
+	}
+	csp := r.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "frame-ancestors 'none'") || !strings.Contains(csp, "form-action 'self' https://client.example") {
+		t.Errorf("CSP %q", csp)
+	}
+	if r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Error("CORS header on the authorization page")
+	}
+}
+
+// The consent screen fills {user} and {client_name} in, escaped.
+func TestConsentScreenShowsScopesEscaped(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	ctx := context.Background()
+	if err := f.store.CreateScope(ctx, &models.Scope{ScopeID: "notes.read", Name: "Notes", Icon: "fa-solid fa-note-sticky",
+		Description: "Let {client_name} read <b>{user}</b>'s notes", ResourcePath: "/notes/*", Method: "GET"}); err != nil {
+		t.Fatal(err)
+	}
+	f.signIn()
+	r := f.authorize(f.authzParams("scope", "notes.read"))
+	for _, want := range []string{"Let Acme &lt;Reader&gt; read &lt;b&gt;alice&lt;/b&gt;", "fa-solid fa-note-sticky", "user.read"} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("consent page lacks %q", want)
+		}
+	}
+	if strings.Contains(r.body, "<b>alice") {
+		t.Error("description not escaped")
+	}
+}
+
+// The in-flight request survives the sign-in round trip; only its ID
+// travels through the browser.
+func TestAuthorizeSurvivesSignIn(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	r := f.authorize(f.authzParams())
+	loc, _ := url.Parse(r.Header.Get("Location"))
+	next := loc.Query().Get("next")
+	if !strings.HasPrefix(next, "/consent?id=") || strings.Contains(next, "client_id") {
+		t.Fatalf("next = %q", next)
+	}
+	lp := f.get(r.Header.Get("Location"))
+	if csp := lp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://client.example") {
+		t.Errorf("sign-in page CSP does not allow the client: %q", csp)
+	}
+	lr := f.do(http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {alicePW}, "next": {next},
+		"csrf_token": {csrfRE.FindStringSubmatch(lp.body)[1]}})
+	if lr.Header.Get("Location") != next {
+		t.Fatalf("after sign-in: %s", lr.Header.Get("Location"))
+	}
+	cp := f.get(next)
+	if q := redirectParams(t, f.decide(cp, "allow"), false); q.Get("code") == "" {
+		t.Fatalf("%v", q)
+	}
+	if r := f.get(next); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("answered request reused: %d", r.StatusCode)
+	}
+	if r := f.get("/consent?id=forged"); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("forged id: %d", r.StatusCode)
+	}
+}
+
+// --- Token endpoint ---------------------------------------------------
+
+func TestRule18_TokenResponseHeaders(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	for _, form := range []url.Values{{"grant_type": {"client_credentials"}}, {"grant_type": {"nope"}}} {
+		r, _ := f.token(form, true)
+		if r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Pragma") != "no-cache" || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			t.Errorf("%v: %d headers %v", form, r.StatusCode, r.Header)
+		}
+	}
+}
+
+func TestRule19_TokenErrors(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	r, m := f.token(url.Values{"grant_type": {"authorization_code"}, "code": {"nope"}}, true)
+	wantOAuthError(t, r, m, 400, "invalid_grant")
+	// invalid_client: 401, with WWW-Authenticate when Basic was used.
+	f.confSec = "wrong"
+	r, m = f.token(url.Values{"grant_type": {"client_credentials"}}, true)
+	wantOAuthError(t, r, m, 401, "invalid_client")
+	if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Basic realm=") {
+		t.Errorf("WWW-Authenticate = %q", r.Header.Get("WWW-Authenticate"))
+	}
+	r, m = f.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {f.confID}, "client_secret": {"wrong"}}, false)
+	wantOAuthError(t, r, m, 401, "invalid_client")
+	r, m = f.token(url.Values{"grant_type": {"client_credentials"}}, false)
+	wantOAuthError(t, r, m, 401, "invalid_client")
+	r, m = f.token(url.Values{"grant_type": {"client_credentials", "client_credentials"}}, false)
+	wantOAuthError(t, r, m, 400, "invalid_request")
+	r = f.do(http.MethodPost, "/oauth/token", nil)
+	if r.StatusCode != 400 || !strings.Contains(r.body, "invalid_request") {
+		t.Errorf("no body: %d %s", r.StatusCode, r.body)
+	}
+}
+
+func TestRule20_ClientAuthenticationMethods(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	// Basic and post both work.
+	if r, m := f.token(url.Values{"grant_type": {"client_credentials"}}, true); r.StatusCode != 200 {
+		t.Fatalf("basic: %d %v", r.StatusCode, m)
+	}
+	if r, m := f.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {f.confID}, "client_secret": {f.confSec}}, false); r.StatusCode != 200 {
+		t.Fatalf("post: %d %v", r.StatusCode, m)
+	}
+	// Both at once: invalid_request.
+	r, m := f.token(url.Values{"grant_type": {"client_credentials"}, "client_secret": {f.confSec}}, true)
+	wantOAuthError(t, r, m, 400, "invalid_request")
+	// A public client presenting a secret, or a confidential one none.
+	r, m = f.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {f.confID}}, false)
+	wantOAuthError(t, r, m, 401, "invalid_client")
+}
+
+func TestRule21_ClientAuthenticationThrottled(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	good := f.confSec
+	f.confSec = "wrong"
+	for i := 0; i < 10; i++ {
+		if r, _ := f.token(url.Values{"grant_type": {"client_credentials"}}, true); r.StatusCode != 401 {
+			t.Fatalf("attempt %d: %d", i+1, r.StatusCode)
+		}
+	}
+	r, m := f.token(url.Values{"grant_type": {"client_credentials"}}, true)
+	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" || m["error"] == nil {
+		t.Fatalf("11th attempt: %d %v retry-after %q", r.StatusCode, m, r.Header.Get("Retry-After"))
+	}
+	f.confSec = good
+	if r, _ := f.token(url.Values{"grant_type": {"client_credentials"}}, true); r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("while blocked: %d", r.StatusCode)
+	}
+}
+
+func TestRule22_TokensAreRandomAndStoredHashed(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	r, m := f.token(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePW}}, true)
+	_ = r
+	f.set("allow_password_grant", "true")
+	r, m = f.token(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePW}}, true)
+	if r.StatusCode != 200 {
+		t.Fatalf("%d %v", r.StatusCode, m)
+	}
+	at, rt := m["access_token"].(string), m["refresh_token"].(string)
+	if !strings.HasPrefix(at, oauth.AccessTokenPrefix) || !strings.HasPrefix(rt, oauth.RefreshTokenPrefix) || len(at) != 4+43 {
+		t.Fatalf("token shapes %q %q", at, rt)
+	}
+	var n int64
+	f.store.DB().Raw("SELECT count(*) FROM tokens WHERE token_hash = ?", []byte(at)).Scan(&n)
+	if n != 0 {
+		t.Fatal("plain token stored")
+	}
+	if _, err := f.store.GetToken(context.Background(), secret.Digest(at)); err != nil {
+		t.Fatalf("digest not stored: %v", err)
+	}
+	c, _ := f.store.GetClient(context.Background(), f.confID)
+	if string(c.SecretHash) == f.confSec || !secret.Equal(c.SecretHash, secret.Digest(f.confSec)) {
+		t.Fatal("client secret not stored as its digest")
+	}
+}
+
+func TestRule23_CodeLifetimeAndBinding(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	f.set("authorization_code_lifetime", "1m")
+	code := f.code(f.authzParams("nonce", "n-1", "code_challenge", f.challenge, "code_challenge_method", "S256"))
+	rec, err := f.store.GetAuthorizationCode(context.Background(), secret.Digest(code))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rec.ExpiresAt.Sub(rec.CreatedAt); d > time.Minute+time.Second || d < 59*time.Second {
+		t.Fatalf("lifetime %v", d)
+	}
+	if rec.ClientID != f.confID || rec.RedirectURI != f.redirect || rec.CodeChallenge != f.challenge || rec.Nonce != "n-1" || rec.Scope != "user.read" {
+		t.Fatalf("binding %+v", rec)
+	}
+	// Expired: invalid_grant.
+	f.srv.Handlers.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	r, m := f.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirect}, "code_verifier": {f.verifier}}, true)
+	wantOAuthError(t, r, m, 400, "invalid_grant")
+}
+
+func TestRule24_CodeReplayRevokesTokens(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	code := f.code(f.authzParams())
+	r, m := f.exchange(code)
+	if r.StatusCode != 200 {
+		t.Fatalf("%d %v", r.StatusCode, m)
+	}
+	at := m["access_token"].(string)
+	r, m = f.exchange(code)
+	wantOAuthError(t, r, m, 400, "invalid_grant")
+	if api := f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+at); api.StatusCode != 401 {
+		t.Fatalf("token of a replayed code still works: %d", api.StatusCode)
+	}
+}
+
+// Rule 24: of concurrent redemptions of one code exactly one wins, on
+// both databases.
+func TestRule24_ConcurrentRedemptionOneWinner(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		f := newOAuthFixture(t, h)
+		f.signIn()
+		for round := 0; round < 3; round++ {
+			code := f.code(f.authzParams())
+			var wins, losses atomic.Int32
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			for i := 0; i < 20; i++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					_, e := f.srv.Handlers.OAuth.Token(context.Background(), &oauth.ClientRequest{Form: url.Values{
+						"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirect},
+						"client_id": {f.confID}, "client_secret": {f.confSec}}})
+					switch {
+					case e == nil:
+						wins.Add(1)
+					case e.Code == "invalid_grant":
+						losses.Add(1)
+					default:
+						t.Errorf("unexpected error %v", e)
+					}
+				}()
+			}
+			close(start)
+			wg.Wait()
+			if wins.Load() != 1 || losses.Load() != 19 {
+				t.Fatalf("round %d: %d wins, %d losses", round, wins.Load(), losses.Load())
+			}
+		}
+	})
+}
+
+func TestRule25_CodeBoundToClientAndRedirect(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	other, otherSec, _, err := clients.Create(context.Background(), f.store, clients.Input{Name: "Other", RedirectURIs: []string{f.redirect}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := f.code(f.authzParams())
+	r, m := f.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirect},
+		"client_id": {other.ClientID}, "client_secret": {otherSec}}, false)
+	wantOAuthError(t, r, m, 400, "invalid_grant")
+	code = f.code(f.authzParams())
+	r, m = f.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirect + "x"}}, true)
+	wantOAuthError(t, r, m, 400, "invalid_grant")
+	code = f.code(f.authzParams())
+	r, m = f.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}}, true)
+	wantOAuthError(t, r, m, 400, "invalid_grant")
+}
+
+func TestRule26_CodeVerifier(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	withPKCE := f.authzParams("code_challenge", f.challenge, "code_challenge_method", "S256")
+	for name, verifier := range map[string]string{"missing": "", "wrong": strings.Repeat("a", 43)} {
+		code := f.code(withPKCE)
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirect}}
+		if verifier != "" {
+			form.Set("code_verifier", verifier)
+		}
+		r, m := f.token(form, true)
+		if m["error"] != "invalid_grant" {
+			t.Errorf("%s verifier: %d %v", name, r.StatusCode, m)
+		}
+	}
+	code := f.code(f.authzParams())
+	r, m := f.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirect}, "code_verifier": {f.verifier}}, true)
+	wantOAuthError(t, r, m, 400, "invalid_grant")
+	// The right verifier works, also for a public client (auth method none).
+	code = f.code(withPKCE)
+	if r, m := f.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirect}, "code_verifier": {f.verifier}}, true); r.StatusCode != 200 {
+		t.Fatalf("right verifier: %d %v", r.StatusCode, m)
+	}
+	pub := url.Values{"response_type": {"code"}, "client_id": {f.pubID}, "redirect_uri": {"http://127.0.0.1:5555/native/cb"}, "state": {"s"},
+		"code_challenge": {f.challenge}, "code_challenge_method": {"S256"}}
+	code = f.code(pub)
+	r, m = f.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {"http://127.0.0.1:5555/native/cb"},
+		"client_id": {f.pubID}, "code_verifier": {f.verifier}}, false)
+	if r.StatusCode != 200 || m["refresh_token"] == nil {
+		t.Fatalf("public client: %d %v", r.StatusCode, m)
+	}
+}
+
+// refreshPair gets an access and refresh token through the code flow.
+func (f *oauthFixture) refreshPair(scope string) (string, string) {
+	f.t.Helper()
+	r, m := f.exchange(f.code(f.authzParams("scope", scope)))
+	if r.StatusCode != 200 {
+		f.t.Fatalf("%d %v", r.StatusCode, m)
+	}
+	return m["access_token"].(string), m["refresh_token"].(string)
+}
+
+func TestRule27_RefreshClientAndScope(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	_, rt := f.refreshPair("openid user.read")
+	other, otherSec, _, _ := clients.Create(context.Background(), f.store, clients.Input{Name: "Other", RedirectURIs: []string{f.redirect}}, nil)
+	r, m := f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {other.ClientID}, "client_secret": {otherSec}}, false)
+	wantOAuthError(t, r, m, 400, "invalid_grant")
+	r, m = f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "scope": {"openid user.read email"}}, true)
+	wantOAuthError(t, r, m, 400, "invalid_scope")
+	r, m = f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "scope": {"openid"}}, true)
+	if r.StatusCode != 200 || m["scope"] != "openid" {
+		t.Fatalf("narrower scope: %d %v", r.StatusCode, m)
+	}
+	// The new refresh token keeps the original scope.
+	r, m = f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {m["refresh_token"].(string)}}, true)
+	if r.StatusCode != 200 || m["scope"] != "openid user.read" {
+		t.Fatalf("after narrowing: %d %v", r.StatusCode, m)
+	}
+}
+
+func TestRule28_RefreshRotationAndReuse(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	at1, rt1 := f.refreshPair("user.read")
+	r, m := f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}}, true)
+	if r.StatusCode != 200 {
+		t.Fatalf("%d %v", r.StatusCode, m)
+	}
+	at2, rt2 := m["access_token"].(string), m["refresh_token"].(string)
+	if rt2 == rt1 {
+		t.Fatal("refresh token not rotated")
+	}
+	old, _ := f.store.GetToken(context.Background(), secret.Digest(rt1))
+	nw, _ := f.store.GetToken(context.Background(), secret.Digest(rt2))
+	if !nw.ExpiresAt.Equal(old.ExpiresAt) {
+		t.Fatalf("refresh lifetime not absolute: %v vs %v", nw.ExpiresAt, old.ExpiresAt)
+	}
+	r, m = f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}}, true)
+	wantOAuthError(t, r, m, 400, "invalid_grant")
+	for _, tok := range []string{at1, at2} {
+		if api := f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+tok); api.StatusCode != 401 {
+			t.Errorf("family access token still works after reuse: %d", api.StatusCode)
+		}
+	}
+	r, m = f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt2}}, true)
+	wantOAuthError(t, r, m, 400, "invalid_grant")
+}
+
+func TestRule29_PasswordGrant(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	form := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePW}}
+	r, m := f.token(form, true)
+	wantOAuthError(t, r, m, 400, "unsupported_grant_type")
+	f.set("allow_password_grant", "true")
+	other, otherSec, _, _ := clients.Create(context.Background(), f.store, clients.Input{Name: "Other", RedirectURIs: []string{f.redirect}}, nil)
+	r, m = f.token(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePW}, "client_id": {other.ClientID}, "client_secret": {otherSec}}, false)
+	wantOAuthError(t, r, m, 400, "unauthorized_client")
+	if r, m = f.token(form, true); r.StatusCode != 200 || m["refresh_token"] == nil {
+		t.Fatalf("%d %v", r.StatusCode, m)
+	}
+	r1, m1 := f.token(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"wrong password"}}, true)
+	r2, m2 := f.token(url.Values{"grant_type": {"password"}, "username": {"nobody"}, "password": {"wrong password"}}, true)
+	wantOAuthError(t, r1, m1, 400, "invalid_grant")
+	wantOAuthError(t, r2, m2, 400, "invalid_grant")
+	if m1["error_description"] != m2["error_description"] {
+		t.Errorf("unknown user and wrong password differ: %v / %v", m1, m2)
+	}
+}
+
+func TestRule30_ClientCredentials(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	r, m := f.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"openid"}}, true)
+	if r.StatusCode != 200 || m["refresh_token"] != nil || m["token_type"] != "Bearer" || m["expires_in"] == nil {
+		t.Fatalf("%d %v", r.StatusCode, m)
+	}
+	// A public client cannot (it has no secret; and may not have the grant).
+	r, m = f.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {f.pubID}}, false)
+	if r.StatusCode < 400 || m["error"] == nil {
+		t.Fatalf("public client: %d %v", r.StatusCode, m)
+	}
+}
+
+func TestRule32_UnsupportedAndUnauthorizedGrants(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	r, m := f.token(url.Values{"grant_type": {"urn:example:nope"}}, true)
+	wantOAuthError(t, r, m, 400, "unsupported_grant_type")
+	r, m = f.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {f.pubID}}, false)
+	wantOAuthError(t, r, m, 400, "unauthorized_client")
+}
+
+// The example extension grant: token exchange down-scopes a token.
+func TestExtensionGrantTokenExchange(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	at, _ := f.refreshPair("openid user.read")
+	form := url.Values{"grant_type": {oauth.GrantTokenExchange}, "subject_token": {at}, "subject_token_type": {oauth.TokenTypeAccessToken}, "scope": {"openid"}}
+	r, m := f.token(form, true)
+	if r.StatusCode != 200 || m["scope"] != "openid" || m["issued_token_type"] != oauth.TokenTypeAccessToken || m["refresh_token"] != nil {
+		t.Fatalf("%d %v", r.StatusCode, m)
+	}
+	form.Set("scope", "openid email")
+	r, m = f.token(form, true)
+	wantOAuthError(t, r, m, 400, "invalid_scope")
+}
+
+// --- Protected resources ---------------------------------------------
+
+func TestRule38_BearerChallenges(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	r := f.get("/api/user")
+	if r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != `Bearer realm="gatehouse"` {
+		t.Fatalf("no token: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	r = f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer gat_nope")
+	if r.StatusCode != 401 || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("bad token: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	f.signIn()
+	// A token without user.read (the client may only have openid).
+	narrow, narrowSec, _, _ := clients.Create(context.Background(), f.store, clients.Input{Name: "Narrow", RedirectURIs: []string{f.redirect},
+		Scopes: []string{"openid"}, GrantTypes: []string{oauth.GrantAuthorizationCode, oauth.GrantClientCredentials}}, nil)
+	tr, m := f.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {narrow.ClientID}, "client_secret": {narrowSec}, "scope": {"openid"}}, false)
+	if tr.StatusCode != 200 || m["scope"] != "openid" {
+		t.Fatalf("%d %v", tr.StatusCode, m)
+	}
+	r = f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+m["access_token"].(string))
+	if r.StatusCode != 403 || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`) || !strings.Contains(r.Header.Get("WWW-Authenticate"), `scope="user.read"`) {
+		t.Fatalf("wrong scope: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	// Expired and revoked tokens.
+	at, _ := f.refreshPair("user.read")
+	if r := f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+at); r.StatusCode != 200 || !strings.Contains(r.body, `"username":"alice"`) || strings.Contains(r.body, "email") {
+		t.Fatalf("valid: %d %s", r.StatusCode, r.body)
+	}
+	f.srv.Handlers.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if r := f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+at); r.StatusCode != 401 || !strings.Contains(r.Header.Get("WWW-Authenticate"), "invalid_token") {
+		t.Fatalf("expired: %d", r.StatusCode)
+	}
+	f.srv.Handlers.Now = time.Now
+	if err := f.store.RevokeToken(context.Background(), secret.Digest(at), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+at); r.StatusCode != 401 {
+		t.Fatalf("revoked: %d", r.StatusCode)
+	}
+	// Client-credentials tokens have no user: 403 on /api/user.
+	_, m = f.token(url.Values{"grant_type": {"client_credentials"}}, true)
+	if r := f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+m["access_token"].(string)); r.StatusCode != 403 {
+		t.Fatalf("client-credentials token: %d %s", r.StatusCode, r.body)
+	}
+}
+
+func TestRule39_QueryAccessToken(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	at, _ := f.refreshPair("user.read email")
+	if r := f.get("/api/user?access_token=" + url.QueryEscape(at)); r.StatusCode != 200 || !strings.Contains(r.body, "alice@example.com") {
+		t.Fatalf("query token while on: %d %s", r.StatusCode, r.body)
+	}
+	f.set("allow_query_access_token", "false")
+	if r := f.get("/api/user?access_token=" + url.QueryEscape(at)); r.StatusCode != 401 {
+		t.Fatalf("query token while off: %d", r.StatusCode)
+	}
+}
+
+func TestVerifyEndpointForwardAuth(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	if err := f.store.CreateScope(context.Background(), &models.Scope{ScopeID: "files.write", Name: "Files", ResourcePath: "/files/*", Method: "PUT"}); err != nil {
+		t.Fatal(err)
+	}
+	at, _ := f.refreshPair("user.read files.write")
+	verify := func(method, uri string, tok string) *response {
+		h := []string{"X-Forwarded-Method", method, "X-Forwarded-Uri", uri}
+		if tok != "" {
+			h = append(h, "Authorization", "Bearer "+tok)
+		}
+		return f.do(http.MethodGet, "/oauth/verify", nil, h...)
+	}
+	r := verify("PUT", "/files/a/b.txt?x=1", at)
+	if r.StatusCode != 200 || r.Header.Get("X-Gatehouse-User") != "alice" || r.Header.Get("X-Gatehouse-Client") != f.confID ||
+		r.Header.Get("X-Gatehouse-Subject") != f.user.Subject || r.Header.Get("X-Gatehouse-Scope") != "files.write user.read" {
+		t.Fatalf("allowed: %d %v", r.StatusCode, r.Header)
+	}
+	if r := verify("DELETE", "/files/a", at); r.StatusCode != 403 {
+		t.Fatalf("unguarded method: %d", r.StatusCode)
+	}
+	if r := verify("GET", "/elsewhere", at); r.StatusCode != 403 {
+		t.Fatalf("unguarded path (deny by default): %d", r.StatusCode)
+	}
+	if r := verify("PUT", "/files/../admin", at); r.StatusCode != 403 {
+		t.Fatalf("dot segments: %d", r.StatusCode)
+	}
+	if r := verify("PUT", "/files/a", ""); r.StatusCode != 401 {
+		t.Fatalf("no token: %d", r.StatusCode)
+	}
+	_, m := f.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"files.write"}}, true)
+	r = verify("PUT", "/files/x", m["access_token"].(string))
+	if r.StatusCode != 200 || r.Header.Get("X-Gatehouse-User") != "" || r.Header.Get("X-Gatehouse-Client") != f.confID {
+		t.Fatalf("client-credentials: %d %v", r.StatusCode, r.Header)
+	}
+}
+
+func TestHeadlessAuthorize(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	form := f.authzParams("username", "alice", "password", alicePW, "code_challenge", f.challenge, "code_challenge_method", "S256")
+	post := func(v url.Values) (*response, map[string]any) {
+		r := f.do(http.MethodPost, "/oauth/authorize", v, "Accept", "application/json")
+		var m map[string]any
+		_ = json.Unmarshal([]byte(r.body), &m)
+		return r, m
+	}
+	r, m := post(form)
+	if r.StatusCode < 400 || m["error"] == nil {
+		t.Fatalf("while allow_password_grant is off: %d %v", r.StatusCode, m)
+	}
+	f.set("allow_password_grant", "true")
+	r, m = post(form)
+	if r.StatusCode != 200 || m["code"] == nil || m["state"] != "st&=ate/1" {
+		t.Fatalf("%d %v", r.StatusCode, m)
+	}
+	tr, tm := f.token(url.Values{"grant_type": {"authorization_code"}, "code": {m["code"].(string)}, "redirect_uri": {f.redirect}, "code_verifier": {f.verifier}}, true)
+	if tr.StatusCode != 200 {
+		t.Fatalf("exchange: %d %v", tr.StatusCode, tm)
+	}
+	bad := f.authzParams("username", "alice", "password", "wrong password")
+	if r, m := post(bad); r.StatusCode != 400 || m["error"] != "invalid_grant" {
+		t.Fatalf("wrong password: %d %v", r.StatusCode, m)
+	}
+	if r, m := post(f.authzParams("client_id", "nope", "username", "alice", "password", alicePW)); r.StatusCode < 400 || m["error"] == nil {
+		t.Fatalf("unknown client: %d %v", r.StatusCode, m)
+	}
+	for i := 0; i < 10; i++ {
+		post(bad)
+	}
+	if r, _ := post(bad); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("not throttled: %d", r.StatusCode)
+	}
+}
+
+func TestClientsCreateCLI(t *testing.T) {
+	dbURL := "sqlite://" + t.TempDir() + "/g.db"
+	var out, errb strings.Builder
+	status := Main([]string{"clients", "create", "--database-url", dbURL, "--name", "Scripted", "--redirect-uri", "https://s.example/cb",
+		"--redirect-uri", "http://127.0.0.1/cb", "--grant-type", "authorization_code", "--grant-type", "client_credentials", "--scope", "openid", "--json"},
+		IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, errb.String())
+	}
+	var m map[string]string
+	if err := json.Unmarshal([]byte(out.String()), &m); err != nil || m["client_id"] == "" || !strings.HasPrefix(m["client_secret"], "gcs_") {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	out.Reset()
+	status = Main([]string{"clients", "create", "--database-url", dbURL, "--name", "Pub", "--public", "--redirect-uri", "http://127.0.0.1/cb", "--json"},
+		IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	if status != 0 || strings.Contains(out.String(), "client_secret") {
+		t.Fatalf("public: %d %q", status, out.String())
+	}
+	errb.Reset()
+	status = Main([]string{"clients", "create", "--database-url", dbURL, "--name", "Bad", "--redirect-uri", "http://evil.example/cb"},
+		IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+	if status != 1 || !strings.HasPrefix(errb.String(), "error: ") || !strings.Contains(errb.String(), "https") {
+		t.Fatalf("bad redirect: %d %q", status, errb.String())
+	}
+}
