@@ -190,11 +190,11 @@ func TestRule05_UntrustedClientOrRedirectGetsAnErrorPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, v := range map[string]url.Values{
-		"unknown client":        f.authzParams("client_id", "nope"),
-		"missing client":        f.authzParams("client_id", ""),
-		"unregistered redirect": f.authzParams("redirect_uri", "https://evil.example/cb"),
+		"unknown client":                            f.authzParams("client_id", "nope"),
+		"missing client":                            f.authzParams("client_id", ""),
+		"unregistered redirect":                     f.authzParams("redirect_uri", "https://evil.example/cb"),
 		"missing redirect of a client with several": {"response_type": {"code"}, "client_id": {multi.ClientID}, "state": {"x"}},
-		"client_id twice": {"response_type": {"code"}, "client_id": {f.confID, f.confID}, "state": {"x"}},
+		"client_id twice":                           {"response_type": {"code"}, "client_id": {f.confID, f.confID}, "state": {"x"}},
 	} {
 		r := f.authorize(v)
 		if r.StatusCode != http.StatusBadRequest || r.Header.Get("Location") != "" || !strings.Contains(r.Header.Get("Content-Type"), "text/html") {
@@ -299,10 +299,10 @@ func TestRule11_PKCE(t *testing.T) {
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	for name, v := range map[string]url.Values{
-		"plain":                   f.authzParams("code_challenge", f.challenge, "code_challenge_method", "plain"),
-		"method missing (=plain)": f.authzParams("code_challenge", f.challenge),
-		"method without challenge": f.authzParams("code_challenge_method", "S256"),
-		"malformed challenge":     f.authzParams("code_challenge", "short", "code_challenge_method", "S256"),
+		"plain":                      f.authzParams("code_challenge", f.challenge, "code_challenge_method", "plain"),
+		"method missing (=plain)":    f.authzParams("code_challenge", f.challenge),
+		"method without challenge":   f.authzParams("code_challenge_method", "S256"),
+		"malformed challenge":        f.authzParams("code_challenge", "short", "code_challenge_method", "S256"),
 		"public client without PKCE": {"response_type": {"code"}, "client_id": {f.pubID}, "state": {"s"}},
 	} {
 		if q := redirectParams(t, f.authorize(v), false); q.Get("error") != "invalid_request" {
