@@ -1013,3 +1013,24 @@ func TestClientsCreateCLI(t *testing.T) {
 		t.Fatalf("bad redirect: %d %q", status, errb.String())
 	}
 }
+
+// Long authorization URLs are read; a request too large to keep in the
+// session is refused back to the client, and the cookie stays small.
+func TestAuthorizeLongRequests(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	for i := 0; i < 6; i++ {
+		r := f.authorize(f.authzParams("state", strings.Repeat("s", 300), "nonce", strings.Repeat("n", 200)))
+		if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login?") {
+			t.Fatalf("request %d: %d", i, r.StatusCode)
+		}
+	}
+	for _, c := range f.jar {
+		if len(c.Value) > 3500 {
+			t.Fatalf("cookie %s is %d bytes", c.Name, len(c.Value))
+		}
+	}
+	q := redirectParams(t, f.authorize(f.authzParams("state", strings.Repeat("s", 1500), "nonce", strings.Repeat("n", 6000))), false)
+	if q.Get("error") != "invalid_request" {
+		t.Fatalf("%v", q)
+	}
+}

@@ -59,6 +59,8 @@ func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *s
 		ReadTimeout:           15 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           90 * time.Second,
+		// Authorization requests travel in the URL and can be long.
+		ReadBufferSize: 16 << 10,
 		// Values from c.Params/Query/FormValue stay valid after the
 		// handler returns, so they can be stored safely.
 		Immutable:    true,

@@ -29,8 +29,12 @@ type pendingAuthorization struct {
 	Origin  string    `json:"o"` // the redirect URI's origin (CSP form-action)
 }
 
-// maxPendingAuthorizations bounds the requests kept per session.
-const maxPendingAuthorizations = 5
+// Bounds of the requests kept per session: a signed-out visitor's session
+// lives in an encrypted cookie, which browsers cap at 4 KB.
+const (
+	maxPendingAuthorizations = 5
+	maxPendingBytes          = 1400
+)
 
 func loadPending(sess *web.Session) map[string]pendingAuthorization {
 	m := map[string]pendingAuthorization{}
@@ -50,22 +54,29 @@ func storePending(sess *web.Session, m map[string]pendingAuthorization) {
 }
 
 // savePending keeps a new request and returns its ID, dropping the oldest
-// beyond the limit.
-func savePending(sess *web.Session, p pendingAuthorization) string {
+// beyond the limits. ok is false when the request alone is too large.
+func savePending(sess *web.Session, p pendingAuthorization) (id string, ok bool) {
+	if one, _ := json.Marshal(p); len(one) > maxPendingBytes-40 {
+		return "", false
+	}
 	m := loadPending(sess)
-	for len(m) >= maxPendingAuthorizations {
+	id = secret.New("")[:22]
+	m[id] = p
+	for {
+		raw, _ := json.Marshal(m)
+		if len(m) <= maxPendingAuthorizations && len(raw) <= maxPendingBytes {
+			break
+		}
 		oldest := ""
-		for id, x := range m {
-			if oldest == "" || x.Started.Before(m[oldest].Started) {
-				oldest = id
+		for k, x := range m {
+			if k != id && (oldest == "" || x.Started.Before(m[oldest].Started)) {
+				oldest = k
 			}
 		}
 		delete(m, oldest)
 	}
-	id := strings.TrimRight(secret.New("")[:22], "=")
-	m[id] = p
 	storePending(sess, m)
-	return id
+	return id, true
 }
 
 func dropPending(sess *web.Session, id string) {
@@ -124,7 +135,10 @@ func (h *Handlers) Authorize(c *fiber.Ctx) error {
 	}
 	sess := web.CurrentSession(c)
 	p := pendingAuthorization{Params: params.Encode(), Started: h.Now().UTC(), Origin: req.RedirectOrigin()}
-	id := savePending(sess, p)
+	id, ok := savePending(sess, p)
+	if !ok {
+		return h.authorizeError(c, req.Fail(oauth.ErrInvalidRequest.WithDescription("the authorization request is too large")))
+	}
 	return h.resumeAuthorization(c, id, p, req)
 }
 
