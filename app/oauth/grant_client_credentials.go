@@ -26,5 +26,5 @@ func (g clientCredentialsGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 	if serr != nil {
 		return nil, serr
 	}
-	return g.s.issueTokens(ctx, issue{client: r.Client.Client, scope: JoinScope(scopes)})
+	return g.s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, scope: JoinScope(scopes)})
 }

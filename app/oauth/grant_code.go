@@ -73,7 +73,7 @@ func (g authorizationCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 		return nil, uerr
 	}
 	uid, at := rec.UserID, rec.AuthTime
-	return s.issueTokens(ctx, issue{client: r.Client.Client, userID: &uid, scope: rec.Scope, familyID: rec.FamilyID,
+	return s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: &uid, scope: rec.Scope, familyID: rec.FamilyID,
 		authTime: &at, refresh: r.Client.HasGrant(GrantRefreshToken)})
 }
 

@@ -68,7 +68,7 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 			return nil, uerr
 		}
 	}
-	resp, e := s.issueTokens(ctx, issue{client: r.Client.Client, userID: t.UserID, scope: JoinScope(scope), familyID: t.FamilyID,
+	resp, e := s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: t.UserID, scope: JoinScope(scope), familyID: t.FamilyID,
 		authTime: t.AuthTime, accessExpiry: t.ExpiresAt})
 	if e != nil {
 		return nil, e

@@ -24,6 +24,8 @@ type TokenRequest struct {
 	Form       FormValues
 	Client     *AuthenticatedClient
 	RemoteAddr string
+	// Settings are the settings in force for this request (read once).
+	Settings settings.Values
 }
 
 // FormValues is the request body (url.Values without the ambiguity: the
@@ -87,11 +89,12 @@ func (s *Server) Token(ctx context.Context, r *ClientRequest) (*TokenResponse, *
 	if !client.HasGrant(gt) {
 		return nil, ErrUnauthorizedClient.WithDescription("this client may not use the %s grant", gt)
 	}
-	return h.Handle(ctx, &TokenRequest{Form: r.Form, Client: client, RemoteAddr: r.RemoteAddr})
+	return h.Handle(ctx, &TokenRequest{Form: r.Form, Client: client, RemoteAddr: r.RemoteAddr, Settings: pol})
 }
 
 // issue describes the tokens of one token response.
 type issue struct {
+	pol      settings.Values
 	client   *Client
 	userID   *int64
 	scope    string
@@ -109,10 +112,7 @@ type issue struct {
 // issueTokens stores the access token (and refresh token) of one response
 // in one write and returns the response.
 func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, *Error) {
-	pol, perr := s.policy(ctx)
-	if perr != nil {
-		return nil, perr
-	}
+	pol := in.pol
 	now := s.now()
 	exp := now.Add(pol.AccessTokenLifetime)
 	if !in.accessExpiry.IsZero() && in.accessExpiry.Before(exp) {
