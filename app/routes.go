@@ -49,6 +49,28 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get("/dashboard", s.signedIn(h.Dashboard)...)
 	a.Get("/account", s.signedIn(h.Account)...)
 	a.Post("/account/password", s.signedIn(h.ChangePassword)...)
+	a.Get("/account/apps", s.signedIn(h.AppsPage)...)
+	a.Post("/account/apps/:client_id/revoke", s.signedIn(h.RevokeApp)...)
+
+	// Scopes: developers read, admins write.
+	a.Get("/dashboard/scopes", s.role(developerPlus, h.ScopeList)...)
+	a.Get("/dashboard/scopes/new", s.role(adminOnly, h.NewScopePage)...)
+	a.Post("/dashboard/scopes", s.role(adminOnly, h.CreateScope)...)
+	a.Get("/dashboard/scopes/:scope_id", s.role(developerPlus, h.ScopePage)...)
+	a.Post("/dashboard/scopes/:scope_id", s.role(adminOnly, h.UpdateScope)...)
+	a.Post("/dashboard/scopes/:scope_id/delete", s.role(adminOnly, h.DeleteScope)...)
+
+	a.Get("/dashboard/settings", s.role(adminOnly, h.SettingsPage)...)
+	a.Post("/dashboard/settings", s.role(adminOnly, h.SaveSettings)...)
+
+	a.Get("/dashboard/users", s.role(adminOnly, h.UserList)...)
+	a.Get("/dashboard/users/new", s.role(adminOnly, h.NewUserPage)...)
+	a.Post("/dashboard/users", s.role(adminOnly, h.CreateUser)...)
+	a.Get("/dashboard/users/:id", s.role(adminOnly, h.UserPage)...)
+	a.Post("/dashboard/users/:id/role", s.role(adminOnly, h.ChangeUserRole)...)
+	a.Post("/dashboard/users/:id/disable", s.role(adminOnly, h.DisableUser)...)
+	a.Post("/dashboard/users/:id/enable", s.role(adminOnly, h.EnableUser)...)
+	a.Post("/dashboard/users/:id/password", s.role(adminOnly, h.ResetUserPassword)...)
 
 	a.Get("/dashboard/clients", s.role(developerPlus, h.ClientList)...)
 	a.Get("/dashboard/clients/new", s.role(developerPlus, h.NewClientPage)...)

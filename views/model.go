@@ -132,6 +132,12 @@ var built = map[string]bool{
 	"/account":               true,
 	"/dashboard/clients":     true,
 	"/dashboard/clients/new": true,
+	"/dashboard/scopes":      true,
+	"/dashboard/scopes/new":  true,
+	"/dashboard/settings":    true,
+	"/dashboard/users":       true,
+	"/dashboard/users/new":   true,
+	"/account/apps":          true,
 }
 
 // Built reports whether the page at path exists.

@@ -1,0 +1,249 @@
+package handlers
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse/gatehouse/app/settings"
+	"github.com/gatehouse/gatehouse/app/web"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/views"
+	"github.com/gatehouse/gatehouse/views/pages"
+)
+
+// The Settings page (admins): every runtime setting of SPEC.md §4, grouped.
+
+// settingGroups describes the groups of settings.Definitions, in order.
+var settingGroups = []struct{ Name, ID, Description, Icon string }{
+	{"Grants", "grants", "Legacy ways for apps to get tokens. Both are off by default, as current OAuth security advice says.", "fa-solid fa-key"},
+	{"Authorization requests", "authorization", "How strictly Gatehouse checks the requests apps send users through.", "fa-solid fa-right-to-bracket"},
+	{"Token lifetimes", "lifetimes", "How long codes and tokens stay valid once issued.", "fa-solid fa-hourglass-half"},
+	{"Tokens", "tokens", "What access tokens look like and where resources accept them.", "fa-solid fa-ticket"},
+	{"Device flow", "device", "Sign-in on TVs, consoles and command-line tools (RFC 8628).", "fa-solid fa-tv"},
+	{"Accounts", "accounts", "Who can create an account.", "fa-solid fa-user-plus"},
+}
+
+// choiceLabels are the words the page uses for enum values.
+var choiceLabels = map[string]map[string]string{
+	"require_pkce":        {"public": "Public clients only", "all": "All clients", "none": "No clients"},
+	"access_token_format": {"opaque": "Opaque (random string)", "jwt": "JWT (RFC 9068)"},
+}
+
+// settingsData builds the page from values (by key) and errors.
+func settingsData(values, stored map[string]string, errs views.FieldErrors) pages.SettingsData {
+	d := pages.SettingsData{Errors: errs}
+	byGroup := map[string][]pages.SettingField{}
+	for _, def := range settings.Definitions {
+		f := pages.SettingField{
+			Key: def.Key, Title: def.Title, Help: def.Help, Risk: def.Risk,
+			Value: values[def.Key], Default: def.Default, Modified: stored[def.Key] != def.Default,
+		}
+		switch def.Kind {
+		case settings.Bool:
+			f.Kind = pages.SettingBool
+		case settings.Enum:
+			f.Kind = pages.SettingEnum
+			for _, ch := range def.Choices {
+				label := choiceLabels[def.Key][ch]
+				if label == "" {
+					label = ch
+				}
+				f.Choices = append(f.Choices, pages.SettingChoice{Value: ch, Label: label})
+			}
+		case settings.Duration:
+			f.Kind = pages.SettingDuration
+			f.Min, f.Max = shortDuration(def.Min), shortDuration(def.Max)
+		}
+		byGroup[def.Group] = append(byGroup[def.Group], f)
+	}
+	seen := map[string]bool{}
+	for _, g := range settingGroups {
+		if fs := byGroup[g.Name]; len(fs) > 0 {
+			d.Groups = append(d.Groups, pages.SettingsGroup{ID: g.ID, Title: g.Name, Description: g.Description, Icon: g.Icon, Settings: fs})
+			seen[g.Name] = true
+		}
+	}
+	// A group added to settings.Definitions but not described above
+	// still shows.
+	for _, def := range settings.Definitions {
+		if !seen[def.Group] {
+			seen[def.Group] = true
+			id := strings.ToLower(strings.ReplaceAll(def.Group, " ", "-"))
+			d.Groups = append(d.Groups, pages.SettingsGroup{ID: id, Title: def.Group, Icon: "fa-solid fa-gear", Settings: byGroup[def.Group]})
+		}
+	}
+	return d
+}
+
+// shortDuration formats a duration without zero units: "10m", "1h", "8760h".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// SettingsPage shows the settings form (GET /dashboard/settings).
+func (h *Handlers) SettingsPage(c *fiber.Ctx) error {
+	raw, err := h.Settings.Raw(c.UserContext())
+	if err != nil {
+		return err
+	}
+	return web.Render(c, fiber.StatusOK, pages.Settings(h.base(c, "Settings", "settings"), settingsData(raw, raw, nil)))
+}
+
+// SaveSettings validates the submitted settings and writes the changed ones
+// (POST /dashboard/settings). Nothing is written unless every value is
+// valid; each changed key is written and audited (setting.changed with the
+// old and new value). A key that is not a setting refuses the whole form.
+// Settings missing from the form keep their value, so that a form may
+// carry only some of them; a toggle sends "false" from a hidden field
+// followed by the checkbox's "true", and the last value counts.
+func (h *Handlers) SaveSettings(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	u := web.CurrentUser(c)
+	current, err := h.Settings.Raw(ctx)
+	if err != nil {
+		return err
+	}
+	submitted := map[string]string{}
+	var unknown []string
+	c.Request().PostArgs().VisitAll(func(k, v []byte) {
+		key := string(k)
+		if key == web.CSRFField {
+			return
+		}
+		if _, ok := settings.Lookup(key); !ok {
+			unknown = append(unknown, key)
+			return
+		}
+		submitted[key] = string(v) // the last value wins
+	})
+	values := make(map[string]string, len(current))
+	for k, v := range current {
+		values[k] = v
+	}
+	for k, v := range submitted {
+		values[k] = v
+	}
+	render := func(errs views.FieldErrors) error {
+		return web.Render(c, fiber.StatusUnprocessableEntity, pages.Settings(h.base(c, "Settings", "settings"), settingsData(values, current, errs)))
+	}
+	if len(unknown) > 0 {
+		names := make([]string, len(unknown))
+		for i, k := range unknown {
+			names[i] = settingQuote(k)
+		}
+		what := " is not a setting"
+		if len(names) > 1 {
+			what = " are not settings"
+		}
+		return render(views.FieldErrors{views.FormError: "Nothing was saved: " + strings.Join(names, ", ") + what + ". Reload the page and try again."})
+	}
+	errs := views.FieldErrors{}
+	type change struct{ key, old, new string }
+	var changes []change
+	for _, def := range settings.Definitions {
+		v, ok := submitted[def.Key]
+		if !ok {
+			continue
+		}
+		n, err := def.Normalize(v)
+		if err != nil {
+			errs[def.Key] = settingMessage(&def, v)
+			continue
+		}
+		values[def.Key] = n
+		if n != current[def.Key] {
+			changes = append(changes, change{def.Key, current[def.Key], n})
+		}
+	}
+	if len(errs) > 0 {
+		errs[views.FormError] = "Nothing was saved. Correct the settings marked below and save again."
+		return render(errs)
+	}
+	if len(changes) > 0 {
+		err := h.Store.Tx(ctx, func(tx *models.Store) error {
+			svc := settings.NewService(tx)
+			for _, ch := range changes {
+				if _, err := svc.Set(ctx, ch.key, ch.new); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		var verr *settings.ValidationError
+		if errors.As(err, &verr) {
+			return render(views.FieldErrors{verr.Key: verr.Error()})
+		}
+		if err != nil {
+			return err
+		}
+		for _, ch := range changes {
+			h.audit(c, u, "setting.changed", ch.key, true, map[string]string{"old": ch.old, "new": ch.new})
+		}
+	}
+	sess := web.CurrentSession(c)
+	switch len(changes) {
+	case 0:
+		sess.AddFlash("info", "Nothing changed: every setting already had the value you submitted.")
+	case 1:
+		sess.AddFlash("success", "Saved: "+settingTitle(changes[0].key)+" is now "+changes[0].new+". It applies from the next request.")
+	default:
+		sess.AddFlash("success", "Saved "+countNoun(int64(len(changes)), "setting", "settings")+". The changes apply from the next request.")
+	}
+	return seeOther(c, "/dashboard/settings")
+}
+
+func settingTitle(key string) string {
+	if d, ok := settings.Lookup(key); ok {
+		return d.Title
+	}
+	return key
+}
+
+// settingMessage explains a refused value in the words of the page (the
+// settings package's messages name the key, which the page shows anyway).
+func settingMessage(def *settings.Definition, value string) string {
+	v := strings.TrimSpace(value)
+	switch def.Kind {
+	case settings.Bool:
+		return "Choose on or off."
+	case settings.Enum:
+		return "Choose one of: " + strings.Join(def.Choices, ", ") + "."
+	case settings.Duration:
+		if v == "" {
+			return "Enter a duration between " + shortDuration(def.Min) + " and " + shortDuration(def.Max) + "."
+		}
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			return "Write a duration with a unit, such as 30s, 5m or 1h (not " + settingQuote(v) + ")."
+		case d <= 0:
+			return "Must be longer than zero: at least " + shortDuration(def.Min) + "."
+		case d < def.Min:
+			return "Must be at least " + shortDuration(def.Min) + "."
+		case d > def.Max:
+			return "Must be at most " + shortDuration(def.Max) + ", not " + v + "."
+		}
+	}
+	if _, err := def.Normalize(value); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// settingQuote quotes what someone typed, cut to 40 characters.
+func settingQuote(s string) string {
+	if r := []rune(s); len(r) > 40 {
+		s = string(r[:40]) + "…"
+	}
+	return "“" + s + "”"
+}

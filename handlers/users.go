@@ -1,0 +1,284 @@
+package handlers
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse/gatehouse/app/accounts"
+	"github.com/gatehouse/gatehouse/app/password"
+	"github.com/gatehouse/gatehouse/app/store"
+	"github.com/gatehouse/gatehouse/app/web"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/views"
+	"github.com/gatehouse/gatehouse/views/pages"
+)
+
+// User pages (admins): list, create, and per user: role, password reset,
+// disable and enable.
+
+// usersPageSize is the length of a page of the users list.
+const usersPageSize = 25
+
+// UserList lists the users with a search and a role filter
+// (GET /dashboard/users?q=&role=&offset=).
+func (h *Handlers) UserList(c *fiber.Ctx) error {
+	me := web.CurrentUser(c)
+	q := strings.TrimSpace(c.Query("q"))
+	if len(q) > 100 {
+		q = q[:100]
+	}
+	role := c.Query("role")
+	if !models.ValidRole(role) {
+		role = ""
+	}
+	offset, _ := strconv.Atoi(c.Query("offset"))
+	if offset < 0 {
+		offset = 0
+	}
+	users, total, err := h.Store.ListUsers(c.UserContext(), models.UserFilter{Query: q, Role: role, Offset: offset, Limit: usersPageSize})
+	if err != nil {
+		return err
+	}
+	if len(users) == 0 && offset > 0 && total > 0 {
+		// Past the last page (say, after a bookmark went stale).
+		return c.Redirect(pages.UserListData{Query: q, Role: role}.PageURL(0), fiber.StatusSeeOther)
+	}
+	d := pages.UserListData{Query: q, Role: role, Total: total, Offset: offset, PageSize: usersPageSize, AnyFilter: q != "" || role != ""}
+	for _, u := range users {
+		d.Users = append(d.Users, pages.UserRow{
+			ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, Role: u.Role,
+			Disabled: u.Disabled, Self: u.ID == me.ID, CreatedAt: u.CreatedAt,
+		})
+	}
+	return web.Render(c, fiber.StatusOK, pages.UserList(h.base(c, "Users", "users"), d))
+}
+
+// NewUserPage shows the create-user form (GET /dashboard/users/new).
+func (h *Handlers) NewUserPage(c *fiber.Ctx) error {
+	return web.Render(c, fiber.StatusOK, pages.UserNew(h.base(c, "New user", "users"), pages.NewUserForm{Role: models.RoleUser}))
+}
+
+// CreateUser creates a user through app/accounts (POST /dashboard/users).
+func (h *Handlers) CreateUser(c *fiber.Ctx) error {
+	in := accounts.Input{
+		Username: c.FormValue("username"), Email: c.FormValue("email"), Name: c.FormValue("name"),
+		Password: c.FormValue("password"), PasswordConfirm: c.FormValue("password_confirm"), ConfirmPassword: true,
+		Role: c.FormValue("role"),
+	}
+	u, errs, err := accounts.Create(c.UserContext(), h.Store, in)
+	if errors.Is(err, accounts.ErrInvalid) {
+		in.Normalize()
+		f := pages.NewUserForm{Username: in.Username, Email: in.Email, Name: in.Name, Role: in.Role, Errors: views.FieldErrors(errs)}
+		return web.Render(c, fiber.StatusUnprocessableEntity, pages.UserNew(h.base(c, "New user", "users"), f))
+	}
+	if err != nil {
+		return err
+	}
+	h.audit(c, web.CurrentUser(c), "user.created", u.Username, true, map[string]string{"role": u.Role})
+	web.CurrentSession(c).AddFlash("success", "User "+u.Username+" created. Give them their password through a safe channel.")
+	return seeOther(c, pages.UserURL(u.ID))
+}
+
+// loadUser finds the user of the path (:id), or answers 404.
+func (h *Handlers) loadUser(c *fiber.Ctx) (*models.User, error) {
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return nil, fiber.NewError(fiber.StatusNotFound, "There is no such user.")
+	}
+	u, err := h.Store.GetUser(c.UserContext(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fiber.NewError(fiber.StatusNotFound, "There is no such user. The account may have been deleted.")
+	}
+	return u, err
+}
+
+// UserPage shows a user (GET /dashboard/users/:id).
+func (h *Handlers) UserPage(c *fiber.Ctx) error {
+	u, err := h.loadUser(c)
+	if err != nil {
+		return err
+	}
+	return h.renderUser(c, fiber.StatusOK, u, "", nil)
+}
+
+func (h *Handlers) renderUser(c *fiber.Ctx, status int, u *models.User, roleValue string, errs views.FieldErrors) error {
+	ctx := c.UserContext()
+	me := web.CurrentUser(c)
+	d := pages.UserDetailData{
+		ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, Role: u.Role, Disabled: u.Disabled,
+		Self: u.ID == me.ID, CreatedAt: u.CreatedAt, PasswordChangedAt: u.PasswordChangedAt,
+		RoleValue: roleValue, Errors: errs,
+	}
+	if u.Role == models.RoleAdmin && !u.Disabled {
+		n, err := h.Store.CountAdmins(ctx)
+		if err != nil {
+			return err
+		}
+		d.LastAdmin = n <= 1
+	}
+	owner := u.ID
+	clients, err := h.Store.CountClients(ctx, &owner)
+	if err != nil {
+		return err
+	}
+	consents, err := h.Store.ListConsents(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	d.Clients, d.Apps = clients, int64(len(consents))
+	title := u.Name
+	if title == "" {
+		title = u.Username
+	}
+	return web.Render(c, status, pages.UserDetail(h.base(c, title, "users"), d))
+}
+
+// ChangeUserRole sets a user's role (POST /dashboard/users/:id/role). The
+// last enabled admin keeps the role.
+func (h *Handlers) ChangeUserRole(c *fiber.Ctx) error {
+	me := web.CurrentUser(c)
+	u, err := h.loadUser(c)
+	if err != nil {
+		return err
+	}
+	role := c.FormValue("role")
+	if !models.ValidRole(role) {
+		return h.renderUser(c, fiber.StatusUnprocessableEntity, u, "", views.FieldErrors{"role": "Choose admin, developer or user."})
+	}
+	var old string
+	err = h.Store.UpdateUserKeepingAdmin(c.UserContext(), u.ID, func(x *models.User) error {
+		old = x.Role
+		x.Role = role
+		return nil
+	})
+	if errors.Is(err, models.ErrLastAdmin) {
+		return h.renderUser(c, fiber.StatusConflict, u, role, views.FieldErrors{"role": lastAdminMessage})
+	}
+	if err != nil {
+		return err
+	}
+	sess := web.CurrentSession(c)
+	if old == role {
+		sess.AddFlash("info", u.Username+" is already "+article(views.RoleLabel(role))+".")
+		return seeOther(c, pages.UserURL(u.ID))
+	}
+	h.audit(c, me, "user.role_changed", u.Username, true, map[string]string{"old": old, "new": role})
+	if u.ID == me.ID && role != models.RoleAdmin {
+		sess.AddFlash("success", "You are now "+article(views.RoleLabel(role))+". The admin pages are no longer available to you.")
+		return seeOther(c, "/dashboard")
+	}
+	sess.AddFlash("success", u.Username+" is now "+article(views.RoleLabel(role))+".")
+	return seeOther(c, pages.UserURL(u.ID))
+}
+
+const lastAdminMessage = "This is the only enabled administrator. Make another user an admin first, so that someone can still manage Gatehouse."
+
+// article puts "a" or "an" before a role's name.
+func article(label string) string {
+	if label != "" && strings.ContainsRune("AEIOUaeiou", rune(label[0])) {
+		return "an " + label
+	}
+	return "a " + label
+}
+
+// DisableUser disables an account and ends its sessions
+// (POST /dashboard/users/:id/disable). Admins cannot disable themselves,
+// nor the last enabled admin.
+func (h *Handlers) DisableUser(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	me := web.CurrentUser(c)
+	u, err := h.loadUser(c)
+	if err != nil {
+		return err
+	}
+	if u.ID == me.ID {
+		return h.renderUser(c, fiber.StatusConflict, u, "", views.FieldErrors{"disabled": "You can't disable your own account."})
+	}
+	changed := false
+	err = h.Store.UpdateUserKeepingAdmin(ctx, u.ID, func(x *models.User) error {
+		changed = !x.Disabled
+		x.Disabled = true
+		return nil
+	})
+	if errors.Is(err, models.ErrLastAdmin) {
+		return h.renderUser(c, fiber.StatusConflict, u, "", views.FieldErrors{"disabled": lastAdminMessage})
+	}
+	if err != nil {
+		return err
+	}
+	// Signed out everywhere (LoadUser would also sign out a disabled
+	// user's sessions, but only when they next come back).
+	if _, err := h.Store.DeleteUserWebSessions(ctx, u.ID, nil); err != nil {
+		return err
+	}
+	if changed {
+		h.audit(c, me, "user.disabled", u.Username, true, nil)
+	}
+	web.CurrentSession(c).AddFlash("success", u.Username+" is disabled and was signed out everywhere.")
+	return seeOther(c, pages.UserURL(u.ID))
+}
+
+// EnableUser enables a disabled account (POST /dashboard/users/:id/enable).
+func (h *Handlers) EnableUser(c *fiber.Ctx) error {
+	me := web.CurrentUser(c)
+	u, err := h.loadUser(c)
+	if err != nil {
+		return err
+	}
+	changed := false
+	if err := h.Store.UpdateUser(c.UserContext(), u.ID, func(x *models.User) error {
+		changed = x.Disabled
+		x.Disabled = false
+		return nil
+	}); err != nil {
+		return err
+	}
+	if changed {
+		h.audit(c, me, "user.enabled", u.Username, true, nil)
+	}
+	web.CurrentSession(c).AddFlash("success", u.Username+" is enabled and can sign in again.")
+	return seeOther(c, pages.UserURL(u.ID))
+}
+
+// ResetUserPassword sets a new password for a user and signs them out
+// everywhere (POST /dashboard/users/:id/password). Admins change their own
+// password on the account page, which asks for the current one.
+func (h *Handlers) ResetUserPassword(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	me := web.CurrentUser(c)
+	u, err := h.loadUser(c)
+	if err != nil {
+		return err
+	}
+	if u.ID == me.ID {
+		return h.renderUser(c, fiber.StatusConflict, u, "", views.FieldErrors{"password": "Change your own password on your account page."})
+	}
+	next, confirm := c.FormValue("password"), c.FormValue("password_confirm")
+	if msg := password.Problem(next); msg != "" {
+		return h.renderUser(c, fiber.StatusUnprocessableEntity, u, "", views.FieldErrors{"password": msg})
+	}
+	if next != confirm {
+		return h.renderUser(c, fiber.StatusUnprocessableEntity, u, "", views.FieldErrors{"password_confirm": "The two passwords do not match."})
+	}
+	hash, err := password.Hash(next)
+	if err != nil {
+		return err
+	}
+	now := h.Now().UTC()
+	if err := h.Store.UpdateUser(ctx, u.ID, func(x *models.User) error {
+		x.PasswordHash = hash
+		x.PasswordChangedAt = now
+		return nil
+	}); err != nil {
+		return err
+	}
+	if _, err := h.Store.DeleteUserWebSessions(ctx, u.ID, nil); err != nil {
+		return err
+	}
+	h.audit(c, me, "user.password_reset", u.Username, true, nil)
+	web.CurrentSession(c).AddFlash("success", "New password set for "+u.Username+". They were signed out everywhere.")
+	return seeOther(c, pages.UserURL(u.ID))
+}

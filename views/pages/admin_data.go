@@ -1,0 +1,406 @@
+package pages
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/views"
+)
+
+// View models of the scopes, settings, users and authorized-apps pages.
+// Helpers here are prefixed (adm...) so that they do not collide with the
+// other dashboard pages of this package.
+
+// ---- scopes ----------------------------------------------------------
+
+// ScopeMethods are the HTTP methods a scope can guard, as offered in the
+// form ("*" means every method).
+var ScopeMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "*"}
+
+// ScopePreviewClient is the sample app name the scope form fills into the
+// description preview.
+const ScopePreviewClient = "Acme Notes"
+
+// ScopeListData is the scopes list (GET /dashboard/scopes).
+type ScopeListData struct {
+	Scopes  []ScopeRow
+	CanEdit bool // admins; developers read only
+}
+
+// ScopeRow is one scope in the list.
+type ScopeRow struct {
+	ScopeID, Name, Description, Icon string
+	Method, ResourcePath             string
+	IsDefault                        bool
+}
+
+// ScopeForm is the scope form (new and edit) or, for developers, the
+// read-only view of a scope.
+type ScopeForm struct {
+	New     bool // creating: the scope ID is editable
+	CanEdit bool // admins; developers see the scope read only
+	ScopeID string
+	Name    string
+	// Description may use {user} and {client_name}.
+	Description  string
+	Icon         string
+	ResourcePath string
+	Method       string
+	IsDefault    bool
+	Errors       views.FieldErrors // keys: scope_id, name, description, icon, resource_path, method, views.FormError
+
+	// PreviewUser is the username the preview fills in for {user}.
+	PreviewUser string
+
+	// Edit page only: Heading is the stored name (the form may hold an
+	// edited one).
+	Heading              string
+	CreatedAt, UpdatedAt time.Time
+	Delete               *ScopeDeleteData
+}
+
+// ScopeDeleteData is the danger zone of the scope edit page.
+type ScopeDeleteData struct {
+	Clients      int64 // clients allowed to ask for the scope
+	ActiveTokens int64 // unexpired, unrevoked tokens granting it
+	// LimitedTo lists the clients (names) whose only scope this is: the
+	// scope cannot be deleted while they exist.
+	LimitedTo []ScopeClientRef
+	// OIDC is set for the OpenID Connect scopes, which clients rely on.
+	OIDC  bool
+	Error string // the confirmation checkbox's message
+}
+
+// ScopeClientRef names a client on the scope pages.
+type ScopeClientRef struct {
+	ClientID, Name string
+}
+
+// InUse reports whether clients or active tokens use the scope.
+func (d *ScopeDeleteData) InUse() bool { return d.Clients > 0 || d.ActiveTokens > 0 }
+
+// URL is the address of the scope's page. The scope ID is path-escaped:
+// scope IDs may contain "/" and other punctuation.
+func ScopeURL(scopeID string) string { return "/dashboard/scopes/" + url.PathEscape(scopeID) }
+
+// previewDescription is the description as the consent screen shows it,
+// with sample values.
+func (f ScopeForm) previewDescription() string {
+	d := strings.TrimSpace(f.Description)
+	if d == "" {
+		return ""
+	}
+	return oauth.ScopeDescription(d, f.previewUser(), ScopePreviewClient)
+}
+
+func (f ScopeForm) previewUser() string {
+	if f.PreviewUser == "" {
+		return "ada"
+	}
+	return f.PreviewUser
+}
+
+func (f ScopeForm) previewName() string {
+	if strings.TrimSpace(f.Name) == "" {
+		return "Display name"
+	}
+	return f.Name
+}
+
+// previewIcon is the icon shown in the preview: the scope's, or a shield.
+func (f ScopeForm) previewIcon() string {
+	if f.Icon == "" || f.Errors.Get("icon") != "" {
+		return scopeFallbackIcon
+	}
+	return f.Icon
+}
+
+const scopeFallbackIcon = "fa-solid fa-shield-halved"
+
+func (f ScopeForm) action() string {
+	if f.New {
+		return "/dashboard/scopes"
+	}
+	return ScopeURL(f.ScopeID)
+}
+
+// guards describes what a scope guards: "GET /api/user", or "".
+func admGuards(method, path string) string {
+	if path == "" {
+		return ""
+	}
+	if method == "" {
+		method = "*"
+	}
+	return method + " " + path
+}
+
+func admIconOr(icon string) string {
+	if icon == "" {
+		return scopeFallbackIcon
+	}
+	return icon
+}
+
+// ---- settings --------------------------------------------------------
+
+// SettingsData is the settings page (GET/POST /dashboard/settings).
+type SettingsData struct {
+	Groups []SettingsGroup
+	Errors views.FieldErrors // by setting key; views.FormError for the form
+}
+
+// SettingsGroup is one titled section of settings.
+type SettingsGroup struct {
+	ID, Title, Description, Icon string
+	Settings                     []SettingField
+}
+
+// Setting kinds as the page renders them.
+const (
+	SettingBool     = "bool"
+	SettingDuration = "duration"
+	SettingEnum     = "enum"
+)
+
+// SettingField is one setting in the form.
+type SettingField struct {
+	Key, Title, Help, Risk string
+	Kind                   string // SettingBool, SettingDuration or SettingEnum
+	Value                  string // as entered (kept after an error) or stored
+	Default                string
+	Choices                []SettingChoice // enums
+	Min, Max               string          // durations, e.g. "1s", "10m"
+	Modified               bool            // the stored value differs from the default
+}
+
+// SettingChoice is one option of an enum setting.
+type SettingChoice struct {
+	Value, Label string
+}
+
+func (s SettingField) checked() bool { return s.Value == "true" }
+
+func (s SettingField) boundsText() string {
+	return "Between " + s.Min + " and " + s.Max + ". Use units such as 30s, 15m or 2h."
+}
+
+func (s SettingField) defaultText() string {
+	switch s.Kind {
+	case SettingBool:
+		if s.Default == "true" {
+			return "on"
+		}
+		return "off"
+	case SettingEnum:
+		for _, c := range s.Choices {
+			if c.Value == s.Default {
+				return c.Label
+			}
+		}
+	}
+	return s.Default
+}
+
+// ---- users -----------------------------------------------------------
+
+// UserListData is the users list (GET /dashboard/users).
+type UserListData struct {
+	Users []UserRow
+	Query string // the search, kept in the box
+	Role  string // the role filter ("" for all)
+	// Total matches the filter; Offset is the first shown (0-based).
+	Total            int64
+	Offset, PageSize int
+	// AnyFilter is set when Query or Role narrows the list.
+	AnyFilter bool
+}
+
+// UserRow is one user in the list.
+type UserRow struct {
+	ID                    int64
+	Username, Name, Email string
+	Role                  string
+	Disabled              bool
+	Self                  bool
+	CreatedAt             time.Time
+}
+
+// RoleChoices are the roles in the forms, with what each may do.
+var RoleChoices = []struct{ Value, Label, Help string }{
+	{views.RoleUser, "User", "Signs in to apps and manages their own authorized apps."},
+	{views.RoleDeveloper, "Developer", "Also registers and manages their own OAuth clients, and reads scopes."},
+	{views.RoleAdmin, "Admin", "Everything: all clients, scopes, settings, users and the audit log."},
+}
+
+func (d UserListData) from() int64 { return int64(d.Offset) + 1 }
+func (d UserListData) to() int64   { return int64(d.Offset) + int64(len(d.Users)) }
+
+// PageURL is the address of the page starting at offset, with the filters.
+func (d UserListData) PageURL(offset int) string {
+	v := url.Values{}
+	if d.Query != "" {
+		v.Set("q", d.Query)
+	}
+	if d.Role != "" {
+		v.Set("role", d.Role)
+	}
+	if offset > 0 {
+		v.Set("offset", strconv.Itoa(offset))
+	}
+	if len(v) == 0 {
+		return "/dashboard/users"
+	}
+	return "/dashboard/users?" + v.Encode()
+}
+
+func (d UserListData) prevURL() string {
+	if d.Offset <= 0 {
+		return ""
+	}
+	return d.PageURL(max(d.Offset-d.PageSize, 0))
+}
+
+func (d UserListData) nextURL() string {
+	if int64(d.Offset+d.PageSize) >= d.Total {
+		return ""
+	}
+	return d.PageURL(d.Offset + d.PageSize)
+}
+
+// UserURL is the address of a user's page.
+func UserURL(id int64) string { return "/dashboard/users/" + strconv.FormatInt(id, 10) }
+
+// NewUserForm is the create-user form (GET/POST /dashboard/users/new).
+type NewUserForm struct {
+	Username, Email, Name, Role string
+	Errors                      views.FieldErrors // keys: username, email, name, password, password_confirm, role
+}
+
+// UserDetailData is a user's page (GET /dashboard/users/:id).
+type UserDetailData struct {
+	ID                    int64
+	Username, Name, Email string
+	Role                  string
+	Disabled              bool
+	Self                  bool // the admin looking is this user
+	// LastAdmin is set when this is the only enabled admin: it cannot be
+	// demoted or disabled.
+	LastAdmin         bool
+	Clients           int64 // clients the user owns
+	Apps              int64 // apps the user authorized
+	CreatedAt         time.Time
+	PasswordChangedAt time.Time
+	// RoleValue is the role chosen in the form (kept after an error).
+	RoleValue string
+	Errors    views.FieldErrors // keys: role, password, password_confirm, disabled
+}
+
+func (d UserDetailData) roleValue() string {
+	if d.RoleValue != "" {
+		return d.RoleValue
+	}
+	return d.Role
+}
+
+func (d UserDetailData) displayName() string {
+	if d.Name != "" {
+		return d.Name
+	}
+	return d.Username
+}
+
+// ---- authorized apps -------------------------------------------------
+
+// AppsData is the authorized-apps page (GET /account/apps).
+type AppsData struct {
+	Apps []AppRow
+}
+
+// AppRow is one client the user approved.
+type AppRow struct {
+	ClientID    string
+	Name        string // "" when the client no longer exists
+	Description string
+	Icon        string // "/icons/<id>", an https URL, or "" for initials
+	Homepage    string
+	Scopes      []AppScope
+	GrantedAt   time.Time // when the consent was last given
+}
+
+// AppScope is one granted scope as the apps page shows it.
+type AppScope struct {
+	ID, Name, Icon string
+}
+
+func (a AppRow) displayName() string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return a.ClientID
+}
+
+// revokeURL is where the revoke form posts.
+func (a AppRow) revokeURL() string {
+	return "/account/apps/" + url.PathEscape(a.ClientID) + "/revoke"
+}
+
+// admAppIcon reports whether icon is an image address the page may load.
+func admAppIcon(icon string) bool {
+	return strings.HasPrefix(icon, "https://") || (strings.HasPrefix(icon, "/") && !strings.HasPrefix(icon, "//"))
+}
+
+// homepageHost is the homepage's host name, for the link text.
+func (a AppRow) homepageHost() string {
+	u, err := url.Parse(a.Homepage)
+	if err != nil || u.Host == "" {
+		return a.Homepage
+	}
+	return u.Host
+}
+
+// safeHomepage reports whether the homepage is an http(s) URL to link to.
+func (a AppRow) safeHomepage() bool {
+	return strings.HasPrefix(a.Homepage, "https://") || strings.HasPrefix(a.Homepage, "http://")
+}
+
+// ---- shared helpers --------------------------------------------------
+
+// admDate shows a date like "3 Feb 2026".
+func admDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2 Jan 2006")
+}
+
+// admDateTime shows a time like "3 Feb 2026, 14:05 UTC".
+func admDateTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2 Jan 2006, 15:04 MST")
+}
+
+// admISO is a time for the datetime attribute of <time>.
+func admISO(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// admCount writes "1 client" or "3 clients".
+func admCount(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return formatCount(n) + " " + many
+}
+
+// settingDescribedBy lists the ids that describe a setting's control.
+func settingDescribedBy(key, errMsg string) string {
+	ids := key + "-help " + key + "-risk"
+	if errMsg != "" {
+		ids = key + "-error " + ids
+	}
+	return ids
+}
