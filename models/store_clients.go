@@ -125,6 +125,61 @@ func (s *Store) DeleteClient(ctx context.Context, clientID string) error {
 	return nil
 }
 
+// ClientOwnerNames returns the usernames of the owners of clients, by user
+// ID, in one query. Clients without an owner (or whose owner was deleted)
+// have no entry.
+func (s *Store) ClientOwnerNames(ctx context.Context, clients []Client) (map[int64]string, error) {
+	names := map[int64]string{}
+	var ids []int64
+	for _, c := range clients {
+		if c.OwnerID != nil {
+			if _, seen := names[*c.OwnerID]; !seen {
+				names[*c.OwnerID] = ""
+				ids = append(ids, *c.OwnerID)
+			}
+		}
+	}
+	clear(names)
+	if len(ids) == 0 {
+		return names, nil
+	}
+	var rows []struct {
+		ID       int64
+		Username string
+	}
+	if err := s.conn(ctx).Model(&User{}).Select("id", "username").Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, wrapErr(err, "client owners")
+	}
+	for _, r := range rows {
+		names[r.ID] = r.Username
+	}
+	return names, nil
+}
+
+// ClientUsage is what deleting a client takes away.
+type ClientUsage struct {
+	// ActiveTokens counts unrevoked, unexpired access and refresh tokens.
+	ActiveTokens int64
+	// Consents counts the users who authorized the client.
+	Consents int64
+}
+
+// GetClientUsage counts the client's active tokens and consents.
+func (s *Store) GetClientUsage(ctx context.Context, clientID string) (ClientUsage, error) {
+	entity := fmt.Sprintf("usage of client %q", clientID)
+	var u ClientUsage
+	err := s.conn(ctx).Model(&Token{}).
+		Where("client_id = ? AND revoked_at IS NULL AND expires_at > ?", clientID, s.now()).
+		Count(&u.ActiveTokens).Error
+	if err != nil {
+		return ClientUsage{}, wrapErr(err, entity)
+	}
+	if err := s.conn(ctx).Model(&Consent{}).Where("client_id = ?", clientID).Count(&u.Consents).Error; err != nil {
+		return ClientUsage{}, wrapErr(err, entity)
+	}
+	return u, nil
+}
+
 // scopeColumns are the columns UpdateScope writes.
 var scopeColumns = []string{"name", "description", "icon", "resource_path", "method", "is_default", "updated_at"}
 
