@@ -1,0 +1,329 @@
+// Package clients validates and builds OAuth client registrations. The
+// dashboard's client pages and `gatehouse clients create` both go through
+// it, so the rules are the same everywhere.
+package clients
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/models"
+)
+
+// Limits of a registration.
+const (
+	MaxNameLength        = 100
+	MaxDescriptionLength = 1000
+	MaxURLLength         = 2000
+	MaxRedirectURIs      = 50
+	// MaxIconBytes bounds an uploaded icon.
+	MaxIconBytes = 256 << 10
+)
+
+// Field names, as used by Errors and by the dashboard's form.
+const (
+	FieldName         = "name"
+	FieldDescription  = "description"
+	FieldIcon         = "icon"
+	FieldHomepage     = "homepage"
+	FieldRedirectURIs = "redirect_uris"
+	FieldGrantTypes   = "grant_types"
+	FieldScopes       = "scopes"
+	FieldPublic       = "public"
+)
+
+// Input is a client registration as entered (everything but the owner and
+// the generated credentials).
+type Input struct {
+	Name        string
+	Description string
+	// Icon is an https URL, or the path of an uploaded image
+	// ("/icons/<hex SHA-256>", see IconPath), or empty.
+	Icon         string
+	Homepage     string
+	RedirectURIs []string
+	// GrantTypes empty means oauth.DefaultGrantTypes (SPEC.md §5).
+	GrantTypes []string
+	// Scopes empty means the client may request any scope.
+	Scopes []string
+	Public bool
+}
+
+// Errors maps a field name (FieldName, ...) to a message for the person
+// entering it.
+type Errors map[string]string
+
+// FromClient returns the input that describes an existing client.
+func FromClient(c *models.Client) Input {
+	return Input{
+		Name: c.Name, Description: c.Description, Icon: c.Icon, Homepage: c.Homepage,
+		RedirectURIs: slices.Clone(c.RedirectURIs), GrantTypes: slices.Clone(c.GrantTypes),
+		Scopes: slices.Clone(c.Scopes), Public: c.Public,
+	}
+}
+
+// Normalize trims the text fields and drops empty and repeated list
+// entries, in place.
+func (in *Input) Normalize() {
+	in.Name = strings.TrimSpace(in.Name)
+	in.Description = strings.TrimSpace(strings.ReplaceAll(in.Description, "\r\n", "\n"))
+	in.Icon = strings.TrimSpace(in.Icon)
+	in.Homepage = strings.TrimSpace(in.Homepage)
+	in.RedirectURIs = dedupe(in.RedirectURIs)
+	in.GrantTypes = dedupe(in.GrantTypes)
+	in.Scopes = dedupe(in.Scopes)
+}
+
+func dedupe(list []string) []string {
+	out := []string{}
+	for _, s := range list {
+		s = strings.TrimSpace(s)
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Validate returns every problem with the (normalized) input. knownScopes
+// are the scope IDs that exist; a scope outside them is refused.
+func (in *Input) Validate(knownScopes []string) Errors {
+	errs := Errors{}
+	switch n := utf8.RuneCountInString(in.Name); {
+	case n == 0:
+		errs[FieldName] = "Give the client a name; users see it on the consent screen."
+	case n > MaxNameLength || !utf8.ValidString(in.Name):
+		errs[FieldName] = fmt.Sprintf("Use at most %d characters.", MaxNameLength)
+	case strings.ContainsFunc(in.Name, isControl):
+		errs[FieldName] = "Use a single line without control characters."
+	}
+	if utf8.RuneCountInString(in.Description) > MaxDescriptionLength || !utf8.ValidString(in.Description) {
+		errs[FieldDescription] = fmt.Sprintf("Use at most %d characters.", MaxDescriptionLength)
+	}
+	if msg := CheckIcon(in.Icon); msg != "" {
+		errs[FieldIcon] = msg
+	}
+	if msg := CheckHomepage(in.Homepage); msg != "" {
+		errs[FieldHomepage] = msg
+	}
+
+	for _, g := range in.GrantTypes {
+		if !oauth.KnownGrantType(g) {
+			errs[FieldGrantTypes] = fmt.Sprintf("%q is not a grant type Gatehouse knows.", g)
+			break
+		}
+	}
+	if _, bad := errs[FieldGrantTypes]; !bad && in.Public && slices.Contains(in.GrantTypes, oauth.GrantClientCredentials) {
+		errs[FieldGrantTypes] = "Public clients cannot use client credentials: they have no secret to prove who they are."
+	}
+
+	if len(in.RedirectURIs) > MaxRedirectURIs {
+		errs[FieldRedirectURIs] = fmt.Sprintf("Register at most %d redirect URIs.", MaxRedirectURIs)
+	} else {
+		for _, u := range in.RedirectURIs {
+			if err := oauth.ValidateRedirectURI(u); err != nil {
+				errs[FieldRedirectURIs] = fmt.Sprintf("%s %s.", quoteURI(u), err)
+				break
+			}
+		}
+	}
+	if _, bad := errs[FieldRedirectURIs]; !bad && len(in.RedirectURIs) == 0 && NeedsRedirectURI(in.GrantTypes) {
+		errs[FieldRedirectURIs] = "Add at least one redirect URI: the authorization code and implicit grants send the user back to one."
+	}
+
+	for _, s := range in.Scopes {
+		if !slices.Contains(knownScopes, s) {
+			errs[FieldScopes] = fmt.Sprintf("%q is not a scope defined on this server.", s)
+			break
+		}
+	}
+	return errs
+}
+
+// quoteURI shows a URI in a message, shortened when very long.
+func quoteURI(u string) string {
+	if utf8.RuneCountInString(u) > 80 {
+		r := []rune(u)
+		u = string(r[:77]) + "..."
+	}
+	return fmt.Sprintf("%q", u)
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) }
+
+// NeedsRedirectURI reports whether a client with these grant types (empty
+// meaning the defaults) needs a registered redirect URI.
+func NeedsRedirectURI(grantTypes []string) bool {
+	gts := oauth.EffectiveGrantTypes(grantTypes)
+	return slices.Contains(gts, oauth.GrantAuthorizationCode) || slices.Contains(gts, oauth.GrantImplicit)
+}
+
+var iconPathRE = regexp.MustCompile(`^/icons/[0-9a-f]{64}$`)
+
+// IconPath is where an uploaded image is served.
+func IconPath(imageID string) string { return "/icons/" + imageID }
+
+// IsUploadedIcon reports whether icon is the path of an uploaded image.
+func IsUploadedIcon(icon string) bool { return iconPathRE.MatchString(icon) }
+
+// CheckIcon returns why icon is not usable as a client icon, or "" (empty
+// is allowed).
+func CheckIcon(icon string) string {
+	if icon == "" || IsUploadedIcon(icon) {
+		return ""
+	}
+	if msg := checkURL(icon, false); msg != "" {
+		return "Upload an image or enter an https URL of one: the URL " + msg
+	}
+	return ""
+}
+
+// CheckHomepage returns why homepage is not a usable home page address, or
+// "" (empty is allowed).
+func CheckHomepage(homepage string) string {
+	if homepage == "" {
+		return ""
+	}
+	if msg := checkURL(homepage, true); msg != "" {
+		return "The home page " + msg
+	}
+	return ""
+}
+
+// checkURL returns why raw is not an absolute https (or, when allowHTTP,
+// http) URL, as the end of a sentence, or "".
+func checkURL(raw string, allowHTTP bool) string {
+	want := "must start with https://"
+	if allowHTTP {
+		want = "must start with https:// or http://"
+	}
+	if len(raw) > MaxURLLength {
+		return fmt.Sprintf("is longer than %d characters.", MaxURLLength)
+	}
+	if strings.ContainsFunc(raw, func(r rune) bool { return r <= 0x20 || r == 0x7f }) {
+		return "must not contain spaces."
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return want + " and name a host, e.g. https://app.example.com."
+	}
+	if u.User != nil {
+		return "must not contain a user name or password."
+	}
+	if u.Scheme != "https" && (!allowHTTP || u.Scheme != "http") {
+		return want + "."
+	}
+	return ""
+}
+
+// Icon content types accepted for uploads.
+var iconTypes = []string{"image/png", "image/jpeg", "image/webp"}
+
+// ErrIconTooLarge and ErrIconType are returned by NewIcon.
+var (
+	ErrIconTooLarge = fmt.Errorf("the image is larger than %d KB", MaxIconBytes>>10)
+	ErrIconType     = errors.New("the file is not a PNG, JPEG or WebP image")
+)
+
+// NewIcon checks an uploaded icon and returns it as an image to store: its
+// type is sniffed from the bytes (what the browser claimed is ignored), and
+// only PNG, JPEG and WebP are accepted (no SVG: it can carry scripts).
+func NewIcon(data []byte) (*models.Image, error) {
+	if len(data) == 0 {
+		return nil, ErrIconType
+	}
+	if len(data) > MaxIconBytes {
+		return nil, ErrIconTooLarge
+	}
+	ct := http.DetectContentType(data)
+	if !slices.Contains(iconTypes, ct) {
+		return nil, ErrIconType
+	}
+	sum := sha256.Sum256(data)
+	return &models.Image{ID: hex.EncodeToString(sum[:]), ContentType: ct, Data: bytes.Clone(data)}, nil
+}
+
+// AllowedIconType reports whether an image of this content type may be
+// served as an icon.
+func AllowedIconType(ct string) bool { return slices.Contains(iconTypes, ct) }
+
+// Apply copies the input's fields onto c (not the owner, the client ID or
+// the credentials).
+func (in *Input) Apply(c *models.Client) {
+	c.Name = in.Name
+	c.Description = in.Description
+	c.Icon = in.Icon
+	c.Homepage = in.Homepage
+	c.RedirectURIs = slices.Clone(in.RedirectURIs)
+	c.GrantTypes = slices.Clone(in.GrantTypes)
+	c.Scopes = slices.Clone(in.Scopes)
+	c.Public = in.Public
+}
+
+// New builds a client from the (validated) input with fresh credentials:
+// a client ID and, unless the client is public, a secret, returned in
+// plain text for showing once (only its digest is in the client).
+func New(in Input, ownerID *int64) (c *models.Client, plainSecret string) {
+	cred := oauth.NewCredentials(in.Public)
+	c = &models.Client{ClientID: cred.ClientID, SecretHash: cred.SecretHash, SecretHint: cred.SecretHint, OwnerID: ownerID}
+	in.Apply(c)
+	return c, cred.Secret
+}
+
+// ScopeIDs returns the IDs of scopes, for Validate.
+func ScopeIDs(scopes []models.Scope) []string {
+	ids := make([]string, len(scopes))
+	for i, s := range scopes {
+		ids[i] = s.ScopeID
+	}
+	return ids
+}
+
+// ErrInvalid is returned by Create with the field errors.
+var ErrInvalid = errors.New("invalid client")
+
+// Store is the storage Create needs.
+type Store interface {
+	ListScopes(ctx context.Context) ([]models.Scope, error)
+	CreateClient(ctx context.Context, c *models.Client) error
+}
+
+// Create normalizes and validates the input against the scopes that exist
+// and stores a new client owned by ownerID (nil: nobody). It returns the
+// client and its secret in plain text (empty for public clients), to be
+// shown once. Validation problems come back as Errors with ErrInvalid.
+func Create(ctx context.Context, st Store, in Input, ownerID *int64) (*models.Client, string, Errors, error) {
+	in.Normalize()
+	scopes, err := st.ListScopes(ctx)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if errs := in.Validate(ScopeIDs(scopes)); len(errs) > 0 {
+		return nil, "", errs, ErrInvalid
+	}
+	c, plain := New(in, ownerID)
+	if err := st.CreateClient(ctx, c); err != nil {
+		return nil, "", nil, err
+	}
+	return c, plain, nil, nil
+}
+
+// SecretHint is how a stored secret is shown after its creation: the
+// prefix and its last 4 characters ("gcs_…a1b2"); "" for public clients.
+func SecretHint(c *models.Client) string {
+	if c.Public || c.SecretHint == "" {
+		return ""
+	}
+	return oauth.ClientSecretPrefix + "…" + c.SecretHint
+}
