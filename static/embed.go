@@ -16,7 +16,7 @@ import (
 
 // FS holds the static files, rooted at this folder (e.g. "css/app.css").
 //
-//go:embed css img vendor
+//go:embed css img js vendor
 var FS embed.FS
 
 // Prefix is the URL path the application serves FS under.

@@ -1,0 +1,577 @@
+package handlers
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse/gatehouse/app/clients"
+	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/store"
+	"github.com/gatehouse/gatehouse/app/web"
+	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/views"
+	"github.com/gatehouse/gatehouse/views/pages"
+)
+
+// clientsPageSize is how many clients the list shows at once.
+const clientsPageSize = 20
+
+// sessionNewSecret holds "<client_id> <secret>" between the POST that made
+// a secret and the page that shows it, once.
+const sessionNewSecret = "client_secret_once"
+
+// errClientNotFound is the 404 for a client that does not exist or that the
+// user may not manage: the two look the same, so client IDs do not leak.
+var errClientNotFound = fiber.NewError(fiber.StatusNotFound, "There is no such client, or it is not yours to manage.")
+
+// mayManage reports whether u may see and change the client: admins any,
+// developers their own.
+func mayManage(u *models.User, c *models.Client) bool {
+	if u.Role == models.RoleAdmin {
+		return true
+	}
+	return u.Role == models.RoleDeveloper && c.OwnerID != nil && *c.OwnerID == u.ID
+}
+
+// loadClient returns the client named by the :client_id parameter when the
+// signed-in user may manage it, and errClientNotFound otherwise.
+func (h *Handlers) loadClient(c *fiber.Ctx) (*models.Client, error) {
+	cl, err := h.Store.GetClient(c.UserContext(), c.Params("client_id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errClientNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !mayManage(web.CurrentUser(c), cl) {
+		return nil, errClientNotFound
+	}
+	return cl, nil
+}
+
+func clientURL(clientID string) string { return "/dashboard/clients/" + clientID }
+
+// ClientList lists the clients the user manages: their own, or every
+// client for admins (GET /dashboard/clients?q=&offset=).
+func (h *Handlers) ClientList(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	u := web.CurrentUser(c)
+	q := strings.TrimSpace(c.Query("q"))
+	if len(q) > 200 {
+		q = q[:200]
+	}
+	offset, _ := strconv.Atoi(c.Query("offset"))
+	offset = max(offset, 0)
+	f := models.ClientFilter{Query: q, Offset: offset, Limit: clientsPageSize}
+	admin := u.Role == models.RoleAdmin
+	if !admin {
+		f.OwnerID = &u.ID
+	}
+	list, total, err := h.Store.ListClients(ctx, f)
+	if err != nil {
+		return err
+	}
+	d := pages.ClientListData{Query: q, Total: total, Offset: offset, PageSize: clientsPageSize, ShowOwner: admin}
+	if len(list) == 0 && total > 0 {
+		// Past the last page (clients were deleted meanwhile): go to it.
+		last := int((total - 1) / clientsPageSize * clientsPageSize)
+		return seeOther(c, d.PageURL(last))
+	}
+	d.AnyClients = total > 0
+	if !d.AnyClients && q != "" {
+		all, err := h.Store.CountClients(ctx, f.OwnerID)
+		if err != nil {
+			return err
+		}
+		d.AnyClients = all > 0
+	}
+	owners := map[int64]string{}
+	if admin {
+		if owners, err = h.Store.ClientOwnerNames(ctx, list); err != nil {
+			return err
+		}
+	}
+	for _, cl := range list {
+		row := pages.ClientRow{ClientID: cl.ClientID, Name: cl.Name, Icon: cl.Icon, Public: cl.Public,
+			RedirectURIs: len(cl.RedirectURIs), CreatedAt: cl.CreatedAt}
+		if cl.OwnerID != nil {
+			row.Owner = owners[*cl.OwnerID]
+		}
+		d.Clients = append(d.Clients, row)
+	}
+	return web.Render(c, fiber.StatusOK, pages.ClientList(h.base(c, "Clients", "clients"), d))
+}
+
+// clientsBase is the layout data of the client pages (they load
+// js/clients.js for the copy buttons).
+func (h *Handlers) clientsBase(c *fiber.Ctx, title string) views.Base {
+	b := h.base(c, title, "clients")
+	b.Scripts = []string{"js/clients.js"}
+	return b
+}
+
+// scopeOptions lists the scopes that exist, for the form's checkboxes,
+// and their IDs, for validation.
+func (h *Handlers) scopeOptions(c *fiber.Ctx) ([]pages.ScopeOption, []string, error) {
+	scopes, err := h.Store.ListScopes(c.UserContext())
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := make([]pages.ScopeOption, len(scopes))
+	for i, s := range scopes {
+		opts[i] = pages.ScopeOption{ID: s.ScopeID, Name: s.Name, Description: s.Description, Default: s.IsDefault}
+	}
+	return opts, clients.ScopeIDs(scopes), nil
+}
+
+// formFromInput fills the form with what an input holds.
+func formFromInput(in clients.Input) pages.ClientForm {
+	f := pages.ClientForm{
+		Name: in.Name, Description: in.Description, Homepage: in.Homepage, Icon: in.Icon,
+		RedirectURIs: strings.Join(in.RedirectURIs, "\n"),
+		GrantTypes:   in.GrantTypes, Scopes: in.Scopes, Public: in.Public,
+	}
+	if clients.IsUploadedIcon(in.Icon) {
+		f.IconCurrent = in.Icon
+	} else {
+		f.IconURL = in.Icon
+	}
+	return f
+}
+
+// NewClientPage shows the registration form (GET /dashboard/clients/new).
+func (h *Handlers) NewClientPage(c *fiber.Ctx) error {
+	opts, _, err := h.scopeOptions(c)
+	if err != nil {
+		return err
+	}
+	f := formFromInput(clients.Input{GrantTypes: slices.Clone(oauth.DefaultGrantTypes)})
+	f.New, f.Action, f.AvailableScopes = true, "/dashboard/clients", opts
+	return web.Render(c, fiber.StatusOK, pages.ClientNew(h.clientsBase(c, "Register a client"), f))
+}
+
+// formValues returns every value of a form field, from a multipart or an
+// URL-encoded body.
+func formValues(c *fiber.Ctx, name string) []string {
+	if form, err := c.MultipartForm(); err == nil {
+		return form.Value[name]
+	}
+	var out []string
+	for _, v := range c.Request().PostArgs().PeekMulti(name) {
+		out = append(out, string(v))
+	}
+	return out
+}
+
+// readClientForm reads the client form into an input. current is the
+// client's icon before the change ("" for a new client). An uploaded icon
+// is checked and stored at once, so that it survives the form being shown
+// again for other mistakes. The returned errors hold what could not be read
+// (the client type, the icon upload); Validate finds the rest.
+func (h *Handlers) readClientForm(c *fiber.Ctx) (clients.Input, clients.Errors, error) {
+	in := clients.Input{
+		Name:         c.FormValue("name"),
+		Description:  c.FormValue("description"),
+		Homepage:     c.FormValue("homepage"),
+		RedirectURIs: oauth.ParseRedirectURIs(c.FormValue("redirect_uris")),
+		GrantTypes:   formValues(c, "grant_types"),
+		Scopes:       formValues(c, "scopes"),
+	}
+	errs := clients.Errors{}
+	switch c.FormValue("client_type") {
+	case "public":
+		in.Public = true
+	case "confidential":
+	default:
+		errs[clients.FieldPublic] = "Choose whether the client is confidential or public."
+	}
+
+	file, err := c.FormFile("icon_file")
+	hasFile := err == nil && file != nil && (file.Size > 0 || file.Filename != "")
+	switch {
+	case c.FormValue("icon_remove") != "":
+		in.Icon = ""
+	case hasFile:
+		img, msg, err := readIcon(file)
+		if err != nil {
+			return in, nil, err
+		}
+		if msg != "" {
+			errs[clients.FieldIcon] = msg
+			break
+		}
+		if err := h.Store.PutImage(c.UserContext(), img); err != nil {
+			return in, nil, err
+		}
+		in.Icon = clients.IconPath(img.ID)
+	case strings.TrimSpace(c.FormValue("icon_url")) != "":
+		in.Icon = c.FormValue("icon_url")
+	case clients.IsUploadedIcon(c.FormValue("icon_current")):
+		in.Icon = c.FormValue("icon_current")
+	}
+	in.Normalize()
+	return in, errs, nil
+}
+
+// readIcon reads an uploaded icon; msg says what is wrong with it.
+func readIcon(fh *multipart.FileHeader) (img *models.Image, msg string, err error) {
+	const tooLarge = "This image is larger than 256 KB. Make it smaller (a 256×256 PNG is plenty) and upload it again."
+	if fh.Size > clients.MaxIconBytes {
+		return nil, tooLarge, nil
+	}
+	f, err := fh.Open()
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, clients.MaxIconBytes+1))
+	if err != nil {
+		return nil, "", err
+	}
+	img, err = clients.NewIcon(data)
+	switch {
+	case errors.Is(err, clients.ErrIconTooLarge):
+		return nil, tooLarge, nil
+	case errors.Is(err, clients.ErrIconType):
+		return nil, "Upload a PNG, JPEG or WebP image. Other files, SVG included, are not accepted.", nil
+	case err != nil:
+		return nil, "", err
+	}
+	return img, "", nil
+}
+
+// validateClientForm checks the input as the dashboard does: the shared
+// rules, plus at least one grant type (an empty list would silently mean
+// the defaults, which the form cannot show).
+func validateClientForm(in *clients.Input, known []string, errs clients.Errors) views.FieldErrors {
+	out := views.FieldErrors{}
+	for k, v := range in.Validate(known) {
+		out[k] = v
+	}
+	for k, v := range errs { // reading problems win: they are more specific
+		out[k] = v
+	}
+	if len(in.GrantTypes) == 0 && out[clients.FieldGrantTypes] == "" {
+		out[clients.FieldGrantTypes] = "Choose at least one grant type."
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// CreateClient registers a client owned by the signed-in user
+// (POST /dashboard/clients, multipart). The secret is shown once, on the
+// client's page.
+func (h *Handlers) CreateClient(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	u := web.CurrentUser(c)
+	opts, known, err := h.scopeOptions(c)
+	if err != nil {
+		return err
+	}
+	in, readErrs, err := h.readClientForm(c)
+	if err != nil {
+		return err
+	}
+	if errs := validateClientForm(&in, known, readErrs); errs != nil {
+		f := formFromInput(in)
+		if errs[clients.FieldIcon] != "" {
+			f.Icon = ""
+		}
+		f.New, f.Action, f.AvailableScopes, f.Errors = true, "/dashboard/clients", opts, errs
+		return web.Render(c, fiber.StatusUnprocessableEntity, pages.ClientNew(h.clientsBase(c, "Register a client"), f))
+	}
+	owner := u.ID
+	cl, plain := clients.New(in, &owner)
+	if err := h.Store.CreateClient(ctx, cl); err != nil {
+		return err
+	}
+	h.audit(c, u, "client.created", cl.ClientID, true, map[string]string{"name": cl.Name, "public": strconv.FormatBool(cl.Public)})
+	sess := web.CurrentSession(c)
+	if plain != "" {
+		sess.Set(sessionNewSecret, cl.ClientID+" "+plain)
+		sess.AddFlash("success", fmt.Sprintf("“%s” is registered. Copy its client secret below: it is shown only this once.", cl.Name))
+	} else {
+		sess.AddFlash("success", fmt.Sprintf("“%s” is registered. It is a public client: it has no secret and must use PKCE.", cl.Name))
+	}
+	return seeOther(c, clientURL(cl.ClientID))
+}
+
+// ClientPage shows a client with its edit form
+// (GET /dashboard/clients/{client_id}).
+func (h *Handlers) ClientPage(c *fiber.Ctx) error {
+	cl, err := h.loadClient(c)
+	if err != nil {
+		return err
+	}
+	opts, _, err := h.scopeOptions(c)
+	if err != nil {
+		return err
+	}
+	// A secret made by the previous request is shown now and never again.
+	sess := web.CurrentSession(c)
+	newSecret := ""
+	if v, ok := sess.Get(sessionNewSecret).(string); ok {
+		sess.Delete(sessionNewSecret)
+		if id, s, ok := strings.Cut(v, " "); ok && id == cl.ClientID {
+			newSecret = s
+		}
+	}
+	f := formFromInput(clients.FromClient(cl))
+	f.Action, f.AvailableScopes = clientURL(cl.ClientID), opts
+	d, err := h.clientDetail(c, cl, f)
+	if err != nil {
+		return err
+	}
+	d.NewSecret = newSecret
+	return web.Render(c, fiber.StatusOK, pages.ClientDetail(h.clientsBase(c, cl.Name), d))
+}
+
+// clientDetail builds the client page's data around form f.
+func (h *Handlers) clientDetail(c *fiber.Ctx, cl *models.Client, f pages.ClientForm) (pages.ClientDetailData, error) {
+	d := pages.ClientDetailData{
+		ClientID: cl.ClientID, Name: cl.Name, Icon: cl.Icon, Public: cl.Public,
+		SecretHint: clients.SecretHint(cl), CreatedAt: cl.CreatedAt, SecretRotatedAt: cl.SecretRotatedAt,
+		AuthorizeURL: h.Config.EndpointURL("authorize"), TokenURL: h.Config.EndpointURL("token"),
+		DiscoveryURL: h.Config.Issuer + "/.well-known/openid-configuration",
+		Form:         f,
+	}
+	if cl.OwnerID != nil {
+		names, err := h.Store.ClientOwnerNames(c.UserContext(), []models.Client{*cl})
+		if err != nil {
+			return d, err
+		}
+		d.Owner = names[*cl.OwnerID]
+	}
+	grants := oauth.EffectiveGrantTypes(cl.GrantTypes)
+	if slices.Contains(grants, oauth.GrantAuthorizationCode) && len(cl.RedirectURIs) > 0 {
+		d.ExampleURL, d.CodeVerifier = exampleAuthorizeURL(d.AuthorizeURL, cl)
+	}
+	d.ClientCredentials = !cl.Public && slices.Contains(grants, oauth.GrantClientCredentials)
+	return d, nil
+}
+
+// exampleAuthorizeURL is a ready-to-paste authorization request for the
+// client (RFC 6749 §4.1.1 with PKCE, RFC 7636), with a fresh state and
+// code verifier, and the verifier to redeem the code with.
+func exampleAuthorizeURL(endpoint string, cl *models.Client) (string, string) {
+	verifier := base64.RawURLEncoding.EncodeToString(secret.Random(32))
+	sum := sha256.Sum256([]byte(verifier))
+	scope := "openid"
+	if len(cl.Scopes) > 0 {
+		scope = strings.Join(cl.Scopes, " ")
+	}
+	params := [][2]string{
+		{"response_type", "code"},
+		{"client_id", cl.ClientID},
+		{"redirect_uri", cl.RedirectURIs[0]},
+		{"scope", scope},
+		{"state", base64.RawURLEncoding.EncodeToString(secret.Random(16))},
+		{"code_challenge", base64.RawURLEncoding.EncodeToString(sum[:])},
+		{"code_challenge_method", "S256"},
+	}
+	var b strings.Builder
+	b.WriteString(endpoint)
+	for i, p := range params {
+		if i == 0 {
+			b.WriteByte('?')
+		} else {
+			b.WriteByte('&')
+		}
+		b.WriteString(p[0] + "=" + strings.ReplaceAll(url.QueryEscape(p[1]), "+", "%20"))
+	}
+	return b.String(), verifier
+}
+
+// UpdateClient saves the edit form (POST /dashboard/clients/{client_id},
+// multipart). Turning a public client confidential makes a secret, shown
+// once; turning it public deletes the secret.
+func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	u := web.CurrentUser(c)
+	cl, err := h.loadClient(c)
+	if err != nil {
+		return err
+	}
+	opts, known, err := h.scopeOptions(c)
+	if err != nil {
+		return err
+	}
+	in, readErrs, err := h.readClientForm(c)
+	if err != nil {
+		return err
+	}
+	if errs := validateClientForm(&in, known, readErrs); errs != nil {
+		f := formFromInput(in)
+		f.Icon = cl.Icon // the preview shows what is saved
+		f.Action, f.AvailableScopes, f.Errors = clientURL(cl.ClientID), opts, errs
+		d, err := h.clientDetail(c, cl, f)
+		if err != nil {
+			return err
+		}
+		return web.Render(c, fiber.StatusUnprocessableEntity, pages.ClientDetail(h.clientsBase(c, cl.Name), d))
+	}
+	plain, hash, hint := oauth.NewClientSecret()
+	var changed []string
+	issued := false
+	now := h.Now().UTC()
+	err = h.Store.UpdateClient(ctx, cl.ClientID, func(x *models.Client) error {
+		before := clients.FromClient(x)
+		in.Apply(x)
+		switch {
+		case x.Public:
+			x.SecretHash, x.SecretHint, x.SecretRotatedAt = nil, "", nil
+		case len(x.SecretHash) == 0:
+			x.SecretHash, x.SecretHint, x.SecretRotatedAt = hash, hint, &now
+			issued = true
+		}
+		changed = changedFields(before, in)
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return errClientNotFound // deleted meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	details := map[string]string{"changed": strings.Join(changed, ",")}
+	if issued {
+		details["secret"] = "issued"
+	}
+	h.audit(c, u, "client.updated", cl.ClientID, true, details)
+	sess := web.CurrentSession(c)
+	switch {
+	case issued:
+		sess.Set(sessionNewSecret, cl.ClientID+" "+plain)
+		sess.AddFlash("success", "Saved. The client is now confidential: copy its new secret below, it is shown only this once.")
+	case in.Public && !cl.Public:
+		sess.AddFlash("success", "Saved. The client is now public: its secret was deleted, and it must use PKCE.")
+	case len(changed) == 0:
+		sess.AddFlash("info", "Nothing changed.")
+	default:
+		sess.AddFlash("success", "Your changes to “"+in.Name+"” are saved.")
+	}
+	return seeOther(c, clientURL(cl.ClientID))
+}
+
+// changedFields names the fields that differ between two inputs.
+func changedFields(a, b clients.Input) []string {
+	var out []string
+	add := func(name string, differs bool) {
+		if differs {
+			out = append(out, name)
+		}
+	}
+	add(clients.FieldName, a.Name != b.Name)
+	add(clients.FieldDescription, a.Description != b.Description)
+	add(clients.FieldIcon, a.Icon != b.Icon)
+	add(clients.FieldHomepage, a.Homepage != b.Homepage)
+	add(clients.FieldRedirectURIs, !slices.Equal(a.RedirectURIs, b.RedirectURIs))
+	add(clients.FieldGrantTypes, !sameSet(a.GrantTypes, b.GrantTypes))
+	add(clients.FieldScopes, !sameSet(a.Scopes, b.Scopes))
+	add(clients.FieldPublic, a.Public != b.Public)
+	return out
+}
+
+func sameSet(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	sort.Strings(a)
+	sort.Strings(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
+}
+
+// RotateClientSecret replaces a confidential client's secret; the old one
+// stops working at once and the new one is shown once
+// (POST /dashboard/clients/{client_id}/rotate-secret).
+func (h *Handlers) RotateClientSecret(c *fiber.Ctx) error {
+	u := web.CurrentUser(c)
+	cl, err := h.loadClient(c)
+	if err != nil {
+		return err
+	}
+	sess := web.CurrentSession(c)
+	if cl.Public {
+		sess.AddFlash("error", "Public clients have no secret to rotate.")
+		return seeOther(c, clientURL(cl.ClientID))
+	}
+	plain, hash, hint := oauth.NewClientSecret()
+	now := h.Now().UTC()
+	errPublic := errors.New("public client")
+	err = h.Store.UpdateClient(c.UserContext(), cl.ClientID, func(x *models.Client) error {
+		if x.Public {
+			return errPublic
+		}
+		x.SecretHash, x.SecretHint, x.SecretRotatedAt = hash, hint, &now
+		return nil
+	})
+	switch {
+	case errors.Is(err, errPublic):
+		sess.AddFlash("error", "Public clients have no secret to rotate.")
+		return seeOther(c, clientURL(cl.ClientID))
+	case errors.Is(err, store.ErrNotFound):
+		return errClientNotFound
+	case err != nil:
+		return err
+	}
+	h.audit(c, u, "client.secret_rotated", cl.ClientID, true, nil)
+	sess.Set(sessionNewSecret, cl.ClientID+" "+plain)
+	sess.AddFlash("success", "A new secret was generated and the old one no longer works. Copy the new one below: it is shown only this once.")
+	return seeOther(c, clientURL(cl.ClientID))
+}
+
+// DeleteClientPage asks for confirmation before deleting a client, saying
+// what goes with it (GET /dashboard/clients/{client_id}/delete).
+func (h *Handlers) DeleteClientPage(c *fiber.Ctx) error {
+	cl, err := h.loadClient(c)
+	if err != nil {
+		return err
+	}
+	usage, err := h.Store.GetClientUsage(c.UserContext(), cl.ClientID)
+	if err != nil {
+		return err
+	}
+	d := pages.ClientDeleteData{ClientID: cl.ClientID, Name: cl.Name, Icon: cl.Icon, ActiveTokens: usage.ActiveTokens, Consents: usage.Consents}
+	return web.Render(c, fiber.StatusOK, pages.ClientDelete(h.clientsBase(c, "Delete "+cl.Name), d))
+}
+
+// DeleteClient deletes a client with its tokens, codes and consents
+// (POST /dashboard/clients/{client_id}/delete).
+func (h *Handlers) DeleteClient(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	u := web.CurrentUser(c)
+	cl, err := h.loadClient(c)
+	if err != nil {
+		return err
+	}
+	usage, err := h.Store.GetClientUsage(ctx, cl.ClientID)
+	if err != nil {
+		return err
+	}
+	if err := h.Store.DeleteClient(ctx, cl.ClientID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	h.audit(c, u, "client.deleted", cl.ClientID, true, map[string]string{
+		"name": cl.Name, "revoked_tokens": strconv.FormatInt(usage.ActiveTokens, 10)})
+	msg := fmt.Sprintf("“%s” was deleted.", cl.Name)
+	if usage.ActiveTokens > 0 {
+		msg = fmt.Sprintf("“%s” was deleted and its %d active tokens revoked.", cl.Name, usage.ActiveTokens)
+		if usage.ActiveTokens == 1 {
+			msg = fmt.Sprintf("“%s” was deleted and its active token revoked.", cl.Name)
+		}
+	}
+	web.CurrentSession(c).AddFlash("success", msg)
+	return seeOther(c, "/dashboard/clients")
+}

@@ -1,0 +1,187 @@
+package pages
+
+import (
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/views"
+)
+
+// ClientListData is the clients list (GET /dashboard/clients).
+type ClientListData struct {
+	Clients []ClientRow
+	Query   string // the search, kept in the search box
+	// Total is how many clients match Query; Offset is the first shown
+	// (0-based) and PageSize the page length.
+	Total            int64
+	Offset, PageSize int
+	// ShowOwner adds the owner column (admins see every client).
+	ShowOwner bool
+	// AnyClients is false when the user has no client at all (not just
+	// none matching the search): the empty state invites them to create one.
+	AnyClients bool
+}
+
+// ClientRow is one client in the list.
+type ClientRow struct {
+	ClientID, Name, Icon string
+	Public               bool
+	Owner                string // username; "" when the owner is gone
+	RedirectURIs         int
+	CreatedAt            time.Time
+}
+
+// from is the 1-based number of the first client shown.
+func (d ClientListData) from() int64 { return int64(d.Offset) + 1 }
+
+// to is the 1-based number of the last client shown.
+func (d ClientListData) to() int64 { return int64(d.Offset) + int64(len(d.Clients)) }
+
+// PageURL is the address of the page starting at offset, with the search.
+func (d ClientListData) PageURL(offset int) string {
+	v := url.Values{}
+	if d.Query != "" {
+		v.Set("q", d.Query)
+	}
+	if offset > 0 {
+		v.Set("offset", strconv.Itoa(offset))
+	}
+	if len(v) == 0 {
+		return "/dashboard/clients"
+	}
+	return "/dashboard/clients?" + v.Encode()
+}
+
+// prevURL is the previous page's address, or "" on the first page.
+func (d ClientListData) prevURL() string {
+	if d.Offset <= 0 {
+		return ""
+	}
+	return d.PageURL(max(0, d.Offset-d.PageSize))
+}
+
+// nextURL is the next page's address, or "" on the last page.
+func (d ClientListData) nextURL() string {
+	if d.to() >= d.Total {
+		return ""
+	}
+	return d.PageURL(d.Offset + d.PageSize)
+}
+
+// ClientForm is the create / edit form's state (kept as entered when it is
+// shown again with errors).
+type ClientForm struct {
+	// Action is where the form posts: /dashboard/clients or the client's page.
+	Action                      string
+	New                         bool
+	Name, Description, Homepage string
+	// IconURL is the typed image URL; IconCurrent the uploaded image kept
+	// (a /icons/ path, sent back as a hidden field); Icon is what the
+	// client shows now, for the preview.
+	IconURL, IconCurrent, Icon string
+	RedirectURIs               string // one per line
+	GrantTypes                 []string
+	Scopes                     []string
+	Public                     bool
+	// AvailableScopes are the scopes that exist, for the checkboxes.
+	AvailableScopes []ScopeOption
+	Errors          views.FieldErrors // keys: name, description, icon, homepage, redirect_uris, grant_types, scopes, public, views.FormError
+}
+
+// ScopeOption is one scope checkbox.
+type ScopeOption struct {
+	ID, Name, Description string
+	Default               bool
+}
+
+func (f ClientForm) hasGrant(id string) bool           { return contains(f.GrantTypes, id) }
+func (f ClientForm) hasScope(id string) bool           { return contains(f.Scopes, id) }
+func (f ClientForm) grantTypes() []oauth.GrantTypeInfo { return oauth.GrantTypes }
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientDetailData is a client's page (GET /dashboard/clients/{client_id}).
+type ClientDetailData struct {
+	ClientID, Name, Icon string
+	Public               bool
+	// SecretHint is "gcs_…" and the secret's last 4 characters.
+	SecretHint string
+	// NewSecret is set just after the secret was generated: it is shown
+	// this once.
+	NewSecret       string
+	Owner           string // username; "" when nobody owns it
+	CreatedAt       time.Time
+	SecretRotatedAt *time.Time
+	// Endpoints and a ready-to-paste authorization request.
+	AuthorizeURL, TokenURL, DiscoveryURL string
+	// ExampleURL is empty when the client cannot use the authorization
+	// code flow (no redirect URI or no such grant).
+	ExampleURL, CodeVerifier string
+	ClientCredentials        bool // show a token request example
+	Form                     ClientForm
+}
+
+// ClientDeleteData is the confirmation page before deleting a client.
+type ClientDeleteData struct {
+	ClientID, Name, Icon   string
+	ActiveTokens, Consents int64
+}
+
+// formatDate shows a date like "3 Feb 2026".
+func formatDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2 Jan 2006")
+}
+
+// formatDateTime shows a time like "3 Feb 2026, 14:05 UTC".
+func formatDateTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2 Jan 2006, 15:04 MST")
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return formatCount(n) + " " + many
+}
+
+// formErrorItem is one line of the form's error summary.
+type formErrorItem struct {
+	Anchor, Label, Message string
+}
+
+// errorList lists the form's field errors in the order of the fields, each
+// linking to its input.
+func (f ClientForm) errorList() []formErrorItem {
+	fields := []struct{ key, anchor, label string }{
+		{"name", "name", "Name"},
+		{"description", "description", "Description"},
+		{"homepage", "homepage", "Home page"},
+		{"icon", "icon_file", "Icon"},
+		{"public", "client_type_confidential", "Client type"},
+		{"redirect_uris", "redirect_uris", "Redirect URIs"},
+		{"grant_types", "grant-" + oauth.GrantTypes[0].ID, "Grant types"},
+		{"scopes", "scopes-help", "Allowed scopes"},
+	}
+	var out []formErrorItem
+	for _, fl := range fields {
+		if msg := f.Errors.Get(fl.key); msg != "" {
+			out = append(out, formErrorItem{fl.anchor, fl.label, msg})
+		}
+	}
+	return out
+}
