@@ -775,3 +775,17 @@ func TestClientPageExampleRequest(t *testing.T) {
 		t.Error("code_challenge is not the S256 of the code_verifier shown")
 	}
 }
+
+// TestClientNameEscaped: a client's name is text wherever it is shown.
+func TestClientNameEscaped(t *testing.T) {
+	h := sqliteHarness(t)
+	signInAs(t, h, "dev", models.RoleDeveloper)
+	evil := `Evil <img src=x onerror=alert(1)>`
+	id, _ := h.createClient(clientForm(func(v url.Values) { v.Set("name", evil) }))
+	for _, path := range []string{"/dashboard/clients", "/dashboard/clients/" + id, "/dashboard/clients/" + id + "/delete"} {
+		r := h.get(path)
+		if strings.Contains(r.body, "<img src=x") || !strings.Contains(r.body, "Evil &lt;img src=x") {
+			t.Errorf("%s: the name is not escaped", path)
+		}
+	}
+}
