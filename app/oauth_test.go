@@ -656,6 +656,7 @@ func TestRule24_ConcurrentRedemptionOneWinner(t *testing.T) {
 		for round := 0; round < 3; round++ {
 			code := f.code(f.authzParams())
 			var wins, losses atomic.Int32
+			var winner atomic.Value
 			var wg sync.WaitGroup
 			start := make(chan struct{})
 			for i := 0; i < 20; i++ {
@@ -663,12 +664,13 @@ func TestRule24_ConcurrentRedemptionOneWinner(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					<-start
-					_, e := f.srv.Handlers.OAuth.Token(context.Background(), &oauth.ClientRequest{Form: url.Values{
+					resp, e := f.srv.Handlers.OAuth.Token(context.Background(), &oauth.ClientRequest{Form: url.Values{
 						"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirect},
 						"client_id": {f.confID}, "client_secret": {f.confSec}}})
 					switch {
 					case e == nil:
 						wins.Add(1)
+						winner.Store(resp.AccessToken)
 					case e.Code == "invalid_grant":
 						losses.Add(1)
 					default:
@@ -680,6 +682,12 @@ func TestRule24_ConcurrentRedemptionOneWinner(t *testing.T) {
 			wg.Wait()
 			if wins.Load() != 1 || losses.Load() != 19 {
 				t.Fatalf("round %d: %d wins, %d losses", round, wins.Load(), losses.Load())
+			}
+			// The code was replayed: even the winner's tokens are revoked,
+			// whichever order the writes took.
+			tok, err := f.store.GetToken(context.Background(), secret.Digest(winner.Load().(string)))
+			if err != nil || tok.RevokedAt == nil {
+				t.Fatalf("round %d: the winner's token survived the replay: %+v %v", round, tok, err)
 			}
 		}
 	})

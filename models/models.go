@@ -126,6 +126,13 @@ type Token struct {
 	CreatedAt time.Time
 }
 
+// RevokedFamily is the tombstone of a token family revoked for replay or
+// reuse.
+type RevokedFamily struct {
+	FamilyID  string `gorm:"primaryKey"`
+	RevokedAt time.Time
+}
+
 // Consent records the scopes a user granted to a client.
 type Consent struct {
 	ID        int64

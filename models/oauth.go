@@ -106,6 +106,11 @@ func (m OAuthModel) RevokeFamily(ctx context.Context, familyID string, now time.
 	return m.S.RevokeFamily(ctx, familyID, now)
 }
 
+// FamilyRevoked implements oauth.TokenModel.
+func (m OAuthModel) FamilyRevoked(ctx context.Context, familyID string) (bool, error) {
+	return m.S.FamilyRevoked(ctx, familyID)
+}
+
 // SaveAuthorizationCode implements oauth.CodeModel.
 func (m OAuthModel) SaveAuthorizationCode(ctx context.Context, c *oauth.AuthorizationCode) error {
 	return m.S.CreateAuthorizationCode(ctx, &AuthorizationCode{CodeHash: c.Hash, ClientID: c.ClientID, UserID: c.UserID,

@@ -143,10 +143,26 @@ func (s *Store) RevokeToken(ctx context.Context, hash []byte, now time.Time) err
 }
 
 // RevokeFamily revokes every token of the family not revoked yet and
-// returns how many it revoked.
+// returns how many it revoked. It first leaves a tombstone (see
+// FamilyRevoked), so that tokens of the family stored concurrently can be
+// caught by their writer.
 func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) (int64, error) {
+	err := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+		Create(&RevokedFamily{FamilyID: familyID, RevokedAt: ts(now)}).Error
+	if err != nil {
+		return 0, wrapErr(err, "revoke token family")
+	}
 	res := s.conn(ctx).Model(&Token{}).Where("family_id = ? AND revoked_at IS NULL", familyID).Update("revoked_at", ts(now))
 	return res.RowsAffected, wrapErr(res.Error, "revoke token family")
+}
+
+// FamilyRevoked reports whether RevokeFamily was called for the family.
+// Whoever stores tokens of a family that may be revoked concurrently (code
+// redemption, refresh) checks it after storing them.
+func (s *Store) FamilyRevoked(ctx context.Context, familyID string) (bool, error) {
+	var n int64
+	err := s.conn(ctx).Model(&RevokedFamily{}).Where("family_id = ?", familyID).Limit(1).Count(&n).Error
+	return n > 0, wrapErr(err, "token family")
 }
 
 // RevokeUserClientTokens revokes every token the client holds for the user
@@ -168,6 +184,13 @@ func (s *Store) DeleteExpiredTokens(ctx context.Context, before time.Time, batch
 		batch = 1000
 	}
 	var total int64
+	// Tombstones only matter while a concurrent writer may still check
+	// them: an hour is plenty.
+	res := s.conn(ctx).Where("revoked_at < ?", ts(before.Add(-time.Hour))).Delete(&RevokedFamily{})
+	if res.Error != nil {
+		return 0, wrapErr(res.Error, "delete revoked families")
+	}
+	total += res.RowsAffected
 	for _, table := range []string{"tokens", "authorization_codes", "device_codes"} {
 		// PostgreSQL has no DELETE ... LIMIT: select the ids instead.
 		res := s.conn(ctx).Exec("DELETE FROM "+table+" WHERE id IN (SELECT id FROM "+table+" WHERE expires_at < ? LIMIT ?)",

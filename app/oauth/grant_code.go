@@ -74,7 +74,7 @@ func (g authorizationCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 	}
 	uid, at := rec.UserID, rec.AuthTime
 	return s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: &uid, scope: rec.Scope, familyID: rec.FamilyID,
-		authTime: &at, refresh: r.Client.HasGrant(GrantRefreshToken)})
+		authTime: &at, refresh: r.Client.HasGrant(GrantRefreshToken), recheck: true})
 }
 
 // S256Challenge is the PKCE S256 transform of a verifier (RFC 7636 §4.2).

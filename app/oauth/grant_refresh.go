@@ -78,7 +78,7 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 		return nil, serverError(err)
 	}
 	return s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: t.UserID, scope: JoinScope(scope), familyID: t.FamilyID,
-		authTime: t.AuthTime, refresh: true, refreshScope: t.Scope, refreshExpiry: t.ExpiresAt})
+		authTime: t.AuthTime, refresh: true, refreshScope: t.Scope, refreshExpiry: t.ExpiresAt, recheck: true})
 }
 
 // reuse revokes the family of a refresh token presented after rotation.

@@ -127,8 +127,11 @@ type TokenModel interface {
 	RotateRefreshToken(ctx context.Context, hash []byte, now time.Time) error
 	// RevokeToken revokes one token (ErrNotFound when unknown).
 	RevokeToken(ctx context.Context, hash []byte, now time.Time) error
-	// RevokeFamily revokes every token of a family.
+	// RevokeFamily revokes every token of a family, leaving a tombstone
+	// that FamilyRevoked reports.
 	RevokeFamily(ctx context.Context, familyID string, now time.Time) (int64, error)
+	// FamilyRevoked reports whether the family was revoked.
+	FamilyRevoked(ctx context.Context, familyID string) (bool, error)
 }
 
 // CodeModel stores authorization codes (saveAuthorizationCode,

@@ -107,6 +107,9 @@ type issue struct {
 	refreshExpiry time.Time
 	// accessExpiry caps the access token's expiry when not zero.
 	accessExpiry time.Time
+	// recheck: the family may be revoked concurrently (a replayed code,
+	// a reused refresh token); look for its tombstone after storing.
+	recheck bool
 }
 
 // issueTokens stores the access token (and refresh token) of one response
@@ -141,6 +144,21 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, *Er
 	}
 	if err := s.model.SaveTokens(ctx, tokens...); err != nil {
 		return nil, serverError(err)
+	}
+	if in.recheck {
+		// A replay or reuse that revoked the family before these tokens
+		// were stored could not revoke them: do it now. The request that
+		// won the redemption still gets its (now dead) answer, so that of
+		// concurrent redemptions exactly one succeeds.
+		revoked, err := s.model.FamilyRevoked(ctx, in.familyID)
+		if err != nil {
+			return nil, serverError(err)
+		}
+		if revoked {
+			if _, err := s.model.RevokeFamily(ctx, in.familyID, now); err != nil {
+				return nil, serverError(err)
+			}
+		}
 	}
 	return resp, nil
 }

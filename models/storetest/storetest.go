@@ -1122,6 +1122,12 @@ func testTokenRevoke(t *testing.T, s *models.Store) {
 	n, err = s.RevokeFamily(ctx, "nope", at)
 	ok(t, err)
 	eq(t, "revoked in unknown family", n, int64(0))
+	// The tombstone stays for writers that store tokens afterwards.
+	for fam, want := range map[string]bool{"f1": true, "nope": true, "f2": false} {
+		got, err := s.FamilyRevoked(ctx, fam)
+		ok(t, err)
+		eq(t, "FamilyRevoked("+fam+")", got, want)
+	}
 
 	n, err = s.RevokeUserClientTokens(ctx, u.ID, "app", at)
 	ok(t, err)
@@ -1131,6 +1137,12 @@ func testTokenRevoke(t *testing.T, s *models.Store) {
 		ok(t, err)
 		eq(t, name+" revoked", tk.RevokedAt != nil, revoked)
 	}
+	// Tombstones older than an hour before the sweep's cut-off go.
+	_, err = s.DeleteExpiredTokens(ctx, at.Add(2*time.Hour), 0)
+	ok(t, err)
+	gone, err := s.FamilyRevoked(ctx, "f1")
+	ok(t, err)
+	eq(t, "tombstone after the sweep", gone, false)
 }
 
 func testDeleteExpired(t *testing.T, s *models.Store) {
