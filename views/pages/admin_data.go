@@ -127,13 +127,14 @@ func (f ScopeForm) action() string {
 	return ScopeURL(f.ScopeID)
 }
 
-// guards describes what a scope guards: "GET /api/user", or "".
+// admGuards describes what a scope guards: "GET /api/user", "ANY /files/*"
+// (method "*"), or "".
 func admGuards(method, path string) string {
 	if path == "" {
 		return ""
 	}
-	if method == "" {
-		method = "*"
+	if method == "" || method == "*" {
+		method = "ANY"
 	}
 	return method + " " + path
 }
@@ -183,6 +184,24 @@ type SettingChoice struct {
 }
 
 func (s SettingField) checked() bool { return s.Value == "true" }
+
+// SettingErrorRef is one entry of the settings form's error summary.
+type SettingErrorRef struct {
+	Key, Title, Message string
+}
+
+// errorRefs lists the settings with an error, in page order.
+func (d SettingsData) errorRefs() []SettingErrorRef {
+	var refs []SettingErrorRef
+	for _, g := range d.Groups {
+		for _, s := range g.Settings {
+			if msg := d.Errors.Get(s.Key); msg != "" {
+				refs = append(refs, SettingErrorRef{Key: s.Key, Title: s.Title, Message: msg})
+			}
+		}
+	}
+	return refs
+}
 
 func (s SettingField) boundsText() string {
 	return "Between " + s.Min + " and " + s.Max + ". Use units such as 30s, 15m or 2h."
