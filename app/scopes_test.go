@@ -330,6 +330,22 @@ func TestScopeIDWithSlash(t *testing.T) {
 	}
 }
 
+// TestScopePreviewEscapes: the description is text, on the edit page's
+// preview as on the consent screen.
+func TestScopePreviewEscapes(t *testing.T) {
+	h := sqliteHarness(t)
+	admSignIn(t, h, "root", models.RoleAdmin)
+	r := h.post("/dashboard/scopes/new", "/dashboard/scopes", scopeForm("description", `<img src=x onerror=alert(1)> for {user}`))
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("create: %d", r.StatusCode)
+	}
+	r = h.get("/dashboard/scopes/orders.read")
+	if strings.Contains(r.body, "<img src=x") {
+		t.Fatal("description rendered as HTML")
+	}
+	admContains(t, "preview", r.body, "&lt;img src=x onerror=alert(1)&gt; for root")
+}
+
 func TestScopeScriptServed(t *testing.T) {
 	h := sqliteHarness(t)
 	r := h.get("/static/js/scopes.js")

@@ -27,8 +27,8 @@ const usersPageSize = 25
 func (h *Handlers) UserList(c *fiber.Ctx) error {
 	me := web.CurrentUser(c)
 	q := strings.TrimSpace(c.Query("q"))
-	if len(q) > 100 {
-		q = q[:100]
+	if r := []rune(q); len(r) > 100 {
+		q = string(r[:100])
 	}
 	role := c.Query("role")
 	if !models.ValidRole(role) {
