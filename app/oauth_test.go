@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -397,10 +398,27 @@ func TestRule13_PromptAndMaxAge(t *testing.T) {
 	if err != nil || rec.AuthTime.Before(before.Add(-time.Second)) {
 		t.Fatalf("auth_time not updated: %v %v", rec, err)
 	}
-	// max_age=0 forces a new sign-in too; a generous max_age does not.
-	if r := f.authorize(f.authzParams("max_age", "0")); !strings.HasPrefix(r.Header.Get("Location"), "/login?") {
+	// max_age=0 forces a new sign-in too, after which the request goes
+	// on (no loop), even through the consent screen.
+	f.srv.Handlers.Now = func() time.Time { return time.Now().Add(time.Second) }
+	r = f.authorize(f.authzParams("max_age", "0", "prompt", "consent"))
+	if !strings.HasPrefix(r.Header.Get("Location"), "/login?") {
 		t.Fatalf("max_age=0: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
+	next, _ = url.Parse(r.Header.Get("Location"))
+	lp = f.get(r.Header.Get("Location"))
+	f.srv.Handlers.Now = func() time.Time { return time.Now().Add(2 * time.Second) }
+	lr = f.do(http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {alicePW}, "next": {next.Query().Get("next")},
+		"csrf_token": {csrfRE.FindStringSubmatch(lp.body)[1]}})
+	f.srv.Handlers.Now = func() time.Time { return time.Now().Add(5 * time.Second) }
+	cp := f.get(lr.Header.Get("Location"))
+	if cp.StatusCode != http.StatusOK {
+		t.Fatalf("consent after max_age sign-in: %d %s", cp.StatusCode, cp.Header.Get("Location"))
+	}
+	if q := redirectParams(t, f.decide(cp, "allow"), false); q.Get("code") == "" {
+		t.Fatalf("max_age=0 after sign-in: %v", q)
+	}
+	f.srv.Handlers.Now = time.Now
 	if q := redirectParams(t, f.authorize(f.authzParams("max_age", "3600")), false); q.Get("code") == "" {
 		t.Fatalf("max_age=3600: %v", q)
 	}
@@ -437,9 +455,11 @@ func TestRule16_DenyAndSeeOther(t *testing.T) {
 	if q.Get("error") != "access_denied" || q.Get("state") != "st&=ate/1" || q.Get("iss") == "" {
 		t.Fatalf("%v", q)
 	}
-	// The request is answered: it cannot be approved afterwards.
-	if r := f.decide(f.authorize(f.authzParams()), "allow"); r.StatusCode != http.StatusSeeOther {
-		t.Fatalf("new request: %d", r.StatusCode)
+	// The request is answered: its consent form cannot approve it now.
+	page := f.authorize(f.authzParams())
+	f.decide(page, "deny")
+	if r := f.decide(page, "allow"); r.StatusCode != http.StatusBadRequest || r.Header.Get("Location") != "" {
+		t.Fatalf("answered request approved: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
 }
 
@@ -577,9 +597,41 @@ func TestRule21_ClientAuthenticationThrottled(t *testing.T) {
 	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" || m["error"] == nil {
 		t.Fatalf("11th attempt: %d %v retry-after %q", r.StatusCode, m, r.Header.Get("Retry-After"))
 	}
+	// Only failures are throttled: the right secret still works, so that
+	// nobody can lock a client out by failing under its (public) ID.
 	f.confSec = good
-	if r, _ := f.token(url.Values{"grant_type": {"client_credentials"}}, true); r.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("while blocked: %d", r.StatusCode)
+	if r, m := f.token(url.Values{"grant_type": {"client_credentials"}}, true); r.StatusCode != http.StatusOK {
+		t.Fatalf("right secret while blocked: %d %v", r.StatusCode, m)
+	}
+	// 30 failures from one address block it for every client.
+	h2 := newOAuthFixture(t, sqliteHarness(t))
+	for i := 0; i < 30; i++ {
+		r := h2.do(http.MethodPost, "/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {fmt.Sprintf("guess-%d", i)}, "client_secret": {"x"}})
+		if r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("address attempt %d: %d", i+1, r.StatusCode)
+		}
+	}
+	r = h2.do(http.MethodPost, "/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {h2.confID}, "client_secret": {"wrong"}})
+	if r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("31st failure from one address: %d", r.StatusCode)
+	}
+}
+
+// A public client's ID is public: failures under it never stop the
+// client itself, and an empty Basic secret (libraries probing) is "none".
+func TestPublicClientNotLockedOut(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	for i := 0; i < 12; i++ {
+		f.do(http.MethodPost, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "client_id": {f.pubID}, "client_secret": {"x"}})
+	}
+	redirect := "http://127.0.0.1:5555/native/cb"
+	code := f.code(url.Values{"response_type": {"code"}, "client_id": {f.pubID}, "redirect_uri": {redirect}, "state": {"s"},
+		"code_challenge": {f.challenge}, "code_challenge_method": {"S256"}})
+	r := f.do(http.MethodPost, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect},
+		"code_verifier": {f.verifier}}, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(f.pubID+":")))
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("public client after others' failures: %d %s", r.StatusCode, r.body)
 	}
 }
 
@@ -830,11 +882,15 @@ func TestRule30_ClientCredentials(t *testing.T) {
 	if r.StatusCode != 200 || m["refresh_token"] != nil || m["token_type"] != "Bearer" || m["expires_in"] == nil {
 		t.Fatalf("%d %v", r.StatusCode, m)
 	}
-	// A public client cannot (it has no secret; and may not have the grant).
-	r, m = f.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {f.pubID}}, false)
-	if r.StatusCode < 400 || m["error"] == nil {
-		t.Fatalf("public client: %d %v", r.StatusCode, m)
+	// A public client cannot, even when given the grant type.
+	if err := f.store.UpdateClient(context.Background(), f.pubID, func(c *models.Client) error {
+		c.GrantTypes = []string{oauth.GrantAuthorizationCode, oauth.GrantClientCredentials}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
+	r, m = f.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {f.pubID}}, false)
+	wantOAuthError(t, r, m, 400, "unauthorized_client")
 }
 
 func TestRule32_UnsupportedAndUnauthorizedGrants(t *testing.T) {
@@ -867,6 +923,10 @@ func TestRule38_BearerChallenges(t *testing.T) {
 	r := f.get("/api/user")
 	if r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != `Bearer realm="gatehouse"` {
 		t.Fatalf("no token: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+	}
+	r = f.do(http.MethodGet, "/api/user", nil, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("a:b")))
+	if r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != `Bearer realm="gatehouse"` {
+		t.Fatalf("Basic credentials: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
 	}
 	r = f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer gat_nope")
 	if r.StatusCode != 401 || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
@@ -968,10 +1028,20 @@ func TestHeadlessAuthorize(t *testing.T) {
 		return r, m
 	}
 	r, m := post(form)
-	if r.StatusCode < 400 || m["error"] == nil {
+	if r.StatusCode != http.StatusForbidden || m["error"] != "access_denied" || m["iss"] != f.srv.Config.Issuer || m["state"] != "st&=ate/1" {
 		t.Fatalf("while allow_password_grant is off: %d %v", r.StatusCode, m)
 	}
 	f.set("allow_password_grant", "true")
+	// A client without the password grant may not collect passwords.
+	pub := url.Values{"response_type": {"code"}, "client_id": {f.pubID}, "redirect_uri": {f.pubRedir}, "state": {"s"},
+		"code_challenge": {f.challenge}, "code_challenge_method": {"S256"}, "username": {"alice"}, "password": {alicePW}}
+	if r, m := post(pub); r.StatusCode != 400 || m["error"] != "unauthorized_client" {
+		t.Fatalf("client without the password grant: %d %v", r.StatusCode, m)
+	}
+	// Credentials are never bounced into a URL, whatever Accept says.
+	if r := f.do(http.MethodPost, "/oauth/authorize", form); r.Header.Get("Location") != "" || r.StatusCode != 200 {
+		t.Fatalf("credentials without Accept: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
 	r, m = post(form)
 	if r.StatusCode != 200 || m["code"] == nil || m["state"] != "st&=ate/1" {
 		t.Fatalf("%d %v", r.StatusCode, m)

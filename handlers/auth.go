@@ -44,7 +44,9 @@ func (h *Handlers) LoginPage(c *fiber.Ctx) error {
 
 func (h *Handlers) renderLogin(c *fiber.Ctx, status int, b views.Base, f pages.LoginForm) error {
 	// Signing in to continue an authorization ends at the client.
-	web.AllowFormTarget(c, pendingOrigin(web.CurrentSession(c), f.Next))
+	p := pendingFor(web.CurrentSession(c), f.Next)
+	web.AllowFormTarget(c, p.Origin)
+	f.ContinueTo = p.Client
 	if vals, err := h.Settings.Load(c.UserContext()); err == nil {
 		f.SignupAllowed = vals.AllowSignup
 	}

@@ -27,6 +27,7 @@ type pendingAuthorization struct {
 	Params  string    `json:"p"` // the request's parameters, form-encoded
 	Started time.Time `json:"t"` // when the request arrived (prompt=login)
 	Origin  string    `json:"o"` // the redirect URI's origin (CSP form-action)
+	Client  string    `json:"c"` // the client's name (sign-in page)
 }
 
 // Bounds of the requests kept per session: a signed-out visitor's session
@@ -88,19 +89,27 @@ func dropPending(sess *web.Session, id string) {
 // consentURL is where the browser resumes a request after signing in.
 func consentURL(id string) string { return "/consent?id=" + url.QueryEscape(id) }
 
-// pendingOrigin returns the client origin of the request a sign-in will
-// resume (next = /consent?id=...), so that the sign-in page's CSP lets
-// its form end at the client.
-func pendingOrigin(sess *web.Session, next string) string {
+// pendingFor returns the request a sign-in will resume (next =
+// /consent?id=...): its origin lets the sign-in page's form end at the
+// client (CSP), and its client's name tells the user where they are going.
+func pendingFor(sess *web.Session, next string) pendingAuthorization {
 	rest, ok := strings.CutPrefix(next, "/consent?id=")
 	if !ok {
-		return ""
+		return pendingAuthorization{}
 	}
 	id, err := url.QueryUnescape(rest)
 	if err != nil {
-		return ""
+		return pendingAuthorization{}
 	}
-	return loadPending(sess)[id].Origin
+	return loadPending(sess)[id]
+}
+
+// truncateName keeps a client's name short enough for the session.
+func truncateName(s string) string {
+	if r := []rune(s); len(r) > 60 {
+		return string(r[:60]) + "…"
+	}
+	return s
 }
 
 // requestValues returns the parameters of an authorization request with
@@ -123,7 +132,9 @@ func (h *Handlers) Authorize(c *fiber.Ctx) error {
 		return h.RenderError(c, fiber.StatusBadRequest, "Invalid authorization request", "The request's parameters could not be read.")
 	}
 	if c.Method() == fiber.MethodPost {
-		if strings.Contains(c.Get(fiber.HeaderAccept), fiber.MIMEApplicationJSON) && params.Has("username") {
+		// Credentials in the body mean the headless variant, whatever the
+		// Accept header says: they must never be re-sent in a URL.
+		if params.Has("username") || params.Has("password") {
 			return h.authorizeHeadless(c, params)
 		}
 		return c.Redirect(h.Config.Endpoint("authorize")+"?"+params.Encode(), fiber.StatusSeeOther)
@@ -134,7 +145,7 @@ func (h *Handlers) Authorize(c *fiber.Ctx) error {
 		return h.authorizeError(c, err)
 	}
 	sess := web.CurrentSession(c)
-	p := pendingAuthorization{Params: params.Encode(), Started: h.Now().UTC(), Origin: req.RedirectOrigin()}
+	p := pendingAuthorization{Params: params.Encode(), Started: h.Now().UTC(), Origin: req.RedirectOrigin(), Client: truncateName(req.Client.Name)}
 	id, ok := savePending(sess, p)
 	if !ok {
 		return h.authorizeError(c, req.Fail(oauth.ErrInvalidRequest.WithDescription("the authorization request is too large")))
@@ -212,6 +223,7 @@ func (h *Handlers) consentData(c *fiber.Ctx, id string, req *oauth.AuthorizeRequ
 	d := pages.ConsentData{
 		RequestID: id, ClientName: req.Client.Name, ClientIcon: req.Client.Icon, ClientHomepage: req.Client.Homepage,
 		RedirectHost: hostOf(req.RedirectURI), UserName: name, Username: u.Username,
+		SwitchURL: "/login?" + url.Values{"next": {consentURL(id)}, "reauth": {"1"}}.Encode(),
 	}
 	scopes := append([]oauth.Scope(nil), req.ScopeDetails...)
 	sort.SliceStable(scopes, func(i, j int) bool { return scopes[i].ID < scopes[j].ID })
@@ -314,8 +326,9 @@ func (h *Handlers) ConsentDecision(c *fiber.Ctx) error {
 func (h *Handlers) authorizeHeadless(c *fiber.Ctx, params url.Values) error {
 	res, e := h.OAuth.AuthorizeHeadless(c.UserContext(), params, web.IP(c))
 	if e != nil {
-		return h.writeOAuthError(c, e, false)
+		return h.writeOAuthErrorBody(c, e.Error, e, false)
 	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(res)
 }
 
@@ -323,6 +336,12 @@ func (h *Handlers) authorizeHeadless(c *fiber.Ctx, params url.Values) error {
 // its status, no caching, WWW-Authenticate for invalid_client after HTTP
 // Basic, Retry-After when throttled. Internal causes are logged only.
 func (h *Handlers) writeOAuthError(c *fiber.Ctx, e *oauth.Error, basic bool) error {
+	return h.writeOAuthErrorBody(c, e, e, basic)
+}
+
+// writeOAuthErrorBody is writeOAuthError with another JSON body (one that
+// embeds e).
+func (h *Handlers) writeOAuthErrorBody(c *fiber.Ctx, e *oauth.Error, body any, basic bool) error {
 	if cause := e.Unwrap(); cause != nil {
 		h.Log.ErrorContext(c.UserContext(), "oauth request failed", "path", c.Path(), "err", cause)
 	}
@@ -338,5 +357,5 @@ func (h *Handlers) writeOAuthError(c *fiber.Ctx, e *oauth.Error, basic bool) err
 	if e.RetryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(e.RetryAfter))
 	}
-	return c.Status(status).JSON(e)
+	return c.Status(status).JSON(body)
 }

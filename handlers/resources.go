@@ -28,7 +28,7 @@ func (h *Handlers) bearerChallenge(c *fiber.Ctx, e *oauth.Error, needed []string
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	if e == nil {
 		c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf(`Bearer realm=%q`, bearerRealm))
-		return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error": "invalid_request", "error_description": "an access token is required"})
+		return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error_description": "an access token is required"})
 	}
 	v := fmt.Sprintf(`Bearer realm=%q, error=%q, error_description=%q`, bearerRealm, e.Code, quoteSafe(e.Description))
 	if len(needed) > 0 {

@@ -251,14 +251,20 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 }
 
 // NeedsLogin reports whether the user must (again) enter their password
-// before this request can go on: nobody is signed in, prompt=login asked
-// for a sign-in after the request started, or the last sign-in is older
-// than max_age (OIDC Core §3.1.2.1).
+// before this request can go on: nobody is signed in, or the last sign-in
+// happened before the request started and prompt=login asks for a new
+// one or it is older than max_age (OIDC Core §3.1.2.1).
 func (r *AuthorizeRequest) NeedsLogin(signedIn bool, authTime, started, now time.Time) bool {
 	if !signedIn {
 		return true
 	}
-	if r.PromptLogin && authTime.Before(started) {
+	if !authTime.Before(started) {
+		// Signed in while this request was under way: that sign-in
+		// satisfies prompt=login and max_age, however long the user then
+		// takes on the consent screen.
+		return false
+	}
+	if r.PromptLogin {
 		return true
 	}
 	return r.MaxAge >= 0 && now.Sub(authTime) > time.Duration(r.MaxAge)*time.Second
@@ -362,34 +368,55 @@ type HeadlessResult struct {
 	Iss   string `json:"iss"`
 }
 
+// HeadlessError is a refused headless authorization: the OAuth error plus
+// the request's state and the issuer, like every authorization response
+// (RFC 9207).
+type HeadlessError struct {
+	*Error
+	State string `json:"state,omitempty"`
+	Iss   string `json:"iss"`
+}
+
 // AuthorizeHeadless is the authorization endpoint for first-party apps
 // that collect the user's credentials themselves (POST with username and
 // password, JSON answer). It exists only while allow_password_grant is on,
 // validates the request exactly like the browser flow, and checks the
 // password like the sign-in form (same throttle, same time for unknown
 // users). Consent is implied: the user typed their password into the app.
-func (s *Server) AuthorizeHeadless(ctx context.Context, params url.Values, address string) (*HeadlessResult, *Error) {
+func (s *Server) AuthorizeHeadless(ctx context.Context, params url.Values, address string) (*HeadlessResult, *HeadlessError) {
+	fail := func(e *Error) *HeadlessError {
+		he := &HeadlessError{Error: e, Iss: s.issuer}
+		if len(params["state"]) == 1 {
+			he.State = params.Get("state")
+		}
+		return he
+	}
 	pol, perr := s.policy(ctx)
 	if perr != nil {
-		return nil, perr
+		return nil, fail(perr)
 	}
 	if !pol.AllowPasswordGrant {
-		return nil, ErrAccessDenied.WithDescription("headless authorization is disabled on this server (allow_password_grant is off)")
+		return nil, fail(ErrAccessDenied.WithDescription("headless authorization is disabled on this server (allow_password_grant is off)"))
 	}
 	req, err := s.ParseAuthorizeRequest(ctx, params)
 	if err != nil {
-		return nil, AsError(err)
+		return nil, fail(AsError(err))
 	}
 	if req.ResponseType != ResponseTypeCode {
-		return nil, ErrUnsupportedResponseType.WithDescription("headless authorization only answers response_type=code")
+		return nil, fail(ErrUnsupportedResponseType.WithDescription("headless authorization only answers response_type=code"))
+	}
+	if !req.Client.HasGrant(GrantPassword) {
+		// The client collects the user's password: the same trust as
+		// the password grant.
+		return nil, fail(ErrUnauthorizedClient.WithDescription("this application may not collect passwords (it lacks the password grant type)"))
 	}
 	u, e := s.checkPassword(ctx, params.Get("username"), params.Get("password"), address)
 	if e != nil {
-		return nil, e
+		return nil, fail(e)
 	}
 	code, err := s.issueCode(ctx, req, u, s.now())
 	if err != nil {
-		return nil, AsError(err)
+		return nil, fail(AsError(err))
 	}
 	return &HeadlessResult{Code: code, State: req.State, Iss: s.issuer}, nil
 }

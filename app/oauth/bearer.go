@@ -31,15 +31,15 @@ func ExtractBearer(src BearerSource, allowQuery bool) (string, *Error) {
 	var found []string
 	if h := strings.TrimSpace(src.Authorization); h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
-		if !strings.EqualFold(scheme, "bearer") {
-			// Another scheme (Basic, say): not a bearer token.
-			return "", ErrInvalidRequest.WithDescription("the Authorization header must use the Bearer scheme")
+		// Another scheme (Basic, say) carries no bearer token: the
+		// answer is the bare challenge (RFC 6750 §3.1).
+		if strings.EqualFold(scheme, "bearer") {
+			tok = strings.TrimSpace(tok)
+			if !ok || tok == "" || strings.ContainsAny(tok, " \t") {
+				return "", ErrInvalidRequest.WithDescription("the Authorization header is malformed")
+			}
+			found = append(found, tok)
 		}
-		tok = strings.TrimSpace(tok)
-		if !ok || tok == "" || strings.ContainsAny(tok, " \t") {
-			return "", ErrInvalidRequest.WithDescription("the Authorization header is malformed")
-		}
-		found = append(found, tok)
 	}
 	if allowQuery {
 		found = append(found, src.Query...)

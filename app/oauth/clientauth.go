@@ -96,16 +96,8 @@ func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*Aut
 	if id == "" {
 		return nil, ErrInvalidClient.WithDescription("client authentication is required")
 	}
-	if s.clientThrottle != nil {
-		wait, err := s.clientThrottle.Blocked(ctx, id, r.RemoteAddr)
-		if err != nil {
-			return nil, serverError(err)
-		}
-		if wait > 0 {
-			e := ErrTooManyRequests.WithDescription("too many failed client authentications; try again later")
-			e.RetryAfter = throttle.RetryAfterSeconds(wait)
-			return nil, e
-		}
+	if len(id) > maxClientIDLength {
+		return nil, ErrInvalidClient.WithDescription("unknown client or bad credentials")
 	}
 	c, err := s.model.GetClient(ctx, id)
 	switch {
@@ -116,6 +108,11 @@ func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*Aut
 		return nil, serverError(err)
 	}
 	if c.Public {
+		if hasSecret && sec == "" && method == AuthSecretBasic {
+			// Libraries that probe for the method (golang.org/x/oauth2)
+			// send Basic with an empty secret: that is "none".
+			hasSecret = false
+		}
 		if hasSecret {
 			return nil, s.clientFailed(ctx, id, r.RemoteAddr, "public clients do not use a client secret")
 		}
@@ -131,12 +128,28 @@ func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*Aut
 }
 
 // clientFailed counts a failed client authentication and returns the
-// invalid_client error.
+// invalid_client error, or 429 once the client or the address has failed
+// too often. Only failures are throttled: a client presenting its right
+// secret (256 random bits cannot be guessed) is never locked out by
+// someone else's failures under its client ID.
 func (s *Server) clientFailed(ctx context.Context, id, addr, desc string) *Error {
 	if s.clientThrottle != nil {
+		wait, err := s.clientThrottle.Blocked(ctx, id, addr)
+		if err != nil {
+			return serverError(err)
+		}
+		if wait > 0 {
+			e := ErrTooManyRequests.WithDescription("too many failed client authentications; try again later")
+			e.RetryAfter = throttle.RetryAfterSeconds(wait)
+			return e
+		}
 		if err := s.clientThrottle.Fail(ctx, id, addr); err != nil {
 			return serverError(err)
 		}
 	}
 	return ErrInvalidClient.WithDescription("%s", desc)
 }
+
+// maxClientIDLength bounds the client IDs looked up (ours are 24
+// characters).
+const maxClientIDLength = 128

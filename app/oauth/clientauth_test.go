@@ -42,10 +42,13 @@ func TestExtractBearer(t *testing.T) {
 		{Authorization: "Bearer a", Query: []string{"b"}},
 		{Query: []string{"a", "b"}},
 		{Authorization: "Bearer a b"},
-		{Authorization: "Basic xyz"},
 	} {
 		if _, err := ExtractBearer(src, true); err == nil || err.Code != "invalid_request" {
 			t.Errorf("%+v: want invalid_request, got %v", src, err)
 		}
+	}
+	// Another scheme carries no bearer token (RFC 6750 §3.1: bare challenge).
+	if tok, err := ExtractBearer(BearerSource{Authorization: "Basic xyz"}, false); tok != "" || err != nil {
+		t.Errorf("Basic: %q %v", tok, err)
 	}
 }

@@ -70,6 +70,11 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 			return nil, uerr
 		}
 	}
+	// Scopes deleted since, or taken from the client, are not renewed.
+	scope, serr := s.stillAllowed(ctx, r.Client.Client, scope)
+	if serr != nil {
+		return nil, serr
+	}
 	if err := s.model.RotateRefreshToken(ctx, hash, now); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			// Used concurrently: the same token presented twice.

@@ -59,6 +59,30 @@ func (s *Server) ValidateScope(ctx context.Context, client *Client, requested []
 	return ids, details, nil
 }
 
+// stillAllowed keeps the scopes that still exist and that the client may
+// still have (for refreshes of grants made before a change).
+func (s *Server) stillAllowed(ctx context.Context, client *Client, scopes []string) ([]string, *Error) {
+	all, err := s.model.ListScopes(ctx)
+	if err != nil {
+		return nil, serverError(err)
+	}
+	exists := make(map[string]bool, len(all))
+	for _, sc := range all {
+		exists[sc.ID] = true
+	}
+	allowed := make(map[string]bool, len(client.Scopes))
+	for _, x := range client.Scopes {
+		allowed[x] = true
+	}
+	out := scopes[:0:0]
+	for _, sc := range scopes {
+		if exists[sc] && (len(client.Scopes) == 0 || allowed[sc]) {
+			out = append(out, sc)
+		}
+	}
+	return out, nil
+}
+
 // VerifyScope decides whether a token with the granted scopes may make a
 // request with method to resource (verifyScope): it may when one granted
 // scope guards that method and path. needed lists the scopes that would
@@ -120,7 +144,10 @@ func CleanResourcePath(target string) (string, bool) {
 		return "", false
 	}
 	low := strings.ToLower(target)
-	if strings.Contains(low, "%2f") || strings.Contains(low, "%5c") || strings.Contains(target, "\\") {
+	// Encoded slashes and backslashes, and ";" path parameters (which
+	// some servers strip: "/files/..;/admin"), could make the resource
+	// the backend serves differ from the one checked here.
+	if strings.Contains(low, "%2f") || strings.Contains(low, "%5c") || strings.Contains(low, "%3b") || strings.ContainsAny(target, "\\;") {
 		return "", false
 	}
 	dec, err := url.PathUnescape(target)

@@ -50,6 +50,8 @@ func TestGuardsAndVerifyScope(t *testing.T) {
 		{[]string{"admin"}, "DELETE", "/admin/users/1", true, ""},
 		{[]string{"user.read"}, "GET", "/api/%75ser", true, ""},
 		{[]string{"user.read"}, "GET", "relative", false, ""},
+		{[]string{"files.write"}, "PUT", "/files/..;/admin", false, ""},
+		{[]string{"files.write"}, "PUT", "/files/a%3b/b", false, ""},
 	}
 	for _, c := range cases {
 		ok, needed := VerifyScope(all, c.granted, c.method, c.target)

@@ -7,6 +7,8 @@ package throttle
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/netip"
 	"strings"
 	"time"
@@ -38,13 +40,22 @@ func New(store Store, scope string) *Limiter {
 
 func (l *Limiter) keys(account, address string) (acct, addr string) {
 	if account != "" {
-		acct = l.Scope + ":account:" + strings.ToLower(account)
+		account = strings.ToLower(account)
+		if len(account) > maxKeyPart {
+			// Whatever a caller sends, keys stay small.
+			sum := sha256.Sum256([]byte(account))
+			account = "sha256:" + hex.EncodeToString(sum[:])
+		}
+		acct = l.Scope + ":account:" + account
 	}
 	if address != "" {
 		addr = l.Scope + ":address:" + AddressKey(address)
 	}
 	return
 }
+
+// maxKeyPart bounds the account part of a key; longer ones are hashed.
+const maxKeyPart = 64
 
 // AddressKey groups IPv6 addresses by their /64 network (one host usually
 // owns the whole network); IPv4 addresses stand alone.
