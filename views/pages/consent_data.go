@@ -9,6 +9,7 @@ type ConsentData struct {
 	RedirectHost   string // where the browser goes afterwards
 	UserName       string // the user's display name
 	Username       string
+	SwitchURL      string // sign in as someone else and come back
 	Scopes         []ConsentScope
 }
 

@@ -17,6 +17,9 @@ type LoginForm struct {
 	Next          string // where to go after signing in (a local path)
 	Error         string // one generic message, e.g. "Incorrect username or password."
 	SignupAllowed bool   // shows the "Create an account" link
+	// ContinueTo names the application whose authorization request the
+	// sign-in continues ("" for a plain sign-in).
+	ContinueTo string
 }
 
 // SignupForm is the self-service registration form's state.
