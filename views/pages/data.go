@@ -66,7 +66,10 @@ type ErrorData struct {
 func roleSummary(role string) string {
 	switch role {
 	case views.RoleAdmin:
-		return "You're an administrator: register apps, define the scopes they may request, tune security settings, manage users and review the audit log."
+		if views.Built("/dashboard/audit") {
+			return "You're an administrator: register apps, define the scopes they may request, tune security settings, manage users and review the audit log."
+		}
+		return "You're an administrator: register apps, define the scopes they may request, tune security settings and manage users."
 	case views.RoleDeveloper:
 		return "You're a developer: register OAuth clients for your apps, manage their redirect URIs and secrets, and browse the scopes they can request."
 	default:
