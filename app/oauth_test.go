@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/clients"
 	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/password"
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -1110,5 +1111,41 @@ func TestAuthorizeLongRequests(t *testing.T) {
 	q := redirectParams(t, f.authorize(f.authzParams("state", strings.Repeat("s", 1500), "nonce", strings.Repeat("n", 6000))), false)
 	if q.Get("error") != "invalid_request" {
 		t.Fatalf("%v", q)
+	}
+}
+
+// A session ended under the user (password changed elsewhere) does not
+// lose the authorization request that arrives with it.
+func TestAuthorizeSurvivesDroppedSession(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	newPW := "another long passphrase"
+	hash, err := password.Hash(newPW)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.UpdateUser(context.Background(), f.user.ID, func(u *models.User) error {
+		u.PasswordHash = hash
+		u.PasswordChangedAt = time.Now().Add(time.Minute)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := f.authorize(f.authzParams())
+	loc, _ := url.Parse(r.Header.Get("Location"))
+	next := loc.Query().Get("next")
+	if !strings.HasPrefix(next, "/consent?id=") {
+		t.Fatalf("dropped session: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	lp := f.get(r.Header.Get("Location"))
+	f.srv.Handlers.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	defer func() { f.srv.Handlers.Now = time.Now }()
+	lr := f.do(http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {newPW}, "next": {next},
+		"csrf_token": {csrfRE.FindStringSubmatch(lp.body)[1]}})
+	if lr.Header.Get("Location") != next {
+		t.Fatalf("after sign-in: %d %s", lr.StatusCode, lr.Header.Get("Location"))
+	}
+	if cp := f.get(next); cp.StatusCode != http.StatusOK || !strings.Contains(cp.body, "wants to access your account") {
+		t.Fatalf("consent after a dropped session: %d", cp.StatusCode)
 	}
 }

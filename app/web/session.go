@@ -287,6 +287,15 @@ func (s *Session) SignIn(userID int64, at time.Time) {
 	s.dirty = true
 }
 
+// Drop ends a signed-in session whose user may no longer use it (deleted,
+// disabled, password changed): the row is deleted and the browser carries
+// on as a signed-out visitor, so that what this request stores (an
+// authorization request in flight) survives.
+func (s *Session) Drop() {
+	s.s.Values = map[any]any{keyCSRF: newCSRFToken()}
+	s.dirty = true
+}
+
 // SignOut ends the session: the row is deleted and the cookie cleared.
 func (s *Session) SignOut() {
 	s.destroy = true

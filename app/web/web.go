@@ -51,7 +51,8 @@ func CSRF(refused fiber.Handler) fiber.Handler {
 const localsUser = "gatehouse.user"
 
 // LoadUser resolves the session's user (once per request). A session whose
-// user was deleted or disabled is signed out.
+// user was deleted or disabled, or changed their password since, is
+// dropped: the browser goes on signed out.
 func LoadUser(users interface {
 	GetUser(ctx context.Context, id int64) (*models.User, error)
 }) fiber.Handler {
@@ -61,12 +62,12 @@ func LoadUser(users interface {
 			u, err := users.GetUser(c.UserContext(), id)
 			switch {
 			case errors.Is(err, store.ErrNotFound) || (err == nil && u.Disabled):
-				sess.SignOut()
+				sess.Drop()
 			case err != nil:
 				return err
 			case sess.AuthTime().Before(u.PasswordChangedAt.Add(-time.Second)):
 				// the password changed since this session signed in
-				sess.SignOut()
+				sess.Drop()
 			default:
 				c.Locals(localsUser, u)
 			}
