@@ -1149,3 +1149,48 @@ func TestAuthorizeSurvivesDroppedSession(t *testing.T) {
 		t.Fatalf("consent after a dropped session: %d", cp.StatusCode)
 	}
 }
+
+// Rule 28 under concurrency: of simultaneous refreshes with one token
+// exactly one succeeds, and since the token was used twice the whole
+// family ends revoked, the winner's new tokens included.
+func TestRule28_ConcurrentRefreshReuse(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		f := newOAuthFixture(t, h)
+		f.signIn()
+		_, rt := f.refreshPair("user.read")
+		var wins, losses atomic.Int32
+		var winner atomic.Value
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := 0; i < 20; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				resp, e := f.srv.Handlers.OAuth.Token(context.Background(), &oauth.ClientRequest{Form: url.Values{
+					"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {f.confID}, "client_secret": {f.confSec}}})
+				switch {
+				case e == nil:
+					wins.Add(1)
+					winner.Store(resp)
+				case e.Code == "invalid_grant":
+					losses.Add(1)
+				default:
+					t.Errorf("unexpected error %v", e)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if wins.Load() != 1 || losses.Load() != 19 {
+			t.Fatalf("%d wins, %d losses", wins.Load(), losses.Load())
+		}
+		resp := winner.Load().(*oauth.TokenResponse)
+		for _, tok := range []string{resp.AccessToken, resp.RefreshToken} {
+			got, err := f.store.GetToken(context.Background(), secret.Digest(tok))
+			if err != nil || got.RevokedAt == nil {
+				t.Fatalf("the winner's token survived the reuse: %+v %v", got, err)
+			}
+		}
+	})
+}
