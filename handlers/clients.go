@@ -28,8 +28,8 @@ import (
 // clientsPageSize is how many clients the list shows at once.
 const clientsPageSize = 20
 
-// sessionNewSecret holds "<client_id> <secret>" between the POST that made
-// a secret and the page that shows it, once.
+// sessionNewSecret holds "<client_id> <secret>", sealed (web.SealOnce),
+// between the POST that made a secret and the page that shows it, once.
 const sessionNewSecret = "client_secret_once"
 
 // errClientNotFound is the 404 for a client that does not exist or that the
@@ -302,7 +302,7 @@ func (h *Handlers) CreateClient(c *fiber.Ctx) error {
 	h.audit(c, u, "client.created", cl.ClientID, true, map[string]string{"name": cl.Name, "public": strconv.FormatBool(cl.Public)})
 	sess := web.CurrentSession(c)
 	if plain != "" {
-		sess.Set(sessionNewSecret, cl.ClientID+" "+plain)
+		sess.SealOnce(sessionNewSecret, cl.ClientID+" "+plain)
 		sess.AddFlash("success", fmt.Sprintf("“%s” is registered. Copy its client secret below: it is shown only this once.", cl.Name))
 	} else {
 		sess.AddFlash("success", fmt.Sprintf("“%s” is registered. It is a public client: it has no secret and must use PKCE.", cl.Name))
@@ -324,8 +324,7 @@ func (h *Handlers) ClientPage(c *fiber.Ctx) error {
 	// A secret made by the previous request is shown now and never again.
 	sess := web.CurrentSession(c)
 	newSecret := ""
-	if v, ok := sess.Get(sessionNewSecret).(string); ok {
-		sess.Delete(sessionNewSecret)
+	if v := sess.TakeOnce(sessionNewSecret); v != "" {
 		if id, s, ok := strings.Cut(v, " "); ok && id == cl.ClientID {
 			newSecret = s
 		}
@@ -455,7 +454,7 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 	sess := web.CurrentSession(c)
 	switch {
 	case issued:
-		sess.Set(sessionNewSecret, cl.ClientID+" "+plain)
+		sess.SealOnce(sessionNewSecret, cl.ClientID+" "+plain)
 		sess.AddFlash("success", "Saved. The client is now confidential: copy its new secret below, it is shown only this once.")
 	case in.Public && !cl.Public:
 		sess.AddFlash("success", "Saved. The client is now public: its secret was deleted, and it must use PKCE.")
@@ -527,7 +526,7 @@ func (h *Handlers) RotateClientSecret(c *fiber.Ctx) error {
 		return err
 	}
 	h.audit(c, u, "client.secret_rotated", cl.ClientID, true, nil)
-	sess.Set(sessionNewSecret, cl.ClientID+" "+plain)
+	sess.SealOnce(sessionNewSecret, cl.ClientID+" "+plain)
 	sess.AddFlash("success", "A new secret was generated and the old one no longer works. Copy the new one below: it is shown only this once.")
 	return seeOther(c, clientURL(cl.ClientID))
 }

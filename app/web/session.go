@@ -7,6 +7,9 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/gob"
@@ -294,6 +297,60 @@ func (s *Session) SignIn(userID int64, at time.Time) {
 func (s *Session) Drop() {
 	s.s.Values = map[any]any{keyCSRF: newCSRFToken()}
 	s.dirty = true
+}
+
+// SealOnce keeps a secret value (a client secret to show once) until
+// TakeOnce reads it. Signed-in sessions live in the database, so the value
+// is sealed with AES-GCM under a key derived from the session ID, which
+// only the browser's cookie holds (the database keeps its hash): neither
+// the database nor its backups ever see the secret. It reports false when
+// the session has no ID yet (signed out).
+func (s *Session) SealOnce(key, value string) bool {
+	aead, ok := s.onceAEAD(key)
+	if !ok {
+		return false
+	}
+	nonce := secret.Random(aead.NonceSize())
+	s.Set(key, append(nonce, aead.Seal(nil, nonce, []byte(value), []byte(key))...))
+	return true
+}
+
+// TakeOnce returns and forgets a value kept by SealOnce ("" when none).
+func (s *Session) TakeOnce(key string) string {
+	sealed, ok := s.Get(key).([]byte)
+	if !ok {
+		return ""
+	}
+	s.Delete(key)
+	aead, ok := s.onceAEAD(key)
+	if !ok || len(sealed) < aead.NonceSize() {
+		return ""
+	}
+	n := aead.NonceSize()
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], []byte(key))
+	if err != nil {
+		return ""
+	}
+	return string(plain)
+}
+
+func (s *Session) onceAEAD(key string) (cipher.AEAD, bool) {
+	if s.s.ID == "" || s.UserID() == 0 {
+		return nil, false
+	}
+	k, err := hkdf.Key(sha256.New, []byte(s.s.ID), nil, "gatehouse one-shot "+key, 32)
+	if err != nil {
+		return nil, false
+	}
+	block, err := aes.NewCipher(k)
+	if err != nil {
+		return nil, false
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, false
+	}
+	return aead, true
 }
 
 // SignOut ends the session: the row is deleted and the cookie cleared.

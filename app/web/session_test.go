@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/sessions"
+
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/models"
@@ -107,5 +109,49 @@ func TestSignedOutSessionIsNotResurrected(t *testing.T) {
 	}
 	if sess, _ := s.New(r, "sid"); !sess.IsNew {
 		t.Fatal("old cookie still opens the session")
+	}
+}
+
+// TestSealOnce: a value sealed for one showing is stored encrypted under
+// a key only the cookie's session ID gives, comes back once, and a
+// session with another ID cannot open it.
+func TestSealOnce(t *testing.T) {
+	s, st := newStore(t)
+	u := &models.User{Username: "dev", Subject: "sub-dev", PasswordHash: "x", Role: models.RoleDeveloper}
+	if err := st.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := roundTrip(t, s, httptest.NewRequest("GET", "/", nil), map[any]any{keyUserID: u.ID}, "")
+	gs, err := s.Get(r, "sid")
+	if err != nil || gs.ID == "" {
+		t.Fatalf("signed-in session: %v %q", err, gs.ID)
+	}
+	sess := &Session{s: gs}
+	const plain = "gcs_super-secret-value-shown-once"
+	if !sess.SealOnce("once", plain) {
+		t.Fatal("SealOnce refused a signed-in session")
+	}
+	w := httptest.NewRecorder()
+	if err := s.Save(r, w, gs); err != nil {
+		t.Fatal(err)
+	}
+	var leaks int64
+	st.DB().Model(&models.WebSession{}).Where("instr(data, ?) > 0", []byte(plain)).Count(&leaks)
+	if leaks != 0 {
+		t.Fatal("the sealed value is readable in the database")
+	}
+	other := &Session{s: &sessions.Session{ID: "another-id", Values: map[any]any{keyUserID: u.ID, "once": gs.Values["once"]}}}
+	if got := other.TakeOnce("once"); got != "" {
+		t.Fatalf("another session opened it: %q", got)
+	}
+	if got := sess.TakeOnce("once"); got != plain {
+		t.Fatalf("TakeOnce = %q", got)
+	}
+	if got := sess.TakeOnce("once"); got != "" {
+		t.Fatalf("second TakeOnce = %q", got)
+	}
+	anon := &Session{s: &sessions.Session{Values: map[any]any{}}}
+	if anon.SealOnce("once", plain) {
+		t.Fatal("SealOnce accepted a signed-out session")
 	}
 }
