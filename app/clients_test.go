@@ -327,13 +327,16 @@ func TestClientIconUploadAndServe(t *testing.T) {
 		data := pngOf(32)
 		sum := sha256.Sum256(data)
 		want := "/icons/" + hex.EncodeToString(sum[:])
-		// A mistake elsewhere keeps the upload (as a hidden field).
+		// A mistake elsewhere stores nothing and asks for the file again.
 		r := h.postMultipart("/dashboard/clients/new", "/dashboard/clients", clientForm(func(v url.Values) { v.Set("name", "") }),
 			upload{"icon_file", "icon.bin", data})
-		if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, `name="icon_current" value="`+want+`"`) {
-			t.Fatalf("upload not kept after a validation error: %d", r.StatusCode)
+		if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Choose the image again") {
+			t.Fatalf("refused form with an upload: %d", r.StatusCode)
 		}
-		id, _ := h.createClient(clientForm(func(v url.Values) { v.Set("icon_current", want) }))
+		if got := h.get(want); got.StatusCode != http.StatusNotFound {
+			t.Fatalf("a refused form's upload was stored: %d", got.StatusCode)
+		}
+		id, _ := h.createClient(clientForm(), upload{"icon_file", "icon.bin", data})
 		cl, _ := h.store.GetClient(context.Background(), id)
 		if cl.Icon != want {
 			t.Fatalf("icon = %q, want %q", cl.Icon, want)
@@ -365,7 +368,37 @@ func TestClientIconUploadAndServe(t *testing.T) {
 				t.Errorf("GET %s: %d, want 404", bad, r.StatusCode)
 			}
 		}
+		// Deleting the last client that uses an icon deletes the icon.
+		id2, _ := h.storeClientWithIcon(t, want)
+		if err := h.store.DeleteClient(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.store.DeleteImageIfUnused(context.Background(), want[len("/icons/"):], want); err != nil {
+			t.Fatal(err)
+		}
+		if r := h.get(want); r.StatusCode != http.StatusOK {
+			t.Fatalf("icon still used by %s was deleted: %d", id2, r.StatusCode)
+		}
+		if err := h.store.DeleteClient(context.Background(), id2); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.store.DeleteImageIfUnused(context.Background(), want[len("/icons/"):], want); err != nil {
+			t.Fatal(err)
+		}
+		if r := h.get(want); r.StatusCode != http.StatusNotFound {
+			t.Fatalf("unused icon kept: %d", r.StatusCode)
+		}
 	})
+}
+
+// storeClientWithIcon registers a client using icon directly in the store.
+func (h *harness) storeClientWithIcon(t *testing.T, icon string) (string, error) {
+	t.Helper()
+	c := &models.Client{ClientID: "icon-user-" + icon[len(icon)-6:], Name: "Icon user", Icon: icon, RedirectURIs: []string{"https://x.example/cb"}}
+	if err := h.store.CreateClient(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return c.ClientID, nil
 }
 
 func TestClientIconWebPAndURL(t *testing.T) {
@@ -557,7 +590,9 @@ func TestUpdateClient(t *testing.T) {
 		}
 		var ev models.AuditEvent
 		h.store.DB().Where("action = ?", "client.updated").Take(&ev)
-		if ev.Details["changed"] != "name,redirect_uris,grant_types,scopes" {
+		if ev.Details["changed"] != "name,redirect_uris,grant_types,scopes" ||
+			ev.Details["redirect_uris"] != "https://notes.example.com/cb http://127.0.0.1:8400/cb -> https://notes.example.com/callback" ||
+			ev.Details["grant_types"] != "authorization_code refresh_token -> authorization_code client_credentials" {
 			t.Errorf("audit details = %v", ev.Details)
 		}
 

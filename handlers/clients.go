@@ -175,12 +175,13 @@ func formValues(c *fiber.Ctx, name string) []string {
 	return out
 }
 
-// readClientForm reads the client form into an input. current is the
-// client's icon before the change ("" for a new client). An uploaded icon
-// is checked and stored at once, so that it survives the form being shown
-// again for other mistakes. The returned errors hold what could not be read
-// (the client type, the icon upload); Validate finds the rest.
-func (h *Handlers) readClientForm(c *fiber.Ctx) (clients.Input, clients.Errors, error) {
+// readClientForm reads the client form into an input. An uploaded icon is
+// checked and returned, to be stored only once the whole form is valid
+// (so that refused forms leave no images behind). The returned errors hold
+// what could not be read (the client type, the icon upload); Validate finds
+// the rest.
+func (h *Handlers) readClientForm(c *fiber.Ctx) (clients.Input, *models.Image, clients.Errors, error) {
+	var upload *models.Image
 	in := clients.Input{
 		Name:         c.FormValue("name"),
 		Description:  c.FormValue("description"),
@@ -206,15 +207,13 @@ func (h *Handlers) readClientForm(c *fiber.Ctx) (clients.Input, clients.Errors, 
 	case hasFile:
 		img, msg, err := readIcon(file)
 		if err != nil {
-			return in, nil, err
+			return in, nil, nil, err
 		}
 		if msg != "" {
 			errs[clients.FieldIcon] = msg
 			break
 		}
-		if err := h.Store.PutImage(c.UserContext(), img); err != nil {
-			return in, nil, err
-		}
+		upload = img
 		in.Icon = clients.IconPath(img.ID)
 	case strings.TrimSpace(c.FormValue("icon_url")) != "":
 		in.Icon = c.FormValue("icon_url")
@@ -222,7 +221,21 @@ func (h *Handlers) readClientForm(c *fiber.Ctx) (clients.Input, clients.Errors, 
 		in.Icon = c.FormValue("icon_current")
 	}
 	in.Normalize()
-	return in, errs, nil
+	return in, upload, errs, nil
+}
+
+// uploadLost is the icon message of a refused form that carried an
+// upload: files are kept only when the form is saved.
+const uploadLost = "Choose the image again: an upload is kept only when the form is saved."
+
+// dropUnusedIcon deletes an uploaded icon no client uses any more.
+func (h *Handlers) dropUnusedIcon(c *fiber.Ctx, icon string) {
+	if !clients.IsUploadedIcon(icon) {
+		return
+	}
+	if err := h.Store.DeleteImageIfUnused(c.UserContext(), strings.TrimPrefix(icon, "/icons/"), icon); err != nil {
+		h.Log.WarnContext(c.UserContext(), "unused icon not deleted", "icon", icon, "err", err)
+	}
 }
 
 // readIcon reads an uploaded icon; msg says what is wrong with it.
@@ -282,17 +295,25 @@ func (h *Handlers) CreateClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	in, readErrs, err := h.readClientForm(c)
+	in, upload, readErrs, err := h.readClientForm(c)
 	if err != nil {
 		return err
 	}
 	if errs := validateClientForm(&in, known, readErrs); errs != nil {
+		if upload != nil && errs[clients.FieldIcon] == "" {
+			errs[clients.FieldIcon] = uploadLost
+		}
 		f := formFromInput(in)
 		if errs[clients.FieldIcon] != "" {
 			f.Icon = ""
 		}
 		f.New, f.Action, f.AvailableScopes, f.Errors = true, "/dashboard/clients", opts, errs
 		return web.Render(c, fiber.StatusUnprocessableEntity, pages.ClientNew(h.clientsBase(c, "Register a client"), f))
+	}
+	if upload != nil {
+		if err := h.Store.PutImage(ctx, upload); err != nil {
+			return err
+		}
 	}
 	owner := u.ID
 	cl, plain := clients.New(in, &owner)
@@ -409,11 +430,14 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	in, readErrs, err := h.readClientForm(c)
+	in, upload, readErrs, err := h.readClientForm(c)
 	if err != nil {
 		return err
 	}
 	if errs := validateClientForm(&in, known, readErrs); errs != nil {
+		if upload != nil && errs[clients.FieldIcon] == "" {
+			errs[clients.FieldIcon] = uploadLost
+		}
 		f := formFromInput(in)
 		f.Icon = cl.Icon // the preview shows what is saved
 		f.Action, f.AvailableScopes, f.Errors = clientURL(cl.ClientID), opts, errs
@@ -423,12 +447,18 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 		}
 		return web.Render(c, fiber.StatusUnprocessableEntity, pages.ClientDetail(h.clientsBase(c, cl.Name), d))
 	}
+	if upload != nil {
+		if err := h.Store.PutImage(ctx, upload); err != nil {
+			return err
+		}
+	}
 	plain, hash, hint := oauth.NewClientSecret()
 	var changed []string
+	var before clients.Input
 	issued := false
 	now := h.Now().UTC()
 	err = h.Store.UpdateClient(ctx, cl.ClientID, func(x *models.Client) error {
-		before := clients.FromClient(x)
+		before = clients.FromClient(x)
 		in.Apply(x)
 		switch {
 		case x.Public:
@@ -447,8 +477,24 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 		return err
 	}
 	details := map[string]string{"changed": strings.Join(changed, ",")}
+	// What widens a client's reach is recorded with its values.
+	for _, ch := range changed {
+		switch ch {
+		case clients.FieldRedirectURIs:
+			details["redirect_uris"] = strings.Join(before.RedirectURIs, " ") + " -> " + strings.Join(in.RedirectURIs, " ")
+		case clients.FieldGrantTypes:
+			details["grant_types"] = strings.Join(before.GrantTypes, " ") + " -> " + strings.Join(in.GrantTypes, " ")
+		case clients.FieldScopes:
+			details["scopes"] = strings.Join(before.Scopes, " ") + " -> " + strings.Join(in.Scopes, " ")
+		case clients.FieldPublic:
+			details["public"] = strconv.FormatBool(before.Public) + " -> " + strconv.FormatBool(in.Public)
+		}
+	}
 	if issued {
 		details["secret"] = "issued"
+	}
+	if before.Icon != in.Icon {
+		h.dropUnusedIcon(c, before.Icon)
 	}
 	h.audit(c, u, "client.updated", cl.ClientID, true, details)
 	sess := web.CurrentSession(c)
@@ -559,6 +605,7 @@ func (h *Handlers) DeleteClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	defer h.dropUnusedIcon(c, cl.Icon)
 	if err := h.Store.DeleteClient(ctx, cl.ClientID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}

@@ -286,3 +286,10 @@ func (s *Store) ScopeUsage(ctx context.Context, scopeID string) (clients int64, 
 	}
 	return clients, activeTokens, nil
 }
+
+// DeleteImageIfUnused deletes the image with that ID unless a client's
+// icon still points at it (iconPath, e.g. "/icons/<id>").
+func (s *Store) DeleteImageIfUnused(ctx context.Context, id, iconPath string) error {
+	err := s.conn(ctx).Exec("DELETE FROM images WHERE id = ? AND NOT EXISTS (SELECT 1 FROM clients WHERE icon = ?)", id, iconPath).Error
+	return wrapErr(err, fmt.Sprintf("image %q", id))
+}

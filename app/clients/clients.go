@@ -87,9 +87,11 @@ func (in *Input) Normalize() {
 
 func dedupe(list []string) []string {
 	out := []string{}
+	seen := make(map[string]bool, len(list))
 	for _, s := range list {
 		s = strings.TrimSpace(s)
-		if s != "" && !slices.Contains(out, s) {
+		if s != "" && !seen[s] {
+			seen[s] = true
 			out = append(out, s)
 		}
 	}
