@@ -65,7 +65,7 @@ var Definitions = []Definition{
 		Risk:  "Users see fewer prompts; a client asking again gets the grant silently until the user revokes it on their account page."},
 	{Key: "access_token_lifetime", Default: "1h", Kind: Duration, Min: time.Second, Max: 24 * time.Hour, Group: "Token lifetimes",
 		Title: "Access token lifetime",
-		Help:  "How long an access token is valid (Go duration such as 15m or 1h; at most 24h).",
+		Help:  "How long an access token is valid (a duration such as 15m or 1h; at most 24h).",
 		Risk:  "Longer lifetimes mean a stolen token works longer; shorter ones mean more refreshes."},
 	{Key: "refresh_token_lifetime", Default: "720h", Kind: Duration, Min: time.Second, Max: 8760 * time.Hour, Group: "Token lifetimes",
 		Title: "Refresh token lifetime",
