@@ -283,6 +283,8 @@ func TestClientFormValidation(t *testing.T) {
 		{"client type missing", clientForm(set("client_type", "secret-ish")), nil, "public", "confidential or public"},
 		{"homepage not a URL", clientForm(set("homepage", "javascript:alert(1)")), nil, "homepage", "must start with https:// or http://"},
 		{"icon URL not https", clientForm(set("icon_url", "http://cdn.example.com/i.png")), nil, "icon", "https URL"},
+		{"SVG icon URL", clientForm(set("icon_url", "https://example.com/icon.svg")), nil, "icon", "SVG images are not accepted"},
+		{"SVG icon URL with a query", clientForm(set("icon_url", "https://example.com/Icon.SVG?v=2")), nil, "icon", "SVG images are not accepted"},
 		{"SVG upload", clientForm(), []upload{{"icon_file", "logo.png", svg}}, "icon", "PNG, JPEG or WebP"},
 		{"text upload", clientForm(), []upload{{"icon_file", "logo.png", []byte("just some text, not an image")}}, "icon", "PNG, JPEG or WebP"},
 		{"oversize upload", clientForm(), []upload{{"icon_file", "big.png", bigPNG}}, "icon", "larger than 256 KB"},
@@ -822,5 +824,173 @@ func TestClientNameEscaped(t *testing.T) {
 		if strings.Contains(r.body, "<img src=x") || !strings.Contains(r.body, "Evil &lt;img src=x") {
 			t.Errorf("%s: the name is not escaped", path)
 		}
+	}
+}
+
+// TestClientGrantTurnedOff: the grant types the server's settings turn off
+// may still be chosen, but the form says so next to them, saving a client
+// with one warns, and the client's page keeps warning until they are on.
+func TestClientGrantTurnedOff(t *testing.T) {
+	h := sqliteHarness(t)
+	set := func(key, value string) {
+		t.Helper()
+		if _, err := h.srv.Handlers.Settings.Set(context.Background(), key, value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const note = "Turned off on this server by an administrator: requests using it are refused until it is turned on."
+	const warning = "This client uses the Implicit grant, which is turned off on this server by an administrator: " +
+		"requests using it are refused until it is turned on."
+	signInAs(t, h, "dev", models.RoleDeveloper)
+
+	// Both are off by default: a note next to each, and nowhere else.
+	page := h.get("/dashboard/clients/new")
+	for _, g := range []string{"implicit", "password"} {
+		if !strings.Contains(page.body, `id="grant-`+g+`-off"`) || !strings.Contains(page.body, `aria-describedby="grant-`+g+`-help grant-`+g+`-off"`) {
+			t.Errorf("no note (described by) next to %s while it is turned off", g)
+		}
+	}
+	if n := strings.Count(page.body, note); n != 2 {
+		t.Errorf("the note is shown %d times, want 2", n)
+	}
+	if strings.Contains(page.body, `id="grant-authorization_code-off"`) || strings.Contains(page.body, "/dashboard/settings\" class=") {
+		t.Error("a note next to a grant the server allows, or a settings link for a developer")
+	}
+	set("allow_password_grant", "true")
+	page = h.get("/dashboard/clients/new")
+	if strings.Contains(page.body, `id="grant-password-off"`) || !strings.Contains(page.body, `id="grant-implicit-off"`) {
+		t.Error("the notes do not follow the settings")
+	}
+
+	// Saving a client with a turned-off grant works, and warns.
+	form := clientForm(func(v url.Values) { v["grant_types"] = []string{"authorization_code", "implicit", "password"} })
+	r := h.postMultipart("/dashboard/clients/new", "/dashboard/clients", form)
+	m := clientPathRE.FindStringSubmatch(r.Header.Get("Location"))
+	if r.StatusCode != http.StatusSeeOther || m == nil {
+		t.Fatalf("create with implicit: %d %s", r.StatusCode, errorsIn(r.body))
+	}
+	path := m[0]
+	page = h.get(path)
+	if !strings.Contains(page.body, createdFlash) || strings.Count(page.body, html.EscapeString(warning)) != 1 {
+		t.Errorf("after saving, the warning is shown %d times, want once", strings.Count(page.body, html.EscapeString(warning)))
+	}
+	// It is the page's own (it stays), and it was a flash too: a page
+	// without the banner shows the flash.
+	if page = h.get(path); strings.Count(page.body, html.EscapeString(warning)) != 1 {
+		t.Error("the client's page does not keep warning")
+	}
+	if r := h.postMultipart(path, path, form); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("update: %d", r.StatusCode)
+	}
+	if list := h.get("/dashboard/clients"); !strings.Contains(list.body, `class="alert alert-warning" role="status"`) ||
+		!strings.Contains(list.body, html.EscapeString(warning)) {
+		t.Error("no warning flash after saving")
+	}
+
+	// Admins get a link to the settings; once on, no warning.
+	signInAs(t, h, "root", models.RoleAdmin)
+	if page = h.get(path); !strings.Contains(page.body, `href="/dashboard/settings" class="font-medium underline`) {
+		t.Error("no link to the settings for an admin")
+	}
+	set("allow_implicit_grant", "true")
+	if page = h.get(path); strings.Contains(page.body, "turned off on this server") || strings.Contains(page.body, note) {
+		t.Error("a warning while every grant is on")
+	}
+	if r := h.postMultipart(path, path, form); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("update: %d", r.StatusCode)
+	}
+	if list := h.get("/dashboard/clients"); strings.Contains(list.body, "turned off on this server") {
+		t.Error("a warning flash while every grant is on")
+	}
+}
+
+// TestClientRedirectURIsAllReportedAndKept: every invalid redirect URI is
+// named at once, and the text comes back exactly as typed.
+func TestClientRedirectURIsAllReportedAndKept(t *testing.T) {
+	h := sqliteHarness(t)
+	signInAs(t, h, "dev", models.RoleDeveloper)
+	typed := "http://x.example/cb\r\nnot a url\r\n  https://ok.example/cb\r\n\r\nhttps://y.example/cb#frag\r\n"
+	r := h.postMultipart("/dashboard/clients/new", "/dashboard/clients", clientForm(func(v url.Values) { v.Set("redirect_uris", typed) }))
+	if r.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("status %d, want 422", r.StatusCode)
+	}
+	want := html.EscapeString(`"http://x.example/cb" must use https (plain http is allowed only for 127.0.0.1, [::1] and localhost); ` +
+		`"not", "a" and "url" each must be an absolute URL such as https://app.example.com/callback; ` +
+		`"https://y.example/cb#frag" must not contain a fragment (#...).`)
+	if !strings.Contains(r.body, want) {
+		t.Errorf("the message does not name every invalid URI: %s", errorsIn(r.body))
+	}
+	if !strings.Contains(r.body, ">"+html.EscapeString(typed)+"</textarea>") {
+		t.Error("the redirect URIs are not kept as typed")
+	}
+
+	// Many: five named, the rest counted.
+	var many []string
+	for i := range 8 {
+		many = append(many, "http://h"+strconv.Itoa(i)+".example/cb")
+	}
+	r = h.postMultipart("/dashboard/clients/new", "/dashboard/clients", clientForm(func(v url.Values) { v.Set("redirect_uris", strings.Join(many, "\n")) }))
+	if !strings.Contains(r.body, html.EscapeString(`"http://h3.example/cb" and "http://h4.example/cb" each must use https (plain http is allowed only for 127.0.0.1, [::1] and localhost); and 3 more.`)) ||
+		strings.Contains(r.body, "h5.example/cb&#34;") {
+		t.Error("more than five bad URIs are not counted")
+	}
+
+	// The edit form too, with a leading blank line kept (HTML drops one).
+	id, _ := h.createClient(clientForm())
+	path := "/dashboard/clients/" + id
+	typed = "\nhttps://ok.example/cb  http://z.example/cb"
+	r = h.postMultipart(path, path, clientForm(func(v url.Values) { v.Set("redirect_uris", typed) }))
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, ">\n"+typed+"</textarea>") {
+		t.Errorf("edit form: %d, the redirect URIs are not kept as typed", r.StatusCode)
+	}
+}
+
+// TestClientIconFileAndURL: with both an image file and an image URL, the
+// file is used and the page says the URL was not; a refused form does not
+// refer to the upload it did not keep.
+func TestClientIconFileAndURL(t *testing.T) {
+	h := sqliteHarness(t)
+	signInAs(t, h, "dev", models.RoleDeveloper)
+	data := pngOf(16)
+	sum := sha256.Sum256(data)
+	icon := "/icons/" + hex.EncodeToString(sum[:])
+	const unused = "the uploaded file is the icon, and the URL was not used"
+
+	// Refused for another reason: the URL is kept, the upload not referred to.
+	bad := clientForm(func(v url.Values) { v.Set("name", ""); v.Set("icon_url", "https://cdn.example.com/a.png") })
+	r := h.postMultipart("/dashboard/clients/new", "/dashboard/clients", bad, upload{"icon_file", "a.png", data})
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, "Choose the image again") ||
+		!strings.Contains(r.body, `value="https://cdn.example.com/a.png"`) {
+		t.Fatalf("refused form: %d", r.StatusCode)
+	}
+	if strings.Contains(r.body, icon) {
+		t.Error("the refused form refers to the upload it did not keep (sent again, the client would point to a missing image)")
+	}
+
+	form := clientForm(func(v url.Values) { v.Set("icon_url", "https://cdn.example.com/a.png") })
+	r = h.postMultipart("/dashboard/clients/new", "/dashboard/clients", form, upload{"icon_file", "a.png", data})
+	m := clientPathRE.FindStringSubmatch(r.Header.Get("Location"))
+	if r.StatusCode != http.StatusSeeOther || m == nil {
+		t.Fatalf("create: %d %s", r.StatusCode, errorsIn(r.body))
+	}
+	if page := h.get(m[0]); !strings.Contains(page.body, unused) {
+		t.Error("nothing says the image URL was not used")
+	}
+	if cl, _ := h.store.GetClient(context.Background(), m[1]); cl.Icon != icon {
+		t.Fatalf("icon = %q, want the upload", cl.Icon)
+	}
+
+	// Replacing a URL icon (which the edit form shows) by a file: nothing to say.
+	id, _ := h.createClient(clientForm(func(v url.Values) { v.Set("icon_url", "https://cdn.example.com/b.png") }))
+	path := "/dashboard/clients/" + id
+	edit := clientForm(func(v url.Values) { v.Set("icon_url", "https://cdn.example.com/b.png") })
+	if r := h.postMultipart(path, path, edit, upload{"icon_file", "a.png", data}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("update: %d", r.StatusCode)
+	}
+	if page := h.get(path); strings.Contains(page.body, unused) {
+		t.Error("the note shows when the file replaced the saved URL icon")
+	}
+	if cl, _ := h.store.GetClient(context.Background(), id); cl.Icon != icon {
+		t.Fatalf("icon = %q, want the upload", cl.Icon)
 	}
 }

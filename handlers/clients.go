@@ -153,12 +153,11 @@ func formFromInput(in clients.Input) pages.ClientForm {
 
 // NewClientPage shows the registration form (GET /dashboard/clients/new).
 func (h *Handlers) NewClientPage(c *fiber.Ctx) error {
-	opts, _, err := h.scopeOptions(c)
-	if err != nil {
+	f := formFromInput(clients.Input{GrantTypes: slices.Clone(oauth.DefaultGrantTypes)})
+	f.New, f.Action = true, "/dashboard/clients"
+	if _, err := h.formOptions(c, &f); err != nil {
 		return err
 	}
-	f := formFromInput(clients.Input{GrantTypes: slices.Clone(oauth.DefaultGrantTypes)})
-	f.New, f.Action, f.AvailableScopes = true, "/dashboard/clients", opts
 	return web.Render(c, fiber.StatusOK, pages.ClientNew(h.clientsBase(c, "Register a client"), f))
 }
 
@@ -175,58 +174,154 @@ func formValues(c *fiber.Ctx, name string) []string {
 	return out
 }
 
-// readClientForm reads the client form into an input. An uploaded icon is
-// checked and returned, to be stored only once the whole form is valid
-// (so that refused forms leave no images behind). The returned errors hold
-// what could not be read (the client type, the icon upload); Validate finds
-// the rest.
-func (h *Handlers) readClientForm(c *fiber.Ctx) (clients.Input, *models.Image, clients.Errors, error) {
-	var upload *models.Image
-	in := clients.Input{
-		Name:         c.FormValue("name"),
-		Description:  c.FormValue("description"),
-		Homepage:     c.FormValue("homepage"),
-		RedirectURIs: oauth.ParseRedirectURIs(c.FormValue("redirect_uris")),
-		GrantTypes:   formValues(c, "grant_types"),
-		Scopes:       formValues(c, "scopes"),
+// clientFormInput is what readClientForm read.
+type clientFormInput struct {
+	in clients.Input
+	// upload is a checked icon upload, to be stored only once the whole
+	// form is valid (so that refused forms leave no images behind).
+	upload *models.Image
+	// errs hold what could not be read (the client type, the icon upload);
+	// Validate finds the rest.
+	errs clients.Errors
+	// redirectURIs is the redirect URI text exactly as typed, iconURL the
+	// image URL field and iconCurrent the uploaded icon the form carried,
+	// to show a refused form as it was sent.
+	redirectURIs, iconURL, iconCurrent string
+	// iconURLUnused is set when both a file and an image URL were sent:
+	// the file is used.
+	iconURLUnused bool
+}
+
+// readClientForm reads the client form.
+func (h *Handlers) readClientForm(c *fiber.Ctx) (clientFormInput, error) {
+	r := clientFormInput{
+		in: clients.Input{
+			Name:         c.FormValue("name"),
+			Description:  c.FormValue("description"),
+			Homepage:     c.FormValue("homepage"),
+			RedirectURIs: oauth.ParseRedirectURIs(c.FormValue("redirect_uris")),
+			GrantTypes:   formValues(c, "grant_types"),
+			Scopes:       formValues(c, "scopes"),
+		},
+		errs:         clients.Errors{},
+		redirectURIs: c.FormValue("redirect_uris"),
+		iconURL:      strings.TrimSpace(c.FormValue("icon_url")),
 	}
-	errs := clients.Errors{}
+	if cur := c.FormValue("icon_current"); clients.IsUploadedIcon(cur) {
+		r.iconCurrent = cur
+	}
 	switch c.FormValue("client_type") {
 	case "public":
-		in.Public = true
+		r.in.Public = true
 	case "confidential":
 	default:
-		errs[clients.FieldPublic] = "Choose whether the client is confidential or public."
+		r.errs[clients.FieldPublic] = "Choose whether the client is confidential or public."
 	}
 
 	file, err := c.FormFile("icon_file")
 	hasFile := err == nil && file != nil && (file.Size > 0 || file.Filename != "")
 	switch {
 	case c.FormValue("icon_remove") != "":
-		in.Icon = ""
+		r.in.Icon = ""
 	case hasFile:
+		// A chosen file wins over an image URL (the form says so, and the
+		// page after saving says the URL was not used).
+		r.iconURLUnused = r.iconURL != ""
 		img, msg, err := readIcon(file)
 		if err != nil {
-			return in, nil, nil, err
+			return r, err
 		}
 		if msg != "" {
-			errs[clients.FieldIcon] = msg
+			r.errs[clients.FieldIcon] = msg
 			break
 		}
-		upload = img
-		in.Icon = clients.IconPath(img.ID)
-	case strings.TrimSpace(c.FormValue("icon_url")) != "":
-		in.Icon = c.FormValue("icon_url")
-	case clients.IsUploadedIcon(c.FormValue("icon_current")):
-		in.Icon = c.FormValue("icon_current")
+		r.upload = img
+		r.in.Icon = clients.IconPath(img.ID)
+	case r.iconURL != "":
+		r.in.Icon = r.iconURL
+	default:
+		r.in.Icon = r.iconCurrent
 	}
-	in.Normalize()
-	return in, upload, errs, nil
+	r.in.Normalize()
+	return r, nil
+}
+
+// refusedForm is the form of a refused submission, shown as it was sent:
+// the redirect URIs as typed, and the icon fields as they were (an upload
+// is not kept, so it is not referred to). saved is the icon the client
+// has ("" for a new one), for the preview.
+func refusedForm(r clientFormInput, errs views.FieldErrors, saved string, isNew bool) pages.ClientForm {
+	f := formFromInput(r.in)
+	f.RedirectURIs = r.redirectURIs
+	f.IconURL, f.IconCurrent = r.iconURL, r.iconCurrent
+	switch {
+	case !isNew:
+		f.Icon = saved // the preview shows what is saved
+	case r.upload != nil || errs[clients.FieldIcon] != "":
+		f.Icon = r.iconCurrent
+	}
+	f.Errors = errs
+	return f
 }
 
 // uploadLost is the icon message of a refused form that carried an
 // upload: files are kept only when the form is saved.
 const uploadLost = "Choose the image again: an upload is kept only when the form is saved."
+
+// iconURLUnusedNote is said after saving a form that had both an image
+// file and an image URL.
+const iconURLUnusedNote = "You both chose an image file and entered an image URL: the uploaded file is the icon, and the URL was not used."
+
+// offGrants returns the grant types the server's settings turn off now
+// (clients may still be given them: an admin may turn them on later).
+func (h *Handlers) offGrants(c *fiber.Ctx) ([]string, error) {
+	v, err := h.Settings.Load(c.UserContext())
+	if err != nil {
+		return nil, err
+	}
+	var off []string
+	if !v.AllowPasswordGrant {
+		off = append(off, oauth.GrantPassword)
+	}
+	if !v.AllowImplicitGrant {
+		off = append(off, oauth.GrantImplicit)
+	}
+	return off, nil
+}
+
+// offGrantWarning says which of a client's grant types the server turns
+// off, or "" when none.
+func offGrantWarning(grants, off []string) string {
+	var names []string
+	for _, g := range oauth.GrantTypes {
+		if slices.Contains(off, g.ID) && slices.Contains(oauth.EffectiveGrantTypes(grants), g.ID) {
+			names = append(names, g.Name)
+		}
+	}
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return "This client uses the " + names[0] + " grant, which is turned off on this server by an administrator: requests using it are refused until it is turned on."
+	}
+	return "This client uses the " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1] +
+		" grants, which are turned off on this server by an administrator: requests using them are refused until they are turned on."
+}
+
+// formOptions fills in what the form offers: the scopes, the grant types
+// turned off, and (for admins) where to turn them on.
+func (h *Handlers) formOptions(c *fiber.Ctx, f *pages.ClientForm) (known []string, err error) {
+	if f.AvailableScopes, known, err = h.scopeOptions(c); err != nil {
+		return nil, err
+	}
+	if f.OffGrants, err = h.offGrants(c); err != nil {
+		return nil, err
+	}
+	if web.CurrentUser(c).Role == models.RoleAdmin {
+		f.SettingsURL = "/dashboard/settings"
+	}
+	return known, nil
+}
 
 // dropUnusedIcon deletes an uploaded icon no client uses any more.
 func (h *Handlers) dropUnusedIcon(c *fiber.Ctx, icon string) {
@@ -291,23 +386,23 @@ func validateClientForm(in *clients.Input, known []string, errs clients.Errors) 
 func (h *Handlers) CreateClient(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	u := web.CurrentUser(c)
-	opts, known, err := h.scopeOptions(c)
+	var opts pages.ClientForm
+	known, err := h.formOptions(c, &opts)
 	if err != nil {
 		return err
 	}
-	in, upload, readErrs, err := h.readClientForm(c)
+	r, err := h.readClientForm(c)
 	if err != nil {
 		return err
 	}
-	if errs := validateClientForm(&in, known, readErrs); errs != nil {
+	in, upload := r.in, r.upload
+	if errs := validateClientForm(&in, known, r.errs); errs != nil {
 		if upload != nil && errs[clients.FieldIcon] == "" {
 			errs[clients.FieldIcon] = uploadLost
 		}
-		f := formFromInput(in)
-		if errs[clients.FieldIcon] != "" {
-			f.Icon = ""
-		}
-		f.New, f.Action, f.AvailableScopes, f.Errors = true, "/dashboard/clients", opts, errs
+		f := refusedForm(r, errs, "", true)
+		f.New, f.Action = true, "/dashboard/clients"
+		f.AvailableScopes, f.OffGrants, f.SettingsURL = opts.AvailableScopes, opts.OffGrants, opts.SettingsURL
 		return web.Render(c, fiber.StatusUnprocessableEntity, pages.ClientNew(h.clientsBase(c, "Register a client"), f))
 	}
 	if upload != nil {
@@ -328,6 +423,7 @@ func (h *Handlers) CreateClient(c *fiber.Ctx) error {
 	} else {
 		sess.AddFlash("success", fmt.Sprintf("“%s” is registered. It is a public client: it has no secret and must use PKCE.", cl.Name))
 	}
+	savedNotes(sess, r, opts.OffGrants, "")
 	return seeOther(c, clientURL(cl.ClientID))
 }
 
@@ -335,10 +431,6 @@ func (h *Handlers) CreateClient(c *fiber.Ctx) error {
 // (GET /dashboard/clients/{client_id}).
 func (h *Handlers) ClientPage(c *fiber.Ctx) error {
 	cl, err := h.loadClient(c)
-	if err != nil {
-		return err
-	}
-	opts, _, err := h.scopeOptions(c)
 	if err != nil {
 		return err
 	}
@@ -351,13 +443,21 @@ func (h *Handlers) ClientPage(c *fiber.Ctx) error {
 		}
 	}
 	f := formFromInput(clients.FromClient(cl))
-	f.Action, f.AvailableScopes = clientURL(cl.ClientID), opts
+	f.Action = clientURL(cl.ClientID)
+	if _, err := h.formOptions(c, &f); err != nil {
+		return err
+	}
 	d, err := h.clientDetail(c, cl, f)
 	if err != nil {
 		return err
 	}
 	d.NewSecret = newSecret
-	return web.Render(c, fiber.StatusOK, pages.ClientDetail(h.clientsBase(c, cl.Name), d))
+	b := h.clientsBase(c, cl.Name)
+	// The warning said after saving is the page's own: shown once.
+	b.Flashes = slices.DeleteFunc(b.Flashes, func(fl views.Flash) bool {
+		return d.GrantWarning != "" && fl.Kind == "warning" && fl.Message == d.GrantWarning
+	})
+	return web.Render(c, fiber.StatusOK, pages.ClientDetail(b, d))
 }
 
 // clientDetail builds the client page's data around form f.
@@ -368,6 +468,7 @@ func (h *Handlers) clientDetail(c *fiber.Ctx, cl *models.Client, f pages.ClientF
 		AuthorizeURL: h.Config.EndpointURL("authorize"), TokenURL: h.Config.EndpointURL("token"),
 		DiscoveryURL: h.Config.Issuer + "/.well-known/openid-configuration",
 		Form:         f,
+		GrantWarning: offGrantWarning(cl.GrantTypes, f.OffGrants),
 	}
 	if cl.OwnerID != nil {
 		names, err := h.Store.ClientOwnerNames(c.UserContext(), []models.Client{*cl})
@@ -426,21 +527,23 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	opts, known, err := h.scopeOptions(c)
+	var opts pages.ClientForm
+	known, err := h.formOptions(c, &opts)
 	if err != nil {
 		return err
 	}
-	in, upload, readErrs, err := h.readClientForm(c)
+	r, err := h.readClientForm(c)
 	if err != nil {
 		return err
 	}
-	if errs := validateClientForm(&in, known, readErrs); errs != nil {
+	in, upload := r.in, r.upload
+	if errs := validateClientForm(&in, known, r.errs); errs != nil {
 		if upload != nil && errs[clients.FieldIcon] == "" {
 			errs[clients.FieldIcon] = uploadLost
 		}
-		f := formFromInput(in)
-		f.Icon = cl.Icon // the preview shows what is saved
-		f.Action, f.AvailableScopes, f.Errors = clientURL(cl.ClientID), opts, errs
+		f := refusedForm(r, errs, cl.Icon, false)
+		f.Action = clientURL(cl.ClientID)
+		f.AvailableScopes, f.OffGrants, f.SettingsURL = opts.AvailableScopes, opts.OffGrants, opts.SettingsURL
 		d, err := h.clientDetail(c, cl, f)
 		if err != nil {
 			return err
@@ -509,7 +612,20 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 	default:
 		sess.AddFlash("success", "Your changes to “"+in.Name+"” are saved.")
 	}
+	savedNotes(sess, r, opts.OffGrants, before.Icon)
 	return seeOther(c, clientURL(cl.ClientID))
+}
+
+// savedNotes adds the flashes that go with a saved form: grant types the
+// server turns off, and an image URL not used because a file was chosen
+// (unless the URL was the icon before, as the edit form shows it).
+func savedNotes(sess *web.Session, r clientFormInput, off []string, savedIcon string) {
+	if msg := offGrantWarning(r.in.GrantTypes, off); msg != "" {
+		sess.AddFlash("warning", msg)
+	}
+	if r.iconURLUnused && r.upload != nil && r.iconURL != savedIcon {
+		sess.AddFlash("info", iconURLUnusedNote)
+	}
 }
 
 // changedFields names the fields that differ between two inputs.

@@ -133,11 +133,8 @@ func (in *Input) Validate(knownScopes []string) Errors {
 	if len(in.RedirectURIs) > MaxRedirectURIs {
 		errs[FieldRedirectURIs] = fmt.Sprintf("Register at most %d redirect URIs.", MaxRedirectURIs)
 	} else {
-		for _, u := range in.RedirectURIs {
-			if err := oauth.ValidateRedirectURI(u); err != nil {
-				errs[FieldRedirectURIs] = fmt.Sprintf("%s %s.", quoteURI(u), err)
-				break
-			}
+		if msg := redirectURIProblems(in.RedirectURIs); msg != "" {
+			errs[FieldRedirectURIs] = msg
 		}
 	}
 	if _, bad := errs[FieldRedirectURIs]; !bad && len(in.RedirectURIs) == 0 && NeedsRedirectURI(in.GrantTypes) {
@@ -151,6 +148,57 @@ func (in *Input) Validate(knownScopes []string) Errors {
 		}
 	}
 	return errs
+}
+
+// maxReportedURIs bounds how many invalid redirect URIs one message names;
+// the rest are counted.
+const maxReportedURIs = 5
+
+// redirectURIProblems names every invalid redirect URI with what is wrong
+// with it, in one message ("" when all are valid), so that a list with
+// several mistakes is fixed in one go. URIs with the same problem share
+// its explanation; past maxReportedURIs, the rest are counted.
+func redirectURIProblems(uris []string) string {
+	type problem struct {
+		reason string
+		uris   []string
+	}
+	var problems []*problem
+	named, more := 0, 0
+	for _, u := range uris {
+		err := oauth.ValidateRedirectURI(u)
+		if err == nil {
+			continue
+		}
+		if named == maxReportedURIs {
+			more++
+			continue
+		}
+		named++
+		i := slices.IndexFunc(problems, func(p *problem) bool { return p.reason == err.Error() })
+		if i < 0 {
+			problems = append(problems, &problem{reason: err.Error()})
+			i = len(problems) - 1
+		}
+		problems[i].uris = append(problems[i].uris, quoteURI(u))
+	}
+	if len(problems) == 0 {
+		return ""
+	}
+	parts := make([]string, len(problems))
+	for i, p := range problems {
+		switch n := len(p.uris); n {
+		case 1:
+			parts[i] = p.uris[0] + " " + p.reason
+		default:
+			parts[i] = strings.Join(p.uris[:n-1], ", ") + " and " + p.uris[n-1] + " each " + p.reason
+		}
+	}
+	msg := strings.Join(parts, "; ")
+	if more > 0 {
+		msg += fmt.Sprintf("; and %d more", more)
+	}
+	return msg + "."
 }
 
 // quoteURI shows a URI in a message, shortened when very long.
@@ -188,7 +236,21 @@ func CheckIcon(icon string) string {
 	if msg := checkURL(icon, false); msg != "" {
 		return "Upload an image or enter an https URL of one: the URL " + msg
 	}
+	if isSVGPath(icon) {
+		return "SVG images are not accepted as icons, by URL or by upload (they can carry scripts). Use a PNG, JPEG or WebP image."
+	}
 	return ""
+}
+
+// isSVGPath reports whether the URL's path (not its query) names an SVG
+// file (.svg or .svgz, in any case).
+func isSVGPath(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	p := strings.ToLower(u.Path)
+	return strings.HasSuffix(p, ".svg") || strings.HasSuffix(p, ".svgz")
 }
 
 // CheckHomepage returns why homepage is not a usable home page address, or

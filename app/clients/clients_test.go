@@ -47,6 +47,11 @@ func TestNormalizeAndValidate(t *testing.T) {
 		{"long description", func(in *Input) { in.Description = strings.Repeat("x", 1001) }, FieldDescription, "at most 1000"},
 		{"http icon", func(in *Input) { in.Icon = "http://cdn.example.com/i.png" }, FieldIcon, "https"},
 		{"data icon", func(in *Input) { in.Icon = "data:image/svg+xml,<svg/>" }, FieldIcon, "https"},
+		{"SVG icon URL", func(in *Input) { in.Icon = "https://example.com/icon.svg" }, FieldIcon, "SVG images are not accepted"},
+		{"SVG icon URL, upper case, with a query", func(in *Input) { in.Icon = "https://example.com/a/Icon.SVG?v=2" }, FieldIcon, "SVG images are not accepted"},
+		{"compressed SVG icon URL", func(in *Input) { in.Icon = "https://example.com/icon.svgz" }, FieldIcon, "SVG"},
+		{"svg only in the query", func(in *Input) { in.Icon = "https://example.com/icon.png?as=.svg" }, "", ""},
+		{"svg in a directory name", func(in *Input) { in.Icon = "https://example.com/svg/icon.png" }, "", ""},
 		{"uploaded icon", func(in *Input) { in.Icon = IconPath(strings.Repeat("ab", 32)) }, "", ""},
 		{"bad icon path", func(in *Input) { in.Icon = "/icons/../etc/passwd" }, FieldIcon, "https"},
 		{"ftp homepage", func(in *Input) { in.Homepage = "ftp://example.com" }, FieldHomepage, "https:// or http://"},
@@ -54,6 +59,15 @@ func TestNormalizeAndValidate(t *testing.T) {
 		{"relative redirect", func(in *Input) { in.RedirectURIs = []string{"/cb"} }, FieldRedirectURIs, `"/cb" must be an absolute URL`},
 		{"http redirect", func(in *Input) { in.RedirectURIs = []string{"http://app.example.com/cb"} }, FieldRedirectURIs, `"http://app.example.com/cb" must use https`},
 		{"loopback http redirect", func(in *Input) { in.RedirectURIs = []string{"http://[::1]:8080/cb"} }, "", ""},
+		{"every bad redirect named", func(in *Input) {
+			in.RedirectURIs = []string{"http://x.example/cb", "https://ok.example/cb", "not", "https://a.example/cb#x"}
+		}, FieldRedirectURIs, `"http://x.example/cb" must use https (plain http is allowed only for 127.0.0.1, [::1] and localhost); "not" must be an absolute URL such as https://app.example.com/callback; "https://a.example/cb#x" must not contain a fragment (#...).`},
+		{"bad redirects with the same problem share it", func(in *Input) {
+			in.RedirectURIs = []string{"/1", "http://x.example/cb", "/2", "/3"}
+		}, FieldRedirectURIs, `"/1", "/2" and "/3" each must be an absolute URL such as https://app.example.com/callback; "http://x.example/cb" must use https`},
+		{"many bad redirects counted", func(in *Input) {
+			in.RedirectURIs = []string{"/1", "/2", "/3", "/4", "/5", "/6", "/7", "https://ok.example/cb"}
+		}, FieldRedirectURIs, `"/1", "/2", "/3", "/4" and "/5" each must be an absolute URL such as https://app.example.com/callback; and 2 more.`},
 		{"fragment", func(in *Input) { in.RedirectURIs = []string{"https://a.example/cb#x"} }, FieldRedirectURIs, "fragment"},
 		{"too many redirects", func(in *Input) {
 			in.RedirectURIs = nil

@@ -3,6 +3,7 @@ package pages
 import (
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/oauth"
@@ -81,13 +82,20 @@ type ClientForm struct {
 	// (a /icons/ path, sent back as a hidden field); Icon is what the
 	// client shows now, for the preview.
 	IconURL, IconCurrent, Icon string
-	RedirectURIs               string // one per line
-	GrantTypes                 []string
-	Scopes                     []string
-	Public                     bool
+	// RedirectURIs is the textarea's text: one per line, or exactly as
+	// typed when the form is shown again.
+	RedirectURIs string
+	GrantTypes   []string
+	Scopes       []string
+	Public       bool
 	// AvailableScopes are the scopes that exist, for the checkboxes.
 	AvailableScopes []ScopeOption
-	Errors          views.FieldErrors // keys: name, description, icon, homepage, redirect_uris, grant_types, scopes, public, views.FormError
+	// OffGrants are the grant types the server's settings turn off: they
+	// may be chosen, with a note saying requests using them are refused.
+	OffGrants []string
+	// SettingsURL, for admins, is where those grant types are turned on.
+	SettingsURL string
+	Errors      views.FieldErrors // keys: name, description, icon, homepage, redirect_uris, grant_types, scopes, public, views.FormError
 }
 
 // ScopeOption is one scope checkbox.
@@ -96,8 +104,26 @@ type ScopeOption struct {
 	Default               bool
 }
 
-func (f ClientForm) hasGrant(id string) bool           { return contains(f.GrantTypes, id) }
-func (f ClientForm) hasScope(id string) bool           { return contains(f.Scopes, id) }
+func (f ClientForm) hasGrant(id string) bool { return contains(f.GrantTypes, id) }
+func (f ClientForm) hasScope(id string) bool { return contains(f.Scopes, id) }
+func (f ClientForm) grantOff(id string) bool { return contains(f.OffGrants, id) }
+
+// redirectURIsText is the textarea's content: a leading line break is
+// doubled, as HTML drops the first one after <textarea>.
+func (f ClientForm) redirectURIsText() string {
+	if strings.HasPrefix(f.RedirectURIs, "\n") || strings.HasPrefix(f.RedirectURIs, "\r\n") {
+		return "\n" + f.RedirectURIs
+	}
+	return f.RedirectURIs
+}
+
+// grantDescribedBy lists the IDs of the texts describing a grant's checkbox.
+func (f ClientForm) grantDescribedBy(id string) string {
+	if f.grantOff(id) {
+		return "grant-" + id + "-help grant-" + id + "-off"
+	}
+	return "grant-" + id + "-help"
+}
 func (f ClientForm) grantTypes() []oauth.GrantTypeInfo { return oauth.GrantTypes }
 
 func contains(list []string, s string) bool {
@@ -127,7 +153,10 @@ type ClientDetailData struct {
 	// code flow (no redirect URI or no such grant).
 	ExampleURL, CodeVerifier string
 	ClientCredentials        bool // show a token request example
-	Form                     ClientForm
+	// GrantWarning says which of the client's grant types the server
+	// turns off ("" when none).
+	GrantWarning string
+	Form         ClientForm
 }
 
 // ClientDeleteData is the confirmation page before deleting a client.
