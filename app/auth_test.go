@@ -399,6 +399,33 @@ func TestChangePassword(t *testing.T) {
 	}
 }
 
+// TestChangePasswordErrorSummary: a refused change opens with an error
+// summary announced at once, linking to the field, which has the focus.
+func TestChangePasswordErrorSummary(t *testing.T) {
+	h := sqliteHarness(t)
+	h.createUser("alice", pw, models.RoleUser)
+	h.login("alice", pw)
+	cases := []struct {
+		name   string
+		form   url.Values
+		anchor string
+	}{
+		{"wrong current", url.Values{"current_password": {"nope nope nope"}, "new_password": {"new password 123"}, "new_password_confirm": {"new password 123"}}, "current_password"},
+		{"short", url.Values{"current_password": {pw}, "new_password": {"short"}, "new_password_confirm": {"short"}}, "new_password"},
+		{"mismatch", url.Values{"current_password": {pw}, "new_password": {"new password 123"}, "new_password_confirm": {"new password 124"}}, "new_password_confirm"},
+	}
+	for _, tc := range cases {
+		r := h.post("/account", "/account/password", tc.form)
+		if r.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("%s: %d", tc.name, r.StatusCode)
+		}
+		admErrorSummary(t, tc.name, r.body, tc.anchor)
+	}
+	if got := admFirstAutofocus(h.get("/account").body); got != "" {
+		t.Errorf("account page: autofocus on %q before any error", got)
+	}
+}
+
 func TestRoleMiddleware(t *testing.T) {
 	h := newHarnessWith(t, func(s *Server) {
 		s.App.Get("/test/admin", s.role(adminOnly, func(c *fiber.Ctx) error { return c.SendString("admin area") })...)

@@ -6,6 +6,7 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,55 @@ func admContains(t *testing.T, what, body string, want ...string) {
 	for _, w := range want {
 		if !strings.Contains(plain, w) && !strings.Contains(body, w) {
 			t.Errorf("%s: body lacks %q", what, w)
+		}
+	}
+}
+
+var (
+	admControlRE   = regexp.MustCompile(`<(?:input|select|textarea)\b[^>]*>`)
+	admAutofocusRE = regexp.MustCompile(`\sautofocus(?:[\s/>=])`)
+	admIDRE        = regexp.MustCompile(`\sid="([^"]*)"`)
+)
+
+// admFirstAutofocus is the id of the first control with the autofocus
+// attribute (the one browsers focus), or "".
+func admFirstAutofocus(body string) string {
+	for _, tag := range admControlRE.FindAllString(body, -1) {
+		if admAutofocusRE.MatchString(tag) {
+			if m := admIDRE.FindStringSubmatch(tag); m != nil {
+				return m[1]
+			}
+			return "(no id)"
+		}
+	}
+	return ""
+}
+
+// admErrorSummary checks that a refused form opens with an error summary
+// announced at once (role="alert") that links to each field (by control
+// id), and that the first of them has the focus.
+func admErrorSummary(t *testing.T, what, body string, anchors ...string) {
+	t.Helper()
+	i := strings.Index(body, `<div class="alert alert-error" role="alert">`)
+	if i < 0 {
+		t.Errorf("%s: no error summary with role=alert", what)
+		return
+	}
+	summary := body[i:]
+	if end := strings.Index(summary, "</ul>"); end >= 0 {
+		summary = summary[:end]
+	}
+	for _, a := range anchors {
+		if !strings.Contains(summary, `href="#`+a+`"`) {
+			t.Errorf("%s: the error summary does not link to #%s", what, a)
+		}
+		if !strings.Contains(body, `id="`+a+`"`) {
+			t.Errorf("%s: the summary's link #%s leads nowhere", what, a)
+		}
+	}
+	if len(anchors) > 0 {
+		if got := admFirstAutofocus(body); got != anchors[0] {
+			t.Errorf("%s: autofocus on %q, want the first invalid field %q", what, got, anchors[0])
 		}
 	}
 }
@@ -148,6 +198,10 @@ func TestScopeFormValidation(t *testing.T) {
 		{"http icon", scopeForm("icon", "http://example.com/a.png"), "icon", "https://", ""},
 		{"unknown icon", scopeForm("icon", "fa-solid fa-not-an-icon"), "icon", "no icon called fa-not-an-icon", `value="fa-solid fa-not-an-icon"`},
 		{"style only", scopeForm("icon", "fa-regular"), "icon", "Add the icon's name", ""},
+		{"svg icon", scopeForm("icon", "https://example.com/logo.svg"), "icon", "SVG images are not accepted", `value="https://example.com/logo.svg"`},
+		{"SVG icon with query", scopeForm("icon", "https://cdn.example.com/a/LOGO.SVG?v=2"), "icon", "SVG images are not accepted", ""},
+		{"svgz icon", scopeForm("icon", "https://example.com/logo.svgz"), "icon", "SVG images are not accepted", ""},
+		{"long consent text", scopeForm("description", strings.Repeat("x", 501)), "description", "at most 500", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,7 +209,11 @@ func TestScopeFormValidation(t *testing.T) {
 			if r.StatusCode != http.StatusUnprocessableEntity {
 				t.Fatalf("status %d, want 422", r.StatusCode)
 			}
-			admContains(t, tc.name, r.body, tc.msg, `id="`+tc.field+`-error"`, `orders of {user}.</textarea>`)
+			if tc.field != "description" {
+				admContains(t, tc.name, r.body, `orders of {user}.</textarea>`)
+			}
+			admContains(t, tc.name, r.body, tc.msg, `id="`+tc.field+`-error"`)
+			admErrorSummary(t, tc.name, r.body, tc.field)
 			if tc.kept != "" {
 				admContains(t, tc.name, r.body, tc.kept)
 			}
@@ -219,6 +277,9 @@ func TestScopeCreateEditDelete(t *testing.T) {
 			t.Fatalf("bad update: %d", r.StatusCode)
 		}
 		admContains(t, "bad update", r.body, `value="Renamed"`, `value="nope"`, "Start the path with /")
+		admErrorSummary(t, "bad update", r.body, "resource_path")
+		r = h.post("/dashboard/scopes/orders.read", "/dashboard/scopes/orders.read", scopeForm("name", "", "icon", "https://example.com/i.svg", "method", "TRACE"))
+		admErrorSummary(t, "update with three errors", r.body, "name", "icon", "method")
 		if sc, _ := h.store.GetScope(ctx, "orders.read"); sc.Name != "Orders" {
 			t.Errorf("refused edit saved: %+v", sc)
 		}
@@ -260,7 +321,13 @@ func TestScopeDeleteInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := h.get("/dashboard/scopes/docs.read")
-	admContains(t, "danger zone", r.body, "2 clients", "1 active token", "only scope of 1 client", "Doc Reader")
+	admContains(t, "danger zone", r.body, "2 clients", "1 active token", "grants it", "only scope of 1 client", "Doc Reader",
+		// Deleting leaves tokens alone (DeleteScopeDetached): say so.
+		"That token will not be revoked: it stays valid until it expires",
+		"The scope will be dropped from it when it is refreshed.")
+	if strings.Contains(r.body, "are revoked") || strings.Contains(r.body, "grant it.") {
+		t.Error("danger zone: wrong wording about the tokens")
+	}
 	if strings.Contains(r.body, `class="btn btn-danger"`) || strings.Contains(r.body, `name="confirm"`) {
 		t.Error("delete offered although a client is limited to the scope")
 	}
@@ -283,6 +350,9 @@ func TestScopeDeleteInUse(t *testing.T) {
 		t.Fatalf("unconfirmed delete: %d", r.StatusCode)
 	}
 	admContains(t, "unconfirmed delete", r.body, "Tick this box to confirm", `id="confirm-error"`, "2 clients", `class="btn btn-danger"`)
+	if got := admFirstAutofocus(r.body); got != "confirm" {
+		t.Errorf("unconfirmed delete: autofocus on %q, want the confirm box", got)
+	}
 	if _, err := h.store.GetScope(ctx, "docs.read"); err != nil {
 		t.Fatalf("deleted without confirmation: %v", err)
 	}
@@ -299,6 +369,73 @@ func TestScopeDeleteInUse(t *testing.T) {
 	}
 	if evs := admAudit(t, h, "scope.deleted"); len(evs) != 1 || evs[0].Details["clients_changed"] != "2" || evs[0].Details["active_tokens"] != "1" {
 		t.Errorf("audit: %+v", evs)
+	}
+}
+
+// TestScopeDeleteCountsAnyScopeClients: a client with an empty scope list
+// may ask for any scope, so it uses every scope: the danger zone counts
+// it, and deleting needs the confirmation.
+func TestScopeDeleteCountsAnyScopeClients(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		admSignIn(t, h, "root", models.RoleAdmin)
+		for _, id := range []string{"docs.read", "docs.write"} {
+			if err := h.store.CreateScope(ctx, &models.Scope{ScopeID: id, Name: id}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := h.store.CreateClient(ctx, &models.Client{ClientID: "anything", Name: "Anything", Scopes: []string{}}); err != nil {
+			t.Fatal(err)
+		}
+		page := "/dashboard/scopes/docs.read"
+		r := h.get(page)
+		admContains(t, "danger zone", r.body, "In use:", "1 client", "may ask for it", "(none lists it, 1 may ask for any scope)", `name="confirm"`)
+		r = h.post(page, page+"/delete", url.Values{})
+		if r.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("unconfirmed delete of a scope any-scope clients may ask for: %d, want 422", r.StatusCode)
+		}
+		admContains(t, "unconfirmed delete", r.body, "Tick this box to confirm")
+		if _, err := h.store.GetScope(ctx, "docs.read"); err != nil {
+			t.Fatalf("deleted without confirmation: %v", err)
+		}
+
+		for _, c := range []*models.Client{
+			{ClientID: "wiki", Name: "Wiki", Scopes: []string{"openid", "docs.write"}},
+			{ClientID: "editor", Name: "Editor", Scopes: []string{"docs.write", "docs.read"}},
+		} {
+			if err := h.store.CreateClient(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		admContains(t, "danger zone, mixed", h.get("/dashboard/scopes/docs.write").body,
+			"3 clients", "(2 list it, 1 may ask for any scope)")
+		r = h.post(page, page+"/delete", url.Values{"confirm": {"yes"}})
+		if r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("confirmed delete: %d", r.StatusCode)
+		}
+		if _, err := h.store.GetScope(ctx, "docs.read"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("scope still there: %v", err)
+		}
+	})
+}
+
+// TestScopeFormPreviewBeforeButton: on narrow screens the grid is one
+// column, so the consent preview must come before the submit button in
+// the page; wide screens put it in the third column.
+func TestScopeFormPreviewBeforeButton(t *testing.T) {
+	h := sqliteHarness(t)
+	admSignIn(t, h, "root", models.RoleAdmin)
+	for _, p := range []string{"/dashboard/scopes/new", "/dashboard/scopes/user.read"} {
+		body := h.get(p).body
+		preview, submit := strings.Index(body, `id="scope-preview"`), strings.Index(body, `<button type="submit" class="btn btn-primary">`)
+		if preview < 0 || submit < 0 || preview > submit {
+			t.Errorf("%s: preview at %d, submit button at %d: the preview must come first", p, preview, submit)
+		}
+		form := body[strings.Index(body, `<form method="post" action="/dashboard/scopes`):]
+		form = form[:strings.Index(form, "</form>")]
+		if !strings.Contains(form, `id="scope-preview"`) || !strings.Contains(body, `<aside class="lg:col-start-3`) {
+			t.Errorf("%s: the preview is not in the form's grid, beside the fields on wide screens", p)
+		}
 	}
 }
 

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/models"
+	"github.com/gatehouse/gatehouse/views"
 	"github.com/gatehouse/gatehouse/views/pages"
 )
 
@@ -125,6 +127,26 @@ func TestCreateUserForm(t *testing.T) {
 		{"bad email", form("email", "alice@"), "email", "Enter an email address", `value="alice@"`, ""},
 		{"bad role", form("role", "root"), "role", "Role must be admin, developer or user.", "", ""},
 		{"taken username", form("username", "root"), "username", "This username is taken.", `value="root"`, ""},
+	}
+	// The summary links to each problem; the first invalid field has the
+	// focus (not the username, when it is fine).
+	summaries := []struct {
+		name    string
+		form    url.Values
+		anchors []string
+	}{
+		{"bad email", form("email", "alice@"), []string{"email"}},
+		{"bad role", form("role", "root"), []string{"role-user"}},
+		{"mismatch", form("password_confirm", "another password"), []string{"password_confirm"}},
+		{"email and password", form("email", "alice@", "password", "short", "password_confirm", "short"), []string{"email", "password"}},
+		{"bad username", form("username", "a b"), []string{"username"}},
+	}
+	for _, tc := range summaries {
+		r := h.post("/dashboard/users/new", "/dashboard/users", tc.form)
+		admErrorSummary(t, "summary: "+tc.name, r.body, tc.anchors...)
+	}
+	if got := admFirstAutofocus(h.get("/dashboard/users/new").body); got != "username" {
+		t.Errorf("new-user form: autofocus on %q, want username", got)
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -330,11 +352,13 @@ func TestResetUserPassword(t *testing.T) {
 		t.Fatalf("short: %d", r.StatusCode)
 	}
 	admContains(t, "short", r.body, "at least 12", `id="password-error"`)
+	admErrorSummary(t, "short", r.body, "password")
 	r = h.post(page, page+"/password", url.Values{"password": {"brand new password"}, "password_confirm": {"brand new passw0rd"}})
 	if r.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("mismatch: %d", r.StatusCode)
 	}
 	admContains(t, "mismatch", r.body, "do not match", `id="password_confirm-error"`)
+	admErrorSummary(t, "mismatch", r.body, "password_confirm")
 	if r := ab.get("/account"); r.StatusCode != http.StatusOK {
 		t.Fatalf("refused resets signed alice out: %d", r.StatusCode)
 	}
@@ -362,5 +386,59 @@ func TestResetUserPassword(t *testing.T) {
 	}
 	if r := h.get("/dashboard"); r.StatusCode != http.StatusOK {
 		t.Errorf("admin signed out: %d", r.StatusCode)
+	}
+}
+
+// TestDisableAndRoleNeedConfirmation: disabling an account (which signs
+// its user out everywhere) and changing a role take a second step that
+// works without JavaScript: the real submit button sits in a <details>
+// disclosure, beside a sentence saying what will happen.
+func TestDisableAndRoleNeedConfirmation(t *testing.T) {
+	h := sqliteHarness(t)
+	admSignIn(t, h, "root", models.RoleAdmin)
+	alice := h.createUser("alice", pw, models.RoleUser)
+	page := pages.UserURL(alice.ID)
+	body := h.get(page).body
+
+	// The disclosure around the disable form: from the last <details>
+	// before the form, with no </details> between.
+	action := strings.Index(body, `action="`+page+`/disable"`)
+	start := strings.LastIndex(body[:max(action, 0)], "<details")
+	if action < 0 || start < 0 || strings.Contains(body[start:action], "</details>") {
+		t.Error("the disable form is not inside a <details> disclosure")
+	} else if !regexp.MustCompile(`(?s)<summary.*Disable account….*</summary>.*signed out of every browser at once`).MatchString(body[start:action]) {
+		t.Error("the disable disclosure lacks its summary or the sentence saying the user is signed out")
+	}
+	if n := strings.Count(body, `action="`+page+`/disable"`); n != 1 {
+		t.Errorf("%d disable forms, want 1 (inside the disclosure)", n)
+	}
+
+	roleForm := body[strings.Index(body, `action="`+page+`/role"`):]
+	roleForm = roleForm[:strings.Index(roleForm, "</form>")]
+	details := strings.Index(roleForm, "<details")
+	submit := strings.Index(roleForm, `type="submit"`)
+	if details < 0 || submit < details || !strings.Contains(roleForm, "Change role…") ||
+		!strings.Contains(roleForm, "new role applies from their next request") {
+		t.Error("the role's submit button is not inside a <details> disclosure with a sentence saying what happens")
+	}
+
+	// The confirmed forms work as before.
+	if r := h.post(page, page+"/role", url.Values{"role": {"developer"}}); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("role: %d", r.StatusCode)
+	}
+	if r := h.post(page, page+"/disable", url.Values{}); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("disable: %d", r.StatusCode)
+	}
+}
+
+// TestRoleHelpMentionsOnlyBuiltPages: the admin role's description names
+// the audit log only once its page exists.
+func TestRoleHelpMentionsOnlyBuiltPages(t *testing.T) {
+	h := sqliteHarness(t)
+	admSignIn(t, h, "root", models.RoleAdmin)
+	body := h.get("/dashboard/users/new").body
+	admContains(t, "new user", body, "Everything: all clients, scopes, settings")
+	if got, want := strings.Contains(body, "audit log"), views.Built("/dashboard/audit"); got != want {
+		t.Errorf("the page mentions the audit log: %v, but its page built: %v", got, want)
 	}
 }

@@ -213,7 +213,9 @@ func normalizeScopeIcon(s string) (string, string) {
 	return style + " " + icon, ""
 }
 
-// checkIconURL accepts an https URL without credentials or spaces.
+// checkIconURL accepts an https URL without credentials or spaces, and
+// not of an SVG image (its path ending .svg or .svgz, in any case): SVG
+// can carry scripts, and client icons refuse it too.
 func checkIconURL(s string) (string, string) {
 	const msg = "Use an https:// address of an image, such as https://example.com/icon.png."
 	if len(s) > 2000 || strings.ContainsAny(s, " \t\r\n\"'<>\\") {
@@ -222,6 +224,9 @@ func checkIconURL(s string) (string, string) {
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
 		return "", msg
+	}
+	if p := strings.ToLower(u.Path); strings.HasSuffix(p, ".svg") || strings.HasSuffix(p, ".svgz") {
+		return "", "SVG images are not accepted as icons (they can carry scripts). Use the address of a PNG, JPEG or WebP image."
 	}
 	return u.String(), ""
 }
@@ -349,7 +354,7 @@ func (h *Handlers) renderScope(c *fiber.Ctx, status int, sc *models.Scope, f pag
 	f.CanEdit = isAdmin(c)
 	f.Heading = sc.Name
 	if f.CanEdit {
-		dz, err := h.scopeDeleteData(c, sc.ScopeID)
+		dz, err := h.scopeDeleteData(c, sc)
 		if err != nil {
 			return err
 		}
@@ -361,15 +366,16 @@ func (h *Handlers) renderScope(c *fiber.Ctx, status int, sc *models.Scope, f pag
 	return web.Render(c, status, pages.ScopePage(h.scopesBase(c, sc.Name), f))
 }
 
-func (h *Handlers) scopeDeleteData(c *fiber.Ctx, scopeID string) (*pages.ScopeDeleteData, error) {
+func (h *Handlers) scopeDeleteData(c *fiber.Ctx, sc *models.Scope) (*pages.ScopeDeleteData, error) {
 	ctx := c.UserContext()
-	clients, tokens, err := h.Store.ScopeUsage(ctx, scopeID)
+	use, tokens, err := h.scopeUsage(c, sc.ScopeID)
 	if err != nil {
 		return nil, err
 	}
-	d := &pages.ScopeDeleteData{Clients: clients, ActiveTokens: tokens, OIDC: oidcScopes[scopeID]}
-	if clients > 0 {
-		limited, err := h.Store.ClientsLimitedToScope(ctx, scopeID)
+	d := &pages.ScopeDeleteData{Clients: use.Total(), Listed: use.Listed, AnyScope: use.AnyScope, ActiveTokens: tokens,
+		Guards: pages.ScopeGuards(sc.Method, sc.ResourcePath), OIDC: oidcScopes[sc.ScopeID]}
+	if use.Listed > 0 {
+		limited, err := h.Store.ClientsLimitedToScope(ctx, sc.ScopeID)
 		if err != nil {
 			return nil, err
 		}
@@ -378,6 +384,22 @@ func (h *Handlers) scopeDeleteData(c *fiber.Ctx, scopeID string) (*pages.ScopeDe
 		}
 	}
 	return d, nil
+}
+
+// scopeUsage counts the clients that may ask for the scope (those listing
+// it and those with an empty list, which may ask for any scope) and the
+// active tokens granting it.
+func (h *Handlers) scopeUsage(c *fiber.Ctx, scopeID string) (models.ScopeClientUse, int64, error) {
+	ctx := c.UserContext()
+	use, err := h.Store.ScopeClientUsage(ctx, scopeID)
+	if err != nil {
+		return models.ScopeClientUse{}, 0, err
+	}
+	_, tokens, err := h.Store.ScopeUsage(ctx, scopeID)
+	if err != nil {
+		return models.ScopeClientUse{}, 0, err
+	}
+	return use, tokens, nil
 }
 
 // UpdateScope saves the scope form (POST /dashboard/scopes/:scope_id).
@@ -433,7 +455,8 @@ func scopeChanges(a, b *models.Scope) map[string]string {
 }
 
 // DeleteScope deletes a scope (POST /dashboard/scopes/:scope_id/delete).
-// A scope that clients or active tokens use needs the confirm box ticked;
+// A scope that clients may ask for (clients with an empty list may ask for
+// any) or that active tokens grant needs the confirm box ticked;
 // it is taken off every client's list, unless it is some client's only
 // scope (then it is refused: an empty list means "any scope").
 func (h *Handlers) DeleteScope(c *fiber.Ctx) error {
@@ -443,7 +466,7 @@ func (h *Handlers) DeleteScope(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	clients, tokens, err := h.Store.ScopeUsage(ctx, sc.ScopeID)
+	use, tokens, err := h.scopeUsage(c, sc.ScopeID)
 	if err != nil {
 		return err
 	}
@@ -456,7 +479,7 @@ func (h *Handlers) DeleteScope(c *fiber.Ctx) error {
 		}
 		return h.renderScope(c, fiber.StatusUnprocessableEntity, sc, f)
 	}
-	if (clients > 0 || tokens > 0) && c.FormValue("confirm") != "yes" {
+	if (use.Total() > 0 || tokens > 0) && c.FormValue("confirm") != "yes" {
 		return refuse("Tick this box to confirm: the scope is in use.", "")
 	}
 	detached, err := h.Store.DeleteScopeDetached(ctx, sc.ScopeID)

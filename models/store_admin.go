@@ -65,6 +65,34 @@ func (s *Store) withScope(db *gorm.DB, scopeID string) *gorm.DB {
 	return db.Where("EXISTS (SELECT 1 FROM json_each(clients.scopes) WHERE json_each.value = ?)", scopeID)
 }
 
+// ScopeClientUse counts the clients that may ask for a scope.
+type ScopeClientUse struct {
+	Listed   int64 // clients whose scope list names the scope
+	AnyScope int64 // clients with an empty list, which may ask for any scope
+}
+
+// Total is every client that may ask for the scope.
+func (u ScopeClientUse) Total() int64 { return u.Listed + u.AnyScope }
+
+// ScopeClientUsage counts the clients that may ask for scopeID: those
+// whose scope list names it, and those whose list is empty, since an empty
+// list allows every scope (SPEC.md §5; oauth.ValidateScope).
+func (s *Store) ScopeClientUsage(ctx context.Context, scopeID string) (ScopeClientUse, error) {
+	entity := fmt.Sprintf("clients of scope %q", scopeID)
+	var u ScopeClientUse
+	if err := s.withScope(s.conn(ctx).Model(&Client{}), scopeID).Count(&u.Listed).Error; err != nil {
+		return ScopeClientUse{}, wrapErr(err, entity)
+	}
+	empty := "json_array_length(clients.scopes) = 0" // 0 for "null" too
+	if s.dialect == DialectPostgres {
+		empty = "clients.scopes IN ('[]'::jsonb, 'null'::jsonb)"
+	}
+	if err := s.conn(ctx).Model(&Client{}).Where(empty).Count(&u.AnyScope).Error; err != nil {
+		return ScopeClientUse{}, wrapErr(err, entity)
+	}
+	return u, nil
+}
+
 // ClientsLimitedToScope returns the clients whose scope list holds
 // scopeID and nothing else, ordered by name. Removing the scope from their
 // list would leave it empty, which means "any scope" (SPEC.md §5).

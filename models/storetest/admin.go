@@ -15,6 +15,7 @@ var adminTests = []Test{
 	{"Admin/KeepLastAdmin", testKeepLastAdmin},
 	{"Admin/KeepLastAdminConcurrent", testKeepLastAdminConcurrent},
 	{"Admin/DeleteScopeDetached", testDeleteScopeDetached},
+	{"Admin/ScopeClientUsage", testScopeClientUsage},
 	{"Admin/GetClientsByID", testGetClientsByID},
 	{"Admin/RevokeApp", testRevokeApp},
 }
@@ -89,6 +90,41 @@ func testKeepLastAdminConcurrent(t *testing.T, s *models.Store) {
 	left, err := s.CountAdmins(ctx)
 	ok(t, err)
 	eq(t, "enabled admins left", left, int64(1))
+}
+
+// testScopeClientUsage: clients with an empty scope list may ask for any
+// scope, so they count for every scope.
+func testScopeClientUsage(t *testing.T, s *models.Store) {
+	ctx := t.Context()
+	withScopes := func(sc ...string) func(*models.Client) { return func(c *models.Client) { c.Scopes = sc } }
+	use, err := s.ScopeClientUsage(ctx, "docs.read")
+	ok(t, err)
+	eq(t, "usage without clients", use, models.ScopeClientUse{})
+
+	newClient(t, s, "any1", nil, withScopes())
+	newClient(t, s, "any2", nil, func(c *models.Client) { c.Scopes = nil })
+	// A JSON null, as a client written by hand might hold, is no list either.
+	ok(t, s.DB().Exec(`UPDATE clients SET scopes = 'null' WHERE client_id = ?`, "any2").Error)
+	use, err = s.ScopeClientUsage(ctx, "docs.read")
+	ok(t, err)
+	eq(t, "usage by any-scope clients", use, models.ScopeClientUse{AnyScope: 2})
+	eq(t, "total", use.Total(), int64(2))
+
+	newClient(t, s, "both", nil, withScopes("openid", "docs.read"))
+	newClient(t, s, "only", nil, withScopes("docs.read"))
+	newClient(t, s, "lookalike", nil, withScopes("docs.readX", "docs"))
+	use, err = s.ScopeClientUsage(ctx, "docs.read")
+	ok(t, err)
+	eq(t, "usage", use, models.ScopeClientUse{Listed: 2, AnyScope: 2})
+	use, err = s.ScopeClientUsage(ctx, "unknown")
+	ok(t, err)
+	eq(t, "usage of an unlisted scope", use, models.ScopeClientUse{AnyScope: 2})
+
+	// A client given a list no longer counts as any-scope.
+	ok(t, s.UpdateClient(ctx, "any1", func(c *models.Client) error { c.Scopes = []string{"profile"}; return nil }))
+	use, err = s.ScopeClientUsage(ctx, "docs.read")
+	ok(t, err)
+	eq(t, "usage after any1 got a list", use, models.ScopeClientUse{Listed: 2, AnyScope: 1})
 }
 
 func testDeleteScopeDetached(t *testing.T, s *models.Store) {

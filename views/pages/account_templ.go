@@ -152,10 +152,6 @@ func Account(b views.Base, a AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.FormError(a.Errors.Form()).Render(ctx, templ_7745c5c3_Buffer)
-			if templ_7745c5c3_Err != nil {
-				return templ_7745c5c3_Err
-			}
 			templ_7745c5c3_Err = components.CSRFField(b.CSRFToken).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -167,13 +163,17 @@ func Account(b views.Base, a AccountData) templ.Component {
 			var templ_7745c5c3_Var7 string
 			templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinStringErrs(a.Username)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 73, Col: 59}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 72, Col: 59}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var7))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "\" autocomplete=\"username\" class=\"hidden\" hidden aria-hidden=\"true\" tabindex=\"-1\"><div class=\"max-w-lg space-y-5\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = components.ErrorSummary(a.Errors.Form(), accountErrorItems(a)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -211,6 +211,16 @@ func Account(b views.Base, a AccountData) templ.Component {
 		}
 		return nil
 	})
+}
+
+// accountErrorItems are the change-password form's field errors, in page
+// order.
+func accountErrorItems(a AccountData) []components.ErrorItem {
+	return components.ErrorItems(a.Errors,
+		components.ErrorField{Key: "current_password", Label: "Current password"},
+		components.ErrorField{Key: "new_password", Label: "New password"},
+		components.ErrorField{Key: "new_password_confirm", Label: "Confirm new password"},
+	)
 }
 
 var _ = templruntime.GeneratedTemplate

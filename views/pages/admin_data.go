@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/views"
+	"github.com/gatehouse/gatehouse/views/components"
 )
 
 // View models of the scopes, settings, users and authorized-apps pages.
@@ -64,8 +65,14 @@ type ScopeForm struct {
 
 // ScopeDeleteData is the danger zone of the scope edit page.
 type ScopeDeleteData struct {
-	Clients      int64 // clients allowed to ask for the scope
-	ActiveTokens int64 // unexpired, unrevoked tokens granting it
+	Clients int64 // clients allowed to ask for the scope: Listed + AnyScope
+	// Listed clients name the scope in their list; AnyScope clients have
+	// an empty list, which lets them ask for any scope.
+	Listed, AnyScope int64
+	ActiveTokens     int64 // unexpired, unrevoked tokens granting it
+	// Guards is what the stored scope guards, as admGuards writes it
+	// ("" when it guards no path).
+	Guards string
 	// LimitedTo lists the clients (names) whose only scope this is: the
 	// scope cannot be deleted while they exist.
 	LimitedTo []ScopeClientRef
@@ -81,6 +88,71 @@ type ScopeClientRef struct {
 
 // InUse reports whether clients or active tokens use the scope.
 func (d *ScopeDeleteData) InUse() bool { return d.Clients > 0 || d.ActiveTokens > 0 }
+
+// clientsBreakdown tells, when some clients may ask for any scope, how
+// the clients that may ask for this one divide: "(2 list it, 1 may ask
+// for any scope)"; "" otherwise.
+func (d *ScopeDeleteData) clientsBreakdown() string {
+	if d.AnyScope == 0 {
+		return ""
+	}
+	listed := "none lists it"
+	switch {
+	case d.Listed == 1:
+		listed = "1 lists it"
+	case d.Listed > 1:
+		listed = formatCount(d.Listed) + " list it"
+	}
+	return "(" + listed + ", " + formatCount(d.AnyScope) + " may ask for any scope)"
+}
+
+// tokensAfterDelete says what deleting the scope does to the active
+// tokens granting it: they are not revoked (DeleteScopeDetached leaves
+// tokens alone); the scope stops guarding its path (oauth.VerifyScope
+// knows only existing scopes) and refreshes drop it (stillAllowed).
+func (d *ScopeDeleteData) tokensAfterDelete() string {
+	if d.ActiveTokens == 0 {
+		return ""
+	}
+	subj, obj, are := "they", "them", "are"
+	msg := "Those tokens will not be revoked: they stay valid until they expire"
+	if d.ActiveTokens == 1 {
+		subj, obj, are = "it", "it", "is"
+		msg = "That token will not be revoked: it stays valid until it expires"
+	}
+	if d.Guards != "" {
+		msg += ", but the scope will no longer let " + obj + " through " + d.Guards
+	}
+	return msg + ". The scope will be dropped from " + obj + " when " + subj + " " + are + " refreshed."
+}
+
+// ScopeGuards describes what a scope guards, as the pages write it:
+// "GET /api/user", "ANY /files/*", or "".
+func ScopeGuards(method, path string) string { return admGuards(method, path) }
+
+// scopeErrorFields are the scope form's fields in page order.
+var scopeErrorFields = []components.ErrorField{
+	{Key: "scope_id", Label: "Scope ID"},
+	{Key: "name", Label: "Display name"},
+	{Key: "description", Label: "Consent text"},
+	{Key: "icon", Label: "Icon"},
+	{Key: "method", Label: "Method"},
+	{Key: "resource_path", Label: "Path"},
+}
+
+// errorItems lists the form's field errors for the error summary.
+func (f ScopeForm) errorItems() []components.ErrorItem {
+	return components.ErrorItems(f.Errors, scopeErrorFields...)
+}
+
+// autofocus reports whether the field key takes the focus: the first
+// invalid field, or the scope ID of a new, unrefused form.
+func (f ScopeForm) autofocus(key string) bool {
+	if first := components.FirstInvalid(f.errorItems()); first != "" {
+		return key == first
+	}
+	return f.New && key == "scope_id" && f.Errors.Form() == ""
+}
 
 // URL is the address of the scope's page. The scope ID is path-escaped:
 // scope IDs may contain "/" and other punctuation.
@@ -248,12 +320,39 @@ type UserRow struct {
 	CreatedAt             time.Time
 }
 
-// RoleChoices are the roles in the forms, with what each may do.
-var RoleChoices = []struct{ Value, Label, Help string }{
-	{views.RoleUser, "User", "Signs in to apps and manages their own authorized apps."},
-	{views.RoleDeveloper, "Developer", "Also registers and manages their own OAuth clients, and reads scopes."},
-	{views.RoleAdmin, "Admin", "Everything: all clients, scopes, settings, users and the audit log."},
+// RoleChoice is a role as the forms offer it, with what it may do.
+type RoleChoice struct{ Value, Label, Help string }
+
+// RoleChoices are the roles in the forms. The admin's help names the
+// audit log only once its page exists.
+func RoleChoices() []RoleChoice {
+	admin := "Everything: all clients, scopes, settings and users."
+	if views.Built("/dashboard/audit") {
+		admin = "Everything: all clients, scopes, settings, users and the audit log."
+	}
+	return []RoleChoice{
+		{views.RoleUser, "User", "Signs in to apps and manages their own authorized apps."},
+		{views.RoleDeveloper, "Developer", "Also registers and manages their own OAuth clients, and reads scopes."},
+		{views.RoleAdmin, "Admin", admin},
+	}
 }
+
+// roleFocusValue is the radio of a role picker showing value that takes
+// the focus: the chosen role's, or the first when none is chosen.
+func roleFocusValue(value string) string {
+	if value == "" {
+		return views.RoleUser
+	}
+	for _, r := range RoleChoices() {
+		if r.Value == value {
+			return value
+		}
+	}
+	return RoleChoices()[0].Value
+}
+
+// roleRadioID is the id of a role picker's radio.
+func roleRadioID(name, value string) string { return name + "-" + value }
 
 func (d UserListData) from() int64 { return int64(d.Offset) + 1 }
 func (d UserListData) to() int64   { return int64(d.Offset) + int64(len(d.Users)) }
@@ -296,7 +395,28 @@ func UserURL(id int64) string { return "/dashboard/users/" + strconv.FormatInt(i
 // NewUserForm is the create-user form (GET/POST /dashboard/users/new).
 type NewUserForm struct {
 	Username, Email, Name, Role string
-	Errors                      views.FieldErrors // keys: username, email, name, password, password_confirm, role
+	Errors                      views.FieldErrors // keys: username, email, name, password, password_confirm, role, views.FormError
+}
+
+// errorItems lists the form's field errors in page order.
+func (f NewUserForm) errorItems() []components.ErrorItem {
+	return components.ErrorItems(f.Errors,
+		components.ErrorField{Key: "username", Label: "Username"},
+		components.ErrorField{Key: "name", Label: "Full name"},
+		components.ErrorField{Key: "email", Label: "Email"},
+		components.ErrorField{Key: "role", Anchor: roleRadioID("role", roleFocusValue(f.Role)), Label: "Role"},
+		components.ErrorField{Key: "password", Label: "Password"},
+		components.ErrorField{Key: "password_confirm", Label: "Confirm password"},
+	)
+}
+
+// autofocus reports whether the field key takes the focus: the first
+// invalid field, or the username of an unrefused form.
+func (f NewUserForm) autofocus(key string) bool {
+	if first := components.FirstInvalid(f.errorItems()); first != "" {
+		return key == first
+	}
+	return key == "username" && f.Errors.Form() == ""
 }
 
 // UserDetailData is a user's page (GET /dashboard/users/:id).
@@ -323,6 +443,14 @@ func (d UserDetailData) roleValue() string {
 		return d.RoleValue
 	}
 	return d.Role
+}
+
+// passwordErrorItems are the reset-password form's field errors.
+func (d UserDetailData) passwordErrorItems() []components.ErrorItem {
+	return components.ErrorItems(d.Errors,
+		components.ErrorField{Key: "password", Label: "New password"},
+		components.ErrorField{Key: "password_confirm", Label: "Confirm new password"},
+	)
 }
 
 func (d UserDetailData) displayName() string {
