@@ -379,16 +379,7 @@ func cmdUsers(args []string, stdio IO) error {
 	defer e.close()
 	u, errs, err := accounts.Create(ctx, e.store, accounts.Input{Username: *username, Email: *email, Name: *name, Password: pw, Role: *role})
 	if errors.Is(err, accounts.ErrInvalid) {
-		keys := make([]string, 0, len(errs))
-		for k := range errs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		msgs := make([]string, 0, len(keys))
-		for _, k := range keys {
-			msgs = append(msgs, k+": "+errs[k])
-		}
-		return usageErr("%s", strings.Join(msgs, "; "))
+		return fieldErrors(errs)
 	}
 	if err != nil {
 		return err
@@ -397,6 +388,21 @@ func cmdUsers(args []string, stdio IO) error {
 		Details: map[string]string{"role": u.Role}})
 	fmt.Fprintf(stdio.Stdout, "created %s %q (id %d)\n", u.Role, u.Username, u.ID)
 	return nil
+}
+
+// fieldErrors reports a form's field errors as one user error, sorted by
+// field.
+func fieldErrors[M ~map[string]string](errs M) error {
+	keys := make([]string, 0, len(errs))
+	for k := range errs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	msgs := make([]string, 0, len(keys))
+	for _, k := range keys {
+		msgs = append(msgs, k+": "+errs[k])
+	}
+	return usageErr("%s", strings.Join(msgs, "; "))
 }
 
 // listFlag is a repeatable string flag.
@@ -455,16 +461,7 @@ func cmdClients(args []string, stdio IO) error {
 		RedirectURIs: uris, GrantTypes: grants, Scopes: scopes, Public: *public}
 	c, plain, errs, err := clients.Create(ctx, e.store, in, ownerID)
 	if errors.Is(err, clients.ErrInvalid) {
-		keys := make([]string, 0, len(errs))
-		for k := range errs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		msgs := make([]string, 0, len(keys))
-		for _, k := range keys {
-			msgs = append(msgs, k+": "+errs[k])
-		}
-		return usageErr("%s", strings.Join(msgs, "; "))
+		return fieldErrors(errs)
 	}
 	if err != nil {
 		return err

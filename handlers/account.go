@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse/gatehouse/app/accounts"
 	"github.com/gatehouse/gatehouse/app/password"
 	"github.com/gatehouse/gatehouse/app/throttle"
 	"github.com/gatehouse/gatehouse/app/web"
@@ -55,19 +56,8 @@ func (h *Handlers) ChangePassword(c *fiber.Ctx) error {
 	if next != confirm {
 		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"new_password_confirm": "The two passwords do not match."})
 	}
-	hash, err := password.Hash(next)
-	if err != nil {
-		return err
-	}
 	now := h.Now().UTC()
-	if err := h.Store.UpdateUser(ctx, u.ID, func(x *models.User) error {
-		x.PasswordHash = hash
-		x.PasswordChangedAt = now
-		return nil
-	}); err != nil {
-		return err
-	}
-	if _, err := h.Store.DeleteUserWebSessions(ctx, u.ID, nil); err != nil {
+	if err := accounts.SetPassword(ctx, h.Store, u.ID, next, now); err != nil {
 		return err
 	}
 	h.audit(c, u, "user.password_changed", u.Username, true, nil)

@@ -263,19 +263,8 @@ func (h *Handlers) ResetUserPassword(c *fiber.Ctx) error {
 	if next != confirm {
 		return h.renderUser(c, fiber.StatusUnprocessableEntity, u, "", views.FieldErrors{"password_confirm": "The two passwords do not match."})
 	}
-	hash, err := password.Hash(next)
-	if err != nil {
-		return err
-	}
 	now := h.Now().UTC()
-	if err := h.Store.UpdateUser(ctx, u.ID, func(x *models.User) error {
-		x.PasswordHash = hash
-		x.PasswordChangedAt = now
-		return nil
-	}); err != nil {
-		return err
-	}
-	if _, err := h.Store.DeleteUserWebSessions(ctx, u.ID, nil); err != nil {
+	if err := accounts.SetPassword(ctx, h.Store, u.ID, next, now); err != nil {
 		return err
 	}
 	h.audit(c, me, "user.password_reset", u.Username, true, nil)

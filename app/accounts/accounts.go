@@ -9,6 +9,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/app/password"
@@ -136,4 +137,28 @@ func Create(ctx context.Context, st Creator, in Input) (*models.User, Errors, er
 		return nil, nil, err
 	}
 	return u, nil, nil
+}
+
+// PasswordSetter is the storage SetPassword needs.
+type PasswordSetter interface {
+	UpdateUser(ctx context.Context, id int64, fn func(*models.User) error) error
+	DeleteUserWebSessions(ctx context.Context, userID int64, keep []byte) (int64, error)
+}
+
+// SetPassword gives the user a new (already checked) password and ends
+// every session they have, so that whoever knew the old one is out.
+func SetPassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time) error {
+	hash, err := password.Hash(pw)
+	if err != nil {
+		return err
+	}
+	if err := st.UpdateUser(ctx, userID, func(x *models.User) error {
+		x.PasswordHash = hash
+		x.PasswordChangedAt = now
+		return nil
+	}); err != nil {
+		return err
+	}
+	_, err = st.DeleteUserWebSessions(ctx, userID, nil)
+	return err
 }
