@@ -363,6 +363,25 @@ func readIcon(fh *multipart.FileHeader) (img *models.Image, msg string, err erro
 // validateClientForm checks the input as the dashboard does: the shared
 // rules, plus at least one grant type (an empty list would silently mean
 // the defaults, which the form cannot show).
+// submittedClientForm reads and validates the client form of a create or
+// update, with the form's options (scopes, switched-off grants). errs is nil
+// when the input may be saved; otherwise a refused upload is reported, as
+// it is stored only with a saved form.
+func (h *Handlers) submittedClientForm(c *fiber.Ctx) (r clientFormInput, opts pages.ClientForm, errs views.FieldErrors, err error) {
+	known, err := h.formOptions(c, &opts)
+	if err != nil {
+		return r, opts, nil, err
+	}
+	if r, err = h.readClientForm(c); err != nil {
+		return r, opts, nil, err
+	}
+	errs = validateClientForm(&r.in, known, r.errs)
+	if errs != nil && r.upload != nil && errs[clients.FieldIcon] == "" {
+		errs[clients.FieldIcon] = uploadLost
+	}
+	return r, opts, errs, nil
+}
+
 func validateClientForm(in *clients.Input, known []string, errs clients.Errors) views.FieldErrors {
 	out := views.FieldErrors{}
 	for k, v := range in.Validate(known) {
@@ -386,27 +405,19 @@ func validateClientForm(in *clients.Input, known []string, errs clients.Errors) 
 func (h *Handlers) CreateClient(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	u := web.CurrentUser(c)
-	var opts pages.ClientForm
-	known, err := h.formOptions(c, &opts)
+	r, opts, errs, err := h.submittedClientForm(c)
 	if err != nil {
 		return err
 	}
-	r, err := h.readClientForm(c)
-	if err != nil {
-		return err
-	}
-	in, upload := r.in, r.upload
-	if errs := validateClientForm(&in, known, r.errs); errs != nil {
-		if upload != nil && errs[clients.FieldIcon] == "" {
-			errs[clients.FieldIcon] = uploadLost
-		}
+	in := r.in
+	if errs != nil {
 		f := refusedForm(r, errs, "", true)
 		f.New, f.Action = true, "/dashboard/clients"
 		f.AvailableScopes, f.OffGrants, f.SettingsURL = opts.AvailableScopes, opts.OffGrants, opts.SettingsURL
 		return web.Render(c, fiber.StatusUnprocessableEntity, pages.ClientNew(h.clientsBase(c, "Register a client"), f))
 	}
-	if upload != nil {
-		if err := h.Store.PutImage(ctx, upload); err != nil {
+	if r.upload != nil {
+		if err := h.Store.PutImage(ctx, r.upload); err != nil {
 			return err
 		}
 	}
@@ -527,20 +538,12 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var opts pages.ClientForm
-	known, err := h.formOptions(c, &opts)
+	r, opts, errs, err := h.submittedClientForm(c)
 	if err != nil {
 		return err
 	}
-	r, err := h.readClientForm(c)
-	if err != nil {
-		return err
-	}
-	in, upload := r.in, r.upload
-	if errs := validateClientForm(&in, known, r.errs); errs != nil {
-		if upload != nil && errs[clients.FieldIcon] == "" {
-			errs[clients.FieldIcon] = uploadLost
-		}
+	in := r.in
+	if errs != nil {
 		f := refusedForm(r, errs, cl.Icon, false)
 		f.Action = clientURL(cl.ClientID)
 		f.AvailableScopes, f.OffGrants, f.SettingsURL = opts.AvailableScopes, opts.OffGrants, opts.SettingsURL
@@ -550,8 +553,8 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 		}
 		return web.Render(c, fiber.StatusUnprocessableEntity, pages.ClientDetail(h.clientsBase(c, cl.Name), d))
 	}
-	if upload != nil {
-		if err := h.Store.PutImage(ctx, upload); err != nil {
+	if r.upload != nil {
+		if err := h.Store.PutImage(ctx, r.upload); err != nil {
 			return err
 		}
 	}
