@@ -1194,3 +1194,33 @@ func TestRule28_ConcurrentRefreshReuse(t *testing.T) {
 		}
 	})
 }
+
+// "Not you?" on the consent screen signs in someone else and comes back
+// to the same request.
+func TestConsentSwitchAccount(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.createUser("bob", "bobs long passphrase", models.RoleUser)
+	f.signIn()
+	page := f.authorize(f.authzParams())
+	m := regexp.MustCompile(`href="(/login\?[^"]+)"[^>]*>Not you\?`).FindStringSubmatch(page.body)
+	if m == nil {
+		t.Fatal("no Not you? link on the consent screen")
+	}
+	switchURL := strings.ReplaceAll(m[1], "&amp;", "&")
+	lp := f.get(switchURL)
+	if lp.StatusCode != http.StatusOK || !strings.Contains(lp.body, "Sign in to continue to Acme &lt;Reader&gt;") {
+		t.Fatalf("switch account: %d", lp.StatusCode)
+	}
+	u, _ := url.Parse(switchURL)
+	lr := f.do(http.MethodPost, "/login", url.Values{"username": {"bob"}, "password": {"bobs long passphrase"}, "next": {u.Query().Get("next")},
+		"csrf_token": {csrfRE.FindStringSubmatch(lp.body)[1]}})
+	cp := f.get(lr.Header.Get("Location"))
+	if cp.StatusCode != http.StatusOK || !strings.Contains(cp.body, `Signed in as <span class="font-medium text-slate-900">bob</span>`) {
+		t.Fatalf("consent after switching: %d", cp.StatusCode)
+	}
+	code := redirectParams(t, f.decide(cp, "allow"), false).Get("code")
+	rec, err := f.store.GetAuthorizationCode(context.Background(), secret.Digest(code))
+	if err != nil || rec.UserID == f.user.ID {
+		t.Fatalf("code issued to %v (%v)", rec, err)
+	}
+}
