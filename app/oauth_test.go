@@ -638,10 +638,8 @@ func TestPublicClientNotLockedOut(t *testing.T) {
 
 func TestRule22_TokensAreRandomAndStoredHashed(t *testing.T) {
 	f := newOAuthFixture(t, sqliteHarness(t))
-	r, m := f.token(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePW}}, true)
-	_ = r
 	f.set("allow_password_grant", "true")
-	r, m = f.token(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePW}}, true)
+	r, m := f.token(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePW}}, true)
 	if r.StatusCode != 200 {
 		t.Fatalf("%d %v", r.StatusCode, m)
 	}

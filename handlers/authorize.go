@@ -188,11 +188,7 @@ func (h *Handlers) resumeAuthorization(c *fiber.Ctx, id string, p pendingAuthori
 		}
 		return c.Redirect("/login?"+q.Encode(), fiber.StatusSeeOther)
 	}
-	pol, err := h.Settings.Load(ctx)
-	if err != nil {
-		return err
-	}
-	need, err := h.OAuth.NeedsConsent(ctx, req, u.ID, pol.RememberConsent)
+	need, err := h.OAuth.NeedsConsent(ctx, req, u.ID)
 	if err != nil {
 		return err
 	}
@@ -347,15 +343,11 @@ func (h *Handlers) writeOAuthErrorBody(c *fiber.Ctx, e *oauth.Error, body any, b
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderPragma, "no-cache")
-	status := e.Status
-	if e.Code == oauth.ErrInvalidClient.Code {
-		status = fiber.StatusUnauthorized
-		if basic {
-			c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="gatehouse", charset="UTF-8"`)
-		}
+	if basic && e.Code == oauth.ErrInvalidClient.Code {
+		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="gatehouse", charset="UTF-8"`)
 	}
 	if e.RetryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(e.RetryAfter))
 	}
-	return c.Status(status).JSON(body)
+	return c.Status(e.Status).JSON(body)
 }

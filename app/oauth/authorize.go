@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/store"
 )
 
@@ -44,6 +45,8 @@ type AuthorizeRequest struct {
 	PromptConsent       bool
 	// MaxAge is the max_age parameter in seconds; -1 when absent.
 	MaxAge int
+	// Settings are the settings the request was validated under.
+	Settings settings.Values
 }
 
 // AuthorizeError is a refused authorization request. When Redirect is
@@ -123,7 +126,7 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 	if perr != nil {
 		return nil, perr
 	}
-	req := &AuthorizeRequest{Client: client, RedirectURIParam: params.Get("redirect_uri"), MaxAge: -1}
+	req := &AuthorizeRequest{Client: client, RedirectURIParam: params.Get("redirect_uri"), MaxAge: -1, Settings: pol}
 	switch {
 	case req.RedirectURIParam != "":
 		if !MatchRedirectURI(client.RedirectURIs, req.RedirectURIParam, pol.RequireExactRedirectURI) {
@@ -145,9 +148,7 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 		req.ResponseMode = ModeFragment
 	}
 	req.State = params.Get("state")
-	fail := func(e *Error) error {
-		return &AuthorizeError{Err: e, Redirect: true, RedirectURI: req.RedirectURI, ResponseMode: req.ResponseMode, State: req.State}
-	}
+	fail := func(e *Error) error { return req.Fail(e) }
 	switch m := params.Get("response_mode"); m {
 	case "":
 	case ModeQuery:
@@ -276,10 +277,10 @@ func (r *AuthorizeRequest) Fail(e *Error) *AuthorizeError {
 }
 
 // NeedsConsent reports whether the user must be asked: always with
-// prompt=consent; otherwise unless remember is on and an earlier consent
-// covers every scope of the request.
-func (s *Server) NeedsConsent(ctx context.Context, r *AuthorizeRequest, userID int64, remember bool) (bool, error) {
-	if r.PromptConsent || !remember {
+// prompt=consent; otherwise unless remember_consent is on and an earlier
+// consent covers every scope of the request.
+func (s *Server) NeedsConsent(ctx context.Context, r *AuthorizeRequest, userID int64) (bool, error) {
+	if r.PromptConsent || !r.Settings.RememberConsent {
 		return true, nil
 	}
 	granted, err := s.model.GetConsent(ctx, userID, r.Client.ID)
@@ -309,23 +310,15 @@ func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, u *User, auth
 		v.Set("state", r.State)
 	}
 	if r.ResponseType == ResponseTypeToken {
-		pol, perr := s.policy(ctx)
-		if perr != nil {
-			return "", perr
+		uid, at := u.ID, authTime
+		resp, e := s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client, userID: &uid, scope: JoinScope(r.Scopes), authTime: &at})
+		if e != nil {
+			return "", e
 		}
-		now := s.now()
-		plain := s.gen.AccessToken()
-		uid := u.ID
-		at := authTime
-		t := &Token{Hash: secret.Digest(plain), Kind: KindAccess, ClientID: r.Client.ID, UserID: &uid, Scope: JoinScope(r.Scopes),
-			FamilyID: newFamilyID(), AuthTime: &at, IssuedAt: now, ExpiresAt: now.Add(pol.AccessTokenLifetime)}
-		if err := s.model.SaveTokens(ctx, t); err != nil {
-			return "", serverError(err)
-		}
-		v.Set("access_token", plain)
-		v.Set("token_type", "Bearer")
-		v.Set("expires_in", strconv.Itoa(int(pol.AccessTokenLifetime/time.Second)))
-		v.Set("scope", t.Scope)
+		v.Set("access_token", resp.AccessToken)
+		v.Set("token_type", resp.TokenType)
+		v.Set("expires_in", strconv.FormatInt(resp.ExpiresIn, 10))
+		v.Set("scope", resp.Scope)
 		return s.location(r.RedirectURI, r.ResponseMode, v), nil
 	}
 	code, err := s.issueCode(ctx, r, u, authTime)
@@ -339,16 +332,12 @@ func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, u *User, auth
 // issueCode stores a new authorization code bound to the client, the
 // redirect_uri, the PKCE challenge, the nonce and the scope.
 func (s *Server) issueCode(ctx context.Context, r *AuthorizeRequest, u *User, authTime time.Time) (string, error) {
-	pol, perr := s.policy(ctx)
-	if perr != nil {
-		return "", perr
-	}
 	now := s.now()
 	plain := s.gen.AuthorizationCode()
 	c := &AuthorizationCode{
 		Hash: secret.Digest(plain), ClientID: r.Client.ID, UserID: u.ID, RedirectURI: r.RedirectURIParam,
 		Scope: JoinScope(r.Scopes), CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
-		Nonce: r.Nonce, FamilyID: newFamilyID(), AuthTime: authTime.UTC(), ExpiresAt: now.Add(pol.AuthorizationCodeLifetime),
+		Nonce: r.Nonce, FamilyID: newFamilyID(), AuthTime: authTime.UTC(), ExpiresAt: now.Add(r.Settings.AuthorizationCodeLifetime),
 	}
 	if err := s.model.SaveAuthorizationCode(ctx, c); err != nil {
 		return "", serverError(err)

@@ -80,15 +80,9 @@ func (s *Server) AuthenticateAccessToken(ctx context.Context, plain string) (*Ac
 	}
 	a := &Access{Token: t, Scopes: strings.Fields(t.Scope)}
 	if t.UserID != nil {
-		u, err := s.model.GetUserByID(ctx, *t.UserID)
-		if err != nil {
-			if isNotFound(err) {
-				return nil, ErrInvalidToken.WithDescription("the access token's user no longer exists")
-			}
-			return nil, serverError(err)
-		}
-		if u.Disabled {
-			return nil, ErrInvalidToken.WithDescription("the access token's user is disabled")
+		u, e := s.activeUser(ctx, *t.UserID, ErrInvalidToken)
+		if e != nil {
+			return nil, e
 		}
 		a.User = u
 	}

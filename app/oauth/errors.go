@@ -60,7 +60,6 @@ var (
 	ErrInvalidScope            = newError("invalid_scope", http.StatusBadRequest)
 	ErrAccessDenied            = newError("access_denied", http.StatusForbidden)
 	ErrServerError             = newError("server_error", http.StatusInternalServerError)
-	ErrTemporarilyUnavailable  = newError("temporarily_unavailable", http.StatusServiceUnavailable)
 	ErrLoginRequired           = newError("login_required", http.StatusBadRequest)
 	ErrConsentRequired         = newError("consent_required", http.StatusBadRequest)
 	ErrRequestNotSupported     = newError("request_not_supported", http.StatusBadRequest)

@@ -69,7 +69,7 @@ func (g authorizationCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 			return nil, ErrInvalidGrant.WithDescription("code_verifier does not match the code_challenge")
 		}
 	}
-	if _, uerr := s.activeUser(ctx, rec.UserID); uerr != nil {
+	if _, uerr := s.activeUser(ctx, rec.UserID, ErrInvalidGrant); uerr != nil {
 		return nil, uerr
 	}
 	uid, at := rec.UserID, rec.AuthTime

@@ -22,14 +22,11 @@ func (passwordGrant) Enabled(pol settings.Values) bool { return pol.AllowPasswor
 // scope.
 func (g passwordGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, *Error) {
 	s := g.s
-	scopes, _, serr := s.ValidateScope(ctx, r.Client.Client, nil)
-	if r.Form.Get("scope") != "" {
-		asked, perr := ParseScope(r.Form.Get("scope"))
-		if perr != nil {
-			return nil, perr
-		}
-		scopes, _, serr = s.ValidateScope(ctx, r.Client.Client, asked)
+	asked, perr := ParseScope(r.Form.Get("scope"))
+	if perr != nil {
+		return nil, perr
 	}
+	scopes, _, serr := s.ValidateScope(ctx, r.Client.Client, asked)
 	if serr != nil {
 		return nil, serr
 	}

@@ -53,25 +53,17 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 	if !now.Before(t.ExpiresAt) {
 		return nil, ErrInvalidGrant.WithDescription("the refresh token has expired")
 	}
-	original := strings.Fields(t.Scope)
-	scope := original
-	if r.Form.Get("scope") != "" {
-		asked, serr := ParseScope(r.Form.Get("scope"))
-		if serr != nil {
-			return nil, serr
-		}
-		if !subset(asked, original) {
-			return nil, ErrInvalidScope.WithDescription("the requested scope is wider than the one originally granted")
-		}
-		scope = asked
+	scope, serr := narrowScope(r.Form.Get("scope"), strings.Fields(t.Scope), "the one originally granted")
+	if serr != nil {
+		return nil, serr
 	}
 	if t.UserID != nil {
-		if _, uerr := s.activeUser(ctx, *t.UserID); uerr != nil {
+		if _, uerr := s.activeUser(ctx, *t.UserID, ErrInvalidGrant); uerr != nil {
 			return nil, uerr
 		}
 	}
 	// Scopes deleted since, or taken from the client, are not renewed.
-	scope, serr := s.stillAllowed(ctx, r.Client.Client, scope)
+	scope, serr = s.stillAllowed(ctx, r.Client.Client, scope)
 	if serr != nil {
 		return nil, serr
 	}

@@ -52,19 +52,12 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 	if t.ClientID != r.Client.ID {
 		return nil, ErrInvalidGrant.WithDescription("the subject_token was issued to another client")
 	}
-	scope := strings.Fields(t.Scope)
-	if r.Form.Get("scope") != "" {
-		asked, perr := ParseScope(r.Form.Get("scope"))
-		if perr != nil {
-			return nil, perr
-		}
-		if !subset(asked, scope) {
-			return nil, ErrInvalidScope.WithDescription("the requested scope is wider than the subject token's")
-		}
-		scope = asked
+	scope, serr := narrowScope(r.Form.Get("scope"), strings.Fields(t.Scope), "the subject token's")
+	if serr != nil {
+		return nil, serr
 	}
 	if t.UserID != nil {
-		if _, uerr := s.activeUser(ctx, *t.UserID); uerr != nil {
+		if _, uerr := s.activeUser(ctx, *t.UserID, ErrInvalidGrant); uerr != nil {
 			return nil, uerr
 		}
 	}

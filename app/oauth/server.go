@@ -92,15 +92,6 @@ func New(o Options) *Server {
 	return s
 }
 
-// Issuer is the configured issuer.
-func (s *Server) Issuer() string { return s.issuer }
-
-// Model is the storage the server uses.
-func (s *Server) Model() Model { return s.model }
-
-// Now is the server's clock.
-func (s *Server) Now() time.Time { return s.now() }
-
 // policy loads the settings in force.
 func (s *Server) policy(ctx context.Context) (settings.Values, *Error) {
 	v, err := s.settings.Load(ctx)

@@ -48,18 +48,6 @@ type GrantHandler interface {
 // RegisterGrant makes a grant type available at the token endpoint.
 func (s *Server) RegisterGrant(grantType string, h GrantHandler) { s.grants[grantType] = h }
 
-// SupportedGrants lists the grant types registered and enabled by the
-// settings (for metadata).
-func (s *Server) SupportedGrants(pol settings.Values) []string {
-	var out []string
-	for _, g := range GrantTypes {
-		if h, ok := s.grants[g.ID]; ok && h.Enabled(pol) {
-			out = append(out, g.ID)
-		}
-	}
-	return out
-}
-
 // Token is the token endpoint (RFC 6749 §3.2): it refuses repeated
 // parameters, finds the grant, authenticates the client, checks that the
 // client may use the grant, and lets the grant issue the tokens.
@@ -163,18 +151,36 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, *Er
 	return resp, nil
 }
 
-// activeUser loads the user of a grant; a deleted or disabled user makes
-// the grant invalid.
-func (s *Server) activeUser(ctx context.Context, id int64) (*User, *Error) {
+// activeUser loads the user of a grant or token; a deleted or disabled
+// user makes it invalid, answered with base (invalid_grant at the token
+// endpoint, invalid_token at resources).
+func (s *Server) activeUser(ctx context.Context, id int64, base *Error) (*User, *Error) {
 	u, err := s.model.GetUserByID(ctx, id)
 	if err != nil {
 		if isNotFound(err) {
-			return nil, ErrInvalidGrant.WithDescription("the user of this grant no longer exists")
+			return nil, base.WithDescription("the user of this grant no longer exists")
 		}
 		return nil, serverError(err)
 	}
 	if u.Disabled {
-		return nil, ErrInvalidGrant.WithDescription("the user of this grant is disabled")
+		return nil, base.WithDescription("the user of this grant is disabled")
 	}
 	return u, nil
+}
+
+// narrowScope applies a request's scope parameter to a granted scope:
+// omitted keeps it, a subset narrows it, anything wider is invalid_scope
+// ("wider than <than>").
+func narrowScope(param string, granted []string, than string) ([]string, *Error) {
+	if param == "" {
+		return granted, nil
+	}
+	asked, err := ParseScope(param)
+	if err != nil {
+		return nil, err
+	}
+	if !subset(asked, granted) {
+		return nil, ErrInvalidScope.WithDescription("the requested scope is wider than %s", than)
+	}
+	return asked, nil
 }
