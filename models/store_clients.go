@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"gorm.io/gorm"
 )
@@ -133,13 +134,11 @@ func (s *Store) ClientOwnerNames(ctx context.Context, clients []Client) (map[int
 	var ids []int64
 	for _, c := range clients {
 		if c.OwnerID != nil {
-			if _, seen := names[*c.OwnerID]; !seen {
-				names[*c.OwnerID] = ""
-				ids = append(ids, *c.OwnerID)
-			}
+			ids = append(ids, *c.OwnerID)
 		}
 	}
-	clear(names)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	if len(ids) == 0 {
 		return names, nil
 	}
