@@ -345,16 +345,23 @@ func (h *Handlers) ScopePage(c *fiber.Ctx) error {
 	}
 	f := scopeFormOf(sc)
 	f.PreviewUser = web.CurrentUser(c).Username
-	return h.renderScope(c, fiber.StatusOK, sc, f)
+	return h.renderScope(c, fiber.StatusOK, sc, f, nil)
 }
 
 // renderScope renders the scope page with f; admins get the danger zone
-// with the scope's current usage.
-func (h *Handlers) renderScope(c *fiber.Ctx, status int, sc *models.Scope, f pages.ScopeForm) error {
+// with the scope's current usage: use, or counted here when nil.
+func (h *Handlers) renderScope(c *fiber.Ctx, status int, sc *models.Scope, f pages.ScopeForm, use *scopeUse) error {
 	f.CanEdit = isAdmin(c)
 	f.Heading = sc.Name
 	if f.CanEdit {
-		dz, err := h.scopeDeleteData(c, sc)
+		if use == nil {
+			u, err := h.scopeUsage(c, sc.ScopeID)
+			if err != nil {
+				return err
+			}
+			use = &u
+		}
+		dz, err := h.scopeDeleteData(c, sc, *use)
 		if err != nil {
 			return err
 		}
@@ -366,16 +373,12 @@ func (h *Handlers) renderScope(c *fiber.Ctx, status int, sc *models.Scope, f pag
 	return web.Render(c, status, pages.ScopePage(h.scopesBase(c, sc.Name), f))
 }
 
-func (h *Handlers) scopeDeleteData(c *fiber.Ctx, sc *models.Scope) (*pages.ScopeDeleteData, error) {
-	ctx := c.UserContext()
-	use, tokens, err := h.scopeUsage(c, sc.ScopeID)
-	if err != nil {
-		return nil, err
-	}
-	d := &pages.ScopeDeleteData{Clients: use.Total(), Listed: use.Listed, AnyScope: use.AnyScope, ActiveTokens: tokens,
+// scopeDeleteData is the danger zone of the scope with usage u.
+func (h *Handlers) scopeDeleteData(c *fiber.Ctx, sc *models.Scope, u scopeUse) (*pages.ScopeDeleteData, error) {
+	d := &pages.ScopeDeleteData{Clients: u.Clients.Total(), Listed: u.Clients.Listed, AnyScope: u.Clients.AnyScope, ActiveTokens: u.Tokens,
 		Guards: pages.ScopeGuards(sc.Method, sc.ResourcePath), OIDC: oidcScopes[sc.ScopeID]}
-	if use.Listed > 0 {
-		limited, err := h.Store.ClientsLimitedToScope(ctx, sc.ScopeID)
+	if u.Clients.Listed > 0 {
+		limited, err := h.Store.ClientsLimitedToScope(c.UserContext(), sc.ScopeID)
 		if err != nil {
 			return nil, err
 		}
@@ -386,20 +389,26 @@ func (h *Handlers) scopeDeleteData(c *fiber.Ctx, sc *models.Scope) (*pages.Scope
 	return d, nil
 }
 
-// scopeUsage counts the clients that may ask for the scope (those listing
-// it and those with an empty list, which may ask for any scope) and the
-// active tokens granting it.
-func (h *Handlers) scopeUsage(c *fiber.Ctx, scopeID string) (models.ScopeClientUse, int64, error) {
+// scopeUse is what uses a scope: the clients that may ask for it (those
+// listing it and those with an empty list, which may ask for any scope)
+// and the active tokens granting it.
+type scopeUse struct {
+	Clients models.ScopeClientUse
+	Tokens  int64
+}
+
+// scopeUsage counts what uses the scope.
+func (h *Handlers) scopeUsage(c *fiber.Ctx, scopeID string) (scopeUse, error) {
 	ctx := c.UserContext()
-	use, err := h.Store.ScopeClientUsage(ctx, scopeID)
-	if err != nil {
-		return models.ScopeClientUse{}, 0, err
+	var u scopeUse
+	var err error
+	if u.Clients, err = h.Store.ScopeClientUsage(ctx, scopeID); err != nil {
+		return scopeUse{}, err
 	}
-	_, tokens, err := h.Store.ScopeUsage(ctx, scopeID)
-	if err != nil {
-		return models.ScopeClientUse{}, 0, err
+	if u.Tokens, err = h.Store.ScopeActiveTokens(ctx, scopeID); err != nil {
+		return scopeUse{}, err
 	}
-	return use, tokens, nil
+	return u, nil
 }
 
 // UpdateScope saves the scope form (POST /dashboard/scopes/:scope_id).
@@ -414,7 +423,7 @@ func (h *Handlers) UpdateScope(c *fiber.Ctx) error {
 	in.ScopeID = sc.ScopeID
 	if errs := in.validate(false); len(errs) > 0 {
 		f := in.form(pages.ScopeForm{PreviewUser: u.Username, Errors: errs})
-		return h.renderScope(c, fiber.StatusUnprocessableEntity, sc, f)
+		return h.renderScope(c, fiber.StatusUnprocessableEntity, sc, f, nil)
 	}
 	var before, after models.Scope
 	err = h.Store.UpdateScope(ctx, sc.ScopeID, func(x *models.Scope) error {
@@ -466,7 +475,7 @@ func (h *Handlers) DeleteScope(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	use, tokens, err := h.scopeUsage(c, sc.ScopeID)
+	use, err := h.scopeUsage(c, sc.ScopeID)
 	if err != nil {
 		return err
 	}
@@ -477,9 +486,9 @@ func (h *Handlers) DeleteScope(c *fiber.Ctx) error {
 		if formMsg != "" {
 			f.Errors = views.FieldErrors{"delete": formMsg}
 		}
-		return h.renderScope(c, fiber.StatusUnprocessableEntity, sc, f)
+		return h.renderScope(c, fiber.StatusUnprocessableEntity, sc, f, &use)
 	}
-	if (use.Total() > 0 || tokens > 0) && c.FormValue("confirm") != "yes" {
+	if (use.Clients.Total() > 0 || use.Tokens > 0) && c.FormValue("confirm") != "yes" {
 		return refuse("Tick this box to confirm: the scope is in use.", "")
 	}
 	detached, err := h.Store.DeleteScopeDetached(ctx, sc.ScopeID)
@@ -494,7 +503,7 @@ func (h *Handlers) DeleteScope(c *fiber.Ctx) error {
 		return err
 	}
 	h.audit(c, u, "scope.deleted", sc.ScopeID, true, map[string]string{
-		"clients_changed": strconv.FormatInt(detached, 10), "active_tokens": strconv.FormatInt(tokens, 10), "name": sc.Name,
+		"clients_changed": strconv.FormatInt(detached, 10), "active_tokens": strconv.FormatInt(use.Tokens, 10), "name": sc.Name,
 	})
 	msg := "Scope " + sc.ScopeID + " deleted."
 	if detached > 0 {

@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -255,20 +254,21 @@ func (s *Store) DeleteScope(ctx context.Context, scopeID string) error {
 	return nil
 }
 
-// ScopeUsage counts the clients allowed to ask for the scope and the
+// ScopeUsage counts the clients whose scope list names the scope and the
 // active (unrevoked, unexpired) tokens granting it.
 func (s *Store) ScopeUsage(ctx context.Context, scopeID string) (clients int64, activeTokens int64, err error) {
-	entity := fmt.Sprintf("usage of scope %q", scopeID)
-	db := s.conn(ctx)
-	if s.dialect == DialectPostgres {
-		one, _ := json.Marshal([]string{scopeID})
-		err = db.Model(&Client{}).Where("scopes @> CAST(? AS jsonb)", string(one)).Count(&clients).Error
-	} else {
-		err = db.Model(&Client{}).Where("EXISTS (SELECT 1 FROM json_each(clients.scopes) WHERE json_each.value = ?)", scopeID).Count(&clients).Error
+	if err := s.withScope(s.conn(ctx).Model(&Client{}), scopeID).Count(&clients).Error; err != nil {
+		return 0, 0, wrapErr(err, fmt.Sprintf("usage of scope %q", scopeID))
 	}
-	if err != nil {
-		return 0, 0, wrapErr(err, entity)
+	if activeTokens, err = s.ScopeActiveTokens(ctx, scopeID); err != nil {
+		return 0, 0, err
 	}
+	return clients, activeTokens, nil
+}
+
+// ScopeActiveTokens counts the active (unrevoked, unexpired) tokens
+// granting the scope.
+func (s *Store) ScopeActiveTokens(ctx context.Context, scopeID string) (int64, error) {
 	// The scope column is space-separated: pad it so that a whole word
 	// is always surrounded by spaces. instr/strpos are case-sensitive,
 	// as scope tokens are.
@@ -276,14 +276,15 @@ func (s *Store) ScopeUsage(ctx context.Context, scopeID string) (clients int64, 
 	if s.dialect == DialectPostgres {
 		find = "strpos"
 	}
-	err = s.conn(ctx).Model(&Token{}).
+	var n int64
+	err := s.conn(ctx).Model(&Token{}).
 		Where("revoked_at IS NULL AND expires_at > ?", s.now()).
 		Where(find+"(' ' || scope || ' ', ?) > 0", " "+scopeID+" ").
-		Count(&activeTokens).Error
+		Count(&n).Error
 	if err != nil {
-		return 0, 0, wrapErr(err, entity)
+		return 0, wrapErr(err, fmt.Sprintf("usage of scope %q", scopeID))
 	}
-	return clients, activeTokens, nil
+	return n, nil
 }
 
 // DeleteImageIfUnused deletes the image with that ID unless a client's
