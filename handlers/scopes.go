@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,7 +79,7 @@ func (in *scopeInput) validate(isNew bool) views.FieldErrors {
 		errs["resource_path"] = msg
 	}
 	switch {
-	case in.Method != "" && !isScopeMethod(in.Method):
+	case in.Method != "" && !slices.Contains(pages.ScopeMethods, in.Method):
 		errs["method"] = "Choose GET, POST, PUT, PATCH, DELETE or any method (*)."
 	case in.ResourcePath != "" && in.Method == "":
 		errs["method"] = "Choose the method this path is guarded for."
@@ -86,15 +87,6 @@ func (in *scopeInput) validate(isNew bool) views.FieldErrors {
 		errs["resource_path"] = "Enter the path the method applies to, or set the method to None."
 	}
 	return errs
-}
-
-func isScopeMethod(m string) bool {
-	for _, x := range pages.ScopeMethods {
-		if m == x {
-			return true
-		}
-	}
-	return false
 }
 
 // checkResourcePath returns why p cannot be a guarded path, or "". Paths
