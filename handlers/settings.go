@@ -55,7 +55,7 @@ func settingsData(values, stored map[string]string, errs views.FieldErrors) page
 			}
 		case settings.Duration:
 			f.Kind = pages.SettingDuration
-			f.Min, f.Max = shortDuration(def.Min), shortDuration(def.Max)
+			f.Min, f.Max = settings.ShortDuration(def.Min), settings.ShortDuration(def.Max)
 		}
 		byGroup[def.Group] = append(byGroup[def.Group], f)
 	}
@@ -76,18 +76,6 @@ func settingsData(values, stored map[string]string, errs views.FieldErrors) page
 		}
 	}
 	return d
-}
-
-// shortDuration formats a duration without zero units: "10m", "1h", "8760h".
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // SettingsPage shows the settings form (GET /dashboard/settings).
@@ -220,18 +208,18 @@ func settingMessage(def *settings.Definition, value string) string {
 		return "Choose one of: " + strings.Join(def.Choices, ", ") + "."
 	case settings.Duration:
 		if v == "" {
-			return "Enter a duration between " + shortDuration(def.Min) + " and " + shortDuration(def.Max) + "."
+			return "Enter a duration between " + settings.ShortDuration(def.Min) + " and " + settings.ShortDuration(def.Max) + "."
 		}
 		d, err := time.ParseDuration(v)
 		switch {
 		case err != nil:
 			return "Write a duration with a unit, such as 30s, 5m or 1h (not " + settingQuote(v) + ")."
 		case d <= 0:
-			return "Must be longer than zero: at least " + shortDuration(def.Min) + "."
+			return "Must be longer than zero: at least " + settings.ShortDuration(def.Min) + "."
 		case d < def.Min:
-			return "Must be at least " + shortDuration(def.Min) + "."
+			return "Must be at least " + settings.ShortDuration(def.Min) + "."
 		case d > def.Max:
-			return "Must be at most " + shortDuration(def.Max) + ", not " + v + "."
+			return "Must be at most " + settings.ShortDuration(def.Max) + ", not " + v + "."
 		}
 	}
 	if _, err := def.Normalize(value); err != nil {

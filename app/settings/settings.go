@@ -154,10 +154,10 @@ func (d *Definition) Normalize(value string) (string, error) {
 			return "", fmt.Errorf("%s must be positive, not %q", d.Key, value)
 		}
 		if dur < d.Min {
-			return "", fmt.Errorf("%s must be at least %s, not %q", d.Key, short(d.Min), value)
+			return "", fmt.Errorf("%s must be at least %s, not %q", d.Key, ShortDuration(d.Min), value)
 		}
 		if dur > d.Max {
-			return "", fmt.Errorf("%s must be at most %s, not %q", d.Key, short(d.Max), value)
+			return "", fmt.Errorf("%s must be at most %s, not %q", d.Key, ShortDuration(d.Max), value)
 		}
 		return v, nil
 	case Enum:
@@ -172,8 +172,9 @@ func (d *Definition) Normalize(value string) (string, error) {
 	return "", fmt.Errorf("%s: unsupported setting kind", d.Key)
 }
 
-// short formats a duration without trailing zero units ("10m", not "10m0s").
-func short(d time.Duration) string {
+// ShortDuration formats a duration without trailing zero units: "10m"
+// (not "10m0s"), "1h", "8760h".
+func ShortDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = strings.TrimSuffix(s, "0s")
