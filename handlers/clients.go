@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -500,8 +499,7 @@ func (h *Handlers) clientDetail(c *fiber.Ctx, cl *models.Client, f pages.ClientF
 // client (RFC 6749 §4.1.1 with PKCE, RFC 7636), with a fresh state and
 // code verifier, and the verifier to redeem the code with.
 func exampleAuthorizeURL(endpoint string, cl *models.Client) (string, string) {
-	verifier := base64.RawURLEncoding.EncodeToString(secret.Random(32))
-	sum := sha256.Sum256([]byte(verifier))
+	verifier := secret.New("")
 	scope := "openid"
 	if len(cl.Scopes) > 0 {
 		scope = strings.Join(cl.Scopes, " ")
@@ -512,7 +510,7 @@ func exampleAuthorizeURL(endpoint string, cl *models.Client) (string, string) {
 		{"redirect_uri", cl.RedirectURIs[0]},
 		{"scope", scope},
 		{"state", base64.RawURLEncoding.EncodeToString(secret.Random(16))},
-		{"code_challenge", base64.RawURLEncoding.EncodeToString(sum[:])},
+		{"code_challenge", oauth.S256Challenge(verifier)},
 		{"code_challenge_method", "S256"},
 	}
 	var b strings.Builder
