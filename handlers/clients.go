@@ -359,9 +359,6 @@ func readIcon(fh *multipart.FileHeader) (img *models.Image, msg string, err erro
 	return img, "", nil
 }
 
-// validateClientForm checks the input as the dashboard does: the shared
-// rules, plus at least one grant type (an empty list would silently mean
-// the defaults, which the form cannot show).
 // submittedClientForm reads and validates the client form of a create or
 // update, with the form's options (scopes, switched-off grants). errs is nil
 // when the input may be saved; otherwise a refused upload is reported, as
@@ -381,6 +378,10 @@ func (h *Handlers) submittedClientForm(c *fiber.Ctx) (r clientFormInput, opts pa
 	return r, opts, errs, nil
 }
 
+// validateClientForm checks the input as the dashboard does: the shared
+// rules, plus at least one grant type (an empty list would silently mean
+// the defaults, which the form cannot show). errs are the problems found
+// while reading the form; they win over the rules' messages.
 func validateClientForm(in *clients.Input, known []string, errs clients.Errors) views.FieldErrors {
 	out := views.FieldErrors{}
 	for k, v := range in.Validate(known) {
