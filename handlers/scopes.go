@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse/gatehouse/app/clients"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/app/web"
@@ -205,20 +206,24 @@ func normalizeScopeIcon(s string) (string, string) {
 	return style + " " + icon, ""
 }
 
-// checkIconURL accepts an https URL without credentials or spaces, and
-// not of an SVG image (its path ending .svg or .svgz, in any case): SVG
-// can carry scripts, and client icons refuse it too.
+// checkIconURL accepts the address of an icon image as clients do
+// (clients.CheckImageURL: https, no SVG), and without quotes, angle
+// brackets or backslashes. It returns the URL in its canonical form, or a
+// message.
 func checkIconURL(s string) (string, string) {
 	const msg = "Use an https:// address of an image, such as https://example.com/icon.png."
-	if len(s) > 2000 || strings.ContainsAny(s, " \t\r\n\"'<>\\") {
+	if strings.ContainsAny(s, "\"'<>\\") {
+		return "", msg
+	}
+	switch err := clients.CheckImageURL(s); {
+	case errors.Is(err, clients.ErrSVGImage):
+		return "", "SVG images are not accepted as icons (they can carry scripts). Use the address of a PNG, JPEG or WebP image."
+	case err != nil:
 		return "", msg
 	}
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+	if err != nil {
 		return "", msg
-	}
-	if p := strings.ToLower(u.Path); strings.HasSuffix(p, ".svg") || strings.HasSuffix(p, ".svgz") {
-		return "", "SVG images are not accepted as icons (they can carry scripts). Use the address of a PNG, JPEG or WebP image."
 	}
 	return u.String(), ""
 }

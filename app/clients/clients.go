@@ -233,13 +233,33 @@ func CheckIcon(icon string) string {
 	if icon == "" || IsUploadedIcon(icon) {
 		return ""
 	}
-	if msg := checkURL(icon, false); msg != "" {
-		return "Upload an image or enter an https URL of one: the URL " + msg
-	}
-	if isSVGPath(icon) {
+	switch err := CheckImageURL(icon); {
+	case errors.Is(err, ErrSVGImage):
 		return "SVG images are not accepted as icons, by URL or by upload (they can carry scripts). Use a PNG, JPEG or WebP image."
+	case err != nil:
+		return "Upload an image or enter an https URL of one: the URL " + err.Error()
 	}
 	return ""
+}
+
+// ErrSVGImage is CheckImageURL's answer for the address of an SVG image:
+// SVG can carry scripts.
+var ErrSVGImage = errors.New("must not name an SVG image.")
+
+// CheckImageURL returns why raw cannot be the address of an icon image,
+// or nil. It must be an absolute https URL with a host, without spaces or
+// credentials, of at most MaxURLLength bytes; the error's text then ends a
+// sentence about the URL ("must start with https://."). And its path (not
+// its query) must not name an SVG file (.svg or .svgz, in any case): the
+// error is then ErrSVGImage. Client and scope icons are checked with it.
+func CheckImageURL(raw string) error {
+	if msg := checkURL(raw, false); msg != "" {
+		return errors.New(msg)
+	}
+	if isSVGPath(raw) {
+		return ErrSVGImage
+	}
+	return nil
 }
 
 // isSVGPath reports whether the URL's path (not its query) names an SVG
