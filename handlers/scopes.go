@@ -504,16 +504,8 @@ func (h *Handlers) DeleteScope(c *fiber.Ctx) error {
 	})
 	msg := "Scope " + sc.ScopeID + " deleted."
 	if detached > 0 {
-		msg += " It was removed from " + countNoun(detached, "client", "clients") + "."
+		msg += " It was removed from " + pages.Plural(detached, "client", "clients") + "."
 	}
 	web.CurrentSession(c).AddFlash("success", msg)
 	return seeOther(c, "/dashboard/scopes")
-}
-
-// countNoun writes "1 client" or "3 clients".
-func countNoun(n int64, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.FormatInt(n, 10) + " " + many
 }

@@ -185,7 +185,7 @@ func (h *Handlers) SaveSettings(c *fiber.Ctx) error {
 	case 1:
 		sess.AddFlash("success", "Saved: "+settingTitle(changes[0].key)+" is now "+changes[0].new+". It applies from the next request.")
 	default:
-		sess.AddFlash("success", "Saved "+countNoun(int64(len(changes)), "setting", "settings")+". The changes apply from the next request.")
+		sess.AddFlash("success", "Saved "+pages.Plural(int64(len(changes)), "setting", "settings")+". The changes apply from the next request.")
 	}
 	return seeOther(c, "/dashboard/settings")
 }

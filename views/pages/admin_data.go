@@ -12,8 +12,6 @@ import (
 )
 
 // View models of the scopes, settings, users and authorized-apps pages.
-// Helpers here are prefixed (adm...) so that they do not collide with the
-// other dashboard pages of this package.
 
 // ---- scopes ----------------------------------------------------------
 
@@ -70,7 +68,7 @@ type ScopeDeleteData struct {
 	// an empty list, which lets them ask for any scope.
 	Listed, AnyScope int64
 	ActiveTokens     int64 // unexpired, unrevoked tokens granting it
-	// Guards is what the stored scope guards, as admGuards writes it
+	// Guards is what the stored scope guards, as ScopeGuards writes it
 	// ("" when it guards no path).
 	Guards string
 	// LimitedTo lists the clients (names) whose only scope this is: the
@@ -125,10 +123,6 @@ func (d *ScopeDeleteData) tokensAfterDelete() string {
 	}
 	return msg + ". The scope will be dropped from " + obj + " when " + subj + " " + are + " refreshed."
 }
-
-// ScopeGuards describes what a scope guards, as the pages write it:
-// "GET /api/user", "ANY /files/*", or "".
-func ScopeGuards(method, path string) string { return admGuards(method, path) }
 
 // scopeErrorFields are the scope form's fields in page order.
 var scopeErrorFields = []components.ErrorField{
@@ -199,9 +193,9 @@ func (f ScopeForm) action() string {
 	return ScopeURL(f.ScopeID)
 }
 
-// admGuards describes what a scope guards: "GET /api/user", "ANY /files/*"
-// (method "*"), or "".
-func admGuards(method, path string) string {
+// ScopeGuards describes what a scope guards, as the pages write it:
+// "GET /api/user", "ANY /files/*" (method "*"), or "".
+func ScopeGuards(method, path string) string {
 	if path == "" {
 		return ""
 	}
@@ -516,32 +510,8 @@ func (a AppRow) safeHomepage() bool {
 
 // ---- shared helpers --------------------------------------------------
 
-// admDate shows a date like "3 Feb 2026".
-func admDate(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("2 Jan 2006")
-}
-
-// admDateTime shows a time like "3 Feb 2026, 14:05 UTC".
-func admDateTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("2 Jan 2006, 15:04 MST")
-}
-
 // admISO is a time for the datetime attribute of <time>.
 func admISO(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-// admCount writes "1 client" or "3 clients".
-func admCount(n int64, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return formatCount(n) + " " + many
-}
 
 // settingDescribedBy lists the ids that describe a setting's control.
 func settingDescribedBy(key, errMsg string) string {

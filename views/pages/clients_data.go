@@ -2,6 +2,7 @@ package pages
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,9 +105,9 @@ type ScopeOption struct {
 	Default               bool
 }
 
-func (f ClientForm) hasGrant(id string) bool { return contains(f.GrantTypes, id) }
-func (f ClientForm) hasScope(id string) bool { return contains(f.Scopes, id) }
-func (f ClientForm) grantOff(id string) bool { return contains(f.OffGrants, id) }
+func (f ClientForm) hasGrant(id string) bool { return slices.Contains(f.GrantTypes, id) }
+func (f ClientForm) hasScope(id string) bool { return slices.Contains(f.Scopes, id) }
+func (f ClientForm) grantOff(id string) bool { return slices.Contains(f.OffGrants, id) }
 
 // redirectURIsText is the textarea's content: a leading line break is
 // doubled, as HTML drops the first one after <textarea>.
@@ -125,15 +126,6 @@ func (f ClientForm) grantDescribedBy(id string) string {
 	return "grant-" + id + "-help"
 }
 func (f ClientForm) grantTypes() []oauth.GrantTypeInfo { return oauth.GrantTypes }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 // ClientDetailData is a client's page (GET /dashboard/clients/{client_id}).
 type ClientDetailData struct {
@@ -181,7 +173,8 @@ func formatDateTime(t time.Time) string {
 	return t.UTC().Format("2 Jan 2006, 15:04 MST")
 }
 
-func plural(n int64, one, many string) string {
+// Plural writes a count with its noun: "1 client", "1,234 clients".
+func Plural(n int64, one, many string) string {
 	if n == 1 {
 		return "1 " + one
 	}

@@ -219,7 +219,7 @@ func ClientList(b views.Base, d ClientListData) templ.Component {
 							return templ_7745c5c3_Err
 						}
 						var templ_7745c5c3_Var10 string
-						templ_7745c5c3_Var10, templ_7745c5c3_Err = templ.JoinStringErrs(plural(int64(c.RedirectURIs), "redirect URI", "redirect URIs"))
+						templ_7745c5c3_Var10, templ_7745c5c3_Err = templ.JoinStringErrs(Plural(int64(c.RedirectURIs), "redirect URI", "redirect URIs"))
 						if templ_7745c5c3_Err != nil {
 							return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/clients.templ`, Line: 66, Col: 105}
 						}
@@ -2708,7 +2708,7 @@ func ClientDelete(b views.Base, d ClientDeleteData) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var122 string
-				templ_7745c5c3_Var122, templ_7745c5c3_Err = templ.JoinStringErrs(plural(d.ActiveTokens, "active token is", "active tokens are"))
+				templ_7745c5c3_Var122, templ_7745c5c3_Err = templ.JoinStringErrs(Plural(d.ActiveTokens, "active token is", "active tokens are"))
 				if templ_7745c5c3_Err != nil {
 					return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/clients.templ`, Line: 686, Col: 110}
 				}
@@ -2736,7 +2736,7 @@ func ClientDelete(b views.Base, d ClientDeleteData) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var123 string
-				templ_7745c5c3_Var123, templ_7745c5c3_Err = templ.JoinStringErrs(plural(d.Consents, "user's approval is", "users' approvals are"))
+				templ_7745c5c3_Var123, templ_7745c5c3_Err = templ.JoinStringErrs(Plural(d.Consents, "user's approval is", "users' approvals are"))
 				if templ_7745c5c3_Err != nil {
 					return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/clients.templ`, Line: 694, Col: 112}
 				}
