@@ -372,7 +372,7 @@ func (h *Handlers) renderScope(c *fiber.Ctx, status int, sc *models.Scope, f pag
 
 // scopeDeleteData is the danger zone of the scope with usage u.
 func (h *Handlers) scopeDeleteData(c *fiber.Ctx, sc *models.Scope, u scopeUse) (*pages.ScopeDeleteData, error) {
-	d := &pages.ScopeDeleteData{Clients: u.Clients.Total(), Listed: u.Clients.Listed, AnyScope: u.Clients.AnyScope, ActiveTokens: u.Tokens,
+	d := &pages.ScopeDeleteData{Listed: u.Clients.Listed, AnyScope: u.Clients.AnyScope, ActiveTokens: u.Tokens,
 		Guards: pages.ScopeGuards(sc.Method, sc.ResourcePath), OIDC: oidcScopes[sc.ScopeID]}
 	if u.Clients.Listed > 0 {
 		limited, err := h.Store.ClientsLimitedToScope(c.UserContext(), sc.ScopeID)

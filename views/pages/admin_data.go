@@ -63,7 +63,6 @@ type ScopeForm struct {
 
 // ScopeDeleteData is the danger zone of the scope edit page.
 type ScopeDeleteData struct {
-	Clients int64 // clients allowed to ask for the scope: Listed + AnyScope
 	// Listed clients name the scope in their list; AnyScope clients have
 	// an empty list, which lets them ask for any scope.
 	Listed, AnyScope int64
@@ -84,8 +83,11 @@ type ScopeClientRef struct {
 	ClientID, Name string
 }
 
+// Clients counts the clients allowed to ask for the scope.
+func (d *ScopeDeleteData) Clients() int64 { return d.Listed + d.AnyScope }
+
 // InUse reports whether clients or active tokens use the scope.
-func (d *ScopeDeleteData) InUse() bool { return d.Clients > 0 || d.ActiveTokens > 0 }
+func (d *ScopeDeleteData) InUse() bool { return d.Clients() > 0 || d.ActiveTokens > 0 }
 
 // clientsBreakdown tells, when some clients may ask for any scope, how
 // the clients that may ask for this one divide: "(2 list it, 1 may ask
