@@ -253,22 +253,16 @@ type SettingChoice struct {
 
 func (s SettingField) checked() bool { return s.Value == "true" }
 
-// SettingErrorRef is one entry of the settings form's error summary.
-type SettingErrorRef struct {
-	Key, Title, Message string
-}
-
-// errorRefs lists the settings with an error, in page order.
-func (d SettingsData) errorRefs() []SettingErrorRef {
-	var refs []SettingErrorRef
+// errorItems lists the settings with an error, in page order, for the
+// error summary.
+func (d SettingsData) errorItems() []components.ErrorItem {
+	var fields []components.ErrorField
 	for _, g := range d.Groups {
 		for _, s := range g.Settings {
-			if msg := d.Errors.Get(s.Key); msg != "" {
-				refs = append(refs, SettingErrorRef{Key: s.Key, Title: s.Title, Message: msg})
-			}
+			fields = append(fields, components.ErrorField{Key: s.Key, Label: s.Title})
 		}
 	}
-	return refs
+	return components.ErrorItems(d.Errors, fields...)
 }
 
 func (s SettingField) boundsText() string {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/views"
+	"github.com/gatehouse/gatehouse/views/components"
 )
 
 // ClientListData is the clients list (GET /dashboard/clients).
@@ -181,29 +182,17 @@ func Plural(n int64, one, many string) string {
 	return formatCount(n) + " " + many
 }
 
-// formErrorItem is one line of the form's error summary.
-type formErrorItem struct {
-	Anchor, Label, Message string
-}
-
-// errorList lists the form's field errors in the order of the fields, each
-// linking to its input.
-func (f ClientForm) errorList() []formErrorItem {
-	fields := []struct{ key, anchor, label string }{
-		{"name", "name", "Name"},
-		{"description", "description", "Description"},
-		{"homepage", "homepage", "Home page"},
-		{"icon", "icon_file", "Icon"},
-		{"public", "client_type_confidential", "Client type"},
-		{"redirect_uris", "redirect_uris", "Redirect URIs"},
-		{"grant_types", "grant-" + oauth.GrantTypes[0].ID, "Grant types"},
-		{"scopes", "scopes-help", "Allowed scopes"},
-	}
-	var out []formErrorItem
-	for _, fl := range fields {
-		if msg := f.Errors.Get(fl.key); msg != "" {
-			out = append(out, formErrorItem{fl.anchor, fl.label, msg})
-		}
-	}
-	return out
+// errorItems lists the form's field errors for the error summary, in the
+// order of the fields, each linking to its input.
+func (f ClientForm) errorItems() []components.ErrorItem {
+	return components.ErrorItems(f.Errors,
+		components.ErrorField{Key: "name", Label: "Name"},
+		components.ErrorField{Key: "description", Label: "Description"},
+		components.ErrorField{Key: "homepage", Label: "Home page"},
+		components.ErrorField{Key: "icon", Anchor: "icon_file", Label: "Icon"},
+		components.ErrorField{Key: "public", Anchor: "client_type_confidential", Label: "Client type"},
+		components.ErrorField{Key: "redirect_uris", Label: "Redirect URIs"},
+		components.ErrorField{Key: "grant_types", Anchor: "grant-" + oauth.GrantTypes[0].ID, Label: "Grant types"},
+		components.ErrorField{Key: "scopes", Anchor: "scopes-help", Label: "Allowed scopes"},
+	)
 }
