@@ -88,32 +88,20 @@ type Attempt struct {
 // counted as a failure.
 func (l *Limiter) Begin(ctx context.Context, account, address string) (*Attempt, time.Duration, error) {
 	now := l.Now().UTC()
-	acct, addr := l.keys(account, address)
 	a := &Attempt{l: l, account: account}
 	var wait time.Duration
-	for _, k := range []struct {
-		key   string
-		limit int64
-	}{{acct, l.PerAccount}, {addr, l.PerAddress}} {
-		if k.key == "" {
-			continue
-		}
+	for _, k := range l.limits(account, address) {
 		id, err := l.Store.AddThrottleEvent(ctx, k.key, now)
 		if err != nil {
 			return nil, 0, err
 		}
 		a.ids = append(a.ids, id)
-		n, oldest, err := l.Store.CountThrottleEvents(ctx, k.key, now.Add(-l.Window))
+		// This attempt is counted already: the limit itself may pass.
+		w, err := l.waitOver(ctx, k.key, k.limit, now)
 		if err != nil {
 			return nil, 0, err
 		}
-		if n > k.limit {
-			w := oldest.Add(l.Window).Sub(now)
-			if w < time.Second {
-				w = time.Second
-			}
-			wait = max(wait, w)
-		}
+		wait = max(wait, w)
 	}
 	if wait > 0 {
 		// A refused attempt is not a guess: it does not extend the block.
@@ -145,35 +133,53 @@ func (a *Attempt) Succeeded(ctx context.Context) error {
 // attacker does not lock out the legitimate caller for longer.
 func (l *Limiter) Blocked(ctx context.Context, account, address string) (time.Duration, error) {
 	now := l.Now().UTC()
-	acct, addr := l.keys(account, address)
 	var wait time.Duration
-	for _, k := range []struct {
-		key   string
-		limit int64
-	}{{acct, l.PerAccount}, {addr, l.PerAddress}} {
-		if k.key == "" {
-			continue
-		}
-		n, oldest, err := l.Store.CountThrottleEvents(ctx, k.key, now.Add(-l.Window))
+	for _, k := range l.limits(account, address) {
+		// Nothing counted yet: reaching the limit blocks.
+		w, err := l.waitOver(ctx, k.key, k.limit-1, now)
 		if err != nil {
 			return 0, err
 		}
-		if n >= k.limit {
-			wait = max(wait, max(oldest.Add(l.Window).Sub(now), time.Second))
-		}
+		wait = max(wait, w)
 	}
 	return wait, nil
+}
+
+// limit is one key with its threshold.
+type limit struct {
+	key   string
+	limit int64
+}
+
+// limits are the keys of an attempt that have a threshold.
+func (l *Limiter) limits(account, address string) []limit {
+	acct, addr := l.keys(account, address)
+	var out []limit
+	if acct != "" {
+		out = append(out, limit{acct, l.PerAccount})
+	}
+	if addr != "" {
+		out = append(out, limit{addr, l.PerAddress})
+	}
+	return out
+}
+
+// waitOver is how long attempts under key must wait when more than
+// allowed failures are counted within the window (0 otherwise): until the
+// oldest leaves the window, at least a second.
+func (l *Limiter) waitOver(ctx context.Context, key string, allowed int64, now time.Time) (time.Duration, error) {
+	n, oldest, err := l.Store.CountThrottleEvents(ctx, key, now.Add(-l.Window))
+	if err != nil || n <= allowed {
+		return 0, err
+	}
+	return max(oldest.Add(l.Window).Sub(now), time.Second), nil
 }
 
 // Fail records one failed attempt for the account and the address.
 func (l *Limiter) Fail(ctx context.Context, account, address string) error {
 	now := l.Now().UTC()
-	acct, addr := l.keys(account, address)
-	for _, k := range []string{acct, addr} {
-		if k == "" {
-			continue
-		}
-		if _, err := l.Store.AddThrottleEvent(ctx, k, now); err != nil {
+	for _, k := range l.limits(account, address) {
+		if _, err := l.Store.AddThrottleEvent(ctx, k.key, now); err != nil {
 			return err
 		}
 	}
