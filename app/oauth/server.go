@@ -40,6 +40,7 @@ type Server struct {
 	model    Model
 	settings Settings
 	gen      Generator
+	signer   Signer
 	now      func() time.Time
 	log      *slog.Logger
 	grants   map[string]GrantHandler
@@ -58,6 +59,8 @@ type Options struct {
 	Settings Settings
 	// Generator defaults to RandomGenerator.
 	Generator Generator
+	// Signer signs ID tokens and JWT access tokens.
+	Signer Signer
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// Log defaults to slog.Default().
@@ -71,7 +74,7 @@ type Options struct {
 // New returns a Server with the built-in grants registered.
 func New(o Options) *Server {
 	s := &Server{
-		issuer: o.Issuer, model: o.Model, settings: o.Settings, gen: o.Generator, now: o.Now, log: o.Log,
+		issuer: o.Issuer, model: o.Model, settings: o.Settings, gen: o.Generator, signer: o.Signer, now: o.Now, log: o.Log,
 		clientThrottle: o.ClientThrottle, loginThrottle: o.LoginThrottle,
 		grants: map[string]GrantHandler{},
 	}
