@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
@@ -59,7 +60,38 @@ type Config struct {
 	LogFormat      string
 	TrustedProxies []netip.Prefix
 	ConfigFile     string
+	// KeySecret encrypts the signing keys' private parts in the database;
+	// empty stores them unencrypted.
+	KeySecret Secret
 }
+
+// MinKeySecretLength is the shortest key secret accepted, in bytes: the
+// secret is stretched with HKDF only, so it must carry its own entropy.
+const MinKeySecretLength = 32
+
+// Secret is a configuration value that must never be printed or logged:
+// fmt and log/slog show it as [redacted]. Reveal returns the value.
+type Secret string
+
+// Reveal returns the secret itself.
+func (s Secret) Reveal() string { return string(s) }
+
+// String hides the secret from fmt's %s and %v.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString hides the secret from fmt's %#v.
+func (s Secret) GoString() string { return `config.Secret("` + s.String() + `")` }
+
+// LogValue hides the secret from log/slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText hides the secret from encoders (JSON, YAML).
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Endpoint returns the full path of an OAuth endpoint, e.g. "/oauth/token".
 func (c *Config) Endpoint(name string) string {
@@ -85,6 +117,7 @@ type raw struct {
 	LogLevel       string `yaml:"log_level"`
 	LogFormat      string `yaml:"log_format"`
 	TrustedProxies string `yaml:"trusted_proxies"`
+	KeySecret      string `yaml:"key_secret"`
 	OAuth          struct {
 		Prefix *string           `yaml:"prefix"`
 		Paths  map[string]string `yaml:"paths"`
@@ -100,6 +133,7 @@ type Flags struct {
 	databaseURL    *string
 	oauthPrefix    *string
 	trustedProxies *string
+	keySecret      *string
 }
 
 // RegisterFlags adds the configuration flags to fs.
@@ -112,6 +146,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		databaseURL:    fs.String("database-url", "", "sqlite://path or postgres://... (env GATEHOUSE_DATABASE_URL, default "+DefaultDatabaseURL+")"),
 		oauthPrefix:    fs.String("oauth-prefix", "", "path prefix of the OAuth endpoints (env GATEHOUSE_OAUTH_PREFIX, default "+DefaultOAuthPrefix+")"),
 		trustedProxies: fs.String("trusted-proxies", "", "CIDRs whose X-Forwarded-For is trusted (env GATEHOUSE_TRUSTED_PROXIES)"),
+		keySecret:      fs.String("key-secret", "", "secret that encrypts the signing keys in the database (env GATEHOUSE_KEY_SECRET; default empty: unencrypted)"),
 	}
 }
 
@@ -162,6 +197,7 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 		LogLevel:       pick("", nil, "GATEHOUSE_LOG_LEVEL", file.LogLevel, DefaultLogLevel),
 		LogFormat:      pick("", nil, "GATEHOUSE_LOG_FORMAT", file.LogFormat, DefaultLogFormat),
 		TrustedProxies: pick("trusted-proxies", f.trustedProxies, "GATEHOUSE_TRUSTED_PROXIES", file.TrustedProxies, ""),
+		KeySecret:      pick("key-secret", f.keySecret, "GATEHOUSE_KEY_SECRET", file.KeySecret, ""),
 	}
 	prefix := pick("oauth-prefix", f.oauthPrefix, "GATEHOUSE_OAUTH_PREFIX", prefixFromFile, DefaultOAuthPrefix)
 	if !set["oauth-prefix"] && getenv("GATEHOUSE_OAUTH_PREFIX") == "" && file.OAuth.Prefix != nil {
@@ -273,6 +309,12 @@ func validate(r raw, prefix string, paths map[string]string) (*Config, error) {
 			add("GATEHOUSE_TRUSTED_PROXIES: %q is not a CIDR (e.g. 10.0.0.0/8) or an IP address", item)
 		}
 	}
+
+	// The secret itself never appears in a message.
+	if r.KeySecret != "" && len(r.KeySecret) < MinKeySecretLength {
+		add("GATEHOUSE_KEY_SECRET is %d characters long; use at least %d random ones (e.g. the output of `openssl rand -base64 32`), or leave it empty to store signing keys unencrypted", len(r.KeySecret), MinKeySecretLength)
+	}
+	cfg.KeySecret = Secret(r.KeySecret)
 
 	if len(problems) > 0 {
 		return nil, &Error{Problems: problems}

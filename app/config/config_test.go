@@ -1,7 +1,10 @@
 package config
 
 import (
+	"encoding/json"
 	"flag"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -211,5 +214,71 @@ func TestEndpointsMustNotShadowPages(t *testing.T) {
 	}
 	if cfg.Endpoint("token") != "/token" {
 		t.Fatalf("token endpoint = %q", cfg.Endpoint("token"))
+	}
+}
+
+// TestKeySecret checks the key-encryption secret: flags > env > file >
+// empty default, a short secret refused without showing it, and the value
+// hidden from fmt and log/slog.
+func TestKeySecret(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gatehouse.yaml")
+	fileSecret := strings.Repeat("f", 32)
+	envSecret := strings.Repeat("e", 40)
+	flagSecret := strings.Repeat("g", 33)
+	os.WriteFile(file, []byte("key_secret: "+fileSecret+"\n"), 0o600)
+
+	cfg, err := load(t, nil, sqliteEnv(t))
+	if err != nil || cfg.KeySecret != "" {
+		t.Fatalf("default key secret = %q (%v), want empty", cfg.KeySecret.Reveal(), err)
+	}
+	env := sqliteEnv(t)
+	cfg, err = load(t, []string{"--config", file}, env)
+	if err != nil || cfg.KeySecret.Reveal() != fileSecret {
+		t.Fatalf("file key_secret not used: %v", err)
+	}
+	env["GATEHOUSE_KEY_SECRET"] = envSecret
+	cfg, err = load(t, []string{"--config", file}, env)
+	if err != nil || cfg.KeySecret.Reveal() != envSecret {
+		t.Fatalf("env did not override file: %v", err)
+	}
+	cfg, err = load(t, []string{"--config", file, "--key-secret", flagSecret}, env)
+	if err != nil || cfg.KeySecret.Reveal() != flagSecret {
+		t.Fatalf("flag did not override env: %v", err)
+	}
+	// An explicitly empty flag turns encryption off over the environment.
+	cfg, err = load(t, []string{"--key-secret", ""}, env)
+	if err != nil || cfg.KeySecret != "" {
+		t.Fatalf("--key-secret \"\" did not override env: %v", err)
+	}
+
+	// Too short: refused, with every other problem, and never echoed.
+	short := "hunter2-is-short"
+	env = map[string]string{"GATEHOUSE_KEY_SECRET": short, "GATEHOUSE_LOG_LEVEL": "loud", "GATEHOUSE_DATABASE_URL": env["GATEHOUSE_DATABASE_URL"]}
+	_, err = load(t, nil, env)
+	cerr, ok := err.(*Error)
+	if !ok || len(cerr.Problems) != 2 {
+		t.Fatalf("short secret: %v", err)
+	}
+	if !strings.HasPrefix(cerr.Problems[1], "GATEHOUSE_KEY_SECRET is 16 characters long; use at least 32") {
+		t.Errorf("problem = %q", cerr.Problems[1])
+	}
+	if strings.Contains(err.Error(), short) {
+		t.Error("the error shows the secret")
+	}
+
+	// Printing or logging the configuration never shows the secret.
+	cfg, err = load(t, []string{"--key-secret", flagSecret}, sqliteEnv(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("config", "cfg", cfg, "secret", cfg.KeySecret)
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("config", "secret", cfg.KeySecret)
+	js, _ := json.Marshal(cfg)
+	for _, out := range []string{fmt.Sprintf("%v %+v %#v %s", cfg, cfg, cfg, cfg.KeySecret), logs.String(), string(js)} {
+		if strings.Contains(out, flagSecret) || !strings.Contains(out, "[redacted]") {
+			t.Errorf("secret not hidden in %q", out)
+		}
 	}
 }
