@@ -57,6 +57,26 @@ func quoteSafe(s string) string {
 // granted scope guards method on resource. query holds the request's query
 // parameters (for the access_token form while allowed).
 func (h *Handlers) checkBearer(c *fiber.Ctx, method, resource string, query url.Values) (*oauth.Access, error) {
+	a, err := h.bearerAccess(c, query)
+	if a == nil {
+		return nil, err
+	}
+	serr, err := h.OAuth.CheckResource(c.UserContext(), a, method, resource)
+	if err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, h.bearerChallenge(c, serr.Error, serr.Needed)
+	}
+	return a, nil
+}
+
+// bearerAccess authenticates the request's access token, found in the
+// Authorization header, or (while allow_query_access_token is on) in the
+// access_token query parameter of query or of a form body. A request
+// without a valid token has been answered with a challenge when it
+// returns nil.
+func (h *Handlers) bearerAccess(c *fiber.Ctx, query url.Values) (*oauth.Access, error) {
 	ctx := c.UserContext()
 	pol, err := h.Settings.Load(ctx)
 	if err != nil {
@@ -78,13 +98,6 @@ func (h *Handlers) checkBearer(c *fiber.Ctx, method, resource string, query url.
 	a, e := h.OAuth.AuthenticateAccessToken(ctx, tok)
 	if e != nil {
 		return nil, h.bearerChallenge(c, e, nil)
-	}
-	serr, err := h.OAuth.CheckResource(ctx, a, method, resource)
-	if err != nil {
-		return nil, err
-	}
-	if serr != nil {
-		return nil, h.bearerChallenge(c, serr.Error, serr.Needed)
 	}
 	return a, nil
 }

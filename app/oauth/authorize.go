@@ -311,7 +311,7 @@ func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, u *User, auth
 	}
 	if r.ResponseType == ResponseTypeToken {
 		uid, at := u.ID, authTime
-		resp, e := s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client, userID: &uid, scope: JoinScope(r.Scopes), authTime: &at})
+		resp, e := s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client, userID: &uid, user: u, scope: JoinScope(r.Scopes), authTime: &at, noIDToken: true})
 		if e != nil {
 			return "", e
 		}

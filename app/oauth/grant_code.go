@@ -69,12 +69,13 @@ func (g authorizationCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 			return nil, ErrInvalidGrant.WithDescription("code_verifier does not match the code_challenge")
 		}
 	}
-	if _, uerr := s.activeUser(ctx, rec.UserID, ErrInvalidGrant); uerr != nil {
+	u, uerr := s.activeUser(ctx, rec.UserID, ErrInvalidGrant)
+	if uerr != nil {
 		return nil, uerr
 	}
 	uid, at := rec.UserID, rec.AuthTime
-	return s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: &uid, scope: rec.Scope, familyID: rec.FamilyID,
-		authTime: &at, refresh: r.Client.HasGrant(GrantRefreshToken), recheck: true})
+	return s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: &uid, user: u, scope: rec.Scope, familyID: rec.FamilyID,
+		authTime: &at, nonce: rec.Nonce, refresh: r.Client.HasGrant(GrantRefreshToken), recheck: true})
 }
 
 // S256Challenge is the PKCE S256 transform of a verifier (RFC 7636 §4.2).

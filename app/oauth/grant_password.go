@@ -35,7 +35,7 @@ func (g passwordGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenRespo
 		return nil, e
 	}
 	uid, at := u.ID, s.now()
-	return s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: &uid, scope: JoinScope(scopes), authTime: &at,
+	return s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: &uid, user: u, scope: JoinScope(scopes), authTime: &at,
 		refresh: r.Client.HasGrant(GrantRefreshToken)})
 }
 

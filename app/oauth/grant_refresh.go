@@ -57,8 +57,10 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 	if serr != nil {
 		return nil, serr
 	}
+	var u *User
 	if t.UserID != nil {
-		if _, uerr := s.activeUser(ctx, *t.UserID, ErrInvalidGrant); uerr != nil {
+		var uerr *Error
+		if u, uerr = s.activeUser(ctx, *t.UserID, ErrInvalidGrant); uerr != nil {
 			return nil, uerr
 		}
 	}
@@ -74,7 +76,7 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 		}
 		return nil, serverError(err)
 	}
-	return s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: t.UserID, scope: JoinScope(scope), familyID: t.FamilyID,
+	return s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: t.UserID, user: u, scope: JoinScope(scope), familyID: t.FamilyID,
 		authTime: t.AuthTime, refresh: true, refreshScope: t.Scope, refreshExpiry: t.ExpiresAt, recheck: true})
 }
 

@@ -62,7 +62,7 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 		}
 	}
 	resp, e := s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: t.UserID, scope: JoinScope(scope), familyID: t.FamilyID,
-		authTime: t.AuthTime, accessExpiry: t.ExpiresAt})
+		authTime: t.AuthTime, accessExpiry: t.ExpiresAt, noIDToken: true})
 	if e != nil {
 		return nil, e
 	}

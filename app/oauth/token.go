@@ -82,9 +82,12 @@ func (s *Server) Token(ctx context.Context, r *ClientRequest) (*TokenResponse, *
 
 // issue describes the tokens of one token response.
 type issue struct {
-	pol      settings.Values
-	client   *Client
-	userID   *int64
+	pol    settings.Values
+	client *Client
+	userID *int64
+	// user is the user of userID when the grant loaded it already
+	// (nil: loaded here when an ID token or JWT access token needs it).
+	user     *User
 	scope    string
 	familyID string
 	authTime *time.Time
@@ -98,6 +101,12 @@ type issue struct {
 	// recheck: the family may be revoked concurrently (a replayed code,
 	// a reused refresh token); look for its tombstone after storing.
 	recheck bool
+	// nonce is the authorization request's nonce, sent back in the ID
+	// token of the code exchange (never on refresh).
+	nonce string
+	// noIDToken: the grant never answers with an ID token even for the
+	// openid scope (implicit response_type=token, token exchange).
+	noIDToken bool
 }
 
 // issueTokens stores the access token (and refresh token) of one response
@@ -112,7 +121,26 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, *Er
 	if in.familyID == "" {
 		in.familyID = newFamilyID()
 	}
-	access := s.gen.AccessToken()
+	// The ID token (for the openid scope, when a user is involved) and a
+	// JWT access token need the user.
+	wantID := !in.noIDToken && in.userID != nil && s.signer != nil && hasOpenID(in.scope)
+	jwt := pol.AccessTokenFormat == AccessTokenFormatJWT && s.signer != nil
+	u := in.user
+	if u == nil && in.userID != nil && (wantID || jwt) {
+		var uerr *Error
+		if u, uerr = s.activeUser(ctx, *in.userID, ErrInvalidGrant); uerr != nil {
+			return nil, uerr
+		}
+	}
+	access := ""
+	if jwt {
+		var e *Error
+		if access, e = s.jwtAccessToken(ctx, in, u, now, exp); e != nil {
+			return nil, e
+		}
+	} else {
+		access = s.gen.AccessToken()
+	}
 	tokens := []*Token{{Hash: secret.Digest(access), Kind: KindAccess, ClientID: in.client.ID, UserID: in.userID,
 		Scope: in.scope, FamilyID: in.familyID, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: exp}}
 	resp := &TokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: in.scope}
@@ -129,6 +157,12 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, *Er
 		tokens = append(tokens, &Token{Hash: secret.Digest(refresh), Kind: KindRefresh, ClientID: in.client.ID, UserID: in.userID,
 			Scope: rscope, FamilyID: in.familyID, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: rexp})
 		resp.RefreshToken = refresh
+	}
+	if wantID {
+		var e *Error
+		if resp.IDToken, e = s.idToken(ctx, in, u, access, now); e != nil {
+			return nil, e
+		}
 	}
 	if err := s.model.SaveTokens(ctx, tokens...); err != nil {
 		return nil, serverError(err)

@@ -1,0 +1,108 @@
+package oauth
+
+import (
+	"context"
+
+	"github.com/gatehouse/gatehouse/app/secret"
+)
+
+// Introspection is the answer of the introspection endpoint (RFC 7662
+// §2.2). An inactive token is exactly {"active": false}: every other
+// field is omitted.
+type Introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	Username  string `json:"username,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	Expiry    int64  `json:"exp,omitempty"`
+	IssuedAt  int64  `json:"iat,omitempty"`
+	Subject   string `json:"sub,omitempty"`
+	Audience  string `json:"aud,omitempty"`
+	Issuer    string `json:"iss,omitempty"`
+	AuthTime  int64  `json:"auth_time,omitempty"`
+}
+
+// Token type names in introspection answers: access tokens are Bearer
+// tokens (RFC 6749 §7.1); refresh tokens are named after their kind.
+const (
+	TokenTypeBearer  = "Bearer"
+	TokenTypeRefresh = "refresh_token"
+)
+
+// Introspect is the introspection endpoint (RFC 7662): a confidential
+// client (a resource server) asks about a token. Any confidential client
+// may ask about any token, since resource servers check tokens issued to
+// other clients; public clients may not introspect (SPEC.md §3). Unknown,
+// expired, revoked or rotated tokens, and tokens of a disabled or deleted
+// user, are {"active": false}.
+func (s *Server) Introspect(ctx context.Context, r *ClientRequest) (*Introspection, *Error) {
+	plain, client, e := s.tokenRequest(ctx, r)
+	if e != nil {
+		return nil, e
+	}
+	if client.Public {
+		return nil, ErrInvalidClient.WithDescription("public clients cannot introspect tokens")
+	}
+	t, u, e := s.liveToken(ctx, plain)
+	if e != nil || t == nil {
+		return &Introspection{}, e
+	}
+	out := &Introspection{Active: true, Scope: t.Scope, ClientID: t.ClientID, Expiry: t.ExpiresAt.Unix(),
+		IssuedAt: t.IssuedAt.Unix(), Subject: t.ClientID, Issuer: s.issuer, AuthTime: unixOrZero(t.AuthTime)}
+	if u != nil {
+		out.Username, out.Subject = u.Username, u.Subject
+	}
+	if t.Kind == KindAccess {
+		out.TokenType = TokenTypeBearer
+		out.Audience = s.issuer
+	} else {
+		out.TokenType = TokenTypeRefresh
+	}
+	return out, nil
+}
+
+// tokenRequest is the common start of revocation and introspection: no
+// repeated parameters, a token parameter, an authenticated client.
+func (s *Server) tokenRequest(ctx context.Context, r *ClientRequest) (string, *AuthenticatedClient, *Error) {
+	if dup, ok := singleValues(r.Form); !ok {
+		return "", nil, ErrInvalidRequest.WithDescription("the %s parameter was sent more than once", truncate(dup, 32))
+	}
+	client, e := s.AuthenticateClient(ctx, r)
+	if e != nil {
+		return "", nil, e
+	}
+	plain := r.Form.Get("token")
+	if plain == "" {
+		return "", nil, ErrInvalidRequest.WithDescription("the request has no token")
+	}
+	return plain, client, nil
+}
+
+// liveToken finds a token that is still usable: an access token neither
+// expired nor revoked, or a refresh token neither expired, revoked nor
+// rotated, whose user (if any) exists and is enabled. A token that is not
+// gives (nil, nil, nil).
+func (s *Server) liveToken(ctx context.Context, plain string) (*Token, *User, *Error) {
+	t, err := s.model.GetToken(ctx, secret.Digest(plain))
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil, nil
+		}
+		return nil, nil, serverError(err)
+	}
+	if t.RevokedAt != nil || t.RotatedAt != nil || !s.now().Before(t.ExpiresAt) {
+		return nil, nil, nil
+	}
+	var u *User
+	if t.UserID != nil {
+		var e *Error
+		if u, e = s.activeUser(ctx, *t.UserID, ErrInvalidToken); e != nil {
+			if e.Unwrap() != nil {
+				return nil, nil, e
+			}
+			return nil, nil, nil
+		}
+	}
+	return t, u, nil
+}

@@ -1,0 +1,120 @@
+package oauth
+
+import (
+	"context"
+	"sort"
+
+	"github.com/gatehouse/gatehouse/app/settings"
+)
+
+// Endpoints are the absolute URLs of the endpoints in force (the
+// configuration may move each one).
+type Endpoints struct {
+	Authorization, Token, Revocation, Introspection, UserInfo, JWKS, DeviceAuthorization string
+}
+
+// Metadata is the discovery document (OpenID Connect Discovery §3,
+// RFC 8414 §2), served at both well-known addresses. It describes the
+// server as configured now: the grant and response types listed are those
+// enabled by the settings in force.
+type Metadata struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	UserInfoEndpoint                           string   `json:"userinfo_endpoint"`
+	JWKSURI                                    string   `json:"jwks_uri"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
+	DeviceAuthorizationEndpoint                string   `json:"device_authorization_endpoint,omitempty"`
+	ScopesSupported                            []string `json:"scopes_supported"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	SubjectTypesSupported                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported           []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	ClaimsSupported                            []string `json:"claims_supported"`
+	PromptValuesSupported                      []string `json:"prompt_values_supported"`
+	ClaimsParameterSupported                   bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+}
+
+// Metadata builds the discovery document for the settings in force.
+func (s *Server) Metadata(ctx context.Context, ep Endpoints) (*Metadata, *Error) {
+	pol, e := s.policy(ctx)
+	if e != nil {
+		return nil, e
+	}
+	scopes, err := s.model.ListScopes(ctx)
+	if err != nil {
+		return nil, serverError(err)
+	}
+	ids := make([]string, len(scopes))
+	for i, sc := range scopes {
+		ids[i] = sc.ID
+	}
+	sort.Strings(ids)
+	grants := s.SupportedGrants(pol)
+	responseTypes := []string{ResponseTypeCode}
+	if pol.AllowImplicitGrant {
+		responseTypes = append(responseTypes, ResponseTypeToken)
+	}
+	m := &Metadata{
+		Issuer: s.issuer, AuthorizationEndpoint: ep.Authorization, TokenEndpoint: ep.Token, UserInfoEndpoint: ep.UserInfo,
+		JWKSURI: ep.JWKS, RevocationEndpoint: ep.Revocation, IntrospectionEndpoint: ep.Introspection,
+		ScopesSupported: ids, ResponseTypesSupported: responseTypes, ResponseModesSupported: []string{ModeQuery, ModeFragment}, GrantTypesSupported: grants,
+		SubjectTypesSupported:                     []string{"public"},
+		IDTokenSigningAlgValuesSupported:          []string{"RS256"},
+		TokenEndpointAuthMethodsSupported:         []string{AuthSecretBasic, AuthSecretPost, AuthNone},
+		RevocationEndpointAuthMethodsSupported:    []string{AuthSecretBasic, AuthSecretPost, AuthNone},
+		IntrospectionEndpointAuthMethodsSupported: []string{AuthSecretBasic, AuthSecretPost},
+		CodeChallengeMethodsSupported:             []string{"S256"},
+		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+			"name", "preferred_username", "email", "email_verified"},
+		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
+		AuthorizationResponseIssParameterSupported: true,
+	}
+	if s.signer != nil {
+		m.IDTokenSigningAlgValuesSupported = s.signer.Algorithms()
+	}
+	for _, g := range grants {
+		if g == GrantDeviceCode {
+			m.DeviceAuthorizationEndpoint = ep.DeviceAuthorization
+		}
+	}
+	return m, nil
+}
+
+// SupportedGrants lists the grant types usable under pol, in the order of
+// GrantTypes, then any other registered extension grants sorted: the
+// registered grants their handlers enable, and implicit while
+// allow_implicit_grant is on.
+func (s *Server) SupportedGrants(pol settings.Values) []string {
+	var out []string
+	listed := map[string]bool{}
+	for _, t := range GrantTypes {
+		listed[t.ID] = true
+		if t.ID == GrantImplicit {
+			if pol.AllowImplicitGrant {
+				out = append(out, t.ID)
+			}
+			continue
+		}
+		if h, ok := s.grants[t.ID]; ok && h.Enabled(pol) {
+			out = append(out, t.ID)
+		}
+	}
+	var extra []string
+	for id, h := range s.grants {
+		if !listed[id] && h.Enabled(pol) {
+			extra = append(extra, id)
+		}
+	}
+	sort.Strings(extra)
+	return append(out, extra...)
+}
