@@ -75,5 +75,6 @@ func (h *Handlers) Revoke(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderPragma, "no-cache")
-	return c.SendStatus(fiber.StatusOK)
+	c.Status(fiber.StatusOK)
+	return nil
 }

@@ -1,0 +1,575 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse/gatehouse/app/clients"
+	"github.com/gatehouse/gatehouse/app/database/dbtest"
+	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/models"
+)
+
+// --- helpers ------------------------------------------------------------
+
+// jwks fetches the published key set from the jwks_uri's path.
+func (f *oauthFixture) jwks() jose.JSONWebKeySet {
+	f.t.Helper()
+	r := f.get("/oauth/jwks")
+	var set jose.JSONWebKeySet
+	if r.StatusCode != http.StatusOK || json.Unmarshal([]byte(r.body), &set) != nil {
+		f.t.Fatalf("jwks: %d %.300s", r.StatusCode, r.body)
+	}
+	return set
+}
+
+// verifyJWT checks a compact JWS against the published keys (by kid, as a
+// relying party does) and returns its header and claims.
+func (f *oauthFixture) verifyJWT(token string) (jose.Header, map[string]any) {
+	f.t.Helper()
+	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	if err != nil || len(jws.Signatures) != 1 {
+		f.t.Fatalf("not a JWS: %v", err)
+	}
+	hdr := jws.Signatures[0].Header
+	set := f.jwks()
+	keys := set.Key(hdr.KeyID)
+	if hdr.KeyID == "" || len(keys) != 1 {
+		f.t.Fatalf("kid %q is not resolvable in the JWKS", hdr.KeyID)
+	}
+	payload, err := jws.Verify(keys[0].Public())
+	if err != nil {
+		f.t.Fatalf("signature: %v", err)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		f.t.Fatal(err)
+	}
+	return hdr, claims
+}
+
+// oidcTokens runs the code flow for scope (with a nonce) and returns the
+// token response.
+func (f *oauthFixture) oidcTokens(scope, nonce string) map[string]any {
+	f.t.Helper()
+	code := f.code(f.authzParams("scope", scope, "nonce", nonce))
+	r, m := f.exchange(code)
+	if r.StatusCode != http.StatusOK {
+		f.t.Fatalf("exchange: %d %s", r.StatusCode, r.body)
+	}
+	return m
+}
+
+// clientPost posts form to an endpoint with the confidential client's
+// Basic credentials.
+func (f *oauthFixture) clientPost(path string, form url.Values) *response {
+	f.t.Helper()
+	return f.do(http.MethodPost, path, form, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(f.confID)+":"+url.QueryEscape(f.confSec))))
+}
+
+func (f *oauthFixture) introspect(token string) map[string]any {
+	f.t.Helper()
+	r := f.clientPost("/oauth/introspect", url.Values{"token": {token}})
+	var m map[string]any
+	if r.StatusCode != http.StatusOK || json.Unmarshal([]byte(r.body), &m) != nil {
+		f.t.Fatalf("introspect: %d %s", r.StatusCode, r.body)
+	}
+	return m
+}
+
+// wantInactive checks the exact inactive answer of RFC 7662 §2.2.
+func (f *oauthFixture) wantInactive(token, why string) {
+	f.t.Helper()
+	r := f.clientPost("/oauth/introspect", url.Values{"token": {token}})
+	if r.StatusCode != http.StatusOK || strings.TrimSpace(r.body) != `{"active":false}` {
+		f.t.Fatalf("%s: introspection gave %d %s, want exactly {\"active\":false}", why, r.StatusCode, r.body)
+	}
+}
+
+func metadata(t *testing.T, h *harness, path string) (map[string]any, string) {
+	t.Helper()
+	r := h.get(path)
+	if r.StatusCode != http.StatusOK || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("%s: %d %s", path, r.StatusCode, r.Header.Get("Content-Type"))
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m, r.body
+}
+
+func strList(v any) []string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	return out
+}
+
+// --- Metadata -------------------------------------------------------------
+
+func TestRule01_MetadataIssuerExact(t *testing.T) {
+	const issuer = "https://login.example.test:8443/tenant-a"
+	h := newHarness(t, dbtest.SQLiteURL(t), map[string]string{"GATEHOUSE_ISSUER": issuer, "GATEHOUSE_OAUTH_PREFIX": "/o2"})
+	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
+		m, body := metadata(t, h, p)
+		if !strings.Contains(body, `"issuer":"`+issuer+`"`) || m["issuer"] != issuer {
+			t.Fatalf("%s: issuer %v, want %s byte for byte", p, m["issuer"], issuer)
+		}
+		for key, want := range map[string]string{"authorization_endpoint": "/o2/authorize", "token_endpoint": "/o2/token",
+			"userinfo_endpoint": "/o2/userinfo", "jwks_uri": "/o2/jwks", "revocation_endpoint": "/o2/revoke",
+			"introspection_endpoint": "/o2/introspect", "device_authorization_endpoint": "/o2/device/code"} {
+			if m[key] != issuer+want {
+				t.Errorf("%s: %s = %v, want %s", p, key, m[key], issuer+want)
+			}
+		}
+	}
+	// The paths advertised are the paths served.
+	if r := h.get("/o2/jwks"); r.StatusCode != http.StatusOK {
+		t.Errorf("jwks at the advertised path: %d", r.StatusCode)
+	}
+}
+
+func TestRule02_MetadataListsOnlyWhatIsEnabled(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	m, _ := metadata(t, f.harness, "/.well-known/openid-configuration")
+	grants := strList(m["grant_types_supported"])
+	for _, g := range []string{"authorization_code", "refresh_token", "client_credentials", oauth.GrantDeviceCode} {
+		if !slices.Contains(grants, g) {
+			t.Errorf("grant %s not listed: %v", g, grants)
+		}
+	}
+	for _, g := range []string{"password", "implicit"} {
+		if slices.Contains(grants, g) {
+			t.Errorf("disabled grant %s listed: %v", g, grants)
+		}
+	}
+	if rt := strList(m["response_types_supported"]); !slices.Equal(rt, []string{"code"}) {
+		t.Errorf("response types %v", rt)
+	}
+	if cc := strList(m["code_challenge_methods_supported"]); !slices.Equal(cc, []string{"S256"}) {
+		t.Errorf("code_challenge_methods_supported %v", cc)
+	}
+	if algs := strList(m["id_token_signing_alg_values_supported"]); !slices.Contains(algs, "RS256") {
+		t.Errorf("id_token_signing_alg_values_supported %v", algs)
+	}
+	if m["authorization_response_iss_parameter_supported"] != true || m["request_parameter_supported"] != false ||
+		m["request_uri_parameter_supported"] != false {
+		t.Errorf("iss/request flags: %v %v %v", m["authorization_response_iss_parameter_supported"], m["request_parameter_supported"],
+			m["request_uri_parameter_supported"])
+	}
+	for _, s := range []string{"openid", "profile", "email", "offline_access", "user.read"} {
+		if !slices.Contains(strList(m["scopes_supported"]), s) {
+			t.Errorf("scope %s not listed", s)
+		}
+	}
+	// Settings change the lists on the next request.
+	f.set("allow_password_grant", "true")
+	f.set("allow_implicit_grant", "true")
+	m, _ = metadata(t, f.harness, "/.well-known/oauth-authorization-server")
+	grants = strList(m["grant_types_supported"])
+	if !slices.Contains(grants, "password") || !slices.Contains(grants, "implicit") {
+		t.Errorf("enabled grants not listed: %v", grants)
+	}
+	if rt := strList(m["response_types_supported"]); !slices.Equal(rt, []string{"code", "token"}) {
+		t.Errorf("response types with implicit on: %v", rt)
+	}
+	// Every kid that signs ID tokens is in the JWKS at jwks_uri.
+	f.signIn()
+	tok := f.oidcTokens("openid", "n")
+	u, _ := url.Parse(m["jwks_uri"].(string))
+	if u.Path != "/oauth/jwks" {
+		t.Fatalf("jwks_uri %s", u)
+	}
+	f.verifyJWT(tok["id_token"].(string))
+}
+
+func TestRule03_IssOnEveryAuthorizationResponse(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	iss := f.srv.Config.Issuer
+	check := func(what string, q url.Values) {
+		t.Helper()
+		if q.Get("iss") != iss {
+			t.Errorf("%s: iss = %q, want %q (%v)", what, q.Get("iss"), iss, q)
+		}
+	}
+	check("login_required", redirectParams(t, f.authorize(f.authzParams("prompt", "none")), false))
+	f.signIn()
+	check("consent_required", redirectParams(t, f.authorize(f.authzParams("prompt", "none")), false))
+	check("invalid_scope", redirectParams(t, f.authorize(f.authzParams("scope", "nope")), false))
+	check("unsupported_response_type", redirectParams(t, f.authorize(f.authzParams("response_type", "token")), true))
+	check("access_denied", redirectParams(t, f.decide(f.authorize(f.authzParams()), "deny"), false))
+	check("code", redirectParams(t, f.decide(f.authorize(f.authzParams()), "allow"), false))
+	check("code in fragment", redirectParams(t, f.authorize(f.authzParams("response_mode", "fragment")), true))
+}
+
+// --- ID tokens ----------------------------------------------------------------
+
+func TestRule33_IDTokenClaims(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		f := newOAuthFixture(t, h)
+		f.signIn()
+		before := time.Now().Add(-time.Second).Unix()
+		m := f.oidcTokens("openid profile email", "n-0S6_WzA2Mj")
+		hdr, c := f.verifyJWT(m["id_token"].(string))
+		if hdr.Algorithm != "RS256" || hdr.ExtraHeaders["typ"] != oauth.TypeIDToken {
+			t.Errorf("header: alg %s typ %v", hdr.Algorithm, hdr.ExtraHeaders["typ"])
+		}
+		now := time.Now().Unix()
+		if c["iss"] != f.srv.Config.Issuer || c["sub"] != f.user.Subject || c["aud"] != f.confID || c["azp"] != f.confID {
+			t.Errorf("iss/sub/aud/azp: %v", c)
+		}
+		if c["nonce"] != "n-0S6_WzA2Mj" {
+			t.Errorf("nonce: %v", c["nonce"])
+		}
+		iat, exp, at := int64(c["iat"].(float64)), int64(c["exp"].(float64)), int64(c["auth_time"].(float64))
+		if iat < before || iat > now+1 || exp != iat+3600 || at < before || at > now+1 {
+			t.Errorf("iat %d exp %d auth_time %d (now %d)", iat, exp, at, now)
+		}
+		sum := sha256.Sum256([]byte(m["access_token"].(string)))
+		if c["at_hash"] != base64.RawURLEncoding.EncodeToString(sum[:16]) {
+			t.Errorf("at_hash %v", c["at_hash"])
+		}
+		if c["email"] != "alice@example.com" || c["email_verified"] != false || c["preferred_username"] != "alice" {
+			t.Errorf("profile/email claims: %v", c)
+		}
+		// Without openid there is no ID token; without profile/email, no
+		// such claims.
+		if m := f.oidcTokens("user.read", ""); m["id_token"] != nil {
+			t.Errorf("ID token without openid: %v", m)
+		}
+		_, c = f.verifyJWT(f.oidcTokens("openid", "")["id_token"].(string))
+		for _, k := range []string{"nonce", "email", "name", "preferred_username"} {
+			if _, ok := c[k]; ok {
+				t.Errorf("claim %s present: %v", k, c)
+			}
+		}
+	})
+}
+
+func TestRule13_PromptLoginUpdatesIDTokenAuthTime(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	start := time.Now()
+	f.srv.Handlers.Now = func() time.Time { return start.Add(-2 * time.Hour) }
+	f.signIn()
+	f.srv.Handlers.Now = time.Now
+	_, c := f.verifyJWT(f.oidcTokens("openid", "a")["id_token"].(string))
+	if at := int64(c["auth_time"].(float64)); at > start.Add(-time.Hour).Unix() {
+		t.Fatalf("first auth_time %d should be the sign-in two hours ago", at)
+	}
+	// max_age=60: that sign-in is too old; signing in again updates
+	// auth_time.
+	r := f.authorize(f.authzParams("scope", "openid", "max_age", "60"))
+	loc := r.Header.Get("Location")
+	if !strings.HasPrefix(loc, "/login?") {
+		t.Fatalf("max_age: %d %s", r.StatusCode, loc)
+	}
+	next, _ := url.Parse(loc)
+	lp := f.get(loc)
+	lr := f.do(http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {alicePW}, "next": {next.Query().Get("next")},
+		"csrf_token": {csrfRE.FindStringSubmatch(lp.body)[1]}})
+	cr := f.get(lr.Header.Get("Location"))
+	if cr.StatusCode == http.StatusOK {
+		cr = f.decide(cr, "allow")
+	}
+	q := redirectParams(t, cr, false)
+	tr, m := f.exchange(q.Get("code"))
+	if tr.StatusCode != http.StatusOK {
+		t.Fatalf("exchange: %s", tr.body)
+	}
+	_, c = f.verifyJWT(m["id_token"].(string))
+	if at := int64(c["auth_time"].(float64)); at < start.Add(-time.Second).Unix() {
+		t.Fatalf("auth_time %d not updated by the new sign-in (start %d)", at, start.Unix())
+	}
+}
+
+func TestRule34_RefreshedIDToken(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	m := f.oidcTokens("openid email", "nonce-1")
+	_, first := f.verifyJWT(m["id_token"].(string))
+	r, m2 := f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {m["refresh_token"].(string)}}, true)
+	if r.StatusCode != http.StatusOK || m2["id_token"] == nil {
+		t.Fatalf("refresh: %d %s", r.StatusCode, r.body)
+	}
+	_, c := f.verifyJWT(m2["id_token"].(string))
+	if c["sub"] != first["sub"] || c["auth_time"] != first["auth_time"] || c["aud"] != f.confID {
+		t.Errorf("refreshed: sub %v auth_time %v, first: %v %v", c["sub"], c["auth_time"], first["sub"], first["auth_time"])
+	}
+	if _, ok := c["nonce"]; ok {
+		t.Errorf("refreshed ID token has a nonce: %v", c)
+	}
+	sum := sha256.Sum256([]byte(m2["access_token"].(string)))
+	if c["at_hash"] != base64.RawURLEncoding.EncodeToString(sum[:16]) {
+		t.Errorf("at_hash of the new access token: %v", c["at_hash"])
+	}
+	// Narrowed to a scope without openid: no ID token.
+	_, m3 := f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {m2["refresh_token"].(string)}, "scope": {"email"}}, true)
+	if m3["access_token"] == nil || m3["id_token"] != nil {
+		t.Errorf("narrowed refresh: %v", m3)
+	}
+}
+
+// --- UserInfo -----------------------------------------------------------
+
+func TestRule35_UserInfo(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		f := newOAuthFixture(t, h)
+		f.signIn()
+		m := f.oidcTokens("openid profile", "x")
+		_, idc := f.verifyJWT(m["id_token"].(string))
+		at := m["access_token"].(string)
+		get := f.do(http.MethodGet, "/oauth/userinfo", nil, "Authorization", "Bearer "+at)
+		post := f.do(http.MethodPost, "/oauth/userinfo", url.Values{}, "Authorization", "Bearer "+at)
+		form := f.do(http.MethodPost, "/oauth/userinfo", url.Values{"access_token": {at}})
+		for name, r := range map[string]*response{"GET": get, "POST": post, "POST form": form} {
+			var c map[string]any
+			if r.StatusCode != http.StatusOK || json.Unmarshal([]byte(r.body), &c) != nil {
+				t.Fatalf("%s: %d %s", name, r.StatusCode, r.body)
+			}
+			if c["sub"] != idc["sub"] || c["name"] != f.user.Name || c["preferred_username"] != "alice" {
+				t.Errorf("%s: %v", name, c)
+			}
+			if _, ok := c["email"]; ok {
+				t.Errorf("%s: email without the email scope: %v", name, c)
+			}
+			if r.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("%s: Cache-Control %q", name, r.Header.Get("Cache-Control"))
+			}
+		}
+		// email scope only: email claims, no profile claims.
+		at2 := f.oidcTokens("openid email", "y")["access_token"].(string)
+		r := f.do(http.MethodGet, "/oauth/userinfo", nil, "Authorization", "Bearer "+at2)
+		if !strings.Contains(r.body, `"email":"alice@example.com"`) || !strings.Contains(r.body, `"email_verified":false`) || strings.Contains(r.body, "preferred_username") {
+			t.Errorf("email scope: %s", r.body)
+		}
+		// A token without openid: 403 insufficient_scope naming openid.
+		at3 := f.oidcTokens("user.read", "")["access_token"].(string)
+		r = f.do(http.MethodGet, "/oauth/userinfo", nil, "Authorization", "Bearer "+at3)
+		if r.StatusCode != http.StatusForbidden || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`) ||
+			!strings.Contains(r.Header.Get("WWW-Authenticate"), `scope="openid"`) {
+			t.Errorf("without openid: %d %s", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+		}
+		// No token, a bad token.
+		if r := f.get("/oauth/userinfo"); r.StatusCode != http.StatusUnauthorized || r.Header.Get("WWW-Authenticate") != `Bearer realm="gatehouse"` {
+			t.Errorf("no token: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+		}
+		if r := f.do(http.MethodGet, "/oauth/userinfo", nil, "Authorization", "Bearer gat_nope"); r.StatusCode != http.StatusUnauthorized ||
+			!strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+			t.Errorf("bad token: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+		}
+	})
+}
+
+// --- Revocation ---------------------------------------------------------------
+
+func TestRule36_Revocation(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		f := newOAuthFixture(t, h)
+		f.signIn()
+		m := f.oidcTokens("user.read", "")
+		access, refresh := m["access_token"].(string), m["refresh_token"].(string)
+
+		// Client authentication is required.
+		r := f.do(http.MethodPost, "/oauth/revoke", url.Values{"token": {access}})
+		var e map[string]any
+		_ = json.Unmarshal([]byte(r.body), &e)
+		wantOAuthError(t, r, e, http.StatusUnauthorized, "invalid_client")
+		r = f.do(http.MethodPost, "/oauth/revoke", url.Values{"token": {access}}, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(f.confID+":wrong")))
+		if r.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Basic") {
+			t.Errorf("wrong secret: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
+		}
+		if r := f.clientPost("/oauth/revoke", url.Values{}); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "invalid_request") {
+			t.Errorf("no token: %d %s", r.StatusCode, r.body)
+		}
+		if r := f.clientPost("/oauth/revoke", url.Values{"token": {access, access}}); r.StatusCode != http.StatusBadRequest {
+			t.Errorf("duplicate token: %d %s", r.StatusCode, r.body)
+		}
+		// Unknown token: 200, nothing happens.
+		if r := f.clientPost("/oauth/revoke", url.Values{"token": {"gat_unknown"}}); r.StatusCode != http.StatusOK || r.body != "" {
+			t.Errorf("unknown: %d %q", r.StatusCode, r.body)
+		}
+		// Another client's token: 200, and it still works.
+		other, osec, errs, err := clients.Create(context.Background(), f.store, clients.Input{Name: "Other", RedirectURIs: []string{"https://o.example/cb"},
+			GrantTypes: []string{oauth.GrantClientCredentials}}, nil)
+		if err != nil {
+			t.Fatal(err, errs)
+		}
+		r = f.do(http.MethodPost, "/oauth/revoke", url.Values{"token": {access}, "client_id": {other.ClientID}, "client_secret": {osec}})
+		if r.StatusCode != http.StatusOK {
+			t.Errorf("other client's revoke: %d", r.StatusCode)
+		}
+		if f.introspect(access)["active"] != true {
+			t.Fatal("another client revoked our token")
+		}
+		// Revoking an access token revokes that token only.
+		m2 := f.oidcTokens("user.read", "")
+		if r := f.clientPost("/oauth/revoke", url.Values{"token": {m2["access_token"].(string)}, "token_type_hint": {"access_token"}}); r.StatusCode != http.StatusOK {
+			t.Fatalf("revoke access: %d", r.StatusCode)
+		}
+		f.wantInactive(m2["access_token"].(string), "revoked access token")
+		if f.introspect(m2["refresh_token"].(string))["active"] != true {
+			t.Error("revoking the access token revoked the refresh token")
+		}
+		// Revoking a refresh token revokes its access tokens too, whatever
+		// the hint says; again is still 200.
+		for i := 0; i < 2; i++ {
+			if r := f.clientPost("/oauth/revoke", url.Values{"token": {refresh}, "token_type_hint": {"access_token"}}); r.StatusCode != http.StatusOK {
+				t.Fatalf("revoke refresh (%d): %d", i, r.StatusCode)
+			}
+		}
+		f.wantInactive(refresh, "revoked refresh token")
+		f.wantInactive(access, "access token of a revoked refresh token")
+		if r := f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+access); r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("resource after revocation: %d", r.StatusCode)
+		}
+		// A public client revokes its own token with client_id alone.
+		pf := f.pubTokens()
+		if r := f.do(http.MethodPost, "/oauth/revoke", url.Values{"token": {pf}, "client_id": {f.pubID}}); r.StatusCode != http.StatusOK {
+			t.Fatalf("public revoke: %d %s", r.StatusCode, r.body)
+		}
+		f.wantInactive(pf, "public client's revoked token")
+	})
+}
+
+// pubTokens runs the public client's PKCE flow and returns its access
+// token.
+func (f *oauthFixture) pubTokens() string {
+	f.t.Helper()
+	code := f.code(url.Values{"response_type": {"code"}, "client_id": {f.pubID}, "redirect_uri": {f.pubRedir}, "state": {"s"},
+		"code_challenge": {f.challenge}, "code_challenge_method": {"S256"}})
+	r := f.do(http.MethodPost, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {f.pubID},
+		"redirect_uri": {f.pubRedir}, "code_verifier": {f.verifier}})
+	var m map[string]any
+	if r.StatusCode != http.StatusOK || json.Unmarshal([]byte(r.body), &m) != nil {
+		f.t.Fatalf("public exchange: %d %s", r.StatusCode, r.body)
+	}
+	return m["access_token"].(string)
+}
+
+// --- Introspection --------------------------------------------------------
+
+func TestRule37_Introspection(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		f := newOAuthFixture(t, h)
+		f.signIn()
+		m := f.oidcTokens("user.read email", "")
+		access, refresh := m["access_token"].(string), m["refresh_token"].(string)
+
+		// Client authentication is required; public clients may not.
+		r := f.do(http.MethodPost, "/oauth/introspect", url.Values{"token": {access}})
+		var e map[string]any
+		_ = json.Unmarshal([]byte(r.body), &e)
+		wantOAuthError(t, r, e, http.StatusUnauthorized, "invalid_client")
+		r = f.do(http.MethodPost, "/oauth/introspect", url.Values{"token": {access}, "client_id": {f.pubID}})
+		_ = json.Unmarshal([]byte(r.body), &e)
+		wantOAuthError(t, r, e, http.StatusUnauthorized, "invalid_client")
+		if r := f.clientPost("/oauth/introspect", url.Values{}); r.StatusCode != http.StatusBadRequest {
+			t.Errorf("no token: %d", r.StatusCode)
+		}
+
+		a := f.introspect(access)
+		iat, exp := a["iat"].(float64), a["exp"].(float64)
+		if a["active"] != true || a["scope"] != "email user.read" || a["client_id"] != f.confID || a["username"] != "alice" ||
+			a["sub"] != f.user.Subject || a["token_type"] != "Bearer" || exp-iat != 3600 || a["iss"] != f.srv.Config.Issuer {
+			t.Errorf("active access token: %v", a)
+		}
+		if rt := f.introspect(refresh); rt["active"] != true || rt["token_type"] != "refresh_token" {
+			t.Errorf("active refresh token: %v", rt)
+		}
+		// Client-credentials tokens: sub is the client, no username.
+		_, cc := f.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"user.read"}}, true)
+		if c := f.introspect(cc["access_token"].(string)); c["active"] != true || c["sub"] != f.confID || c["username"] != nil {
+			t.Errorf("client credentials: %v", c)
+		}
+
+		f.wantInactive("gat_unknown", "unknown token")
+		if r := f.clientPost("/oauth/introspect", url.Values{"token": {""}}); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "invalid_request") {
+			t.Errorf("empty token: %d %s", r.StatusCode, r.body)
+		}
+	})
+}
+
+func TestRule37_IntrospectionInactiveStates(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	m := f.oidcTokens("user.read", "")
+	access, refresh := m["access_token"].(string), m["refresh_token"].(string)
+	// Rotated refresh token.
+	_, m2 := f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}, true)
+	f.wantInactive(refresh, "rotated refresh token")
+	// Expired access token.
+	f.srv.Handlers.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	f.wantInactive(access, "expired access token")
+	f.srv.Handlers.Now = time.Now
+	// Disabled user.
+	if f.introspect(m2["access_token"].(string))["active"] != true {
+		t.Fatal("new access token inactive")
+	}
+	if err := f.store.UpdateUser(context.Background(), f.user.ID, func(x *models.User) error { x.Disabled = true; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	f.wantInactive(m2["access_token"].(string), "token of a disabled user")
+}
+
+// --- JWT access tokens (RFC 9068) ---------------------------------------------
+
+func TestJWTAccessTokens(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		f := newOAuthFixture(t, h)
+		f.set("access_token_format", "jwt")
+		f.signIn()
+		m := f.oidcTokens("openid user.read", "n")
+		at := m["access_token"].(string)
+		hdr, c := f.verifyJWT(at)
+		if hdr.ExtraHeaders["typ"] != oauth.TypeAccessToken {
+			t.Errorf("typ %v", hdr.ExtraHeaders["typ"])
+		}
+		if c["iss"] != f.srv.Config.Issuer || c["sub"] != f.user.Subject || c["client_id"] != f.confID || c["aud"] != f.srv.Config.Issuer ||
+			c["scope"] != "openid user.read" || c["jti"] == "" || c["exp"].(float64)-c["iat"].(float64) != 3600 || c["auth_time"] == nil {
+			t.Errorf("claims: %v", c)
+		}
+		// It is accepted where opaque tokens are, and its at_hash binds
+		// the ID token to it.
+		if r := f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+at); r.StatusCode != http.StatusOK {
+			t.Fatalf("/api/user with a JWT: %d %s", r.StatusCode, r.body)
+		}
+		_, idc := f.verifyJWT(m["id_token"].(string))
+		sum := sha256.Sum256([]byte(at))
+		if idc["at_hash"] != base64.RawURLEncoding.EncodeToString(sum[:16]) {
+			t.Error("at_hash does not match the JWT access token")
+		}
+		// Client credentials: sub is the client.
+		_, cc := f.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"user.read"}}, true)
+		if _, c := f.verifyJWT(cc["access_token"].(string)); c["sub"] != f.confID {
+			t.Errorf("client credentials sub %v", c["sub"])
+		}
+		// Still revocable: introspection and resources refuse it at once.
+		if f.introspect(at)["active"] != true {
+			t.Fatal("JWT inactive before revocation")
+		}
+		if r := f.clientPost("/oauth/revoke", url.Values{"token": {at}}); r.StatusCode != http.StatusOK {
+			t.Fatal(r.StatusCode)
+		}
+		f.wantInactive(at, "revoked JWT access token")
+		if r := f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+at); r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("revoked JWT at /api/user: %d", r.StatusCode)
+		}
+		// Back to opaque.
+		f.set("access_token_format", "opaque")
+		if at := f.oidcTokens("user.read", "")["access_token"].(string); !strings.HasPrefix(at, oauth.AccessTokenPrefix) {
+			t.Errorf("opaque token: %s", at)
+		}
+	})
+}
