@@ -158,3 +158,65 @@ func (m OAuthModel) GetConsent(ctx context.Context, userID int64, clientID strin
 func (m OAuthModel) SaveConsent(ctx context.Context, userID int64, clientID, scope string) error {
 	return m.S.UpsertConsent(ctx, userID, clientID, scope)
 }
+
+// ---- device authorizations (RFC 8628) --------------------------------
+
+func deviceRow(d *oauth.DeviceCode) *DeviceCode {
+	return &DeviceCode{ID: d.ID, DeviceCodeHash: d.Hash, UserCode: d.UserCodeDigest, ClientID: d.ClientID, Scope: d.Scope,
+		Status: d.Status, UserID: d.UserID, AuthTime: d.AuthTime, IntervalSeconds: int(d.Interval / time.Second),
+		LastPolledAt: d.LastPolledAt, ExpiresAt: d.ExpiresAt}
+}
+
+func oauthDevice(d *DeviceCode) *oauth.DeviceCode {
+	return &oauth.DeviceCode{ID: d.ID, Hash: d.DeviceCodeHash, UserCodeDigest: d.UserCode, ClientID: d.ClientID, Scope: d.Scope,
+		Status: d.Status, UserID: d.UserID, AuthTime: d.AuthTime, Interval: time.Duration(d.IntervalSeconds) * time.Second,
+		LastPolledAt: d.LastPolledAt, ExpiresAt: d.ExpiresAt}
+}
+
+// SaveDeviceCode implements oauth.DeviceModel. The user_code column holds
+// the user code's digest (oauth.UserCodeDigest), never the code.
+func (m OAuthModel) SaveDeviceCode(ctx context.Context, d *oauth.DeviceCode) error {
+	row := deviceRow(d)
+	if err := m.S.CreateDeviceCode(ctx, row); err != nil {
+		return err
+	}
+	d.ID = row.ID
+	return nil
+}
+
+// GetDeviceCode implements oauth.DeviceModel.
+func (m OAuthModel) GetDeviceCode(ctx context.Context, hash []byte) (*oauth.DeviceCode, error) {
+	d, err := m.S.GetDeviceCode(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	return oauthDevice(d), nil
+}
+
+// GetDeviceCodeByUserCode implements oauth.DeviceModel.
+func (m OAuthModel) GetDeviceCodeByUserCode(ctx context.Context, digest string) (*oauth.DeviceCode, error) {
+	d, err := m.S.GetDeviceCodeByUserCode(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	return oauthDevice(d), nil
+}
+
+// DecideDeviceCode implements oauth.DeviceModel.
+func (m OAuthModel) DecideDeviceCode(ctx context.Context, id int64, status string, userID int64, authTime time.Time, scope string, now time.Time) error {
+	return m.S.DecideDeviceCode(ctx, id, status, userID, authTime, scope, now)
+}
+
+// RecordDevicePoll implements oauth.DeviceModel.
+func (m OAuthModel) RecordDevicePoll(ctx context.Context, d *oauth.DeviceCode, now time.Time, interval time.Duration) error {
+	return m.S.PollDeviceCode(ctx, deviceRow(d), now, int(interval/time.Second))
+}
+
+// RedeemDeviceCode implements oauth.DeviceModel.
+func (m OAuthModel) RedeemDeviceCode(ctx context.Context, hash []byte, now time.Time) (*oauth.DeviceCode, error) {
+	d, err := m.S.RedeemDeviceCode(ctx, hash, now)
+	if err != nil {
+		return nil, err
+	}
+	return oauthDevice(d), nil
+}

@@ -101,6 +101,7 @@ type Model interface {
 	CodeModel
 	ScopeModel
 	ConsentModel
+	DeviceModel
 }
 
 // ClientModel finds clients (getClient).

@@ -38,6 +38,7 @@ var GrantTypes = []GrantTypeInfo{
 	{GrantAuthorizationCode, "Authorization code", "Users sign in and approve your app; the standard flow for web, mobile and single-page apps (with PKCE).", false},
 	{GrantRefreshToken, "Refresh token", "Your app gets a refresh token and can renew access without asking the user again.", false},
 	{GrantClientCredentials, "Client credentials", "Machine to machine: your confidential app acts on its own behalf, with no user.", false},
+	{GrantDeviceCode, "Device code", "For TVs, consoles and command-line tools without a browser: the device shows a short code that the user enters at /device on their phone or computer (RFC 8628).", false},
 	{GrantTokenExchange, "Token exchange (down-scoping)", "Your app trades one of its access tokens for a shorter-lived token with fewer scopes (RFC 8693).", false},
 	{GrantPassword, "Resource owner password", "Your app collects the user's password itself. Discouraged: only for trusted first-party apps, and only while an admin allows it.", true},
 	{GrantImplicit, "Implicit", "Tokens are returned in the browser's URL fragment. Discouraged: use authorization code with PKCE instead.", true},

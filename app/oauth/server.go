@@ -92,6 +92,7 @@ func New(o Options) *Server {
 	s.RegisterGrant(GrantPassword, passwordGrant{s})
 	s.RegisterGrant(GrantClientCredentials, clientCredentialsGrant{s})
 	s.RegisterGrant(GrantTokenExchange, tokenExchangeGrant{s})
+	s.RegisterGrant(GrantDeviceCode, deviceCodeGrant{s})
 	return s
 }
 
