@@ -573,3 +573,29 @@ func TestJWTAccessTokens(t *testing.T) {
 		}
 	})
 }
+
+// Single-page apps call the token, revocation, userinfo, JWKS, metadata
+// and API endpoints from another origin: they answer CORS, without
+// credentials. Pages and the authorization endpoint do not (rule 17).
+func TestCORSOnMachineEndpointsOnly(t *testing.T) {
+	f := newOAuthFixture(t, sqliteHarness(t))
+	origin := "https://spa.example"
+	for _, p := range []string{"/oauth/token", "/oauth/revoke", "/oauth/userinfo", "/.well-known/openid-configuration", "/api/user"} {
+		r := f.do(http.MethodOptions, p, nil, "Origin", origin, "Access-Control-Request-Method", "POST",
+			"Access-Control-Request-Headers", "authorization,content-type")
+		if r.StatusCode != http.StatusNoContent || r.Header.Get("Access-Control-Allow-Origin") != "*" ||
+			r.Header.Get("Access-Control-Allow-Credentials") != "" || !strings.Contains(strings.ToLower(r.Header.Get("Access-Control-Allow-Headers")), "authorization") {
+			t.Errorf("preflight %s: %d %v", p, r.StatusCode, r.Header)
+		}
+	}
+	r := f.do(http.MethodPost, "/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {f.confID}, "client_secret": {f.confSec}}, "Origin", origin)
+	if r.StatusCode != http.StatusOK || r.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("token: %d %q", r.StatusCode, r.Header.Get("Access-Control-Allow-Origin"))
+	}
+	for _, p := range []string{"/oauth/authorize?" + f.authzParams().Encode(), "/login", "/consent?id=x", "/oauth/introspect"} {
+		r := f.do(http.MethodGet, p, nil, "Origin", origin)
+		if v := r.Header.Get("Access-Control-Allow-Origin"); v != "" {
+			t.Errorf("%s sends Access-Control-Allow-Origin %q", p, v)
+		}
+	}
+}

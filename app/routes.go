@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/gatehouse/gatehouse/app/web"
@@ -21,10 +22,20 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get("/readyz", h.Readyz)
 	a.Use("/static", staticFiles())
 
+	cfg := s.Config
+	// Browser apps (single-page apps with PKCE) call these directly, with
+	// bearer tokens or client credentials and never cookies: any origin
+	// may, without credentials. Pages and the authorization endpoint send
+	// no CORS headers.
+	crossOrigin := cors.New(cors.Config{AllowOrigins: "*", AllowMethods: "GET,POST", AllowHeaders: "Authorization,Content-Type",
+		ExposeHeaders: "WWW-Authenticate", MaxAge: 86400})
+	for _, p := range []string{cfg.Endpoint("token"), cfg.Endpoint("revoke"), cfg.Endpoint("userinfo"), cfg.Endpoint("jwks"),
+		cfg.Endpoint("device_code"), "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/api/"} {
+		a.Use(p, crossOrigin)
+	}
 	// OAuth endpoints. The authorization endpoint is a browser page with a
 	// session but no CSRF check: clients send users to it from their own
 	// sites; the consent form behind it has the check.
-	cfg := s.Config
 	a.Get(cfg.Endpoint("authorize"), s.session(h.Authorize)...)
 	a.Post(cfg.Endpoint("authorize"), s.session(h.Authorize)...)
 	a.Post(cfg.Endpoint("token"), h.Token)
