@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 
+	"github.com/gatehouse/gatehouse/app/cache"
 	"github.com/gatehouse/gatehouse/app/config"
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/app/web"
@@ -65,6 +66,12 @@ func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *s
 		// handler returns, so they can be stored safely.
 		Immutable:    true,
 		ErrorHandler: s.handleError,
+	})
+	// Cached settings, clients, scopes and users check the cache
+	// counters once per request (app/cache).
+	s.App.Use(func(c *fiber.Ctx) error {
+		c.SetUserContext(cache.WithRequest(c.UserContext()))
+		return c.Next()
 	})
 	s.routes(extraRoutes...)
 	return s, nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse/gatehouse/app/cache"
 	"github.com/gatehouse/gatehouse/app/config"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/settings"
@@ -25,6 +26,9 @@ type Handlers struct {
 	Config   *config.Config
 	Store    *models.Store
 	Settings *settings.Service
+	// Versions are the cache counters read once per request (app/cache):
+	// what caches settings, clients, scopes, users or keys checks them.
+	Versions *cache.Versions
 	Log      *slog.Logger
 	// LoginThrottle counts failed sign-ins per account and address.
 	LoginThrottle *throttle.Limiter
@@ -36,17 +40,19 @@ type Handlers struct {
 
 // New returns Handlers with SPEC.md's throttling thresholds.
 func New(cfg *config.Config, st *models.Store, log *slog.Logger) *Handlers {
+	versions := cache.NewVersions(st)
 	h := &Handlers{
 		Config:        cfg,
 		Store:         st,
-		Settings:      settings.NewService(st),
+		Settings:      settings.NewCachedService(st, versions),
+		Versions:      versions,
 		Log:           log,
 		LoginThrottle: throttle.New(st, "login"),
 		Now:           time.Now,
 	}
 	clock := func() time.Time { return h.Now() }
 	h.OAuth = oauth.New(oauth.Options{
-		Issuer: cfg.Issuer, Model: models.OAuthModel{S: st}, Settings: h.Settings, Now: clock, Log: log,
+		Issuer: cfg.Issuer, Model: models.NewCachedOAuthModel(st, versions), Settings: h.Settings, Now: clock, Log: log,
 		ClientThrottle: throttle.New(st, "client"), LoginThrottle: h.LoginThrottle,
 	})
 	return h

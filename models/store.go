@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/gatehouse/gatehouse/app/cache"
 	"github.com/gatehouse/gatehouse/app/store"
 )
 
@@ -36,12 +37,17 @@ type Store struct {
 	db      *gorm.DB
 	dialect string
 	inTx    bool // db is a transaction opened by Tx
+	// tokens batches concurrent CreateTokens calls into one INSERT
+	// (group commit); nil inside a transaction.
+	tokens *tokenBatcher
 }
 
 // New returns a Store using db, which must have been opened the way
 // app/database opens it (TranslateError, UTC NowFunc).
 func New(db *gorm.DB) *Store {
-	return &Store{db: db, dialect: db.Dialector.Name()}
+	s := &Store{db: db, dialect: db.Dialector.Name()}
+	s.tokens = &tokenBatcher{s: s}
+	return s
 }
 
 // DB returns the underlying GORM handle (a transaction inside Tx).
@@ -219,4 +225,17 @@ func updateRow[T any](ctx context.Context, s *Store, entity string, cond string,
 		}
 		return save(tx, &old, &row)
 	})
+}
+
+// CacheVersions reads the change counters of the cached tables (see
+// app/cache): one primary-key read of the cache_state row, which triggers
+// bump in the same transaction as every change to those tables.
+func (s *Store) CacheVersions(ctx context.Context) (cache.Vector, error) {
+	var v cache.Vector
+	err := s.conn(ctx).Raw("SELECT settings, clients, scopes, users, keys FROM cache_state WHERE id = 1").Row().
+		Scan(&v.Settings, &v.Clients, &v.Scopes, &v.Users, &v.Keys)
+	if err != nil {
+		return cache.Vector{}, wrapErr(err, "cache versions")
+	}
+	return v, nil
 }

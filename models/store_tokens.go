@@ -2,7 +2,9 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"gorm.io/gorm/clause"
@@ -70,7 +72,15 @@ func (t *Token) normalize() {
 
 // CreateTokens inserts all the tokens in one statement and sets their IDs;
 // CreatedAt is set to now when zero. A token hash that exists gives
-// ErrAlreadyExists and inserts none of them.
+// ErrAlreadyExists and inserts none of them. It returns once the rows are
+// committed.
+//
+// Outside a transaction, concurrent calls are grouped (group commit): the
+// tokens of every call waiting while an INSERT runs go into the next
+// INSERT together, one statement and one commit for all of them. Each call
+// still returns only after its own rows are durably stored; when a grouped
+// INSERT fails, the calls are retried one by one so that each gets its own
+// error.
 func (s *Store) CreateTokens(ctx context.Context, tokens ...*Token) error {
 	if len(tokens) == 0 {
 		return nil
@@ -82,7 +92,118 @@ func (s *Store) CreateTokens(ctx context.Context, tokens ...*Token) error {
 		}
 		t.normalize()
 	}
-	return wrapErr(s.conn(ctx).Create(tokens).Error, "token")
+	if s.tokens == nil {
+		return s.insertTokens(ctx, tokens)
+	}
+	return s.tokens.insert(ctx, tokens)
+}
+
+// insertTokens is one INSERT of rows.
+func (s *Store) insertTokens(ctx context.Context, rows []*Token) error {
+	return wrapErr(s.conn(ctx).Create(rows).Error, "token")
+}
+
+// maxTokenBatch bounds the rows of one grouped INSERT (12 bound values
+// each; SQLite allows 32766, PostgreSQL 65535).
+const maxTokenBatch = 512
+
+// tokenBatcher groups concurrent token inserts. It needs no goroutine of
+// its own: the first caller to find it idle becomes the leader and
+// inserts what is queued (its own rows and everyone's who came meanwhile);
+// when it is done and more calls are waiting, the first of them leads
+// the next INSERT. So each caller runs at most one INSERT, an idle server
+// inserts at once (no timer, no added latency), and a busy one puts many
+// requests' tokens in one statement.
+type tokenBatcher struct {
+	s     *Store
+	mu    sync.Mutex
+	busy  bool
+	queue []*tokenRequest
+}
+
+type tokenRequest struct {
+	rows []*Token
+	done chan error // the result, or errLead
+}
+
+// errLead tells a waiting caller to lead the next INSERT.
+var errLead = errors.New("lead the next batch")
+
+// batchTimeout bounds one grouped INSERT: it runs for several callers, so
+// it does not use any one caller's context.
+const batchTimeout = 30 * time.Second
+
+func (b *tokenBatcher) insert(ctx context.Context, rows []*Token) error {
+	r := &tokenRequest{rows: rows, done: make(chan error, 1)}
+	b.mu.Lock()
+	b.queue = append(b.queue, r)
+	lead := !b.busy
+	b.busy = true
+	b.mu.Unlock()
+	if lead {
+		b.lead(ctx)
+	}
+	for {
+		err := <-r.done
+		if err != errLead {
+			return err
+		}
+		b.lead(ctx)
+	}
+}
+
+// lead inserts what is queued, then hands over to the next waiting caller
+// or goes idle.
+func (b *tokenBatcher) lead(ctx context.Context) {
+	b.mu.Lock()
+	n, count := 0, 0
+	for n < len(b.queue) && (n == 0 || count+len(b.queue[n].rows) <= maxTokenBatch) {
+		count += len(b.queue[n].rows)
+		n++
+	}
+	batch := b.queue[:n:n]
+	b.queue = b.queue[n:]
+	b.mu.Unlock()
+
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+	b.flush(ictx, batch, count)
+	cancel()
+
+	b.mu.Lock()
+	if len(b.queue) == 0 {
+		b.busy = false
+		b.queue = nil
+		b.mu.Unlock()
+		return
+	}
+	next := b.queue[0]
+	b.mu.Unlock()
+	next.done <- errLead
+}
+
+// flush inserts the rows of batch in one statement and tells each caller
+// the result; a failed group is retried call by call.
+func (b *tokenBatcher) flush(ctx context.Context, batch []*tokenRequest, count int) {
+	if len(batch) == 1 {
+		batch[0].done <- b.s.insertTokens(ctx, batch[0].rows)
+		return
+	}
+	rows := make([]*Token, 0, count)
+	for _, r := range batch {
+		rows = append(rows, r.rows...)
+	}
+	if err := b.s.insertTokens(ctx, rows); err == nil {
+		for _, r := range batch {
+			r.done <- nil
+		}
+		return
+	}
+	for _, r := range batch {
+		for _, t := range r.rows {
+			t.ID = 0
+		}
+		r.done <- b.s.insertTokens(ctx, r.rows)
+	}
 }
 
 // GetToken returns the token with that hash, whatever its state, or

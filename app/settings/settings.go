@@ -1,7 +1,9 @@
 // Package settings defines the runtime settings of SPEC.md §4: their keys,
 // defaults, validation and explanations, and a Service that reads and writes
-// them through the store. Values are read from the database on every Load,
-// so a change takes effect on the next request on every instance.
+// them through the store. Load serves the values from memory while the
+// settings counter of the cache_state row (app/cache) stays the same, and
+// reads them again as soon as it moves: a change takes effect on the next
+// request on every instance, even one made by another process.
 package settings
 
 import (
@@ -11,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/gatehouse/gatehouse/app/cache"
 )
 
 // Kind is the type of a setting's value.
@@ -247,16 +251,44 @@ type Store interface {
 
 // Service reads and writes settings.
 type Service struct {
-	store Store
+	store    Store
+	versions *cache.Versions // nil: no caching
+	values   cache.Value[Values]
 }
 
-// NewService returns a Service over store.
+// NewService returns a Service over store that reads the database on
+// every Load.
 func NewService(store Store) *Service {
 	return &Service{store: store}
 }
 
+// NewCachedService returns a Service whose Load serves the settings from
+// memory until the settings counter in versions moves.
+func NewCachedService(store Store, versions *cache.Versions) *Service {
+	return &Service{store: store, versions: versions}
+}
+
 // Load returns the settings in force now.
 func (s *Service) Load(ctx context.Context) (Values, error) {
+	if s.versions == nil {
+		return s.load(ctx)
+	}
+	vec, err := s.versions.Current(ctx)
+	if err != nil {
+		return Values{}, err
+	}
+	if v, ok := s.values.Get(vec.Settings); ok {
+		return v, nil
+	}
+	v, err := s.load(ctx)
+	if err != nil {
+		return Values{}, err
+	}
+	s.values.Put(vec.Settings, v)
+	return v, nil
+}
+
+func (s *Service) load(ctx context.Context) (Values, error) {
 	stored, err := s.store.GetSettings(ctx)
 	if err != nil {
 		return Values{}, err
@@ -298,6 +330,8 @@ func (s *Service) Set(ctx context.Context, key, value string) (string, error) {
 	if err := s.store.SetSetting(ctx, key, n); err != nil {
 		return "", err
 	}
+	// A Load later in this request sees the new value.
+	cache.Forget(ctx)
 	return n, nil
 }
 

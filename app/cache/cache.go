@@ -1,0 +1,166 @@
+// Package cache keeps what Gatehouse reads on every request and rarely
+// changes (settings, clients, scopes, users, signing keys) in memory,
+// without ever serving a value older than the request.
+//
+// Correctness across instances and processes comes from one database row
+// of counters (the cache_state table): triggers bump a table's counter in
+// the same transaction as any change to that table, whoever makes it (this
+// instance, another instance, the `gatehouse settings set` command, psql).
+// A request reads the row once (Versions.Current) and every cached value
+// whose counter has moved is reloaded. So a change committed before a
+// request starts is seen by that request on every instance: "takes effect
+// on the next request" (SPEC.md §4), at the price of one primary-key read
+// per request instead of one query per cached thing.
+//
+// WithRequest gives a request its memo, so that the row is read once per
+// request whatever the number of cached lookups; without it every lookup
+// reads the row (still correct, just slower).
+package cache
+
+import (
+	"context"
+	"sync"
+)
+
+// Vector holds the change counters of the cached tables. Two vectors
+// read at different times differ in a field exactly when that table
+// changed in between.
+type Vector struct {
+	Settings int64
+	Clients  int64
+	Scopes   int64
+	Users    int64
+	Keys     int64
+}
+
+// Source reads the counters (models.Store.CacheVersions).
+type Source interface {
+	CacheVersions(ctx context.Context) (Vector, error)
+}
+
+// Versions hands out the counters in force for a request.
+type Versions struct {
+	src Source
+}
+
+// NewVersions returns Versions reading from src.
+func NewVersions(src Source) *Versions { return &Versions{src: src} }
+
+// memo is the per-request record of the counters read.
+type memo struct {
+	mu  sync.Mutex
+	ok  bool
+	vec Vector
+}
+
+type memoKey struct{}
+
+// WithRequest returns a context for one request: the counters are read at
+// most once in it.
+func WithRequest(ctx context.Context) context.Context {
+	return context.WithValue(ctx, memoKey{}, &memo{})
+}
+
+// Forget makes the next Current in this request read the counters again.
+// Call it after changing a cached table within a request that goes on to
+// read it back.
+func Forget(ctx context.Context) {
+	if m, ok := ctx.Value(memoKey{}).(*memo); ok {
+		m.mu.Lock()
+		m.ok = false
+		m.mu.Unlock()
+	}
+}
+
+// Current returns the counters in force: read from the database once per
+// request (WithRequest), or on every call without a request memo.
+func (v *Versions) Current(ctx context.Context) (Vector, error) {
+	m, _ := ctx.Value(memoKey{}).(*memo)
+	if m == nil {
+		return v.src.CacheVersions(ctx)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.ok {
+		return m.vec, nil
+	}
+	vec, err := v.src.CacheVersions(ctx)
+	if err != nil {
+		return Vector{}, err
+	}
+	m.vec, m.ok = vec, true
+	return vec, nil
+}
+
+// Map is a cache of values by key, all valid for one counter value. When
+// the counter moves the whole map is dropped: the cached tables change
+// rarely, and a full reload of what is used is cheap. It holds at most max
+// entries (older ones are dropped all at once beyond that), so a flood of
+// distinct keys cannot grow it without bound. Misses are not cached.
+type Map[K comparable, V any] struct {
+	mu      sync.RWMutex
+	version int64
+	m       map[K]V
+	max     int
+}
+
+// NewMap returns an empty Map holding at most max entries.
+func NewMap[K comparable, V any](max int) *Map[K, V] {
+	return &Map[K, V]{m: make(map[K]V), max: max}
+}
+
+// Get returns the value of key cached under counter value version.
+func (c *Map[K, V]) Get(version int64, key K) (V, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.version != version {
+		var zero V
+		return zero, false
+	}
+	val, ok := c.m[key]
+	return val, ok
+}
+
+// Put caches val for key under counter value version; another counter
+// value drops everything cached before. (Counters only grow, but a
+// database restored from a backup may go back: exact comparison keeps the
+// cache right then too. Two loaders racing with different counters cost
+// at worst a reload.)
+func (c *Map[K, V]) Put(version int64, key K, val V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if version != c.version {
+		c.m = make(map[K]V)
+		c.version = version
+	}
+	if len(c.m) >= c.max {
+		c.m = make(map[K]V)
+	}
+	c.m[key] = val
+}
+
+// Value is a cache of one value valid for one counter value.
+type Value[V any] struct {
+	mu      sync.RWMutex
+	ok      bool
+	version int64
+	val     V
+}
+
+// Get returns the value cached under counter value version.
+func (c *Value[V]) Get(version int64) (V, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.ok || c.version != version {
+		var zero V
+		return zero, false
+	}
+	return c.val, true
+}
+
+// Put caches val under counter value version.
+func (c *Value[V]) Put(version int64, val V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ok, c.version, c.val = true, version, val
+}

@@ -1,0 +1,110 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+)
+
+type countingSource struct {
+	reads atomic.Int64
+	vec   Vector
+	err   error
+}
+
+func (s *countingSource) CacheVersions(context.Context) (Vector, error) {
+	s.reads.Add(1)
+	return s.vec, s.err
+}
+
+func TestCurrentReadsOncePerRequest(t *testing.T) {
+	src := &countingSource{vec: Vector{Settings: 3}}
+	v := NewVersions(src)
+	ctx := WithRequest(context.Background())
+	for i := 0; i < 5; i++ {
+		got, err := v.Current(ctx)
+		if err != nil || got.Settings != 3 {
+			t.Fatalf("Current: %+v %v", got, err)
+		}
+	}
+	if n := src.reads.Load(); n != 1 {
+		t.Fatalf("%d reads in one request, want 1", n)
+	}
+	// Forget: the next Current reads again and sees the change.
+	src.vec.Settings = 4
+	Forget(ctx)
+	if got, _ := v.Current(ctx); got.Settings != 4 || src.reads.Load() != 2 {
+		t.Fatalf("after Forget: %+v, %d reads", got, src.reads.Load())
+	}
+	// A new request reads again.
+	if _, err := v.Current(WithRequest(context.Background())); err != nil || src.reads.Load() != 3 {
+		t.Fatalf("new request: %d reads", src.reads.Load())
+	}
+	// Without a request memo every call reads.
+	v.Current(context.Background())
+	v.Current(context.Background())
+	if n := src.reads.Load(); n != 5 {
+		t.Fatalf("without memo: %d reads, want 5", n)
+	}
+}
+
+func TestCurrentErrorIsNotRemembered(t *testing.T) {
+	src := &countingSource{err: errors.New("down")}
+	v := NewVersions(src)
+	ctx := WithRequest(context.Background())
+	if _, err := v.Current(ctx); err == nil {
+		t.Fatal("no error")
+	}
+	src.err = nil
+	src.vec = Vector{Users: 9}
+	if got, err := v.Current(ctx); err != nil || got.Users != 9 {
+		t.Fatalf("after recovery: %+v %v", got, err)
+	}
+}
+
+func TestMapValidOnlyForItsCounter(t *testing.T) {
+	m := NewMap[string, int](3)
+	m.Put(1, "a", 10)
+	if v, ok := m.Get(1, "a"); !ok || v != 10 {
+		t.Fatalf("Get: %v %v", v, ok)
+	}
+	if _, ok := m.Get(2, "a"); ok {
+		t.Fatal("served under a newer counter")
+	}
+	if _, ok := m.Get(0, "a"); ok {
+		t.Fatal("served under an older counter")
+	}
+	if _, ok := m.Get(1, "b"); ok {
+		t.Fatal("unknown key found")
+	}
+	// A value under another counter drops the rest.
+	m.Put(2, "b", 20)
+	if _, ok := m.Get(2, "a"); ok {
+		t.Fatal("entry of the old counter kept")
+	}
+	// Bounded: the map is dropped when full.
+	m.Put(2, "c", 30)
+	m.Put(2, "d", 40)
+	m.Put(2, "e", 50)
+	if _, ok := m.Get(2, "b"); ok {
+		t.Fatal("map grew beyond its bound")
+	}
+	if v, ok := m.Get(2, "e"); !ok || v != 50 {
+		t.Fatalf("newest entry lost: %v %v", v, ok)
+	}
+}
+
+func TestValueValidOnlyForItsCounter(t *testing.T) {
+	var c Value[string]
+	if _, ok := c.Get(0); ok {
+		t.Fatal("empty value found")
+	}
+	c.Put(5, "x")
+	if v, ok := c.Get(5); !ok || v != "x" {
+		t.Fatalf("Get: %q %v", v, ok)
+	}
+	if _, ok := c.Get(6); ok {
+		t.Fatal("served under another counter")
+	}
+}

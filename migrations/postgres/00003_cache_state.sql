@@ -1,0 +1,60 @@
+-- +goose Up
+-- Cache invalidation for every instance and every process (SPEC.md §4: a
+-- change takes effect on the next request, on every instance). Each
+-- instance caches settings, clients, scopes, users and signing keys; it
+-- reads this one row once per request and drops what a newer counter says
+-- has changed. Triggers bump the counters in the same transaction as the
+-- change itself, whoever makes it (the dashboard, the CLI, a migration,
+-- psql), so a reader never sees the new counter without the new data.
+CREATE TABLE cache_state (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    settings BIGINT NOT NULL DEFAULT 1,
+    clients  BIGINT NOT NULL DEFAULT 1,
+    scopes   BIGINT NOT NULL DEFAULT 1,
+    users    BIGINT NOT NULL DEFAULT 1,
+    keys     BIGINT NOT NULL DEFAULT 1
+);
+INSERT INTO cache_state (id) VALUES (1);
+
+-- +goose StatementBegin
+CREATE FUNCTION gatehouse_bump_cache() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE cache_state SET
+        settings = settings + CASE WHEN TG_ARGV[0] = 'settings' THEN 1 ELSE 0 END,
+        clients  = clients  + CASE WHEN TG_ARGV[0] = 'clients'  THEN 1 ELSE 0 END,
+        scopes   = scopes   + CASE WHEN TG_ARGV[0] = 'scopes'   THEN 1 ELSE 0 END,
+        users    = users    + CASE WHEN TG_ARGV[0] = 'users'    THEN 1 ELSE 0 END,
+        keys     = keys     + CASE WHEN TG_ARGV[0] = 'keys'     THEN 1 ELSE 0 END
+    WHERE id = 1;
+    RETURN NULL;
+END
+$$;
+-- +goose StatementEnd
+
+CREATE TRIGGER settings_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON settings
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_bump_cache('settings');
+CREATE TRIGGER clients_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON clients
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_bump_cache('clients');
+CREATE TRIGGER scopes_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON scopes
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_bump_cache('scopes');
+CREATE TRIGGER users_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_bump_cache('users');
+CREATE TRIGGER signing_keys_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON signing_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_bump_cache('keys');
+
+-- Lookup columns without an index so far: the sweeper deletes expired
+-- rows of these tables by their expiry, and the consent screen finds a
+-- user's consent by (user_id, client_id) (the unique constraint covers it).
+CREATE INDEX IF NOT EXISTS one_time_tokens_expires ON one_time_tokens (expires_at);
+CREATE INDEX IF NOT EXISTS revoked_families_revoked ON revoked_families (revoked_at);
+
+-- +goose Down
+DROP INDEX IF EXISTS revoked_families_revoked;
+DROP INDEX IF EXISTS one_time_tokens_expires;
+DROP TRIGGER signing_keys_cache ON signing_keys;
+DROP TRIGGER users_cache ON users;
+DROP TRIGGER scopes_cache ON scopes;
+DROP TRIGGER clients_cache ON clients;
+DROP TRIGGER settings_cache ON settings;
+DROP FUNCTION gatehouse_bump_cache();
+DROP TABLE cache_state;

@@ -1,0 +1,98 @@
+package models
+
+import (
+	"context"
+	"slices"
+
+	"github.com/gatehouse/gatehouse/app/cache"
+	"github.com/gatehouse/gatehouse/app/oauth"
+)
+
+// Cache sizes: clients and scopes are few; users may be many, so their
+// cache is bounded (it is dropped whole when full, see cache.Map).
+const (
+	maxCachedClients = 10000
+	maxCachedUsers   = 100000
+)
+
+// CachedOAuthModel is the OAuthModel with clients, users (by ID) and the
+// scope list served from memory while their counters in the cache_state
+// row stay the same (see app/cache): one primary-key read per request
+// replaces a client read, a user read and a scope listing, and a change
+// made anywhere (another instance, the CLI) is seen by the next request.
+// Tokens, codes and consents are never cached: revocation takes effect
+// at once. Every other method is OAuthModel's.
+type CachedOAuthModel struct {
+	OAuthModel
+	versions *cache.Versions
+	clients  *cache.Map[string, *oauth.Client]
+	users    *cache.Map[int64, *oauth.User]
+	scopes   *cache.Value[[]oauth.Scope]
+}
+
+var _ oauth.Model = (*CachedOAuthModel)(nil)
+
+// NewCachedOAuthModel returns the caching model over st.
+func NewCachedOAuthModel(st *Store, versions *cache.Versions) *CachedOAuthModel {
+	return &CachedOAuthModel{
+		OAuthModel: OAuthModel{S: st},
+		versions:   versions,
+		clients:    cache.NewMap[string, *oauth.Client](maxCachedClients),
+		users:      cache.NewMap[int64, *oauth.User](maxCachedUsers),
+		scopes:     &cache.Value[[]oauth.Scope]{},
+	}
+}
+
+// GetClient implements oauth.ClientModel from the cache. The caller gets
+// its own copy of the client (its lists are shared and must not be
+// changed).
+func (m *CachedOAuthModel) GetClient(ctx context.Context, clientID string) (*oauth.Client, error) {
+	vec, err := m.versions.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, ok := m.clients.Get(vec.Clients, clientID)
+	if !ok {
+		if c, err = m.OAuthModel.GetClient(ctx, clientID); err != nil {
+			return nil, err
+		}
+		m.clients.Put(vec.Clients, clientID, c)
+	}
+	cp := *c
+	return &cp, nil
+}
+
+// GetUserByID implements oauth.UserModel from the cache (a copy each
+// time).
+func (m *CachedOAuthModel) GetUserByID(ctx context.Context, id int64) (*oauth.User, error) {
+	vec, err := m.versions.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, ok := m.users.Get(vec.Users, id)
+	if !ok {
+		if u, err = m.OAuthModel.GetUserByID(ctx, id); err != nil {
+			return nil, err
+		}
+		m.users.Put(vec.Users, id, u)
+	}
+	cp := *u
+	return &cp, nil
+}
+
+// ListScopes implements oauth.ScopeModel from the cache (a copy each
+// time).
+func (m *CachedOAuthModel) ListScopes(ctx context.Context) ([]oauth.Scope, error) {
+	vec, err := m.versions.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, ok := m.scopes.Get(vec.Scopes)
+	if !ok {
+		if all, err = m.OAuthModel.ListScopes(ctx); err != nil {
+			return nil, err
+		}
+		m.scopes.Put(vec.Scopes, all)
+	}
+	return slices.Clone(all), nil
+}
