@@ -133,13 +133,13 @@ func TestCLIMigrate(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "00001") || !strings.Contains(r.stdout, "pending") {
 		t.Fatalf("status on empty db: %+v", r)
 	}
-	if r := runCLI(env, "", "migrate"); r.code != 0 || !strings.Contains(r.stdout, "applied 2 migration(s)") {
+	if r := runCLI(env, "", "migrate"); r.code != 0 || !strings.Contains(r.stdout, "applied 3 migration(s)") {
 		t.Fatalf("up: %+v", r)
 	}
 	if r := runCLI(env, "", "migrate", "status"); !strings.Contains(r.stdout, "applied 20") {
 		t.Fatalf("status after up: %+v", r)
 	}
-	if r := runCLI(env, "", "migrate", "down"); r.code != 0 || !strings.Contains(r.stdout, "version 1") {
+	if r := runCLI(env, "", "migrate", "down"); r.code != 0 || !strings.Contains(r.stdout, "version 2") {
 		t.Fatalf("down: %+v", r)
 	}
 	if r := runCLI(env, "", "migrate", "sideways"); r.code != 1 {
