@@ -31,6 +31,8 @@ import (
 const (
 	oauthUser     = "alice"
 	oauthPassword = "correct horse battery staple"
+	oauthName     = "Alice Liddell"
+	oauthEmail    = "alice@example.com"
 	// The redirect URIs are never contacted: the browser does not follow
 	// redirects and the tests read the Location header.
 	callbackURI = "http://127.0.0.1/callback"
@@ -75,6 +77,18 @@ type oauthServer struct {
 	db string
 	// ctx makes golang.org/x/oauth2 use a client with a timeout.
 	ctx context.Context
+}
+
+// startOAuth starts the binary on the database at dbURL (whose settings
+// the caller may have changed already) and creates the user alice, with
+// a name and an email address for the OpenID Connect claims.
+func startOAuth(t *testing.T, dbURL string) *oauthServer {
+	t.Helper()
+	o := &oauthServer{server: start(t, dbURL), db: dbURL}
+	o.ctx = context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Timeout: 10 * time.Second})
+	gatehouseCLI(t, dbURL, oauthPassword+"\n", "users", "create", "--username", oauthUser, "--name", oauthName,
+		"--email", oauthEmail, "--password-stdin", "--role", "user")
+	return o
 }
 
 func (o *oauthServer) endpoint() oauth2.Endpoint {
@@ -281,12 +295,18 @@ func wantTokenError(t *testing.T, what string, err error, code string) {
 }
 
 // postToken sends a token request by hand, authenticating cfg's client
-// with HTTP Basic, and returns the status and the decoded JSON body.
+// with HTTP Basic (a public client, without a secret, sends its client_id
+// in the form instead), and returns the status and the decoded JSON body.
 func (o *oauthServer) postToken(t *testing.T, cfg *oauth2.Config, form url.Values) (int, map[string]any) {
 	t.Helper()
+	if cfg.ClientSecret == "" {
+		form.Set("client_id", cfg.ClientID)
+	}
 	req, _ := http.NewRequest(http.MethodPost, cfg.Endpoint.TokenURL, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
+	if cfg.ClientSecret != "" {
+		req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -308,10 +328,7 @@ func (o *oauthServer) postToken(t *testing.T, cfg *oauth2.Config, form url.Value
 func TestOAuth(t *testing.T) {
 	for _, b := range dbtest.Backends() {
 		t.Run(b.Dialect, func(t *testing.T) {
-			db := b.URL(t)
-			o := &oauthServer{server: start(t, db), db: db}
-			o.ctx = context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Timeout: 10 * time.Second})
-			gatehouseCLI(t, db, oauthPassword+"\n", "users", "create", "--username", oauthUser, "--password-stdin", "--role", "user")
+			o := startOAuth(t, b.URL(t))
 			web := o.client(t, "Web App", "--grant-type", "authorization_code", "--grant-type", "refresh_token")
 
 			t.Run("authorization code with PKCE", func(t *testing.T) {
