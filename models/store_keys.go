@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -64,6 +65,29 @@ func (s *Store) DeleteSigningKey(ctx context.Context, kid string) error {
 		return notFound(entity)
 	}
 	return nil
+}
+
+// LockSigningKeys serializes changes to the set of signing keys between
+// instances: it must run inside Tx, and holds until the transaction ends.
+// On PostgreSQL it locks the signing_keys table against other writers
+// (plain reads go on); SQLite's transactions begin with BEGIN IMMEDIATE
+// and so already hold the database's write lock.
+func (s *Store) LockSigningKeys(ctx context.Context) error {
+	if !s.inTx {
+		return fmt.Errorf("lock signing keys: not inside a transaction")
+	}
+	if s.dialect != DialectPostgres {
+		return nil
+	}
+	return wrapErr(s.conn(ctx).Exec("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE").Error, "lock signing keys")
+}
+
+// DeleteExpiredSigningKeys deletes the retired keys whose ExpiresAt is at
+// or before now and returns how many it deleted. Keys that are not
+// retired are never deleted, whatever their ExpiresAt.
+func (s *Store) DeleteExpiredSigningKeys(ctx context.Context, now time.Time) (int64, error) {
+	res := s.conn(ctx).Where("retired_at IS NOT NULL AND expires_at IS NOT NULL AND expires_at <= ?", ts(now)).Delete(&SigningKey{})
+	return res.RowsAffected, wrapErr(res.Error, "delete expired signing keys")
 }
 
 // GetSettings returns the stored setting overrides by key (built-in
