@@ -84,9 +84,21 @@ func (s *Store) LockSigningKeys(ctx context.Context) error {
 
 // DeleteExpiredSigningKeys deletes the retired keys whose ExpiresAt is at
 // or before now and returns how many it deleted. Keys that are not
-// retired are never deleted, whatever their ExpiresAt.
+// retired are never deleted, whatever their ExpiresAt. When there is
+// nothing to delete nothing is written (so the cache counter of the keys
+// does not move).
 func (s *Store) DeleteExpiredSigningKeys(ctx context.Context, now time.Time) (int64, error) {
-	res := s.conn(ctx).Where("retired_at IS NOT NULL AND expires_at IS NOT NULL AND expires_at <= ?", ts(now)).Delete(&SigningKey{})
+	expired := func(db *gorm.DB) *gorm.DB {
+		return db.Where("retired_at IS NOT NULL AND expires_at IS NOT NULL AND expires_at <= ?", ts(now))
+	}
+	var kids []string
+	if err := expired(s.conn(ctx).Model(&SigningKey{})).Limit(1).Pluck("kid", &kids).Error; err != nil {
+		return 0, wrapErr(err, "find expired signing keys")
+	}
+	if len(kids) == 0 {
+		return 0, nil
+	}
+	res := expired(s.conn(ctx)).Delete(&SigningKey{})
 	return res.RowsAffected, wrapErr(res.Error, "delete expired signing keys")
 }
 

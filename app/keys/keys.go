@@ -127,6 +127,12 @@ type Options struct {
 	// CacheTTL is how long parsed keys are used before the database is
 	// read again (default DefaultCacheTTL).
 	CacheTTL time.Duration
+	// Version, when set, returns a counter that moves whenever the
+	// signing_keys table changes (cache.Versions' Keys): the keys are
+	// reloaded as soon as it moves, so that every instance sees a
+	// rotation on its next request. The TTL still applies; when Version
+	// fails, the TTL alone decides.
+	Version func(ctx context.Context) (int64, error)
 }
 
 // Manager signs and verifies JWTs with the keys in the database and
@@ -138,6 +144,7 @@ type Manager struct {
 	now      func() time.Time
 	log      *slog.Logger
 	ttl      time.Duration
+	version  func(ctx context.Context) (int64, error)
 	generate func(alg string) (crypto.Signer, error)
 
 	reload   sync.Mutex // one reload at a time
@@ -150,7 +157,7 @@ var _ oauth.Signer = (*Manager)(nil)
 
 // New returns a Manager. It reads nothing yet: call Ensure at start-up.
 func New(o Options) *Manager {
-	m := &Manager{store: o.Store, now: o.Now, log: o.Log, ttl: o.CacheTTL, generate: generate}
+	m := &Manager{store: o.Store, now: o.Now, log: o.Log, ttl: o.CacheTTL, version: o.Version, generate: generate}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -176,6 +183,7 @@ func (m *Manager) Encrypting() bool { return m.aead != nil }
 type keySet struct {
 	fetched time.Time // when it was read (time.Now, monotonic)
 	epoch   uint64    // Manager.epoch at the start of the read
+	version int64     // Options.Version at the start of the read
 	// staleAt is the first ExpiresAt of a published key after the read
 	// (zero for none): the set must be rebuilt then.
 	staleAt   time.Time
@@ -207,8 +215,9 @@ type publicKey struct {
 // waited for; when a reload fails, the previous set is used (and the
 // failure logged) and the reload is tried again a few seconds later.
 func (m *Manager) keys(ctx context.Context) (*keySet, error) {
+	ver, verOK := m.currentVersion(ctx)
 	s := m.set.Load()
-	if s != nil && m.fresh(s) {
+	if s != nil && m.fresh(s, ver, verOK) {
 		return s, nil
 	}
 	if s != nil {
@@ -219,10 +228,10 @@ func (m *Manager) keys(ctx context.Context) (*keySet, error) {
 		m.reload.Lock()
 	}
 	defer m.reload.Unlock()
-	if s = m.set.Load(); s != nil && m.fresh(s) {
+	if s = m.set.Load(); s != nil && m.fresh(s, ver, verOK) {
 		return s, nil
 	}
-	ns, err := m.load(ctx, s)
+	ns, err := m.load(ctx, s, ver)
 	if err != nil {
 		if s == nil || ctx.Err() != nil {
 			return nil, err
@@ -230,6 +239,7 @@ func (m *Manager) keys(ctx context.Context) (*keySet, error) {
 		m.log.ErrorContext(ctx, "signing keys: reload failed; using the keys loaded before", "err", err)
 		retry := *s
 		retry.fetched = time.Now().Add(reloadRetry - m.ttl)
+		retry.version = ver
 		m.set.Store(&retry)
 		return s, nil
 	}
@@ -237,8 +247,21 @@ func (m *Manager) keys(ctx context.Context) (*keySet, error) {
 	return ns, nil
 }
 
-func (m *Manager) fresh(s *keySet) bool {
+// currentVersion reads Options.Version, when there is one.
+func (m *Manager) currentVersion(ctx context.Context) (int64, bool) {
+	if m.version == nil {
+		return 0, false
+	}
+	v, err := m.version(ctx)
+	if err != nil {
+		return 0, false
+	}
+	return v, true
+}
+
+func (m *Manager) fresh(s *keySet, ver int64, verOK bool) bool {
 	return s.epoch == m.epoch.Load() && time.Since(s.fetched) < m.ttl &&
+		(!verOK || s.version == ver) &&
 		(s.staleAt.IsZero() || m.now().Before(s.staleAt))
 }
 
@@ -249,14 +272,14 @@ func (m *Manager) Invalidate() { m.epoch.Add(1) }
 // load reads and parses the keys. Current keys are decrypted (parses in
 // prev are reused when the stored bytes are the same); retired ones need
 // only their public part.
-func (m *Manager) load(ctx context.Context, prev *keySet) (*keySet, error) {
+func (m *Manager) load(ctx context.Context, prev *keySet, version int64) (*keySet, error) {
 	epoch := m.epoch.Load()
 	rows, err := m.store.ListSigningKeys(ctx) // newest first
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	now := m.now()
-	s := &keySet{fetched: time.Now(), epoch: epoch, current: map[string]*privateKey{}, byKID: map[string]*publicKey{}}
+	s := &keySet{fetched: time.Now(), epoch: epoch, version: version, current: map[string]*privateKey{}, byKID: map[string]*publicKey{}}
 	var retired []*publicKey
 	for i := range rows {
 		r := &rows[i]

@@ -841,3 +841,39 @@ func TestConcurrentUse(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// TestVersionCounter: with Options.Version (the cache_state counter that
+// triggers bump on every change to signing_keys), another instance's
+// rotation is seen on the next use, without waiting for the TTL.
+func TestVersionCounter(t *testing.T) {
+	eachBackend(t, func(t *testing.T, url string, st1 *models.Store) {
+		ctx := context.Background()
+		st2 := models.New(dbtest.Open(t, url))
+		c := newClock()
+		m1 := newManager(st1, c, "")
+		version := func(ctx context.Context) (int64, error) {
+			v, err := st2.CacheVersions(ctx)
+			return v.Keys, err
+		}
+		m2 := New(Options{Store: st2, Now: c.Now, CacheTTL: time.Hour, Version: version, Log: slog.New(slog.DiscardHandler)})
+		mustEnsure(t, m1)
+		mustEnsure(t, m2)
+		before := header(t, sign(t, m2, map[string]string{}, "JWT"))["kid"]
+		// Pruning nothing writes nothing: the counter stays.
+		v1, _ := version(ctx)
+		if _, err := m1.Prune(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if v2, _ := version(ctx); v2 != v1 {
+			t.Fatalf("an empty Prune moved the counter %d -> %d", v1, v2)
+		}
+		rot, err := m1.Rotate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := header(t, sign(t, m2, map[string]string{}, "JWT"))["kid"]
+		if after == before || after != rot.New[0].KID {
+			t.Fatalf("kid after another instance rotated: %v (before %v, new %s)", after, before, rot.New[0].KID)
+		}
+	})
+}
