@@ -3,8 +3,6 @@ package oauth
 import (
 	"context"
 	"strings"
-
-	"github.com/gatehouse/gatehouse/app/secret"
 )
 
 // Access is what a valid access token grants.
@@ -62,31 +60,14 @@ func ExtractBearer(src BearerSource, allowQuery bool) (string, *Error) {
 // be an access token that is neither expired nor revoked, and its user
 // must still exist and be enabled. Failures are invalid_token.
 func (s *Server) AuthenticateAccessToken(ctx context.Context, plain string) (*Access, *Error) {
-	t, err := s.model.GetToken(ctx, secret.Digest(plain))
-	if err != nil {
-		if isNotFound(err) {
-			return nil, ErrInvalidToken.WithDescription("the access token is invalid")
-		}
-		return nil, serverError(err)
+	t, u, e := s.liveToken(ctx, plain)
+	if e != nil {
+		return nil, e
 	}
 	if t.Kind != KindAccess {
-		return nil, ErrInvalidToken.WithDescription("the access token is invalid")
+		return nil, ErrInvalidToken.WithDescription("a refresh token is not an access token")
 	}
-	if t.RevokedAt != nil {
-		return nil, ErrInvalidToken.WithDescription("the access token has been revoked")
-	}
-	if !s.now().Before(t.ExpiresAt) {
-		return nil, ErrInvalidToken.WithDescription("the access token has expired")
-	}
-	a := &Access{Token: t, Scopes: strings.Fields(t.Scope)}
-	if t.UserID != nil {
-		u, e := s.activeUser(ctx, *t.UserID, ErrInvalidToken)
-		if e != nil {
-			return nil, e
-		}
-		a.User = u
-	}
-	return a, nil
+	return &Access{Token: t, User: u, Scopes: strings.Fields(t.Scope)}, nil
 }
 
 // ScopeError is insufficient_scope with the scopes that would have

@@ -45,8 +45,11 @@ func (s *Server) Introspect(ctx context.Context, r *ClientRequest) (*Introspecti
 		return nil, ErrInvalidClient.WithDescription("public clients cannot introspect tokens")
 	}
 	t, u, e := s.liveToken(ctx, plain)
-	if e != nil || t == nil {
-		return &Introspection{}, e
+	if e != nil {
+		if e.Unwrap() != nil {
+			return nil, e
+		}
+		return &Introspection{}, nil
 	}
 	out := &Introspection{Active: true, Scope: t.Scope, ClientID: t.ClientID, Expiry: t.ExpiresAt.Unix(),
 		IssuedAt: t.IssuedAt.Unix(), Subject: t.ClientID, Issuer: s.issuer, AuthTime: unixOrZero(t.AuthTime)}
@@ -81,27 +84,29 @@ func (s *Server) tokenRequest(ctx context.Context, r *ClientRequest) (string, *A
 
 // liveToken finds a token that is still usable: an access token neither
 // expired nor revoked, or a refresh token neither expired, revoked nor
-// rotated, whose user (if any) exists and is enabled. A token that is not
-// gives (nil, nil, nil).
+// rotated, whose user (if any) exists and is enabled. Any other token is
+// invalid_token saying why; storage failures are server errors.
 func (s *Server) liveToken(ctx context.Context, plain string) (*Token, *User, *Error) {
 	t, err := s.model.GetToken(ctx, secret.Digest(plain))
 	if err != nil {
 		if isNotFound(err) {
-			return nil, nil, nil
+			return nil, nil, ErrInvalidToken.WithDescription("the token is invalid")
 		}
 		return nil, nil, serverError(err)
 	}
-	if t.RevokedAt != nil || t.RotatedAt != nil || !s.now().Before(t.ExpiresAt) {
-		return nil, nil, nil
+	switch {
+	case t.RevokedAt != nil:
+		return nil, nil, ErrInvalidToken.WithDescription("the token has been revoked")
+	case t.RotatedAt != nil:
+		return nil, nil, ErrInvalidToken.WithDescription("the refresh token was already used")
+	case !s.now().Before(t.ExpiresAt):
+		return nil, nil, ErrInvalidToken.WithDescription("the token has expired")
 	}
 	var u *User
 	if t.UserID != nil {
 		var e *Error
 		if u, e = s.activeUser(ctx, *t.UserID, ErrInvalidToken); e != nil {
-			if e.Unwrap() != nil {
-				return nil, nil, e
-			}
-			return nil, nil, nil
+			return nil, nil, e
 		}
 	}
 	return t, u, nil
