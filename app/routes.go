@@ -43,6 +43,7 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Post(cfg.Endpoint("introspect"), h.Introspect)
 	a.Get(cfg.Endpoint("userinfo"), h.UserInfo)
 	a.Post(cfg.Endpoint("userinfo"), h.UserInfo)
+	a.Get(cfg.Endpoint("jwks"), h.JWKS)
 	a.Get("/.well-known/openid-configuration", h.Discovery)
 	a.Get("/.well-known/oauth-authorization-server", h.Discovery)
 	a.All(cfg.Endpoint("verify"), h.Verify)

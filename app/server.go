@@ -41,6 +41,11 @@ type Server struct {
 // NewServer builds the fiber application. The database must be migrated.
 func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *slog.Logger, extraRoutes ...func(*Server)) (*Server, error) {
 	s := &Server{Config: cfg, Store: st, Log: log, Handlers: handlers.New(cfg, st, log)}
+	// The first start generates the signing keys; a key that cannot be
+	// decrypted (no or a wrong GATEHOUSE_KEY_SECRET) stops the start here.
+	if err := s.Handlers.Keys.Ensure(ctx); err != nil {
+		return nil, err
+	}
 	hashKey, err := st.GetOrCreateSecret(ctx, "session_hash_key", func() ([]byte, error) { return secret.Random(64), nil })
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/cache"
 	"github.com/gatehouse/gatehouse/app/config"
+	"github.com/gatehouse/gatehouse/app/keys"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/throttle"
@@ -34,6 +36,8 @@ type Handlers struct {
 	LoginThrottle *throttle.Limiter
 	// OAuth is the protocol core.
 	OAuth *oauth.Server
+	// Keys are the signing keys (the core's Signer, the JWKS).
+	Keys *keys.Manager
 	// Now is the clock (tests move it).
 	Now func() time.Time
 }
@@ -51,9 +55,11 @@ func New(cfg *config.Config, st *models.Store, log *slog.Logger) *Handlers {
 		Now:           time.Now,
 	}
 	clock := func() time.Time { return h.Now() }
+	h.Keys = keys.New(keys.Options{Store: st, Secret: cfg.KeySecret.Reveal(), Now: clock, Log: log,
+		Version: func(ctx context.Context) (int64, error) { v, err := versions.Current(ctx); return v.Keys, err }})
 	h.OAuth = oauth.New(oauth.Options{
 		Issuer: cfg.Issuer, Model: models.NewCachedOAuthModel(st, versions), Settings: h.Settings, Now: clock, Log: log,
-		ClientThrottle: throttle.New(st, "client"), LoginThrottle: h.LoginThrottle,
+		ClientThrottle: throttle.New(st, "client"), LoginThrottle: h.LoginThrottle, Signer: h.Keys,
 	})
 	return h
 }

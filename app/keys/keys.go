@@ -113,6 +113,16 @@ var (
 	ErrWrongSecret = errors.New("signing key cannot be decrypted with the configured key secret")
 )
 
+// keyError is an error for people running the server, matching kind with
+// errors.Is.
+type keyError struct {
+	kind error
+	msg  string
+}
+
+func (e *keyError) Error() string { return e.msg }
+func (e *keyError) Unwrap() error { return e.kind }
+
 // Options configure a Manager.
 type Options struct {
 	// Store holds the keys (table signing_keys).
@@ -401,13 +411,13 @@ func (m *Manager) parsePrivate(r *models.SigningKey, prev *keySet) (*privateKey,
 	der := r.PrivateKey
 	if r.Encrypted {
 		if m.aead == nil {
-			return nil, fmt.Errorf("%w: signing key %s (%s) is stored encrypted; set the key secret it was stored with (GATEHOUSE_KEY_SECRET, --key-secret or key_secret)",
-				ErrSecretRequired, r.KID, r.Alg)
+			return nil, &keyError{ErrSecretRequired, fmt.Sprintf("signing key %s (%s) is stored encrypted, but no key secret is configured: "+
+				"set GATEHOUSE_KEY_SECRET (or --key-secret, or key_secret in the config file) to the secret it was stored with", r.KID, r.Alg)}
 		}
 		var err error
 		if der, err = m.decrypt(r.KID, r.PrivateKey); err != nil {
-			return nil, fmt.Errorf("%w: signing key %s (%s): the key secret is not the one it was stored with. Set that secret, or run \"gatehouse keys rotate\" to make new keys (tokens signed with the old ones stay valid)",
-				ErrWrongSecret, r.KID, r.Alg)
+			return nil, &keyError{ErrWrongSecret, fmt.Sprintf("signing key %s (%s) cannot be decrypted with the configured key secret (GATEHOUSE_KEY_SECRET): "+
+				"it was stored with another one. Configure that secret, or run \"gatehouse keys rotate\" to make new keys (tokens signed with the old ones stay valid)", r.KID, r.Alg)}
 		}
 		defer clear(der)
 	}
