@@ -39,6 +39,7 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get(cfg.Endpoint("authorize"), s.session(h.Authorize)...)
 	a.Post(cfg.Endpoint("authorize"), s.session(h.Authorize)...)
 	a.Post(cfg.Endpoint("token"), h.Token)
+	a.Post(cfg.Endpoint("device_code"), h.DeviceAuthorization)
 	a.Post(cfg.Endpoint("revoke"), h.Revoke)
 	a.Post(cfg.Endpoint("introspect"), h.Introspect)
 	a.Get(cfg.Endpoint("userinfo"), h.UserInfo)
@@ -66,9 +67,12 @@ func (s *Server) routes(extra ...func(*Server)) {
 
 	a.Get("/dashboard", s.signedIn(h.Dashboard)...)
 	a.Get("/account", s.signedIn(h.Account)...)
+	a.Post("/account/profile", s.signedIn(h.UpdateProfile)...)
 	a.Post("/account/password", s.signedIn(h.ChangePassword)...)
 	a.Get("/account/apps", s.signedIn(h.AppsPage)...)
 	a.Post("/account/apps/:client_id/revoke", s.signedIn(h.RevokeApp)...)
+	a.Get("/device", s.signedIn(h.DevicePage)...)
+	a.Post("/device", s.signedIn(h.DeviceSubmit)...)
 
 	// Scopes: developers read, admins write.
 	a.Get("/dashboard/scopes", s.role(developerPlus, h.ScopeList)...)
@@ -85,6 +89,7 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get("/dashboard/users/new", s.role(adminOnly, h.NewUserPage)...)
 	a.Post("/dashboard/users", s.role(adminOnly, h.CreateUser)...)
 	a.Get("/dashboard/users/:id", s.role(adminOnly, h.UserPage)...)
+	a.Post("/dashboard/users/:id/profile", s.role(adminOnly, h.UpdateUserProfile)...)
 	a.Post("/dashboard/users/:id/role", s.role(adminOnly, h.ChangeUserRole)...)
 	a.Post("/dashboard/users/:id/disable", s.role(adminOnly, h.DisableUser)...)
 	a.Post("/dashboard/users/:id/enable", s.role(adminOnly, h.EnableUser)...)

@@ -71,7 +71,7 @@ type Base struct {
 	CSRFToken string       // for every form (the logout form in the nav too)
 	User      *CurrentUser // nil when signed out
 	Flashes   []Flash
-	Active    string // nav key: "dashboard", "clients", "scopes", "settings", "users", "audit", "account", "apps"
+	Active    string // nav key: "dashboard", "clients", "scopes", "settings", "users", "audit", "account", "apps", "device"
 	// Focused pages (the consent screen) use the centered card of the
 	// signed-out pages even for a signed-in user: no navigation to wander
 	// off into in the middle of an authorization.
@@ -122,6 +122,8 @@ var (
 	navSettings  = NavItem{"settings", "Settings", "/dashboard/settings", "fa-solid fa-sliders"}
 	navUsers     = NavItem{"users", "Users", "/dashboard/users", "fa-solid fa-users"}
 	navAudit     = NavItem{"audit", "Audit", "/dashboard/audit", "fa-solid fa-clock-rotate-left"}
+	// navDevice is where anyone signs in a TV or CLI (RFC 8628).
+	navDevice = NavItem{"device", "Connect device", "/device", "fa-solid fa-tv"}
 )
 
 // built lists the pages that exist. Navigation and dashboard cards only
@@ -138,6 +140,7 @@ var built = map[string]bool{
 	"/dashboard/users":       true,
 	"/dashboard/users/new":   true,
 	"/account/apps":          true,
+	"/device":                true,
 }
 
 // Built reports whether the page at path exists.
@@ -148,11 +151,11 @@ func NavItems(role string) []NavItem {
 	var all []NavItem
 	switch role {
 	case RoleAdmin:
-		all = []NavItem{navDashboard, navClients, navScopes, navSettings, navUsers, navAudit}
+		all = []NavItem{navDashboard, navClients, navScopes, navSettings, navUsers, navAudit, navDevice}
 	case RoleDeveloper:
-		all = []NavItem{navDashboard, navClients, navScopes}
+		all = []NavItem{navDashboard, navClients, navScopes, navDevice}
 	default:
-		all = []NavItem{navDashboard}
+		all = []NavItem{navDashboard, navDevice}
 	}
 	items := all[:0:0]
 	for _, it := range all {

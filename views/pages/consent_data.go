@@ -11,6 +11,19 @@ type ConsentData struct {
 	Username       string
 	SwitchURL      string // sign in as someone else and come back
 	Scopes         []ConsentScope
+	// UserCode is set when a device asks (RFC 8628): the code the user
+	// typed, shown for comparison with the one on the device. The form
+	// then goes to /device with the code instead of to /consent with
+	// RequestID.
+	UserCode string
+}
+
+// action is where the consent form goes.
+func (d ConsentData) action() string {
+	if d.UserCode != "" {
+		return "/device"
+	}
+	return "/consent"
 }
 
 // ConsentScope is one permission on the consent screen.
