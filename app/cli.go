@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/clients"
 	"github.com/gatehouse/gatehouse/app/config"
 	"github.com/gatehouse/gatehouse/app/database"
+	"github.com/gatehouse/gatehouse/app/keys"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/store"
@@ -71,11 +72,14 @@ Commands:
                                  register a client (repeat the list flags)
   settings get [KEY]             print one setting, or every key=value
   settings set KEY VALUE         validate and store a setting
+  keys rotate                    new signing keys; the old ones stay published
+                                 until every token they signed has expired
+  keys list                      the signing keys, current and retired
   version                        print the version
 
 Flags of every command that uses the database:
   --config FILE  --addr HOST:PORT  --issuer URL  --database-url URL
-  --oauth-prefix PATH  --trusted-proxies CIDRS
+  --oauth-prefix PATH  --trusted-proxies CIDRS  --key-secret SECRET
 Run "gatehouse <command> -h" for a command's flags.
 `
 
@@ -127,6 +131,8 @@ func run(args []string, stdio IO) error {
 		return cmdSettings(args, stdio)
 	case "clients":
 		return cmdClients(args, stdio)
+	case "keys":
+		return cmdKeys(args, stdio)
 	case "version":
 		fmt.Fprintln(stdio.Stdout, "gatehouse "+VersionString())
 		return nil
@@ -540,4 +546,100 @@ func cmdSettings(args []string, stdio IO) error {
 		fmt.Fprintf(stdio.Stdout, "%s=%s\n", k, raw[k])
 	}
 	return nil
+}
+
+func cmdKeys(args []string, stdio IO) error {
+	const use = "usage: gatehouse keys rotate | gatehouse keys list"
+	if len(args) == 0 || (args[0] != "rotate" && args[0] != "list") {
+		return usageErr(use)
+	}
+	action := args[0]
+	fs := newFlagSet("keys "+action, stdio)
+	flags := config.RegisterFlags(fs)
+	pos, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("keys %s takes no arguments (got %q)", action, pos[0])
+	}
+	ctx := context.Background()
+	e, err := openEnv(ctx, flags, stdio, true, false)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	m := keys.New(keys.Options{Store: e.store, Secret: e.cfg.KeySecret.Reveal(), Log: e.log})
+	if action == "list" {
+		list, err := m.List(ctx)
+		if err != nil {
+			return err
+		}
+		if len(list) == 0 {
+			fmt.Fprintln(stdio.Stdout, "no signing keys yet: the server makes them on its first start")
+			return nil
+		}
+		for _, k := range list {
+			printKey(stdio.Stdout, k)
+		}
+		return nil
+	}
+	rot, err := m.Rotate(ctx)
+	if err != nil {
+		return err
+	}
+	var newKIDs, retiredKIDs []string
+	for _, k := range rot.New {
+		newKIDs = append(newKIDs, k.KID)
+	}
+	for _, k := range rot.Retired {
+		retiredKIDs = append(retiredKIDs, k.KID)
+	}
+	_ = e.store.AddAuditEvent(ctx, &models.AuditEvent{Actor: "cli", Action: "keys.rotate", Target: rot.New[0].KID, Success: true,
+		Details: map[string]string{"new": strings.Join(newKIDs, " "), "retired": strings.Join(retiredKIDs, " ")}})
+	fmt.Fprintln(stdio.Stdout, "new signing keys, used from now on:")
+	for _, k := range rot.New {
+		printKey(stdio.Stdout, k)
+	}
+	list, err := m.List(ctx)
+	if err != nil {
+		return err
+	}
+	var published []keys.Key
+	for _, k := range list {
+		if k.Status == keys.StatusRetired {
+			published = append(published, k)
+		}
+	}
+	if len(published) == 0 {
+		fmt.Fprintln(stdio.Stdout, "there were no keys before: nothing stays published")
+	} else {
+		fmt.Fprintln(stdio.Stdout, "retired keys, still published until every token they signed has expired:")
+		for _, k := range published {
+			printKey(stdio.Stdout, k)
+		}
+	}
+	fmt.Fprintln(stdio.Stdout, "running servers switch to the new keys on their next request")
+	if !m.Encrypting() {
+		fmt.Fprintln(stdio.Stderr, "warning: no key secret is configured (GATEHOUSE_KEY_SECRET), so the new private keys are stored unencrypted")
+	}
+	return nil
+}
+
+// printKey prints one signing key as a line of `keys list`.
+func printKey(w io.Writer, k keys.Key) {
+	status := k.Status
+	switch {
+	case k.Status == keys.StatusCurrent:
+		status = "current"
+	case k.ExpiresAt != nil && k.Status == keys.StatusRetired:
+		status = "published until " + k.ExpiresAt.UTC().Format(time.RFC3339)
+	case k.ExpiresAt != nil:
+		status = "expired " + k.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	enc := "unencrypted"
+	if k.Encrypted {
+		enc = "encrypted"
+	}
+	fmt.Fprintf(w, "  %-5s  %-43s  created %s  %-11s  %s\n", k.Alg, k.KID, k.CreatedAt.UTC().Format(time.RFC3339), enc, status)
 }

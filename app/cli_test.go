@@ -2,10 +2,17 @@ package app
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
+	"github.com/gatehouse/gatehouse/app/keys"
+	"github.com/gatehouse/gatehouse/models"
 )
 
 type cliResult struct {
@@ -145,4 +152,162 @@ func TestCLIMigrate(t *testing.T) {
 	if r := runCLI(env, "", "migrate", "sideways"); r.code != 1 {
 		t.Fatalf("bad action: %+v", r)
 	}
+}
+
+// TestCLIKeys: `keys rotate` makes new keys that the running server signs
+// with at once, keeps the old ones published and says until when; `keys
+// list` shows them; mistakes exit 1 with "error: ".
+func TestCLIKeys(t *testing.T) {
+	for _, b := range dbtest.Backends() {
+		t.Run(b.Dialect, func(t *testing.T) {
+			dbURL := b.URL(t)
+			env := map[string]string{"GATEHOUSE_DATABASE_URL": dbURL}
+			r := runCLI(env, "", "keys", "list")
+			if r.code != 0 || !strings.Contains(r.stdout, "no signing keys yet") {
+				t.Fatalf("list on a fresh database: %+v", r)
+			}
+			h := newHarness(t, dbURL, nil) // the first start makes the keys
+			before := jwksKIDs(t, h)
+			if len(before) != 2 {
+				t.Fatalf("JWKS after the first start: %v", before)
+			}
+
+			r = runCLI(env, "", "keys", "rotate")
+			if r.code != 0 {
+				t.Fatalf("rotate: %+v", r)
+			}
+			if !strings.Contains(r.stderr, "warning: no key secret is configured") {
+				t.Errorf("no warning about unencrypted keys: %q", r.stderr)
+			}
+			newPart, oldPart, ok := strings.Cut(r.stdout, "retired keys, still published")
+			if !ok || !strings.HasPrefix(r.stdout, "new signing keys, used from now on:\n") {
+				t.Fatalf("rotate output:\n%s", r.stdout)
+			}
+			for _, kid := range before {
+				if !strings.Contains(oldPart, kid) || strings.Contains(newPart, kid) {
+					t.Errorf("old key %s not listed as retired:\n%s", kid, r.stdout)
+				}
+			}
+			until := time.Now().Add(keys.Retention()).UTC().Format("2006-01-02T15")
+			if strings.Count(oldPart, "published until "+until) != 2 {
+				t.Errorf("retired keys should be published until about %s:\n%s", until, oldPart)
+			}
+			if !strings.Contains(newPart, "RS256") || !strings.Contains(newPart, "ES256") || strings.Count(newPart, "current") != 2 {
+				t.Errorf("new keys:\n%s", newPart)
+			}
+
+			// The running server signs with the new key at once and
+			// publishes all four.
+			after := jwksKIDs(t, h)
+			if len(after) != 4 || after[2] != before[0] || after[3] != before[1] || !strings.Contains(newPart, after[0]) {
+				t.Fatalf("JWKS after rotate: %v (before %v)", after, before)
+			}
+			tok, err := h.srv.Handlers.Keys.Sign(context.Background(), map[string]string{"sub": "x"}, "JWT")
+			if err != nil || !strings.Contains(tok, ".") {
+				t.Fatal(err)
+			}
+			if kid := jwtKID(t, tok); kid != after[0] {
+				t.Fatalf("server signs with %s, want the new %s", kid, after[0])
+			}
+			evs := admAudit(t, h, "keys.rotate")
+			if len(evs) != 1 || evs[0].Actor != "cli" || evs[0].Target != after[0] || !strings.Contains(evs[0].Details["retired"], before[0]) {
+				t.Fatalf("audit: %+v", evs)
+			}
+
+			r = runCLI(env, "", "keys", "list")
+			if r.code != 0 || strings.Count(r.stdout, "current") != 2 || strings.Count(r.stdout, "published until") != 2 {
+				t.Fatalf("list:\n%+v", r)
+			}
+
+			for _, args := range [][]string{{"keys"}, {"keys", "spin"}, {"keys", "rotate", "now"}, {"keys", "rotate", "--bogus"}} {
+				r := runCLI(env, "", args...)
+				if r.code != 1 || !strings.HasPrefix(r.stderr, "error: ") {
+					t.Errorf("%v: %+v", args, r)
+				}
+			}
+		})
+	}
+}
+
+// TestCLIKeySecret: keys made with a key secret are encrypted; serving
+// without the secret, or with another, fails with a clear error (no
+// panic), and `keys rotate` with the new secret recovers.
+func TestCLIKeySecret(t *testing.T) {
+	dbURL := dbtest.SQLiteURL(t)
+	secret := strings.Repeat("k", 40)
+	env := map[string]string{"GATEHOUSE_DATABASE_URL": dbURL, "GATEHOUSE_KEY_SECRET": secret, "GATEHOUSE_ADDR": "127.0.0.1:0"}
+	r := runCLI(env, "", "keys", "rotate")
+	if r.code != 0 || strings.Contains(r.stderr, "warning") || strings.Count(r.stdout, " encrypted ") != 2 {
+		t.Fatalf("rotate with a secret: %+v", r)
+	}
+	serve := func(env map[string]string) cliResult {
+		done := make(chan cliResult, 1)
+		go func() { done <- runCLI(env, "", "serve") }()
+		select {
+		case r := <-done:
+			return r
+		case <-time.After(30 * time.Second):
+			t.Fatal("serve started although the keys cannot be decrypted")
+			return cliResult{}
+		}
+	}
+	noSecret := map[string]string{"GATEHOUSE_DATABASE_URL": dbURL, "GATEHOUSE_ADDR": "127.0.0.1:0"}
+	r = serve(noSecret)
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "error: signing key ") || !strings.Contains(r.stderr, "no key secret is configured") ||
+		!strings.Contains(r.stderr, "GATEHOUSE_KEY_SECRET") || strings.Contains(r.stderr, "goroutine") {
+		t.Fatalf("serve without the secret: %+v", r)
+	}
+	other := map[string]string{"GATEHOUSE_DATABASE_URL": dbURL, "GATEHOUSE_ADDR": "127.0.0.1:0", "GATEHOUSE_KEY_SECRET": strings.Repeat("o", 40)}
+	r = serve(other)
+	if r.code != 1 || !strings.Contains(r.stderr, "cannot be decrypted with the configured key secret") ||
+		!strings.Contains(r.stderr, `"gatehouse keys rotate"`) || strings.Contains(r.stderr, secret) {
+		t.Fatalf("serve with another secret: %+v", r)
+	}
+	// Recovery: rotate under the new secret; the server then starts.
+	if r := runCLI(other, "", "keys", "rotate"); r.code != 0 {
+		t.Fatalf("rotate under the new secret: %+v", r)
+	}
+	cfg := testConfig(t, dbURL, map[string]string{"GATEHOUSE_KEY_SECRET": other["GATEHOUSE_KEY_SECRET"]})
+	st := models.New(dbtest.Open(t, dbURL))
+	if _, err := NewServer(context.Background(), cfg, st, NewLogger(io.Discard, "error", "text")); err != nil {
+		t.Fatalf("start after recovery: %v", err)
+	}
+}
+
+// jwksKIDs returns the kids of the server's JWKS, in order.
+func jwksKIDs(t *testing.T, h *harness) []string {
+	t.Helper()
+	r := h.get("/oauth/jwks")
+	if r.StatusCode != 200 {
+		t.Fatalf("jwks: %d %s", r.StatusCode, r.body)
+	}
+	var set struct {
+		Keys []struct {
+			KID string `json:"kid"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &set); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range set.Keys {
+		out = append(out, k.KID)
+	}
+	return out
+}
+
+// jwtKID returns the kid of a compact JWS's header.
+func jwtKID(t *testing.T, tok string) string {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		KID string `json:"kid"`
+	}
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.KID
 }
