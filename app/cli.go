@@ -66,7 +66,7 @@ Usage: gatehouse <command> [flags]
 Commands:
   serve                          run migrations, then serve (the default)
   migrate [up|down|status]       apply, roll back one, or list SQL migrations
-  users create --username U --password-stdin [--email E] [--name N] [--role admin|developer|user]
+  users create --username U --password-stdin [--email E [--email-verified]] [--name N] [--role admin|developer|user]
   clients create --name N --redirect-uri URI ... --grant-type G ... --scope S ...
                  [--public] [--owner USERNAME] [--json]
                                  register a client (repeat the list flags)
@@ -268,27 +268,6 @@ func cmdServe(args []string, stdio IO) error {
 	return srv.Listen(ctx)
 }
 
-// sweep deletes expired browser sessions and old throttle counters every
-// few minutes.
-func (s *Server) sweep(ctx context.Context) {
-	t := time.NewTicker(5 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := time.Now().UTC()
-		if _, err := s.Store.DeleteExpiredWebSessions(ctx, now); err != nil && ctx.Err() == nil {
-			s.Log.Warn("session sweep failed", "err", err)
-		}
-		if _, err := s.Store.DeleteThrottleEventsBefore(ctx, now.Add(-time.Hour)); err != nil && ctx.Err() == nil {
-			s.Log.Warn("throttle sweep failed", "err", err)
-		}
-	}
-}
-
 func cmdMigrate(args []string, stdio IO) error {
 	fs := newFlagSet("migrate", stdio)
 	flags := config.RegisterFlags(fs)
@@ -350,12 +329,13 @@ func cmdMigrate(args []string, stdio IO) error {
 
 func cmdUsers(args []string, stdio IO) error {
 	if len(args) == 0 || args[0] != "create" {
-		return usageErr("usage: gatehouse users create --username U --password-stdin [--email E] [--name N] [--role admin|developer|user]")
+		return usageErr("usage: gatehouse users create --username U --password-stdin [--email E [--email-verified]] [--name N] [--role admin|developer|user]")
 	}
 	fs := newFlagSet("users create", stdio)
 	flags := config.RegisterFlags(fs)
 	username := fs.String("username", "", "username (required)")
 	email := fs.String("email", "", "email address")
+	emailVerified := fs.Bool("email-verified", false, "the email address is known to be the user's (apps get email_verified true)")
 	name := fs.String("name", "", "display name")
 	role := fs.String("role", models.RoleUser, "admin, developer or user")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from standard input (required)")
@@ -383,15 +363,19 @@ func cmdUsers(args []string, stdio IO) error {
 		return err
 	}
 	defer e.close()
-	u, errs, err := accounts.Create(ctx, e.store, accounts.Input{Username: *username, Email: *email, Name: *name, Password: pw, Role: *role})
+	u, errs, err := accounts.Create(ctx, e.store, accounts.Input{Username: *username, Email: *email, EmailVerified: *emailVerified, Name: *name, Password: pw, Role: *role})
 	if errors.Is(err, accounts.ErrInvalid) {
 		return fieldErrors(errs)
 	}
 	if err != nil {
 		return err
 	}
+	details := map[string]string{"role": u.Role}
+	if u.EmailVerified {
+		details["email_verified"] = "true"
+	}
 	_ = e.store.AddAuditEvent(ctx, &models.AuditEvent{Actor: "cli", Action: "user.created", Target: u.Username, Success: true,
-		Details: map[string]string{"role": u.Role}})
+		Details: details})
 	fmt.Fprintf(stdio.Stdout, "created %s %q (id %d)\n", u.Role, u.Username, u.ID)
 	return nil
 }

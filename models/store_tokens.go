@@ -376,3 +376,47 @@ func (s *Store) DeleteConsent(ctx context.Context, userID int64, clientID string
 	}
 	return nil
 }
+
+// Expirable names a table the sweeper purges and the time column that
+// says when a row may go.
+type Expirable struct {
+	Table  string
+	Column string
+}
+
+// Tables the sweeper purges (see DeleteExpiredBatch).
+var (
+	ExpireTokens          = Expirable{"tokens", "expires_at"}
+	ExpireCodes           = Expirable{"authorization_codes", "expires_at"}
+	ExpireDeviceCodes     = Expirable{"device_codes", "expires_at"}
+	ExpireWebSessions     = Expirable{"web_sessions", "expires_at"}
+	ExpireOneTimeTokens   = Expirable{"one_time_tokens", "expires_at"}
+	ExpireThrottleEvents  = Expirable{"throttle_events", "created_at"}
+	ExpireRevokedFamilies = Expirable{"revoked_families", "revoked_at"}
+)
+
+var expirables = map[Expirable]bool{ExpireTokens: true, ExpireCodes: true, ExpireDeviceCodes: true, ExpireWebSessions: true,
+	ExpireOneTimeTokens: true, ExpireThrottleEvents: true, ExpireRevokedFamilies: true}
+
+// DeleteExpiredBatch deletes at most batch rows of e whose time column is
+// before `before` and returns how many it deleted: one short statement
+// on an indexed column, so that the live traffic never waits long for
+// it. On PostgreSQL rows another sweeper (another instance) is deleting
+// at the same moment are skipped rather than waited for.
+func (s *Store) DeleteExpiredBatch(ctx context.Context, e Expirable, before time.Time, batch int) (int64, error) {
+	if !expirables[e] {
+		return 0, fmt.Errorf("delete expired rows: unknown table %q", e.Table)
+	}
+	if batch <= 0 {
+		batch = 1000
+	}
+	var q string
+	if s.dialect == DialectPostgres {
+		q = "DELETE FROM " + e.Table + " WHERE ctid = ANY(ARRAY(SELECT ctid FROM " + e.Table + " WHERE " + e.Column +
+			" < ? LIMIT ? FOR UPDATE SKIP LOCKED))"
+	} else {
+		q = "DELETE FROM " + e.Table + " WHERE rowid IN (SELECT rowid FROM " + e.Table + " WHERE " + e.Column + " < ? LIMIT ?)"
+	}
+	res := s.conn(ctx).Exec(q, ts(before), batch)
+	return res.RowsAffected, wrapErr(res.Error, "delete expired "+e.Table)
+}
