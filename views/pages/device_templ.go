@@ -233,7 +233,7 @@ func DeviceDone(b views.Base, r DeviceResult) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "<div class=\"mt-8 flex flex-col-reverse gap-3 sm:flex-row\"><a href=\"/dashboard\" class=\"btn btn-secondary w-full sm:flex-1\">Go to dashboard</a> <a href=\"/device\" class=\"btn btn-primary w-full sm:flex-1\"><i class=\"fa-solid fa-tv\" aria-hidden=\"true\"></i> Connect another device</a></div></div></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "<div class=\"mt-8 flex flex-col-reverse gap-3\"><a href=\"/dashboard\" class=\"btn btn-secondary w-full\">Go to dashboard</a> <a href=\"/device\" class=\"btn btn-primary w-full\"><i class=\"fa-solid fa-tv\" aria-hidden=\"true\"></i> Connect another device</a></div></div></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
