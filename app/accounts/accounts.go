@@ -1,6 +1,7 @@
-// Package accounts validates and creates user accounts. The setup page, the
-// sign-up page, the admin's user pages and `gatehouse users create` all go
-// through it, so the rules are the same everywhere.
+// Package accounts validates, creates and updates user accounts. The setup
+// page, the sign-up page, the account page, the admin's user pages and
+// `gatehouse users create` all go through it, so the rules are the same
+// everywhere.
 package accounts
 
 import (
@@ -26,6 +27,10 @@ type Input struct {
 	PasswordConfirm string // checked only when ConfirmPassword is set
 	ConfirmPassword bool
 	Role            string // empty means user
+	// EmailVerified says that Email is known to be the user's (apps get it
+	// as the email_verified claim). Only administrators and the CLI set
+	// it: Gatehouse sends no confirmation mail. It needs an Email.
+	EmailVerified bool
 }
 
 // Errors maps a field name (username, email, name, password,
@@ -63,6 +68,18 @@ func CheckEmail(e string) string {
 	return ""
 }
 
+// checkEmailVerified is CheckEmail, and refuses to mark a missing address
+// as verified.
+func checkEmailVerified(e string, verified bool) string {
+	if m := CheckEmail(e); m != "" {
+		return m
+	}
+	if verified && e == "" {
+		return "Enter the email address you mark as verified, or untick Email address verified."
+	}
+	return ""
+}
+
 // CheckName returns why n is not a usable display name, or "".
 func CheckName(n string) string {
 	if !utf8.ValidString(n) || utf8.RuneCountInString(n) > 100 || strings.ContainsAny(n, "\x00\r\n\t<>") {
@@ -88,7 +105,7 @@ func (in *Input) Validate() Errors {
 	if m := CheckUsername(in.Username); m != "" {
 		errs["username"] = m
 	}
-	if m := CheckEmail(in.Email); m != "" {
+	if m := checkEmailVerified(in.Email, in.EmailVerified); m != "" {
 		errs["email"] = m
 	}
 	if m := CheckName(in.Name); m != "" {
@@ -125,18 +142,138 @@ func Create(ctx context.Context, st Creator, in Input) (*models.User, Errors, er
 	if err != nil {
 		return nil, nil, err
 	}
-	u := &models.User{Username: in.Username, Email: in.Email, Name: in.Name, PasswordHash: hash, Role: in.Role}
+	u := &models.User{Username: in.Username, Email: in.Email, EmailVerified: in.EmailVerified, Name: in.Name, PasswordHash: hash, Role: in.Role}
 	if err := st.CreateUser(ctx, u); err != nil {
-		var dup *store.DuplicateError
-		if errors.As(err, &dup) && dup.Field == "email" {
-			return nil, Errors{"email": "Another account uses this email address."}, ErrInvalid
-		}
-		if errors.Is(err, store.ErrAlreadyExists) {
-			return nil, Errors{"username": "This username is taken."}, ErrInvalid
+		if errs := duplicateErrors(err); errs != nil {
+			return nil, errs, ErrInvalid
 		}
 		return nil, nil, err
 	}
 	return u, nil, nil
+}
+
+// duplicateErrors turns the store's "already exists" error about a user
+// into a field error (nil for any other error).
+func duplicateErrors(err error) Errors {
+	var dup *store.DuplicateError
+	if errors.As(err, &dup) && dup.Field == "email" {
+		return Errors{"email": "Another account uses this email address."}
+	}
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return Errors{"username": "This username is taken."}
+	}
+	return nil
+}
+
+// Profile is a new name and email address for a user, as entered.
+type Profile struct {
+	Name  string
+	Email string
+	// SetVerified is set when an administrator edits the profile: then
+	// EmailVerified (their form's checkbox) is their word on whether Email
+	// is the user's. The form shows the box ticked when the stored address
+	// is verified, so a tick vouches for that address only: when Email
+	// changes, it counts only if the old address was unverified (the box
+	// was shown empty and the admin ticked it). Without SetVerified (a
+	// user editing their own profile), an unchanged address keeps its
+	// verification and a changed one is unverified, since Gatehouse sends
+	// no mail to confirm it.
+	SetVerified   bool
+	EmailVerified bool
+}
+
+// Normalize trims the profile's fields in place.
+func (p *Profile) Normalize() {
+	p.Name = strings.TrimSpace(p.Name)
+	p.Email = strings.TrimSpace(p.Email)
+}
+
+// Validate returns every problem with the (normalized) profile, with the
+// same rules as account creation.
+func (p *Profile) Validate() Errors {
+	errs := Errors{}
+	if m := CheckName(p.Name); m != "" {
+		errs["name"] = m
+	}
+	if m := checkEmailVerified(p.Email, p.SetVerified && p.EmailVerified); m != "" {
+		errs["email"] = m
+	}
+	return errs
+}
+
+// Profile fields, as ProfileChange.Changed names them.
+const (
+	FieldName          = "name"
+	FieldEmail         = "email"
+	FieldEmailVerified = "email_verified"
+)
+
+// ProfileChange is a user before and after UpdateProfile.
+type ProfileChange struct {
+	Before, After models.User
+}
+
+// Changed lists the profile fields that changed (FieldName, FieldEmail,
+// FieldEmailVerified, in that order); none when the profile was saved as
+// it was.
+func (c ProfileChange) Changed() []string {
+	var out []string
+	if c.Before.Name != c.After.Name {
+		out = append(out, FieldName)
+	}
+	if c.Before.Email != c.After.Email {
+		out = append(out, FieldEmail)
+	}
+	if c.Before.EmailVerified != c.After.EmailVerified {
+		out = append(out, FieldEmailVerified)
+	}
+	return out
+}
+
+// Updater is the storage UpdateProfile needs.
+type Updater interface {
+	UpdateUser(ctx context.Context, id int64, fn func(*models.User) error) error
+}
+
+// errUnchanged stops UpdateUser from writing a profile saved as it was.
+var errUnchanged = errors.New("profile unchanged")
+
+// UpdateProfile validates p and stores it as the user's name, email
+// address and email verification (see Profile.SetVerified). The address
+// is compared exactly: any change to it, even of letter case, counts as a
+// new address. Nothing is written when nothing changes. Validation
+// problems (including an address another account uses) come back as
+// Errors with ErrInvalid; a missing user gives the store's ErrNotFound.
+func UpdateProfile(ctx context.Context, st Updater, userID int64, p Profile) (ProfileChange, Errors, error) {
+	p.Normalize()
+	if errs := p.Validate(); len(errs) > 0 {
+		return ProfileChange{}, errs, ErrInvalid
+	}
+	var ch ProfileChange
+	err := st.UpdateUser(ctx, userID, func(x *models.User) error {
+		ch.Before = *x
+		same := p.Email == x.Email
+		verified := x.EmailVerified && same
+		if p.SetVerified {
+			verified = p.EmailVerified && (same || !x.EmailVerified)
+		}
+		x.Name, x.Email, x.EmailVerified = p.Name, p.Email, verified && p.Email != ""
+		ch.After = *x
+		if len(ch.Changed()) == 0 {
+			return errUnchanged
+		}
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return ch, nil, nil
+	}
+	if err != nil {
+		if errs := duplicateErrors(err); errs != nil {
+			return ProfileChange{}, errs, ErrInvalid
+		}
+		return ProfileChange{}, nil, err
+	}
+	return ch, nil, nil
 }
 
 // PasswordSetter is the storage SetPassword needs.

@@ -1,6 +1,15 @@
 package accounts
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/app/store"
+	"github.com/gatehouse/gatehouse/models"
+)
 
 func TestValidate(t *testing.T) {
 	ok := Input{Username: "  Ada.Lovelace ", Email: "ada@example.com", Name: "Ada", Password: "analytical engine"}
@@ -26,5 +35,146 @@ func TestValidate(t *testing.T) {
 		if CheckUsername(u) == "" {
 			t.Errorf("username %q accepted", u)
 		}
+	}
+}
+
+func TestValidateEmailVerified(t *testing.T) {
+	in := Input{Username: "bob", Password: "long enough pw", EmailVerified: true}
+	in.Normalize()
+	if errs := in.Validate(); !strings.Contains(errs["email"], "Enter the email address you mark as verified") {
+		t.Errorf("verified without an address: %v", errs)
+	}
+	in.Email = "bob@example.com"
+	if errs := in.Validate(); len(errs) != 0 {
+		t.Errorf("verified address refused: %v", errs)
+	}
+}
+
+// fakeUsers is an Updater over one user; taken is an email address
+// another account uses.
+type fakeUsers struct {
+	u      models.User
+	taken  string
+	writes int
+}
+
+func (f *fakeUsers) UpdateUser(_ context.Context, id int64, fn func(*models.User) error) error {
+	if id != f.u.ID {
+		return store.ErrNotFound
+	}
+	x := f.u
+	if err := fn(&x); err != nil {
+		return err
+	}
+	if x.Email != "" && strings.EqualFold(x.Email, f.taken) {
+		return &store.DuplicateError{Entity: "email", Field: "email"}
+	}
+	f.u = x
+	f.writes++
+	return nil
+}
+
+func TestUpdateProfile(t *testing.T) {
+	ctx := context.Background()
+	verified := models.User{ID: 7, Username: "ada", Name: "Ada", Email: "ada@example.com", EmailVerified: true}
+	cases := []struct {
+		name         string
+		p            Profile
+		wantName     string
+		wantEmail    string
+		wantVerified bool
+		changed      []string
+	}{
+		{"name only keeps verification", Profile{Name: "  Ada Lovelace ", Email: " ada@example.com "},
+			"Ada Lovelace", "ada@example.com", true, []string{FieldName}},
+		{"user's new address is unverified", Profile{Name: "Ada", Email: "ada@lovelace.org"},
+			"Ada", "ada@lovelace.org", false, []string{FieldEmail, FieldEmailVerified}},
+		{"a change of case is a new address", Profile{Name: "Ada", Email: "Ada@example.com"},
+			"Ada", "Ada@example.com", false, []string{FieldEmail, FieldEmailVerified}},
+		{"user clears the address", Profile{Name: "Ada"},
+			"Ada", "", false, []string{FieldEmail, FieldEmailVerified}},
+		{"user cannot verify", Profile{Name: "Ada", Email: "ada@lovelace.org", EmailVerified: true},
+			"Ada", "ada@lovelace.org", false, []string{FieldEmail, FieldEmailVerified}},
+		// The box was shown ticked for the old address: it does not
+		// vouch for the new one.
+		{"admin changes a verified address, box left ticked", Profile{Name: "Ada", Email: "ada@lovelace.org", SetVerified: true, EmailVerified: true},
+			"Ada", "ada@lovelace.org", false, []string{FieldEmail, FieldEmailVerified}},
+		{"admin changes the address without the box", Profile{Name: "Ada", Email: "ada@lovelace.org", SetVerified: true},
+			"Ada", "ada@lovelace.org", false, []string{FieldEmail, FieldEmailVerified}},
+		{"admin unticks the box", Profile{Name: "Ada", Email: "ada@example.com", SetVerified: true},
+			"Ada", "ada@example.com", false, []string{FieldEmailVerified}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeUsers{u: verified}
+			ch, errs, err := UpdateProfile(ctx, f, 7, tc.p)
+			if err != nil || errs != nil {
+				t.Fatalf("refused: %v %v", errs, err)
+			}
+			if f.u.Name != tc.wantName || f.u.Email != tc.wantEmail || f.u.EmailVerified != tc.wantVerified {
+				t.Errorf("stored %q %q verified=%v, want %q %q %v", f.u.Name, f.u.Email, f.u.EmailVerified, tc.wantName, tc.wantEmail, tc.wantVerified)
+			}
+			if got := ch.Changed(); !slices.Equal(got, tc.changed) {
+				t.Errorf("changed %v, want %v", got, tc.changed)
+			}
+			if ch.Before.Email != verified.Email || ch.After.Email != tc.wantEmail {
+				t.Errorf("change %q -> %q", ch.Before.Email, ch.After.Email)
+			}
+		})
+	}
+
+	// An unverified user's unchanged address stays unverified; an admin
+	// verifies it without changing it.
+	f := &fakeUsers{u: models.User{ID: 7, Email: "bob@example.com"}}
+	if _, _, err := UpdateProfile(ctx, f, 7, Profile{Email: "bob@example.com", EmailVerified: true}); err != nil || f.u.EmailVerified {
+		t.Errorf("user verified their own address: %+v %v", f.u, err)
+	}
+	if ch, _, err := UpdateProfile(ctx, f, 7, Profile{Email: "bob@example.com", SetVerified: true, EmailVerified: true}); err != nil || !f.u.EmailVerified ||
+		!slices.Equal(ch.Changed(), []string{FieldEmailVerified}) {
+		t.Errorf("admin could not verify: %+v %v", f.u, err)
+	}
+
+	// An unverified address changed with the box ticked is verified: the
+	// box was shown empty, so the admin ticked it for the new address.
+	f = &fakeUsers{u: models.User{ID: 7, Email: "bob@example.com"}}
+	if _, _, err := UpdateProfile(ctx, f, 7, Profile{Email: "bob@bob.org", SetVerified: true, EmailVerified: true}); err != nil ||
+		!f.u.EmailVerified || f.u.Email != "bob@bob.org" {
+		t.Errorf("admin could not set and verify a new address: %+v %v", f.u, err)
+	}
+
+	// Saving the profile as it is writes nothing.
+	f = &fakeUsers{u: verified}
+	ch, errs, err := UpdateProfile(ctx, f, 7, Profile{Name: "Ada ", Email: "ada@example.com"})
+	if err != nil || errs != nil || len(ch.Changed()) != 0 || f.writes != 0 {
+		t.Errorf("unchanged profile: %v %v %v, %d writes", ch.Changed(), errs, err, f.writes)
+	}
+}
+
+func TestUpdateProfileRefusals(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name, field, msg string
+		p                Profile
+	}{
+		{"bad email", "email", "Enter an email address", Profile{Email: "ada@"}},
+		{"bad name", "name", "without line breaks", Profile{Name: "Ada\nLovelace"}},
+		{"long name", "name", "at most 100", Profile{Name: strings.Repeat("a", 101)}},
+		{"verified without address", "email", "Enter the email address you mark as verified", Profile{SetVerified: true, EmailVerified: true}},
+		{"taken address", "email", "Another account uses this email address.", Profile{Email: "GRACE@example.com"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeUsers{u: models.User{ID: 7, Name: "Ada", Email: "ada@example.com", EmailVerified: true}, taken: "grace@example.com"}
+			_, errs, err := UpdateProfile(ctx, f, 7, tc.p)
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(errs[tc.field], tc.msg) {
+				t.Errorf("got %v %v, want %s: %q", errs, err, tc.field, tc.msg)
+			}
+			if f.writes != 0 || f.u.Email != "ada@example.com" || !f.u.EmailVerified {
+				t.Errorf("refused profile written: %+v", f.u)
+			}
+		})
+	}
+	if _, _, err := UpdateProfile(ctx, &fakeUsers{u: models.User{ID: 7}}, 8, Profile{Name: "x"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing user: %v", err)
 	}
 }
