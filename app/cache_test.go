@@ -168,7 +168,8 @@ func TestCacheUserAndScopeChangesReachOtherInstance(t *testing.T) {
 		if r := apiUser(b, access); r.StatusCode != 200 {
 			t.Fatalf("scope restored: %d %s", r.StatusCode, r.body)
 		}
-		// Revoked on A: refused on B (tokens are never cached).
+		// Revoked on A: refused on B at once (B cached the token; the
+		// revocation moved the tokens counter).
 		if err := a.store.RevokeToken(ctx, secret.Digest(access), time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +202,10 @@ func TestCacheCountersMoveWithEveryChange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		step := func(name string, field func(v cache.Vector) int64, write func() error) {
+		// step checks that write moves the counter field returns, and no
+		// other (but Tokens when cascade is set: deleting a client or user
+		// deletes its tokens).
+		step := func(name string, field func(v cache.Vector) int64, write func() error, cascade ...bool) {
 			t.Helper()
 			old, err := st.CacheVersions(ctx)
 			if err != nil {
@@ -221,11 +225,14 @@ func TestCacheCountersMoveWithEveryChange(t *testing.T) {
 			for _, g := range []func(cache.Vector) int64{
 				func(v cache.Vector) int64 { return v.Settings }, func(v cache.Vector) int64 { return v.Clients },
 				func(v cache.Vector) int64 { return v.Scopes }, func(v cache.Vector) int64 { return v.Users },
-				func(v cache.Vector) int64 { return v.Keys },
+				func(v cache.Vector) int64 { return v.Keys }, func(v cache.Vector) int64 { return v.Tokens },
 			} {
 				if g(now) != g(old) {
 					changed++
 				}
+			}
+			if len(cascade) > 0 && now.Tokens != old.Tokens {
+				changed--
 			}
 			if changed != 1 {
 				t.Errorf("%s: %d counters moved, want 1 (%+v -> %+v)", name, changed, old, now)
@@ -241,7 +248,7 @@ func TestCacheCountersMoveWithEveryChange(t *testing.T) {
 		step("client update", clientsF, func() error {
 			return st.UpdateClient(ctx, f.pubID, func(c *models.Client) error { c.Name = "Renamed"; return nil })
 		})
-		step("client delete", clientsF, func() error { return st.DeleteClient(ctx, f.pubID) })
+		step("client delete", clientsF, func() error { return st.DeleteClient(ctx, f.pubID) }, true)
 		step("scope create", scopesF, func() error {
 			return st.CreateScope(ctx, &models.Scope{ScopeID: "notes.read", Name: "Notes"})
 		})
@@ -253,15 +260,25 @@ func TestCacheCountersMoveWithEveryChange(t *testing.T) {
 			return st.DB().Exec("INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at) VALUES ('k1', 'RS256', ?, '{}', ?)",
 				[]byte{1}, time.Now().UTC()).Error
 		})
-		// Tokens, the hot table, move nothing.
+		// Issuing tokens, the hot path, moves nothing; revoking one moves
+		// the tokens counter.
 		old, _ := st.CacheVersions(ctx)
-		if err := st.CreateTokens(ctx, &models.Token{TokenHash: secret.Random(32), Kind: models.TokenAccess, ClientID: f.confID,
-			FamilyID: "f", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		tok := &models.Token{TokenHash: secret.Random(32), Kind: models.TokenAccess, ClientID: f.confID,
+			FamilyID: "f", ExpiresAt: time.Now().Add(time.Hour)}
+		if err := st.CreateTokens(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
 		if now, _ := st.CacheVersions(ctx); now != old {
 			t.Errorf("a token insert moved the counters: %+v -> %+v", old, now)
 		}
+		tokensF := func(v cache.Vector) int64 { return v.Tokens }
+		step("token revoked", tokensF, func() error { return st.RevokeToken(ctx, tok.TokenHash, time.Now()) })
+		tok2 := &models.Token{TokenHash: secret.Random(32), Kind: models.TokenAccess, ClientID: f.confID,
+			FamilyID: "f2", ExpiresAt: time.Now().Add(time.Hour)}
+		if err := st.CreateTokens(ctx, tok2); err != nil {
+			t.Fatal(err)
+		}
+		step("token family revoked", tokensF, func() error { _, err := st.RevokeFamily(ctx, "f2", time.Now()); return err })
 		if before == (cache.Vector{}) {
 			t.Errorf("counters start at zero: %+v", before)
 		}

@@ -84,6 +84,7 @@ func (s *Server) routes(extra ...func(*Server)) {
 
 	a.Get("/dashboard/settings", s.role(adminOnly, h.SettingsPage)...)
 	a.Post("/dashboard/settings", s.role(adminOnly, h.SaveSettings)...)
+	a.Post("/dashboard/settings/keys/rotate", s.role(adminOnly, h.RotateSigningKeys)...)
 
 	a.Get("/dashboard/users", s.role(adminOnly, h.UserList)...)
 	a.Get("/dashboard/users/new", s.role(adminOnly, h.NewUserPage)...)

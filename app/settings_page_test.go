@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/app/database/dbtest"
 	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -216,5 +217,140 @@ func TestSettingsSaveChangedOnly(t *testing.T) {
 		if v, _ := h.srv.Handlers.Settings.Get(ctx, "require_pkce"); v != "all" {
 			t.Errorf("partial form changed require_pkce to %q", v)
 		}
+	})
+}
+
+// keysByStatus lists the kids of the stored keys by status.
+func keysByStatus(t *testing.T, h *harness) map[string][]string {
+	t.Helper()
+	list, err := h.srv.Handlers.Keys.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string][]string{}
+	for _, k := range list {
+		m[k.Status] = append(m[k.Status], k.KID)
+	}
+	return m
+}
+
+func TestSettingsSigningKeysSection(t *testing.T) {
+	h := sqliteHarness(t)
+	admSignIn(t, h, "root", models.RoleAdmin)
+	r := h.get("/dashboard/settings")
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("GET: %d", r.StatusCode)
+	}
+	cur := keysByStatus(t, h)["current"]
+	if len(cur) != 2 {
+		t.Fatalf("current keys: %v", cur)
+	}
+	admContains(t, "keys section", r.body, `id="signing-keys"`, `href="#signing-keys"`, "Signing keys", cur[0], cur[1], "RS256", "ES256",
+		"Signs new tokens", "Current", "Unencrypted", "http://localhost:8080/oauth/jwks",
+		"Private keys are stored unencrypted in the database", "GATEHOUSE_KEY_SECRET",
+		`<details`, "Rotate signing keys…", `action="/dashboard/settings/keys/rotate"`, "Rotate signing keys now",
+		"stay published for 24h5m", "tokens already issued stay valid")
+	// The rotation form is not inside the settings form, and carries
+	// its own CSRF token.
+	form := r.body[strings.Index(r.body, `action="/dashboard/settings/keys/rotate"`):]
+	form = form[:strings.Index(form, "</form>")]
+	if !strings.Contains(form, `name="csrf_token"`) {
+		t.Error("rotation form without a CSRF token")
+	}
+	settingsForm := r.body[strings.Index(r.body, `action="/dashboard/settings"`):]
+	if i := strings.Index(settingsForm, "</form>"); strings.Contains(settingsForm[:i], "keys/rotate") {
+		t.Error("rotation form nested in the settings form")
+	}
+	// The settings form still saves (with the keys section on the page).
+	if r := h.post("/dashboard/settings", "/dashboard/settings", url.Values{"allow_signup": {"true"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("saving settings: %d", r.StatusCode)
+	}
+	// A refused settings form shows the keys too.
+	r = h.post("/dashboard/settings", "/dashboard/settings", url.Values{"access_token_lifetime": {"25h"}})
+	if r.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("refused form: %d", r.StatusCode)
+	}
+	admContains(t, "refused form", r.body, "Signing keys", cur[0])
+}
+
+func TestSettingsSigningKeysEncrypted(t *testing.T) {
+	h := newHarness(t, dbtest.SQLiteURL(t), map[string]string{"GATEHOUSE_KEY_SECRET": strings.Repeat("s", 32)})
+	admSignIn(t, h, "root", models.RoleAdmin)
+	r := h.get("/dashboard/settings")
+	admContains(t, "keys", r.body, "Encrypted")
+	for _, no := range []string{"Unencrypted", "stored unencrypted"} {
+		if strings.Contains(r.body, no) {
+			t.Errorf("page says %q with a key secret", no)
+		}
+	}
+}
+
+func TestRotateSigningKeysAdminOnly(t *testing.T) {
+	h := sqliteHarness(t)
+	before := keysByStatus(t, h)
+	anon := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}}
+	if r := anon.post("/login", "/dashboard/settings/keys/rotate", url.Values{}); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("signed out: %d, want 401", r.StatusCode)
+	}
+	for _, role := range []string{models.RoleUser, models.RoleDeveloper} {
+		admSignIn(t, h, "u-"+role, role)
+		if r := h.post("/dashboard", "/dashboard/settings/keys/rotate", url.Values{}); r.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", role, r.StatusCode)
+		}
+	}
+	// An admin without the CSRF token is refused.
+	admSignIn(t, h, "root", models.RoleAdmin)
+	if r := h.do(http.MethodPost, "/dashboard/settings/keys/rotate", url.Values{}); r.StatusCode != http.StatusForbidden {
+		t.Errorf("no CSRF token: %d, want 403", r.StatusCode)
+	}
+	if r := h.get("/dashboard/settings/keys/rotate"); r.StatusCode != http.StatusNotFound && r.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET rotates? %d", r.StatusCode)
+	}
+	after := keysByStatus(t, h)
+	if strings.Join(after["current"], " ") != strings.Join(before["current"], " ") || len(after["retired"]) != 0 {
+		t.Fatalf("keys changed by refused requests: %v -> %v", before, after)
+	}
+	if evs := admAudit(t, h, "keys.rotate"); len(evs) != 0 {
+		t.Errorf("audit events: %+v", evs)
+	}
+}
+
+// TestRotateSigningKeys: the button makes new keys that sign at once, the
+// old ones stay published, the event is audited and the page says so.
+func TestRotateSigningKeys(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		admSignIn(t, h, "root", models.RoleAdmin)
+		old := keysByStatus(t, h)["current"]
+		oldTok, err := h.srv.Handlers.Keys.Sign(ctx, map[string]string{"sub": "x"}, "JWT")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := h.post("/dashboard/settings", "/dashboard/settings/keys/rotate", url.Values{})
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/dashboard/settings" {
+			t.Fatalf("rotate: %d %s", r.StatusCode, r.Header.Get("Location"))
+		}
+		now := keysByStatus(t, h)
+		if len(now["current"]) != 2 || len(now["retired"]) != 2 || now["retired"][0] != old[0] || now["current"][0] == old[0] {
+			t.Fatalf("after rotation: %v (before %v)", now, old)
+		}
+		tok, err := h.srv.Handlers.Keys.Sign(ctx, map[string]string{"sub": "x"}, "JWT")
+		if err != nil || jwtKID(t, tok) != now["current"][0] {
+			t.Fatalf("signs with %s, want %s (%v)", jwtKID(t, tok), now["current"][0], err)
+		}
+		if kids := jwksKIDs(t, h); len(kids) != 4 || kids[0] != now["current"][0] || kids[2] != old[0] {
+			t.Fatalf("JWKS: %v", kids)
+		}
+		if _, err := h.srv.Handlers.Keys.Verify(ctx, oldTok, "JWT"); err != nil {
+			t.Fatalf("a token of the old key no longer verifies: %v", err)
+		}
+		evs := admAudit(t, h, "keys.rotate")
+		if len(evs) != 1 || evs[0].Actor != "root" || evs[0].Target != now["current"][0] || !evs[0].Success ||
+			!strings.Contains(evs[0].Details["retired"], old[0]) || !strings.Contains(evs[0].Details["new"], now["current"][1]) {
+			t.Fatalf("audit: %+v", evs)
+		}
+		page := h.get("/dashboard/settings")
+		admContains(t, "after rotation", page.body, "Signing keys rotated: new tokens are signed with key "+now["current"][0],
+			"The previous keys stay published until", "Retired", "Published until")
 	})
 }

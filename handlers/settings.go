@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse/gatehouse/app/keys"
 	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/web"
 	"github.com/gatehouse/gatehouse/models"
@@ -84,7 +85,11 @@ func (h *Handlers) SettingsPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return web.Render(c, fiber.StatusOK, pages.Settings(h.base(c, "Settings", "settings"), settingsData(raw, raw, nil)))
+	kd, err := h.signingKeysData(c)
+	if err != nil {
+		return err
+	}
+	return web.Render(c, fiber.StatusOK, pages.Settings(h.base(c, "Settings", "settings"), settingsData(raw, raw, nil), kd))
 }
 
 // SaveSettings validates the submitted settings and writes the changed ones
@@ -122,7 +127,11 @@ func (h *Handlers) SaveSettings(c *fiber.Ctx) error {
 		values[k] = v
 	}
 	render := func(errs views.FieldErrors) error {
-		return web.Render(c, fiber.StatusUnprocessableEntity, pages.Settings(h.base(c, "Settings", "settings"), settingsData(values, current, errs)))
+		kd, err := h.signingKeysData(c)
+		if err != nil {
+			return err
+		}
+		return web.Render(c, fiber.StatusUnprocessableEntity, pages.Settings(h.base(c, "Settings", "settings"), settingsData(values, current, errs), kd))
 	}
 	if len(unknown) > 0 {
 		names := make([]string, len(unknown))
@@ -234,4 +243,48 @@ func settingQuote(s string) string {
 		s = string(r[:40]) + "…"
 	}
 	return "“" + s + "”"
+}
+
+// ---- signing keys ----------------------------------------------------
+
+// signingKeysData lists the signing keys for the settings page.
+func (h *Handlers) signingKeysData(c *fiber.Ctx) (pages.SigningKeysData, error) {
+	list, err := h.Keys.List(c.UserContext())
+	if err != nil {
+		return pages.SigningKeysData{}, err
+	}
+	d := pages.SigningKeysData{
+		JWKSURL: h.Config.EndpointURL("jwks"), Encrypting: h.Keys.Encrypting(),
+		Retention: settings.ShortDuration(keys.Retention()), MaxLifetime: settings.ShortDuration(keys.MaxTokenLifetime()),
+	}
+	for _, k := range list {
+		d.Keys = append(d.Keys, pages.SigningKeyRow{KID: k.KID, Alg: k.Alg, Status: k.Status, Encrypted: k.Encrypted, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt})
+	}
+	return d, nil
+}
+
+// RotateSigningKeys makes new signing keys and retires the current ones,
+// which stay published until their tokens have expired (POST
+// /dashboard/settings/keys/rotate, admins). Audited as keys.rotate.
+func (h *Handlers) RotateSigningKeys(c *fiber.Ctx) error {
+	rot, err := h.Keys.Rotate(c.UserContext())
+	if err != nil {
+		return err
+	}
+	var newKIDs, retired []string
+	for _, k := range rot.New {
+		newKIDs = append(newKIDs, k.KID)
+	}
+	for _, k := range rot.Retired {
+		retired = append(retired, k.KID)
+	}
+	h.audit(c, web.CurrentUser(c), "keys.rotate", rot.New[0].KID, true,
+		map[string]string{"new": strings.Join(newKIDs, " "), "retired": strings.Join(retired, " ")})
+	msg := "Signing keys rotated: new tokens are signed with key " + rot.New[0].KID + "."
+	if len(rot.Retired) > 0 {
+		until := rot.Retired[0].ExpiresAt.UTC().Format("2 Jan 2006, 15:04 MST")
+		msg += " The previous keys stay published until " + until + ", so tokens they signed stay valid."
+	}
+	web.CurrentSession(c).AddFlash("success", msg)
+	return seeOther(c, "/dashboard/settings")
 }

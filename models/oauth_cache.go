@@ -13,6 +13,7 @@ import (
 const (
 	maxCachedClients = 10000
 	maxCachedUsers   = 100000
+	maxCachedTokens  = 50000
 )
 
 // CachedOAuthModel is the OAuthModel with clients, users (by ID) and the
@@ -20,14 +21,17 @@ const (
 // row stay the same (see app/cache): one primary-key read per request
 // replaces a client read, a user read and a scope listing, and a change
 // made anywhere (another instance, the CLI) is seen by the next request.
-// Tokens, codes and consents are never cached: revocation takes effect
-// at once. Every other method is OAuthModel's.
+// Access tokens are cached too, under the tokens counter, which moves
+// whenever a token is revoked or deleted: revocation takes effect on the
+// next request everywhere. Refresh tokens (rotated on use), codes and
+// consents are never cached. Every other method is OAuthModel's.
 type CachedOAuthModel struct {
 	OAuthModel
 	versions *cache.Versions
 	clients  *cache.Map[string, *oauth.Client]
 	users    *cache.Map[int64, *oauth.User]
 	scopes   *cache.Value[[]oauth.Scope]
+	tokens   *cache.Map[[32]byte, *oauth.Token]
 }
 
 var _ oauth.Model = (*CachedOAuthModel)(nil)
@@ -40,6 +44,7 @@ func NewCachedOAuthModel(st *Store, versions *cache.Versions) *CachedOAuthModel 
 		clients:    cache.NewMap[string, *oauth.Client](maxCachedClients),
 		users:      cache.NewMap[int64, *oauth.User](maxCachedUsers),
 		scopes:     &cache.Value[[]oauth.Scope]{},
+		tokens:     cache.NewMap[[32]byte, *oauth.Token](maxCachedTokens),
 	}
 }
 
@@ -95,4 +100,29 @@ func (m *CachedOAuthModel) ListScopes(ctx context.Context) ([]oauth.Scope, error
 		m.scopes.Put(vec.Scopes, all)
 	}
 	return slices.Clone(all), nil
+}
+
+// GetToken implements oauth.TokenModel, serving access tokens from the
+// cache (a copy each time). Unknown hashes are not cached.
+func (m *CachedOAuthModel) GetToken(ctx context.Context, hash []byte) (*oauth.Token, error) {
+	if len(hash) != 32 {
+		return m.OAuthModel.GetToken(ctx, hash)
+	}
+	vec, err := m.versions.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := [32]byte(hash)
+	t, ok := m.tokens.Get(vec.Tokens, key)
+	if !ok {
+		if t, err = m.OAuthModel.GetToken(ctx, hash); err != nil {
+			return nil, err
+		}
+		if t.Kind != oauth.KindAccess {
+			return t, nil
+		}
+		m.tokens.Put(vec.Tokens, key, t)
+	}
+	cp := *t
+	return &cp, nil
 }

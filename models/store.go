@@ -232,8 +232,8 @@ func updateRow[T any](ctx context.Context, s *Store, entity string, cond string,
 // bump in the same transaction as every change to those tables.
 func (s *Store) CacheVersions(ctx context.Context) (cache.Vector, error) {
 	var v cache.Vector
-	err := s.conn(ctx).Raw("SELECT settings, clients, scopes, users, keys FROM cache_state WHERE id = 1").Row().
-		Scan(&v.Settings, &v.Clients, &v.Scopes, &v.Users, &v.Keys)
+	err := s.conn(ctx).Raw("SELECT settings, clients, scopes, users, keys, tokens FROM cache_state WHERE id = 1").Row().
+		Scan(&v.Settings, &v.Clients, &v.Scopes, &v.Users, &v.Keys, &v.Tokens)
 	if err != nil {
 		return cache.Vector{}, wrapErr(err, "cache versions")
 	}

@@ -20,6 +20,7 @@ package cache
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Vector holds the change counters of the cached tables. Two vectors
@@ -31,6 +32,9 @@ type Vector struct {
 	Scopes   int64
 	Users    int64
 	Keys     int64
+	// Tokens moves when a token is revoked or deleted (not when one is
+	// issued).
+	Tokens int64
 }
 
 // Source reads the counters (models.Store.CacheVersions).
@@ -38,10 +42,29 @@ type Source interface {
 	CacheVersions(ctx context.Context) (Vector, error)
 }
 
-// Versions hands out the counters in force for a request.
+// Versions hands out the counters in force for a request. Concurrent
+// requests share reads: a request waits for a read that started after it
+// arrived (never an older one, which could miss a change committed just
+// before the request), so under load one read serves every request that
+// arrived while the previous one was running.
 type Versions struct {
 	src Source
+
+	mu      sync.Mutex
+	running bool
+	next    *round // the read that starts when the running one ends
 }
+
+// round is one shared read of the counters.
+type round struct {
+	done chan struct{}
+	vec  Vector
+	err  error
+}
+
+// readTimeout bounds one shared read (it serves several requests, so it
+// does not use any one request's context).
+const readTimeout = 10 * time.Second
 
 // NewVersions returns Versions reading from src.
 func NewVersions(src Source) *Versions { return &Versions{src: src} }
@@ -77,19 +100,61 @@ func Forget(ctx context.Context) {
 func (v *Versions) Current(ctx context.Context) (Vector, error) {
 	m, _ := ctx.Value(memoKey{}).(*memo)
 	if m == nil {
-		return v.src.CacheVersions(ctx)
+		return v.read(ctx)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.ok {
 		return m.vec, nil
 	}
-	vec, err := v.src.CacheVersions(ctx)
+	vec, err := v.read(ctx)
 	if err != nil {
 		return Vector{}, err
 	}
 	m.vec, m.ok = vec, true
 	return vec, nil
+}
+
+// read returns the result of a read of the counters that starts after the
+// call: at once when none is running, otherwise the one that follows the
+// running read, shared with every caller that arrives meanwhile.
+func (v *Versions) read(ctx context.Context) (Vector, error) {
+	v.mu.Lock()
+	if v.next == nil {
+		v.next = &round{done: make(chan struct{})}
+	}
+	r := v.next
+	if !v.running {
+		v.running = true
+		v.next = nil
+		v.mu.Unlock()
+		v.run(ctx, r)
+	} else {
+		v.mu.Unlock()
+	}
+	select {
+	case <-r.done:
+		return r.vec, r.err
+	case <-ctx.Done():
+		return Vector{}, ctx.Err()
+	}
+}
+
+// run performs round r, then the round that gathered meanwhile, if any
+// (in a new goroutine, so that r's caller returns at once).
+func (v *Versions) run(ctx context.Context, r *round) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
+	r.vec, r.err = v.src.CacheVersions(rctx)
+	cancel()
+	close(r.done)
+	v.mu.Lock()
+	next := v.next
+	v.next = nil
+	v.running = next != nil
+	v.mu.Unlock()
+	if next != nil {
+		go v.run(ctx, next)
+	}
 }
 
 // Map is a cache of values by key, all valid for one counter value. When

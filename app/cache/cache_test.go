@@ -3,8 +3,10 @@ package cache
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 type countingSource struct {
@@ -106,5 +108,60 @@ func TestValueValidOnlyForItsCounter(t *testing.T) {
 	}
 	if _, ok := c.Get(6); ok {
 		t.Fatal("served under another counter")
+	}
+}
+
+// blockingSource lets a test hold a read while it commits a "change".
+type blockingSource struct {
+	mu      sync.Mutex
+	version int64
+	reads   atomic.Int64
+	gate    chan struct{} // closed: reads proceed
+}
+
+func (s *blockingSource) CacheVersions(context.Context) (Vector, error) {
+	s.mu.Lock()
+	v := s.version // the snapshot is taken when the read starts
+	s.mu.Unlock()
+	s.reads.Add(1)
+	<-s.gate
+	return Vector{Clients: v}, nil
+}
+
+// A request that arrives while a read is running waits for the next
+// read: the running one may have started before a change the request
+// must see. Requests arriving together share that next read.
+func TestSharedReadsNeverOlderThanTheRequest(t *testing.T) {
+	src := &blockingSource{version: 1, gate: make(chan struct{})}
+	v := NewVersions(src)
+	first := make(chan Vector)
+	go func() { vec, _ := v.Current(context.Background()); first <- vec }()
+	for src.reads.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	// A change commits while the first read is running; then requests
+	// arrive.
+	src.mu.Lock()
+	src.version = 2
+	src.mu.Unlock()
+	var wg sync.WaitGroup
+	got := make([]Vector, 8)
+	for i := range got {
+		wg.Add(1)
+		go func() { defer wg.Done(); got[i], _ = v.Current(WithRequest(context.Background())) }()
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(src.gate)
+	wg.Wait()
+	if vec := <-first; vec.Clients != 1 {
+		t.Fatalf("first read: %+v", vec)
+	}
+	for i, vec := range got {
+		if vec.Clients != 2 {
+			t.Fatalf("request %d got the counters of a read that started before it: %+v", i, vec)
+		}
+	}
+	if n := src.reads.Load(); n != 2 {
+		t.Fatalf("%d reads for 9 requests, want 2 (the running one and one shared)", n)
 	}
 }

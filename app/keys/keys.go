@@ -81,21 +81,24 @@ const reloadRetry = 5 * time.Second
 // the keys sign: ID tokens and JWT access tokens live access_token_lifetime.
 var signedLifetimes = []string{"access_token_lifetime"}
 
-// Retention is how long a retired key stays published: the longest
-// lifetime any token it signed can have (the largest value the lifetime
-// settings accept, since a setting can change after the token was signed),
-// plus Margin.
-func Retention() time.Duration {
+// MaxTokenLifetime is the longest lifetime a token signed by the keys can
+// have: the largest value the lifetime settings accept (not the value in
+// force, since a setting can be raised after a token was signed).
+func MaxTokenLifetime() time.Duration {
 	var longest time.Duration
 	for _, key := range signedLifetimes {
 		def, ok := settings.Lookup(key)
 		if !ok {
-			panic("keys: no setting " + key) // a test keeps this from shipping
+			panic("keys: no setting " + key) // TestRetention keeps this from shipping
 		}
 		longest = max(longest, def.Max)
 	}
-	return longest + Margin
+	return longest
 }
+
+// Retention is how long a retired key stays published: MaxTokenLifetime
+// plus Margin.
+func Retention() time.Duration { return MaxTokenLifetime() + Margin }
 
 // Errors. Problems with a token wrap ErrInvalidToken.
 var (

@@ -141,7 +141,7 @@ func TestRetention(t *testing.T) {
 	if !ok {
 		t.Fatal("no access_token_lifetime setting")
 	}
-	if got, want := Retention(), def.Max+Margin; got != want || got < 24*time.Hour {
+	if got, want := Retention(), def.Max+Margin; got != want || got < 24*time.Hour || MaxTokenLifetime() != def.Max {
 		t.Fatalf("Retention = %v, want %v", got, want)
 	}
 }

@@ -1,7 +1,8 @@
 -- +goose Up
 -- Cache invalidation for every instance and every process (SPEC.md §4: a
 -- change takes effect on the next request, on every instance). Each
--- instance caches settings, clients, scopes, users and signing keys; it
+-- instance caches settings, clients, scopes, users, signing keys and access
+-- tokens; it
 -- reads this one row once per request and drops what a newer counter says
 -- has changed. Triggers bump the counters in the same transaction as the
 -- change itself, whoever makes it (the dashboard, the CLI, a migration,
@@ -12,7 +13,8 @@ CREATE TABLE cache_state (
     clients  BIGINT NOT NULL DEFAULT 1,
     scopes   BIGINT NOT NULL DEFAULT 1,
     users    BIGINT NOT NULL DEFAULT 1,
-    keys     BIGINT NOT NULL DEFAULT 1
+    keys     BIGINT NOT NULL DEFAULT 1,
+    tokens   BIGINT NOT NULL DEFAULT 1
 );
 INSERT INTO cache_state (id) VALUES (1);
 
@@ -24,7 +26,8 @@ BEGIN
         clients  = clients  + CASE WHEN TG_ARGV[0] = 'clients'  THEN 1 ELSE 0 END,
         scopes   = scopes   + CASE WHEN TG_ARGV[0] = 'scopes'   THEN 1 ELSE 0 END,
         users    = users    + CASE WHEN TG_ARGV[0] = 'users'    THEN 1 ELSE 0 END,
-        keys     = keys     + CASE WHEN TG_ARGV[0] = 'keys'     THEN 1 ELSE 0 END
+        keys     = keys     + CASE WHEN TG_ARGV[0] = 'keys'     THEN 1 ELSE 0 END,
+        tokens   = tokens   + CASE WHEN TG_ARGV[0] = 'tokens'   THEN 1 ELSE 0 END
     WHERE id = 1;
     RETURN NULL;
 END
@@ -41,6 +44,10 @@ CREATE TRIGGER users_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON users
     FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_bump_cache('users');
 CREATE TRIGGER signing_keys_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON signing_keys
     FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_bump_cache('keys');
+-- Cached access tokens change only by revocation or deletion (cascades
+-- from a deleted client or user, the sweeper); new tokens move nothing.
+CREATE TRIGGER tokens_cache AFTER UPDATE OF revoked_at OR DELETE OR TRUNCATE ON tokens
+    FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_bump_cache('tokens');
 
 -- Lookup columns without an index so far: the sweeper deletes expired
 -- rows of these tables by their expiry, and the consent screen finds a
@@ -51,6 +58,7 @@ CREATE INDEX IF NOT EXISTS revoked_families_revoked ON revoked_families (revoked
 -- +goose Down
 DROP INDEX IF EXISTS revoked_families_revoked;
 DROP INDEX IF EXISTS one_time_tokens_expires;
+DROP TRIGGER tokens_cache ON tokens;
 DROP TRIGGER signing_keys_cache ON signing_keys;
 DROP TRIGGER users_cache ON users;
 DROP TRIGGER scopes_cache ON scopes;

@@ -1,7 +1,8 @@
 -- +goose Up
 -- Cache invalidation for every instance and every process (SPEC.md §4: a
 -- change takes effect on the next request, on every instance). Each
--- instance caches settings, clients, scopes, users and signing keys; it
+-- instance caches settings, clients, scopes, users, signing keys and access
+-- tokens; it
 -- reads this one row once per request and drops what a newer counter says
 -- has changed. Triggers bump the counters in the same transaction as the
 -- change itself, whoever makes it (the dashboard, the CLI, sqlite3), so a
@@ -12,7 +13,8 @@ CREATE TABLE cache_state (
     clients  INTEGER NOT NULL DEFAULT 1,
     scopes   INTEGER NOT NULL DEFAULT 1,
     users    INTEGER NOT NULL DEFAULT 1,
-    keys     INTEGER NOT NULL DEFAULT 1
+    keys     INTEGER NOT NULL DEFAULT 1,
+    tokens   INTEGER NOT NULL DEFAULT 1
 );
 INSERT INTO cache_state (id) VALUES (1);
 
@@ -107,12 +109,28 @@ CREATE TRIGGER signing_keys_cache_delete AFTER DELETE ON signing_keys BEGIN
 END;
 -- +goose StatementEnd
 
+-- Cached access tokens change only by revocation or deletion (cascades
+-- from a deleted client or user, the sweeper); new tokens move nothing.
+-- +goose StatementBegin
+CREATE TRIGGER tokens_cache_revoke AFTER UPDATE OF revoked_at ON tokens BEGIN
+    UPDATE cache_state SET tokens = tokens + 1 WHERE id = 1;
+END;
+-- +goose StatementEnd
+
+-- +goose StatementBegin
+CREATE TRIGGER tokens_cache_delete AFTER DELETE ON tokens BEGIN
+    UPDATE cache_state SET tokens = tokens + 1 WHERE id = 1;
+END;
+-- +goose StatementEnd
+
 CREATE INDEX IF NOT EXISTS one_time_tokens_expires ON one_time_tokens (expires_at);
 CREATE INDEX IF NOT EXISTS revoked_families_revoked ON revoked_families (revoked_at);
 
 -- +goose Down
 DROP INDEX IF EXISTS revoked_families_revoked;
 DROP INDEX IF EXISTS one_time_tokens_expires;
+DROP TRIGGER tokens_cache_revoke;
+DROP TRIGGER tokens_cache_delete;
 DROP TRIGGER settings_cache_insert;
 DROP TRIGGER settings_cache_update;
 DROP TRIGGER settings_cache_delete;
