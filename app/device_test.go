@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/gatehouse/gatehouse/app/clients"
 	"github.com/gatehouse/gatehouse/app/oauth"
@@ -599,6 +602,71 @@ func (h *harness) doConcurrent(method, path string, form url.Values, headers ...
 		}
 	}
 	return &response{Response: res, body: b.String()}
+}
+
+// The device flow as golang.org/x/oauth2 runs it (DeviceAuth, then
+// DeviceAccessToken polling at the interval), against the server on a
+// loopback port: a public client (the usual device), and a confidential
+// one, which must authenticate at the device authorization endpoint too
+// (RFC 8628 §3.1; x/oauth2 sends no credentials there by itself, so the
+// secret goes in as a parameter).
+func TestRule31_GolangOAuth2DeviceFlow(t *testing.T) {
+	f := newDeviceFixture(t, sqliteHarness(t))
+	f.set("device_poll_interval", "1s")
+	addr, cancel, done := f.serve()
+	defer func() { cancel(); <-done }()
+	endpoint := oauth2.Endpoint{DeviceAuthURL: "http://" + addr + "/oauth/device/code", TokenURL: "http://" + addr + "/oauth/token"}
+	ctx, stop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer stop()
+	type result struct {
+		tok *oauth2.Token
+		err error
+	}
+	ch := make(chan result, 1)
+
+	cli := &oauth2.Config{ClientID: f.cliID, Scopes: []string{"openid", "user.read"}, Endpoint: endpoint}
+	cli.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+	da, err := cli.DeviceAuth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !userCodeRE.MatchString(da.UserCode) || da.Interval != 1 || da.VerificationURIComplete == "" || da.Expiry.IsZero() {
+		t.Errorf("device auth %+v", da)
+	}
+	go func() {
+		tok, err := cli.DeviceAccessToken(ctx, da)
+		ch <- result{tok, err}
+	}()
+	time.Sleep(1500 * time.Millisecond) // at least one authorization_pending
+	f.signIn()
+	f.approve(da.UserCode)
+	res := <-ch
+	if res.err != nil {
+		t.Fatalf("DeviceAccessToken: %v", res.err)
+	}
+	if res.tok.AccessToken == "" || res.tok.RefreshToken != "" || res.tok.Extra("id_token") == nil || res.tok.Extra("scope") != "openid user.read" {
+		t.Errorf("token %+v (no refresh token: the client lacks the refresh grant)", res.tok)
+	}
+
+	tv := &oauth2.Config{ClientID: f.tvID, ClientSecret: f.tvSec, Endpoint: endpoint}
+	tv.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	if _, err := tv.DeviceAuth(ctx); err == nil {
+		t.Error("a confidential client got a device code without its secret")
+	}
+	da2, err := tv.DeviceAuth(ctx, oauth2.SetAuthURLParam("client_secret", f.tvSec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		tok, err := tv.DeviceAccessToken(ctx, da2)
+		ch <- result{tok, err}
+	}()
+	f.deny(da2.UserCode)
+	res = <-ch
+	var re *oauth2.RetrieveError
+	if !errors.As(res.err, &re) || re.ErrorCode != "access_denied" {
+		t.Fatalf("after deny: %v", res.err)
+	}
 }
 
 // --- The /device page -------------------------------------------------
