@@ -876,3 +876,17 @@ func toStrings(v any) []string {
 	}
 	return out
 }
+
+func TestRule31_MetadataAdvertisesTheDeviceEndpoint(t *testing.T) {
+	f := newDeviceFixture(t, sqliteHarness(t))
+	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
+		r := f.get(p)
+		m := jsonBody(t, r)
+		if m["device_authorization_endpoint"] != f.srv.Config.Issuer+"/oauth/device/code" {
+			t.Errorf("%s: device_authorization_endpoint = %v", p, m["device_authorization_endpoint"])
+		}
+		if !slices.Contains(toStrings(m["grant_types_supported"]), oauth.GrantDeviceCode) {
+			t.Errorf("%s: grant_types_supported = %v", p, m["grant_types_supported"])
+		}
+	}
+}
