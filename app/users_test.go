@@ -38,6 +38,8 @@ func TestUsersAdminOnly(t *testing.T) {
 			{"/dashboard/users", url.Values{"username": {"mallory"}, "password": {pw}, "password_confirm": {pw}, "role": {"admin"}}},
 			{pages.UserURL(me.ID) + "/role", url.Values{"role": {"admin"}}},
 			{pages.UserURL(admin.ID) + "/role", url.Values{"role": {"user"}}},
+			{pages.UserURL(admin.ID) + "/profile", url.Values{"name": {"Mallory"}, "email": {"root@example.com"}}},
+			{pages.UserURL(me.ID) + "/profile", url.Values{"email": {me.Email}, "email_verified": {"on"}}},
 			{pages.UserURL(admin.ID) + "/disable", url.Values{}},
 			{pages.UserURL(admin.ID) + "/enable", url.Values{}},
 			{pages.UserURL(admin.ID) + "/password", url.Values{"password": {"a new password 1"}, "password_confirm": {"a new password 1"}}},

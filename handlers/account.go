@@ -1,7 +1,10 @@
 package handlers
 
 import (
+	"errors"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -15,12 +18,58 @@ import (
 )
 
 func accountData(u *models.User, errs views.FieldErrors) pages.AccountData {
-	return pages.AccountData{Username: u.Username, Name: u.Name, Email: u.Email, Role: u.Role, Errors: errs}
+	return pages.AccountData{Username: u.Username, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified, Role: u.Role, Errors: errs}
 }
 
 // Account shows the signed-in user's profile and password form (GET /account).
 func (h *Handlers) Account(c *fiber.Ctx) error {
 	return web.Render(c, fiber.StatusOK, pages.Account(h.base(c, "Your account", "account"), accountData(web.CurrentUser(c), nil)))
+}
+
+// UpdateProfile saves the signed-in user's name and email address
+// (POST /account/profile). A new address is unverified: Gatehouse sends no
+// mail to confirm it.
+func (h *Handlers) UpdateProfile(c *fiber.Ctx) error {
+	u := web.CurrentUser(c)
+	p := accounts.Profile{Name: c.FormValue("name"), Email: c.FormValue("email")}
+	ch, errs, err := accounts.UpdateProfile(c.UserContext(), h.Store, u.ID, p)
+	if errors.Is(err, accounts.ErrInvalid) {
+		p.Normalize()
+		d := accountData(u, views.FieldErrors(errs))
+		d.Profile = &pages.ProfileValues{Name: p.Name, Email: p.Email}
+		return web.Render(c, fiber.StatusUnprocessableEntity, pages.Account(h.base(c, "Your account", "account"), d))
+	}
+	if err != nil {
+		return err
+	}
+	sess := web.CurrentSession(c)
+	changed := ch.Changed()
+	if len(changed) == 0 {
+		sess.AddFlash("info", "Your profile is unchanged.")
+		return seeOther(c, "/account")
+	}
+	h.audit(c, u, "user.profile", u.Username, true, profileDetails(ch))
+	msg := "Your profile was saved."
+	if slices.Contains(changed, accounts.FieldEmail) && ch.After.Email != "" {
+		msg += " Apps see your new email address as not verified."
+	}
+	sess.AddFlash("success", msg)
+	return seeOther(c, "/account")
+}
+
+// profileDetails are the audit details of a profile change: the fields
+// changed and, since apps may trust it, the email address and its
+// verification before and after.
+func profileDetails(ch accounts.ProfileChange) map[string]string {
+	changed := ch.Changed()
+	d := map[string]string{"changed": strings.Join(changed, ",")}
+	if slices.Contains(changed, accounts.FieldEmail) {
+		d["email"] = ch.Before.Email + " -> " + ch.After.Email
+	}
+	if slices.Contains(changed, accounts.FieldEmailVerified) {
+		d["email_verified"] = strconv.FormatBool(ch.Before.EmailVerified) + " -> " + strconv.FormatBool(ch.After.EmailVerified)
+	}
+	return d
 }
 
 // ChangePassword changes the user's password (POST /account/password). The

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,8 +17,8 @@ import (
 	"github.com/gatehouse/gatehouse/views/pages"
 )
 
-// User pages (admins): list, create, and per user: role, password reset,
-// disable and enable.
+// User pages (admins): list, create, and per user: profile, role,
+// password reset, disable and enable.
 
 // usersPageSize is the length of a page of the users list.
 const usersPageSize = 25
@@ -49,7 +50,7 @@ func (h *Handlers) UserList(c *fiber.Ctx) error {
 	d := pages.UserListData{Query: q, Role: role, Total: total, Offset: offset, PageSize: usersPageSize, AnyFilter: q != "" || role != ""}
 	for _, u := range users {
 		d.Users = append(d.Users, pages.UserRow{
-			ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, Role: u.Role,
+			ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified, Role: u.Role,
 			Disabled: u.Disabled, Self: u.ID == me.ID, CreatedAt: u.CreatedAt,
 		})
 	}
@@ -66,18 +67,22 @@ func (h *Handlers) CreateUser(c *fiber.Ctx) error {
 	in := accounts.Input{
 		Username: c.FormValue("username"), Email: c.FormValue("email"), Name: c.FormValue("name"),
 		Password: c.FormValue("password"), PasswordConfirm: c.FormValue("password_confirm"), ConfirmPassword: true,
-		Role: c.FormValue("role"),
+		Role: c.FormValue("role"), EmailVerified: checked(c, "email_verified"),
 	}
 	u, errs, err := accounts.Create(c.UserContext(), h.Store, in)
 	if errors.Is(err, accounts.ErrInvalid) {
 		in.Normalize()
-		f := pages.NewUserForm{Username: in.Username, Email: in.Email, Name: in.Name, Role: in.Role, Errors: views.FieldErrors(errs)}
+		f := pages.NewUserForm{Username: in.Username, Email: in.Email, Name: in.Name, Role: in.Role, EmailVerified: in.EmailVerified, Errors: views.FieldErrors(errs)}
 		return web.Render(c, fiber.StatusUnprocessableEntity, pages.UserNew(h.base(c, "New user", "users"), f))
 	}
 	if err != nil {
 		return err
 	}
-	h.audit(c, web.CurrentUser(c), "user.created", u.Username, true, map[string]string{"role": u.Role})
+	details := map[string]string{"role": u.Role}
+	if u.EmailVerified {
+		details["email_verified"] = "true"
+	}
+	h.audit(c, web.CurrentUser(c), "user.created", u.Username, true, details)
 	web.CurrentSession(c).AddFlash("success", "User "+u.Username+" created. Give them their password through a safe channel.")
 	return seeOther(c, pages.UserURL(u.ID))
 }
@@ -104,13 +109,24 @@ func (h *Handlers) UserPage(c *fiber.Ctx) error {
 	return h.renderUser(c, fiber.StatusOK, u, "", nil)
 }
 
+// checked reports whether the form's checkbox name was ticked.
+func checked(c *fiber.Ctx, name string) bool { return c.FormValue(name) != "" }
+
 func (h *Handlers) renderUser(c *fiber.Ctx, status int, u *models.User, roleValue string, errs views.FieldErrors) error {
+	return h.renderUserPage(c, status, u, func(d *pages.UserDetailData) { d.RoleValue, d.Errors = roleValue, errs })
+}
+
+// renderUserPage renders the user's page; form (optional) fills in what a
+// refused form keeps.
+func (h *Handlers) renderUserPage(c *fiber.Ctx, status int, u *models.User, form func(*pages.UserDetailData)) error {
 	ctx := c.UserContext()
 	me := web.CurrentUser(c)
 	d := pages.UserDetailData{
-		ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, Role: u.Role, Disabled: u.Disabled,
+		ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified, Role: u.Role, Disabled: u.Disabled,
 		Self: u.ID == me.ID, CreatedAt: u.CreatedAt, PasswordChangedAt: u.PasswordChangedAt,
-		RoleValue: roleValue, Errors: errs,
+	}
+	if form != nil {
+		form(&d)
 	}
 	if u.Role == models.RoleAdmin && !u.Disabled {
 		n, err := h.Store.CountAdmins(ctx)
@@ -134,6 +150,51 @@ func (h *Handlers) renderUser(c *fiber.Ctx, status int, u *models.User, roleValu
 		title = u.Username
 	}
 	return web.Render(c, status, pages.UserDetail(h.base(c, title, "users"), d))
+}
+
+// UpdateUserProfile sets a user's name, email address and whether that
+// address is verified (POST /dashboard/users/:id/profile). The box shown
+// ticked for a verified address does not vouch for a new one (see
+// accounts.Profile).
+func (h *Handlers) UpdateUserProfile(c *fiber.Ctx) error {
+	u, err := h.loadUser(c)
+	if err != nil {
+		return err
+	}
+	p := accounts.Profile{Name: c.FormValue("name"), Email: c.FormValue("email"), SetVerified: true, EmailVerified: checked(c, "email_verified")}
+	ch, errs, err := accounts.UpdateProfile(c.UserContext(), h.Store, u.ID, p)
+	if errors.Is(err, accounts.ErrInvalid) {
+		p.Normalize()
+		return h.renderUserPage(c, fiber.StatusUnprocessableEntity, u, func(d *pages.UserDetailData) {
+			d.Profile = &pages.ProfileValues{Name: p.Name, Email: p.Email, EmailVerified: p.EmailVerified}
+			d.Errors = views.FieldErrors(errs)
+		})
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return fiber.NewError(fiber.StatusNotFound, "There is no such user. The account may have been deleted.")
+	}
+	if err != nil {
+		return err
+	}
+	sess := web.CurrentSession(c)
+	changed := ch.Changed()
+	if len(changed) == 0 {
+		sess.AddFlash("info", "Nothing changed in "+u.Username+"'s profile.")
+		return seeOther(c, pages.UserURL(u.ID))
+	}
+	h.audit(c, web.CurrentUser(c), "user.profile", u.Username, true, profileDetails(ch))
+	msg := u.Username + "'s profile was saved."
+	switch {
+	case ch.After.Email == "":
+	case p.EmailVerified && !ch.After.EmailVerified:
+		msg += " The new email address is not verified: if you know it is theirs, tick Email address verified and save again."
+	case slices.Contains(changed, accounts.FieldEmailVerified) && ch.After.EmailVerified:
+		msg += " Apps see the email address as verified."
+	case slices.Contains(changed, accounts.FieldEmailVerified):
+		msg += " Apps see the email address as not verified."
+	}
+	sess.AddFlash("success", msg)
+	return seeOther(c, pages.UserURL(u.ID))
 }
 
 // ChangeUserRole sets a user's role (POST /dashboard/users/:id/role). The

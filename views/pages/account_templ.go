@@ -15,7 +15,8 @@ import (
 	"github.com/gatehouse/gatehouse/views/layout"
 )
 
-// Account shows the profile and the change-password form (POST /account/password).
+// Account shows the profile, the profile form (POST /account/profile) and
+// the change-password form (POST /account/password).
 func Account(b views.Base, a AccountData) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
@@ -68,7 +69,7 @@ func Account(b views.Base, a AccountData) templ.Component {
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(displayName(a))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 21, Col: 101}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 22, Col: 101}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 			if templ_7745c5c3_Err != nil {
@@ -86,7 +87,7 @@ func Account(b views.Base, a AccountData) templ.Component {
 				var templ_7745c5c3_Var4 string
 				templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(a.Username)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 23, Col: 64}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 24, Col: 64}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var4))
 				if templ_7745c5c3_Err != nil {
@@ -104,33 +105,45 @@ func Account(b views.Base, a AccountData) templ.Component {
 			var templ_7745c5c3_Var5 string
 			templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(a.Username)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 30, Col: 68}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 31, Col: 68}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "</dd></div><div class=\"flex items-center justify-between gap-4 py-3 text-sm\"><dt class=\"text-slate-500\">Email</dt><dd class=\"truncate font-medium text-slate-900\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "</dd></div><div class=\"flex items-center justify-between gap-4 py-3 text-sm\"><dt class=\"text-slate-500\">Email</dt><dd class=\"flex min-w-0 items-center gap-2 font-medium text-slate-900\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			if a.Email != "" {
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<span class=\"truncate\">")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
 				var templ_7745c5c3_Var6 string
 				templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(a.Email)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 36, Col: 19}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 37, Col: 42}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "</span>")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+				templ_7745c5c3_Err = emailVerifiedBadge(a.EmailVerified).Render(ctx, templ_7745c5c3_Buffer)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<span class=\"font-normal text-slate-500\">Not set</span>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "<span class=\"font-normal text-slate-500\">Not set</span>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "</dd></div><div class=\"flex items-center justify-between gap-4 py-3 text-sm\"><dt class=\"text-slate-500\">Role</dt><dd>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</dd></div><div class=\"flex items-center justify-between gap-4 py-3 text-sm\"><dt class=\"text-slate-500\">Role</dt><dd>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -138,17 +151,17 @@ func Account(b views.Base, a AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "</dd></div></dl></div></section>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "</dd></div></dl></div></section>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			if views.Built("/account/apps") {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<a href=\"/account/apps\" class=\"card card-link group flex items-center gap-4 p-5\"><span class=\"flex h-11 w-11 shrink-0 items-center justify-center rounded-lg bg-primary-50 text-lg text-primary-600 ring-1 ring-inset ring-primary-600/10\"><i class=\"fa-solid fa-plug-circle-check\" aria-hidden=\"true\"></i></span> <span class=\"min-w-0 flex-1\"><span class=\"block text-base font-semibold text-slate-900 group-hover:text-primary-700\">Authorized apps</span> <span class=\"block text-sm text-slate-600\">See which apps can access your account, and revoke them.</span></span> <i class=\"fa-solid fa-chevron-right text-sm text-slate-400 group-hover:text-primary-600\" aria-hidden=\"true\"></i></a>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<a href=\"/account/apps\" class=\"card card-link group flex items-center gap-4 p-5\"><span class=\"flex h-11 w-11 shrink-0 items-center justify-center rounded-lg bg-primary-50 text-lg text-primary-600 ring-1 ring-inset ring-primary-600/10\"><i class=\"fa-solid fa-plug-circle-check\" aria-hidden=\"true\"></i></span> <span class=\"min-w-0 flex-1\"><span class=\"block text-base font-semibold text-slate-900 group-hover:text-primary-700\">Authorized apps</span> <span class=\"block text-sm text-slate-600\">See which apps can access your account, and revoke them.</span></span> <i class=\"fa-solid fa-chevron-right text-sm text-slate-400 group-hover:text-primary-600\" aria-hidden=\"true\"></i></a>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "</div><section class=\"card lg:col-span-2\" aria-labelledby=\"password-title\"><div class=\"card-header\"><h2 id=\"password-title\" class=\"card-title\">Change password</h2><p class=\"card-subtitle\">You'll stay signed in here. Use a password you don't use anywhere else.</p></div><form method=\"post\" action=\"/account/password\"><div class=\"card-body\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</div><div class=\"space-y-6 lg:col-span-2\"><section class=\"card\" aria-labelledby=\"profile-form-title\"><div class=\"card-header\"><h2 id=\"profile-form-title\" class=\"card-title\">Profile</h2><p class=\"card-subtitle\">Your name and email address. Apps get them only when you allow it.</p></div><form method=\"post\" action=\"/account/profile\" novalidate><div class=\"card-body\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -156,20 +169,52 @@ func Account(b views.Base, a AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<input type=\"text\" name=\"username\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "<div class=\"max-w-lg space-y-5\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = components.ErrorSummary("", profileErrorItems(a.Errors)).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = components.TextField(components.Field{
+				Name: "name", Label: "Full name", Value: a.profile().Name, Error: a.Errors.Get("name"),
+				Optional: true, Autocomplete: "name",
+				Help: "Shown in Gatehouse and given to apps you allow to see your profile.",
+			}).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = components.TextField(components.Field{
+				Name: "email", Label: "Email", Type: "email", Value: a.profile().Email, Error: a.Errors.Get("email"),
+				Optional: true, Autocomplete: "email",
+				Help: accountEmailHelp(a.EmailVerified),
+			}).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "</div></div><div class=\"card-footer\"><button type=\"submit\" class=\"btn btn-primary\"><i class=\"fa-solid fa-floppy-disk\" aria-hidden=\"true\"></i> Save profile</button></div></form></section><section class=\"card\" aria-labelledby=\"password-title\"><div class=\"card-header\"><h2 id=\"password-title\" class=\"card-title\">Change password</h2><p class=\"card-subtitle\">You'll stay signed in here. Use a password you don't use anywhere else.</p></div><form method=\"post\" action=\"/account/password\"><div class=\"card-body\">")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = components.CSRFField(b.CSRFToken).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<input type=\"text\" name=\"username\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var7 string
 			templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinStringErrs(a.Username)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 72, Col: 59}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 105, Col: 60}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var7))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "\" autocomplete=\"username\" class=\"hidden\" hidden aria-hidden=\"true\" tabindex=\"-1\"><div class=\"max-w-lg space-y-5\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "\" autocomplete=\"username\" class=\"hidden\" hidden aria-hidden=\"true\" tabindex=\"-1\"><div class=\"max-w-lg space-y-5\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -199,7 +244,7 @@ func Account(b views.Base, a AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "</div></div><div class=\"card-footer\"><button type=\"submit\" class=\"btn btn-primary\"><i class=\"fa-solid fa-key\" aria-hidden=\"true\"></i> Update password</button></div></form></section></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "</div></div><div class=\"card-footer\"><button type=\"submit\" class=\"btn btn-primary\"><i class=\"fa-solid fa-key\" aria-hidden=\"true\"></i> Update password</button></div></form></section></div></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -211,6 +256,71 @@ func Account(b views.Base, a AccountData) templ.Component {
 		}
 		return nil
 	})
+}
+
+// emailVerifiedBadge says whether an email address is verified, as apps
+// see it in the email_verified claim.
+func emailVerifiedBadge(verified bool) templ.Component {
+	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
+		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
+		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
+			return templ_7745c5c3_CtxErr
+		}
+		templ_7745c5c3_Buffer, templ_7745c5c3_IsBuffer := templruntime.GetBuffer(templ_7745c5c3_W)
+		if !templ_7745c5c3_IsBuffer {
+			defer func() {
+				templ_7745c5c3_BufErr := templruntime.ReleaseBuffer(templ_7745c5c3_Buffer)
+				if templ_7745c5c3_Err == nil {
+					templ_7745c5c3_Err = templ_7745c5c3_BufErr
+				}
+			}()
+		}
+		ctx = templ.InitializeContext(ctx)
+		templ_7745c5c3_Var8 := templ.GetChildren(ctx)
+		if templ_7745c5c3_Var8 == nil {
+			templ_7745c5c3_Var8 = templ.NopComponent
+		}
+		ctx = templ.ClearChildren(ctx)
+		if verified {
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<span class=\"inline-flex shrink-0 items-center gap-1 text-xs font-medium text-emerald-700\" title=\"Apps see this address as verified\"><i class=\"fa-solid fa-circle-check\" aria-hidden=\"true\"></i> Verified</span>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+		} else {
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "<span class=\"inline-flex shrink-0 items-center gap-1 text-xs font-normal text-slate-500\" title=\"Apps see this address as not verified\">Not verified</span>")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+		}
+		return nil
+	})
+}
+
+// profile is the profile form's values: as typed after an error, else
+// the saved ones.
+func (a AccountData) profile() ProfileValues {
+	if a.Profile != nil {
+		return *a.Profile
+	}
+	return ProfileValues{Name: a.Name, Email: a.Email, EmailVerified: a.EmailVerified}
+}
+
+// accountEmailHelp explains what apps see of the user's address, and that a
+// new one is unverified.
+func accountEmailHelp(verified bool) string {
+	const shared = "Given to apps you allow to see your email address. "
+	if verified {
+		return shared + "It is verified; a new address is not (Gatehouse sends no confirmation mail) until an administrator confirms it."
+	}
+	return shared + "Gatehouse sends no confirmation mail, so apps see it as not verified until an administrator confirms it."
+}
+
+// profileErrorItems are a profile form's field errors, in page order.
+func profileErrorItems(errs views.FieldErrors) []components.ErrorItem {
+	return components.ErrorItems(errs,
+		components.ErrorField{Key: "name", Label: "Full name"},
+		components.ErrorField{Key: "email", Label: "Email"},
+	)
 }
 
 // accountErrorItems are the change-password form's field errors, in page

@@ -304,6 +304,7 @@ type UserListData struct {
 type UserRow struct {
 	ID                    int64
 	Username, Name, Email string
+	EmailVerified         bool
 	Role                  string
 	Disabled              bool
 	Self                  bool
@@ -385,6 +386,7 @@ func UserURL(id int64) string { return "/dashboard/users/" + strconv.FormatInt(i
 // NewUserForm is the create-user form (GET/POST /dashboard/users/new).
 type NewUserForm struct {
 	Username, Email, Name, Role string
+	EmailVerified               bool
 	Errors                      views.FieldErrors // keys: username, email, name, password, password_confirm, role, views.FormError
 }
 
@@ -413,6 +415,7 @@ func (f NewUserForm) autofocus(key string) bool {
 type UserDetailData struct {
 	ID                    int64
 	Username, Name, Email string
+	EmailVerified         bool
 	Role                  string
 	Disabled              bool
 	Self                  bool // the admin looking is this user
@@ -425,7 +428,10 @@ type UserDetailData struct {
 	PasswordChangedAt time.Time
 	// RoleValue is the role chosen in the form (kept after an error).
 	RoleValue string
-	Errors    views.FieldErrors // keys: role, password, password_confirm, disabled
+	// Profile is the profile form as typed, kept after an error; nil
+	// fills the form with Name, Email and EmailVerified.
+	Profile *ProfileValues
+	Errors  views.FieldErrors // keys: name, email (profile form), role, password, password_confirm, disabled
 }
 
 func (d UserDetailData) roleValue() string {

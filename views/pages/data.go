@@ -53,7 +53,18 @@ type DashboardCard struct {
 // AccountData is the account page.
 type AccountData struct {
 	Username, Name, Email, Role string
-	Errors                      views.FieldErrors // keys: current_password, new_password, new_password_confirm, views.FormError
+	EmailVerified               bool
+	// Profile is the profile form as typed, kept after an error; nil
+	// fills the form with Name and Email.
+	Profile *ProfileValues
+	Errors  views.FieldErrors // keys: name, email (profile form); current_password, new_password, new_password_confirm, views.FormError (password form)
+}
+
+// ProfileValues are a profile form's fields as typed (the account page's,
+// and the admin's on a user's page).
+type ProfileValues struct {
+	Name, Email   string
+	EmailVerified bool
 }
 
 // ErrorData is an error page. Title and Message default to a text that fits Status.
