@@ -107,11 +107,12 @@ func (g deviceCodeGrant) redeem(ctx context.Context, r *TokenRequest, hash []byt
 	if d.UserID == nil || d.AuthTime == nil {
 		return nil, serverError(errors.New("approved device code without user or auth time")), false
 	}
-	if _, uerr := s.activeUser(ctx, *d.UserID, ErrInvalidGrant); uerr != nil {
+	u, uerr := s.activeUser(ctx, *d.UserID, ErrInvalidGrant)
+	if uerr != nil {
 		return nil, uerr, false
 	}
 	uid, at := *d.UserID, *d.AuthTime
-	resp, e := s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: &uid, scope: d.Scope, authTime: &at,
+	resp, e := s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: &uid, user: u, scope: d.Scope, authTime: &at,
 		refresh: r.Client.HasGrant(GrantRefreshToken)})
 	return resp, e, false
 }
