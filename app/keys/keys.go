@@ -511,6 +511,13 @@ func (m *Manager) decrypt(kid string, stored []byte) ([]byte, error) {
 // ---- making keys -----------------------------------------------------
 
 func generate(alg string) (crypto.Signer, error) {
+	if alg == RS256 && testPool.on.Load() {
+		return testPool.get()
+	}
+	return generateFresh(alg)
+}
+
+func generateFresh(alg string) (crypto.Signer, error) {
 	switch alg {
 	case RS256:
 		return rsa.GenerateKey(rand.Reader, RSABits)
@@ -518,6 +525,42 @@ func generate(alg string) (crypto.Signer, error) {
 		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	}
 	return nil, fmt.Errorf("cannot generate %s keys", alg)
+}
+
+// testPool hands out RSA keys from a small set generated once per
+// process (see UseTestKeyPool).
+var testPool keyPool
+
+type keyPool struct {
+	on   atomic.Bool
+	mu   sync.Mutex
+	keys []crypto.Signer
+	next int
+}
+
+// testPoolSize is the number of RSA keys the test pool holds.
+const testPoolSize = 16
+
+// UseTestKeyPool is for test suites that start many servers: RSA keys then
+// come from a pool of a few keys generated once per process, instead of
+// being generated for every database (finding RSA primes dominates such
+// suites). The same key may then serve several databases; a key drawn
+// twice for one database is drawn again. Never call it outside tests.
+func UseTestKeyPool() { testPool.on.Store(true) }
+
+func (p *keyPool) get() (crypto.Signer, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.keys) < testPoolSize {
+		k, err := generateFresh(RS256)
+		if err != nil {
+			return nil, err
+		}
+		p.keys = append(p.keys, k)
+		return k, nil
+	}
+	p.next++
+	return p.keys[p.next%testPoolSize], nil
 }
 
 // newKey generates a key for alg and returns the row to store.
@@ -560,20 +603,7 @@ func (m *Manager) Ensure(ctx context.Context) error {
 		// Generate outside the transaction (RSA takes a while), then
 		// insert under the lock only what is still missing.
 		now := m.now()
-		made := map[string]*models.SigningKey{}
-		for _, alg := range missing {
-			if made[alg], err = m.newKey(alg, now); err != nil {
-				return err
-			}
-		}
-		err := m.store.Tx(ctx, func(tx *models.Store) error {
-			if err := tx.LockSigningKeys(ctx); err != nil {
-				return err
-			}
-			rows, err := tx.ListSigningKeys(ctx)
-			if err != nil {
-				return err
-			}
+		err := m.withNewKeys(ctx, missing, now, func(tx *models.Store, rows []models.SigningKey, made map[string]*models.SigningKey) error {
 			for _, alg := range missingAlgs(rows) {
 				if err := tx.CreateSigningKey(ctx, made[alg]); err != nil {
 					return err
@@ -591,6 +621,48 @@ func (m *Manager) Ensure(ctx context.Context) error {
 	m.Invalidate()
 	_, err = m.keys(ctx)
 	return err
+}
+
+// errKIDTaken says that a generated key is already stored (only a test
+// key pool makes that happen): generate again.
+var errKIDTaken = errors.New("generated key ID already stored")
+
+// withNewKeys generates a key for each of algs, then runs fn in a
+// transaction holding LockSigningKeys with the stored keys and the new
+// ones (by algorithm). A generated key that is already stored is
+// generated again (it takes more than one draw from a test key pool).
+func (m *Manager) withNewKeys(ctx context.Context, algs []string, now time.Time,
+	fn func(tx *models.Store, rows []models.SigningKey, made map[string]*models.SigningKey) error) error {
+	for attempt := 0; ; attempt++ {
+		made := map[string]*models.SigningKey{}
+		for _, alg := range algs {
+			k, err := m.newKey(alg, now)
+			if err != nil {
+				return err
+			}
+			made[alg] = k
+		}
+		err := m.store.Tx(ctx, func(tx *models.Store) error {
+			if err := tx.LockSigningKeys(ctx); err != nil {
+				return err
+			}
+			rows, err := tx.ListSigningKeys(ctx)
+			if err != nil {
+				return err
+			}
+			for _, r := range rows {
+				for _, k := range made {
+					if k.KID == r.KID {
+						return errKIDTaken
+					}
+				}
+			}
+			return fn(tx, rows, made)
+		})
+		if !errors.Is(err, errKIDTaken) || attempt > testPoolSize {
+			return err
+		}
+	}
 }
 
 // missingAlgs lists the algorithms of KeyAlgorithms without a current key in
@@ -625,28 +697,14 @@ type Rotation struct {
 // current one: a retired key stops signing at once but stays published for
 // Retention, until every token it signed has expired. It does not need to
 // decrypt the old keys, so it also replaces keys whose secret was lost.
-// Other instances pick the new keys up within the cache TTL.
+// Other instances pick the new keys up on their next request (Version) or
+// within the cache TTL.
 func (m *Manager) Rotate(ctx context.Context) (*Rotation, error) {
 	now := m.now()
 	expires := now.Add(Retention())
 	res := &Rotation{}
-	var made []*models.SigningKey
-	for _, alg := range KeyAlgorithms {
-		k, err := m.newKey(alg, now)
-		if err != nil {
-			return nil, err
-		}
-		made = append(made, k)
-	}
-	err := m.store.Tx(ctx, func(tx *models.Store) error {
-		res.Retired = nil
-		if err := tx.LockSigningKeys(ctx); err != nil {
-			return err
-		}
-		rows, err := tx.ListSigningKeys(ctx)
-		if err != nil {
-			return err
-		}
+	err := m.withNewKeys(ctx, KeyAlgorithms, now, func(tx *models.Store, rows []models.SigningKey, made map[string]*models.SigningKey) error {
+		res.Retired, res.New = nil, nil
 		for _, r := range rows {
 			if r.RetiredAt != nil {
 				continue
@@ -661,18 +719,16 @@ func (m *Manager) Rotate(ctx context.Context) (*Rotation, error) {
 			r.RetiredAt, r.ExpiresAt = &now, &expires
 			res.Retired = append(res.Retired, keyInfo(&r, now))
 		}
-		for _, k := range made {
-			if err := tx.CreateSigningKey(ctx, k); err != nil {
+		for _, alg := range KeyAlgorithms {
+			if err := tx.CreateSigningKey(ctx, made[alg]); err != nil {
 				return err
 			}
+			res.New = append(res.New, keyInfo(made[alg], now))
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rotate signing keys: %w", err)
-	}
-	for _, k := range made {
-		res.New = append(res.New, keyInfo(k, now))
 	}
 	m.Invalidate()
 	if _, err := m.Prune(ctx); err != nil {

@@ -877,3 +877,68 @@ func TestVersionCounter(t *testing.T) {
 		}
 	})
 }
+
+// TestGeneratedKIDTaken: a generated key that is already stored (only a
+// test key pool can do that) is generated again.
+func TestGeneratedKIDTaken(t *testing.T) {
+	st := models.New(dbtest.SQLite(t))
+	ctx := context.Background()
+	m := newManager(st, newClock(), "")
+	first, _ := generateFresh(RS256)
+	second, _ := generateFresh(RS256)
+	calls := 0
+	m.generate = func(alg string) (crypto.Signer, error) {
+		if alg != RS256 {
+			return generateFresh(alg)
+		}
+		calls++
+		if calls <= 2 { // Ensure, then Rotate's first try: the same key
+			return first, nil
+		}
+		return second, nil
+	}
+	mustEnsure(t, m)
+	rot, err := m.Rotate(ctx)
+	if err != nil {
+		t.Fatalf("Rotate with a taken kid: %v", err)
+	}
+	if want, _ := thumbprint(second.Public()); rot.New[0].KID != want || calls != 3 {
+		t.Fatalf("new key %s after %d generations", rot.New[0].KID, calls)
+	}
+	// Always the same key: Rotate gives up with an error.
+	m.generate = func(alg string) (crypto.Signer, error) {
+		if alg == RS256 {
+			return second, nil
+		}
+		return generateFresh(alg)
+	}
+	if _, err := m.Rotate(ctx); !errors.Is(err, errKIDTaken) {
+		t.Fatalf("Rotate that can only draw a stored key: %v", err)
+	}
+}
+
+func TestTestKeyPool(t *testing.T) {
+	defer testPool.on.Store(false)
+	UseTestKeyPool()
+	seen := map[string]int{}
+	for i := 0; i < testPoolSize+3; i++ {
+		k, err := generate(RS256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kid, _ := thumbprint(k.Public())
+		seen[kid]++
+	}
+	if len(seen) != testPoolSize {
+		t.Fatalf("%d distinct keys from the pool, want %d", len(seen), testPoolSize)
+	}
+	// Rotations on one database never store a key twice.
+	st := models.New(dbtest.SQLite(t))
+	m := newManager(st, newClock(), "")
+	mustEnsure(t, m)
+	for i := 0; i < testPoolSize-2; i++ {
+		if _, err := m.Rotate(context.Background()); err != nil {
+			t.Fatalf("rotation %d: %v", i, err)
+		}
+	}
+}
