@@ -146,7 +146,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		databaseURL:    fs.String("database-url", "", "sqlite://path or postgres://... (env GATEHOUSE_DATABASE_URL, default "+DefaultDatabaseURL+")"),
 		oauthPrefix:    fs.String("oauth-prefix", "", "path prefix of the OAuth endpoints (env GATEHOUSE_OAUTH_PREFIX, default "+DefaultOAuthPrefix+")"),
 		trustedProxies: fs.String("trusted-proxies", "", "CIDRs whose X-Forwarded-For is trusted (env GATEHOUSE_TRUSTED_PROXIES)"),
-		keySecret:      fs.String("key-secret", "", "secret that encrypts the signing keys in the database (env GATEHOUSE_KEY_SECRET; default empty: unencrypted)"),
+		keySecret:      fs.String("key-secret", "", "secret that encrypts the signing keys in the database (env GATEHOUSE_KEY_SECRET, preferred: command lines are visible to other local users; default empty: unencrypted)"),
 	}
 }
 
