@@ -215,6 +215,7 @@ func (s *Server) Listen(ctx context.Context) error {
 
 // Serve is Listen on an existing listener.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	startPprof(s.Log)
 	errc := make(chan error, 1)
 	go func() { errc <- s.App.Listener(ln) }()
 	s.Log.Info("listening", "addr", ln.Addr().String(), "issuer", s.Config.Issuer)

@@ -48,6 +48,7 @@ type options struct {
 	big              int64
 	bin, out, work   string
 	logLevel         string
+	profile          string // folder for CPU profiles of the server, "" none
 }
 
 // row is one line of the result table.
@@ -81,6 +82,7 @@ func main() {
 	flag.Int64Var(&o.big, "big", 1_000_000, "stored tokens for the lookup-flatness run")
 	flag.StringVar(&o.bin, "bin", "bin/gatehouse", "the gatehouse binary")
 	flag.StringVar(&o.out, "out", "docs/BENCHMARKS.md", "report file (empty: none)")
+	flag.StringVar(&o.profile, "profile", "", "folder to write a CPU profile of the server for each measured endpoint")
 	flag.StringVar(&o.logLevel, "log-level", "info", "GATEHOUSE_LOG_LEVEL of the measured server (its log goes to a file)")
 	flag.Parse()
 	o.backends = strings.Split(backends, ",")
@@ -250,8 +252,10 @@ func benchBackend(ctx context.Context, o options, backend, dbURL string, fixed, 
 			run(srv.addr, o.conns, o.warmup, rate, sc)
 		}
 		rss := sampleRSS(srv.pid())
+		prof := srv.profile(o, backend+"-"+sc.name)
 		res := run(srv.addr, o.conns, o.duration, rate, sc)
 		res.MaxRSS = rss.Stop()
+		prof()
 		return row{Endpoint: label, Backend: backend, result: res}
 	}
 
@@ -310,8 +314,39 @@ func humanCount(n int64) string {
 
 // process is a started server.
 type process struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd       *exec.Cmd
+	addr      string
+	pprofAddr string
+}
+
+// profile starts taking a CPU profile of the server for the measured
+// duration (with -profile) and returns a function that waits for it.
+func (p *process) profile(o options, name string) func() {
+	if o.profile == "" || p.pprofAddr == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		secs := int(o.duration.Seconds())
+		if secs < 1 {
+			secs = 1
+		}
+		res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", p.pprofAddr, secs))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		defer res.Body.Close()
+		_ = os.MkdirAll(o.profile, 0o755)
+		f, err := os.Create(filepath.Join(o.profile, strings.ReplaceAll(name, " ", "_")+".pprof"))
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, res.Body)
+	}()
+	return func() { <-done }
 }
 
 func (p *process) pid() int { return p.cmd.Process.Pid }
@@ -391,7 +426,18 @@ func startGatehouse(o options, dbURL string) (*process, error) {
 	cmd := exec.Command(o.bin, "serve")
 	cmd.Env = append(os.Environ(), "GATEHOUSE_ADDR="+addr, "GATEHOUSE_ISSUER=http://"+addr, "GATEHOUSE_DATABASE_URL="+dbURL,
 		"GATEHOUSE_LOG_LEVEL="+o.logLevel)
-	return start(cmd, addr, filepath.Join(o.work, "gatehouse-"+strings.SplitN(dbURL, ":", 2)[0]+".log"))
+	pprofAddr := ""
+	if o.profile != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		cmd.Env = append(cmd.Env, "GATEHOUSE_PPROF_ADDR="+pprofAddr)
+	}
+	p, err := start(cmd, addr, filepath.Join(o.work, "gatehouse-"+strings.SplitN(dbURL, ":", 2)[0]+".log"))
+	if p != nil {
+		p.pprofAddr = pprofAddr
+	}
+	return p, err
 }
 
 // runBaseline starts a baseline server and measures POST /token on it.

@@ -93,6 +93,10 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	// Checkpoints run in the background (checkpointer), not in the commit
+	// that happens to cross the threshold: that commit would copy the
+	// WAL into the database and fsync it while every writer waits.
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Set("_txlock", "immediate")
 	return "file:" + path + "?" + q.Encode()
 }
@@ -137,7 +141,8 @@ func Open(t Target, opts Options) (*gorm.DB, error) {
 		if err := t.CheckWritable(); err != nil {
 			return nil, err
 		}
-		dialector = sqlite.Open(t.DSN)
+		// Writes of this process take turns in Go (sqlitewriter.go).
+		dialector = sqlite.Dialector{DriverName: serialDriverName, DSN: t.DSN}
 	case Postgres:
 		dialector = postgres.Open(t.DSN)
 	default:
@@ -158,6 +163,7 @@ func Open(t Target, opts Options) (*gorm.DB, error) {
 		sqlDB.SetMaxOpenConns(4)
 		sqlDB.SetMaxIdleConns(4)
 		sqlDB.SetConnMaxLifetime(0)
+		go checkpointer(sqlDB)
 	case Postgres:
 		n := opts.MaxOpenConns
 		if n <= 0 {
