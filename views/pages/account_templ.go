@@ -310,7 +310,7 @@ func (a AccountData) profile() ProfileValues {
 func accountEmailHelp(verified bool) string {
 	const shared = "Given to apps you allow to see your email address. "
 	if verified {
-		return shared + "It is verified; a new address is not (Gatehouse sends no confirmation mail) until an administrator confirms it."
+		return shared + "Apps see it as verified. Gatehouse sends no confirmation mail, so if you change it, they see the new one as not verified until an administrator confirms it."
 	}
 	return shared + "Gatehouse sends no confirmation mail, so apps see it as not verified until an administrator confirms it."
 }

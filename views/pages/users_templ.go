@@ -1408,7 +1408,7 @@ func userProfileForm(b views.Base, d UserDetailData) templ.Component {
 		}
 		templ_7745c5c3_Err = components.CheckboxField(components.Checkbox{
 			Name: "email_verified", Label: "Email address verified", Checked: d.profile().EmailVerified,
-			Help: emailVerifiedHelp + " Changing a verified address clears this: save the new address, then tick the box again if you know it is theirs.",
+			Help: emailVerifiedHelp + " Changing a verified address clears this; tick it again once the new one is saved.",
 		}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
