@@ -179,7 +179,10 @@ func TestOIDC(t *testing.T) {
 				}
 
 				// Rule 34: refresh through the TokenSource gives a new ID
-				// token with the same sub and auth_time and no nonce.
+				// token with the same sub and auth_time and no nonce. The
+				// pause puts the refresh in a later second than the sign-in,
+				// so that an auth_time taken from the clock would show.
+				time.Sleep(1100 * time.Millisecond)
 				stale := *tok
 				stale.Expiry = time.Now().Add(-time.Minute)
 				tok2, err := web.TokenSource(o.ctx, &stale).Token()
@@ -380,11 +383,11 @@ type polled struct {
 
 // pollDevice runs x/oauth2's DeviceAccessToken in the background, as the
 // device would while the user goes to the verification page, for at most
-// 30 seconds.
+// 15 seconds (approval takes about one interval; a slow_down adds 5 s).
 func (o *oauthServer) pollDevice(cfg *oauth2.Config, da *oauth2.DeviceAuthResponse) <-chan polled {
 	out := make(chan polled, 1)
 	go func() {
-		ctx, cancel := context.WithTimeout(o.ctx, 30*time.Second)
+		ctx, cancel := context.WithTimeout(o.ctx, 15*time.Second)
 		defer cancel()
 		tok, err := cfg.DeviceAccessToken(ctx, da)
 		out <- polled{tok, err}
@@ -751,7 +754,8 @@ func TestOIDCNode(t *testing.T) {
 			// Rule 37: exactly {"active": false}.
 			for what, v := range map[string]map[string]json.RawMessage{"access": r.IntrospectionRevoked, "refresh": r.IntrospectionRefreshRevoked} {
 				if len(v) != 1 || string(v["active"]) != "false" {
-					t.Fatalf("introspection of the revoked %s token: %v, want exactly {\"active\": false}", what, v)
+					b, _ := json.Marshal(v)
+					t.Fatalf("introspection of the revoked %s token: %s, want exactly {\"active\": false}", what, b)
 				}
 			}
 			if r.UserInfoAfterRevocation.Status != http.StatusUnauthorized || r.UserInfoAfterRevocation.Error != "invalid_token" {
