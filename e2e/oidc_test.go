@@ -51,13 +51,12 @@ type idClaims struct {
 // providerMetadata is the part of the discovery document go-oidc does not
 // expose.
 type providerMetadata struct {
-	JWKSURI                 string   `json:"jwks_uri"`
-	UserInfoEndpoint        string   `json:"userinfo_endpoint"`
-	GrantTypes              []string `json:"grant_types_supported"`
-	CodeChallengeMethods    []string `json:"code_challenge_methods_supported"`
-	IDTokenSigningAlgs      []string `json:"id_token_signing_alg_values_supported"`
-	IssParameterSupported   bool     `json:"authorization_response_iss_parameter_supported"`
-	DeviceAuthorizationEndp string   `json:"device_authorization_endpoint"`
+	JWKSURI               string   `json:"jwks_uri"`
+	UserInfoEndpoint      string   `json:"userinfo_endpoint"`
+	GrantTypes            []string `json:"grant_types_supported"`
+	CodeChallengeMethods  []string `json:"code_challenge_methods_supported"`
+	IDTokenSigningAlgs    []string `json:"id_token_signing_alg_values_supported"`
+	IssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 }
 
 // TestOIDC is OpenID Connect with go-oidc and x/oauth2 on SQLite and
@@ -735,7 +734,7 @@ func TestOIDCNode(t *testing.T) {
 				t.Fatalf("token_type %q, refresh token %v; want bearer and one", r.TokenType, r.HasRefreshToken)
 			}
 			sub, _ := r.IDTokenClaims["sub"].(string)
-			if sub == "" || r.IDTokenClaims["iss"] != o.base || r.IDTokenClaims["aud"] != id || r.IDTokenClaims["nonce"] == nil ||
+			if sub == "" || r.IDTokenClaims["iss"] != o.base || !audienceHas(r.IDTokenClaims["aud"], id) || r.IDTokenClaims["nonce"] == nil ||
 				r.IDTokenClaims["email"] != oauthEmail || r.IDTokenClaims["preferred_username"] != oauthUser {
 				t.Fatalf("ID token claims %v", r.IDTokenClaims)
 			}
@@ -763,6 +762,18 @@ func TestOIDCNode(t *testing.T) {
 			}
 		})
 	}
+}
+
+// audienceHas reports whether a JWT aud claim (a string or an array of
+// strings, RFC 7519 §4.1.3) names id.
+func audienceHas(aud any, id string) bool {
+	switch v := aud.(type) {
+	case string:
+		return v == id
+	case []any:
+		return slices.Contains(v, any(id))
+	}
+	return false
 }
 
 func toString(v any) string {
