@@ -99,7 +99,7 @@ func TestOIDC(t *testing.T) {
 			web.Scopes = []string{oidc.ScopeOpenID, "profile", "email"}
 			verifier := provider.Verifier(&oidc.Config{ClientID: web.ClientID})
 
-			var sub string
+			var sub, firstIDToken string
 			t.Run("code flow with nonce, userinfo and refresh", func(t *testing.T) {
 				pkce := oauth2.GenerateVerifier()
 				state := "st-" + oauth2.GenerateVerifier()[:12]
@@ -152,7 +152,7 @@ func TestOIDC(t *testing.T) {
 				if c.Name != oauthName || c.PreferredUsername != oauthUser || c.Email != oauthEmail || c.EmailVerified == nil {
 					t.Fatalf("ID token profile and email claims %+v, want %q, %q, %q and email_verified", c, oauthName, oauthUser, oauthEmail)
 				}
-				sub = idt.Subject
+				sub, firstIDToken = idt.Subject, rawID
 
 				// The verifier is not a rubber stamp: another audience and a
 				// forged signature are refused.
@@ -209,6 +209,35 @@ func TestOIDC(t *testing.T) {
 				}
 				if err := idt2.VerifyAccessToken(tok2.AccessToken); err != nil {
 					t.Fatalf("refreshed at_hash: %v", err)
+				}
+			})
+
+			// Rule 2: after `gatehouse keys rotate` on the running server,
+			// new ID tokens carry a new kid that go-oidc finds in the JWKS,
+			// and tokens signed before still verify.
+			t.Run("key rotation", func(t *testing.T) {
+				if firstIDToken == "" {
+					t.Skip("the code flow failed")
+				}
+				gatehouseCLI(t, db, "", "keys", "rotate")
+				tok := o.codeFlow(t, browser(t), web)
+				rawID, _ := tok.Extra("id_token").(string)
+				if _, err := verifier.Verify(o.ctx, rawID); err != nil {
+					t.Fatalf("ID token signed after the rotation: %v", err)
+				}
+				if kidOf(t, rawID) == kidOf(t, firstIDToken) {
+					t.Fatalf("ID token after keys rotate still signed with kid %q", kidOf(t, rawID))
+				}
+				checkKeyID(t, o, meta.JWKSURI, rawID)
+				checkKeyID(t, o, meta.JWKSURI, firstIDToken)
+				// A relying party that starts now (no cached keys) still
+				// verifies the token signed before the rotation.
+				fresh, err := oidc.NewProvider(o.ctx, o.base)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := fresh.Verifier(&oidc.Config{ClientID: web.ClientID}).Verify(o.ctx, firstIDToken); err != nil {
+					t.Fatalf("ID token signed before the rotation: %v", err)
 				}
 			})
 
@@ -312,9 +341,9 @@ func TestOIDC(t *testing.T) {
 	}
 }
 
-// checkKeyID checks that the JWT is signed RS256 with a kid that the
-// JWKS at jwksURI publishes (Rule 2, 33).
-func checkKeyID(t *testing.T, o *oauthServer, jwksURI, raw string) {
+// kidOf returns the kid of an RS256 JWS, failing the test when it is
+// not one or has no kid.
+func kidOf(t *testing.T, raw string) string {
 	t.Helper()
 	sig, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
@@ -324,6 +353,14 @@ func checkKeyID(t *testing.T, o *oauthServer, jwksURI, raw string) {
 	if kid == "" {
 		t.Fatal("ID token header without kid")
 	}
+	return kid
+}
+
+// checkKeyID checks that the JWT is signed RS256 with a kid that the
+// JWKS at jwksURI publishes (Rule 2, 33).
+func checkKeyID(t *testing.T, o *oauthServer, jwksURI, raw string) {
+	t.Helper()
+	kid := kidOf(t, raw)
 	res, body := get(t, http.DefaultClient, jwksURI)
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d", jwksURI, res.StatusCode)
