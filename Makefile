@@ -6,7 +6,7 @@ BIN     := bin/gatehouse
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/gatehouse/gatehouse/app.Version=$(VERSION)
 
-.PHONY: all build run test test-go lint generate check-generated clean
+.PHONY: all build run test test-go lint generate check-generated clean bench
 
 all: build
 
@@ -52,6 +52,16 @@ check-generated:
 		diff <(echo "$$before") <(echo "$$after") | grep '^[<>]' | awk '{print $$3}' | sort -u; \
 		exit 1; \
 	fi; echo "generated files are up to date"
+
+## bench: load benchmark of the real binary on SQLite and PostgreSQL
+## against baseline servers; prints a table and writes docs/BENCHMARKS.md.
+## BENCH_DURATION=5s for a quick run (20s per endpoint takes ~10 minutes);
+## GATEHOUSE_BENCH_POSTGRES_URL picks the PostgreSQL server (default: the
+## local one, database gatehouse_bench). Not part of `make test`.
+BENCH_DURATION ?= 20s
+BENCH_FLAGS    ?=
+bench: build
+	$(GO) run ./bench -bin $(BIN) -duration $(BENCH_DURATION) $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin
