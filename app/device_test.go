@@ -297,10 +297,19 @@ func TestRule31_AuthorizationPendingAndSlowDown(t *testing.T) {
 	// Waiting the interval out: pending again, and the interval stays.
 	f.wait(15 * time.Second)
 	f.wantPoll(dc, 400, "authorization_pending")
-	f.wait(15 * time.Second)
+	// A client polling on a timer of exactly the interval sees some gaps
+	// come out a little short: that is not too fast.
+	f.wait(15*time.Second - 500*time.Millisecond)
 	f.wantPoll(dc, 400, "authorization_pending")
-	if got := f.deviceRow(dc).IntervalSeconds; got != 15 {
-		t.Errorf("interval = %d, want 15 for good", got)
+	f.wait(13 * time.Second)
+	f.wantPoll(dc, 400, "slow_down")
+	if got := f.deviceRow(dc).IntervalSeconds; got != 20 {
+		t.Fatalf("interval after the third slow_down = %d, want 20", got)
+	}
+	f.wait(20 * time.Second)
+	f.wantPoll(dc, 400, "authorization_pending")
+	if got := f.deviceRow(dc).IntervalSeconds; got != 20 {
+		t.Errorf("interval = %d, want 20 for good", got)
 	}
 
 	// Approved: the next poll gets the tokens, however soon it comes.

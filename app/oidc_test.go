@@ -327,6 +327,9 @@ func TestRule34_RefreshedIDToken(t *testing.T) {
 func TestRule35_UserInfo(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
+		if err := f.store.UpdateUser(context.Background(), f.user.ID, func(u *models.User) error { u.Name = "Alice Liddell"; return nil }); err != nil {
+			t.Fatal(err)
+		}
 		f.signIn()
 		m := f.oidcTokens("openid profile", "x")
 		_, idc := f.verifyJWT(m["id_token"].(string))
@@ -339,7 +342,7 @@ func TestRule35_UserInfo(t *testing.T) {
 			if r.StatusCode != http.StatusOK || json.Unmarshal([]byte(r.body), &c) != nil {
 				t.Fatalf("%s: %d %s", name, r.StatusCode, r.body)
 			}
-			if c["sub"] != idc["sub"] || c["name"] != f.user.Name || c["preferred_username"] != "alice" {
+			if c["sub"] != idc["sub"] || c["name"] != "Alice Liddell" || c["preferred_username"] != "alice" {
 				t.Errorf("%s: %v", name, c)
 			}
 			if _, ok := c["email"]; ok {

@@ -67,7 +67,7 @@ func (g deviceCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenRes
 			return resp, e
 		}
 		// Pending.
-		fast := d.LastPolledAt != nil && now.Sub(*d.LastPolledAt) < d.Interval
+		fast := d.LastPolledAt != nil && now.Sub(*d.LastPolledAt) < d.Interval-pollSlack(d.Interval)
 		interval := d.Interval
 		if fast {
 			interval = min(d.Interval+slowDownStep, maxPollInterval)
@@ -85,6 +85,14 @@ func (g deviceCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenRes
 	}
 	// Polls racing each other for this long are too fast by definition.
 	return nil, ErrSlowDown.WithDescription("poll less often")
+}
+
+// pollSlack is how much sooner than the interval a poll may come without
+// being too fast: clients poll on a timer of exactly the interval (x/oauth2
+// does), and network and scheduling jitter make some gaps a few
+// milliseconds short. A fifth of the interval, at most a second.
+func pollSlack(interval time.Duration) time.Duration {
+	return min(interval/5, time.Second)
 }
 
 func slowDown(interval time.Duration) *Error {
