@@ -46,7 +46,7 @@ type Store struct {
 // app/database opens it (TranslateError, UTC NowFunc).
 func New(db *gorm.DB) *Store {
 	s := &Store{db: db, dialect: db.Dialector.Name()}
-	s.tokens = &tokenBatcher{s: s}
+	s.tokens = newTokenBatcher(s)
 	return s
 }
 

@@ -111,19 +111,36 @@ const maxTokenBatch = 512
 // its own: the first caller to find it idle becomes the leader and
 // inserts what is queued (its own rows and everyone's who came meanwhile);
 // when it is done and more calls are waiting, the first of them leads
-// the next INSERT. So each caller runs at most one INSERT, an idle server
+// the next INSERT. So a caller rarely runs more than one INSERT, an idle server
 // inserts at once (no timer, no added latency), and a busy one puts many
 // requests' tokens in one statement.
+//
+// On PostgreSQL up to two INSERTs run at once (leaders), so that one
+// batch's commit (the WAL flush) overlaps the next batch's statement; on
+// SQLite writes take turns anyway, so one.
 type tokenBatcher struct {
-	s     *Store
-	mu    sync.Mutex
-	busy  bool
-	queue []*tokenRequest
+	s          *Store
+	mu         sync.Mutex
+	leaders    int // INSERTs in flight
+	maxLeaders int
+	queue      []*tokenRequest
+}
+
+// newTokenBatcher returns the batcher for the store's database.
+func newTokenBatcher(s *Store) *tokenBatcher {
+	b := &tokenBatcher{s: s, maxLeaders: 1}
+	if s.dialect == "postgres" {
+		b.maxLeaders = 2
+	}
+	return b
 }
 
 type tokenRequest struct {
 	rows []*Token
 	done chan error // the result, or errLead
+	// handed: told to lead (errLead sent); it may still be taken into
+	// another leader's batch before it runs.
+	handed bool
 }
 
 // errLead tells a waiting caller to lead the next INSERT.
@@ -134,11 +151,13 @@ var errLead = errors.New("lead the next batch")
 const batchTimeout = 30 * time.Second
 
 func (b *tokenBatcher) insert(ctx context.Context, rows []*Token) error {
-	r := &tokenRequest{rows: rows, done: make(chan error, 1)}
+	r := &tokenRequest{rows: rows, done: make(chan error, 2)}
 	b.mu.Lock()
 	b.queue = append(b.queue, r)
-	lead := !b.busy
-	b.busy = true
+	lead := b.leaders < b.maxLeaders
+	if lead {
+		b.leaders++
+	}
 	b.mu.Unlock()
 	if lead {
 		b.lead(ctx)
@@ -152,8 +171,8 @@ func (b *tokenBatcher) insert(ctx context.Context, rows []*Token) error {
 	}
 }
 
-// lead inserts what is queued, then hands over to the next waiting caller
-// or goes idle.
+// lead inserts what is queued, then hands its turn over to the next
+// waiting caller or gives it up.
 func (b *tokenBatcher) lead(ctx context.Context) {
 	b.mu.Lock()
 	n, count := 0, 0
@@ -165,20 +184,27 @@ func (b *tokenBatcher) lead(ctx context.Context) {
 	b.queue = b.queue[n:]
 	b.mu.Unlock()
 
-	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
-	b.flush(ictx, batch, count)
-	cancel()
+	if len(batch) > 0 {
+		ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), batchTimeout)
+		b.flush(ictx, batch, count)
+		cancel()
+	}
 
 	b.mu.Lock()
-	if len(b.queue) == 0 {
-		b.busy = false
-		b.queue = nil
-		b.mu.Unlock()
-		return
+	defer b.mu.Unlock()
+	for _, next := range b.queue {
+		if !next.handed {
+			// Still queued, so nothing was sent to it yet: this send does
+			// not block (done holds two: errLead, then its result).
+			next.handed = true
+			next.done <- errLead
+			return
+		}
 	}
-	next := b.queue[0]
-	b.mu.Unlock()
-	next.done <- errLead
+	b.leaders--
+	if len(b.queue) == 0 {
+		b.queue = nil
+	}
 }
 
 // flush inserts the rows of batch in one statement and tells each caller
