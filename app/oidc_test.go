@@ -161,7 +161,7 @@ func TestRule02_MetadataListsOnlyWhatIsEnabled(t *testing.T) {
 	if cc := strList(m["code_challenge_methods_supported"]); !slices.Equal(cc, []string{"S256"}) {
 		t.Errorf("code_challenge_methods_supported %v", cc)
 	}
-	if algs := strList(m["id_token_signing_alg_values_supported"]); !slices.Contains(algs, "RS256") {
+	if algs := strList(m["id_token_signing_alg_values_supported"]); !slices.Equal(algs, []string{"RS256"}) {
 		t.Errorf("id_token_signing_alg_values_supported %v", algs)
 	}
 	if m["authorization_response_iss_parameter_supported"] != true || m["request_parameter_supported"] != false ||

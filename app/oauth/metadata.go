@@ -68,7 +68,9 @@ func (s *Server) Metadata(ctx context.Context, ep Endpoints) (*Metadata, *Error)
 		Issuer: s.issuer, AuthorizationEndpoint: ep.Authorization, TokenEndpoint: ep.Token, UserInfoEndpoint: ep.UserInfo,
 		JWKSURI: ep.JWKS, RevocationEndpoint: ep.Revocation, IntrospectionEndpoint: ep.Introspection,
 		ScopesSupported: ids, ResponseTypesSupported: responseTypes, ResponseModesSupported: []string{ModeQuery, ModeFragment}, GrantTypesSupported: grants,
-		SubjectTypesSupported:                     []string{"public"},
+		SubjectTypesSupported: []string{"public"},
+		// ID tokens are always RS256 (clients cannot register another
+		// algorithm), whatever other keys the JWKS publishes.
 		IDTokenSigningAlgValuesSupported:          []string{"RS256"},
 		TokenEndpointAuthMethodsSupported:         []string{AuthSecretBasic, AuthSecretPost, AuthNone},
 		RevocationEndpointAuthMethodsSupported:    []string{AuthSecretBasic, AuthSecretPost, AuthNone},
@@ -78,9 +80,6 @@ func (s *Server) Metadata(ctx context.Context, ep Endpoints) (*Metadata, *Error)
 			"name", "preferred_username", "email", "email_verified"},
 		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseIssParameterSupported: true,
-	}
-	if s.signer != nil {
-		m.IDTokenSigningAlgValuesSupported = s.signer.Algorithms()
 	}
 	for _, g := range grants {
 		if g == GrantDeviceCode {

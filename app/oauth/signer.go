@@ -20,7 +20,4 @@ type Signer interface {
 	// with header "typ" typ, and returns its payload. It checks the
 	// signature only, not the claims.
 	Verify(ctx context.Context, token string, typ string) ([]byte, error)
-	// Algorithms lists the signing algorithms of the published keys,
-	// RS256 first.
-	Algorithms() []string
 }
