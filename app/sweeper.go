@@ -26,6 +26,10 @@ const (
 	// in that time still revokes the tokens issued from it (RFC 6749
 	// §4.1.2) instead of being merely unknown.
 	CodeGrace = 24 * time.Hour
+	// DeviceCodeGrace keeps expired device codes an hour, so that a device
+	// still polling after expiry is told expired_token (RFC 8628 §3.5)
+	// and starts again, rather than invalid_grant.
+	DeviceCodeGrace = time.Hour
 	// ThrottleWindow is how long throttle failures count (SPEC.md §3:
 	// 10 minutes); older ones are deleted, with an hour of margin.
 	ThrottleWindow = time.Hour
@@ -35,7 +39,8 @@ const (
 )
 
 // Sweeper deletes what has expired: access and refresh tokens,
-// authorization codes (after CodeGrace), device codes, browser sessions,
+// authorization codes (after CodeGrace), device codes (after
+// DeviceCodeGrace), browser sessions,
 // one-time tokens, old throttle events and family tombstones, in batches
 // with pauses; and retired signing keys past their use, through Prune.
 type Sweeper struct {
@@ -99,7 +104,7 @@ func (w *Sweeper) Sweep(ctx context.Context) (int64, error) {
 	}{
 		{models.ExpireTokens, t},
 		{models.ExpireCodes, t.Add(-CodeGrace)},
-		{models.ExpireDeviceCodes, t},
+		{models.ExpireDeviceCodes, t.Add(-DeviceCodeGrace)},
 		{models.ExpireWebSessions, t},
 		{models.ExpireOneTimeTokens, t},
 		{models.ExpireThrottleEvents, t.Add(-ThrottleWindow)},

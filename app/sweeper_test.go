@@ -39,7 +39,7 @@ func sweepFixture(t *testing.T, db *gorm.DB, now time.Time, expiredPerTable int)
 		must(t, db.Create(&models.OneTimeToken{TokenHash: secret.Random(32), Purpose: "setup", ExpiresAt: past, CreatedAt: past}).Error)
 		must(t, db.Create(&models.RevokedFamily{FamilyID: "old" + string(rune('a'+i)), RevokedAt: now.Add(-2 * time.Hour)}).Error)
 		must(t, db.Create(&models.DeviceCode{DeviceCodeHash: secret.Random(32), UserCode: "OLD" + string(rune('A'+i)), ClientID: c.ClientID,
-			Status: models.DevicePending, IntervalSeconds: 5, ExpiresAt: past, CreatedAt: past}).Error)
+			Status: models.DevicePending, IntervalSeconds: 5, ExpiresAt: now.Add(-2 * time.Hour), CreatedAt: past}).Error)
 	}
 	live := &models.Token{TokenHash: secret.Random(32), Kind: models.TokenRefresh, ClientID: c.ClientID, FamilyID: "live", ExpiresAt: future, CreatedAt: now}
 	tokens = append(tokens, live)
@@ -53,8 +53,10 @@ func sweepFixture(t *testing.T, db *gorm.DB, now time.Time, expiredPerTable int)
 	must(t, db.Create(&models.ThrottleEvent{Key: "k", CreatedAt: now.Add(-time.Minute)}).Error)
 	must(t, db.Create(&models.OneTimeToken{TokenHash: secret.Random(32), Purpose: "setup", ExpiresAt: future, CreatedAt: now}).Error)
 	must(t, db.Create(&models.RevokedFamily{FamilyID: "recent", RevokedAt: now.Add(-time.Minute)}).Error)
+	// Expired a minute ago: kept a while, so the device polling is told
+	// expired_token.
 	must(t, db.Create(&models.DeviceCode{DeviceCodeHash: secret.Random(32), UserCode: "LIVE", ClientID: c.ClientID,
-		Status: models.DevicePending, IntervalSeconds: 5, ExpiresAt: future, CreatedAt: now}).Error)
+		Status: models.DevicePending, IntervalSeconds: 5, ExpiresAt: past, CreatedAt: past}).Error)
 
 	return func() {
 		t.Helper()
