@@ -687,6 +687,13 @@ func TestDevicePage_SignedOutVisitorsSignInFirst(t *testing.T) {
 	if r.StatusCode != http.StatusSeeOther || loc != "/login?next="+url.QueryEscape("/device?user_code=BCDF-GHJK") {
 		t.Fatalf("GET: %d %s", r.StatusCode, loc)
 	}
+	// The sign-in page says what it is for.
+	if lp := f.get(loc); !strings.Contains(lp.body, "Sign in to connect your device") {
+		t.Errorf("sign-in page for /device: %.300s", lp.body)
+	}
+	if lp := f.get("/login"); strings.Contains(lp.body, "connect your device") {
+		t.Error("the plain sign-in page talks about devices")
+	}
 	// A form posted after the session ended is refused, not acted on.
 	if r := f.do(http.MethodPost, "/device", url.Values{"user_code": {"BCDF-GHJK"}}); r.StatusCode == http.StatusOK || r.StatusCode == http.StatusSeeOther {
 		t.Errorf("signed-out POST: %d", r.StatusCode)

@@ -47,6 +47,7 @@ func (h *Handlers) renderLogin(c *fiber.Ctx, status int, b views.Base, f pages.L
 	p := pendingFor(web.CurrentSession(c), f.Next)
 	web.AllowFormTarget(c, p.Origin)
 	f.ContinueTo = p.Client
+	f.ForDevice = f.Next == "/device" || strings.HasPrefix(f.Next, "/device?")
 	if vals, err := h.Settings.Load(c.UserContext()); err == nil {
 		f.SignupAllowed = vals.AllowSignup
 	}

@@ -20,6 +20,8 @@ type LoginForm struct {
 	// ContinueTo names the application whose authorization request the
 	// sign-in continues ("" for a plain sign-in).
 	ContinueTo string
+	// ForDevice: the sign-in continues to the /device page (RFC 8628).
+	ForDevice bool
 }
 
 // SignupForm is the self-service registration form's state.
