@@ -332,7 +332,7 @@ func signedIn(b views.Base) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "</div></header><nav aria-label=\"Main\" class=\"hidden border-b border-slate-200 bg-white md:block\"><div class=\"mx-auto flex max-w-7xl gap-6 px-4 sm:px-6 lg:px-8\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "</div></header><nav aria-label=\"Main\" class=\"hidden border-b border-slate-200 bg-white md:block\"><div class=\"mx-auto flex max-w-7xl gap-6 overflow-x-auto whitespace-nowrap px-4 sm:px-6 lg:px-8\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
