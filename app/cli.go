@@ -572,15 +572,8 @@ func cmdKeys(args []string, stdio IO) error {
 	if err != nil {
 		return err
 	}
-	var newKIDs, retiredKIDs []string
-	for _, k := range rot.New {
-		newKIDs = append(newKIDs, k.KID)
-	}
-	for _, k := range rot.Retired {
-		retiredKIDs = append(retiredKIDs, k.KID)
-	}
 	_ = e.store.AddAuditEvent(ctx, &models.AuditEvent{Actor: "cli", Action: "keys.rotate", Target: rot.New[0].KID, Success: true,
-		Details: map[string]string{"new": strings.Join(newKIDs, " "), "retired": strings.Join(retiredKIDs, " ")}})
+		Details: rot.AuditDetails()})
 	fmt.Fprintln(stdio.Stdout, "new signing keys, used from now on:")
 	for _, k := range rot.New {
 		printKey(stdio.Stdout, k)

@@ -22,17 +22,9 @@ import (
 // {P}/device/code, RFC 8628 §3.1): client authentication and errors as at
 // the token endpoint, JSON answers that are never cached.
 func (h *Handlers) DeviceAuthorization(c *fiber.Ctx) error {
-	r, e := clientRequest(c)
-	if e != nil {
-		return h.writeOAuthError(c, e, false)
-	}
-	resp, e := h.OAuth.DeviceAuthorization(c.UserContext(), r)
-	if e != nil {
-		return h.writeOAuthError(c, e, oauth.InvalidClientWithBasic(e, r))
-	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set(fiber.HeaderPragma, "no-cache")
-	return c.JSON(resp)
+	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, *oauth.Error) {
+		return h.OAuth.DeviceAuthorization(c.UserContext(), r)
+	})
 }
 
 // deviceThrottle counts wrong user codes per account and per address

@@ -50,31 +50,15 @@ func (h *Handlers) UserInfo(c *fiber.Ctx) error {
 // Introspect is the introspection endpoint (POST {P}/introspect,
 // RFC 7662): confidential clients only.
 func (h *Handlers) Introspect(c *fiber.Ctx) error {
-	r, e := clientRequest(c)
-	if e != nil {
-		return h.writeOAuthError(c, e, false)
-	}
-	resp, e := h.OAuth.Introspect(c.UserContext(), r)
-	if e != nil {
-		return h.writeOAuthError(c, e, oauth.InvalidClientWithBasic(e, r))
-	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set(fiber.HeaderPragma, "no-cache")
-	return c.JSON(resp)
+	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, *oauth.Error) {
+		return h.OAuth.Introspect(c.UserContext(), r)
+	})
 }
 
 // Revoke is the revocation endpoint (POST {P}/revoke, RFC 7009): 200 with
 // an empty body whether or not there was anything to revoke.
 func (h *Handlers) Revoke(c *fiber.Ctx) error {
-	r, e := clientRequest(c)
-	if e != nil {
-		return h.writeOAuthError(c, e, false)
-	}
-	if e := h.OAuth.Revoke(c.UserContext(), r); e != nil {
-		return h.writeOAuthError(c, e, oauth.InvalidClientWithBasic(e, r))
-	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set(fiber.HeaderPragma, "no-cache")
-	c.Status(fiber.StatusOK)
-	return nil
+	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, *oauth.Error) {
+		return nil, h.OAuth.Revoke(c.UserContext(), r)
+	})
 }

@@ -271,15 +271,7 @@ func (h *Handlers) RotateSigningKeys(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var newKIDs, retired []string
-	for _, k := range rot.New {
-		newKIDs = append(newKIDs, k.KID)
-	}
-	for _, k := range rot.Retired {
-		retired = append(retired, k.KID)
-	}
-	h.audit(c, web.CurrentUser(c), "keys.rotate", rot.New[0].KID, true,
-		map[string]string{"new": strings.Join(newKIDs, " "), "retired": strings.Join(retired, " ")})
+	h.audit(c, web.CurrentUser(c), "keys.rotate", rot.New[0].KID, true, rot.AuditDetails())
 	msg := "Signing keys rotated: new tokens are signed with key " + rot.New[0].KID + "."
 	if len(rot.Retired) > 0 {
 		until := rot.Retired[0].ExpiresAt.UTC().Format("2 Jan 2006, 15:04 MST")

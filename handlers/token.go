@@ -28,15 +28,30 @@ func clientRequest(c *fiber.Ctx) (*oauth.ClientRequest, *oauth.Error) {
 // Token is the token endpoint (POST {P}/token, RFC 6749 §3.2): JSON
 // answers that are never cached (§5.1).
 func (h *Handlers) Token(c *fiber.Ctx) error {
+	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, *oauth.Error) {
+		return h.OAuth.Token(c.UserContext(), r)
+	})
+}
+
+// clientEndpoint runs a client-authenticated endpoint (token, revoke,
+// introspect, device code): it reads the request, lets serve answer, and
+// writes the answer as JSON (nil: an empty 200), or the error (with
+// WWW-Authenticate when a Basic client failed to authenticate). Either
+// way the answer is never cached.
+func (h *Handlers) clientEndpoint(c *fiber.Ctx, serve func(*oauth.ClientRequest) (any, *oauth.Error)) error {
 	r, e := clientRequest(c)
 	if e != nil {
 		return h.writeOAuthError(c, e, false)
 	}
-	resp, e := h.OAuth.Token(c.UserContext(), r)
+	resp, e := serve(r)
 	if e != nil {
 		return h.writeOAuthError(c, e, oauth.InvalidClientWithBasic(e, r))
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderPragma, "no-cache")
+	if resp == nil {
+		c.Status(fiber.StatusOK)
+		return nil
+	}
 	return c.JSON(resp)
 }

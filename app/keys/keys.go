@@ -693,6 +693,19 @@ type Rotation struct {
 	Retired []Key
 }
 
+// AuditDetails describes the rotation for the audit log (keys.rotate):
+// the new and the retired key IDs, space-separated.
+func (r *Rotation) AuditDetails() map[string]string {
+	var made, retired []string
+	for _, k := range r.New {
+		made = append(made, k.KID)
+	}
+	for _, k := range r.Retired {
+		retired = append(retired, k.KID)
+	}
+	return map[string]string{"new": strings.Join(made, " "), "retired": strings.Join(retired, " ")}
+}
+
 // Rotate makes new current keys (one per algorithm) and retires every
 // current one: a retired key stops signing at once but stays published for
 // Retention, until every token it signed has expired. It does not need to
