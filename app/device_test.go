@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/clients"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/handlers"
 	"github.com/gatehouse/gatehouse/models"
 )
 
@@ -817,6 +818,51 @@ func TestRule31_UserCodeEntryIsRateLimited(t *testing.T) {
 	if r := f.enterCode(fresh.UserCode); r.StatusCode != http.StatusOK {
 		t.Fatalf("after the window: %d", r.StatusCode)
 	}
+}
+
+// Anyone can make valid user codes at will (a public client needs no
+// secret): entering one must not wipe out the account's wrong guesses.
+func TestRule31_ValidCodesDoNotResetTheAccountCount(t *testing.T) {
+	f := newDeviceFixture(t, sqliteHarness(t))
+	f.signIn()
+	wrong := "ZXWV-TSRQ"
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 3; i++ {
+			if r := f.enterCode(wrong); r.StatusCode != http.StatusBadRequest {
+				t.Fatalf("round %d failure %d: %d", round, i+1, r.StatusCode)
+			}
+		}
+		if r := f.enterCode(f.tvCode("").UserCode); r.StatusCode != http.StatusOK {
+			t.Fatalf("round %d own valid code: %d", round, r.StatusCode)
+		}
+	}
+	if r := f.enterCode(wrong); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("tenth failure: %d", r.StatusCode)
+	}
+	// Ten wrong codes in all: the account is now throttled.
+	if r := f.enterCode(f.tvCode("").UserCode); r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("after 10 wrong codes around valid ones: %d", r.StatusCode)
+	}
+}
+
+// Each device authorization stores a pending row: one address may ask
+// for DeviceCodesPerAddress within the window, then gets 429.
+func TestDeviceAuthorizationRateLimitedPerAddress(t *testing.T) {
+	f := newDeviceFixture(t, sqliteHarness(t))
+	for i := 0; i < handlers.DeviceCodesPerAddress; i++ {
+		f.tvCode("")
+	}
+	r, m := f.authorizeDevice(url.Values{}, f.tvBasic()...)
+	wantOAuthError(t, r, m, http.StatusTooManyRequests, "too_many_requests")
+	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 1 {
+		t.Errorf("Retry-After %q", r.Header.Get("Retry-After"))
+	}
+	var n int64
+	if err := f.store.DB().Model(&models.DeviceCode{}).Count(&n).Error; err != nil || n != handlers.DeviceCodesPerAddress {
+		t.Errorf("%d device codes stored, want %d", n, handlers.DeviceCodesPerAddress)
+	}
+	f.wait(10*time.Minute + time.Second)
+	f.tvCode("")
 }
 
 func TestDevicePage_DenyShowsAccessDenied(t *testing.T) {

@@ -21,11 +21,33 @@ import (
 // DeviceAuthorization is the device authorization endpoint (POST
 // {P}/device/code, RFC 8628 §3.1): client authentication and errors as at
 // the token endpoint, JSON answers that are never cached.
+//
+// Every request counts against its address (DeviceCodesPerAddress within
+// 10 minutes): a public client needs no secret, and each answer stores a
+// pending authorization, so without a bound anyone could fill the table
+// and the user-code space (RFC 8628 §5.1, §5.2).
 func (h *Handlers) DeviceAuthorization(c *fiber.Ctx) error {
 	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, *oauth.Error) {
-		return h.OAuth.DeviceAuthorization(c.UserContext(), r)
+		ctx := c.UserContext()
+		l := throttle.New(h.Store, "device_authorization")
+		l.PerAddress = DeviceCodesPerAddress
+		l.Now = func() time.Time { return h.Now() }
+		_, wait, err := l.Begin(ctx, "", r.RemoteAddr)
+		if err != nil {
+			return nil, oauth.AsError(err)
+		}
+		if wait > 0 {
+			e := oauth.ErrTooManyRequests.WithDescription("too many device authorization requests from this address; try again later")
+			e.RetryAfter = throttle.RetryAfterSeconds(wait)
+			return nil, e
+		}
+		return h.OAuth.DeviceAuthorization(ctx, r)
 	})
 }
+
+// DeviceCodesPerAddress bounds the device authorization requests from one
+// address (IPv6: one /64) within the throttle window.
+const DeviceCodesPerAddress = 60
 
 // deviceThrottle counts wrong user codes per account and per address
 // (SPEC.md §3): 10 per account or 30 per address within 10 minutes, then
@@ -144,7 +166,10 @@ func (h *Handlers) DeviceSubmit(c *fiber.Ctx) error {
 		// The attempt stays counted as a failure.
 		return h.deviceRefused(c, u, err, fail)
 	}
-	if err := attempt.Succeeded(ctx); err != nil {
+	// A code that exists is not a wrong guess, but it does not wipe out
+	// the account's earlier wrong ones either: anyone can make valid codes
+	// at will, which would otherwise reset the count between guesses.
+	if err := attempt.Forget(ctx); err != nil {
 		return err
 	}
 

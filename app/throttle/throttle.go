@@ -117,13 +117,20 @@ func (l *Limiter) Begin(ctx context.Context, account, address string) (*Attempt,
 // address's earlier failures stay: one good account must not unlock
 // guessing at others from the same address.
 func (a *Attempt) Succeeded(ctx context.Context) error {
-	if err := a.l.Store.DeleteThrottleEvents(ctx, a.ids...); err != nil {
+	if err := a.Forget(ctx); err != nil {
 		return err
 	}
 	if acct, _ := a.l.keys(a.account, ""); acct != "" {
 		return a.l.Store.ClearThrottle(ctx, acct)
 	}
 	return nil
+}
+
+// Forget forgets this attempt only: it was no failure, but the earlier
+// failures of the account stay counted (unlike Succeeded), for attempts
+// whose success an attacker can arrange at will.
+func (a *Attempt) Forget(ctx context.Context) error {
+	return a.l.Store.DeleteThrottleEvents(ctx, a.ids...)
 }
 
 // Blocked reports how long attempts for the account or from the address
