@@ -46,6 +46,9 @@ func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *s
 	if err := s.Handlers.Keys.Ensure(ctx); err != nil {
 		return nil, err
 	}
+	if !s.Handlers.Keys.Encrypting() {
+		log.WarnContext(ctx, "signing keys are stored unencrypted: a copy of the database is enough to sign tokens; set GATEHOUSE_KEY_SECRET on every instance, then run `gatehouse keys rotate`")
+	}
 	hashKey, err := st.GetOrCreateSecret(ctx, "session_hash_key", func() ([]byte, error) { return secret.Random(64), nil })
 	if err != nil {
 		return nil, err

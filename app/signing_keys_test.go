@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse/gatehouse/app/database/dbtest"
 	"github.com/gatehouse/gatehouse/app/keys"
 )
 
@@ -20,12 +21,12 @@ func init() {
 }
 
 // TestJWKSEndpoint: GET {P}/jwks serves the public keys as JSON with a
-// short public cache and an ETag; every kid that signs resolves in it.
+// public cache that must revalidate and an ETag; every kid that signs resolves in it.
 func TestJWKSEndpoint(t *testing.T) {
 	h := sqliteHarness(t)
 	r := h.get("/oauth/jwks")
 	if r.StatusCode != http.StatusOK || r.Header.Get("Content-Type") != "application/json" ||
-		r.Header.Get("Cache-Control") != "public, max-age=300" {
+		r.Header.Get("Cache-Control") != "public, no-cache" {
 		t.Fatalf("jwks: %d %v", r.StatusCode, r.Header)
 	}
 	var set jose.JSONWebKeySet
@@ -83,5 +84,18 @@ func TestJWKSEndpoint(t *testing.T) {
 	}
 	if kids := jwksKIDs(t, h); len(kids) != 4 || kids[0] != rot.New[0].KID || kids[2] != set.Keys[0].KeyID {
 		t.Fatalf("kids after rotation: %v", kids)
+	}
+}
+
+// Without a key secret the start-up log warns that the keys are stored
+// in plain text; with one it does not.
+func TestStartWarnsAboutUnencryptedKeys(t *testing.T) {
+	h := sqliteHarness(t)
+	if !strings.Contains(h.logs.String(), "signing keys are stored unencrypted") {
+		t.Errorf("no warning in the log:\n%s", h.logs.String())
+	}
+	h2 := newHarness(t, dbtest.SQLiteURL(t), map[string]string{"GATEHOUSE_KEY_SECRET": strings.Repeat("k", 40)})
+	if strings.Contains(h2.logs.String(), "stored unencrypted") {
+		t.Error("warning although a key secret is set")
 	}
 }

@@ -3,16 +3,17 @@ package handlers
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
 
-// JWKSMaxAge is how long clients may cache the JWKS, in seconds: short, so
-// that a rotation is seen soon (relying parties also refetch on an unknown
-// kid, and a retired key stays published for a day).
-const JWKSMaxAge = 300
+// jwksCacheControl lets clients and shared caches keep the JWKS but
+// makes them revalidate it (cheaply, by ETag) before each use: new keys
+// sign from the moment they are made, so a cached set without them would
+// refuse fresh tokens, even behind a CDN or with a client that does not
+// refetch on an unknown kid.
+const jwksCacheControl = "public, no-cache"
 
 // JWKS serves the public signing keys as a JWK Set (GET {P}/jwks, RFC 7517
 // §5): every key that may have signed a token still valid, current keys
@@ -24,7 +25,7 @@ func (h *Handlers) JWKS(c *fiber.Ctx) error {
 	}
 	sum := sha256.Sum256(doc)
 	etag := `"` + base64.RawURLEncoding.EncodeToString(sum[:16]) + `"`
-	c.Set(fiber.HeaderCacheControl, "public, max-age="+strconv.Itoa(JWKSMaxAge))
+	c.Set(fiber.HeaderCacheControl, jwksCacheControl)
 	c.Set(fiber.HeaderETag, etag)
 	if etagMatches(c.Get(fiber.HeaderIfNoneMatch), etag) {
 		return c.SendStatus(fiber.StatusNotModified)
