@@ -72,8 +72,9 @@ Commands:
                                  register a client (repeat the list flags)
   settings get [KEY]             print one setting, or every key=value
   settings set KEY VALUE         validate and store a setting
-  keys rotate                    new signing keys; the old ones stay published
+  keys rotate [--withdraw-old]   new signing keys; the old ones stay published
                                  until every token they signed has expired
+                                 (--withdraw-old: unpublish them now, for a leak)
   keys list                      the signing keys, current and retired
   version                        print the version
 
@@ -540,6 +541,7 @@ func cmdKeys(args []string, stdio IO) error {
 	action := args[0]
 	fs := newFlagSet("keys "+action, stdio)
 	flags := config.RegisterFlags(fs)
+	withdraw := fs.Bool("withdraw-old", false, "rotate: unpublish the old keys at once instead of keeping them until their tokens expire (for a key that may have leaked)")
 	pos, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -572,8 +574,16 @@ func cmdKeys(args []string, stdio IO) error {
 	if err != nil {
 		return err
 	}
+	details := rot.AuditDetails()
+	var gone []string
+	if *withdraw {
+		if gone, err = m.WithdrawRetired(ctx); err != nil {
+			return err
+		}
+		details["withdrawn"] = strings.Join(gone, " ")
+	}
 	_ = e.store.AddAuditEvent(ctx, &models.AuditEvent{Actor: "cli", Action: "keys.rotate", Target: rot.New[0].KID, Success: true,
-		Details: rot.AuditDetails()})
+		Details: details})
 	fmt.Fprintln(stdio.Stdout, "new signing keys, used from now on:")
 	for _, k := range rot.New {
 		printKey(stdio.Stdout, k)
@@ -588,9 +598,12 @@ func cmdKeys(args []string, stdio IO) error {
 			published = append(published, k)
 		}
 	}
-	if len(published) == 0 {
+	switch {
+	case len(gone) > 0:
+		fmt.Fprintln(stdio.Stdout, "old keys withdrawn (tokens they signed no longer verify):", strings.Join(gone, " "))
+	case len(published) == 0:
 		fmt.Fprintln(stdio.Stdout, "there were no keys before: nothing stays published")
-	} else {
+	default:
 		fmt.Fprintln(stdio.Stdout, "retired keys, still published until every token they signed has expired:")
 		for _, k := range published {
 			printKey(stdio.Stdout, k)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,6 +218,25 @@ func TestCLIKeys(t *testing.T) {
 			r = runCLI(env, "", "keys", "list")
 			if r.code != 0 || strings.Count(r.stdout, "current") != 2 || strings.Count(r.stdout, "published until") != 2 {
 				t.Fatalf("list:\n%+v", r)
+			}
+
+			// --withdraw-old: a leaked key is unpublished at once; only the
+			// newest keys remain.
+			r = runCLI(env, "", "keys", "rotate", "--withdraw-old")
+			if r.code != 0 || !strings.Contains(r.stdout, "old keys withdrawn") || strings.Contains(r.stdout, "still published") {
+				t.Fatalf("rotate --withdraw-old: %+v", r)
+			}
+			final := jwksKIDs(t, h)
+			if len(final) != 2 || slices.Contains(final, after[0]) || slices.Contains(final, before[0]) {
+				t.Fatalf("JWKS after --withdraw-old: %v", final)
+			}
+			for _, kid := range append(before, after[:2]...) {
+				if !strings.Contains(r.stdout, kid) {
+					t.Errorf("withdrawn key %s not named:\n%s", kid, r.stdout)
+				}
+			}
+			if evs := admAudit(t, h, "keys.rotate"); len(evs) != 2 || !strings.Contains(evs[0].Details["withdrawn"]+evs[1].Details["withdrawn"], after[0]) {
+				t.Errorf("audit of the withdrawal: %+v", evs)
 			}
 
 			for _, args := range [][]string{{"keys"}, {"keys", "spin"}, {"keys", "rotate", "now"}, {"keys", "rotate", "--bogus"}} {

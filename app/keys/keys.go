@@ -750,6 +750,36 @@ func (m *Manager) Rotate(ctx context.Context) (*Rotation, error) {
 	return res, nil
 }
 
+// WithdrawRetired unpublishes every retired key at once, for keys that
+// may have leaked: tokens they signed stop verifying wherever the JWKS is
+// fetched again (and Gatehouse itself checks its tokens by digest, so
+// forged ones were never accepted here). It returns the key IDs withdrawn.
+// Rotate first, so that the current keys are retired too.
+func (m *Manager) WithdrawRetired(ctx context.Context) ([]string, error) {
+	now := m.now()
+	rows, err := m.store.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	var kids []string
+	for _, r := range rows {
+		if r.RetiredAt == nil || (r.ExpiresAt != nil && !r.ExpiresAt.After(now)) {
+			continue
+		}
+		err := m.store.UpdateSigningKey(ctx, r.KID, func(k *models.SigningKey) error {
+			k.ExpiresAt = &now
+			return nil
+		})
+		if err != nil {
+			return kids, fmt.Errorf("withdraw signing key %s: %w", r.KID, err)
+		}
+		kids = append(kids, r.KID)
+	}
+	m.Invalidate()
+	_, err = m.Prune(ctx)
+	return kids, err
+}
+
 // Prune deletes the retired keys whose tokens have all expired (they are
 // no longer published) and returns how many it deleted. Ensure and Rotate
 // call it; a background sweeper may too.
