@@ -186,14 +186,19 @@ func (c *Map[K, V]) Get(version int64, key K) (V, bool) {
 	return val, ok
 }
 
-// Put caches val for key under counter value version; another counter
-// value drops everything cached before. (Counters only grow, but a
-// database restored from a backup may go back: exact comparison keeps the
-// cache right then too. Two loaders racing with different counters cost
-// at worst a reload.)
+// Put caches val for key under counter value version; a newer counter
+// value drops everything cached before, and an older one (a request that
+// started before a change, finishing after newer ones) is not cached, so
+// that it cannot throw away what they cached. (Counters only grow; after a
+// database is restored from an older backup they may go back, and until
+// the instances restart, lookups under the older counters miss, which is
+// slower but still right: Get serves only exact counters.)
 func (c *Map[K, V]) Put(version int64, key K, val V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if version < c.version {
+		return
+	}
 	if version != c.version {
 		c.m = make(map[K]V)
 		c.version = version
@@ -223,9 +228,13 @@ func (c *Value[V]) Get(version int64) (V, bool) {
 	return c.val, true
 }
 
-// Put caches val under counter value version.
+// Put caches val under counter value version (not under one older than
+// what is cached).
 func (c *Value[V]) Put(version int64, val V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.ok && version < c.version {
+		return // see Map.Put
+	}
 	c.ok, c.version, c.val = true, version, val
 }

@@ -85,6 +85,15 @@ func TestMapValidOnlyForItsCounter(t *testing.T) {
 	if _, ok := m.Get(2, "a"); ok {
 		t.Fatal("entry of the old counter kept")
 	}
+	// A late value under an older counter neither is served nor drops
+	// the newer entries.
+	m.Put(1, "a", 11)
+	if _, ok := m.Get(1, "a"); ok {
+		t.Fatal("cached under an older counter")
+	}
+	if v, ok := m.Get(2, "b"); !ok || v != 20 {
+		t.Fatalf("a late older value dropped the newer ones: %v %v", v, ok)
+	}
 	// Bounded: the map is dropped when full.
 	m.Put(2, "c", 30)
 	m.Put(2, "d", 40)
@@ -108,6 +117,10 @@ func TestValueValidOnlyForItsCounter(t *testing.T) {
 	}
 	if _, ok := c.Get(6); ok {
 		t.Fatal("served under another counter")
+	}
+	c.Put(4, "old")
+	if v, ok := c.Get(5); !ok || v != "x" {
+		t.Fatalf("a late older value replaced the newer one: %q %v", v, ok)
 	}
 }
 
