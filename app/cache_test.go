@@ -114,6 +114,22 @@ func TestCacheClientChangeReachesOtherInstance(t *testing.T) {
 		if r, m := ccToken(t, b, a.confID, newSec); r.StatusCode != http.StatusBadRequest || m["error"] != "unauthorized_client" {
 			t.Fatalf("grant removed: %d %v", r.StatusCode, m)
 		}
+		// B served both refused requests speculatively (client-credentials
+		// issuance runs on the last counters it read, alongside a fresh
+		// read): each issued a token on the stale client, found the change,
+		// revoked the token unsent and answered from the state in force.
+		// Only the two tokens actually sent are live.
+		var live, revoked int64
+		db := a.store.DB().Model(&models.Token{})
+		if err := db.Where("client_id = ? AND revoked_at IS NULL", a.confID).Count(&live).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := a.store.DB().Model(&models.Token{}).Where("client_id = ? AND revoked_at IS NOT NULL", a.confID).Count(&revoked).Error; err != nil {
+			t.Fatal(err)
+		}
+		if live != 2 || revoked != 2 {
+			t.Errorf("tokens of the client: %d live (want 2, the ones sent), %d revoked (want 2, the speculative ones)", live, revoked)
+		}
 		// Deleted.
 		if err := a.store.DeleteClient(ctx, a.confID); err != nil {
 			t.Fatal(err)

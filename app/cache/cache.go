@@ -53,6 +53,10 @@ type Versions struct {
 	mu      sync.Mutex
 	running bool
 	next    *round // the read that starts when the running one ends
+	// last is the result of the latest read that succeeded (for
+	// Speculate).
+	last   Vector
+	hasRun bool
 }
 
 // round is one shared read of the counters.
@@ -74,6 +78,8 @@ type memo struct {
 	mu  sync.Mutex
 	ok  bool
 	vec Vector
+	// pending is the read a speculating request confirms against.
+	pending *round
 }
 
 type memoKey struct{}
@@ -82,6 +88,51 @@ type memoKey struct{}
 // most once in it.
 func WithRequest(ctx context.Context) context.Context {
 	return context.WithValue(ctx, memoKey{}, &memo{})
+}
+
+// Speculate returns a context for one request that works with the
+// counters of the latest read at once, while a read that starts now runs
+// alongside; Confirm then says whether the request saw the state in force
+// when it arrived. It saves the wait for that read on requests whose work
+// can be undone when it did not (client-credentials issuance: the tokens
+// are revoked and the request runs again with WithRequest). Without any
+// read yet it behaves like WithRequest.
+func (v *Versions) Speculate(ctx context.Context) context.Context {
+	m := &memo{}
+	v.mu.Lock()
+	if v.hasRun {
+		m.ok, m.vec = true, v.last
+	}
+	v.mu.Unlock()
+	if m.ok {
+		m.pending = v.start(ctx)
+	}
+	return context.WithValue(ctx, memoKey{}, m)
+}
+
+// Confirm waits for the read a Speculate context started and reports
+// whether the counters it used are the ones in force when the request
+// arrived (true too for contexts that did not speculate).
+func Confirm(ctx context.Context) (bool, error) {
+	m, _ := ctx.Value(memoKey{}).(*memo)
+	if m == nil {
+		return true, nil
+	}
+	m.mu.Lock()
+	r, used := m.pending, m.vec
+	m.mu.Unlock()
+	if r == nil {
+		return true, nil
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	if r.err != nil {
+		return false, r.err
+	}
+	return r.vec == used, nil
 }
 
 // Forget makes the next Current in this request read the counters again.
@@ -119,7 +170,21 @@ func (v *Versions) Current(ctx context.Context) (Vector, error) {
 // call: at once when none is running, otherwise the one that follows the
 // running read, shared with every caller that arrives meanwhile.
 func (v *Versions) read(ctx context.Context) (Vector, error) {
+	r := v.start(ctx)
+	select {
+	case <-r.done:
+		return r.vec, r.err
+	case <-ctx.Done():
+		return Vector{}, ctx.Err()
+	}
+}
+
+// start joins (or starts) the read that begins after the call: at once
+// in a goroutine when none is running, otherwise the one that follows the
+// running read.
+func (v *Versions) start(ctx context.Context) *round {
 	v.mu.Lock()
+	defer v.mu.Unlock()
 	if v.next == nil {
 		v.next = &round{done: make(chan struct{})}
 	}
@@ -127,17 +192,9 @@ func (v *Versions) read(ctx context.Context) (Vector, error) {
 	if !v.running {
 		v.running = true
 		v.next = nil
-		v.mu.Unlock()
-		v.run(ctx, r)
-	} else {
-		v.mu.Unlock()
+		go v.run(ctx, r)
 	}
-	select {
-	case <-r.done:
-		return r.vec, r.err
-	case <-ctx.Done():
-		return Vector{}, ctx.Err()
-	}
+	return r
 }
 
 // run performs round r, then the round that gathered meanwhile, if any
@@ -148,6 +205,9 @@ func (v *Versions) run(ctx context.Context, r *round) {
 	cancel()
 	close(r.done)
 	v.mu.Lock()
+	if r.err == nil {
+		v.last, v.hasRun = r.vec, true
+	}
 	next := v.next
 	v.next = nil
 	v.running = next != nil

@@ -178,3 +178,50 @@ func TestSharedReadsNeverOlderThanTheRequest(t *testing.T) {
 		t.Fatalf("%d reads for 9 requests, want 2 (the running one and one shared)", n)
 	}
 }
+
+type lockedSource struct {
+	mu  sync.Mutex
+	vec Vector
+}
+
+func (s *lockedSource) CacheVersions(context.Context) (Vector, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.vec, nil
+}
+
+func (s *lockedSource) set(v Vector) {
+	s.mu.Lock()
+	s.vec = v
+	s.mu.Unlock()
+}
+
+// A speculating request works with the counters of the latest read at
+// once; Confirm tells whether they were still the ones in force when it
+// arrived.
+func TestSpeculateAndConfirm(t *testing.T) {
+	src := &lockedSource{vec: Vector{Clients: 1}}
+	v := NewVersions(src)
+	bg := context.Background()
+	check := func(what string, wantClients int64, wantOK bool) {
+		t.Helper()
+		ctx := v.Speculate(bg)
+		got, err := v.Current(ctx)
+		if err != nil || got.Clients != wantClients {
+			t.Fatalf("%s: Current %+v %v, want clients %d", what, got, err, wantClients)
+		}
+		ok, err := Confirm(ctx)
+		if err != nil || ok != wantOK {
+			t.Fatalf("%s: Confirm %v %v, want %v", what, ok, err, wantOK)
+		}
+	}
+	check("no read yet: reads first", 1, true)
+	check("unchanged", 1, true)
+	src.set(Vector{Clients: 2})
+	check("changed since the last read: stale, and said so", 1, false)
+	check("the next one has the new counters", 2, true)
+	// Contexts that do not speculate confirm trivially.
+	if ok, err := Confirm(WithRequest(bg)); !ok || err != nil {
+		t.Fatalf("Confirm without speculation: %v %v", ok, err)
+	}
+}

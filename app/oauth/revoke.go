@@ -41,3 +41,18 @@ func (s *Server) Revoke(ctx context.Context, r *ClientRequest) *Error {
 	}
 	return nil
 }
+
+// Discard revokes the tokens of a response that will not be sent (issued
+// on a speculation that turned out stale, see app/cache.Speculate).
+func (s *Server) Discard(ctx context.Context, resp *TokenResponse) error {
+	now := s.now()
+	for _, plain := range []string{resp.AccessToken, resp.RefreshToken} {
+		if plain == "" {
+			continue
+		}
+		if err := s.model.RevokeToken(ctx, secret.Digest(plain), now); err != nil && !isNotFound(err) {
+			return err
+		}
+	}
+	return nil
+}

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -182,8 +183,15 @@ func (l *Limiter) waitOver(ctx context.Context, key string, allowed int64, now t
 	return max(oldest.Add(l.Window).Sub(now), time.Second), nil
 }
 
-// Fail records one failed attempt for the account and the address.
+// Fail records one failed attempt for the account and the address (held
+// back instead under a Hold context).
 func (l *Limiter) Fail(ctx context.Context, account, address string) error {
+	if h, ok := ctx.Value(heldKey{}).(*Held); ok {
+		h.mu.Lock()
+		h.fails = append(h.fails, func(ctx context.Context) error { return l.Fail(ctx, account, address) })
+		h.mu.Unlock()
+		return nil
+	}
 	now := l.Now().UTC()
 	for _, k := range l.limits(account, address) {
 		if _, err := l.Store.AddThrottleEvent(ctx, k.key, now); err != nil {
@@ -200,4 +208,36 @@ func RetryAfterSeconds(d time.Duration) int {
 		s = 1
 	}
 	return s
+}
+
+// Held keeps back the failures a request records (Fail) until Release: for
+// work that may be thrown away and done again (a speculative request), so
+// that one failure is not counted twice.
+type Held struct {
+	mu    sync.Mutex
+	fails []func(context.Context) error
+}
+
+type heldKey struct{}
+
+// Hold returns a context in which Fail records nothing yet, and the Held
+// that keeps the failures.
+func Hold(ctx context.Context) (context.Context, *Held) {
+	h := &Held{}
+	return context.WithValue(ctx, heldKey{}, h), h
+}
+
+// Release records the failures held back, with ctx (which should not be
+// a Hold context).
+func (h *Held) Release(ctx context.Context) error {
+	h.mu.Lock()
+	fails := h.fails
+	h.fails = nil
+	h.mu.Unlock()
+	for _, f := range fails {
+		if err := f(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -142,3 +142,36 @@ func TestRetryAfterSeconds(t *testing.T) {
 		t.Fatal("rounding")
 	}
 }
+
+// Under Hold, Fail records nothing until Release; a dropped Held counts
+// nothing at all.
+func TestHoldKeepsFailuresBackUntilRelease(t *testing.T) {
+	m := newMem()
+	l := New(m, "client")
+	bg := context.Background()
+	count := func() int64 {
+		n, _, _ := m.CountThrottleEvents(bg, "client:account:c1", time.Time{})
+		return n
+	}
+	ctx, held := Hold(bg)
+	if err := l.Fail(ctx, "c1", "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("%d failures recorded while held", n)
+	}
+	if err := held.Release(bg); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("%d failures after Release, want 1", n)
+	}
+	if err := held.Release(bg); err != nil || count() != 1 {
+		t.Fatalf("a second Release recorded again: %d", count())
+	}
+	ctx, _ = Hold(bg)
+	_ = l.Fail(ctx, "c1", "192.0.2.1")
+	if n := count(); n != 1 {
+		t.Fatalf("a dropped hold recorded: %d", n)
+	}
+}
