@@ -203,11 +203,15 @@ func (v *Versions) run(ctx context.Context, r *round) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readTimeout)
 	r.vec, r.err = v.src.CacheVersions(rctx)
 	cancel()
+	if r.err == nil {
+		// Before waking the waiters, so that what they do next (a
+		// Speculate) starts from this read.
+		v.mu.Lock()
+		v.last, v.hasRun = r.vec, true
+		v.mu.Unlock()
+	}
 	close(r.done)
 	v.mu.Lock()
-	if r.err == nil {
-		v.last, v.hasRun = r.vec, true
-	}
 	next := v.next
 	v.next = nil
 	v.running = next != nil
