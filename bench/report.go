@@ -144,11 +144,11 @@ func writeReport(o options, rows []row, targets []string, took time.Duration) er
 - **p99 at half rate** is measured open-loop from each request's scheduled
   start, so one stall of the shared machine (a PostgreSQL checkpoint, a
   noisy neighbour) delays every request queued behind it; repeated runs
-  range from under 10 ms to a few hundred. On SQLite the long stalls show
-  only in the full run, right after 20 s of full-rate inserts: the likely
-  cause is the background checkpointer escalating to a TRUNCATE checkpoint
-  (app/database/sqlitewriter.go), which makes writers wait while it
-  finishes; short runs stay under 10 ms.
+  range from under 10 ms to a few tens of ms. On SQLite the background
+  checkpointer restarts the WAL past about 40 MiB (a RESTART checkpoint
+  holds writers back for tens of milliseconds); it used to let the WAL grow
+  to gigabytes and TRUNCATE it, which stalled writers for over half a
+  second.
 `)
 	return os.WriteFile(o.out, b.Bytes(), 0o644)
 }

@@ -278,9 +278,18 @@ func (r *serialRows) ColumnTypeDatabaseTypeName(i int) string {
 // WAL into the database file.
 const checkpointInterval = 250 * time.Millisecond
 
+// walRestartFrames is the WAL size (in 4 KiB pages, about 40 MiB) past
+// which the checkpointer restarts the WAL.
+const walRestartFrames = 10000
+
 // checkpointer runs PASSIVE checkpoints (which never block readers or
-// writers) until db is closed; when the WAL has grown large (readers kept
-// a checkpoint from finishing) it waits for a TRUNCATE one.
+// writers) until db is closed. Under a steady stream of reads the WAL is
+// seldom restarted from its beginning, so it keeps growing; past
+// walRestartFrames frames a RESTART checkpoint makes the next writer start
+// over. It briefly holds writers back (tens of milliseconds at this size);
+// a TRUNCATE of a WAL left to grow to gigabytes held them for over half a
+// second (make bench: p99 at half rate went from 130-520 ms to under 10).
+// The WAL file keeps its size, so it is not truncated again and again.
 func checkpointer(db *sql.DB) {
 	t := time.NewTicker(checkpointInterval)
 	defer t.Stop()
@@ -290,8 +299,8 @@ func checkpointer(db *sql.DB) {
 		if errors.Is(err, sql.ErrConnDone) || (err != nil && strings.Contains(err.Error(), "database is closed")) {
 			return
 		}
-		if err == nil && logFrames > 100000 && done < logFrames {
-			_, _ = db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+		if err == nil && logFrames > walRestartFrames {
+			_, _ = db.Exec("PRAGMA wal_checkpoint(RESTART)")
 		}
 	}
 }
