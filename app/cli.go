@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/store"
+	"github.com/gatehouse/gatehouse/handlers"
 	"github.com/gatehouse/gatehouse/models"
 )
 
@@ -70,6 +72,10 @@ Commands:
   clients create --name N --redirect-uri URI ... --grant-type G ... --scope S ...
                  [--public] [--owner USERNAME] [--json]
                                  register a client (repeat the list flags)
+  scopes create --id ID --name NAME [--description TEXT] [--icon ICON]
+                [--method M --path /api/...] [--default]
+                                 define a scope, validated as in the dashboard
+  scopes list                    the scopes and what they guard
   settings get [KEY]             print one setting, or every key=value
   settings set KEY VALUE         validate and store a setting
   keys rotate [--withdraw-old]   new signing keys; the old ones stay published
@@ -132,6 +138,8 @@ func run(args []string, stdio IO) error {
 		return cmdSettings(args, stdio)
 	case "clients":
 		return cmdClients(args, stdio)
+	case "scopes":
+		return cmdScopes(args, stdio)
 	case "keys":
 		return cmdKeys(args, stdio)
 	case "version":
@@ -473,6 +481,79 @@ func cmdClients(args []string, stdio IO) error {
 	} else {
 		fmt.Fprintln(stdio.Stdout, "public client: no secret; it must use PKCE")
 	}
+	return nil
+}
+
+func cmdScopes(args []string, stdio IO) error {
+	const use = "usage: gatehouse scopes create --id ID --name NAME [--description TEXT] [--icon ICON] [--method M --path /api/...] [--default] | gatehouse scopes list"
+	if len(args) == 0 || (args[0] != "create" && args[0] != "list") {
+		return usageErr(use)
+	}
+	action := args[0]
+	fs := newFlagSet("scopes "+action, stdio)
+	flags := config.RegisterFlags(fs)
+	var sc models.Scope
+	if action == "create" {
+		fs.StringVar(&sc.ScopeID, "id", "", "the scope ID clients request, e.g. calendar.read (required)")
+		fs.StringVar(&sc.Name, "name", "", "display name (required)")
+		fs.StringVar(&sc.Description, "description", "", "consent-screen text; {user} and {client_name} are filled in")
+		fs.StringVar(&sc.Icon, "icon", "", "a Font Awesome class (fa-solid fa-calendar) or an https:// image URL")
+		fs.StringVar(&sc.Method, "method", "", "the HTTP method the scope guards: GET, POST, PUT, PATCH, DELETE or *")
+		fs.StringVar(&sc.ResourcePath, "path", "", "the resource path the scope guards; a trailing * matches a subtree")
+		fs.BoolVar(&sc.IsDefault, "default", false, "granted even when a request's scope omits it")
+	}
+	pos, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("scopes %s takes no arguments (got %q)", action, pos[0])
+	}
+	var details map[string]string
+	if action == "create" {
+		// The same checks as the dashboard's form, with its messages
+		// reported under the flags' names.
+		var errs map[string]string
+		if errs, details = handlers.ValidateNewScope(&sc); len(errs) > 0 {
+			flagOf := map[string]string{"scope_id": "id", "resource_path": "path"}
+			named := map[string]string{}
+			for k, v := range errs {
+				named["--"+cmp.Or(flagOf[k], k)] = v
+			}
+			return fieldErrors(named)
+		}
+	}
+	ctx := context.Background()
+	e, err := openEnv(ctx, flags, stdio, true, false)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if action == "list" {
+		list, err := e.store.ListScopes(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range list {
+			guard, def := "-", ""
+			if s.Method != "" {
+				guard = s.Method + " " + s.ResourcePath
+			}
+			if s.IsDefault {
+				def = "default"
+			}
+			fmt.Fprintf(stdio.Stdout, "%-24s %-28s %-7s  %s\n", s.ScopeID, guard, def, s.Name)
+		}
+		return nil
+	}
+	if err := e.store.CreateScope(ctx, &sc); errors.Is(err, store.ErrAlreadyExists) {
+		return usageErr("--id: a scope %q exists already", sc.ScopeID)
+	} else if err != nil {
+		return err
+	}
+	_ = e.store.AddAuditEvent(ctx, &models.AuditEvent{Actor: "cli", Action: "scope.created", Target: sc.ScopeID, Success: true,
+		Details: details})
+	fmt.Fprintf(stdio.Stdout, "created scope %q\n", sc.ScopeID)
 	return nil
 }
 

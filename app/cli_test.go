@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -330,4 +331,75 @@ func jwtKID(t *testing.T, tok string) string {
 		t.Fatal(err)
 	}
 	return h.KID
+}
+
+// scopes create validates as the dashboard's form does (same messages,
+// under the flags' names), stores the scope in canonical form with an
+// audit event by "cli", refuses a taken ID, and scopes list shows it.
+func TestCLIScopes(t *testing.T) {
+	dbURL := dbtest.SQLiteURL(t)
+	env := map[string]string{"GATEHOUSE_DATABASE_URL": dbURL}
+	r := runCLI(env, "", "scopes", "create", "--id", "calendar.read", "--name", "Read your calendar",
+		"--description", "{client_name} will see {user}'s calendar.", "--icon", "fa-calendar",
+		"--method", "get", "--path", "/api/calendar*", "--default")
+	if r.code != 0 || r.stdout != "created scope \"calendar.read\"\n" {
+		t.Fatalf("create: %+v", r)
+	}
+	st := models.New(dbtest.Open(t, dbURL))
+	ctx := context.Background()
+	sc, err := st.GetScope(ctx, "calendar.read")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The icon gets its default style and the method is upper-cased, as
+	// the dashboard stores them.
+	if sc.Name != "Read your calendar" || sc.Icon != "fa-solid fa-calendar" || sc.Method != "GET" ||
+		sc.ResourcePath != "/api/calendar*" || !sc.IsDefault || sc.Description != "{client_name} will see {user}'s calendar." {
+		t.Fatalf("stored scope %+v", sc)
+	}
+	evs, _, err := st.ListAuditEvents(ctx, models.AuditFilter{Action: "scope.created"})
+	if err != nil || len(evs) != 1 || evs[0].Actor != "cli" || evs[0].Target != "calendar.read" ||
+		evs[0].Details["resource_path"] != "/api/calendar*" || evs[0].Details["default"] != "true" {
+		t.Fatalf("audit events %+v (%v), want one scope.created by cli", evs, err)
+	}
+
+	// A scope without a guarded resource and without a description.
+	if r := runCLI(env, "", "scopes", "create", "--id", "contacts.read", "--name", "Contacts"); r.code != 0 {
+		t.Fatalf("create without a resource: %+v", r)
+	}
+	r = runCLI(env, "", "scopes", "list")
+	if r.code != 0 || !regexp.MustCompile(`(?m)^calendar\.read +GET /api/calendar\* +default +Read your calendar$`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^contacts\.read +- +Contacts$`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^user\.read +GET /api/user +default`).MatchString(r.stdout) {
+		t.Fatalf("list:\n%s", r.stdout)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--id", "calendar.read", "--name", "Again"}, `error: --id: a scope "calendar.read" exists already`},
+		{[]string{"--name", "No ID"}, "error: --id: The scope ID"},
+		{[]string{"--id", "new", "--name", "Reserved"}, `error: --id: "new" is reserved`},
+		{[]string{"--id", "has space", "--name", "Bad ID"}, "error: --id: The scope ID"},
+		{[]string{"--id", "x.read"}, "error: --name: Give the scope a display name."},
+		{[]string{"--id", "x.read", "--name", "X", "--icon", "fa-solid fa-no-such-icon-here"}, "error: --icon: Font Awesome has no icon called fa-no-such-icon-here."},
+		{[]string{"--id", "x.read", "--name", "X", "--icon", "http://example.com/i.png"}, "error: --icon: Use an https:// address"},
+		{[]string{"--id", "x.read", "--name", "X", "--method", "GET"}, "error: --path: Enter the path"},
+		{[]string{"--id", "x.read", "--name", "X", "--path", "/api/x"}, "error: --method: Choose the method"},
+		{[]string{"--id", "x.read", "--name", "X", "--method", "FETCH", "--path", "/api/x"}, "error: --method: Choose GET"},
+		{[]string{"--id", "x.read", "--name", "X", "--method", "GET", "--path", "/api/../x"}, "error: --path: Write the path without"},
+		{[]string{"--id", "x.read", "--name", "X", "extra"}, `error: scopes create takes no arguments (got "extra")`},
+	} {
+		r := runCLI(env, "", append([]string{"scopes", "create"}, c.args...)...)
+		if r.code != 1 || !strings.HasPrefix(r.stderr, c.want) {
+			t.Errorf("scopes create %q: %+v, want exit 1 with %q", c.args, r, c.want)
+		}
+	}
+	if _, err := st.GetScope(ctx, "x.read"); err == nil {
+		t.Error("a refused scope was stored")
+	}
+	if r := runCLI(env, "", "scopes", "delete"); r.code != 1 || !strings.HasPrefix(r.stderr, "error: usage: gatehouse scopes create") {
+		t.Errorf("unknown action: %+v", r)
+	}
 }

@@ -333,6 +333,20 @@ func scopeDetails(sc *models.Scope) map[string]string {
 	return map[string]string{"name": sc.Name, "icon": sc.Icon, "method": sc.Method, "resource_path": sc.ResourcePath, "default": def}
 }
 
+// ValidateNewScope checks a scope to be created exactly as the new-scope
+// form does (`gatehouse scopes create` uses it), puts its fields in their
+// canonical form, and returns the problems by form field name. Details
+// are the scope's fields for the audit log.
+func ValidateNewScope(sc *models.Scope) (errs map[string]string, details map[string]string) {
+	in := scopeInput{ScopeID: strings.TrimSpace(sc.ScopeID), Name: strings.TrimSpace(sc.Name),
+		Description: strings.TrimSpace(sc.Description), Icon: strings.TrimSpace(sc.Icon),
+		ResourcePath: strings.TrimSpace(sc.ResourcePath), Method: strings.ToUpper(strings.TrimSpace(sc.Method)), IsDefault: sc.IsDefault}
+	errs = in.validate(true)
+	sc.ScopeID, sc.Name, sc.Description, sc.Icon = in.ScopeID, in.Name, in.Description, in.Icon
+	sc.ResourcePath, sc.Method = in.ResourcePath, in.Method
+	return errs, scopeDetails(sc)
+}
+
 // ScopePage shows a scope (GET /dashboard/scopes/:scope_id): the edit form
 // for admins, a read-only view for developers.
 func (h *Handlers) ScopePage(c *fiber.Ctx) error {
