@@ -29,7 +29,7 @@ import (
 func (h *Handlers) DeviceAuthorization(c *fiber.Ctx) error {
 	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, *oauth.Error) {
 		ctx := c.UserContext()
-		l := throttle.New(h.Store, "device_authorization")
+		l := throttle.New(h.Throttles, "device_authorization")
 		l.PerAddress = DeviceCodesPerAddress
 		l.Now = func() time.Time { return h.Now() }
 		_, wait, err := l.Begin(ctx, "", r.RemoteAddr)
@@ -52,9 +52,9 @@ const DeviceCodesPerAddress = 60
 // deviceThrottle counts wrong user codes per account and per address
 // (SPEC.md §3): 10 per account or 30 per address within 10 minutes, then
 // 429 until the window has passed. It keeps no state of its own (the
-// counts are in the database), so one per request is fine.
+// counts are in h.Throttles), so one per request is fine.
 func (h *Handlers) deviceThrottle() *throttle.Limiter {
-	l := throttle.New(h.Store, "device")
+	l := throttle.New(h.Throttles, "device")
 	l.Now = func() time.Time { return h.Now() }
 	return l
 }

@@ -34,6 +34,9 @@ type Handlers struct {
 	Log      *slog.Logger
 	// LoginThrottle counts failed sign-ins per account and address.
 	LoginThrottle *throttle.Limiter
+	// Throttles keeps every limiter's counts: the database, or Redis when
+	// GATEHOUSE_REDIS_URL is set.
+	Throttles throttle.Store
 	// OAuth is the protocol core.
 	OAuth *oauth.Server
 	// Keys are the signing keys (the core's Signer, the JWKS).
@@ -45,13 +48,15 @@ type Handlers struct {
 // New returns Handlers with SPEC.md's throttling thresholds.
 func New(cfg *config.Config, st *models.Store, log *slog.Logger) *Handlers {
 	versions := cache.NewVersions(st)
+	throttles := throttle.Open(cfg.RedisURL.Reveal(), st)
 	h := &Handlers{
 		Config:        cfg,
 		Store:         st,
 		Settings:      settings.NewCachedService(st, versions),
 		Versions:      versions,
 		Log:           log,
-		LoginThrottle: throttle.New(st, "login"),
+		Throttles:     throttles,
+		LoginThrottle: throttle.New(throttles, "login"),
 		Now:           time.Now,
 	}
 	clock := func() time.Time { return h.Now() }
@@ -59,7 +64,7 @@ func New(cfg *config.Config, st *models.Store, log *slog.Logger) *Handlers {
 		Version: func(ctx context.Context) (int64, error) { v, err := versions.Current(ctx); return v.Keys, err }})
 	h.OAuth = oauth.New(oauth.Options{
 		Issuer: cfg.Issuer, Model: models.NewCachedOAuthModel(st, versions), Settings: h.Settings, Now: clock, Log: log,
-		ClientThrottle: throttle.New(st, "client"), LoginThrottle: h.LoginThrottle, Signer: h.Keys,
+		ClientThrottle: throttle.New(throttles, "client"), LoginThrottle: h.LoginThrottle, Signer: h.Keys,
 	})
 	return h
 }

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"mime"
-	"net/url"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -20,9 +19,9 @@ func clientRequest(c *fiber.Ctx) (*oauth.ClientRequest, *oauth.Error) {
 	if err != nil || mt != fiber.MIMEApplicationForm {
 		return nil, oauth.ErrInvalidRequest.WithDescription("the body must be application/x-www-form-urlencoded")
 	}
-	form, err := url.ParseQuery(string(c.Body()))
-	if err != nil {
-		return nil, oauth.ErrInvalidRequest.WithDescription("the body is not valid form encoding")
+	form, e := oauth.ParseForm(string(c.Body()))
+	if e != nil {
+		return nil, e
 	}
 	return &oauth.ClientRequest{Form: form, Authorization: c.Get(fiber.HeaderAuthorization), RemoteAddr: web.IP(c)}, nil
 }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/redis/go-redis/v9"
 	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse/gatehouse/app/database"
@@ -63,6 +64,9 @@ type Config struct {
 	// KeySecret encrypts the signing keys' private parts in the database;
 	// empty stores them unencrypted.
 	KeySecret Secret
+	// RedisURL, when set, keeps the throttle counts in Redis instead of
+	// the database (it may hold a password: never printed).
+	RedisURL Secret
 }
 
 // MinKeySecretLength is the shortest key secret accepted, in bytes: the
@@ -118,6 +122,7 @@ type raw struct {
 	LogFormat      string `yaml:"log_format"`
 	TrustedProxies string `yaml:"trusted_proxies"`
 	KeySecret      string `yaml:"key_secret"`
+	RedisURL       string `yaml:"redis_url"`
 	OAuth          struct {
 		Prefix *string           `yaml:"prefix"`
 		Paths  map[string]string `yaml:"paths"`
@@ -134,6 +139,7 @@ type Flags struct {
 	oauthPrefix    *string
 	trustedProxies *string
 	keySecret      *string
+	redisURL       *string
 }
 
 // RegisterFlags adds the configuration flags to fs.
@@ -147,6 +153,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		oauthPrefix:    fs.String("oauth-prefix", "", "path prefix of the OAuth endpoints (env GATEHOUSE_OAUTH_PREFIX, default "+DefaultOAuthPrefix+")"),
 		trustedProxies: fs.String("trusted-proxies", "", "CIDRs whose X-Forwarded-For is trusted (env GATEHOUSE_TRUSTED_PROXIES)"),
 		keySecret:      fs.String("key-secret", "", "secret that encrypts the signing keys in the database (env GATEHOUSE_KEY_SECRET, preferred: command lines are visible to other local users; default empty: unencrypted)"),
+		redisURL:       fs.String("redis-url", "", "redis://... keeping the throttle counts (env GATEHOUSE_REDIS_URL; default empty: in the database)"),
 	}
 }
 
@@ -198,6 +205,7 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 		LogFormat:      pick("", nil, "GATEHOUSE_LOG_FORMAT", file.LogFormat, DefaultLogFormat),
 		TrustedProxies: pick("trusted-proxies", f.trustedProxies, "GATEHOUSE_TRUSTED_PROXIES", file.TrustedProxies, ""),
 		KeySecret:      pick("key-secret", f.keySecret, "GATEHOUSE_KEY_SECRET", file.KeySecret, ""),
+		RedisURL:       pick("redis-url", f.redisURL, "GATEHOUSE_REDIS_URL", file.RedisURL, ""),
 	}
 	prefix := pick("oauth-prefix", f.oauthPrefix, "GATEHOUSE_OAUTH_PREFIX", prefixFromFile, DefaultOAuthPrefix)
 	if !set["oauth-prefix"] && getenv("GATEHOUSE_OAUTH_PREFIX") == "" && file.OAuth.Prefix != nil {
@@ -315,6 +323,14 @@ func validate(r raw, prefix string, paths map[string]string) (*Config, error) {
 		add("GATEHOUSE_KEY_SECRET is %d characters long; use at least %d random ones (e.g. the output of `openssl rand -base64 32`), or leave it empty to store signing keys unencrypted", len(r.KeySecret), MinKeySecretLength)
 	}
 	cfg.KeySecret = Secret(r.KeySecret)
+
+	// The URL may carry a password: the message never shows it.
+	if r.RedisURL != "" {
+		if _, err := redis.ParseURL(r.RedisURL); err != nil {
+			add("GATEHOUSE_REDIS_URL is not a redis:// or rediss:// URL (e.g. redis://127.0.0.1:6379/0)")
+		}
+	}
+	cfg.RedisURL = Secret(r.RedisURL)
 
 	if len(problems) > 0 {
 		return nil, &Error{Problems: problems}

@@ -282,3 +282,46 @@ func TestKeySecret(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisURL checks GATEHOUSE_REDIS_URL / --redis-url / redis_url: flags
+// > env > file > empty default (the database keeps the throttle counts), a
+// malformed URL refused without showing it (it may hold a password), and
+// the value hidden from fmt.
+func TestRedisURL(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gatehouse.yaml")
+	os.WriteFile(file, []byte("redis_url: redis://file:6379/1\n"), 0o600)
+
+	cfg, err := load(t, nil, sqliteEnv(t))
+	if err != nil || cfg.RedisURL != "" {
+		t.Fatalf("default redis URL = %q (%v), want empty", cfg.RedisURL.Reveal(), err)
+	}
+	env := sqliteEnv(t)
+	cfg, err = load(t, []string{"--config", file}, env)
+	if err != nil || cfg.RedisURL.Reveal() != "redis://file:6379/1" {
+		t.Fatalf("file redis_url not used: %v", err)
+	}
+	env["GATEHOUSE_REDIS_URL"] = "redis://:pw@env:6379/2"
+	cfg, err = load(t, []string{"--config", file}, env)
+	if err != nil || cfg.RedisURL.Reveal() != "redis://:pw@env:6379/2" {
+		t.Fatalf("env did not override file: %v", err)
+	}
+	cfg, err = load(t, []string{"--config", file, "--redis-url", "rediss://flag:6380/3"}, env)
+	if err != nil || cfg.RedisURL.Reveal() != "rediss://flag:6380/3" {
+		t.Fatalf("flag did not override env: %v", err)
+	}
+	if s := fmt.Sprintf("%v %+v", cfg.RedisURL, cfg); strings.Contains(s, "flag:6380") {
+		t.Fatalf("the redis URL is printed: %s", s)
+	}
+
+	bad := "http://:hunter2@host/0"
+	env = sqliteEnv(t)
+	env["GATEHOUSE_REDIS_URL"] = bad
+	_, err = load(t, nil, env)
+	if err == nil || !strings.Contains(err.Error(), "GATEHOUSE_REDIS_URL is not a redis://") {
+		t.Fatalf("malformed redis URL: %v", err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Error("the error shows the password")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/app/store"
@@ -61,7 +62,18 @@ func ParseBasic(header string) (id, secretValue string, ok bool) {
 	if secretValue, err = url.QueryUnescape(pass); err != nil {
 		return "", "", false
 	}
-	return id, secretValue, id != ""
+	// Credentials are text: invalid UTF-8 or control characters (which
+	// the database may refuse) are no credentials at all.
+	if id == "" || !validCredential(id) || !validCredential(secretValue) {
+		return "", "", false
+	}
+	return id, secretValue, true
+}
+
+// validCredential reports whether s is valid UTF-8 without control
+// characters.
+func validCredential(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // AuthenticateClient identifies and authenticates the client of a token,

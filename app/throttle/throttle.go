@@ -1,8 +1,14 @@
 // Package throttle counts failures (sign-ins, client authentications,
-// device user codes) per account and per client address in the database, so
-// that the limits hold across every instance. After PerAccount failures for
-// one account, or PerAddress from one address, within Window, further
-// attempts are refused until the window has passed.
+// device user codes) per account and per client address in shared storage
+// (the database, or Redis when GATEHOUSE_REDIS_URL is set), so that the
+// limits hold across every instance. After PerAccount failures for one
+// account, or PerAddress from one address, within Window, further attempts
+// are refused until the window has passed.
+//
+// A storage error fails the attempt (the caller answers 500 or
+// server_error) rather than letting it through unthrottled or refusing
+// it as throttled: the limits never silently switch off, and nobody is
+// locked out beyond the outage, which /readyz reports.
 package throttle
 
 import (
@@ -15,12 +21,46 @@ import (
 	"time"
 )
 
-// Store is the storage the limiter needs.
+// Store keeps the counted events: a sliding window of timestamps per key.
 type Store interface {
+	// AddThrottleEvent counts one event for key at the given time and
+	// returns its ID (unique within the key).
+	AddThrottleEvent(ctx context.Context, key string, at time.Time) (int64, error)
+	// DeleteThrottleEvents forgets these events.
+	DeleteThrottleEvents(ctx context.Context, events ...Event) error
+	// CountThrottleEvents counts the events for key at or after since and
+	// returns the time of the earliest of them (zero when n is 0).
+	CountThrottleEvents(ctx context.Context, key string, since time.Time) (n int64, oldest time.Time, err error)
+	// ClearThrottle forgets every event counted for key.
+	ClearThrottle(ctx context.Context, key string) error
+}
+
+// Event names one counted event.
+type Event struct {
+	Key string
+	ID  int64
+}
+
+// DatabaseStore is the database's storage (models.Store): event IDs are
+// unique across keys there.
+type DatabaseStore interface {
 	AddThrottleEvent(ctx context.Context, key string, at time.Time) (int64, error)
 	DeleteThrottleEvents(ctx context.Context, ids ...int64) error
 	CountThrottleEvents(ctx context.Context, key string, since time.Time) (int64, time.Time, error)
 	ClearThrottle(ctx context.Context, key string) error
+}
+
+// Database counts in the database.
+func Database(db DatabaseStore) Store { return database{db} }
+
+type database struct{ DatabaseStore }
+
+func (d database) DeleteThrottleEvents(ctx context.Context, events ...Event) error {
+	ids := make([]int64, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
+	}
+	return d.DatabaseStore.DeleteThrottleEvents(ctx, ids...)
 }
 
 // Limiter throttles one kind of attempt, named by Scope (e.g. "login").
@@ -77,7 +117,7 @@ func AddressKey(address string) string {
 type Attempt struct {
 	l       *Limiter
 	account string
-	ids     []int64
+	events  []Event
 }
 
 // Begin counts an attempt for the account and the address before it is
@@ -96,7 +136,7 @@ func (l *Limiter) Begin(ctx context.Context, account, address string) (*Attempt,
 		if err != nil {
 			return nil, 0, err
 		}
-		a.ids = append(a.ids, id)
+		a.events = append(a.events, Event{k.key, id})
 		// This attempt is counted already: the limit itself may pass.
 		w, err := l.waitOver(ctx, k.key, k.limit, now)
 		if err != nil {
@@ -106,7 +146,7 @@ func (l *Limiter) Begin(ctx context.Context, account, address string) (*Attempt,
 	}
 	if wait > 0 {
 		// A refused attempt is not a guess: it does not extend the block.
-		if err := l.Store.DeleteThrottleEvents(ctx, a.ids...); err != nil {
+		if err := l.Store.DeleteThrottleEvents(ctx, a.events...); err != nil {
 			return nil, 0, err
 		}
 		return nil, wait, nil
@@ -131,7 +171,7 @@ func (a *Attempt) Succeeded(ctx context.Context) error {
 // failures of the account stay counted (unlike Succeeded), for attempts
 // whose success an attacker can arrange at will.
 func (a *Attempt) Forget(ctx context.Context) error {
-	return a.l.Store.DeleteThrottleEvents(ctx, a.ids...)
+	return a.l.Store.DeleteThrottleEvents(ctx, a.events...)
 }
 
 // Blocked reports how long attempts for the account or from the address

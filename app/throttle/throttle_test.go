@@ -1,12 +1,66 @@
-package throttle
+package throttle_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
 	"sort"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse/gatehouse/app/database/dbtest"
+	"github.com/gatehouse/gatehouse/app/throttle"
+	"github.com/gatehouse/gatehouse/models"
 )
+
+// RedisEnv names the variable holding the Redis test server URL (e.g.
+// redis://127.0.0.1:6379/15); without it the Redis store is not tested,
+// except in CI, where that is a failure.
+const RedisEnv = "GATEHOUSE_TEST_REDIS_URL"
+
+// RedisStore returns a Redis store under a fresh key prefix (deleted when
+// the test ends), or skips the test when no Redis server is configured.
+func redisStore(t *testing.T) *throttle.Redis {
+	t.Helper()
+	raw := os.Getenv(RedisEnv)
+	if raw == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s must be set in CI", RedisEnv)
+		}
+		t.Skipf("%s not set; skipping Redis", RedisEnv)
+	}
+	opts, err := redis.ParseURL(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := throttle.NewRedis(redis.NewClient(opts))
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	r.Prefix = "test:" + hex.EncodeToString(b) + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		keys, _ := r.Client.Keys(ctx, r.Prefix+"*").Result()
+		if len(keys) > 0 {
+			r.Client.Del(ctx, keys...)
+		}
+		r.Close()
+	})
+	return r
+}
+
+// eachStore runs fn against every store: in memory, the database (SQLite,
+// PostgreSQL when configured) and Redis (when configured).
+func eachStore(t *testing.T, fn func(t *testing.T, st throttle.Store)) {
+	t.Run("memory", func(t *testing.T) { fn(t, throttle.Database(newMem())) })
+	for _, b := range dbtest.Backends() {
+		t.Run(b.Dialect, func(t *testing.T) { fn(t, throttle.Database(models.New(dbtest.Open(t, b.URL(t))))) })
+	}
+	t.Run("redis", func(t *testing.T) { fn(t, redisStore(t)) })
+}
 
 type mem struct {
 	mu   sync.Mutex
@@ -59,7 +113,7 @@ func (m *mem) ClearThrottle(_ context.Context, k string) error {
 }
 
 // fail makes one failed attempt; it reports whether it was allowed.
-func fail(l *Limiter, account, address string) bool {
+func fail(l *throttle.Limiter, account, address string) bool {
 	a, wait, err := l.Begin(context.Background(), account, address)
 	if err != nil {
 		panic(err)
@@ -67,11 +121,12 @@ func fail(l *Limiter, account, address string) bool {
 	return a != nil && wait == 0
 }
 
-func TestLimits(t *testing.T) {
+func TestLimits(t *testing.T) { eachStore(t, testLimits) }
+
+func testLimits(t *testing.T, st throttle.Store) {
 	ctx := context.Background()
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	st := newMem()
-	l := New(st, "login")
+	now := time.Now().UTC().Truncate(time.Second)
+	l := throttle.New(st, "login")
 	l.Now = func() time.Time { return now }
 
 	for i := 0; i < 10; i++ {
@@ -116,7 +171,11 @@ func TestLimits(t *testing.T) {
 // TestParallelAttemptsCannotOvershoot: attempts are counted before they are
 // tried, so of 40 parallel attempts at most 10 get through.
 func TestParallelAttemptsCannotOvershoot(t *testing.T) {
-	l := New(newMem(), "login")
+	eachStore(t, func(t *testing.T, st throttle.Store) { testParallelAttemptsCannotOvershoot(t, st) })
+}
+
+func testParallelAttemptsCannotOvershoot(t *testing.T, st throttle.Store) {
+	l := throttle.New(st, "login")
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	allowed := 0
@@ -138,7 +197,7 @@ func TestParallelAttemptsCannotOvershoot(t *testing.T) {
 }
 
 func TestRetryAfterSeconds(t *testing.T) {
-	if RetryAfterSeconds(1500*time.Millisecond) != 2 || RetryAfterSeconds(0) != 1 {
+	if throttle.RetryAfterSeconds(1500*time.Millisecond) != 2 || throttle.RetryAfterSeconds(0) != 1 {
 		t.Fatal("rounding")
 	}
 }
@@ -146,14 +205,17 @@ func TestRetryAfterSeconds(t *testing.T) {
 // Under Hold, Fail records nothing until Release; a dropped Held counts
 // nothing at all.
 func TestHoldKeepsFailuresBackUntilRelease(t *testing.T) {
-	m := newMem()
-	l := New(m, "client")
+	eachStore(t, testHoldKeepsFailuresBackUntilRelease)
+}
+
+func testHoldKeepsFailuresBackUntilRelease(t *testing.T, m throttle.Store) {
+	l := throttle.New(m, "client")
 	bg := context.Background()
 	count := func() int64 {
 		n, _, _ := m.CountThrottleEvents(bg, "client:account:c1", time.Time{})
 		return n
 	}
-	ctx, held := Hold(bg)
+	ctx, held := throttle.Hold(bg)
 	if err := l.Fail(ctx, "c1", "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
@@ -169,9 +231,43 @@ func TestHoldKeepsFailuresBackUntilRelease(t *testing.T) {
 	if err := held.Release(bg); err != nil || count() != 1 {
 		t.Fatalf("a second Release recorded again: %d", count())
 	}
-	ctx, _ = Hold(bg)
+	ctx, _ = throttle.Hold(bg)
 	_ = l.Fail(ctx, "c1", "192.0.2.1")
 	if n := count(); n != 1 {
 		t.Fatalf("a dropped hold recorded: %d", n)
+	}
+}
+
+// Redis keys expire on their own: nothing needs sweeping.
+func TestRedisKeysExpire(t *testing.T) {
+	r := redisStore(t)
+	ctx := context.Background()
+	if _, err := r.AddThrottleEvent(ctx, "login:account:ada", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := r.Client.PTTL(ctx, r.Prefix+"login:account:ada").Result()
+	if err != nil || ttl <= 0 || ttl > r.TTL {
+		t.Fatalf("TTL %v, %v; want (0, %v]", ttl, err, r.TTL)
+	}
+}
+
+// An unreachable store fails the attempt: it is neither let through
+// unthrottled nor refused as throttled.
+func TestStoreErrorFailsAttempt(t *testing.T) {
+	r := throttle.NewRedis(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second}))
+	defer r.Close()
+	l := throttle.New(r, "login")
+	ctx := context.Background()
+	if a, wait, err := l.Begin(ctx, "ada", "192.0.2.1"); err == nil || a != nil || wait != 0 {
+		t.Fatalf("Begin with Redis down: %v, %v, %v", a, wait, err)
+	}
+	if _, err := l.Blocked(ctx, "ada", "192.0.2.1"); err == nil {
+		t.Fatal("Blocked with Redis down: no error")
+	}
+	if err := l.Fail(ctx, "ada", "192.0.2.1"); err == nil {
+		t.Fatal("Fail with Redis down: no error")
+	}
+	if err := r.Ping(ctx); err == nil {
+		t.Fatal("Ping with Redis down: no error")
 	}
 }
