@@ -6,7 +6,7 @@ BIN     := bin/gatehouse
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/gatehouse/gatehouse/app.Version=$(VERSION)
 
-.PHONY: all build run test test-go lint generate check-generated clean bench
+.PHONY: all build run test test-go lint generate check-generated clean bench fuzz
 
 all: build
 
@@ -62,6 +62,20 @@ BENCH_DURATION ?= 20s
 BENCH_FLAGS    ?=
 bench: build
 	$(GO) run ./bench -bin $(BIN) -duration $(BENCH_DURATION) $(BENCH_FLAGS)
+
+## fuzz: run every fuzz target (FuzzXxx in *_fuzz_test.go) for FUZZTIME
+## each, one at a time (-fuzz takes one target). New failures are saved
+## under testdata/fuzz/ of the package; `make test` replays that corpus.
+FUZZTIME ?= 10s
+fuzz:
+	@set -e; for pkg in $$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{end}}' ./...); do \
+		for f in $$(ls $$pkg/*_fuzz_test.go 2>/dev/null); do \
+			for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+				echo "== $$t ($${pkg#$$(pwd)/}, $(FUZZTIME))"; \
+				$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+			done; \
+		done; \
+	done
 
 clean:
 	rm -rf bin
