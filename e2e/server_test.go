@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -53,19 +55,49 @@ func freePort(t *testing.T) string {
 
 // server is a running gatehouse process.
 type server struct {
-	cmd      *exec.Cmd
-	base     string
-	setupURL string
-	exited   chan error
+	cmd *exec.Cmd
+	// base is where this process listens; issuer is its public URL (the
+	// same unless several instances share one issuer).
+	base, issuer string
+	setupURL     string
+	// done is closed when the process has exited, with its Wait result
+	// in exitErr.
+	done    chan struct{}
+	exitErr error
+	log     *logTail
+}
+
+// serverOptions adjust startWith.
+type serverOptions struct {
+	// addr to listen on; default a free loopback port.
+	addr string
+	// issuer is the public URL; default http://addr.
+	issuer string
+	// noSetup: the database has an administrator already, so no setup
+	// link is printed; wait for readiness alone.
+	noSetup bool
 }
 
 var setupRE = regexp.MustCompile(`(http://\S+/setup\?token=[A-Za-z0-9_-]+)`)
 
+// start runs gatehouse serve on a fresh database and waits for the setup
+// link and readiness.
 func start(t *testing.T, dbURL string) *server {
 	t.Helper()
-	addr := freePort(t)
+	return startWith(t, dbURL, serverOptions{})
+}
+
+// startWith runs gatehouse serve on dbURL and waits until it is ready.
+// The process is killed when the test ends if it still runs.
+func startWith(t *testing.T, dbURL string, o serverOptions) *server {
+	t.Helper()
+	addr := o.addr
+	if addr == "" {
+		addr = freePort(t)
+	}
 	base := "http://" + addr
-	cmd := exec.Command(binary, "serve", "--addr", addr, "--issuer", base, "--database-url", dbURL)
+	issuer := cmp.Or(o.issuer, base)
+	cmd := exec.Command(binary, "serve", "--addr", addr, "--issuer", issuer, "--database-url", dbURL)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "GATEHOUSE_LOG_LEVEL=info")
 	stderr, err := cmd.StderrPipe()
@@ -75,31 +107,45 @@ func start(t *testing.T, dbURL string) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, base: base, exited: make(chan error, 1)}
+	s := &server{cmd: cmd, base: base, issuer: issuer, done: make(chan struct{}), log: &logTail{}}
 	found := make(chan string, 1)
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(stderr)
 		sent := false
 		for sc.Scan() {
+			s.log.add(sc.Text())
 			if m := setupRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
 				found <- m[1]
 				sent = true
 			}
 		}
 	}()
-	go func() { s.exited <- cmd.Wait() }()
+	// Wait reads the pipe's end only after the scanner has seen it all.
+	go func() { <-scanned; s.exitErr = cmd.Wait(); close(s.done) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
+		select {
+		case <-s.done:
+		default:
+			_ = cmd.Process.Kill()
+			select {
+			case <-s.done:
+			case <-time.After(10 * time.Second):
+			}
+		}
 	})
-	select {
-	case s.setupURL = <-found:
-	case err := <-s.exited:
-		t.Fatalf("gatehouse exited at start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("no setup link printed within 30 s")
+	if !o.noSetup {
+		select {
+		case s.setupURL = <-found:
+		case <-s.done:
+			t.Fatalf("gatehouse exited at start: %v\n%s", s.exitErr, s.log)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no setup link printed within 30 s\n%s", s.log)
+		}
 	}
 	// Wait until it answers.
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		res, err := http.Get(base + "/readyz")
 		if err == nil {
@@ -108,12 +154,79 @@ func start(t *testing.T, dbURL string) *server {
 				break
 			}
 		}
+		select {
+		case <-s.done:
+			t.Fatalf("gatehouse exited at start: %v\n%s", s.exitErr, s.log)
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %v", err)
+			t.Fatalf("not ready: %v\n%s", err, s.log)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return s
+}
+
+// kill stops the process with SIGKILL, as a crash or the OOM killer
+// would, and waits until it is gone.
+func (s *server) kill(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("still running 10 s after SIGKILL")
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit (status 0) within 10 s,
+// returning how long it took.
+func (s *server) stop(t *testing.T) time.Duration {
+	t.Helper()
+	begin := time.Now()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	return s.waitExit(t, begin)
+}
+
+// waitExit waits for a clean exit (status 0) at most 10 s after a SIGTERM
+// sent at sent, and returns how long after it the process was gone.
+func (s *server) waitExit(t *testing.T, sent time.Time) time.Duration {
+	t.Helper()
+	select {
+	case <-s.done:
+		if s.exitErr != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", s.exitErr, s.log)
+		}
+	case <-time.After(time.Until(sent.Add(10 * time.Second))):
+		t.Fatalf("still running 10 s after SIGTERM\n%s", s.log)
+	}
+	return time.Since(sent)
+}
+
+// logTail keeps the last lines a server wrote to stderr, for failure
+// messages.
+type logTail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logTail) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.lines) == 40 {
+		l.lines = l.lines[1:]
+	}
+	l.lines = append(l.lines, line)
+}
+
+func (l *logTail) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return "server log (last lines):\n" + strings.Join(l.lines, "\n")
 }
 
 // browser is an HTTP client with cookies that does not follow redirects.
@@ -191,19 +304,7 @@ func TestFirstRun(t *testing.T) {
 				t.Fatalf("sign in: %d %s", res.StatusCode, res.Header.Get("Location"))
 			}
 
-			start := time.Now()
-			if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case err := <-s.exited:
-				if err != nil {
-					t.Fatalf("exit after SIGTERM: %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("still running 10 s after SIGTERM")
-			}
-			t.Logf("stopped %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+			t.Logf("stopped %v after SIGTERM", s.stop(t).Round(time.Millisecond))
 		})
 	}
 }
