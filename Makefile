@@ -6,7 +6,7 @@ BIN     := bin/gatehouse
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/gatehouse/gatehouse/app.Version=$(VERSION)
 
-.PHONY: all build run test test-go lint generate check-generated clean bench fuzz
+.PHONY: all build run demo test test-go lint generate check-generated clean bench fuzz
 
 all: build
 
@@ -17,6 +17,13 @@ build:
 ## run: build and serve on http://localhost:8080 with SQLite in ./data/
 run: build
 	./$(BIN) serve
+
+## demo: Gatehouse on :8080 with a demo admin (demo / demo-password, for
+## local demos only), demo scopes and a registered client, plus the example
+## client app (examples/democlient) on http://localhost:8000. Data in
+## data/demo/ (reused; delete it to start over). Ctrl-C stops both.
+demo: build
+	GATEHOUSE_BIN=$(BIN) scripts/demo.sh
 
 ## test: vet, gofmt, generated-files check, and every Go test with -race
 ## (PostgreSQL suites run when GATEHOUSE_TEST_POSTGRES_URL is set).
