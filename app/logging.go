@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"io"
 	"log/slog"
@@ -11,8 +12,10 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse/gatehouse/app/metrics"
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/app/web"
+	"github.com/gatehouse/gatehouse/models"
 )
 
 type ctxKey int
@@ -69,9 +72,19 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 		slog.Int("status", status),
 		slog.Duration("duration", time.Since(start)),
 		slog.String("ip", web.IP(c)),
-		slog.Int("bytes", len(c.Response().Body())),
+		slog.Int("bytes", responseBytes(c)),
 	)
 	return nil
+}
+
+// responseBytes is the length of the response body, or -1 when it is
+// streamed (the audit export): reading a stream to measure it would hold
+// all of it in memory before sending.
+func responseBytes(c *fiber.Ctx) int {
+	if c.Response().IsBodyStream() {
+		return -1
+	}
+	return len(c.Response().Body())
 }
 
 // NewLogger makes the slog logger for level (debug, info, warn, error) and
@@ -105,4 +118,14 @@ func (h requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 
 func (h requestIDHandler) WithGroup(name string) slog.Handler {
 	return requestIDHandler{h.Handler.WithGroup(name)}
+}
+
+// newMetrics makes a server's Prometheus registry (app/metrics) with the
+// build version and the statistics of the store's connection pool.
+func newMetrics(st *models.Store) *metrics.Metrics {
+	var db *sql.DB
+	if st != nil && st.DB() != nil {
+		db, _ = st.DB().DB() // none: no pool statistics
+	}
+	return metrics.New(Version, db)
 }

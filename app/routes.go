@@ -15,11 +15,14 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a, h := s.App, s.Handlers
 
 	a.Use(recover.New())
-	a.Use(requestID, web.ClientIP(s.Config.TrustedProxies), s.accessLog, s.securityHeaders)
+	// The metrics middleware sees the final status: the access log inside
+	// it turns returned errors into responses.
+	a.Use(requestID, web.ClientIP(s.Config.TrustedProxies), s.Handlers.Metrics.Middleware, s.accessLog, s.securityHeaders)
 
 	// Machine endpoints: no session, no CSRF.
 	a.Get("/healthz", h.Healthz)
 	a.Get("/readyz", h.Readyz)
+	a.Get("/metrics", h.Metrics.Handler)
 	a.Use("/static", staticFiles())
 
 	cfg := s.Config

@@ -41,6 +41,7 @@ type Server struct {
 // NewServer builds the fiber application. The database must be migrated.
 func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *slog.Logger, extraRoutes ...func(*Server)) (*Server, error) {
 	s := &Server{Config: cfg, Store: st, Log: log, Handlers: handlers.New(cfg, st, log)}
+	s.Handlers.Metrics = newMetrics(st)
 	// The first start generates the signing keys; a key that cannot be
 	// decrypted (no or a wrong GATEHOUSE_KEY_SECRET) stops the start here.
 	if err := s.Handlers.Keys.Ensure(ctx); err != nil {

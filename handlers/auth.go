@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse/gatehouse/app/accounts"
+	"github.com/gatehouse/gatehouse/app/metrics"
 	"github.com/gatehouse/gatehouse/app/password"
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/app/throttle"
@@ -96,6 +97,7 @@ func (h *Handlers) Login(c *fiber.Ctx) error {
 	if !ok {
 		// The attempt stays counted as a failure.
 		h.audit(c, nil, "login.failure", username, false, nil)
+		h.Metrics.LoginFailed(metrics.LoginForm)
 		return fail(fiber.StatusUnauthorized, msgBadCredentials)
 	}
 	if err := attempt.Succeeded(ctx); err != nil {
@@ -103,6 +105,7 @@ func (h *Handlers) Login(c *fiber.Ctx) error {
 	}
 	if u.Disabled {
 		h.audit(c, u, "login.failure", username, false, map[string]string{"reason": "disabled"})
+		h.Metrics.LoginFailed(metrics.LoginForm)
 		return fail(fiber.StatusForbidden, msgDisabled)
 	}
 	web.CurrentSession(c).SignIn(u.ID, h.Now())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse/gatehouse/app/metrics"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/throttle"
 	"github.com/gatehouse/gatehouse/app/web"
@@ -198,6 +199,7 @@ func (h *Handlers) deviceRefused(c *fiber.Ctx, u *models.User, err error, fail f
 	switch {
 	case errors.Is(err, oauth.ErrUserCodeUnknown), errors.Is(err, oauth.ErrUserCodeMalformed):
 		h.audit(c, u, "device.code_rejected", "", false, nil)
+		h.Metrics.LoginFailed(metrics.LoginDeviceCode)
 		return fail(fiber.StatusBadRequest, msgDeviceUnknown)
 	case errors.Is(err, oauth.ErrUserCodeExpired):
 		return fail(fiber.StatusBadRequest, msgDeviceExpired)

@@ -43,6 +43,9 @@ type Handlers struct {
 	Keys *keys.Manager
 	// Now is the clock (tests move it).
 	Now func() time.Time
+	// Metrics receives the domain counters (tokens issued, failed client
+	// authentications and sign-ins); nil counts nothing.
+	Metrics *Metrics
 }
 
 // New returns Handlers with SPEC.md's throttling thresholds.
