@@ -262,6 +262,10 @@ func TestCrashSafety(t *testing.T) {
 			if b.Dialect == database.SQLite {
 				rounds = 3
 			}
+			// Before the crashes: a signed-in browser that consented, and
+			// its token pair.
+			signedIn := browser(t)
+			before := o.codeFlow(t, signedIn, web)
 			var issued []string
 			for round := 1; round <= rounds; round++ {
 				load := issueUntilKilled(t, o.server, svc, time.Second)
@@ -281,6 +285,21 @@ func TestCrashSafety(t *testing.T) {
 					wantBearerError(t, "GET /api/user with a client-credentials token after the crash", res, body, http.StatusForbidden, "insufficient_scope")
 				}
 				wantMigrated(t, db)
+			}
+
+			// What was stored before the crashes still works: the
+			// browser's session and remembered consent (straight back to
+			// the app), the refresh token.
+			pkce := oauth2.GenerateVerifier()
+			a := o.authorize(t, signedIn, web.AuthCodeURL("after-crash", oauth2.S256ChallengeOption(pkce)), "allow")
+			if len(a.Steps) != 1 || a.Consent || a.Final.Query().Get("code") == "" {
+				t.Fatalf("authorization by the browser signed in before the crashes went through %v (consent shown: %v), want straight back with a code", a.Steps, a.Consent)
+			}
+			if _, err := web.Exchange(o.ctx, a.Final.Query().Get("code"), oauth2.VerifierOption(pkce)); err != nil {
+				t.Fatalf("exchange after the crashes: %v", err)
+			}
+			if status, body := o.postToken(t, web, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {before.RefreshToken}}); status != http.StatusOK {
+				t.Fatalf("refresh token from before the crashes: %d %v", status, body)
 			}
 
 			// The server works normally: sign-in, code flow, client
