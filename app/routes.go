@@ -99,6 +99,9 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Post("/dashboard/users/:id/enable", s.role(adminOnly, h.EnableUser)...)
 	a.Post("/dashboard/users/:id/password", s.role(adminOnly, h.ResetUserPassword)...)
 
+	a.Get("/dashboard/audit", s.role(adminOnly, h.AuditLog)...)
+	a.Get("/dashboard/audit/export", s.role(adminOnly, h.AuditExport)...)
+
 	a.Get("/dashboard/clients", s.role(developerPlus, h.ClientList)...)
 	a.Get("/dashboard/clients/new", s.role(developerPlus, h.NewClientPage)...)
 	a.Post("/dashboard/clients", s.role(developerPlus, h.CreateClient)...)

@@ -139,6 +139,7 @@ var built = map[string]bool{
 	"/dashboard/settings":    true,
 	"/dashboard/users":       true,
 	"/dashboard/users/new":   true,
+	"/dashboard/audit":       true,
 	"/account/apps":          true,
 	"/device":                true,
 }

@@ -35,10 +35,13 @@ func (g authorizationCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrInvalidGrant.WithDescription("the authorization code is invalid")
 	case errors.Is(err, store.ErrConflict):
-		if _, rerr := s.model.RevokeFamily(ctx, rec.FamilyID, now); rerr != nil {
+		n, rerr := s.model.RevokeFamily(ctx, rec.FamilyID, now)
+		if rerr != nil {
 			return nil, serverError(rerr)
 		}
-		s.log.WarnContext(ctx, "authorization code replayed; tokens issued from it revoked", "client_id", rec.ClientID)
+		uid := rec.UserID
+		s.securityEvent(ctx, SecurityEvent{Kind: SecurityCodeReplay, Grant: GrantAuthorizationCode, ClientID: rec.ClientID, UserID: &uid,
+			RemoteAddr: r.RemoteAddr, Revoked: n})
 		return nil, ErrInvalidGrant.WithDescription("the authorization code was already used")
 	case err != nil:
 		return nil, serverError(err)

@@ -48,7 +48,7 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 		return nil, ErrInvalidGrant.WithDescription("the refresh token has been revoked")
 	}
 	if t.RotatedAt != nil {
-		return nil, g.reuse(ctx, t)
+		return nil, g.reuse(ctx, r, t)
 	}
 	if !now.Before(t.ExpiresAt) {
 		return nil, ErrInvalidGrant.WithDescription("the refresh token has expired")
@@ -72,7 +72,7 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 	if err := s.model.RotateRefreshToken(ctx, hash, now); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			// Used concurrently: the same token presented twice.
-			return nil, g.reuse(ctx, t)
+			return nil, g.reuse(ctx, r, t)
 		}
 		return nil, serverError(err)
 	}
@@ -81,11 +81,12 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 }
 
 // reuse revokes the family of a refresh token presented after rotation.
-func (g refreshTokenGrant) reuse(ctx context.Context, t *Token) *Error {
+func (g refreshTokenGrant) reuse(ctx context.Context, r *TokenRequest, t *Token) *Error {
 	n, err := g.s.model.RevokeFamily(ctx, t.FamilyID, g.s.now())
 	if err != nil {
 		return serverError(err)
 	}
-	g.s.log.WarnContext(ctx, "refresh token reused; token family revoked", "client_id", t.ClientID, "revoked", n)
+	g.s.securityEvent(ctx, SecurityEvent{Kind: SecurityRefreshReuse, Grant: GrantRefreshToken, ClientID: t.ClientID, UserID: t.UserID,
+		RemoteAddr: r.RemoteAddr, Revoked: n})
 	return ErrInvalidGrant.WithDescription("the refresh token was already used; every token of this grant has been revoked")
 }

@@ -49,6 +49,8 @@ type Server struct {
 	// loginThrottle counts failed password checks (password grant,
 	// headless authorize) like the sign-in form; nil: none.
 	loginThrottle *throttle.Limiter
+	// onSecurityEvent hears of replays and reuse; nil: only logged.
+	onSecurityEvent func(context.Context, SecurityEvent)
 }
 
 // Options configure New.
@@ -69,13 +71,52 @@ type Options struct {
 	// authentications and failed password checks; nil disables.
 	ClientThrottle *throttle.Limiter
 	LoginThrottle  *throttle.Limiter
+	// OnSecurityEvent, when set, is told of every authorization code
+	// replay and refresh token reuse (after the tokens concerned are
+	// revoked), to record it in the audit log. It runs in the request.
+	OnSecurityEvent func(ctx context.Context, ev SecurityEvent)
+}
+
+// Security event kinds (SecurityEvent.Kind), also the audit log's action
+// names.
+const (
+	// SecurityCodeReplay: an authorization code was redeemed a second
+	// time; the tokens issued from it were revoked (RFC 6749 §4.1.2).
+	SecurityCodeReplay = "authorization_code.replayed"
+	// SecurityRefreshReuse: a rotated refresh token was presented again;
+	// its whole token family was revoked (RFC 9700 §4.14.2).
+	SecurityRefreshReuse = "refresh_token.reused"
+)
+
+// SecurityEvent is a replay or reuse the token endpoint detected. It
+// holds no token or code.
+type SecurityEvent struct {
+	Kind string // SecurityCodeReplay or SecurityRefreshReuse
+	// Grant is the grant_type of the request that gave it away.
+	Grant    string
+	ClientID string
+	// UserID is the user the tokens belonged to (nil for tokens without
+	// a user).
+	UserID *int64
+	// RemoteAddr is the address of the request.
+	RemoteAddr string
+	// Revoked is how many tokens were revoked because of it.
+	Revoked int64
+}
+
+// securityEvent logs ev and passes it to OnSecurityEvent.
+func (s *Server) securityEvent(ctx context.Context, ev SecurityEvent) {
+	s.log.WarnContext(ctx, "token endpoint: "+ev.Kind+"; tokens revoked", "client_id", ev.ClientID, "grant_type", ev.Grant, "revoked", ev.Revoked)
+	if s.onSecurityEvent != nil {
+		s.onSecurityEvent(ctx, ev)
+	}
 }
 
 // New returns a Server with the built-in grants registered.
 func New(o Options) *Server {
 	s := &Server{
 		issuer: o.Issuer, model: o.Model, settings: o.Settings, gen: o.Generator, signer: o.Signer, now: o.Now, log: o.Log,
-		clientThrottle: o.ClientThrottle, loginThrottle: o.LoginThrottle,
+		clientThrottle: o.ClientThrottle, loginThrottle: o.LoginThrottle, onSecurityEvent: o.OnSecurityEvent,
 		grants: map[string]GrantHandler{},
 	}
 	if s.gen == nil {
