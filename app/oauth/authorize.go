@@ -115,6 +115,9 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 	if clientID == "" {
 		return nil, page(ErrInvalidRequest.WithDescription("the request has no client_id"))
 	}
+	if !validText(clientID) || !validText(params.Get("redirect_uri")) {
+		return nil, page(ErrInvalidRequest.WithDescription("the client_id or redirect_uri is not valid UTF-8 text"))
+	}
 	client, err := s.model.GetClient(ctx, clientID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, page(ErrInvalidClient.WithDescription("no application is registered with this client_id"))
@@ -162,6 +165,11 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 	}
 	if dup, ok := singleValues(params); !ok {
 		return nil, fail(ErrInvalidRequest.WithDescription("the %s parameter was sent more than once", truncate(dup, 32)))
+	}
+	for k := range params {
+		if !validText(k) || !validText(params.Get(k)) {
+			return nil, fail(ErrInvalidRequest.WithDescription("the %s parameter is not valid UTF-8 text", truncate(strings.ToValidUTF8(k, "?"), 32)))
+		}
 	}
 	if params.Get("request") != "" {
 		return nil, fail(ErrRequestNotSupported.WithDescription("request objects are not supported"))

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 	"github.com/gofiber/fiber/v2"
@@ -44,8 +45,42 @@ func CSRF(refused fiber.Handler) fiber.Handler {
 		if want == "" || got == "" || !secret.EqualString(got, want) {
 			return refused(c)
 		}
+		if !validFormText(c) {
+			return fiber.NewError(fiber.StatusBadRequest, InvalidTextMessage)
+		}
 		return c.Next()
 	}
+}
+
+// InvalidTextMessage explains a refused form with invalid UTF-8 or NUL.
+const InvalidTextMessage = "The form contains characters that are not valid text. Check what you entered and try again."
+
+// validFormText reports whether every name and value of the request's
+// form body is valid UTF-8 without NUL: nothing malformed reaches the
+// database (PostgreSQL refuses it with an error).
+func validFormText(c *fiber.Ctx) bool {
+	ok := true
+	check := func(s string) {
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			ok = false
+		}
+	}
+	if strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEMultipartForm) {
+		if mf, err := c.MultipartForm(); err == nil {
+			for k, vs := range mf.Value {
+				check(k)
+				for _, v := range vs {
+					check(v)
+				}
+			}
+		}
+		return ok
+	}
+	c.Request().PostArgs().VisitAll(func(k, v []byte) {
+		check(string(k))
+		check(string(v))
+	})
+	return ok
 }
 
 const localsUser = "gatehouse.user"
