@@ -341,8 +341,19 @@ func TestBadInputTenThousandScopes(t *testing.T) {
 				check(c.path, f.raw(http.MethodPost, c.path, formType, c.body, basic...), start)
 			})
 		}
-		// The authorization endpoint: a 60 KB URL is refused (431)
-		// before any handler runs.
+		// The authorization endpoint: a browser POST gets the
+		// invalid_scope redirect at once (not a redirect to a 60 KB URL);
+		// a 60 KB URL is refused (431) before any handler runs.
+		f.signIn()
+		unchanged(t, f.harness, "authorize POST", func() {
+			start := time.Now()
+			r := f.raw(http.MethodPost, "/oauth/authorize", formType, f.authzParams("scope", many).Encode())
+			noLeak(t, "authorize", r)
+			loc, _ := url.Parse(r.Header.Get("Location"))
+			if loc == nil || loc.Query().Get("error") != "invalid_scope" || len(r.Header.Get("Location")) > 2000 || time.Since(start) > 10*time.Second {
+				t.Errorf("authorize POST with 10,000 scopes: %d %.200q", r.StatusCode, r.Header.Get("Location"))
+			}
+		})
 		addr, cancel, _ := f.serve()
 		defer cancel()
 		unchanged(t, f.harness, "authorize", func() {

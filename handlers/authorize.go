@@ -137,6 +137,11 @@ func (h *Handlers) Authorize(c *fiber.Ctx) error {
 		if params.Has("username") || params.Has("password") {
 			return h.authorizeHeadless(c, params)
 		}
+		// A request that would fail is answered now: re-sent in a URL it
+		// may be too long to be read (10,000 scopes).
+		if _, err := h.OAuth.ParseAuthorizeRequest(c.UserContext(), params); err != nil {
+			return h.authorizeError(c, err)
+		}
 		return c.Redirect(h.Config.Endpoint("authorize")+"?"+params.Encode(), fiber.StatusSeeOther)
 	}
 	ctx := c.UserContext()
