@@ -39,13 +39,14 @@ const loadWorkers = 8
 // tokenLoad is the outcome of issuing tokens under load until a SIGKILL.
 type tokenLoad struct {
 	tokens   []string // every token whose whole 200 response arrived
-	inFlight int64    // requests sent but not answered when the signal went
+	inFlight int64    // requests sent but not answered just before the signal
 	lost     int64    // requests that failed from the signal on
 }
 
 // issueUntilKilled has loadWorkers clients request client-credentials
-// tokens from s for about d, then kills s with SIGKILL while requests are
-// in flight. A request that fails before the kill fails the test.
+// tokens from s for about d (a fraction of a second is hundreds to
+// thousands of tokens), then kills s with SIGKILL while requests are in
+// flight. A request that fails before the kill fails the test.
 func issueUntilKilled(t *testing.T, s *server, cfg *oauth2.Config, d time.Duration) tokenLoad {
 	t.Helper()
 	tr := &http.Transport{MaxIdleConnsPerHost: loadWorkers}
@@ -268,9 +269,9 @@ func TestCrashSafety(t *testing.T) {
 			before := o.codeFlow(t, signedIn, web)
 			var issued []string
 			for round := 1; round <= rounds; round++ {
-				load := issueUntilKilled(t, o.server, svc, time.Second)
+				load := issueUntilKilled(t, o.server, svc, 750*time.Millisecond)
 				issued = append(issued, load.tokens...)
-				t.Logf("crash %d: %d tokens received, %d requests in flight at SIGKILL, %d failed from then on",
+				t.Logf("crash %d: %d tokens received, %d requests in flight just before SIGKILL, %d failed from then on",
 					round, len(load.tokens), load.inFlight, load.lost)
 				if b.Dialect == database.SQLite {
 					// The file as the crash left it (with its WAL).

@@ -37,12 +37,53 @@ const (
 // instances on one PostgreSQL database (skipped without
 // GATEHOUSE_TEST_POSTGRES_URL, failed in CI without it), and the same on
 // one SQLite file shared by two processes.
+//
+// On PostgreSQL both instances start at the same moment on the empty
+// database, as in a rolling deploy: one migrates and makes the signing
+// keys while the other waits for the migration lock, and both end up with
+// the same keys. On SQLite B starts once A is up: the migrations take no
+// lock there, and two processes migrating one new file at once can fail
+// ("table users already exists").
 func TestScaleOut(t *testing.T) {
-	t.Run("postgres", func(t *testing.T) { scaleOut(t, dbtest.PostgresURL(t)) })
-	t.Run("sqlite", func(t *testing.T) { scaleOut(t, dbtest.SQLiteURL(t)) })
+	t.Run("postgres", func(t *testing.T) { scaleOut(t, dbtest.PostgresURL(t), true) })
+	t.Run("sqlite", func(t *testing.T) { scaleOut(t, dbtest.SQLiteURL(t), false) })
 }
 
-func scaleOut(t *testing.T, db string) {
+func scaleOut(t *testing.T, db string, together bool) {
+	// The load balancer's address: the issuer of both, never contacted.
+	issuer := "http://" + freePort(t)
+	opts := serverOptions{issuer: issuer, noSetup: true}
+	var a, b *server
+	if together {
+		a, b = launch(t, db, opts), launch(t, db, opts)
+		a.ready(t)
+		b.ready(t)
+	} else {
+		a = startWith(t, db, opts)
+		b = startWith(t, db, opts)
+	}
+	_, jwksA := get(t, browser(t), a.base+"/oauth/jwks")
+	_, jwksB := get(t, browser(t), b.base+"/oauth/jwks")
+	var set struct {
+		Keys []struct {
+			Alg string `json:"alg"`
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal([]byte(jwksA), &set); err != nil || len(set.Keys) == 0 {
+		t.Fatalf("JWKS of A: %v %s", err, jwksA)
+	}
+	algs := map[string]bool{}
+	for _, k := range set.Keys {
+		if algs[k.Alg] {
+			t.Fatalf("two %s keys after the first start of two instances (each made its own):\n%s", k.Alg, jwksA)
+		}
+		algs[k.Alg] = true
+	}
+	if jwksA != jwksB {
+		t.Fatalf("A and B publish different keys:\n%s\n%s", jwksA, jwksB)
+	}
+
+	// Users and clients, made with the command line while both run.
 	gatehouseCLI(t, db, scaleAdminPassword+"\n", "users", "create", "--username", scaleAdmin, "--password-stdin", "--role", "admin")
 	gatehouseCLI(t, db, oauthPassword+"\n", "users", "create", "--username", oauthUser, "--name", oauthName,
 		"--email", oauthEmail, "--password-stdin", "--role", "user")
@@ -51,10 +92,6 @@ func scaleOut(t *testing.T, db string) {
 	legacyID, legacySecret := createClient(t, db, "--name", "Scale Legacy App", "--redirect-uri", callbackURI,
 		"--grant-type", "password")
 
-	// The load balancer's address: the issuer of both, never contacted.
-	issuer := "http://" + freePort(t)
-	a := startWith(t, db, serverOptions{issuer: issuer, noSetup: true})
-	b := startWith(t, db, serverOptions{issuer: issuer, noSetup: true})
 	// on gives the client configuration with its endpoints on instance s.
 	on := func(s *server, id, secret string) *oauth2.Config {
 		return &oauth2.Config{ClientID: id, ClientSecret: secret, RedirectURL: callbackURI,

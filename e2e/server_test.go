@@ -65,6 +65,10 @@ type server struct {
 	done    chan struct{}
 	exitErr error
 	log     *logTail
+	// setupFound receives the setup link when it is printed; noSetup
+	// says not to wait for it.
+	setupFound chan string
+	noSetup    bool
 }
 
 // serverOptions adjust startWith.
@@ -91,6 +95,15 @@ func start(t *testing.T, dbURL string) *server {
 // The process is killed when the test ends if it still runs.
 func startWith(t *testing.T, dbURL string, o serverOptions) *server {
 	t.Helper()
+	s := launch(t, dbURL, o)
+	s.ready(t)
+	return s
+}
+
+// launch runs gatehouse serve on dbURL without waiting for it (see
+// ready), so that several instances can start at once.
+func launch(t *testing.T, dbURL string, o serverOptions) *server {
+	t.Helper()
 	addr := o.addr
 	if addr == "" {
 		addr = freePort(t)
@@ -107,8 +120,8 @@ func startWith(t *testing.T, dbURL string, o serverOptions) *server {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{cmd: cmd, base: base, issuer: issuer, done: make(chan struct{}), log: &logTail{}}
-	found := make(chan string, 1)
+	s := &server{cmd: cmd, base: base, issuer: issuer, done: make(chan struct{}), log: &logTail{},
+		setupFound: make(chan string, 1), noSetup: o.noSetup}
 	scanned := make(chan struct{})
 	go func() {
 		defer close(scanned)
@@ -117,7 +130,7 @@ func startWith(t *testing.T, dbURL string, o serverOptions) *server {
 		for sc.Scan() {
 			s.log.add(sc.Text())
 			if m := setupRE.FindStringSubmatch(sc.Text()); m != nil && !sent {
-				found <- m[1]
+				s.setupFound <- m[1]
 				sent = true
 			}
 		}
@@ -135,9 +148,16 @@ func startWith(t *testing.T, dbURL string, o serverOptions) *server {
 			}
 		}
 	})
-	if !o.noSetup {
+	return s
+}
+
+// ready waits for the setup link (unless noSetup) and until the server
+// answers /readyz.
+func (s *server) ready(t *testing.T) {
+	t.Helper()
+	if !s.noSetup {
 		select {
-		case s.setupURL = <-found:
+		case s.setupURL = <-s.setupFound:
 		case <-s.done:
 			t.Fatalf("gatehouse exited at start: %v\n%s", s.exitErr, s.log)
 		case <-time.After(30 * time.Second):
@@ -147,7 +167,7 @@ func startWith(t *testing.T, dbURL string, o serverOptions) *server {
 	// Wait until it answers.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		res, err := http.Get(base + "/readyz")
+		res, err := http.Get(s.base + "/readyz")
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == 200 {
@@ -164,7 +184,6 @@ func startWith(t *testing.T, dbURL string, o serverOptions) *server {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return s
 }
 
 // kill stops the process with SIGKILL, as a crash or the OOM killer
