@@ -140,7 +140,7 @@ func TestBadInputOversizedBodies(t *testing.T) {
 			b := new(strings.Builder)
 			_, _ = io.Copy(b, res.Body)
 			body := strings.ToLower(b.String())
-			if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "too large") {
+			if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "the request is too large: gatehouse accepts at most 1 mb.") {
 				t.Errorf("%s: %d %.300s", path, res.StatusCode, body)
 			}
 			if api != strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {

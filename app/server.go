@@ -27,6 +27,9 @@ import (
 // BodyLimit caps request bodies (client icons are at most 256 KB).
 const BodyLimit = 1 << 20
 
+// tooLargeMessage answers a body over BodyLimit (413).
+const tooLargeMessage = "The request is too large: Gatehouse accepts at most 1 MB."
+
 // Server is a configured Gatehouse HTTP server.
 type Server struct {
 	Config    *config.Config
@@ -127,6 +130,9 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	if status >= 500 && fe == nil {
 		msg = ""
+	}
+	if status == fiber.StatusRequestEntityTooLarge {
+		msg = tooLargeMessage
 	}
 	if s.isAPIPath(c.Path()) {
 		c.Set(fiber.HeaderCacheControl, "no-store")
