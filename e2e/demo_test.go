@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -38,13 +40,18 @@ func TestDemoClient(t *testing.T) {
 	}
 
 	// The demo setup, on a free port for the client (the redirect URI).
-	clientAddr := freePort(t)
+	// Screenshots for the README use make demo's ports when they are free.
+	clientAddr, serverAddr := freePort(t), freePort(t)
+	if os.Getenv("GATEHOUSE_SCREENSHOTS") != "" && !listening("127.0.0.1:8000") && !listening("127.0.0.1:8080") {
+		clientAddr, serverAddr = "127.0.0.1:8000", "127.0.0.1:8080"
+	}
 	_, clientPort, _ := strings.Cut(clientAddr, ":")
+	_, serverPort, _ := strings.Cut(serverAddr, ":")
 	demoDir := filepath.Join(dir, "demo")
 	setup := func() string {
 		t.Helper()
 		cmd := exec.CommandContext(ctx, "bash", "../scripts/demo.sh")
-		cmd.Env = append(os.Environ(), "DEMO_SETUP_ONLY=1", "DEMO_DIR="+demoDir, "DEMO_PORT="+clientPort, "GATEHOUSE_BIN="+binary,
+		cmd.Env = append(os.Environ(), "DEMO_SETUP_ONLY=1", "DEMO_DIR="+demoDir, "DEMO_PORT="+clientPort, "DEMO_GATEHOUSE_PORT="+serverPort, "GATEHOUSE_BIN="+binary,
 			"GATEHOUSE_DATABASE_URL=sqlite:///nonexistent/must-not-be-used.db")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -76,7 +83,9 @@ func TestDemoClient(t *testing.T) {
 		t.Fatal("second setup registered a new client")
 	}
 
-	s := uiStart(t, "sqlite://"+filepath.Join(demoDir, "gatehouse.db"))
+	// Gatehouse as make demo runs it: a localhost issuer, a loopback
+	// listener.
+	s := demoServe(t, "sqlite://"+filepath.Join(demoDir, "gatehouse.db"), serverAddr, "http://localhost:"+serverPort)
 	base := "http://localhost:" + clientPort
 	clientLog := &lockedBuffer{}
 	cmd := exec.Command(clientBin)
@@ -201,6 +210,7 @@ func TestDemoClient(t *testing.T) {
 	if got := user.text("main"); !strings.Contains(got, "access_denied") || !strings.Contains(got, "Try again") {
 		t.Fatalf("after Deny the client shows:\n%s", got)
 	}
+	shot(user, "demo-denied.png", false)
 
 	// 7. Sign out of the client only.
 	user.open(base+"/", `form[action="/logout"]`)
@@ -241,7 +251,37 @@ func TestDemoClient(t *testing.T) {
 	}
 }
 
-// waitUp waits until u answers.
+// demoServe serves db on addr with issuer, and waits until it is ready.
+func demoServe(t *testing.T, db, addr, issuer string) *uiServer {
+	t.Helper()
+	s := &uiServer{base: issuer, db: db, log: &lockedBuffer{}}
+	cmd := exec.Command(binary, "serve", "--addr", addr, "--issuer", issuer, "--database-url", db)
+	cmd.Dir = t.TempDir()
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("server log:\n%s", s.log.String())
+		}
+	})
+	waitUp(t, "http://"+addr+"/readyz")
+	return s
+}
+
+// listening reports whether something accepts connections on addr.
+func listening(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
+	}
+	return err == nil
+}
+
+// waitUp waits until u answers 200.
 func waitUp(t *testing.T, u string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -249,7 +289,10 @@ func waitUp(t *testing.T, u string) {
 		res, err := http.Get(u)
 		if err == nil {
 			res.Body.Close()
-			return
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+			err = fmt.Errorf("status %d", res.StatusCode)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s not up within 20 s: %v", u, err)

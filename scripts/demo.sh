@@ -92,7 +92,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-GATEHOUSE_LOG_LEVEL=${GATEHOUSE_LOG_LEVEL:-warn} gh serve --addr "127.0.0.1:$DEMO_GATEHOUSE_PORT" &
+# Started directly (not through gh) so that $! is the server itself.
+GATEHOUSE_LOG_LEVEL=${GATEHOUSE_LOG_LEVEL:-warn} "$GATEHOUSE_BIN" serve --addr "127.0.0.1:$DEMO_GATEHOUSE_PORT" \
+	--database-url "$DB_URL" --issuer "$ISSUER" &
 pids+=($!)
 for _ in $(seq 200); do
 	curl -fsS -o /dev/null "http://127.0.0.1:$DEMO_GATEHOUSE_PORT/readyz" 2>/dev/null && break

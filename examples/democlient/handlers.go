@@ -149,10 +149,10 @@ func (s *statusRecorder) WriteHeader(code int) { s.status = code; s.ResponseWrit
 // home is the start page, or the signed-in page with the tokens.
 func (a *app) home(w http.ResponseWriter, r *http.Request, ss *session) {
 	if ss.user != nil {
-		a.render(w, http.StatusOK, "signedin.html", pageData{CSRF: ss.csrf, Issuer: a.cfg.Issuer, User: ss.user})
+		a.render(w, http.StatusOK, "signedin.html", pageData{CSRF: ss.csrf, User: ss.user})
 		return
 	}
-	a.render(w, http.StatusOK, "home.html", pageData{Issuer: a.cfg.Issuer, ClientID: a.cfg.ClientID,
+	a.render(w, http.StatusOK, "home.html", pageData{ClientID: a.cfg.ClientID,
 		RedirectURI: a.cfg.URL + "/callback", Scopes: a.cfg.Scopes, SignedOut: r.URL.Query().Has("signed_out")})
 }
 

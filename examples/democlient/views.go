@@ -93,6 +93,7 @@ type notice struct {
 
 // render writes a page; the notice of the last action is shown once.
 func (a *app) render(w http.ResponseWriter, status int, name string, d pageData) {
+	d.Issuer = a.cfg.Issuer
 	var buf bytes.Buffer
 	if err := pages[name].ExecuteTemplate(&buf, "layout", d); err != nil {
 		a.log.Error("template", "page", name, "err", err)
