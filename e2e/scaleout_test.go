@@ -180,6 +180,10 @@ func scaleOut(t *testing.T, db string, together bool) {
 	if t2.AccessToken == "" || t2.AccessToken == t1.AccessToken || t2.RefreshToken == "" || t2.RefreshToken == t1.RefreshToken {
 		t.Fatalf("refresh on B did not give a new pair: %+v", t2)
 	}
+	id2, _ := t2.Extra("id_token").(string)
+	if _, err := idVerifier(a).Verify(ctx, id2); err != nil {
+		t.Fatalf("ID token from the refresh on B against A's JWKS: %v", err)
+	}
 	// B has seen the token (and may keep it in its caches).
 	if res, body := apiUserOn(b, t2.AccessToken); res.StatusCode != http.StatusOK || body["username"] != oauthUser {
 		t.Fatalf("GET /api/user on B: %d %v", res.StatusCode, body)
