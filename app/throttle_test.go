@@ -70,6 +70,9 @@ func eachThrottleStore(t *testing.T, fn func(t *testing.T, a *oauthFixture, b *h
 			t.Cleanup(func() { r.Close() })
 		}
 		fn(t, a, b)
+		if r := b.get("/readyz"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, `"redis":"ok"`) {
+			t.Errorf("readyz with Redis up: %d %s", r.StatusCode, r.body)
+		}
 		// The counts were in Redis, not in the database.
 		var n int64
 		a.store.DB().Model(&models.ThrottleEvent{}).Count(&n)
