@@ -220,6 +220,51 @@ func TestDemoClient(t *testing.T) {
 	}
 	user.checkConsole()
 
+	// The authorization request carries state, nonce and an S256 PKCE
+	// challenge; the callback checks the state (once), the issuer, and
+	// shows Gatehouse's errors.
+	jar := browser(t) // a cookie jar that does not follow redirects
+	startLogin := func() url.Values {
+		t.Helper()
+		res, err := jar.Get(base + "/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		loc, err := url.Parse(res.Header.Get("Location"))
+		if err != nil || res.StatusCode != http.StatusFound || !strings.HasPrefix(loc.String(), s.base+"/oauth/authorize?") {
+			t.Fatalf("GET /login: %d to %q, want a redirect to the authorization endpoint", res.StatusCode, loc)
+		}
+		q := loc.Query()
+		if q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != 43 ||
+			len(q.Get("state")) < 20 || len(q.Get("nonce")) < 20 || q.Get("client_id") != creds.ClientID || q.Get("redirect_uri") != base+"/callback" {
+			t.Fatalf("authorization request %v", q)
+		}
+		return q
+	}
+	callback := func(params url.Values) (int, string) {
+		t.Helper()
+		res, body := get(t, jar, base+"/callback?"+params.Encode())
+		return res.StatusCode, body
+	}
+	q := startLogin()
+	if st, body := callback(url.Values{"state": {q.Get("state")}, "code": {"gac_x"}, "iss": {"http://evil.example"}}); st != http.StatusBadRequest || !strings.Contains(body, "wrong server") {
+		t.Errorf("callback with another issuer: %d\n%s", st, body)
+	}
+	// The state was used up by that response.
+	if st, _ := callback(url.Values{"state": {q.Get("state")}, "error": {"access_denied"}}); st != http.StatusBadRequest {
+		t.Errorf("a state used twice: %d, want 400", st)
+	}
+	q = startLogin()
+	if st, body := callback(url.Values{"state": {q.Get("state")}, "error": {"invalid_scope"}, "error_description": {"<b>no</b> such scope"}, "iss": {s.base}}); st != http.StatusBadRequest ||
+		!strings.Contains(body, "invalid_scope: &lt;b&gt;no&lt;/b&gt; such scope") {
+		t.Errorf("callback with an error: %d\n%s", st, body)
+	}
+	q = startLogin()
+	if st, body := callback(url.Values{"state": {q.Get("state")}, "code": {"gac_forged"}, "iss": {s.base}}); st != http.StatusBadGateway || !strings.Contains(body, "invalid_grant") {
+		t.Errorf("callback with a forged code: %d\n%s", st, body)
+	}
+
 	// A callback the browser did not start is refused; a POST without
 	// the client's CSRF token too.
 	res, err := http.Get(base + "/callback?code=gac_forged&state=forged")
