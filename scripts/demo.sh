@@ -86,7 +86,7 @@ fi
 pids=()
 cleanup() {
 	trap - EXIT INT TERM
-	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+	for pid in ${pids[@]+"${pids[@]}"}; do kill "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -117,4 +117,10 @@ cat <<EOF
     Demo data     $DEMO_DIR  (delete it to start over)
 
 EOF
-wait -n "${pids[@]}"
+# Until Ctrl-C, or until either program exits (then the trap stops the
+# other). A loop rather than `wait -n`, for older bash (macOS).
+while kill -0 "${pids[0]}" 2>/dev/null && kill -0 "${pids[1]}" 2>/dev/null; do
+	sleep 1
+done
+echo "error: gatehouse or the demo client stopped" >&2
+exit 1
