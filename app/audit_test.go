@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -396,8 +398,8 @@ func TestAuditPageFilters(t *testing.T) {
 
 	// Bad input: a clear message, 400, no events.
 	for q, msg := range map[string]string{
-		"since=yesterday":                         "Enter a date as YYYY-MM-DD",
-		"until=2026-02-30":                        "Enter a date as YYYY-MM-DD",
+		"since=yesterday":                         "Enter a valid date, such as 2026-03-14.",
+		"until=2026-02-30":                        "Enter a valid date, such as 2026-03-14.",
 		"since=2026-03-12&until=2026-03-11":       "The to date is before the from date.",
 		"actor=" + strings.Repeat("a", 201):       "Use at most 200 characters.",
 		"target=" + strings.Repeat("%C3%A9", 201): "Use at most 200 characters.",
@@ -597,4 +599,34 @@ func TestAuditExport(t *testing.T) {
 			t.Errorf("empty export: %d %q", r.StatusCode, r.body)
 		}
 	})
+}
+
+// TestAuditActionsHaveLabels: every action the code records is offered by
+// the page's action filter with a human label (a new h.audit call needs a
+// line in pages.AuditActionGroups).
+func TestAuditActionsHaveLabels(t *testing.T) {
+	callRE := regexp.MustCompile(`(?:h\.audit\(c, [^,]+, |Action: )"([a-z_.]+)"`)
+	files, _ := filepath.Glob("../handlers/*.go")
+	files = append(files, "cli.go")
+	seen := 0
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range callRE.FindAllStringSubmatch(string(src), -1) {
+			seen++
+			if pages.AuditActionLabel(m[1]) == "" {
+				t.Errorf("%s records %q, which the audit page has no label for", f, m[1])
+			}
+		}
+	}
+	for _, a := range []string{oauth.SecurityCodeReplay, oauth.SecurityRefreshReuse} {
+		if pages.AuditActionLabel(a) == "" {
+			t.Errorf("no label for %q", a)
+		}
+	}
+	if seen < 25 {
+		t.Fatalf("found only %d audit calls: the pattern is stale", seen)
+	}
 }

@@ -75,7 +75,7 @@ func parseAuditFilter(c *fiber.Ctx) (pages.AuditFilterForm, models.AuditFilter, 
 		}
 		t, err := time.ParseInLocation(auditDate, value, time.UTC)
 		if err != nil || utf8.RuneCountInString(value) > len(auditDate) {
-			errs[key] = "Enter a date as YYYY-MM-DD, such as 2026-03-14."
+			errs[key] = "Enter a valid date, such as 2026-03-14."
 			return time.Time{}
 		}
 		return t

@@ -21,18 +21,20 @@ type AuditAction struct{ Value, Label string }
 // actions; Value (say "client.*") selects every action of the category.
 type AuditActionGroup struct {
 	Label, Value string
+	All          string // the option of Value ("All client events")
 	Actions      []AuditAction
 }
 
 // AuditActionGroups are the actions the code base records, by category,
 // as the action filter offers them.
 var AuditActionGroups = []AuditActionGroup{
-	{"Sign-in", "login.*", []AuditAction{
+	{"Sign-in", "login.*", "All sign-in attempts", []AuditAction{
 		{"login.success", "Signed in"},
 		{"login.failure", "Sign-in failed"},
 		{"login.throttled", "Sign-in throttled"},
+		{"logout", "Signed out"},
 	}},
-	{"Accounts", "user.*", []AuditAction{
+	{"Accounts", "user.*", "All account events", []AuditAction{
 		{"user.signup", "Signed up"},
 		{"user.created", "User created"},
 		{"user.profile", "Profile changed"},
@@ -42,33 +44,33 @@ var AuditActionGroups = []AuditActionGroup{
 		{"user.disabled", "User disabled"},
 		{"user.enabled", "User enabled"},
 	}},
-	{"Consent", "consent.*", []AuditAction{
+	{"Consent", "consent.*", "All consent events", []AuditAction{
 		{"consent.granted", "Consent granted"},
 		{"consent.denied", "Consent denied"},
 		{"consent.revoked", "Consent revoked"},
 	}},
-	{"Devices", "device.*", []AuditAction{
+	{"Devices", "device.*", "All device events", []AuditAction{
 		{"device.approved", "Device approved"},
 		{"device.denied", "Device denied"},
 		{"device.code_rejected", "Device code rejected"},
 		{"device.throttled", "Device codes throttled"},
 	}},
-	{"Token security", "", []AuditAction{
+	{"Token security", "", "", []AuditAction{
 		{"refresh_token.reused", "Refresh token reused: family revoked"},
 		{"authorization_code.replayed", "Authorization code replayed: tokens revoked"},
 	}},
-	{"Clients", "client.*", []AuditAction{
+	{"Clients", "client.*", "All client events", []AuditAction{
 		{"client.created", "Client created"},
 		{"client.updated", "Client changed"},
 		{"client.secret_rotated", "Client secret rotated"},
 		{"client.deleted", "Client deleted"},
 	}},
-	{"Scopes", "scope.*", []AuditAction{
+	{"Scopes", "scope.*", "All scope events", []AuditAction{
 		{"scope.created", "Scope created"},
 		{"scope.updated", "Scope changed"},
 		{"scope.deleted", "Scope deleted"},
 	}},
-	{"Server", "", []AuditAction{
+	{"Server", "", "", []AuditAction{
 		{"setting.changed", "Setting changed"},
 		{"keys.rotate", "Signing keys rotated"},
 		{"setup.admin_created", "First admin created"},
