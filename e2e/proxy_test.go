@@ -108,20 +108,28 @@ http://%[1]s {
 }
 `
 
-// proxyBinary finds a proxy's binary; it skips the test when it is
-// missing, or fails it in CI.
-func proxyBinary(t *testing.T, name, pkg string) string {
-	t.Helper()
+// findProxy returns the path of a proxy's binary, or "" when it is not
+// installed.
+func findProxy(name string) string {
 	for _, p := range []string{name, "/usr/sbin/" + name, "/usr/bin/" + name} {
 		if path, err := exec.LookPath(p); err == nil {
 			return path
 		}
 	}
+	return ""
+}
+
+// needProxy skips the test when a proxy's binary is missing, or fails it
+// in CI.
+func needProxy(t *testing.T, path, name, pkg string) {
+	t.Helper()
+	if path != "" {
+		return
+	}
 	if os.Getenv("CI") != "" {
 		t.Fatalf("%s is not installed; the reverse-proxy tests need it in CI (.ci/run installs Debian's %s package)", name, pkg)
 	}
 	t.Skipf("%s not installed; skipping (apt-get install %s)", name, pkg)
-	return ""
 }
 
 // upstreamRequest is what the app behind the proxy received.
@@ -358,13 +366,16 @@ func checkForwardAuth(t *testing.T, f *proxyFixture, up *upstream, base string) 
 // X-Gatehouse-* headers at the app, and headers a client sends in their
 // name never reach it.
 func TestReverseProxyForwardAuth(t *testing.T) {
-	nginx := proxyBinary(t, "nginx", "nginx-light")
-	caddy := proxyBinary(t, "caddy", "caddy")
+	nginx, caddy := findProxy("nginx"), findProxy("caddy")
+	if nginx == "" && caddy == "" {
+		needProxy(t, "", "nginx or caddy", "nginx-light caddy")
+	}
 	f := newProxyFixture(t)
 	up := newUpstream(t)
 	upAddr := strings.TrimPrefix(up.URL, "http://")
 
 	t.Run("nginx", func(t *testing.T) {
+		needProxy(t, nginx, "nginx", "nginx-light")
 		dir, err := os.MkdirTemp("", "gatehouse-nginx")
 		if err != nil {
 			t.Fatal(err)
@@ -385,6 +396,7 @@ func TestReverseProxyForwardAuth(t *testing.T) {
 	})
 
 	t.Run("caddy", func(t *testing.T) {
+		needProxy(t, caddy, "caddy", "caddy")
 		dir := t.TempDir()
 		addr := freePort(t)
 		conf := filepath.Join(dir, "Caddyfile")
