@@ -630,3 +630,54 @@ func TestAuditActionsHaveLabels(t *testing.T) {
 		t.Fatalf("found only %d audit calls: the pattern is stale", seen)
 	}
 }
+
+// TestAuditPasswordGrantSignIns: the password grant is a sign-in: its
+// successes, failures and throttled attempts are recorded like the
+// form's, with the client, and never the password.
+func TestAuditPasswordGrantSignIns(t *testing.T) {
+	auditHarnesses(t, func(t *testing.T, h *harness) {
+		f := newOAuthFixture(t, h)
+		f.set("allow_password_grant", "true")
+		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(f.confID)+":"+url.QueryEscape(f.confSec)))
+		token := func(user, password, ip string) int {
+			return f.do(http.MethodPost, "/oauth/token", url.Values{"grant_type": {"password"}, "username": {user}, "password": {password}},
+				"Authorization", basic, "X-Forwarded-For", ip).StatusCode
+		}
+		if s := token("Alice", alicePW, "192.0.2.31"); s != 200 {
+			t.Fatalf("password grant: %d", s)
+		}
+		if s := token("nobody", "not the password 1", "192.0.2.32"); s != 400 {
+			t.Fatalf("unknown user: %d", s)
+		}
+		if s := token("", "", "192.0.2.33"); s != 400 {
+			t.Fatalf("missing fields: %d", s)
+		}
+		e := wantAudit(t, h, "login.success", "alice", "alice", "192.0.2.31", true)
+		if *e.ActorID != f.user.ID || e.Details["client_id"] != f.confID || e.Details["grant"] != "password" {
+			t.Errorf("success event: %+v", e)
+		}
+		e = wantAudit(t, h, "login.failure", "nobody", "", "192.0.2.32", false)
+		if e.Details["client_id"] != f.confID {
+			t.Errorf("failure event: %+v", e)
+		}
+		// Requests without a password to check are not sign-ins.
+		if n := len(auditEvents(t, h)); n != 2 {
+			t.Errorf("%d events, want 2", n)
+		}
+		// Throttled: enough failures for alice from one address.
+		for i := 0; i < 30; i++ {
+			if token("alice", "not the password 1", "192.0.2.34") == http.StatusTooManyRequests {
+				break
+			}
+		}
+		if evs := admAudit(t, h, "login.throttled"); len(evs) == 0 || evs[0].Target != "alice" || evs[0].RemoteAddr != "192.0.2.34" || evs[0].Success {
+			t.Errorf("throttled: %+v", evs)
+		}
+		for _, e := range auditEvents(t, h) {
+			raw, _ := json.Marshal(e)
+			if strings.Contains(string(raw), alicePW) || strings.Contains(string(raw), "not the password 1") || strings.Contains(string(raw), f.confSec) {
+				t.Errorf("%s event holds a secret: %s", e.Action, raw)
+			}
+		}
+	})
+}

@@ -182,12 +182,19 @@ func (h *Handlers) AuditExport(c *fiber.Ctx) error {
 	return nil
 }
 
-// auditSecurityEvent records a replay or reuse detected by the OAuth core
-// (oauth.Options.OnSecurityEvent): the actor is the user the tokens
-// belonged to, the target the client.
+// auditSecurityEvent records what the OAuth core reports
+// (oauth.Options.OnSecurityEvent). A replay or reuse: the actor is the
+// user the tokens belonged to, the target the client, with how many
+// tokens were revoked. A password grant sign-in: like the sign-in form's
+// (the target is the username), with the client in the details.
 func (h *Handlers) auditSecurityEvent(ctx context.Context, ev oauth.SecurityEvent) {
 	e := &models.AuditEvent{Action: ev.Kind, Target: ev.ClientID, RemoteAddr: ev.RemoteAddr, Success: false,
 		Details: map[string]string{"grant": ev.Grant, "revoked": strconv.FormatInt(ev.Revoked, 10)}}
+	switch ev.Kind {
+	case oauth.SecuritySignIn, oauth.SecuritySignInFailed, oauth.SecuritySignInThrottled:
+		e.Target, e.Success = ev.Username, ev.Kind == oauth.SecuritySignIn
+		e.Details = map[string]string{"grant": ev.Grant, "client_id": ev.ClientID}
+	}
 	if ev.UserID != nil {
 		id := *ev.UserID
 		e.ActorID = &id

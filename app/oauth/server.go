@@ -86,6 +86,14 @@ const (
 	// SecurityRefreshReuse: a rotated refresh token was presented again;
 	// its whole token family was revoked (RFC 9700 §4.14.2).
 	SecurityRefreshReuse = "refresh_token.reused"
+	// SecuritySignIn, SecuritySignInFailed and SecuritySignInThrottled:
+	// a password checked by the password grant (a sign-in like the
+	// form's, with the same action names) succeeded, failed (wrong
+	// password, unknown or disabled account) or was refused by the
+	// throttle.
+	SecuritySignIn          = "login.success"
+	SecuritySignInFailed    = "login.failure"
+	SecuritySignInThrottled = "login.throttled"
 )
 
 // SecurityEvent is a replay or reuse the token endpoint detected. It
@@ -102,14 +110,38 @@ type SecurityEvent struct {
 	RemoteAddr string
 	// Revoked is how many tokens were revoked because of it.
 	Revoked int64
+	// Username is the username a sign-in tried (sign-ins only).
+	Username string
 }
 
-// securityEvent logs ev and passes it to OnSecurityEvent.
+// securityEvent logs ev (replays and reuse) and passes it to
+// OnSecurityEvent.
 func (s *Server) securityEvent(ctx context.Context, ev SecurityEvent) {
-	s.log.WarnContext(ctx, "token endpoint: "+ev.Kind+"; tokens revoked", "client_id", ev.ClientID, "grant_type", ev.Grant, "revoked", ev.Revoked)
+	if ev.Kind == SecurityCodeReplay || ev.Kind == SecurityRefreshReuse {
+		s.log.WarnContext(ctx, "token endpoint: "+ev.Kind+"; tokens revoked", "client_id", ev.ClientID, "grant_type", ev.Grant, "revoked", ev.Revoked)
+	}
 	if s.onSecurityEvent != nil {
 		s.onSecurityEvent(ctx, ev)
 	}
+}
+
+// passwordSignIn reports the outcome of a password check of the password
+// grant (u and e as checkPassword returned them); requests refused before
+// a password was checked (missing fields, server errors) are not
+// sign-ins.
+func (s *Server) passwordSignIn(ctx context.Context, r *TokenRequest, username string, u *User, e *Error) {
+	ev := SecurityEvent{Grant: GrantPassword, ClientID: r.Client.ID, RemoteAddr: r.RemoteAddr, Username: strings.ToLower(strings.TrimSpace(username))}
+	switch {
+	case e == nil:
+		ev.Kind, ev.UserID = SecuritySignIn, &u.ID
+	case e.Code == ErrInvalidGrant.Code:
+		ev.Kind = SecuritySignInFailed
+	case e.Code == ErrTooManyRequests.Code:
+		ev.Kind = SecuritySignInThrottled
+	default:
+		return
+	}
+	s.securityEvent(ctx, ev)
 }
 
 // New returns a Server with the built-in grants registered.
