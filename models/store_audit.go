@@ -111,7 +111,9 @@ func (s *Store) EachAuditEvent(ctx context.Context, f AuditFilter, batch int, fn
 	for {
 		q := s.conn(ctx).Scopes(f.scope).Where("id <= ?", maxID)
 		if last != nil {
-			q = q.Where("created_at > ? OR (created_at = ? AND id > ?)", last.CreatedAt, last.CreatedAt, last.ID)
+			// (created_at, id) after the last one, written so that the
+			// created_at index bounds the scan on both databases.
+			q = q.Where("created_at >= ?", last.CreatedAt).Where("created_at > ? OR id > ?", last.CreatedAt, last.ID)
 		}
 		events := []AuditEvent{}
 		if err := q.Order("created_at ASC").Order("id ASC").Limit(batch).Find(&events).Error; err != nil {
