@@ -48,6 +48,7 @@ func RequestIDFrom(ctx context.Context) string {
 
 // accessLog logs one line per request: method, path (never the query
 // string, which may hold codes or tokens), status, duration and client.
+// Static files, health checks and metrics scrapes log at DEBUG.
 func (s *Server) accessLog(c *fiber.Ctx) error {
 	start := time.Now()
 	err := c.Next()
@@ -63,7 +64,7 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 		level = slog.LevelError
 	}
 	path := c.Path()
-	if strings.HasPrefix(path, "/static/") || path == "/healthz" || path == "/readyz" {
+	if strings.HasPrefix(path, "/static/") || path == "/healthz" || path == "/readyz" || path == "/metrics" {
 		level = slog.LevelDebug
 	}
 	s.Log.LogAttrs(c.UserContext(), level, "request",

@@ -363,3 +363,24 @@ func TestRequestIDHeaderMatchesLogs(t *testing.T) {
 		})
 	}
 }
+
+// TestRoutineRequestsLogAtDebug: static files, health checks and metrics
+// scrapes, which arrive every few seconds, are not logged at INFO; pages
+// are.
+func TestRoutineRequestsLogAtDebug(t *testing.T) {
+	for _, level := range []string{"info", "debug"} {
+		t.Run(level, func(t *testing.T) {
+			h, _ := loggingHarness(t, "json")
+			logs := &syncBuffer{}
+			h.srv.Log = NewLogger(logs, level, "json")
+			for _, p := range []string{"/healthz", "/readyz", "/metrics", "/static/nope.css", "/login"} {
+				r := h.get(p)
+				_, ids := requestLines(t, logs.String(), "json")
+				logged := len(ids) > 0 && ids[len(ids)-1] == r.Header.Get(RequestIDHeader)
+				if want := p == "/login" || level == "debug"; logged != want {
+					t.Errorf("%s at %s: logged %v, want %v", p, level, logged, want)
+				}
+			}
+		})
+	}
+}
