@@ -631,9 +631,10 @@ func TestAuditActionsHaveLabels(t *testing.T) {
 	}
 }
 
-// TestAuditPasswordGrantSignIns: the password grant is a sign-in: its
-// successes, failures and throttled attempts are recorded like the
-// form's, with the client, and never the password.
+// TestAuditPasswordGrantSignIns: the password grant and the headless
+// authorization are sign-ins: their successes, failures and throttled
+// attempts are recorded like the form's, with the client, and never the
+// password.
 func TestAuditPasswordGrantSignIns(t *testing.T) {
 	auditHarnesses(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
@@ -664,6 +665,26 @@ func TestAuditPasswordGrantSignIns(t *testing.T) {
 		if n := len(auditEvents(t, h)); n != 2 {
 			t.Errorf("%d events, want 2", n)
 		}
+
+		// The headless authorization endpoint signs in too.
+		headless := func(password, ip string) int {
+			v := f.authzParams("username", "alice", "password", password, "code_challenge", f.challenge, "code_challenge_method", "S256")
+			return f.do(http.MethodPost, "/oauth/authorize", v, "Accept", "application/json", "X-Forwarded-For", ip).StatusCode
+		}
+		if s := headless(alicePW, "192.0.2.41"); s != 200 {
+			t.Fatalf("headless: %d", s)
+		}
+		headless("not the password 2", "192.0.2.42")
+		var hs []models.AuditEvent
+		for _, e := range auditEvents(t, h) {
+			if e.Details["grant"] == oauth.SignInHeadless {
+				hs = append(hs, e)
+			}
+		}
+		if len(hs) != 2 || hs[0].Action != "login.success" || hs[0].Actor != "alice" || hs[0].RemoteAddr != "192.0.2.41" || hs[0].Details["client_id"] != f.confID ||
+			hs[1].Action != "login.failure" || hs[1].Target != "alice" || hs[1].RemoteAddr != "192.0.2.42" || hs[1].Success {
+			t.Errorf("headless sign-ins: %+v", hs)
+		}
 		// Throttled: enough failures for alice from one address.
 		for i := 0; i < 30; i++ {
 			if token("alice", "not the password 1", "192.0.2.34") == http.StatusTooManyRequests {
@@ -675,7 +696,7 @@ func TestAuditPasswordGrantSignIns(t *testing.T) {
 		}
 		for _, e := range auditEvents(t, h) {
 			raw, _ := json.Marshal(e)
-			if strings.Contains(string(raw), alicePW) || strings.Contains(string(raw), "not the password 1") || strings.Contains(string(raw), f.confSec) {
+			if strings.Contains(string(raw), alicePW) || strings.Contains(string(raw), "not the password") || strings.Contains(string(raw), f.confSec) {
 				t.Errorf("%s event holds a secret: %s", e.Action, raw)
 			}
 		}

@@ -408,6 +408,7 @@ func (s *Server) AuthorizeHeadless(ctx context.Context, params url.Values, addre
 		return nil, fail(ErrUnauthorizedClient.WithDescription("this application may not collect passwords (it lacks the password grant type)"))
 	}
 	u, e := s.checkPassword(ctx, params.Get("username"), params.Get("password"), address)
+	s.passwordSignIn(ctx, SignInHeadless, req.Client.ID, address, params.Get("username"), u, e)
 	if e != nil {
 		return nil, fail(e)
 	}

@@ -31,7 +31,7 @@ func (g passwordGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenRespo
 		return nil, serr
 	}
 	u, e := s.checkPassword(ctx, r.Form.Get("username"), r.Form.Get("password"), r.RemoteAddr)
-	s.passwordSignIn(ctx, r, r.Form.Get("username"), u, e)
+	s.passwordSignIn(ctx, GrantPassword, r.Client.ID, r.RemoteAddr, r.Form.Get("username"), u, e)
 	if e != nil {
 		return nil, e
 	}

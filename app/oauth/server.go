@@ -73,7 +73,9 @@ type Options struct {
 	LoginThrottle  *throttle.Limiter
 	// OnSecurityEvent, when set, is told of every authorization code
 	// replay and refresh token reuse (after the tokens concerned are
-	// revoked), to record it in the audit log. It runs in the request.
+	// revoked) and of every sign-in of the password grant and the
+	// headless authorization, to record it in the audit log. It runs
+	// in the request.
 	OnSecurityEvent func(ctx context.Context, ev SecurityEvent)
 }
 
@@ -87,8 +89,9 @@ const (
 	// its whole token family was revoked (RFC 9700 §4.14.2).
 	SecurityRefreshReuse = "refresh_token.reused"
 	// SecuritySignIn, SecuritySignInFailed and SecuritySignInThrottled:
-	// a password checked by the password grant (a sign-in like the
-	// form's, with the same action names) succeeded, failed (wrong
+	// a password checked by the password grant or the headless
+	// authorization (a sign-in like the form's, with the same action
+	// names) succeeded, failed (wrong
 	// password, unknown or disabled account) or was refused by the
 	// throttle.
 	SecuritySignIn          = "login.success"
@@ -100,7 +103,8 @@ const (
 // holds no token or code.
 type SecurityEvent struct {
 	Kind string // SecurityCodeReplay or SecurityRefreshReuse
-	// Grant is the grant_type of the request that gave it away.
+	// Grant is the grant_type of the request that gave it away
+	// (SignInHeadless for the headless authorization endpoint).
 	Grant    string
 	ClientID string
 	// UserID is the user the tokens belonged to (nil for tokens without
@@ -125,12 +129,17 @@ func (s *Server) securityEvent(ctx context.Context, ev SecurityEvent) {
 	}
 }
 
+// SignInHeadless is SecurityEvent.Grant for sign-ins at the headless
+// authorization endpoint.
+const SignInHeadless = "headless_authorize"
+
 // passwordSignIn reports the outcome of a password check of the password
-// grant (u and e as checkPassword returned them); requests refused before
-// a password was checked (missing fields, server errors) are not
-// sign-ins.
-func (s *Server) passwordSignIn(ctx context.Context, r *TokenRequest, username string, u *User, e *Error) {
-	ev := SecurityEvent{Grant: GrantPassword, ClientID: r.Client.ID, RemoteAddr: r.RemoteAddr, Username: strings.ToLower(strings.TrimSpace(username))}
+// grant or the headless authorization (grant: GrantPassword or
+// SignInHeadless; u and e as checkPassword returned them). Requests
+// refused before a password was checked (missing fields, server errors)
+// are not sign-ins.
+func (s *Server) passwordSignIn(ctx context.Context, grant, clientID, address, username string, u *User, e *Error) {
+	ev := SecurityEvent{Grant: grant, ClientID: clientID, RemoteAddr: address, Username: strings.ToLower(strings.TrimSpace(username))}
 	switch {
 	case e == nil:
 		ev.Kind, ev.UserID = SecuritySignIn, &u.ID
