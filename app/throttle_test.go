@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
 	"github.com/gatehouse/gatehouse/app/throttle"
 	"github.com/gatehouse/gatehouse/models"
@@ -244,7 +246,10 @@ func TestThrottleAcrossInstances(t *testing.T) {
 // a sign-in fails (500) rather than going through unthrottled or being
 // refused as throttled; so does client authentication (server_error).
 func TestThrottleRedisDown(t *testing.T) {
+	// go-redis logs every failed dial on its own; not this test's news.
+	redis.SetLogger(quietRedis{})
 	h := newHarness(t, dbtest.SQLiteURL(t), throttleEnv("redis://127.0.0.1:1/0"))
+	t.Cleanup(func() { h.srv.Handlers.Throttles.(*throttle.Redis).Close() })
 	r := h.get("/readyz")
 	var m map[string]any
 	_ = json.Unmarshal([]byte(r.body), &m)
@@ -261,3 +266,7 @@ func TestThrottleRedisDown(t *testing.T) {
 		t.Fatalf("client authentication with Redis down: %d %s", r.StatusCode, r.body)
 	}
 }
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
