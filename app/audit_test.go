@@ -391,7 +391,16 @@ func TestAuditPageFilters(t *testing.T) {
 	if r := h.get("/dashboard/audit?action=weird.action"); !strings.Contains(r.body, `<option value="weird.action" selected>`) {
 		t.Error("an unknown action filter is not kept in the form")
 	}
-	r := h.get("/dashboard/audit?actor=nobody")
+	// A row's who, target and address narrow the log to it, keeping the
+	// other filters.
+	r := h.get("/dashboard/audit?actor=dev&outcome=success")
+	for _, want := range []string{`href="/dashboard/audit?actor=dev&amp;outcome=success&amp;target=app-1"`,
+		`href="/dashboard/audit?actor=dev&amp;addr=2001%3Adb8%3A%3A5&amp;outcome=success"`, `href="/dashboard/audit?actor=dev&amp;outcome=success"`} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("no link %s", want)
+		}
+	}
+	r = h.get("/dashboard/audit?actor=nobody")
 	if !strings.Contains(r.body, "No events match these filters") || len(auditPageActions(r.body)) != 0 {
 		t.Error("an empty result does not say so")
 	}
@@ -451,7 +460,7 @@ func TestAuditPaginationKeepsFilters(t *testing.T) {
 		t.Fatalf("next page link %q drops the filters", next)
 	}
 	r = h.get(next)
-	rows := regexp.MustCompile(`>(t\d{3})</span>`).FindAllStringSubmatch(r.body, -1)
+	rows := regexp.MustCompile(`>(t\d{3})</a>`).FindAllStringSubmatch(r.body, -1)
 	if len(rows) != 15 || rows[0][1] != "t028" || rows[14][1] != "t000" {
 		t.Fatalf("second page: %d rows %v", len(rows), rows)
 	}

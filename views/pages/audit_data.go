@@ -172,6 +172,22 @@ func (d AuditListData) PageURL(offset int) string {
 	return "/dashboard/audit?" + v.Encode()
 }
 
+// FilterURL is the first page of the log with the current filters and
+// key (actor, target or addr) set to value: a row's who, target or
+// address narrows the log to it.
+func (d AuditListData) FilterURL(key, value string) string {
+	f := d.Filter
+	switch key {
+	case "actor":
+		f.Actor = value
+	case "target":
+		f.Target = value
+	case "addr":
+		f.RemoteAddr = value
+	}
+	return AuditListData{Filter: f}.PageURL(0)
+}
+
 // ExportURL is the JSON lines export of the events the filters select.
 func (d AuditListData) ExportURL() string {
 	v := d.Filter.Values()
@@ -224,20 +240,23 @@ func (d AuditListData) invalid(key string) string {
 	return "false"
 }
 
-// actorLabel is who did it: the account, or "anonymous" when nobody was
-// signed in.
+// actorLabel is who did it: the account (or "user #7" when only its ID
+// is known), or "anonymous" when nobody was signed in.
 func (r AuditRow) actorLabel() string {
-	if r.Actor == "" {
-		return "anonymous"
+	switch {
+	case r.Actor != "":
+		return r.Actor
+	case r.ActorID != nil:
+		return "user #" + strconv.FormatInt(*r.ActorID, 10)
 	}
-	return r.Actor
+	return "anonymous"
 }
 
 // actorKind is "user" for accounts, "cli" or "system" for the server's
 // own tools, "anonymous" without an actor.
 func (r AuditRow) actorKind() string {
 	switch {
-	case r.Actor == "":
+	case r.Actor == "" && r.ActorID == nil:
 		return "anonymous"
 	case r.ActorID == nil && (r.Actor == "cli" || r.Actor == "system"):
 		return r.Actor
