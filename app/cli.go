@@ -225,7 +225,7 @@ func openEnv(ctx context.Context, flags *config.Flags, stdio IO, migrate, servin
 	}
 	e := &env{cfg: cfg, store: models.New(db), log: log}
 	if migrate {
-		m, err := database.NewMigrator(db, cfg.Database.Dialect)
+		m, err := database.NewMigrator(db, cfg.Database)
 		if err != nil {
 			e.close()
 			return nil, err
@@ -297,7 +297,7 @@ func cmdMigrate(args []string, stdio IO) error {
 		return err
 	}
 	defer e.close()
-	m, err := database.NewMigrator(e.store.DB(), e.cfg.Database.Dialect)
+	m, err := database.NewMigrator(e.store.DB(), e.cfg.Database)
 	if err != nil {
 		return err
 	}

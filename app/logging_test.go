@@ -59,7 +59,7 @@ func loggingHarness(t *testing.T, format string) (*harness, *syncBuffer) {
 			_ = sqlDB.Close()
 		}
 	})
-	m, err := database.NewMigrator(db, target.Dialect, database.WithoutLock())
+	m, err := database.NewMigrator(db, target, database.WithoutLock())
 	if err != nil {
 		t.Fatal(err)
 	}

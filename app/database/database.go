@@ -141,6 +141,14 @@ func Open(t Target, opts Options) (*gorm.DB, error) {
 		if err := t.CheckWritable(); err != nil {
 			return nil, err
 		}
+		// The first connection switches a new file to WAL, which fails
+		// at once (no busy wait) while another server does the same: take
+		// the migration lock until this pool's first connection is made.
+		unlock, err := lockDir(filepath.Dir(t.Path))
+		if err != nil {
+			return nil, fmt.Errorf("cannot lock the SQLite database's folder: %v", err)
+		}
+		defer unlock()
 		// Writes of this process take turns in Go (sqlitewriter.go).
 		dialector = sqlite.Dialector{DriverName: serialDriverName, DSN: t.DSN}
 	case Postgres:
@@ -200,6 +208,8 @@ func sanitize(err error, t Target) string {
 // Migrator applies the embedded migrations of one dialect.
 type Migrator struct {
 	provider *goose.Provider
+	// sqliteDir is the folder of a SQLite database, locked while migrating.
+	sqliteDir string
 }
 
 // MigratorOption adjusts a Migrator.
@@ -207,13 +217,15 @@ type MigratorOption func(*migratorOptions)
 
 type migratorOptions struct{ noLock bool }
 
-// WithoutLock skips PostgreSQL's database-wide advisory lock. Only for
-// tests, where each test migrates its own schema in parallel.
+// WithoutLock skips the lock that keeps two servers from migrating one
+// database at once. Only for tests, where each test migrates its own
+// schema in parallel.
 func WithoutLock() MigratorOption { return func(o *migratorOptions) { o.noLock = true } }
 
-// NewMigrator prepares goose for db. On PostgreSQL an advisory lock keeps
-// several instances starting at once from migrating twice.
-func NewMigrator(db *gorm.DB, dialect string, opts ...MigratorOption) (*Migrator, error) {
+// NewMigrator prepares goose for db, opened from t. Several servers
+// starting at once must not migrate twice: on PostgreSQL an advisory lock
+// serialises them, on SQLite an exclusive flock on the database's folder.
+func NewMigrator(db *gorm.DB, t Target, opts ...MigratorOption) (*Migrator, error) {
 	var o migratorOptions
 	for _, fn := range opts {
 		fn(&o)
@@ -222,7 +234,14 @@ func NewMigrator(db *gorm.DB, dialect string, opts ...MigratorOption) (*Migrator
 	if err != nil {
 		return nil, err
 	}
-	return newMigrator(sqlDB, dialect, o)
+	m, err := newMigrator(sqlDB, t.Dialect, o)
+	if err != nil {
+		return nil, err
+	}
+	if t.Dialect == SQLite && !o.noLock {
+		m.sqliteDir = filepath.Dir(t.Path)
+	}
+	return m, nil
 }
 
 func newMigrator(sqlDB *sql.DB, dialect string, o migratorOptions) (*Migrator, error) {
@@ -254,9 +273,29 @@ func newMigrator(sqlDB *sql.DB, dialect string, o migratorOptions) (*Migrator, e
 	return &Migrator{provider: p}, nil
 }
 
+// locked runs fn holding the SQLite folder lock (a no-op on PostgreSQL,
+// whose lock goose takes). The folder, not the database file, is locked:
+// closing a second descriptor of the database file would drop the POSIX
+// locks SQLite itself holds on it in this process.
+func (m *Migrator) locked(fn func() error) error {
+	if m.sqliteDir == "" {
+		return fn()
+	}
+	unlock, err := lockDir(m.sqliteDir)
+	if err != nil {
+		return fmt.Errorf("lock the database folder for migrating: %w", err)
+	}
+	defer unlock()
+	return fn()
+}
+
 // Up applies every pending migration and returns how many ran.
 func (m *Migrator) Up(ctx context.Context) (int, error) {
-	res, err := m.provider.Up(ctx)
+	var res []*goose.MigrationResult
+	err := m.locked(func() (err error) {
+		res, err = m.provider.Up(ctx)
+		return err
+	})
 	if err != nil {
 		return len(res), fmt.Errorf("migration failed: %w", err)
 	}
@@ -266,7 +305,10 @@ func (m *Migrator) Up(ctx context.Context) (int, error) {
 // Down rolls back the most recent migration. It returns false when there
 // was nothing to roll back.
 func (m *Migrator) Down(ctx context.Context) (bool, error) {
-	_, err := m.provider.Down(ctx)
+	err := m.locked(func() error {
+		_, err := m.provider.Down(ctx)
+		return err
+	})
 	if errors.Is(err, goose.ErrNoNextVersion) {
 		return false, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -104,7 +105,7 @@ func TestMigrationsUpDownUp(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m, err := database.NewMigrator(db, target.Dialect)
+			m, err := database.NewMigrator(db, target)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,5 +171,50 @@ func TestSlowQueryLogHasNoValues(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "SECRET-VALUE-42") {
 		t.Fatalf("bound value logged: %s", buf.String())
+	}
+}
+
+// TestSQLiteConcurrentFirstMigration: servers starting at once on a new
+// SQLite file (separate processes: this test binary run again) all migrate
+// it; each waits for the one migrating instead of failing on "table users
+// already exists".
+func TestSQLiteConcurrentFirstMigration(t *testing.T) {
+	if path := os.Getenv("GATEHOUSE_TEST_MIGRATE_CHILD"); path != "" {
+		target, err := database.ParseURL("sqlite://" + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := database.Open(target, database.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := database.NewMigrator(db, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Up(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	for round := 0; round < 4; round++ {
+		path := filepath.Join(t.TempDir(), "gatehouse.db")
+		var cmds []*exec.Cmd
+		var outs []*bytes.Buffer
+		for i := 0; i < 3; i++ {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestSQLiteConcurrentFirstMigration$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "GATEHOUSE_TEST_MIGRATE_CHILD="+path)
+			out := new(bytes.Buffer)
+			cmd.Stdout, cmd.Stderr = out, out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cmds, outs = append(cmds, cmd), append(outs, out)
+		}
+		for i, cmd := range cmds {
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("round %d: a concurrent first migration failed (%v):\n%s", round, err, outs[i])
+			}
+		}
 	}
 }

@@ -87,7 +87,7 @@ func Open(t testing.TB, rawURL string) *gorm.DB {
 			_ = sqlDB.Close()
 		}
 	})
-	m, err := database.NewMigrator(db, target.Dialect, database.WithoutLock())
+	m, err := database.NewMigrator(db, target, database.WithoutLock())
 	if err != nil {
 		t.Fatalf("migrator: %v", err)
 	}
