@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -235,8 +236,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	}
 	s.Log.Info("shutting down; draining in-flight requests")
-	if err := s.App.ShutdownWithTimeout(10 * time.Second); err != nil {
-		return err
+	err := s.App.ShutdownWithTimeout(10 * time.Second)
+	// The Redis throttle store's connections, once no request uses them.
+	if c, ok := s.Handlers.Throttles.(io.Closer); ok {
+		_ = c.Close()
 	}
-	return nil
+	return err
 }

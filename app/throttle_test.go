@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -270,3 +271,22 @@ func TestThrottleRedisDown(t *testing.T) {
 type quietRedis struct{}
 
 func (quietRedis) Printf(context.Context, string, ...any) {}
+
+// Shutting down closes the Redis throttle store's client once the last
+// request is done, so its connections do not outlive the server.
+func TestShutdownClosesRedisClient(t *testing.T) {
+	redis.SetLogger(quietRedis{})
+	h := newHarness(t, dbtest.SQLiteURL(t), throttleEnv("redis://127.0.0.1:1/0"))
+	rs := h.srv.Handlers.Throttles.(*throttle.Redis)
+	_, cancel, done := h.serve()
+	if err := rs.Client.Ping(context.Background()).Err(); errors.Is(err, redis.ErrClosed) {
+		t.Fatal("client closed while serving")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if err := rs.Client.Ping(context.Background()).Err(); !errors.Is(err, redis.ErrClosed) {
+		t.Fatalf("after shutdown the Redis client answers %v, want %v", err, redis.ErrClosed)
+	}
+}
