@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -76,6 +78,15 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 		slog.Int("bytes", responseBytes(c)),
 	)
 	return nil
+}
+
+// logPanic records a handler's panic, with its stack, in the server log
+// (never in the response: the error handler answers a plain 500).
+func (s *Server) logPanic(c *fiber.Ctx, e any) {
+	s.Log.LogAttrs(c.UserContext(), slog.LevelError, "panic in handler",
+		slog.String("panic", fmt.Sprint(e)),
+		slog.String("stack", string(debug.Stack())),
+	)
 }
 
 // responseBytes is the length of the response body, or -1 when it is

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gofiber/fiber/v2"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -250,4 +251,33 @@ func TestMetricsPerServer(t *testing.T) {
 // (form-encoded, RFC 6749 §2.3.1).
 func basicAuth(id, sec string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(sec)))
+}
+
+// A handler's panic is answered with a plain 500, logged at ERROR with the
+// request's ID and the stack, and counted under its route like any 500.
+func TestPanicIsLoggedAndCounted(t *testing.T) {
+	h := newHarnessWith(t, func(s *Server) {
+		s.App.Get("/api/explode", func(c *fiber.Ctx) error { panic("kaboom") })
+	})
+	r := h.get("/api/explode")
+	if r.StatusCode != http.StatusInternalServerError || strings.Contains(r.body, "kaboom") {
+		t.Fatalf("panic answered %d %s", r.StatusCode, r.body)
+	}
+	id := r.Header.Get("X-Request-Id")
+	var panicLine, accessLine string
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		if strings.Contains(line, "request_id="+id) && strings.Contains(line, "panic=kaboom") {
+			panicLine = line
+		}
+		if strings.Contains(line, "request_id="+id) && strings.Contains(line, "path=/api/explode") {
+			accessLine = line
+		}
+	}
+	if id == "" || !strings.Contains(panicLine, "level=ERROR") || !strings.Contains(panicLine, "goroutine") {
+		t.Errorf("no ERROR log line with the panic, its stack and request_id %q:\n%s", id, h.logs)
+	}
+	if !strings.Contains(accessLine, "status=500") {
+		t.Errorf("access log line of the panicking request: %q", accessLine)
+	}
+	wantMetric(t, scrape(t, h), 1, "gatehouse_http_requests_total", "route", "/api/explode", "method", "GET", "status", "500")
 }

@@ -14,10 +14,14 @@ import (
 func (s *Server) routes(extra ...func(*Server)) {
 	a, h := s.App, s.Handlers
 
+	// The outer recover only guards the middleware below; a handler's
+	// panic is turned into an error by the inner one, so it is logged with
+	// its request ID and counted as a 500 like any other failure.
 	a.Use(recover.New())
 	// The metrics middleware sees the final status: the access log inside
 	// it turns returned errors into responses.
-	a.Use(requestID, web.ClientIP(s.Config.TrustedProxies), s.Handlers.Metrics.Middleware, s.accessLog, s.securityHeaders)
+	a.Use(requestID, web.ClientIP(s.Config.TrustedProxies), s.Handlers.Metrics.Middleware, s.accessLog, s.securityHeaders,
+		recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: s.logPanic}))
 
 	// Machine endpoints: no session, no CSRF.
 	a.Get("/healthz", h.Healthz)
