@@ -145,6 +145,10 @@ func TestMetricsCountRequestsAndDomainEvents(t *testing.T) {
 	if r, m := f.token(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {"nope"}}, true); r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("wrong password grant: %d %v", r.StatusCode, m)
 	}
+	headless := f.authzParams("username", "alice", "password", "nope", "code_challenge", f.challenge, "code_challenge_method", "S256")
+	if r := f.do(http.MethodPost, "/oauth/authorize", headless, "Accept", "application/json"); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "invalid_grant") {
+		t.Fatalf("wrong password at the headless authorize: %d %s", r.StatusCode, r.body)
+	}
 	victim := otherBrowser(h)
 	h.createUser("bob", pw, models.RoleUser)
 	throttled := 0
@@ -179,6 +183,7 @@ func TestMetricsCountRequestsAndDomainEvents(t *testing.T) {
 
 	wantMetric(t, mfs, float64(12-throttled), "gatehouse_login_failures_total", "kind", "form")
 	wantMetric(t, mfs, 1, "gatehouse_login_failures_total", "kind", "password_grant")
+	wantMetric(t, mfs, 1, "gatehouse_login_failures_total", "kind", "headless_authorize")
 
 	wantMetric(t, mfs, float64(throttled), "gatehouse_throttled_requests_total", "route", "/login")
 	wantMetric(t, mfs, float64(throttled), "gatehouse_http_requests_total", "route", "/login", "method", "POST", "status", "429")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/gatehouse/gatehouse/app/metrics"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/web"
 	"github.com/gatehouse/gatehouse/models"
@@ -182,12 +183,21 @@ func (h *Handlers) AuditExport(c *fiber.Ctx) error {
 	return nil
 }
 
-// auditSecurityEvent records what the OAuth core reports
-// (oauth.Options.OnSecurityEvent). A replay or reuse: the actor is the
+// onSecurityEvent counts and audits what the OAuth core reports
+// (oauth.Options.OnSecurityEvent). A failed password check of the password
+// grant or the headless authorization counts as a failed sign-in in the
+// metrics. In the audit log, a replay or reuse: the actor is the
 // user the tokens belonged to, the target the client, with how many
 // tokens were revoked. A password grant sign-in: like the sign-in form's
 // (the target is the username), with the client in the details.
-func (h *Handlers) auditSecurityEvent(ctx context.Context, ev oauth.SecurityEvent) {
+func (h *Handlers) onSecurityEvent(ctx context.Context, ev oauth.SecurityEvent) {
+	if ev.Kind == oauth.SecuritySignInFailed {
+		kind := metrics.LoginPasswordGrant
+		if ev.Grant == oauth.SignInHeadless {
+			kind = metrics.LoginHeadless
+		}
+		h.Metrics.LoginFailed(kind)
+	}
 	e := &models.AuditEvent{Action: ev.Kind, Target: ev.ClientID, RemoteAddr: ev.RemoteAddr, Success: false,
 		Details: map[string]string{"grant": ev.Grant, "revoked": strconv.FormatInt(ev.Revoked, 10)}}
 	switch ev.Kind {

@@ -66,7 +66,7 @@ func New(cfg *config.Config, st *models.Store, log *slog.Logger) *Handlers {
 	h.Keys = keys.New(keys.Options{Store: st, Secret: cfg.KeySecret.Reveal(), Now: clock, Log: log,
 		Version: func(ctx context.Context) (int64, error) { v, err := versions.Current(ctx); return v.Keys, err }})
 	h.OAuth = oauth.New(oauth.Options{
-		Issuer: cfg.Issuer, Model: models.NewCachedOAuthModel(st, versions), Settings: h.Settings, Now: clock, Log: log, OnSecurityEvent: h.auditSecurityEvent,
+		Issuer: cfg.Issuer, Model: models.NewCachedOAuthModel(st, versions), Settings: h.Settings, Now: clock, Log: log, OnSecurityEvent: h.onSecurityEvent,
 		ClientThrottle: throttle.New(throttles, "client"), LoginThrottle: h.LoginThrottle, Signer: h.Keys,
 	})
 	return h

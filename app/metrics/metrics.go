@@ -32,6 +32,7 @@ const Unmatched = "unmatched"
 const (
 	LoginForm          = "form"
 	LoginPasswordGrant = "password_grant"
+	LoginHeadless      = "headless_authorize"
 	LoginDeviceCode    = "device_code"
 )
 
@@ -79,7 +80,7 @@ func New(version string, db *sql.DB) *Metrics {
 		}, []string{"endpoint"}),
 		loginFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_login_failures_total",
-			Help: "Failed user sign-ins by kind (form, password_grant, device_code).",
+			Help: "Failed user sign-ins by kind (form, password_grant, headless_authorize, device_code).",
 		}, []string{"kind"}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_throttled_requests_total",
@@ -206,7 +207,7 @@ func (m *Metrics) ClientAuthFailed(endpoint string) {
 }
 
 // LoginFailed counts a failed user sign-in of kind (LoginForm,
-// LoginPasswordGrant, LoginDeviceCode).
+// LoginPasswordGrant, LoginHeadless, LoginDeviceCode).
 func (m *Metrics) LoginFailed(kind string) {
 	if m == nil {
 		return
