@@ -260,17 +260,27 @@ func (a *app) verifyIDToken(ctx context.Context, p *provider, tok *oauth2.Token,
 		Username: u.Username, IssuedAt: idt.IssuedAt, Expiry: idt.Expiry}, nil
 }
 
-// refresh uses the refresh token (refresh_token grant). Gatehouse rotates
-// it: the answer has a new refresh token, and the old one is spent.
-func (a *app) refresh(w http.ResponseWriter, r *http.Request, ss *session) {
+// current is the start of the actions on a signed-in user's tokens: it
+// sends anyone else home, and says so when Gatehouse is not reachable.
+func (a *app) current(w http.ResponseWriter, r *http.Request, ss *session) (*signedIn, *provider, bool) {
 	u := ss.user
 	if u == nil || u.Revoked {
 		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
+		return nil, nil, false
 	}
 	p, err := a.discover()
 	if err != nil {
 		a.fail(w, http.StatusBadGateway, "Gatehouse is not reachable", err.Error())
+		return nil, nil, false
+	}
+	return u, p, true
+}
+
+// refresh uses the refresh token (refresh_token grant). Gatehouse rotates
+// it: the answer has a new refresh token, and the old one is spent.
+func (a *app) refresh(w http.ResponseWriter, r *http.Request, ss *session) {
+	u, p, ok := a.current(w, r, ss)
+	if !ok {
 		return
 	}
 	ctx := oidc.ClientContext(r.Context(), a.http)
@@ -309,14 +319,8 @@ func (a *app) refresh(w http.ResponseWriter, r *http.Request, ss *session) {
 // revoke revokes the refresh token (RFC 7009), which ends the whole grant
 // at Gatehouse, then shows that the access token stopped working too.
 func (a *app) revoke(w http.ResponseWriter, r *http.Request, ss *session) {
-	u := ss.user
-	if u == nil || u.Revoked {
-		http.Redirect(w, r, "/", http.StatusSeeOther)
-		return
-	}
-	p, err := a.discover()
-	if err != nil {
-		a.fail(w, http.StatusBadGateway, "Gatehouse is not reachable", err.Error())
+	u, p, ok := a.current(w, r, ss)
+	if !ok {
 		return
 	}
 	ctx := r.Context()
