@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"gorm.io/gorm"
+
 	"github.com/gatehouse/gatehouse/app/database"
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
 )
@@ -96,19 +98,30 @@ func TestSQLitePragmas(t *testing.T) {
 // TestMigrationsUpDownUp applies every migration, rolls all of them back and
 // applies them again, on each backend: down migrations must leave a clean
 // database that up can rebuild.
+// openMigrator opens the database at rawURL and its migrator (with the
+// lock servers take).
+func openMigrator(t *testing.T, rawURL string) (*gorm.DB, *database.Migrator) {
+	t.Helper()
+	target, err := database.ParseURL(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := database.Open(target, database.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := database.NewMigrator(db, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, m
+}
+
 func TestMigrationsUpDownUp(t *testing.T) {
 	for _, b := range dbtest.Backends() {
 		t.Run(b.Dialect, func(t *testing.T) {
 			ctx := context.Background()
-			target, _ := database.ParseURL(b.URL(t))
-			db, err := database.Open(target, database.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := database.NewMigrator(db, target)
-			if err != nil {
-				t.Fatal(err)
-			}
+			db, m := openMigrator(t, b.URL(t))
 			n, err := m.Up(ctx)
 			if err != nil || n == 0 {
 				t.Fatalf("first up: n=%d err=%v", n, err)
@@ -180,18 +193,7 @@ func TestSlowQueryLogHasNoValues(t *testing.T) {
 // already exists".
 func TestSQLiteConcurrentFirstMigration(t *testing.T) {
 	if path := os.Getenv("GATEHOUSE_TEST_MIGRATE_CHILD"); path != "" {
-		target, err := database.ParseURL("sqlite://" + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db, err := database.Open(target, database.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := database.NewMigrator(db, target)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, m := openMigrator(t, "sqlite://"+path)
 		if _, err := m.Up(context.Background()); err != nil {
 			t.Fatal(err)
 		}
