@@ -18,14 +18,10 @@ package keys
 import (
 	"context"
 	"crypto"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -41,6 +37,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -153,7 +150,7 @@ type Options struct {
 // concurrent use.
 type Manager struct {
 	store    *models.Store
-	aead     cipher.AEAD // nil without a secret
+	sealer   *secret.Sealer // nil without a secret
 	now      func() time.Time
 	log      *slog.Logger
 	ttl      time.Duration
@@ -181,14 +178,14 @@ func New(o Options) *Manager {
 		m.ttl = DefaultCacheTTL
 	}
 	if o.Secret != "" {
-		m.aead = newAEAD(o.Secret)
+		m.sealer = secret.NewSealer(o.Secret, "signing-key")
 	}
 	return m
 }
 
 // Encrypting reports whether new keys are stored encrypted (a key secret
 // is configured).
-func (m *Manager) Encrypting() bool { return m.aead != nil }
+func (m *Manager) Encrypting() bool { return m.sealer != nil }
 
 // ---- key set ---------------------------------------------------------
 
@@ -413,7 +410,7 @@ func (m *Manager) parsePrivate(r *models.SigningKey, prev *keySet) (*privateKey,
 	}
 	der := r.PrivateKey
 	if r.Encrypted {
-		if m.aead == nil {
+		if m.sealer == nil {
 			return nil, &keyError{ErrSecretRequired, fmt.Sprintf("signing key %s (%s) is stored encrypted, but no key secret is configured: "+
 				"set GATEHOUSE_KEY_SECRET (or --key-secret, or key_secret in the config file) to the secret it was stored with", r.KID, r.Alg)}
 		}
@@ -470,42 +467,18 @@ func thumbprint(pub crypto.PublicKey) (string, error) {
 
 // ---- encryption at rest ------------------------------------------------
 
-// Stored encrypted keys are version || nonce || AES-256-GCM(PKCS#8 DER),
-// with the key ID as additional data so that a ciphertext cannot be moved
-// to another row.
-const encVersion = 1
-
-func newAEAD(secret string) cipher.AEAD {
-	key, err := hkdf.Key(sha256.New, []byte(secret), []byte("gatehouse"), "gatehouse signing-key encryption v1", 32)
-	if err != nil {
-		panic("keys: hkdf: " + err.Error()) // only for lengths hkdf cannot give
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		panic("keys: aes: " + err.Error())
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		panic("keys: gcm: " + err.Error())
-	}
-	return aead
-}
+// Stored encrypted keys are sealed (app/secret.Sealer, purpose
+// "signing-key": version || nonce || AES-256-GCM(PKCS#8 DER)), with the key
+// ID as additional data so that a ciphertext cannot be moved to another row.
 
 func additionalData(kid string) []byte { return []byte("gatehouse signing key " + kid) }
 
 func (m *Manager) encrypt(kid string, der []byte) []byte {
-	out := make([]byte, 1+m.aead.NonceSize(), 1+m.aead.NonceSize()+len(der)+m.aead.Overhead())
-	out[0] = encVersion
-	_, _ = rand.Read(out[1:]) // crypto/rand.Read never fails
-	return m.aead.Seal(out, out[1:], der, additionalData(kid))
+	return m.sealer.Seal(der, additionalData(kid))
 }
 
 func (m *Manager) decrypt(kid string, stored []byte) ([]byte, error) {
-	n := m.aead.NonceSize()
-	if len(stored) < 1+n+m.aead.Overhead() || stored[0] != encVersion {
-		return nil, errors.New("not an encrypted key of a known format")
-	}
-	return m.aead.Open(nil, stored[1:1+n], stored[1+n:], additionalData(kid))
+	return m.sealer.Open(stored, additionalData(kid))
 }
 
 // ---- making keys -----------------------------------------------------
@@ -582,7 +555,7 @@ func (m *Manager) newKey(alg string, now time.Time) (*models.SigningKey, error) 
 		return nil, fmt.Errorf("generate %s key: %w", alg, err)
 	}
 	row := &models.SigningKey{KID: kid, Alg: alg, PrivateKey: der, PublicJWK: string(pub), CreatedAt: now}
-	if m.aead != nil {
+	if m.sealer != nil {
 		row.PrivateKey, row.Encrypted = m.encrypt(kid, der), true
 		clear(der)
 	}
