@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -81,6 +82,7 @@ Commands:
   keys rotate [--withdraw-old]   new signing keys; the old ones stay published
                                  until every token they signed has expired
                                  (--withdraw-old: unpublish them now, for a leak)
+  keys rotate --sessions         new session cookie keys; every session ends
   keys list                      the signing keys, current and retired
   version                        print the version
 
@@ -224,6 +226,7 @@ func openEnv(ctx context.Context, flags *config.Flags, stdio IO, migrate, servin
 		return nil, err
 	}
 	e := &env{cfg: cfg, store: models.New(db), log: log}
+	e.store.SetKeySecret(cfg.KeySecret.Reveal())
 	if migrate {
 		m, err := database.NewMigrator(db, cfg.Database)
 		if err != nil {
@@ -615,7 +618,7 @@ func cmdSettings(args []string, stdio IO) error {
 }
 
 func cmdKeys(args []string, stdio IO) error {
-	const use = "usage: gatehouse keys rotate | gatehouse keys list"
+	const use = "usage: gatehouse keys rotate [--withdraw-old] | gatehouse keys rotate --sessions | gatehouse keys list"
 	if len(args) == 0 || (args[0] != "rotate" && args[0] != "list") {
 		return usageErr(use)
 	}
@@ -623,6 +626,7 @@ func cmdKeys(args []string, stdio IO) error {
 	fs := newFlagSet("keys "+action, stdio)
 	flags := config.RegisterFlags(fs)
 	withdraw := fs.Bool("withdraw-old", false, "rotate: unpublish the old keys at once instead of keeping them until their tokens expire (for a key that may have leaked)")
+	sessionKeys := fs.Bool("sessions", false, "rotate: replace the session cookie keys instead of the signing keys; every browser session ends (everyone signs in again)")
 	pos, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -630,12 +634,29 @@ func cmdKeys(args []string, stdio IO) error {
 	if len(pos) > 0 {
 		return usageErr("keys %s takes no arguments (got %q)", action, pos[0])
 	}
+	if *sessionKeys && (action != "rotate" || *withdraw) {
+		return usageErr("--sessions goes with keys rotate alone: gatehouse keys rotate --sessions")
+	}
 	ctx := context.Background()
 	e, err := openEnv(ctx, flags, stdio, true, false)
 	if err != nil {
 		return err
 	}
 	defer e.close()
+	if *sessionKeys {
+		ended, err := RotateSessionKeys(ctx, e.store)
+		if err != nil {
+			return err
+		}
+		_ = e.store.AddAuditEvent(ctx, &models.AuditEvent{Actor: "cli", Action: "keys.rotate_sessions", Success: true,
+			Details: map[string]string{"sessions_ended": strconv.FormatInt(ended, 10)}})
+		fmt.Fprintf(stdio.Stdout, "new session keys; %d signed-in sessions ended (everyone signs in again)\n", ended)
+		fmt.Fprintln(stdio.Stdout, "running servers switch to the new keys on their next request")
+		if !e.store.EncryptingSecrets() {
+			fmt.Fprintln(stdio.Stderr, "warning: no key secret is configured (GATEHOUSE_KEY_SECRET), so the new session keys are stored unencrypted")
+		}
+		return nil
+	}
 	m := keys.New(keys.Options{Store: e.store, Secret: e.cfg.KeySecret.Reveal(), Log: e.log})
 	if action == "list" {
 		list, err := m.List(ctx)

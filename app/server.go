@@ -44,6 +44,12 @@ type Server struct {
 
 // NewServer builds the fiber application. The database must be migrated.
 func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *slog.Logger, extraRoutes ...func(*Server)) (*Server, error) {
+	// App secrets (session keys) are encrypted at rest under the key
+	// secret, like the signing keys; plaintext ones from earlier releases
+	// are encrypted on first read.
+	if k := cfg.KeySecret.Reveal(); k != "" && !st.EncryptingSecrets() {
+		st.SetKeySecret(k)
+	}
 	s := &Server{Config: cfg, Store: st, Log: log, Handlers: handlers.New(cfg, st, log)}
 	s.Handlers.Metrics = newMetrics(st)
 	// The first start generates the signing keys; a key that cannot be
@@ -52,17 +58,24 @@ func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *s
 		return nil, err
 	}
 	if !s.Handlers.Keys.Encrypting() {
-		log.WarnContext(ctx, "signing keys are stored unencrypted: a copy of the database is enough to sign tokens; set GATEHOUSE_KEY_SECRET on every instance, then run `gatehouse keys rotate`")
+		log.WarnContext(ctx, "signing keys are stored unencrypted, and so are the session keys: a copy of the database is enough to sign tokens; set GATEHOUSE_KEY_SECRET on every instance, then run `gatehouse keys rotate` and `gatehouse keys rotate --sessions`")
 	}
-	hashKey, err := st.GetOrCreateSecret(ctx, "session_hash_key", func() ([]byte, error) { return secret.Random(64), nil })
+	versions := s.Handlers.Versions
+	sessions, err := web.NewDBStore(ctx, st, web.Options{
+		Secure: cfg.SecureCookies(),
+		Keys: web.KeySource{
+			Load:    func(ctx context.Context) ([]byte, []byte, error) { return SessionKeys(ctx, st) },
+			Version: func(ctx context.Context) (int64, error) { v, err := versions.Current(ctx); return v.Keys, err },
+		},
+		Lifetimes: func(ctx context.Context) (web.Lifetimes, error) {
+			v, err := s.Handlers.Settings.Load(ctx)
+			return web.Lifetimes{Idle: v.SessionIdleTimeout, Absolute: v.SessionLifetime}, err
+		},
+	})
 	if err != nil {
 		return nil, err
 	}
-	blockKey, err := st.GetOrCreateSecret(ctx, "session_block_key", func() ([]byte, error) { return secret.Random(32), nil })
-	if err != nil {
-		return nil, err
-	}
-	s.sessions = web.NewDBStore(st, cfg.SecureCookies(), hashKey, blockKey)
+	s.sessions = sessions
 	s.sessionMW = web.SessionMiddleware(s.sessions, web.CookieName(cfg.SecureCookies()))
 
 	s.App = fiber.New(fiber.Config{
@@ -88,6 +101,33 @@ func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *s
 	})
 	s.routes(extraRoutes...)
 	return s, nil
+}
+
+// Names of the session keys in app_secrets.
+const (
+	sessionHashKey  = "session_hash_key"
+	sessionBlockKey = "session_block_key"
+)
+
+// SessionKeys returns the session cookie keys (HMAC-SHA256 and AES-256),
+// making them on the first start.
+func SessionKeys(ctx context.Context, st *models.Store) (hashKey, blockKey []byte, err error) {
+	hashKey, err = st.GetOrCreateSecret(ctx, sessionHashKey, func() ([]byte, error) { return secret.Random(64), nil })
+	if err != nil {
+		return nil, nil, err
+	}
+	blockKey, err = st.GetOrCreateSecret(ctx, sessionBlockKey, func() ([]byte, error) { return secret.Random(32), nil })
+	if err != nil {
+		return nil, nil, err
+	}
+	return hashKey, blockKey, nil
+}
+
+// RotateSessionKeys replaces the session cookie keys and ends every
+// browser session (`gatehouse keys rotate --sessions`). Running servers
+// load the new keys on their next request.
+func RotateSessionKeys(ctx context.Context, st *models.Store) (sessionsEnded int64, err error) {
+	return st.ReplaceSecrets(ctx, map[string][]byte{sessionHashKey: secret.Random(64), sessionBlockKey: secret.Random(32)})
 }
 
 // isAPIPath reports whether errors on path are answered as JSON: OAuth

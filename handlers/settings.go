@@ -24,6 +24,7 @@ var settingGroups = []struct{ Name, ID, Description, Icon string }{
 	{"Token lifetimes", "lifetimes", "How long codes and tokens stay valid once issued.", "fa-solid fa-hourglass-half"},
 	{"Tokens", "tokens", "What access tokens look like and where resources accept them.", "fa-solid fa-ticket"},
 	{"Device flow", "device", "Sign-in on TVs, consoles and command-line tools (RFC 8628).", "fa-solid fa-tv"},
+	{"Sessions", "sessions", "How long people stay signed in to Gatehouse (the dashboard, the sign-in and consent pages).", "fa-solid fa-clock"},
 	{"Accounts", "accounts", "Who can create an account.", "fa-solid fa-user-plus"},
 }
 

@@ -195,9 +195,12 @@ type AuditEvent struct {
 }
 
 // AppSecret is a server-wide secret shared by every instance (session keys).
+// With a key secret configured, Value is sealed (app/secret.Sealer) and
+// Encrypted is true.
 type AppSecret struct {
 	Name      string `gorm:"primaryKey"`
 	Value     []byte
+	Encrypted bool
 	CreatedAt time.Time
 }
 

@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/gatehouse/gatehouse/app/cache"
+	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/app/store"
 )
 
@@ -40,6 +41,8 @@ type Store struct {
 	// tokens batches concurrent CreateTokens calls into one INSERT
 	// (group commit); nil inside a transaction.
 	tokens *tokenBatcher
+	// sealer encrypts app secrets at rest; nil without a key secret.
+	sealer *secret.Sealer
 }
 
 // New returns a Store using db, which must have been opened the way
@@ -65,7 +68,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 		return fn(s)
 	}
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect, inTx: true})
+		return fn(&Store{db: tx, dialect: s.dialect, inTx: true, sealer: s.sealer})
 	})
 }
 

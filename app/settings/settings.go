@@ -95,6 +95,14 @@ var Definitions = []Definition{
 		Title: "Accept access tokens in the query string",
 		Help:  "Protected resources accept ?access_token= and the access_token form field, besides the Authorization header.",
 		Risk:  "Tokens in URLs end up in logs and browser history (RFC 6750 §2.3 discourages it). Turn off once your clients send the header."},
+	{Key: "session_lifetime", Default: "720h", Kind: Duration, Min: 5 * time.Minute, Max: 8760 * time.Hour, Group: "Sessions",
+		Title: "Session lifetime",
+		Help:  "A dashboard or sign-in session ends this long after the user signed in, however active it is (at least 5m, at most 8760h).",
+		Risk:  "A stolen or forgotten session cookie works at most this long; shorter means signing in more often."},
+	{Key: "session_idle_timeout", Default: "12h", Kind: Duration, Min: time.Minute, Max: 720 * time.Hour, Group: "Sessions",
+		Title: "Session idle timeout",
+		Help:  "A session ends after this long without a request (at least 1m, at most 720h). Lowering it applies to open sessions at once.",
+		Risk:  "A browser left signed in on a shared computer stays usable this long; shorter is safer for admins."},
 	{Key: "allow_signup", Default: "false", Kind: Bool, Group: "Accounts",
 		Title: "Allow sign-up",
 		Help:  "Visitors can create their own account with the user role.",
@@ -205,6 +213,8 @@ type Values struct {
 	AccessTokenFormat         string // opaque | jwt
 	AllowQueryAccessToken     bool
 	AllowSignup               bool
+	SessionLifetime           time.Duration
+	SessionIdleTimeout        time.Duration
 }
 
 // Resolve merges stored overrides over the defaults. A stored value that no
@@ -239,6 +249,8 @@ func Resolve(stored map[string]string) (v Values, raw map[string]string, bad []s
 		AccessTokenFormat:         raw["access_token_format"],
 		AllowQueryAccessToken:     b("allow_query_access_token"),
 		AllowSignup:               b("allow_signup"),
+		SessionLifetime:           dur("session_lifetime"),
+		SessionIdleTimeout:        dur("session_idle_timeout"),
 	}
 	return v, raw, bad
 }

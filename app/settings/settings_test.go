@@ -24,6 +24,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"require_pkce": "public", "allow_query_access_token": "true", "allow_password_grant": "false",
 		"remember_consent": "true", "allow_signup": "false", "device_code_lifetime": "10m",
 		"device_poll_interval": "5s", "access_token_format": "opaque",
+		"session_lifetime": "720h", "session_idle_timeout": "12h",
 	}
 	if len(raw) != len(want) {
 		t.Fatalf("%d settings, SPEC has %d", len(raw), len(want))
@@ -47,6 +48,8 @@ func TestValidation(t *testing.T) {
 		"enforce_state":               "maybe",
 		"require_pkce":                "some",
 		"access_token_format":         "xml",
+		"session_lifetime":            "1m",
+		"session_idle_timeout":        "721h",
 	}
 	for k, v := range bad {
 		if _, err := Normalize(k, v); err == nil {

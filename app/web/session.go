@@ -15,6 +15,8 @@ import (
 	"encoding/gob"
 	"errors"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -45,63 +47,190 @@ type SessionStore interface {
 	DeleteWebSession(ctx context.Context, idHash []byte) error
 }
 
-// Lifetimes of browser sessions.
-const (
-	// AnonymousTTL bounds a signed-out session (CSRF token, flashes).
-	AnonymousTTL = time.Hour
-	// SignedInTTL is the idle timeout of a signed-in session.
-	SignedInTTL = 12 * time.Hour
-	// touchAfter: an unchanged signed-in session is written back (to
-	// extend it) only once it is this much older than its last write.
-	touchAfter = 15 * time.Minute
-)
+// AnonymousTTL bounds a signed-out session (CSRF token, flashes).
+const AnonymousTTL = time.Hour
+
+// Lifetimes bound a signed-in session: Idle since its last use
+// (session_idle_timeout) and Absolute since sign-in (session_lifetime).
+type Lifetimes struct {
+	Idle, Absolute time.Duration
+}
+
+// DefaultLifetimes are SPEC.md §7.1's defaults.
+var DefaultLifetimes = Lifetimes{Idle: 12 * time.Hour, Absolute: 720 * time.Hour}
+
+// maxTouchAfter: an unchanged signed-in session is written back (to extend
+// its idle timeout) only once it is this much older than its last write,
+// or a quarter of the idle timeout when that is shorter.
+const maxTouchAfter = 15 * time.Minute
+
+// maxCookieAge bounds the age of a cookie's signature. Cookies are
+// re-signed whenever their session is written (at least every
+// maxTouchAfter while in use), so this only matters to a cookie nobody
+// used for a month; the server enforces the real limits.
+const maxCookieAge = 31 * 24 * time.Hour
 
 // payload is what the cookie carries, signed and encrypted: the random ID
 // of a signed-in session (whose values live in the database), or the few
 // values of a signed-out visitor (so that merely opening the sign-in page
-// writes nothing to the database).
+// writes nothing to the database). A payload without an ID never signs
+// anyone in: its user ID and sign-in time are dropped when it is read, so
+// that the cookie keys alone (a copy of the database) cannot make a
+// session.
 type payload struct {
 	ID      string
 	Values  map[any]any
 	Expires time.Time
 }
 
+// KeySource gives the cookie keys, which live in the database
+// (app_secrets) so that every instance shares them.
+type KeySource struct {
+	// Load returns the HMAC and AES keys of the cookies.
+	Load func(ctx context.Context) (hashKey, blockKey []byte, err error)
+	// Version, when set, returns a counter that moves whenever the keys
+	// may have changed (cache.Versions' Keys): they are loaded again
+	// when it does, so that `gatehouse keys rotate --sessions` reaches
+	// every running instance on its next request.
+	Version func(ctx context.Context) (int64, error)
+}
+
+// Options configure a DBStore.
+type Options struct {
+	Secure bool // https issuer: Secure cookies
+	Keys   KeySource
+	// Lifetimes returns the limits in force (the settings); nil means
+	// DefaultLifetimes.
+	Lifetimes func(ctx context.Context) (Lifetimes, error)
+	Now       func() time.Time
+}
+
+// codecSet is the cookie codecs made from one load of the keys.
+type codecSet struct {
+	version int64
+	codecs  []securecookie.Codec
+}
+
 // DBStore is a gorilla/sessions Store. Signed-in sessions are kept in the
 // database and only their random ID travels in the cookie, so deleting the
 // row (sign-out, password change, disabling a user) ends the session on
-// every instance. Signed-out sessions live in the cookie alone.
+// every instance, and nothing but a row makes a visitor signed in.
+// Signed-out sessions live in the cookie alone.
 type DBStore struct {
-	store  SessionStore
-	codecs []securecookie.Codec
-	opts   sessions.Options
-	now    func() time.Time
+	store     SessionStore
+	keys      KeySource
+	lifetimes func(ctx context.Context) (Lifetimes, error)
+	codecs    atomic.Pointer[codecSet]
+	reload    sync.Mutex
+	opts      sessions.Options
+	now       func() time.Time
 }
 
 var _ sessions.Store = (*DBStore)(nil)
 
-// NewDBStore returns a store whose cookies are signed with hashKey and
-// encrypted with blockKey.
-func NewDBStore(st SessionStore, secure bool, hashKey, blockKey []byte) *DBStore {
-	codecs := securecookie.CodecsFromPairs(hashKey, blockKey)
-	for _, c := range codecs {
-		if sc, ok := c.(*securecookie.SecureCookie); ok {
-			// The cookie is re-issued whenever the session is written,
-			// so this only bounds a cookie nobody used for so long.
-			sc.MaxAge(int(SignedInTTL / time.Second))
-		}
-	}
-	return &DBStore{
-		store:  st,
-		codecs: codecs,
+// NewDBStore returns a store whose cookies are signed and encrypted with
+// the keys of o.Keys, which it loads now (an error stops the start).
+func NewDBStore(ctx context.Context, st SessionStore, o Options) (*DBStore, error) {
+	s := &DBStore{
+		store:     st,
+		keys:      o.Keys,
+		lifetimes: o.Lifetimes,
 		opts: sessions.Options{
 			Path:     "/",
 			MaxAge:   0, // browser-session cookie; the server enforces expiry
-			Secure:   secure,
+			Secure:   o.Secure,
 			HttpOnly: true,
 			SameSite: http.SameSiteLaxMode,
 		},
-		now: time.Now,
+		now: o.Now,
 	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.keys.Load == nil {
+		return nil, errors.New("web: no session keys")
+	}
+	var version int64
+	if s.keys.Version != nil {
+		v, err := s.keys.Version(ctx)
+		if err != nil {
+			return nil, err
+		}
+		version = v
+	}
+	set, err := s.loadCodecs(ctx, version)
+	if err != nil {
+		return nil, err
+	}
+	s.codecs.Store(set)
+	return s, nil
+}
+
+func (s *DBStore) loadCodecs(ctx context.Context, version int64) (*codecSet, error) {
+	hashKey, blockKey, err := s.keys.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	codecs := securecookie.CodecsFromPairs(hashKey, blockKey)
+	for _, c := range codecs {
+		if sc, ok := c.(*securecookie.SecureCookie); ok {
+			sc.MaxAge(int(maxCookieAge / time.Second))
+		}
+	}
+	return &codecSet{version: version, codecs: codecs}, nil
+}
+
+// currentCodecs returns the codecs of the keys in force, loading them
+// again when the keys' version moved. When that fails (the database is
+// away), the previous codecs are used: the session lookup fails then too.
+func (s *DBStore) currentCodecs(ctx context.Context) []securecookie.Codec {
+	cur := s.codecs.Load()
+	if s.keys.Version == nil {
+		return cur.codecs
+	}
+	v, err := s.keys.Version(ctx)
+	if err != nil || v == cur.version {
+		return cur.codecs
+	}
+	s.reload.Lock()
+	defer s.reload.Unlock()
+	if cur = s.codecs.Load(); cur.version == v {
+		return cur.codecs
+	}
+	set, err := s.loadCodecs(ctx, v)
+	if err != nil {
+		return cur.codecs
+	}
+	s.codecs.Store(set)
+	return set.codecs
+}
+
+// Lifetimes returns the session limits in force.
+func (s *DBStore) Lifetimes(ctx context.Context) Lifetimes {
+	if s.lifetimes == nil {
+		return DefaultLifetimes
+	}
+	lt, err := s.lifetimes(ctx)
+	if err != nil || lt.Idle <= 0 || lt.Absolute <= 0 {
+		return DefaultLifetimes
+	}
+	return lt
+}
+
+// touchAfter is how old the last write of an unchanged signed-in session
+// may get before it is written back to extend it.
+func (lt Lifetimes) touchAfter() time.Duration {
+	return min(maxTouchAfter, lt.Idle/4)
+}
+
+// expiry is when a signed-in session created at created and used at now
+// ends, unless used again.
+func (lt Lifetimes) expiry(created, now time.Time) time.Time {
+	idle, abs := now.Add(lt.Idle), created.Add(lt.Absolute)
+	if abs.Before(idle) {
+		return abs
+	}
+	return idle
 }
 
 // CookieName is __Host-gatehouse on https (bound to this exact host, path /,
@@ -128,31 +257,57 @@ func (s *DBStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	if err != nil {
 		return sess, nil
 	}
+	ctx := r.Context()
 	var p payload
-	if err := securecookie.DecodeMulti(name, c.Value, &p, s.codecs...); err != nil {
+	if err := securecookie.DecodeMulti(name, c.Value, &p, s.currentCodecs(ctx)...); err != nil {
 		return sess, nil // forged, old key or garbage: start afresh
 	}
 	now := s.now().UTC()
 	if p.ID == "" {
 		if now.Before(p.Expires) && p.Values != nil {
+			// Only a row signs a visitor in: a cookie that claims a user
+			// without one was not made by Gatehouse.
+			for _, k := range internalKeys {
+				delete(p.Values, k)
+			}
 			sess.Values = p.Values
 			sess.IsNew = false
 		}
 		return sess, nil
 	}
-	ws, err := s.store.GetWebSession(r.Context(), digest(p.ID), now)
+	ws, err := s.store.GetWebSession(ctx, digest(p.ID), now)
 	if errors.Is(err, store.ErrNotFound) {
 		return sess, nil
 	}
 	if err != nil {
 		return sess, err
 	}
-	if err := gob.NewDecoder(bytes.NewReader(ws.Data)).Decode(&sess.Values); err != nil {
+	values := map[any]any{}
+	if err := gob.NewDecoder(bytes.NewReader(ws.Data)).Decode(&values); err != nil {
 		return sess, nil
 	}
+	if uid, _ := values[keyUserID].(int64); ws.UserID == nil || uid != *ws.UserID {
+		return sess, nil
+	}
+	// Rows of earlier releases carry neither time in their data.
+	if _, ok := values[keyLastWrite].(time.Time); !ok {
+		values[keyLastWrite] = ws.UpdatedAt
+	}
+	if _, ok := values[keyCreated].(time.Time); !ok {
+		values[keyCreated] = ws.CreatedAt
+	}
+	lt := s.Lifetimes(ctx)
+	if !now.Before(lt.expiry(values[keyCreated].(time.Time), values[keyLastWrite].(time.Time))) {
+		// Over a limit lowered since the row was written: it ends now,
+		// and the row goes so that raising the limit cannot revive it.
+		if err := s.store.DeleteWebSession(ctx, digest(p.ID)); err != nil {
+			return sess, err
+		}
+		return sess, nil
+	}
+	sess.Values = values
 	sess.ID = p.ID
 	sess.IsNew = false
-	sess.Values[keyLastWrite] = ws.UpdatedAt
 	return sess, nil
 }
 
@@ -171,18 +326,22 @@ func (s *DBStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 	}
 	values := make(map[any]any, len(sess.Values))
 	for k, v := range sess.Values {
-		if k != keyLastWrite {
-			values[k] = v
-		}
+		values[k] = v
 	}
 	now := s.now().UTC()
 	var p payload
 	if id, ok := values[keyUserID].(int64); ok && id > 0 {
+		created, ok := values[keyCreated].(time.Time)
+		if !ok || sess.ID == "" {
+			created = now
+		}
+		values[keyCreated], values[keyLastWrite] = created, now
 		var buf bytes.Buffer
 		if err := gob.NewEncoder(&buf).Encode(values); err != nil {
 			return err
 		}
-		ws := &models.WebSession{UserID: &id, Data: buf.Bytes(), ExpiresAt: now.Add(SignedInTTL), UpdatedAt: now, CreatedAt: now}
+		expires := s.Lifetimes(r.Context()).expiry(created, now)
+		ws := &models.WebSession{UserID: &id, Data: buf.Bytes(), ExpiresAt: expires, UpdatedAt: now, CreatedAt: created}
 		if sess.ID == "" {
 			sess.ID = base64.RawURLEncoding.EncodeToString(secret.Random(32))
 			ws.IDHash = digest(sess.ID)
@@ -208,10 +367,13 @@ func (s *DBStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 			}
 			sess.ID = ""
 		}
+		for _, k := range internalKeys {
+			delete(values, k)
+		}
 		p = payload{Values: values, Expires: now.Add(AnonymousTTL)}
 	}
 	sess.Values[keyLastWrite] = now
-	encoded, err := securecookie.EncodeMulti(sess.Name(), p, s.codecs...)
+	encoded, err := securecookie.EncodeMulti(sess.Name(), p, s.currentCodecs(r.Context())...)
 	if err != nil {
 		return err
 	}
@@ -230,17 +392,23 @@ const (
 	keyAuthTime  = "auth_time"
 	keyCSRF      = "csrf"
 	keyFlashes   = "flashes"
-	keyLastWrite = "_last_write"
+	keyLastWrite = "_last_write" // when the row was last written
+	keyCreated   = "_created"    // when the row was created (sign-in)
 	// KeyAuthorizeRequests holds the authorization requests in flight
 	// (they survive sign-in).
 	KeyAuthorizeRequests = "authz"
 )
 
+// internalKeys are never taken from a cookie without a session row: the
+// signed-in state, and the bookkeeping of rows.
+var internalKeys = []string{keyUserID, keyAuthTime, keyLastWrite, keyCreated}
+
 // Session wraps the gorilla session of one request and remembers whether it
 // must be written back.
 type Session struct {
-	s     *sessions.Session
-	dirty bool
+	s          *sessions.Session
+	touchAfter time.Duration
+	dirty      bool
 	// regenerate: delete the old row and issue a new ID on save.
 	regenerate bool
 	destroy    bool
@@ -395,7 +563,7 @@ func (s *Session) needsTouch(now time.Time) bool {
 		return false
 	}
 	last, _ := s.s.Values[keyLastWrite].(time.Time)
-	return now.Sub(last) > touchAfter
+	return now.Sub(last) > s.touchAfter
 }
 
 const localsSession = "gatehouse.session"
@@ -415,7 +583,7 @@ func SessionMiddleware(st *DBStore, name string) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		sess := &Session{s: gs}
+		sess := &Session{s: gs, touchAfter: st.Lifetimes(r.Context()).touchAfter()}
 		c.Locals(localsSession, sess)
 
 		herr := c.Next()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
@@ -15,8 +16,152 @@ import (
 )
 
 func newStore(t *testing.T) (*DBStore, *models.Store) {
+	return newStoreWith(t, Options{})
+}
+
+// newStoreWith fills in fixed random keys when o has none.
+func newStoreWith(t *testing.T, o Options) (*DBStore, *models.Store) {
+	t.Helper()
 	st := models.New(dbtest.SQLite(t))
-	return NewDBStore(st, false, secret.Random(64), secret.Random(32)), st
+	if o.Keys.Load == nil {
+		hashKey, blockKey := secret.Random(64), secret.Random(32)
+		o.Keys.Load = func(context.Context) ([]byte, []byte, error) { return hashKey, blockKey, nil }
+	}
+	s, err := NewDBStore(t.Context(), st, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, st
+}
+
+func newUserRow(t *testing.T, st *models.Store, name string) *models.User {
+	t.Helper()
+	u := &models.User{Username: name, Subject: "sub-" + name, PasswordHash: "x", Role: models.RoleAdmin}
+	if err := st.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// TestRowlessCookieNeverSignsIn: a cookie without a session row that
+// claims a user (made with the real keys, as anyone who read them from
+// the database could) is read as a signed-out visitor's.
+func TestRowlessCookieNeverSignsIn(t *testing.T) {
+	s, st := newStore(t)
+	u := newUserRow(t, st, "admin")
+	forged := map[any]any{keyUserID: u.ID, keyAuthTime: time.Now().UTC(), keyCreated: time.Now().UTC(), keyCSRF: "tok"}
+	encoded, err := securecookie.EncodeMulti("sid", payload{Values: forged, Expires: time.Now().Add(time.Hour)}, s.codecs.Load().codecs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: "sid", Value: encoded})
+	sess, err := s.New(r, "sid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &Session{s: sess}
+	if w.UserID() != 0 || !w.AuthTime().IsZero() || sess.Values[keyCreated] != nil || sess.ID != "" {
+		t.Fatalf("a row-less cookie signed in: %v", sess.Values)
+	}
+	if sess.Values[keyCSRF] != "tok" {
+		t.Fatalf("the anonymous values were lost: %v", sess.Values)
+	}
+	// Nor does a cookie naming a session ID that has no row.
+	encoded, _ = securecookie.EncodeMulti("sid", payload{ID: "made-up"}, s.codecs.Load().codecs...)
+	r = httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: "sid", Value: encoded})
+	if sess, _ := s.New(r, "sid"); sess.ID != "" || (&Session{s: sess}).UserID() != 0 {
+		t.Fatalf("an unknown session ID signed in: %v", sess.Values)
+	}
+	// Saving a signed-out session never writes a user into its cookie.
+	sess.Values[keyUserID] = int64(0)
+	sess.Values[keyAuthTime] = time.Now()
+	next, _ := roundTrip(t, s, r, nil, "")
+	if again, _ := s.New(next, "sid"); again.Values[keyAuthTime] != nil || again.Values[keyUserID] != nil {
+		t.Fatalf("the signed-out cookie carries %v", again.Values)
+	}
+}
+
+// TestSessionLifetimes: a signed-in session ends after the idle timeout
+// without use and after the absolute lifetime whatever its use; a limit
+// lowered later applies to sessions already open, and raising it again
+// does not bring them back.
+func TestSessionLifetimes(t *testing.T) {
+	lt := Lifetimes{Idle: time.Hour, Absolute: 3 * time.Hour}
+	clock := time.Now()
+	s, st := newStoreWith(t, Options{
+		Lifetimes: func(context.Context) (Lifetimes, error) { return lt, nil },
+		Now:       func() time.Time { return clock },
+	})
+	u := newUserRow(t, st, "alice")
+	r, _ := roundTrip(t, s, httptest.NewRequest("GET", "/", nil), map[any]any{keyUserID: u.ID}, "")
+	signedIn := func() bool {
+		sess, err := s.New(r, "sid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return (&Session{s: sess}).UserID() == u.ID
+	}
+	// Used every 50 minutes: the idle timeout never passes...
+	for range 3 {
+		clock = clock.Add(50 * time.Minute)
+		if !signedIn() {
+			t.Fatalf("signed out at %v while in use", clock)
+		}
+		sess, _ := s.New(r, "sid")
+		r, _ = roundTrip(t, s, r, sess.Values, sess.ID)
+	}
+	// ...but the absolute lifetime does (3h after sign-in).
+	clock = clock.Add(40 * time.Minute)
+	if signedIn() {
+		t.Fatal("still signed in 3h10m after sign-in with a 3h session_lifetime")
+	}
+
+	// Idle: a new session unused for over an hour ends.
+	r, _ = roundTrip(t, s, httptest.NewRequest("GET", "/", nil), map[any]any{keyUserID: u.ID}, "")
+	clock = clock.Add(61 * time.Minute)
+	if signedIn() {
+		t.Fatal("still signed in after 61 minutes idle with a 1h idle timeout")
+	}
+
+	// Lowered after the row was written: applies now, and for good.
+	r, _ = roundTrip(t, s, httptest.NewRequest("GET", "/", nil), map[any]any{keyUserID: u.ID}, "")
+	clock = clock.Add(20 * time.Minute)
+	lt.Idle = 10 * time.Minute
+	if signedIn() {
+		t.Fatal("a lowered idle timeout did not apply to an open session")
+	}
+	lt.Idle = time.Hour
+	if signedIn() {
+		t.Fatal("raising the idle timeout again revived the session")
+	}
+}
+
+// TestSessionKeysReload: when the keys' version moves (keys rotate
+// --sessions), cookies are read and made with the new keys.
+func TestSessionKeysReload(t *testing.T) {
+	version := int64(1)
+	keysNow := [2][]byte{secret.Random(64), secret.Random(32)}
+	s, _ := newStoreWith(t, Options{Keys: KeySource{
+		Load:    func(context.Context) ([]byte, []byte, error) { return keysNow[0], keysNow[1], nil },
+		Version: func(context.Context) (int64, error) { return version, nil },
+	}})
+	r, _ := roundTrip(t, s, httptest.NewRequest("GET", "/", nil), map[any]any{keyCSRF: "tok"}, "")
+	keysNow = [2][]byte{secret.Random(64), secret.Random(32)}
+	if sess, _ := s.New(r, "sid"); sess.Values[keyCSRF] != "tok" {
+		t.Fatal("the keys were reloaded although their version did not move")
+	}
+	version++
+	if sess, _ := s.New(r, "sid"); sess.Values[keyCSRF] != nil {
+		t.Fatal("a cookie made with the old keys is still read after a rotation")
+	}
+	r, _ = roundTrip(t, s, httptest.NewRequest("GET", "/", nil), map[any]any{keyCSRF: "new"}, "")
+	var p payload
+	c, _ := r.Cookie("sid")
+	if err := securecookie.DecodeMulti("sid", c.Value, &p, securecookie.CodecsFromPairs(keysNow[0], keysNow[1])...); err != nil {
+		t.Fatalf("new cookies are not made with the new keys: %v", err)
+	}
 }
 
 // roundTrip saves sess and returns a request carrying the resulting cookie.

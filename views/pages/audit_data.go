@@ -73,6 +73,7 @@ var AuditActionGroups = []AuditActionGroup{
 	{"Server", "", "", []AuditAction{
 		{"setting.changed", "Setting changed"},
 		{"keys.rotate", "Signing keys rotated"},
+		{"keys.rotate_sessions", "Session keys rotated: everyone signed out"},
 		{"setup.admin_created", "First admin created"},
 		{"audit.exported", "Audit log exported"},
 	}},
