@@ -74,13 +74,18 @@ func profileDetails(ch accounts.ProfileChange) map[string]string {
 
 // ChangePassword changes the user's password (POST /account/password). The
 // current password is required (and guesses are throttled like sign-ins);
-// every other session of the user is signed out.
+// every other session of the user is signed out and, when the "Also sign
+// out of all apps" box is ticked (it is by default), every app the user
+// authorized loses its tokens.
 func (h *Handlers) ChangePassword(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	u := web.CurrentUser(c)
 	current, next, confirm := c.FormValue("current_password"), c.FormValue("new_password"), c.FormValue("new_password_confirm")
+	signOutApps := checked(c, "sign_out_apps")
 	render := func(status int, errs views.FieldErrors) error {
-		return web.Render(c, status, pages.Account(h.base(c, "Your account", "account"), accountData(u, errs)))
+		d := accountData(u, errs)
+		d.KeepApps = !signOutApps
+		return web.Render(c, status, pages.Account(h.base(c, "Your account", "account"), d))
 	}
 	attempt, wait, err := h.LoginThrottle.Begin(ctx, u.Username, web.IP(c))
 	if err != nil {
@@ -106,12 +111,18 @@ func (h *Handlers) ChangePassword(c *fiber.Ctx) error {
 		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"new_password_confirm": "The two passwords do not match."})
 	}
 	now := h.Now().UTC()
-	if err := accounts.SetPassword(ctx, h.Store, u.ID, next, now); err != nil {
+	revoked, err := accounts.ChangePassword(ctx, h.Store, u.ID, next, now, signOutApps)
+	if err != nil {
 		return err
 	}
-	h.audit(c, u, "user.password_changed", u.Username, true, nil)
+	h.audit(c, u, "user.password_changed", u.Username, true, map[string]string{
+		"sign_out_apps": strconv.FormatBool(signOutApps), "families_revoked": strconv.FormatInt(revoked, 10)})
 	sess := web.CurrentSession(c)
 	sess.SignIn(u.ID, now) // a fresh session ID for this browser
-	sess.AddFlash("success", "Your password was changed. Other sessions were signed out.")
+	if signOutApps {
+		sess.AddFlash("success", "Your password was changed. Your other sessions and your apps were signed out: apps ask you to sign in again.")
+	} else {
+		sess.AddFlash("success", "Your password was changed. Your other sessions were signed out; your apps stay signed in.")
+	}
 	return seeOther(c, "/account")
 }

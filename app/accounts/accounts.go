@@ -276,26 +276,54 @@ func UpdateProfile(ctx context.Context, st Updater, userID int64, p Profile) (Pr
 	return ch, nil, nil
 }
 
-// PasswordSetter is the storage SetPassword needs.
+// PasswordSetter is the storage the password functions need.
 type PasswordSetter interface {
 	UpdateUser(ctx context.Context, id int64, fn func(*models.User) error) error
 	DeleteUserWebSessions(ctx context.Context, userID int64, keep []byte) (int64, error)
+	// RevokeUserFamilies revokes every token family of the user and
+	// returns how many it revoked.
+	RevokeUserFamilies(ctx context.Context, userID int64, now time.Time) (int64, error)
 }
 
-// SetPassword gives the user a new (already checked) password and ends
-// every session they have, so that whoever knew the old one is out.
-func SetPassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time) error {
+// ResetPassword is an administrator's reset of a user's password (the
+// dashboard's user page; a CLI command or admin API that sets passwords
+// must go through it too): the user gets the new (already checked) password, every session they
+// have ends, and every app they authorized loses its tokens (refresh
+// tokens and the access tokens of their grants), so that whoever knew
+// the old password keeps nothing. It returns how many token families
+// were revoked.
+func ResetPassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time) (int64, error) {
+	return setPassword(ctx, st, userID, pw, now, true)
+}
+
+// ChangePassword is the user's own change of password (the account page,
+// after checking the current one): every session of theirs ends (the
+// caller signs the current browser in again) and, with signOutApps, every
+// app they authorized loses its tokens as on ResetPassword. It returns how
+// many token families were revoked.
+func ChangePassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time, signOutApps bool) (int64, error) {
+	return setPassword(ctx, st, userID, pw, now, signOutApps)
+}
+
+// setPassword stores the new password first, so that nothing revoked
+// afterwards can be obtained again with the old one.
+func setPassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time, signOutApps bool) (int64, error) {
 	hash, err := password.Hash(pw)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := st.UpdateUser(ctx, userID, func(x *models.User) error {
 		x.PasswordHash = hash
 		x.PasswordChangedAt = now
 		return nil
 	}); err != nil {
-		return err
+		return 0, err
 	}
-	_, err = st.DeleteUserWebSessions(ctx, userID, nil)
-	return err
+	if _, err := st.DeleteUserWebSessions(ctx, userID, nil); err != nil {
+		return 0, err
+	}
+	if !signOutApps {
+		return 0, nil
+	}
+	return st.RevokeUserFamilies(ctx, userID, now)
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
@@ -176,5 +177,57 @@ func TestUpdateProfileRefusals(t *testing.T) {
 	}
 	if _, _, err := UpdateProfile(ctx, &fakeUsers{u: models.User{ID: 7}}, 8, Profile{Name: "x"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("missing user: %v", err)
+	}
+}
+
+// fakePasswords records what the password functions did.
+type fakePasswords struct {
+	hash            string
+	sessionsDeleted bool
+	revoked         bool
+	calls           []string
+}
+
+func (f *fakePasswords) UpdateUser(_ context.Context, _ int64, fn func(*models.User) error) error {
+	u := models.User{}
+	if err := fn(&u); err != nil {
+		return err
+	}
+	f.hash = u.PasswordHash
+	f.calls = append(f.calls, "password")
+	return nil
+}
+
+func (f *fakePasswords) DeleteUserWebSessions(context.Context, int64, []byte) (int64, error) {
+	f.sessionsDeleted = true
+	f.calls = append(f.calls, "sessions")
+	return 2, nil
+}
+
+func (f *fakePasswords) RevokeUserFamilies(context.Context, int64, time.Time) (int64, error) {
+	f.revoked = true
+	f.calls = append(f.calls, "apps")
+	return 3, nil
+}
+
+// TestPasswordChangesSignOut: an admin's reset always signs the user out
+// of every session and app; the user's own change does apps only when
+// asked. The password is stored first, so that nothing revoked can be
+// obtained again with the old one.
+func TestPasswordChangesSignOut(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	f := &fakePasswords{}
+	if n, err := ResetPassword(ctx, f, 7, "a new password", now); err != nil || n != 3 || !f.revoked || !f.sessionsDeleted || f.hash == "" ||
+		!slices.Equal(f.calls, []string{"password", "sessions", "apps"}) {
+		t.Errorf("reset: %d %v %+v", n, err, f)
+	}
+	f = &fakePasswords{}
+	if n, err := ChangePassword(ctx, f, 7, "a new password", now, true); err != nil || n != 3 || !f.revoked || !f.sessionsDeleted {
+		t.Errorf("change, signing out apps: %d %v %+v", n, err, f)
+	}
+	f = &fakePasswords{}
+	if n, err := ChangePassword(ctx, f, 7, "a new password", now, false); err != nil || n != 0 || f.revoked || !f.sessionsDeleted {
+		t.Errorf("change, keeping apps: %d %v %+v", n, err, f)
 	}
 }

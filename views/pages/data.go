@@ -60,6 +60,9 @@ type AccountData struct {
 	// fills the form with Name and Email.
 	Profile *ProfileValues
 	Errors  views.FieldErrors // keys: name, email (profile form); current_password, new_password, new_password_confirm, views.FormError (password form)
+	// KeepApps: the password form's "Also sign out of all apps" box was
+	// unticked (it is ticked by default).
+	KeepApps bool
 }
 
 // ProfileValues are a profile form's fields as typed (the account page's,
