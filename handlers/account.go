@@ -28,16 +28,36 @@ func (h *Handlers) Account(c *fiber.Ctx) error {
 
 // UpdateProfile saves the signed-in user's name and email address
 // (POST /account/profile). A new address is unverified: Gatehouse sends no
-// mail to confirm it.
+// mail to confirm it. Changes of address are throttled per account and
+// address, whatever their outcome, and an address another account uses
+// gets a message that does not say so (accounts.MsgEmailUnavailable).
 func (h *Handlers) UpdateProfile(c *fiber.Ctx) error {
+	ctx := c.UserContext()
 	u := web.CurrentUser(c)
 	p := accounts.Profile{Name: c.FormValue("name"), Email: c.FormValue("email")}
-	ch, errs, err := accounts.UpdateProfile(c.UserContext(), h.Store, u.ID, p)
-	if errors.Is(err, accounts.ErrInvalid) {
+	refused := func(status int, formErr string, errs accounts.Errors) error {
 		p.Normalize()
 		d := accountData(u, views.FieldErrors(errs))
 		d.Profile = &pages.ProfileValues{Name: p.Name, Email: p.Email}
-		return web.Render(c, fiber.StatusUnprocessableEntity, pages.Account(h.base(c, "Your account", "account"), d))
+		d.ProfileError = formErr
+		return web.Render(c, status, pages.Account(h.base(c, "Your account", "account"), d))
+	}
+	if strings.TrimSpace(p.Email) != u.Email {
+		// Every attempt counts: each answer may tell whether an
+		// address is registered.
+		_, wait, err := h.EmailThrottle.Begin(ctx, u.Username, web.IP(c))
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(throttle.RetryAfterSeconds(wait)))
+			h.audit(c, u, "user.email_change_throttled", u.Username, false, nil)
+			return refused(fiber.StatusTooManyRequests, "Too many changes of email address. Nothing was saved. Try again in "+humanWait(wait)+".", nil)
+		}
+	}
+	ch, errs, err := accounts.UpdateProfile(ctx, h.Store, u.ID, p)
+	if errors.Is(err, accounts.ErrInvalid) {
+		return refused(fiber.StatusUnprocessableEntity, "", errs)
 	}
 	if err != nil {
 		return err

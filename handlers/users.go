@@ -67,7 +67,7 @@ func (h *Handlers) CreateUser(c *fiber.Ctx) error {
 	in := accounts.Input{
 		Username: c.FormValue("username"), Email: c.FormValue("email"), Name: c.FormValue("name"),
 		Password: c.FormValue("password"), PasswordConfirm: c.FormValue("password_confirm"), ConfirmPassword: true,
-		Role: c.FormValue("role"), EmailVerified: checked(c, "email_verified"),
+		Role: c.FormValue("role"), EmailVerified: checked(c, "email_verified"), Admin: true,
 	}
 	u, errs, err := accounts.Create(c.UserContext(), h.Store, in)
 	if errors.Is(err, accounts.ErrInvalid) {
