@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/app/accounts"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/views/pages"
 )
@@ -139,7 +140,7 @@ func TestAccountProfileRefused(t *testing.T) {
 			{"bad email", url.Values{"name": {"Alice"}, "email": {"alice@"}}, "email", "Enter an email address such as ada@example.com.", `value="alice@"`},
 			{"bad name", url.Values{"name": {"<Alice>"}, "email": {"alice@example.com"}}, "name", "without line breaks or < >", `value="&lt;Alice&gt;"`},
 			{"long name", url.Values{"name": {strings.Repeat("é", 101)}, "email": {"alice@example.com"}}, "name", "at most 100 characters", ""},
-			{"taken email", url.Values{"name": {"Alice"}, "email": {"GRACE@example.com"}}, "email", "Another account uses this email address.", `value="GRACE@example.com"`},
+			{"taken email", url.Values{"name": {"Alice"}, "email": {"GRACE@example.com"}}, "email", accounts.MsgEmailUnavailable, `value="GRACE@example.com"`},
 		}
 		for _, tc := range cases {
 			r := h.post("/account", "/account/profile", tc.form)

@@ -375,7 +375,7 @@ func cmdUsers(args []string, stdio IO) error {
 		return err
 	}
 	defer e.close()
-	u, errs, err := accounts.Create(ctx, e.store, accounts.Input{Username: *username, Email: *email, EmailVerified: *emailVerified, Name: *name, Password: pw, Role: *role})
+	u, errs, err := accounts.Create(ctx, e.store, accounts.Input{Username: *username, Email: *email, EmailVerified: *emailVerified, Name: *name, Password: pw, Role: *role, Admin: true})
 	if errors.Is(err, accounts.ErrInvalid) {
 		return fieldErrors(errs)
 	}

@@ -378,7 +378,7 @@ func TestResetUserPassword(t *testing.T) {
 	if r := otherBrowser(h).login("alice", "brand new password"); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("new password refused: %d", r.StatusCode)
 	}
-	if evs := admAudit(t, h, "user.password_reset"); len(evs) != 1 || evs[0].Target != "alice" || len(evs[0].Details) != 0 {
+	if evs := admAudit(t, h, "user.password_reset"); len(evs) != 1 || evs[0].Target != "alice" || evs[0].Details["families_revoked"] != "0" {
 		t.Errorf("audit: %+v", evs)
 	}
 	// Admins change their own password on the account page.

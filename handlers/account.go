@@ -28,16 +28,36 @@ func (h *Handlers) Account(c *fiber.Ctx) error {
 
 // UpdateProfile saves the signed-in user's name and email address
 // (POST /account/profile). A new address is unverified: Gatehouse sends no
-// mail to confirm it.
+// mail to confirm it. Changes of address are throttled per account and
+// address, whatever their outcome, and an address another account uses
+// gets a message that does not say so (accounts.MsgEmailUnavailable).
 func (h *Handlers) UpdateProfile(c *fiber.Ctx) error {
+	ctx := c.UserContext()
 	u := web.CurrentUser(c)
 	p := accounts.Profile{Name: c.FormValue("name"), Email: c.FormValue("email")}
-	ch, errs, err := accounts.UpdateProfile(c.UserContext(), h.Store, u.ID, p)
-	if errors.Is(err, accounts.ErrInvalid) {
+	refused := func(status int, formErr string, errs accounts.Errors) error {
 		p.Normalize()
 		d := accountData(u, views.FieldErrors(errs))
 		d.Profile = &pages.ProfileValues{Name: p.Name, Email: p.Email}
-		return web.Render(c, fiber.StatusUnprocessableEntity, pages.Account(h.base(c, "Your account", "account"), d))
+		d.ProfileError = formErr
+		return web.Render(c, status, pages.Account(h.base(c, "Your account", "account"), d))
+	}
+	if strings.TrimSpace(p.Email) != u.Email {
+		// Every attempt counts: each answer may tell whether an
+		// address is registered.
+		_, wait, err := h.EmailThrottle.Begin(ctx, u.Username, web.IP(c))
+		if err != nil {
+			return err
+		}
+		if wait > 0 {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(throttle.RetryAfterSeconds(wait)))
+			h.audit(c, u, "user.email_change_throttled", u.Username, false, nil)
+			return refused(fiber.StatusTooManyRequests, "Too many changes of email address. Nothing was saved. Try again in "+humanWait(wait)+".", nil)
+		}
+	}
+	ch, errs, err := accounts.UpdateProfile(ctx, h.Store, u.ID, p)
+	if errors.Is(err, accounts.ErrInvalid) {
+		return refused(fiber.StatusUnprocessableEntity, "", errs)
 	}
 	if err != nil {
 		return err
@@ -74,13 +94,18 @@ func profileDetails(ch accounts.ProfileChange) map[string]string {
 
 // ChangePassword changes the user's password (POST /account/password). The
 // current password is required (and guesses are throttled like sign-ins);
-// every other session of the user is signed out.
+// every other session of the user is signed out and, when the "Also sign
+// out of all apps" box is ticked (it is by default), every app the user
+// authorized loses its tokens.
 func (h *Handlers) ChangePassword(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	u := web.CurrentUser(c)
 	current, next, confirm := c.FormValue("current_password"), c.FormValue("new_password"), c.FormValue("new_password_confirm")
+	signOutApps := checked(c, "sign_out_apps")
 	render := func(status int, errs views.FieldErrors) error {
-		return web.Render(c, status, pages.Account(h.base(c, "Your account", "account"), accountData(u, errs)))
+		d := accountData(u, errs)
+		d.KeepApps = !signOutApps
+		return web.Render(c, status, pages.Account(h.base(c, "Your account", "account"), d))
 	}
 	attempt, wait, err := h.LoginThrottle.Begin(ctx, u.Username, web.IP(c))
 	if err != nil {
@@ -106,12 +131,18 @@ func (h *Handlers) ChangePassword(c *fiber.Ctx) error {
 		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"new_password_confirm": "The two passwords do not match."})
 	}
 	now := h.Now().UTC()
-	if err := accounts.SetPassword(ctx, h.Store, u.ID, next, now); err != nil {
+	revoked, err := accounts.ChangePassword(ctx, h.Store, u.ID, next, now, signOutApps)
+	if err != nil {
 		return err
 	}
-	h.audit(c, u, "user.password_changed", u.Username, true, nil)
+	h.audit(c, u, "user.password_changed", u.Username, true, map[string]string{
+		"sign_out_apps": strconv.FormatBool(signOutApps), "families_revoked": strconv.FormatInt(revoked, 10)})
 	sess := web.CurrentSession(c)
 	sess.SignIn(u.ID, now) // a fresh session ID for this browser
-	sess.AddFlash("success", "Your password was changed. Other sessions were signed out.")
+	if signOutApps {
+		sess.AddFlash("success", "Your password was changed. Your other sessions and your apps were signed out: apps ask you to sign in again.")
+	} else {
+		sess.AddFlash("success", "Your password was changed. Your other sessions were signed out; your apps stay signed in.")
+	}
 	return seeOther(c, "/account")
 }

@@ -156,8 +156,13 @@ func (h *Handlers) SignupPage(c *fiber.Ctx) error {
 	return web.Render(c, fiber.StatusOK, pages.Signup(h.base(c, "Create an account", ""), pages.SignupForm{}))
 }
 
-// Signup creates a user account and signs it in (POST /signup).
+// Signup creates a user account and signs it in (POST /signup). Every
+// attempt counts against the address's sign-up limit, whatever its
+// outcome: the answer to an email address another account uses does not
+// say so (accounts.MsgEmailUnavailable), and the limit bounds how many
+// addresses anyone can try.
 func (h *Handlers) Signup(c *fiber.Ctx) error {
+	ctx := c.UserContext()
 	if err := h.requireSignup(c); err != nil {
 		return err
 	}
@@ -166,10 +171,26 @@ func (h *Handlers) Signup(c *fiber.Ctx) error {
 		Password: c.FormValue("password"), PasswordConfirm: c.FormValue("password_confirm"), ConfirmPassword: true,
 		Role: models.RoleUser,
 	}
-	u, errs, err := accounts.Create(c.UserContext(), h.Store, in)
+	refused := func(status int, errs views.FieldErrors) error {
+		in.Normalize()
+		f := pages.SignupForm{Username: in.Username, Email: in.Email, Name: in.Name, Errors: errs}
+		return web.Render(c, status, pages.Signup(h.base(c, "Create an account", ""), f))
+	}
+	if _, wait, err := h.SignupThrottle.Begin(ctx, "", web.IP(c)); err != nil {
+		return err
+	} else if wait > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(throttle.RetryAfterSeconds(wait)))
+		target := accounts.NormalizeUsername(in.Username)
+		if accounts.CheckUsername(target) != "" {
+			target = "" // only well-formed usernames reach the audit log
+		}
+		h.audit(c, nil, "user.signup_throttled", target, false, nil)
+		return refused(fiber.StatusTooManyRequests, views.FieldErrors{views.FormError: "Too many sign-up attempts from your network. " +
+			"Nothing was saved. Try again in " + humanWait(wait) + ", or ask an administrator to create your account."})
+	}
+	u, errs, err := accounts.Create(ctx, h.Store, in)
 	if errors.Is(err, accounts.ErrInvalid) {
-		f := pages.SignupForm{Username: in.Username, Email: in.Email, Name: in.Name, Errors: views.FieldErrors(errs)}
-		return web.Render(c, fiber.StatusUnprocessableEntity, pages.Signup(h.base(c, "Create an account", ""), f))
+		return refused(fiber.StatusUnprocessableEntity, views.FieldErrors(errs))
 	}
 	if err != nil {
 		return err

@@ -34,6 +34,10 @@ type Handlers struct {
 	Log      *slog.Logger
 	// LoginThrottle counts failed sign-ins per account and address.
 	LoginThrottle *throttle.Limiter
+	// SignupThrottle counts every sign-up per address, and EmailThrottle
+	// every change of email address on the account page per account and
+	// address (see newEveryAttemptLimiter).
+	SignupThrottle, EmailThrottle *throttle.Limiter
 	// Throttles keeps every limiter's counts: the database, or Redis when
 	// GATEHOUSE_REDIS_URL is set.
 	Throttles throttle.Store
@@ -62,6 +66,8 @@ func New(cfg *config.Config, st *models.Store, log *slog.Logger) *Handlers {
 		LoginThrottle: throttle.New(throttles, "login"),
 		Now:           time.Now,
 	}
+	h.SignupThrottle = newEveryAttemptLimiter(throttles, "signup")
+	h.EmailThrottle = newEveryAttemptLimiter(throttles, "email_change")
 	clock := func() time.Time { return h.Now() }
 	h.Keys = keys.New(keys.Options{Store: st, Secret: cfg.KeySecret.Reveal(), Now: clock, Log: log,
 		Version: func(ctx context.Context) (int64, error) { v, err := versions.Current(ctx); return v.Keys, err }})
@@ -70,6 +76,17 @@ func New(cfg *config.Config, st *models.Store, log *slog.Logger) *Handlers {
 		ClientThrottle: throttle.New(throttles, "client"), LoginThrottle: h.LoginThrottle, Signer: h.Keys,
 	})
 	return h
+}
+
+// newEveryAttemptLimiter limits attempts that count whether or not they
+// succeed (sign-ups, email address changes: each answer may tell whether
+// an address is registered): 10 per account and 10 per address within an
+// hour. The window must not exceed what the throttle stores keep
+// (app.ThrottleWindow, throttle.Redis.TTL: an hour).
+func newEveryAttemptLimiter(st throttle.Store, scope string) *throttle.Limiter {
+	l := throttle.New(st, scope)
+	l.Window, l.PerAccount, l.PerAddress = time.Hour, 10, 10
+	return l
 }
 
 // base builds the layout data of a page.

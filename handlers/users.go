@@ -67,7 +67,7 @@ func (h *Handlers) CreateUser(c *fiber.Ctx) error {
 	in := accounts.Input{
 		Username: c.FormValue("username"), Email: c.FormValue("email"), Name: c.FormValue("name"),
 		Password: c.FormValue("password"), PasswordConfirm: c.FormValue("password_confirm"), ConfirmPassword: true,
-		Role: c.FormValue("role"), EmailVerified: checked(c, "email_verified"),
+		Role: c.FormValue("role"), EmailVerified: checked(c, "email_verified"), Admin: true,
 	}
 	u, errs, err := accounts.Create(c.UserContext(), h.Store, in)
 	if errors.Is(err, accounts.ErrInvalid) {
@@ -304,9 +304,10 @@ func (h *Handlers) EnableUser(c *fiber.Ctx) error {
 	return seeOther(c, pages.UserURL(u.ID))
 }
 
-// ResetUserPassword sets a new password for a user and signs them out
-// everywhere (POST /dashboard/users/:id/password). Admins change their own
-// password on the account page, which asks for the current one.
+// ResetUserPassword sets a new password for a user, signs them out
+// everywhere and revokes their apps' tokens (accounts.ResetPassword;
+// POST /dashboard/users/:id/password). Admins change their own password
+// on the account page, which asks for the current one.
 func (h *Handlers) ResetUserPassword(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	me := web.CurrentUser(c)
@@ -324,11 +325,11 @@ func (h *Handlers) ResetUserPassword(c *fiber.Ctx) error {
 	if next != confirm {
 		return h.renderUser(c, fiber.StatusUnprocessableEntity, u, "", views.FieldErrors{"password_confirm": "The two passwords do not match."})
 	}
-	now := h.Now().UTC()
-	if err := accounts.SetPassword(ctx, h.Store, u.ID, next, now); err != nil {
+	revoked, err := accounts.ResetPassword(ctx, h.Store, u.ID, next, h.Now().UTC())
+	if err != nil {
 		return err
 	}
-	h.audit(c, me, "user.password_reset", u.Username, true, nil)
-	web.CurrentSession(c).AddFlash("success", "New password set for "+u.Username+". They were signed out everywhere.")
+	h.audit(c, me, "user.password_reset", u.Username, true, map[string]string{"families_revoked": strconv.FormatInt(revoked, 10)})
+	web.CurrentSession(c).AddFlash("success", "New password set for "+u.Username+". They were signed out everywhere, and apps they authorized lost their access.")
 	return seeOther(c, pages.UserURL(u.ID))
 }

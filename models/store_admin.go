@@ -202,17 +202,26 @@ func (s *Store) GetClientsByID(ctx context.Context, clientIDs []string) (map[str
 // RevokeUserClientTokens and DeleteConsent it completes revoking an app's
 // access. It returns how many codes it affected.
 func (s *Store) CancelUserClientGrants(ctx context.Context, userID int64, clientID string) (int64, error) {
-	entity := fmt.Sprintf("grants of client %q", clientID)
+	return s.cancelUserGrants(ctx, userID, &clientID)
+}
+
+// cancelUserGrants is CancelUserClientGrants for one client, or for
+// every client when clientID is nil.
+func (s *Store) cancelUserGrants(ctx context.Context, userID int64, clientID *string) (int64, error) {
+	entity := "grants of the user"
+	where := func(db *gorm.DB) *gorm.DB { return db.Where("user_id = ?", userID) }
+	if clientID != nil {
+		entity = fmt.Sprintf("grants of client %q", *clientID)
+		where = func(db *gorm.DB) *gorm.DB { return db.Where("user_id = ? AND client_id = ?", userID, *clientID) }
+	}
 	var n int64
 	err := s.Tx(ctx, func(tx *Store) error {
-		res := tx.conn(ctx).Where("user_id = ? AND client_id = ? AND redeemed_at IS NULL", userID, clientID).Delete(&AuthorizationCode{})
+		res := where(tx.conn(ctx)).Where("redeemed_at IS NULL").Delete(&AuthorizationCode{})
 		if res.Error != nil {
 			return wrapErr(res.Error, entity)
 		}
 		n = res.RowsAffected
-		res = tx.conn(ctx).Model(&DeviceCode{}).
-			Where("user_id = ? AND client_id = ? AND status = ?", userID, clientID, DeviceApproved).
-			Update("status", DeviceDenied)
+		res = where(tx.conn(ctx).Model(&DeviceCode{})).Where("status = ?", DeviceApproved).Update("status", DeviceDenied)
 		if res.Error != nil {
 			return wrapErr(res.Error, entity)
 		}

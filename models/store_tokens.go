@@ -294,13 +294,79 @@ func (s *Store) RevokeToken(ctx context.Context, hash []byte, now time.Time) err
 // FamilyRevoked), so that tokens of the family stored concurrently can be
 // caught by their writer.
 func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) (int64, error) {
-	err := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).
-		Create(&RevokedFamily{FamilyID: familyID, RevokedAt: ts(now)}).Error
-	if err != nil {
-		return 0, wrapErr(err, "revoke token family")
+	return s.revokeFamilies(ctx, []string{familyID}, now)
+}
+
+// maxFamilyBatch bounds the families of one statement of revokeFamilies.
+const maxFamilyBatch = 500
+
+// revokeFamilies is RevokeFamily for several families: tombstones first,
+// each batch committed before its tokens are revoked (so it must not run
+// inside a transaction that a concurrent writer cannot see yet).
+func (s *Store) revokeFamilies(ctx context.Context, familyIDs []string, now time.Time) (int64, error) {
+	var revoked int64
+	for len(familyIDs) > 0 {
+		batch := familyIDs[:min(len(familyIDs), maxFamilyBatch)]
+		familyIDs = familyIDs[len(batch):]
+		stones := make([]RevokedFamily, len(batch))
+		for i, id := range batch {
+			stones[i] = RevokedFamily{FamilyID: id, RevokedAt: ts(now)}
+		}
+		if err := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&stones).Error; err != nil {
+			return revoked, wrapErr(err, "revoke token family")
+		}
+		res := s.conn(ctx).Model(&Token{}).Where("family_id IN ? AND revoked_at IS NULL", batch).Update("revoked_at", ts(now))
+		if res.Error != nil {
+			return revoked, wrapErr(res.Error, "revoke token family")
+		}
+		revoked += res.RowsAffected
 	}
-	res := s.conn(ctx).Model(&Token{}).Where("family_id = ? AND revoked_at IS NULL", familyID).Update("revoked_at", ts(now))
-	return res.RowsAffected, wrapErr(res.Error, "revoke token family")
+	return revoked, nil
+}
+
+// RevokeUserFamilies signs the user out of every app: it revokes, as
+// RevokeFamily does, every token family of the user that has a live token
+// (neither revoked nor expired) or an unexpired authorization code, and
+// cancels what the user approved and no client has exchanged yet
+// (CancelUserClientGrants, for every client). Families of codes redeemed
+// just now get their tombstone too, so that the tokens their redemption
+// is storing are revoked by its writer. Consents stay: apps ask the user
+// again only if the consent screen would. It returns how many families
+// (grants with live tokens or pending codes) it revoked.
+func (s *Store) RevokeUserFamilies(ctx context.Context, userID int64, now time.Time) (int64, error) {
+	var live, fromCodes []string
+	err := s.conn(ctx).Model(&Token{}).Distinct("family_id").
+		Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, ts(now)).Pluck("family_id", &live).Error
+	if err != nil {
+		return 0, wrapErr(err, "token families of the user")
+	}
+	var codes []AuthorizationCode
+	err = s.conn(ctx).Select("family_id", "redeemed_at").Where("user_id = ? AND expires_at > ?", userID, ts(now)).Find(&codes).Error
+	if err != nil {
+		return 0, wrapErr(err, "authorization codes of the user")
+	}
+	seen := make(map[string]bool, len(live)+len(codes))
+	for _, f := range live {
+		seen[f] = true
+	}
+	n := int64(len(live))
+	for _, c := range codes {
+		if seen[c.FamilyID] {
+			continue
+		}
+		seen[c.FamilyID] = true
+		if c.RedeemedAt == nil {
+			n++
+		}
+		fromCodes = append(fromCodes, c.FamilyID)
+	}
+	if _, err := s.revokeFamilies(ctx, append(live, fromCodes...), now); err != nil {
+		return 0, err
+	}
+	if _, err := s.cancelUserGrants(ctx, userID, nil); err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // FamilyRevoked reports whether RevokeFamily was called for the family.

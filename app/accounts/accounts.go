@@ -31,6 +31,10 @@ type Input struct {
 	// as the email_verified claim). Only administrators and the CLI set
 	// it: Gatehouse sends no confirmation mail. It needs an Email.
 	EmailVerified bool
+	// Admin says an administrator (the dashboard, the CLI) creates the
+	// account: they are told when another account uses Email. Anyone
+	// else (sign-up) gets MsgEmailUnavailable, which does not say so.
+	Admin bool
 }
 
 // Errors maps a field name (username, email, name, password,
@@ -128,11 +132,15 @@ var ErrInvalid = errors.New("invalid account")
 // Creator is the storage Create needs.
 type Creator interface {
 	CreateUser(ctx context.Context, u *models.User) error
+	GetUserByUsername(ctx context.Context, username string) (*models.User, error)
 }
 
 // Create validates the input, hashes the password and stores the user.
 // Validation problems (including a taken username or email) come back as
-// Errors with ErrInvalid.
+// Errors with ErrInvalid. A taken username is always said (usernames are
+// public) and wins over a taken email address, so that the answer to a
+// taken username does not depend on whether the address is registered;
+// see Input.Admin for what a taken address gets.
 func Create(ctx context.Context, st Creator, in Input) (*models.User, Errors, error) {
 	in.Normalize()
 	if errs := in.Validate(); len(errs) > 0 {
@@ -144,23 +152,50 @@ func Create(ctx context.Context, st Creator, in Input) (*models.User, Errors, er
 	}
 	u := &models.User{Username: in.Username, Email: in.Email, EmailVerified: in.EmailVerified, Name: in.Name, PasswordHash: hash, Role: in.Role}
 	if err := st.CreateUser(ctx, u); err != nil {
-		if errs := duplicateErrors(err); errs != nil {
-			return nil, errs, ErrInvalid
+		errs := duplicateErrors(err, in.Admin)
+		if errs == nil {
+			return nil, nil, err
 		}
-		return nil, nil, err
+		if errs["email"] != "" {
+			// Which unique index a database checks first is its
+			// business: look at the username too.
+			_, err := st.GetUserByUsername(ctx, in.Username)
+			switch {
+			case err == nil:
+				errs = Errors{"username": msgUsernameTaken}
+			case !errors.Is(err, store.ErrNotFound):
+				return nil, nil, err
+			}
+		}
+		return nil, errs, ErrInvalid
 	}
 	return u, nil, nil
 }
 
+const msgUsernameTaken = "This username is taken."
+
+// MsgEmailUnavailable refuses an email address another account uses,
+// on the sign-up and account pages. It does not say why: telling
+// visitors which addresses are registered would let them find out who
+// has an account (Gatehouse sends no mail that could say it privately).
+const MsgEmailUnavailable = "This email address can't be used. Enter a different one, or leave the field empty."
+
+// msgEmailTaken is what administrators are told instead.
+const msgEmailTaken = "Another account uses this email address."
+
 // duplicateErrors turns the store's "already exists" error about a user
-// into a field error (nil for any other error).
-func duplicateErrors(err error) Errors {
+// into a field error (nil for any other error); admin chooses the
+// message for a taken email address.
+func duplicateErrors(err error, admin bool) Errors {
 	var dup *store.DuplicateError
 	if errors.As(err, &dup) && dup.Field == "email" {
-		return Errors{"email": "Another account uses this email address."}
+		if admin {
+			return Errors{"email": msgEmailTaken}
+		}
+		return Errors{"email": MsgEmailUnavailable}
 	}
 	if errors.Is(err, store.ErrAlreadyExists) {
-		return Errors{"username": "This username is taken."}
+		return Errors{"username": msgUsernameTaken}
 	}
 	return nil
 }
@@ -177,7 +212,9 @@ type Profile struct {
 	// was shown empty and the admin ticked it). Without SetVerified (a
 	// user editing their own profile), an unchanged address keeps its
 	// verification and a changed one is unverified, since Gatehouse sends
-	// no mail to confirm it.
+	// no mail to confirm it. An administrator is also told when another
+	// account uses Email; users get MsgEmailUnavailable, which does not
+	// say so.
 	SetVerified   bool
 	EmailVerified bool
 }
@@ -242,8 +279,9 @@ var errUnchanged = errors.New("profile unchanged")
 // address and email verification (see Profile.SetVerified). The address
 // is compared exactly: any change to it, even of letter case, counts as a
 // new address. Nothing is written when nothing changes. Validation
-// problems (including an address another account uses) come back as
-// Errors with ErrInvalid; a missing user gives the store's ErrNotFound.
+// problems (including an address another account uses, see
+// Profile.SetVerified) come back as Errors with ErrInvalid; a missing
+// user gives the store's ErrNotFound.
 func UpdateProfile(ctx context.Context, st Updater, userID int64, p Profile) (ProfileChange, Errors, error) {
 	p.Normalize()
 	if errs := p.Validate(); len(errs) > 0 {
@@ -268,7 +306,7 @@ func UpdateProfile(ctx context.Context, st Updater, userID int64, p Profile) (Pr
 		return ch, nil, nil
 	}
 	if err != nil {
-		if errs := duplicateErrors(err); errs != nil {
+		if errs := duplicateErrors(err, p.SetVerified); errs != nil {
 			return ProfileChange{}, errs, ErrInvalid
 		}
 		return ProfileChange{}, nil, err
@@ -276,26 +314,54 @@ func UpdateProfile(ctx context.Context, st Updater, userID int64, p Profile) (Pr
 	return ch, nil, nil
 }
 
-// PasswordSetter is the storage SetPassword needs.
+// PasswordSetter is the storage the password functions need.
 type PasswordSetter interface {
 	UpdateUser(ctx context.Context, id int64, fn func(*models.User) error) error
 	DeleteUserWebSessions(ctx context.Context, userID int64, keep []byte) (int64, error)
+	// RevokeUserFamilies revokes every token family of the user and
+	// returns how many it revoked.
+	RevokeUserFamilies(ctx context.Context, userID int64, now time.Time) (int64, error)
 }
 
-// SetPassword gives the user a new (already checked) password and ends
-// every session they have, so that whoever knew the old one is out.
-func SetPassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time) error {
+// ResetPassword is an administrator's reset of a user's password (the
+// dashboard's user page; a CLI command or admin API that sets passwords
+// must go through it too): the user gets the new (already checked) password, every session they
+// have ends, and every app they authorized loses its tokens (refresh
+// tokens and the access tokens of their grants), so that whoever knew
+// the old password keeps nothing. It returns how many token families
+// were revoked.
+func ResetPassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time) (int64, error) {
+	return setPassword(ctx, st, userID, pw, now, true)
+}
+
+// ChangePassword is the user's own change of password (the account page,
+// after checking the current one): every session of theirs ends (the
+// caller signs the current browser in again) and, with signOutApps, every
+// app they authorized loses its tokens as on ResetPassword. It returns how
+// many token families were revoked.
+func ChangePassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time, signOutApps bool) (int64, error) {
+	return setPassword(ctx, st, userID, pw, now, signOutApps)
+}
+
+// setPassword stores the new password first, so that nothing revoked
+// afterwards can be obtained again with the old one.
+func setPassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time, signOutApps bool) (int64, error) {
 	hash, err := password.Hash(pw)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := st.UpdateUser(ctx, userID, func(x *models.User) error {
 		x.PasswordHash = hash
 		x.PasswordChangedAt = now
 		return nil
 	}); err != nil {
-		return err
+		return 0, err
 	}
-	_, err = st.DeleteUserWebSessions(ctx, userID, nil)
-	return err
+	if _, err := st.DeleteUserWebSessions(ctx, userID, nil); err != nil {
+		return 0, err
+	}
+	if !signOutApps {
+		return 0, nil
+	}
+	return st.RevokeUserFamilies(ctx, userID, now)
 }

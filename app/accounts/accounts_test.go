@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
@@ -160,7 +161,10 @@ func TestUpdateProfileRefusals(t *testing.T) {
 		{"bad name", "name", "without line breaks", Profile{Name: "Ada\nLovelace"}},
 		{"long name", "name", "at most 100", Profile{Name: strings.Repeat("a", 101)}},
 		{"verified without address", "email", "Enter the email address you mark as verified", Profile{SetVerified: true, EmailVerified: true}},
-		{"taken address", "email", "Another account uses this email address.", Profile{Email: "GRACE@example.com"}},
+		// Users are not told that another account uses an address;
+		// administrators are.
+		{"taken address", "email", MsgEmailUnavailable, Profile{Email: "GRACE@example.com"}},
+		{"taken address, admin", "email", "Another account uses this email address.", Profile{Email: "GRACE@example.com", SetVerified: true}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,5 +180,115 @@ func TestUpdateProfileRefusals(t *testing.T) {
 	}
 	if _, _, err := UpdateProfile(ctx, &fakeUsers{u: models.User{ID: 7}}, 8, Profile{Name: "x"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("missing user: %v", err)
+	}
+}
+
+// fakeRegistry is a Creator with one existing account, grace; dupFirst
+// is the unique index the fake database reports when both are taken.
+type fakeRegistry struct{ dupFirst string }
+
+func (f fakeRegistry) CreateUser(_ context.Context, u *models.User) error {
+	nameTaken, emailTaken := u.Username == "grace", strings.EqualFold(u.Email, "grace@example.com")
+	switch {
+	case nameTaken && emailTaken:
+		return &store.DuplicateError{Entity: "user", Field: f.dupFirst}
+	case nameTaken:
+		return &store.DuplicateError{Entity: "user", Field: "username"}
+	case emailTaken:
+		return &store.DuplicateError{Entity: "email", Field: "email"}
+	}
+	return nil
+}
+
+func (fakeRegistry) GetUserByUsername(_ context.Context, username string) (*models.User, error) {
+	if username == "grace" {
+		return &models.User{ID: 1, Username: "grace"}, nil
+	}
+	return nil, store.ErrNotFound
+}
+
+// TestCreateTakenEmail: a taken address gets a message that does not say
+// so unless an administrator creates the account, and a taken username
+// wins whichever index the database reports, so that the answer to a
+// taken username is the same for registered and unregistered addresses.
+func TestCreateTakenEmail(t *testing.T) {
+	ctx := context.Background()
+	in := func(username, email string, admin bool) Input {
+		return Input{Username: username, Email: email, Password: "long enough pw", Admin: admin}
+	}
+	for _, dupFirst := range []string{"username", "email"} {
+		st := fakeRegistry{dupFirst}
+		cases := []struct {
+			name  string
+			in    Input
+			field string
+			msg   string
+		}{
+			{"taken address", in("ada", "Grace@example.com", false), "email", MsgEmailUnavailable},
+			{"taken address, admin", in("ada", "Grace@example.com", true), "email", "Another account uses this email address."},
+			{"taken username, taken address", in("grace", "grace@example.com", false), "username", "This username is taken."},
+			{"taken username, free address", in("grace", "ada@example.com", false), "username", "This username is taken."},
+		}
+		for _, tc := range cases {
+			_, errs, err := Create(ctx, st, tc.in)
+			if !errors.Is(err, ErrInvalid) || len(errs) != 1 || errs[tc.field] != tc.msg {
+				t.Errorf("%s (%s reported first): %v %v, want only %s: %q", tc.name, dupFirst, errs, err, tc.field, tc.msg)
+			}
+		}
+	}
+	if u, errs, err := Create(ctx, fakeRegistry{}, in("ada", "ada@example.com", false)); err != nil || u == nil {
+		t.Errorf("free username and address: %v %v", errs, err)
+	}
+}
+
+// fakePasswords records what the password functions did.
+type fakePasswords struct {
+	hash            string
+	sessionsDeleted bool
+	revoked         bool
+	calls           []string
+}
+
+func (f *fakePasswords) UpdateUser(_ context.Context, _ int64, fn func(*models.User) error) error {
+	u := models.User{}
+	if err := fn(&u); err != nil {
+		return err
+	}
+	f.hash = u.PasswordHash
+	f.calls = append(f.calls, "password")
+	return nil
+}
+
+func (f *fakePasswords) DeleteUserWebSessions(context.Context, int64, []byte) (int64, error) {
+	f.sessionsDeleted = true
+	f.calls = append(f.calls, "sessions")
+	return 2, nil
+}
+
+func (f *fakePasswords) RevokeUserFamilies(context.Context, int64, time.Time) (int64, error) {
+	f.revoked = true
+	f.calls = append(f.calls, "apps")
+	return 3, nil
+}
+
+// TestPasswordChangesSignOut: an admin's reset always signs the user out
+// of every session and app; the user's own change does apps only when
+// asked. The password is stored first, so that nothing revoked can be
+// obtained again with the old one.
+func TestPasswordChangesSignOut(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	f := &fakePasswords{}
+	if n, err := ResetPassword(ctx, f, 7, "a new password", now); err != nil || n != 3 || !f.revoked || !f.sessionsDeleted || f.hash == "" ||
+		!slices.Equal(f.calls, []string{"password", "sessions", "apps"}) {
+		t.Errorf("reset: %d %v %+v", n, err, f)
+	}
+	f = &fakePasswords{}
+	if n, err := ChangePassword(ctx, f, 7, "a new password", now, true); err != nil || n != 3 || !f.revoked || !f.sessionsDeleted {
+		t.Errorf("change, signing out apps: %d %v %+v", n, err, f)
+	}
+	f = &fakePasswords{}
+	if n, err := ChangePassword(ctx, f, 7, "a new password", now, false); err != nil || n != 0 || f.revoked || !f.sessionsDeleted {
+		t.Errorf("change, keeping apps: %d %v %+v", n, err, f)
 	}
 }

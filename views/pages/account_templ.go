@@ -173,7 +173,7 @@ func Account(b views.Base, a AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = components.ErrorSummary("", profileErrorItems(a.Errors)).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = components.ErrorSummary(a.ProfileError, profileErrorItems(a.Errors)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -193,7 +193,7 @@ func Account(b views.Base, a AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "</div></div><div class=\"card-footer\"><button type=\"submit\" class=\"btn btn-primary\"><i class=\"fa-solid fa-floppy-disk\" aria-hidden=\"true\"></i> Save profile</button></div></form></section><section class=\"card\" aria-labelledby=\"password-title\"><div class=\"card-header\"><h2 id=\"password-title\" class=\"card-title\">Change password</h2><p class=\"card-subtitle\">You'll stay signed in here. Use a password you don't use anywhere else.</p></div><form method=\"post\" action=\"/account/password\"><div class=\"card-body\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "</div></div><div class=\"card-footer\"><button type=\"submit\" class=\"btn btn-primary\"><i class=\"fa-solid fa-floppy-disk\" aria-hidden=\"true\"></i> Save profile</button></div></form></section><section class=\"card\" aria-labelledby=\"password-title\"><div class=\"card-header\"><h2 id=\"password-title\" class=\"card-title\">Change password</h2><p class=\"card-subtitle\">You'll stay signed in here; your other sessions are signed out. Use a password you don't use anywhere else.</p></div><form method=\"post\" action=\"/account/password\"><div class=\"card-body\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -240,6 +240,13 @@ func Account(b views.Base, a AccountData) templ.Component {
 			templ_7745c5c3_Err = components.TextField(components.Field{
 				Name: "new_password_confirm", Label: "Confirm new password", Type: "password",
 				Error: a.Errors.Get("new_password_confirm"), Autocomplete: "new-password", Required: true,
+			}).Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = components.CheckboxField(components.Checkbox{
+				Name: "sign_out_apps", Label: "Also sign out of all apps", Checked: !a.KeepApps,
+				Help: "Apps you authorized lose their access and ask you to sign in again. Leave it ticked if someone else may have known your password.",
 			}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

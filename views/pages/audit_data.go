@@ -36,8 +36,10 @@ var AuditActionGroups = []AuditActionGroup{
 	}},
 	{"Accounts", "user.*", "All account events", []AuditAction{
 		{"user.signup", "Signed up"},
+		{"user.signup_throttled", "Sign-up throttled"},
 		{"user.created", "User created"},
 		{"user.profile", "Profile changed"},
+		{"user.email_change_throttled", "Email change throttled"},
 		{"user.password_changed", "Password changed"},
 		{"user.password_reset", "Password reset by an admin"},
 		{"user.role_changed", "Role changed"},

@@ -59,7 +59,13 @@ type AccountData struct {
 	// Profile is the profile form as typed, kept after an error; nil
 	// fills the form with Name and Email.
 	Profile *ProfileValues
-	Errors  views.FieldErrors // keys: name, email (profile form); current_password, new_password, new_password_confirm, views.FormError (password form)
+	// ProfileError is a message for the whole profile form (too many
+	// changes of email address).
+	ProfileError string
+	Errors       views.FieldErrors // keys: name, email (profile form); current_password, new_password, new_password_confirm, views.FormError (password form)
+	// KeepApps: the password form's "Also sign out of all apps" box was
+	// unticked (it is ticked by default).
+	KeepApps bool
 }
 
 // ProfileValues are a profile form's fields as typed (the account page's,

@@ -1053,7 +1053,7 @@ func UserDetail(b views.Base, d UserDetailData) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 89, "</form></section><section class=\"card\" aria-labelledby=\"password-title\"><div class=\"card-header\"><h2 id=\"password-title\" class=\"card-title\">Reset password</h2><p class=\"card-subtitle\">Set a new password, for example when the user forgot theirs. They are signed out everywhere and sign in with the new one.</p></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 89, "</form></section><section class=\"card\" aria-labelledby=\"password-title\"><div class=\"card-header\"><h2 id=\"password-title\" class=\"card-title\">Reset password</h2><p class=\"card-subtitle\">Set a new password, for example when the user forgot theirs. They are signed out everywhere, apps they authorized lose their access, and they sign in with the new one.</p></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
