@@ -31,6 +31,14 @@ const BodyLimit = 1 << 20
 // tooLargeMessage answers a body over BodyLimit (413).
 const tooLargeMessage = "The request is too large: Gatehouse accepts at most 1 MB."
 
+// ReadBufferSize caps the request line and headers: authorization
+// requests travel in the URL and can be long.
+const ReadBufferSize = 16 << 10
+
+// headersTooLargeMessage answers a request line and headers over
+// ReadBufferSize (431).
+const headersTooLargeMessage = "The address or the headers of the request are too long: Gatehouse accepts at most 16 KB."
+
 // Server is a configured Gatehouse HTTP server.
 type Server struct {
 	Config    *config.Config
@@ -73,8 +81,7 @@ func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *s
 		ReadTimeout:           15 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           90 * time.Second,
-		// Authorization requests travel in the URL and can be long.
-		ReadBufferSize: 16 << 10,
+		ReadBufferSize:        ReadBufferSize,
 		// Values from c.Params/Query/FormValue stay valid after the
 		// handler returns, so they can be stored safely.
 		Immutable:    true,
@@ -118,6 +125,11 @@ func (s *Server) isAPIPath(path string) bool {
 // page otherwise. Only messages written for users are shown; unexpected
 // errors are logged with the request ID and answered with a generic 500.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	// fasthttp answers some requests before any middleware runs (431 for
+	// a request line or headers over ReadBufferSize, 413 for a declared
+	// body over BodyLimit, 408, malformed requests) through this handler:
+	// those answers carry the security headers too.
+	s.setSecurityHeaders(c)
 	status := fiber.StatusInternalServerError
 	msg := ""
 	var fe *fiber.Error
@@ -132,8 +144,11 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if status >= 500 && fe == nil {
 		msg = ""
 	}
-	if status == fiber.StatusRequestEntityTooLarge {
+	switch status {
+	case fiber.StatusRequestEntityTooLarge:
 		msg = tooLargeMessage
+	case fiber.StatusRequestHeaderFieldsTooLarge:
+		msg = headersTooLargeMessage
 	}
 	if s.isAPIPath(c.Path()) {
 		c.Set(fiber.HeaderCacheControl, "no-store")
@@ -185,6 +200,12 @@ func apiErrorCode(status int) string {
 // securityHeaders sets the headers every response carries. Responses are
 // not cacheable unless a handler says otherwise (static files do).
 func (s *Server) securityHeaders(c *fiber.Ctx) error {
+	s.setSecurityHeaders(c)
+	return c.Next()
+}
+
+// setSecurityHeaders sets the headers of securityHeaders on c's response.
+func (s *Server) setSecurityHeaders(c *fiber.Ctx) {
 	h := &c.Response().Header
 	h.Set(fiber.HeaderContentSecurityPolicy, web.ContentSecurityPolicy)
 	h.Set(fiber.HeaderXFrameOptions, "DENY")
@@ -196,7 +217,6 @@ func (s *Server) securityHeaders(c *fiber.Ctx) error {
 	if s.Config.SecureCookies() {
 		h.Set(fiber.HeaderStrictTransportSecurity, "max-age=31536000")
 	}
-	return c.Next()
 }
 
 // staticFiles serves the embedded assets with a one-year immutable cache:
