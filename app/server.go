@@ -135,7 +135,10 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		status = fe.Code
-		if !isGenericMessage(fe.Message, status) {
+		// fasthttp's own messages (a request it could not parse, before
+		// any handler) quote the raw request, cookies included: never
+		// shown.
+		if !isGenericMessage(fe.Message, status) && len(c.Route().Handlers) > 0 {
 			msg = fe.Message
 		}
 	} else {

@@ -21,13 +21,15 @@ var securityHeaderNames = []string{"Content-Security-Policy", "X-Frame-Options",
 // a declared body over 1 MB (413), a malformed request (400). Sent raw over
 // a real listener, each answer carries the same security headers as a
 // page (so an error page cannot be framed or sniffed), with a message
-// that says what was wrong.
+// that says what was wrong, and never fasthttp's parser message, which
+// quotes the raw request with its cookies.
 func TestEarlyErrorsCarrySecurityHeaders(t *testing.T) {
 	h := sqliteHarness(t)
 	page := h.get("/login")
 	addr, cancel, done := h.serve()
 	defer func() { cancel(); <-done }()
 	long := strings.Repeat("a", ReadBufferSize+1)
+	cookie := "COOKIE-VALUE-42"
 	cases := []struct {
 		name, request string
 		status        int
@@ -40,7 +42,7 @@ func TestEarlyErrorsCarrySecurityHeaders(t *testing.T) {
 			http.StatusRequestEntityTooLarge, true, "at most 1 MB"},
 		{"long URL", "GET /oauth/authorize?scope=" + long + " HTTP/1.1\r\nHost: localhost\r\n\r\n", http.StatusRequestHeaderFieldsTooLarge, false, "at most 16 KB"},
 		{"long header", "GET /login HTTP/1.1\r\nHost: localhost\r\nX-Long: " + long + "\r\n\r\n", http.StatusRequestHeaderFieldsTooLarge, false, "at most 16 KB"},
-		{"malformed request", "GET /login HTTP/1.1\r\nHost: localhost\r\nContent-Length: x\r\n\r\n", http.StatusBadRequest, false, ""},
+		{"malformed request", "GET /login HTTP/1.1\r\nHost: localhost\r\nContent-Length: x\r\nCookie: s=" + cookie + "\r\n\r\n", http.StatusBadRequest, false, ""},
 	}
 	for _, c := range cases {
 		conn, err := net.Dial("tcp", addr)
@@ -60,6 +62,10 @@ func TestEarlyErrorsCarrySecurityHeaders(t *testing.T) {
 		conn.Close()
 		if res.StatusCode != c.status {
 			t.Errorf("%s: %d, want %d", c.name, res.StatusCode, c.status)
+		}
+		// fasthttp's parser messages quote the raw request: never shown.
+		if strings.Contains(string(b), cookie) || strings.Contains(string(b), "Buffer size") {
+			t.Errorf("%s: the answer quotes the request: %.300s", c.name, b)
 		}
 		if c.json != strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") || !strings.Contains(string(b), c.message) {
 			t.Errorf("%s: %s %.300s", c.name, res.Header.Get("Content-Type"), b)
