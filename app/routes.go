@@ -26,7 +26,9 @@ func (s *Server) routes(extra ...func(*Server)) {
 	// Machine endpoints: no session, no CSRF.
 	a.Get("/healthz", h.Healthz)
 	a.Get("/readyz", h.Readyz)
-	a.Get("/metrics", h.Metrics.Handler)
+	if s.Config.MetricsAddr == "" {
+		a.Get("/metrics", h.Metrics.Handler) // otherwise on its own listener (ServeBoth)
+	}
 	a.Use("/static", staticFiles())
 
 	cfg := s.Config

@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -222,6 +223,21 @@ func (s *Server) setSecurityHeaders(c *fiber.Ctx) {
 	}
 }
 
+// newMetricsServer is the server of the metrics address: GET /metrics
+// with the server's registry, 404 for anything else.
+func (s *Server) newMetricsServer() *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.Handlers.Metrics.HTTPHandler())
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 15 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	}
+}
+
 // staticFiles serves the embedded assets with a one-year immutable cache:
 // their URLs carry a content hash (static.URL).
 func staticFiles() fiber.Handler {
@@ -237,8 +253,9 @@ func staticFiles() fiber.Handler {
 	}
 }
 
-// Listen serves on the configured address until ctx is cancelled, then
-// shuts down gracefully: in-flight requests get up to 10 seconds.
+// Listen serves on the configured address (and /metrics on the metrics
+// address, when set) until ctx is cancelled, then shuts down gracefully:
+// in-flight requests get up to 10 seconds.
 func (s *Server) Listen(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.Config.Addr)
 	if err != nil {
@@ -247,19 +264,55 @@ func (s *Server) Listen(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve is Listen on an existing listener.
+// Serve is Listen on an existing listener; the metrics address, when set,
+// is opened here.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.Config.MetricsAddr == "" {
+		return s.ServeBoth(ctx, ln, nil)
+	}
+	mln, err := net.Listen("tcp", s.Config.MetricsAddr)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("metrics address: %w", err)
+	}
+	return s.ServeBoth(ctx, ln, mln)
+}
+
+// ServeBoth serves the application on ln and, when the metrics address is
+// set, /metrics alone on metricsLn (the same registry), until ctx is
+// cancelled or a listener fails; both then shut down gracefully together.
+func (s *Server) ServeBoth(ctx context.Context, ln, metricsLn net.Listener) error {
 	startPprof(s.Log)
-	errc := make(chan error, 1)
+	var metricsSrv *http.Server
+	if s.Config.MetricsAddr != "" && metricsLn != nil {
+		metricsSrv = s.newMetricsServer()
+	}
+	errc := make(chan error, 2)
 	go func() { errc <- s.App.Listener(ln) }()
 	s.Log.Info("listening", "addr", ln.Addr().String(), "issuer", s.Config.Issuer)
+	if metricsSrv != nil {
+		go func() { errc <- metricsSrv.Serve(metricsLn) }()
+		s.Log.Info("serving metrics", "addr", metricsLn.Addr().String())
+	}
+	var failed error
 	select {
-	case err := <-errc:
-		return err
+	case failed = <-errc:
 	case <-ctx.Done():
 	}
 	s.Log.Info("shutting down; draining in-flight requests")
+	var mErr error
+	mDone := make(chan struct{})
+	go func() {
+		defer close(mDone)
+		if metricsSrv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			mErr = metricsSrv.Shutdown(sctx)
+		}
+	}()
 	err := s.App.ShutdownWithTimeout(10 * time.Second)
+	<-mDone
+	err = errors.Join(failed, err, mErr)
 	// The Redis throttle store's connections, once no request uses them.
 	if c, ok := s.Handlers.Throttles.(io.Closer); ok {
 		_ = c.Close()
