@@ -414,7 +414,8 @@ func TestAuditPageFilters(t *testing.T) {
 		"target=" + strings.Repeat("%C3%A9", 201): "Use at most 200 characters.",
 		"addr=not-an-ip":                          "Enter an IP address",
 		"outcome=maybe":                           "Choose any outcome, success or failure.",
-		"action=" + url.QueryEscape("\xff\xfe.x"): "Use plain text.",
+		// Not text: refused before the page, like on every page (web.ValidText).
+		"action=" + url.QueryEscape("\xff\xfe.x"): "The address contains characters that are not valid text.",
 	} {
 		r := h.get("/dashboard/audit?" + q)
 		if r.StatusCode != http.StatusBadRequest || !strings.Contains(html.UnescapeString(r.body), msg) || len(auditPageActions(r.body)) != 0 {

@@ -368,3 +368,64 @@ func TestBadInputTenThousandScopes(t *testing.T) {
 		})
 	})
 }
+
+// TestBadInputPagePathsAndQueries: every dashboard, account and device
+// route of the route table (so routes added later are covered too), with a
+// NUL byte or invalid UTF-8 in a path parameter or in the query string,
+// answers 400 with the error page. PostgreSQL refuses such text in a
+// query ("invalid byte sequence for encoding UTF8"), which was a 500.
+func TestBadInputPagePathsAndQueries(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, dbURL string) {
+		_, admin := badInputFixture(t, dbURL)
+		csrf := admin.csrf("/dashboard/clients/new")
+		bad := []string{"%00", "a%00b", "%ff", "%c3%28", "%ed%a0%80"}
+		// Every query parameter a page reads.
+		names := []string{"q", "role", "offset", "action", "actor", "target", "addr", "outcome", "since", "until",
+			"next", "user_code", "done", "id", "token", "x"}
+		paramRE := regexp.MustCompile(`:[a-z_]+`)
+		type req struct{ method, target string }
+		var reqs []req
+		seen := map[string]bool{}
+		for _, rt := range admin.srv.App.GetRoutes(true) {
+			if rt.Method != http.MethodGet && rt.Method != http.MethodPost {
+				continue
+			}
+			if !(strings.HasPrefix(rt.Path, "/dashboard") || strings.HasPrefix(rt.Path, "/account") || strings.HasPrefix(rt.Path, "/device")) {
+				continue
+			}
+			if seen[rt.Method+rt.Path] {
+				continue
+			}
+			seen[rt.Method+rt.Path] = true
+			for _, b := range bad {
+				if paramRE.MatchString(rt.Path) {
+					reqs = append(reqs, req{rt.Method, paramRE.ReplaceAllString(rt.Path, b)})
+					reqs = append(reqs, req{rt.Method, paramRE.ReplaceAllString(rt.Path, "x"+b+"y")})
+				}
+				q := url.Values{}
+				for _, n := range names {
+					q.Set(n, "placeholder")
+				}
+				reqs = append(reqs, req{rt.Method, paramRE.ReplaceAllString(rt.Path, "1") + "?" + strings.ReplaceAll(q.Encode(), "placeholder", b)})
+				reqs = append(reqs, req{rt.Method, paramRE.ReplaceAllString(rt.Path, "1") + "?" + b + "=1"})
+			}
+		}
+		if len(seen) < 20 {
+			t.Fatalf("only %d dashboard and account routes found", len(seen))
+		}
+		for _, r := range reqs {
+			unchanged(t, admin, r.method+" "+r.target, func() {
+				body := ""
+				if r.method == http.MethodPost {
+					body = "csrf_token=" + url.QueryEscape(csrf)
+				}
+				res := admin.raw(r.method, r.target, formType, body)
+				noLeak(t, r.method+" "+r.target, res)
+				if res.StatusCode != http.StatusBadRequest || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") ||
+					!strings.Contains(res.body, "<html") || res.Header.Get("Content-Security-Policy") == "" {
+					t.Errorf("%s %s: %d %s", r.method, r.target, res.StatusCode, res.Header.Get("Content-Type"))
+				}
+			})
+		}
+	})
+}

@@ -76,6 +76,7 @@ func TestCacheSettingsChangeReachesOtherInstanceAndProcess(t *testing.T) {
 			}
 		}
 		// A setting checked on resources: the query-string token.
+		a.set("allow_query_access_token", "true")
 		access := m2s(t, ccTokenOK(t, b, a.confID, a.confSec), "access_token")
 		verify := func() *response {
 			return b.do(http.MethodGet, "/oauth/verify", nil, "X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/api/user?access_token="+access)

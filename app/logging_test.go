@@ -105,6 +105,7 @@ func runSensitiveFlows(t *testing.T, h *harness) secrets {
 	sec := secrets{}
 	f := newDeviceFixture(t, h)
 	f.set("allow_password_grant", "true")
+	f.set("allow_query_access_token", "true")
 	sec.add("password", alicePW)
 	sec.add("client secret", f.confSec)
 	sec.add("client secret", f.tvSec)

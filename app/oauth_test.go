@@ -970,6 +970,11 @@ func TestRule39_QueryAccessToken(t *testing.T) {
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	at, _ := f.refreshPair("user.read email")
+	// Off by default (SPEC §4): a new install refuses the query form.
+	if r := f.get("/api/user?access_token=" + url.QueryEscape(at)); r.StatusCode != 401 {
+		t.Fatalf("query token by default: %d", r.StatusCode)
+	}
+	f.set("allow_query_access_token", "true")
 	if r := f.get("/api/user?access_token=" + url.QueryEscape(at)); r.StatusCode != 200 || !strings.Contains(r.body, "alice@example.com") {
 		t.Fatalf("query token while on: %d %s", r.StatusCode, r.body)
 	}

@@ -336,6 +336,8 @@ func TestRule35_UserInfo(t *testing.T) {
 		at := m["access_token"].(string)
 		get := f.do(http.MethodGet, "/oauth/userinfo", nil, "Authorization", "Bearer "+at)
 		post := f.do(http.MethodPost, "/oauth/userinfo", url.Values{}, "Authorization", "Bearer "+at)
+		// The form body token (RFC 6750 §2.2) needs allow_query_access_token.
+		f.set("allow_query_access_token", "true")
 		form := f.do(http.MethodPost, "/oauth/userinfo", url.Values{"access_token": {at}})
 		for name, r := range map[string]*response{"GET": get, "POST": post, "POST form": form} {
 			var c map[string]any

@@ -26,7 +26,9 @@ func (s *Server) routes(extra ...func(*Server)) {
 	// Machine endpoints: no session, no CSRF.
 	a.Get("/healthz", h.Healthz)
 	a.Get("/readyz", h.Readyz)
-	a.Get("/metrics", h.Metrics.Handler)
+	if s.Config.MetricsAddr == "" {
+		a.Get("/metrics", h.Metrics.Handler) // otherwise on its own listener (ServeBoth)
+	}
 	a.Use("/static", staticFiles())
 
 	cfg := s.Config
@@ -129,10 +131,11 @@ func (s *Server) routes(extra ...func(*Server)) {
 }
 
 // page is the middleware chain of a browser page: the session
-// (gorilla/sessions over the database), the signed-in user, and the CSRF
-// check on every state-changing request.
+// (gorilla/sessions over the database), the signed-in user, the refusal
+// of a path or query that is not text, and the CSRF check on every
+// state-changing request.
 func (s *Server) page(hs ...fiber.Handler) []fiber.Handler {
-	return append([]fiber.Handler{s.sessionMW, web.LoadUser(s.Store), web.CSRF(s.Handlers.CSRFFailed)}, hs...)
+	return append([]fiber.Handler{s.sessionMW, web.LoadUser(s.Store), web.ValidText, web.CSRF(s.Handlers.CSRFFailed)}, hs...)
 }
 
 // session is the session and signed-in user without the CSRF check (the

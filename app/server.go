@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -30,6 +31,14 @@ const BodyLimit = 1 << 20
 
 // tooLargeMessage answers a body over BodyLimit (413).
 const tooLargeMessage = "The request is too large: Gatehouse accepts at most 1 MB."
+
+// ReadBufferSize caps the request line and headers: authorization
+// requests travel in the URL and can be long.
+const ReadBufferSize = 16 << 10
+
+// headersTooLargeMessage answers a request line and headers over
+// ReadBufferSize (431).
+const headersTooLargeMessage = "The address or the headers of the request are too long: Gatehouse accepts at most 16 KB."
 
 // Server is a configured Gatehouse HTTP server.
 type Server struct {
@@ -86,8 +95,7 @@ func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *s
 		ReadTimeout:           15 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           90 * time.Second,
-		// Authorization requests travel in the URL and can be long.
-		ReadBufferSize: 16 << 10,
+		ReadBufferSize:        ReadBufferSize,
 		// Values from c.Params/Query/FormValue stay valid after the
 		// handler returns, so they can be stored safely.
 		Immutable:    true,
@@ -158,12 +166,20 @@ func (s *Server) isAPIPath(path string) bool {
 // page otherwise. Only messages written for users are shown; unexpected
 // errors are logged with the request ID and answered with a generic 500.
 func (s *Server) handleError(c *fiber.Ctx, err error) error {
+	// fasthttp answers some requests before any middleware runs (431 for
+	// a request line or headers over ReadBufferSize, 413 for a declared
+	// body over BodyLimit, 408, malformed requests) through this handler:
+	// those answers carry the security headers too.
+	s.setSecurityHeaders(c)
 	status := fiber.StatusInternalServerError
 	msg := ""
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		status = fe.Code
-		if !isGenericMessage(fe.Message, status) {
+		// fasthttp's own messages (a request it could not parse, before
+		// any handler) quote the raw request, cookies included: never
+		// shown.
+		if !isGenericMessage(fe.Message, status) && len(c.Route().Handlers) > 0 {
 			msg = fe.Message
 		}
 	} else {
@@ -172,8 +188,11 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	if status >= 500 && fe == nil {
 		msg = ""
 	}
-	if status == fiber.StatusRequestEntityTooLarge {
+	switch status {
+	case fiber.StatusRequestEntityTooLarge:
 		msg = tooLargeMessage
+	case fiber.StatusRequestHeaderFieldsTooLarge:
+		msg = headersTooLargeMessage
 	}
 	if s.isAPIPath(c.Path()) {
 		c.Set(fiber.HeaderCacheControl, "no-store")
@@ -225,6 +244,12 @@ func apiErrorCode(status int) string {
 // securityHeaders sets the headers every response carries. Responses are
 // not cacheable unless a handler says otherwise (static files do).
 func (s *Server) securityHeaders(c *fiber.Ctx) error {
+	s.setSecurityHeaders(c)
+	return c.Next()
+}
+
+// setSecurityHeaders sets the headers of securityHeaders on c's response.
+func (s *Server) setSecurityHeaders(c *fiber.Ctx) {
 	h := &c.Response().Header
 	h.Set(fiber.HeaderContentSecurityPolicy, web.ContentSecurityPolicy)
 	h.Set(fiber.HeaderXFrameOptions, "DENY")
@@ -236,7 +261,21 @@ func (s *Server) securityHeaders(c *fiber.Ctx) error {
 	if s.Config.SecureCookies() {
 		h.Set(fiber.HeaderStrictTransportSecurity, "max-age=31536000")
 	}
-	return c.Next()
+}
+
+// newMetricsServer is the server of the metrics address: GET /metrics
+// with the server's registry, 404 for anything else.
+func (s *Server) newMetricsServer() *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.Handlers.Metrics.HTTPHandler())
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 15 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	}
 }
 
 // staticFiles serves the embedded assets with a one-year immutable cache:
@@ -254,8 +293,9 @@ func staticFiles() fiber.Handler {
 	}
 }
 
-// Listen serves on the configured address until ctx is cancelled, then
-// shuts down gracefully: in-flight requests get up to 10 seconds.
+// Listen serves on the configured address (and /metrics on the metrics
+// address, when set) until ctx is cancelled, then shuts down gracefully:
+// in-flight requests get up to 10 seconds.
 func (s *Server) Listen(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.Config.Addr)
 	if err != nil {
@@ -264,19 +304,55 @@ func (s *Server) Listen(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve is Listen on an existing listener.
+// Serve is Listen on an existing listener; the metrics address, when set,
+// is opened here.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.Config.MetricsAddr == "" {
+		return s.ServeBoth(ctx, ln, nil)
+	}
+	mln, err := net.Listen("tcp", s.Config.MetricsAddr)
+	if err != nil {
+		_ = ln.Close()
+		return fmt.Errorf("metrics address: %w", err)
+	}
+	return s.ServeBoth(ctx, ln, mln)
+}
+
+// ServeBoth serves the application on ln and, when the metrics address is
+// set, /metrics alone on metricsLn (the same registry), until ctx is
+// cancelled or a listener fails; both then shut down gracefully together.
+func (s *Server) ServeBoth(ctx context.Context, ln, metricsLn net.Listener) error {
 	startPprof(s.Log)
-	errc := make(chan error, 1)
+	var metricsSrv *http.Server
+	if s.Config.MetricsAddr != "" && metricsLn != nil {
+		metricsSrv = s.newMetricsServer()
+	}
+	errc := make(chan error, 2)
 	go func() { errc <- s.App.Listener(ln) }()
 	s.Log.Info("listening", "addr", ln.Addr().String(), "issuer", s.Config.Issuer)
+	if metricsSrv != nil {
+		go func() { errc <- metricsSrv.Serve(metricsLn) }()
+		s.Log.Info("serving metrics", "addr", metricsLn.Addr().String())
+	}
+	var failed error
 	select {
-	case err := <-errc:
-		return err
+	case failed = <-errc:
 	case <-ctx.Done():
 	}
 	s.Log.Info("shutting down; draining in-flight requests")
+	var mErr error
+	mDone := make(chan struct{})
+	go func() {
+		defer close(mDone)
+		if metricsSrv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			mErr = metricsSrv.Shutdown(sctx)
+		}
+	}()
 	err := s.App.ShutdownWithTimeout(10 * time.Second)
+	<-mDone
+	err = errors.Join(failed, err, mErr)
 	// The Redis throttle store's connections, once no request uses them.
 	if c, ok := s.Handlers.Throttles.(io.Closer); ok {
 		_ = c.Close()

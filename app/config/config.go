@@ -67,6 +67,9 @@ type Config struct {
 	// RedisURL, when set, keeps the throttle counts in Redis instead of
 	// the database (it may hold a password: never printed).
 	RedisURL Secret
+	// MetricsAddr, when set, is the only address serving /metrics (a
+	// second listener); the main address then answers 404 there.
+	MetricsAddr string
 }
 
 // MinKeySecretLength is the shortest key secret accepted, in bytes: the
@@ -123,6 +126,7 @@ type raw struct {
 	TrustedProxies string `yaml:"trusted_proxies"`
 	KeySecret      string `yaml:"key_secret"`
 	RedisURL       string `yaml:"redis_url"`
+	MetricsAddr    string `yaml:"metrics_addr"`
 	OAuth          struct {
 		Prefix *string           `yaml:"prefix"`
 		Paths  map[string]string `yaml:"paths"`
@@ -140,6 +144,7 @@ type Flags struct {
 	trustedProxies *string
 	keySecret      *string
 	redisURL       *string
+	metricsAddr    *string
 }
 
 // RegisterFlags adds the configuration flags to fs.
@@ -154,6 +159,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 		trustedProxies: fs.String("trusted-proxies", "", "CIDRs whose X-Forwarded-For is trusted (env GATEHOUSE_TRUSTED_PROXIES)"),
 		keySecret:      fs.String("key-secret", "", "secret that encrypts the signing keys in the database (env GATEHOUSE_KEY_SECRET, preferred: command lines are visible to other local users; default empty: unencrypted)"),
 		redisURL:       fs.String("redis-url", "", "redis://... keeping the throttle counts (env GATEHOUSE_REDIS_URL; default empty: in the database)"),
+		metricsAddr:    fs.String("metrics-addr", "", "separate host:port serving /metrics, alone (env GATEHOUSE_METRICS_ADDR; default empty: /metrics on the main address)"),
 	}
 }
 
@@ -206,6 +212,7 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 		TrustedProxies: pick("trusted-proxies", f.trustedProxies, "GATEHOUSE_TRUSTED_PROXIES", file.TrustedProxies, ""),
 		KeySecret:      pick("key-secret", f.keySecret, "GATEHOUSE_KEY_SECRET", file.KeySecret, ""),
 		RedisURL:       pick("redis-url", f.redisURL, "GATEHOUSE_REDIS_URL", file.RedisURL, ""),
+		MetricsAddr:    pick("metrics-addr", f.metricsAddr, "GATEHOUSE_METRICS_ADDR", file.MetricsAddr, ""),
 	}
 	prefix := pick("oauth-prefix", f.oauthPrefix, "GATEHOUSE_OAUTH_PREFIX", prefixFromFile, DefaultOAuthPrefix)
 	if !set["oauth-prefix"] && getenv("GATEHOUSE_OAUTH_PREFIX") == "" && file.OAuth.Prefix != nil {
@@ -236,6 +243,14 @@ func validate(r raw, prefix string, paths map[string]string) (*Config, error) {
 	if _, port, err := net.SplitHostPort(r.Addr); err != nil || !validPort(port) {
 		add("GATEHOUSE_ADDR %q is not host:port (e.g. 127.0.0.1:8080)", r.Addr)
 	}
+	if r.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(r.MetricsAddr); err != nil || !validPort(port) {
+			add("GATEHOUSE_METRICS_ADDR %q is not host:port (e.g. 127.0.0.1:9090)", r.MetricsAddr)
+		} else if r.MetricsAddr == r.Addr && port != "0" {
+			add("GATEHOUSE_METRICS_ADDR %q is the main address; choose another port, or leave it empty to serve /metrics there", r.MetricsAddr)
+		}
+	}
+	cfg.MetricsAddr = r.MetricsAddr
 
 	if msg := checkIssuer(r.Issuer); msg != "" {
 		add("GATEHOUSE_ISSUER %q %s", r.Issuer, msg)

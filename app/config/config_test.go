@@ -325,3 +325,48 @@ func TestRedisURL(t *testing.T) {
 		t.Error("the error shows the password")
 	}
 }
+
+// TestMetricsAddr checks GATEHOUSE_METRICS_ADDR / --metrics-addr /
+// metrics_addr: flags > env > file > empty default (/metrics on the main
+// address), and host:port different from the main address.
+func TestMetricsAddr(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "gatehouse.yaml")
+	os.WriteFile(file, []byte("metrics_addr: 127.0.0.1:9001\n"), 0o600)
+
+	cfg, err := load(t, nil, sqliteEnv(t))
+	if err != nil || cfg.MetricsAddr != "" {
+		t.Fatalf("default metrics address = %q (%v), want empty", cfg.MetricsAddr, err)
+	}
+	env := sqliteEnv(t)
+	cfg, err = load(t, []string{"--config", file}, env)
+	if err != nil || cfg.MetricsAddr != "127.0.0.1:9001" {
+		t.Fatalf("file metrics_addr not used: %q %v", cfg.MetricsAddr, err)
+	}
+	env["GATEHOUSE_METRICS_ADDR"] = "127.0.0.1:9002"
+	cfg, err = load(t, []string{"--config", file}, env)
+	if err != nil || cfg.MetricsAddr != "127.0.0.1:9002" {
+		t.Fatalf("env did not override file: %q %v", cfg.MetricsAddr, err)
+	}
+	cfg, err = load(t, []string{"--config", file, "--metrics-addr", "[::1]:9003"}, env)
+	if err != nil || cfg.MetricsAddr != "[::1]:9003" {
+		t.Fatalf("flag did not override env: %q %v", cfg.MetricsAddr, err)
+	}
+	// An explicitly empty flag puts /metrics back on the main address.
+	cfg, err = load(t, []string{"--metrics-addr", ""}, env)
+	if err != nil || cfg.MetricsAddr != "" {
+		t.Fatalf("--metrics-addr \"\" did not override env: %q %v", cfg.MetricsAddr, err)
+	}
+
+	for addr, want := range map[string]string{
+		"9090":           `GATEHOUSE_METRICS_ADDR "9090" is not host:port`,
+		"localhost:http": `GATEHOUSE_METRICS_ADDR "localhost:http" is not host:port`,
+		"127.0.0.1:8080": `GATEHOUSE_METRICS_ADDR "127.0.0.1:8080" is the main address`,
+	} {
+		env := sqliteEnv(t)
+		env["GATEHOUSE_METRICS_ADDR"] = addr
+		if _, err := load(t, nil, env); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("metrics address %q: %v, want %q", addr, err, want)
+		}
+	}
+}

@@ -48,6 +48,7 @@ type Metrics struct {
 	loginFailures      *prometheus.CounterVec
 	throttled          *prometheus.CounterVec
 	handler            fiber.Handler
+	httpHandler        http.Handler
 }
 
 // DurationBuckets are the request latency buckets in seconds: 0.5 ms to
@@ -102,12 +103,21 @@ func New(version string, db *sql.DB) *Metrics {
 		reg.MustRegister(collectors.NewDBStatsCollector(db, "gatehouse"))
 	}
 	// At most a few scrapes at once: the page is unauthenticated.
-	m.handler = adaptor.HTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	m.httpHandler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorHandling:       promhttp.ContinueOnError,
 		MaxRequestsInFlight: 4,
 		Timeout:             10 * time.Second,
-	}))
+	})
+	m.handler = adaptor.HTTPHandler(m.httpHandler)
 	return m
+}
+
+// HTTPHandler is Handler for net/http (the separate metrics address).
+func (m *Metrics) HTTPHandler() http.Handler {
+	if m == nil {
+		return http.NotFoundHandler()
+	}
+	return m.httpHandler
 }
 
 // Handler serves the registry in the Prometheus exposition format

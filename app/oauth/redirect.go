@@ -59,18 +59,15 @@ func loopbackMatch(reg, req *url.URL) bool {
 }
 
 // prefixMatch: same scheme, host and port, and the requested path is the
-// registered one or below it (on a segment boundary), without dot
-// segments that could climb out of it.
+// registered one or below it (on a segment boundary), without anything
+// that could let it climb out of it (climbsOut).
 func prefixMatch(reg, req *url.URL) bool {
 	if reg.Scheme != req.Scheme || !strings.EqualFold(reg.Host, req.Host) {
 		return false
 	}
 	rp, qp := reg.EscapedPath(), req.EscapedPath()
-	for _, seg := range strings.Split(qp, "/") {
-		s := strings.ToLower(seg)
-		if s == "." || s == ".." || strings.Contains(s, "%2e") || strings.Contains(s, "%2f") || strings.Contains(s, "%5c") {
-			return false
-		}
+	if climbsOut(qp) {
+		return false
 	}
 	if rp == "" {
 		rp = "/"
@@ -83,6 +80,31 @@ func prefixMatch(reg, req *url.URL) bool {
 	}
 	base := strings.TrimSuffix(rp, "/")
 	return strings.HasPrefix(qp, base+"/")
+}
+
+// climbsOut reports whether an escaped path could reach, on the client's
+// server, a path other than the one it spells: a dot segment, spelled
+// plainly or percent-encoded ("..", "%2e%2E", ".%2e"); an encoded "/" or
+// "\"; a ";" path parameter, which some servers strip ("/cb/..;/x" is
+// "/cb/../x" to them); or an encoded "%" ("%252e%252e"), which a server
+// that decodes twice turns into a dot segment. CleanResourcePath refuses
+// the same characters in the targets the scope rules check.
+func climbsOut(escapedPath string) bool {
+	low := strings.ToLower(escapedPath)
+	if strings.ContainsAny(low, ";\\") {
+		return true
+	}
+	for _, enc := range []string{"%25", "%2e", "%2f", "%3b", "%5c"} {
+		if strings.Contains(low, enc) {
+			return true
+		}
+	}
+	for _, seg := range strings.Split(escapedPath, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // originOf returns scheme://host[:port] of a URL ("" when unparsable):

@@ -17,7 +17,8 @@ import (
 //     backslash before the query (browsers read it as "/");
 //   - prefix mode matches only paths at or below the registered one, also
 //     after percent-decoding and resolving dot segments the way a browser
-//     does.
+//     does, and the way lenient servers do: decoding twice, or dropping
+//     ";" path parameters ("/cb/..;/x").
 func FuzzMatchRedirectURI(f *testing.F) {
 	seeds := [][2]string{
 		{"https://app.example.com/cb", "https://app.example.com/cb"},
@@ -43,6 +44,7 @@ func FuzzMatchRedirectURI(f *testing.F) {
 		{"http://localhost:3000/dev", "http://localhost:4000/dev"},
 		{"https://app.example.com/cb?a=1", "https://app.example.com/cb?a=1"},
 		{"https://app.example.com/cb", "https://app.example.com/cb;/../admin"},
+		{"https://app.example.com/cb", "https://app.example.com/cb/..;/admin"},
 		{"https://app.example.com/cb", "https://app.example.com/cb/%252e%252e/admin"},
 	}
 	for _, s := range seeds {
@@ -101,23 +103,43 @@ func FuzzMatchRedirectURI(f *testing.F) {
 			}
 			return
 		}
-		// Prefix mode: the path a browser ends up on is at or below the
-		// registered one.
-		rp := browserPath(reg)
-		qp := browserPath(req)
-		if qp != rp && !strings.HasPrefix(qp, strings.TrimSuffix(rp, "/")+"/") {
-			fail("path escaped the registered one (" + qp + " vs " + rp + ")")
+		// Prefix mode: the path a browser or a lenient server ends up on
+		// is at or below the registered one.
+		rps, qps := serverPaths(reg), serverPaths(req)
+		for i, qp := range qps {
+			rp := rps[i]
+			if qp != rp && !strings.HasPrefix(qp, strings.TrimSuffix(rp, "/")+"/") {
+				fail("path escaped the registered one (" + qp + " vs " + rp + ")")
+			}
 		}
 	})
 }
 
-// browserPath is the path a browser or server ends up with:
-// percent-decoded, backslashes read as slashes, dot segments resolved.
-func browserPath(u *url.URL) string {
+// serverPaths are the paths a browser or server may end up with, in a
+// fixed order: percent-decoded once (a browser), twice (a server that
+// decodes again), and with ";" path parameters dropped before decoding
+// (servlet containers); each with backslashes read as slashes and dot
+// segments resolved.
+func serverPaths(u *url.URL) []string {
 	p := u.EscapedPath()
-	if d, err := url.PathUnescape(p); err == nil {
-		p = d
+	var noParams []string
+	for _, seg := range strings.Split(p, "/") {
+		seg, _, _ = strings.Cut(seg, ";")
+		noParams = append(noParams, seg)
 	}
+	once := unescape(p)
+	return []string{resolve(once), resolve(unescape(once)), resolve(unescape(strings.Join(noParams, "/")))}
+}
+
+func unescape(p string) string {
+	if d, err := url.PathUnescape(p); err == nil {
+		return d
+	}
+	return p
+}
+
+// resolve reads backslashes as slashes and resolves dot segments.
+func resolve(p string) string {
 	p = strings.ReplaceAll(p, `\`, "/")
 	if p == "" {
 		return "/"

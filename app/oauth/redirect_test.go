@@ -30,6 +30,31 @@ func TestRule06_RedirectURIMatching(t *testing.T) {
 		{"http://localhost:4000/dev", false, false}, // localhost is a name, not a loopback literal
 		{"http://localhost:3000/dev", true, true},
 		{"", false, false},
+		// Relaxed matching refuses what could climb out of the
+		// registered path on the client's server: ";" path parameters,
+		// encoded "%" (servers that decode twice), dot segments in any
+		// spelling, encoded "/" and "\".
+		{"https://app.example.com/cb/..;/x", false, false},
+		{"https://app.example.com/cb/..;/", false, false},
+		{"https://app.example.com/cb;/../admin", false, false},
+		{"https://app.example.com/cb/x;jsessionid=1", false, false},
+		{"https://app.example.com/cb/%3b/x", false, false},
+		{"https://app.example.com/cb/%252e%252e/admin", false, false},
+		{"https://app.example.com/cb/%252E%252E/admin", false, false},
+		{"https://app.example.com/cb/%25%32%65%25%32%65/admin", false, false},
+		{"https://app.example.com/cb/100%25", false, false},
+		{"https://app.example.com/cb/%2E%2E/admin", false, false},
+		{"https://app.example.com/cb/.%2e/admin", false, false},
+		{"https://app.example.com/cb/%2e./admin", false, false},
+		{"https://app.example.com/cb/%2e/x", false, false},
+		{"https://app.example.com/cb/./x", false, false},
+		{"https://app.example.com/cb/..", false, false},
+		{"https://app.example.com/cb%2f..%2fadmin", false, false},
+		{"https://app.example.com/cb/%5c..%5cadmin", false, false},
+		{`https://app.example.com/cb/\..\admin`, false, false},
+		// Still fine: dots inside a name, a query.
+		{"https://app.example.com/cb/v1.2/..x", false, true},
+		{"https://app.example.com/cb/x?next=%2e%2e;%25", false, true},
 	}
 	for _, c := range cases {
 		if got := MatchRedirectURI(reg, c.uri, true); got != c.exact {

@@ -134,8 +134,9 @@ func Guards(sc Scope, method, p string) bool {
 // CleanResourcePath turns a request target (path, maybe with a query,
 // maybe percent-encoded) into the canonical path the scope rules compare:
 // decoded, without the query, with "." and ".." resolved. Targets that
-// are not absolute paths, or that hide a "/" or "\" in percent-encoding,
-// are refused.
+// are not absolute paths, that hide a "/" or "\" in percent-encoding,
+// that carry ";" path parameters, or an encoded "%" (which a backend that
+// decodes twice reads as another path: "%252e%252e" is ".."), are refused.
 func CleanResourcePath(target string) (string, bool) {
 	if i := strings.IndexAny(target, "?#"); i >= 0 {
 		target = target[:i]
@@ -144,10 +145,12 @@ func CleanResourcePath(target string) (string, bool) {
 		return "", false
 	}
 	low := strings.ToLower(target)
-	// Encoded slashes and backslashes, and ";" path parameters (which
-	// some servers strip: "/files/..;/admin"), could make the resource
-	// the backend serves differ from the one checked here.
-	if strings.Contains(low, "%2f") || strings.Contains(low, "%5c") || strings.Contains(low, "%3b") || strings.ContainsAny(target, "\\;") {
+	// Encoded slashes and backslashes, ";" path parameters (which some
+	// servers strip: "/files/..;/admin"), and encoded "%" (which servers
+	// that decode twice turn into dot segments: "/files/%252e%252e/admin")
+	// could make the resource the backend serves differ from the one
+	// checked here.
+	if strings.Contains(low, "%2f") || strings.Contains(low, "%5c") || strings.Contains(low, "%3b") || strings.Contains(low, "%25") || strings.ContainsAny(target, "\\;") {
 		return "", false
 	}
 	dec, err := url.PathUnescape(target)

@@ -52,11 +52,47 @@ func TestGuardsAndVerifyScope(t *testing.T) {
 		{[]string{"user.read"}, "GET", "relative", false, ""},
 		{[]string{"files.write"}, "PUT", "/files/..;/admin", false, ""},
 		{[]string{"files.write"}, "PUT", "/files/a%3b/b", false, ""},
+		{[]string{"files.write"}, "PUT", "/files/%252e%252e/admin/x", false, ""},
 	}
 	for _, c := range cases {
 		ok, needed := VerifyScope(all, c.granted, c.method, c.target)
 		if ok != c.ok || strings.Join(needed, " ") != c.needed {
 			t.Errorf("%v %s %s = %v %v, want %v %q", c.granted, c.method, c.target, ok, needed, c.ok, c.needed)
+		}
+	}
+}
+
+// TestCleanResourcePath: the path the scope rules compare, and the targets
+// refused because a backend could serve another resource than the one
+// checked (encoded "/", "\", ";" and "%": "%252e%252e" is ".." to a
+// server that decodes twice).
+func TestCleanResourcePath(t *testing.T) {
+	cases := []struct {
+		target, want string
+		ok           bool
+	}{
+		{"/api/user", "/api/user", true},
+		{"/api/user?x=%25", "/api/user", true},
+		{"/api/%75ser", "/api/user", true},
+		{"/files/a/../b/", "/files/b/", true},
+		{"/files/%2e%2e/admin", "/admin", true},
+		{"/files/.%2E/admin", "/admin", true},
+		{"relative", "", false},
+		{"/files/..%2fadmin", "", false},
+		{"/files/..%5cadmin", "", false},
+		{`/files/..\admin`, "", false},
+		{"/files/..;/admin", "", false},
+		{"/files/a%3Bb", "", false},
+		{"/files/%252e%252e/admin", "", false},
+		{"/files/%252E%252E/admin", "", false},
+		{"/files/%25%32%65%25%32%65/admin", "", false},
+		{"/files/100%25", "", false},
+		{"/files/%2", "", false},
+	}
+	for _, c := range cases {
+		got, ok := CleanResourcePath(c.target)
+		if got != c.want || ok != c.ok {
+			t.Errorf("CleanResourcePath(%q) = %q, %v; want %q, %v", c.target, got, ok, c.want, c.ok)
 		}
 	}
 }

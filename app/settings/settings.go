@@ -91,7 +91,7 @@ var Definitions = []Definition{
 		Title: "Access token format",
 		Help:  "opaque: random strings checked against the database. jwt: signed JWTs (RFC 9068) that resource servers can verify themselves.",
 		Risk:  "JWTs are larger and are still accepted by resource servers that skip introspection after revocation, until they expire."},
-	{Key: "allow_query_access_token", Default: "true", Kind: Bool, Group: "Tokens",
+	{Key: "allow_query_access_token", Default: "false", Kind: Bool, Group: "Tokens",
 		Title: "Accept access tokens in the query string",
 		Help:  "Protected resources accept ?access_token= and the access_token form field, besides the Authorization header.",
 		Risk:  "Tokens in URLs end up in logs and browser history (RFC 6750 §2.3 discourages it). Turn off once your clients send the header."},

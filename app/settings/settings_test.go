@@ -21,7 +21,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 	want := map[string]string{
 		"allow_implicit_grant": "false", "enforce_state": "true", "require_exact_redirect_uri": "true",
 		"access_token_lifetime": "1h", "refresh_token_lifetime": "720h", "authorization_code_lifetime": "5m",
-		"require_pkce": "public", "allow_query_access_token": "true", "allow_password_grant": "false",
+		"require_pkce": "public", "allow_query_access_token": "false", "allow_password_grant": "false",
 		"remember_consent": "true", "allow_signup": "false", "device_code_lifetime": "10m",
 		"device_poll_interval": "5s", "access_token_format": "opaque",
 		"session_lifetime": "720h", "session_idle_timeout": "12h",

@@ -55,13 +55,38 @@ func CSRF(refused fiber.Handler) fiber.Handler {
 // InvalidTextMessage explains a refused form with invalid UTF-8 or NUL.
 const InvalidTextMessage = "The form contains characters that are not valid text. Check what you entered and try again."
 
+// InvalidAddressMessage explains a refused page address (path or query
+// string) with invalid UTF-8 or NUL.
+const InvalidAddressMessage = "The address contains characters that are not valid text. Check the link and try again."
+
+// ValidText refuses (400) a page request whose path or query string,
+// percent-decoded, is not valid UTF-8 or holds a NUL byte: no page needs
+// them, and PostgreSQL refuses such text with an error, which would be a
+// 500. Form bodies are checked with the CSRF token (CSRF).
+func ValidText(c *fiber.Ctx) error {
+	uri := c.Request().URI()
+	ok := validText(uri.Path())
+	uri.QueryArgs().VisitAll(func(k, v []byte) {
+		ok = ok && validText(k) && validText(v)
+	})
+	if !ok {
+		return fiber.NewError(fiber.StatusBadRequest, InvalidAddressMessage)
+	}
+	return c.Next()
+}
+
+// validText: valid UTF-8 without NUL.
+func validText(b []byte) bool {
+	return utf8.Valid(b) && !slices.Contains(b, 0)
+}
+
 // validFormText reports whether every name and value of the request's
 // form body is valid UTF-8 without NUL: nothing malformed reaches the
 // database (PostgreSQL refuses it with an error).
 func validFormText(c *fiber.Ctx) bool {
 	ok := true
 	check := func(s string) {
-		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+		if !validText([]byte(s)) {
 			ok = false
 		}
 	}
