@@ -28,6 +28,22 @@ const (
 	msgDisabled       = "This account is disabled. Ask an administrator to enable it."
 )
 
+// msgUsernameTooLong is the username field's message for a name longer
+// than any account's.
+var msgUsernameTooLong = fmt.Sprintf("Usernames are at most %d characters long.", accounts.MaxUsernameBytes)
+
+// maxKeptUsername is the longest username the sign-in form shows again
+// after a refusal; a longer one (no typo) is left out of the page.
+const maxKeptUsername = 1024
+
+// keptUsername is what the sign-in form shows again of a refused username.
+func keptUsername(input string) string {
+	if len(input) > maxKeptUsername {
+		return ""
+	}
+	return input
+}
+
 // LoginPage shows the sign-in form (GET /login).
 func (h *Handlers) LoginPage(c *fiber.Ctx) error {
 	next := web.SafeNext(c.Query("next"))
@@ -57,7 +73,9 @@ func (h *Handlers) renderLogin(c *fiber.Ctx, status int, b views.Base, f pages.L
 
 // Login checks the credentials (POST /login). Failures are throttled per
 // username and per client address; an unknown user costs the same time
-// and gets the same answer as a wrong password.
+// and gets the same answer as a wrong password. A username longer than
+// any account's is refused first, before the throttle or the audit log
+// see it.
 func (h *Handlers) Login(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	input := strings.TrimSpace(c.FormValue("username"))
@@ -65,11 +83,17 @@ func (h *Handlers) Login(c *fiber.Ctx) error {
 	pw := c.FormValue("password")
 	next := web.SafeNext(c.FormValue("next"))
 	ip := web.IP(c)
+	form := pages.LoginForm{Username: input, Next: next}
 	fail := func(status int, msg string) error {
-		return h.renderLogin(c, status, h.base(c, "Sign in", ""), pages.LoginForm{Username: input, Next: next, Error: msg})
+		form.Error = msg
+		return h.renderLogin(c, status, h.base(c, "Sign in", ""), form)
 	}
 	if username == "" || pw == "" {
 		return fail(fiber.StatusBadRequest, msgMissingFields)
+	}
+	if len(username) > accounts.MaxUsernameBytes {
+		form.Username, form.UsernameError = keptUsername(input), msgUsernameTooLong
+		return h.renderLogin(c, fiber.StatusBadRequest, h.base(c, "Sign in", ""), form)
 	}
 	attempt, wait, err := h.LoginThrottle.Begin(ctx, username, ip)
 	if err != nil {
@@ -77,7 +101,7 @@ func (h *Handlers) Login(c *fiber.Ctx) error {
 	}
 	if wait > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(throttle.RetryAfterSeconds(wait)))
-		h.audit(c, nil, "login.throttled", username, false, nil)
+		h.auditThrottled(c, username, nil)
 		return fail(fiber.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", humanWait(wait)))
 	}
 	u, err := h.Store.GetUserByUsername(ctx, username)
@@ -129,7 +153,7 @@ func (h *Handlers) CSRFFailed(c *fiber.Ctx) error {
 		if signedIn {
 			return seeOther(c, orDefault(web.SafeNext(c.FormValue("next")), "/dashboard"))
 		}
-		f := pages.LoginForm{Username: strings.TrimSpace(c.FormValue("username")), Next: web.SafeNext(c.FormValue("next")),
+		f := pages.LoginForm{Username: keptUsername(strings.TrimSpace(c.FormValue("username"))), Next: web.SafeNext(c.FormValue("next")),
 			Error: "The sign-in form had expired. Please sign in again."}
 		return h.renderLogin(c, fiber.StatusForbidden, h.base(c, "Sign in", ""), f)
 	}
