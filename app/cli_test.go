@@ -126,6 +126,9 @@ func TestCLISettings(t *testing.T) {
 		{"settings", "set", "no_such_key", "1"},
 		{"settings", "get", "no_such_key"},
 		{"settings", "set", "enforce_state"},
+		{"settings", "set", "audit_retention", "-1h"},
+		{"settings", "set", "audit_retention", "90 days"},
+		{"settings", "set", "audit_retention", "30m"},
 	} {
 		r := runCLI(env, "", bad...)
 		if r.code != 1 || !strings.HasPrefix(r.stderr, "error: ") {
@@ -134,6 +137,16 @@ func TestCLISettings(t *testing.T) {
 	}
 	if r := runCLI(env, "", "settings", "get", "authorization_code_lifetime"); r.stdout != "5m\n" {
 		t.Fatalf("refused value changed the setting: %+v", r)
+	}
+	if r := runCLI(env, "", "settings", "get", "audit_retention"); r.stdout != "2160h\n" {
+		t.Fatalf("refused audit_retention changed the setting: %+v", r)
+	}
+	// audit_retention 0 keeps everything.
+	if r := runCLI(env, "", "settings", "set", "audit_retention", "0s"); r.code != 0 {
+		t.Fatalf("set audit_retention 0: %+v", r)
+	}
+	if r := runCLI(env, "", "settings", "get", "audit_retention"); r.stdout != "0\n" {
+		t.Fatalf("audit_retention 0: %+v", r)
 	}
 	// flags after the positional arguments work too
 	r = runCLI(map[string]string{}, "", "settings", "get", "enforce_state", "--database-url", env["GATEHOUSE_DATABASE_URL"])
