@@ -514,6 +514,7 @@ type exportLine struct {
 	RemoteAddr string            `json:"remote_addr"`
 	Success    bool              `json:"success"`
 	Details    map[string]string `json:"details"`
+	Count      int64             `json:"count"`
 }
 
 func readExport(t *testing.T, body string) []exportLine {
@@ -580,7 +581,8 @@ func TestAuditExport(t *testing.T) {
 		for i, l := range lines {
 			n := i + i/5 // the index among the 3,000 (every 6th skipped)
 			if l.Target != fmt.Sprintf("app-%d", n) || l.Details["n"] != fmt.Sprint(n) || l.Action != "client.updated" || !l.Success ||
-				l.Actor != "dev" || l.ActorID == nil || *l.ActorID != rootUser.ID || l.RemoteAddr != "192.0.2.5" || l.Details["html"] != "<b>&</b>" {
+				l.Actor != "dev" || l.ActorID == nil || *l.ActorID != rootUser.ID || l.RemoteAddr != "192.0.2.5" || l.Details["html"] != "<b>&</b>" ||
+				l.Count != 1 {
 				t.Fatalf("line %d: %+v", i, l)
 			}
 			tm, err := time.Parse(time.RFC3339Nano, l.Time)

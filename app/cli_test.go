@@ -109,7 +109,7 @@ func TestCLISettings(t *testing.T) {
 		t.Fatalf("get default: %+v", r)
 	}
 	r = runCLI(env, "", "settings", "get")
-	if r.code != 0 || !strings.Contains(r.stdout, "enforce_state=true\n") || strings.Count(r.stdout, "\n") != len(settings.Keys()) {
+	if r.code != 0 || !strings.Contains(r.stdout, "enforce_state=true\n") || strings.Count(r.stdout, "\n") != len(settings.Definitions) {
 		t.Fatalf("get all: %+v", r)
 	}
 	r = runCLI(env, "", "settings", "set", "enforce_state", "false")
@@ -126,6 +126,9 @@ func TestCLISettings(t *testing.T) {
 		{"settings", "set", "no_such_key", "1"},
 		{"settings", "get", "no_such_key"},
 		{"settings", "set", "enforce_state"},
+		{"settings", "set", "audit_retention", "-1h"},
+		{"settings", "set", "audit_retention", "90 days"},
+		{"settings", "set", "audit_retention", "30m"},
 	} {
 		r := runCLI(env, "", bad...)
 		if r.code != 1 || !strings.HasPrefix(r.stderr, "error: ") {
@@ -134,6 +137,16 @@ func TestCLISettings(t *testing.T) {
 	}
 	if r := runCLI(env, "", "settings", "get", "authorization_code_lifetime"); r.stdout != "5m\n" {
 		t.Fatalf("refused value changed the setting: %+v", r)
+	}
+	if r := runCLI(env, "", "settings", "get", "audit_retention"); r.stdout != "2160h\n" {
+		t.Fatalf("refused audit_retention changed the setting: %+v", r)
+	}
+	// audit_retention 0 keeps everything.
+	if r := runCLI(env, "", "settings", "set", "audit_retention", "0s"); r.code != 0 {
+		t.Fatalf("set audit_retention 0: %+v", r)
+	}
+	if r := runCLI(env, "", "settings", "get", "audit_retention"); r.stdout != "0\n" {
+		t.Fatalf("audit_retention 0: %+v", r)
 	}
 	// flags after the positional arguments work too
 	r = runCLI(map[string]string{}, "", "settings", "get", "enforce_state", "--database-url", env["GATEHOUSE_DATABASE_URL"])
@@ -152,19 +165,25 @@ func TestCLIMigrate(t *testing.T) {
 	if err != nil || len(files) < 2 {
 		t.Fatalf("embedded SQLite migrations: %v %v", files, err)
 	}
-	// Versions may have gaps while migrations are written in parallel.
-	version := func(file string) int {
-		v, _ := strconv.Atoi(strings.SplitN(path.Base(file), "_", 2)[0])
-		return v
+	// Versions are the files' numbers (which may skip some while
+	// parallel work is merged); the last two are the newest and the one
+	// down goes back to.
+	versions := make([]int, len(files))
+	for i, f := range files {
+		v, err := strconv.Atoi(strings.SplitN(path.Base(f), "_", 2)[0])
+		if err != nil {
+			t.Fatalf("migration %s: %v", f, err)
+		}
+		versions[i] = v
 	}
 	n := len(files)
-	if r := runCLI(env, "", "migrate"); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("applied %d migration(s); database at version %d", n, version(files[n-1]))) {
+	if r := runCLI(env, "", "migrate"); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("applied %d migration(s); database at version %d", n, versions[n-1])) {
 		t.Fatalf("up: %+v", r)
 	}
 	if r := runCLI(env, "", "migrate", "status"); !strings.Contains(r.stdout, "applied 20") {
 		t.Fatalf("status after up: %+v", r)
 	}
-	if r := runCLI(env, "", "migrate", "down"); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("version %d", version(files[n-2]))) {
+	if r := runCLI(env, "", "migrate", "down"); r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("version %d", versions[n-2])) {
 		t.Fatalf("down: %+v", r)
 	}
 	if r := runCLI(env, "", "migrate", "sideways"); r.code != 1 {

@@ -75,7 +75,8 @@ func TestSettingsPageShowsEverySetting(t *testing.T) {
 	}
 	admContains(t, "controls", r.body,
 		`role="switch"`, `<select id="require_pkce" name="require_pkce"`, "Public clients only",
-		"Between 1s and 10m.", `value="5m"`, `for="authorization_code_lifetime"`, `aria-labelledby="enforce_state-label"`)
+		"Between 1s and 10m.", `value="5m"`, `for="authorization_code_lifetime"`, `aria-labelledby="enforce_state-label"`,
+		"0 to keep everything, or between 1h and 87600h.")
 	bools := 0
 	for _, d := range settings.Definitions {
 		if d.Kind == settings.Bool {
@@ -102,6 +103,10 @@ func TestSettingsValidation(t *testing.T) {
 		{"device_poll_interval", "500ms", "Must be at least 1s."},
 		{"require_pkce", "sometimes", "Choose one of: public, all, none."},
 		{"enforce_state", "maybe", "Choose on or off."},
+		{"audit_retention", "-1h", "Must be 0 (keep everything) or at least 1h."},
+		{"audit_retention", "30m", "Must be 0 (keep everything) or at least 1h."},
+		{"audit_retention", "90 days", "Write a duration with a unit"},
+		{"audit_retention", "", "Enter 0 (keep everything) or a duration between 1h and 87600h."},
 	}
 	for _, tc := range cases {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
@@ -353,4 +358,19 @@ func TestRotateSigningKeys(t *testing.T) {
 		admContains(t, "after rotation", page.body, "Signing keys rotated: new tokens are signed with key "+now["current"][0],
 			"The previous keys stay published until", "Retired", "Published until")
 	})
+}
+
+// TestSettingsAuditRetentionZero: the page takes 0 for audit_retention
+// (keep everything) and says what it means.
+func TestSettingsAuditRetentionZero(t *testing.T) {
+	h := sqliteHarness(t)
+	admSignIn(t, h, "root", models.RoleAdmin)
+	r := h.post("/dashboard/settings", "/dashboard/settings", settingsForm(defaults(), "audit_retention", "0s"))
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save 0s: %d %.300s", r.StatusCode, r.body)
+	}
+	if v, _ := h.srv.Handlers.Settings.Get(context.Background(), "audit_retention"); v != "0" {
+		t.Fatalf("audit_retention = %q, want 0", v)
+	}
+	admContains(t, "page", h.get("/dashboard/settings").body, `id="audit_retention"`, `value="0"`, "0 to keep everything", "0 keeps everything.")
 }

@@ -41,13 +41,17 @@ const (
 // Sweeper deletes what has expired: access and refresh tokens,
 // authorization codes (after CodeGrace), device codes (after
 // DeviceCodeGrace), browser sessions,
-// one-time tokens, old throttle events and family tombstones, in batches
+// one-time tokens, old throttle events, family tombstones and audit
+// events older than the audit_retention setting, in batches
 // with pauses; and retired signing keys past their use, through Prune.
 type Sweeper struct {
 	Store *models.Store
 	Log   *slog.Logger
 	// Prune removes signing keys no token can need any more (nil: none).
 	Prune func(ctx context.Context) (int64, error)
+	// AuditRetention says how long audit events are kept (the
+	// audit_retention setting; 0 keeps them all). Nil keeps them all.
+	AuditRetention func(ctx context.Context) (time.Duration, error)
 	// Interval, Batch and Pause default to SweepInterval, SweepBatch and
 	// SweepPause.
 	Interval time.Duration
@@ -98,10 +102,11 @@ func (w *Sweeper) Sweep(ctx context.Context) (int64, error) {
 		pause = SweepPause
 	}
 	t := now()
-	jobs := []struct {
+	type job struct {
 		e      models.Expirable
 		before time.Time
-	}{
+	}
+	jobs := []job{
 		{models.ExpireTokens, t},
 		{models.ExpireCodes, t.Add(-CodeGrace)},
 		{models.ExpireDeviceCodes, t.Add(-DeviceCodeGrace)},
@@ -112,6 +117,14 @@ func (w *Sweeper) Sweep(ctx context.Context) (int64, error) {
 	}
 	var total int64
 	var first error
+	if w.AuditRetention != nil {
+		switch keep, err := w.AuditRetention(ctx); {
+		case err != nil:
+			first = err
+		case keep > 0:
+			jobs = append(jobs, job{models.ExpireAuditEvents, t.Add(-keep)})
+		}
+	}
 	for _, j := range jobs {
 		for {
 			n, err := w.Store.DeleteExpiredBatch(ctx, j.e, j.before, batch)
@@ -144,9 +157,21 @@ func (w *Sweeper) Sweep(ctx context.Context) (int64, error) {
 
 // sweep runs the server's sweeper until ctx ends.
 func (s *Server) sweep(ctx context.Context) {
+	s.sweeper().Run(ctx)
+}
+
+// sweeper is the server's sweeper: it prunes the signing keys and keeps
+// audit events as long as the audit_retention setting says.
+func (s *Server) sweeper() *Sweeper {
 	w := &Sweeper{Store: s.Store, Log: s.Log}
 	if k := s.Handlers.Keys; k != nil {
 		w.Prune = k.Prune
 	}
-	w.Run(ctx)
+	if set := s.Handlers.Settings; set != nil {
+		w.AuditRetention = func(ctx context.Context) (time.Duration, error) {
+			v, err := set.Load(ctx)
+			return v.AuditRetention, err
+		}
+	}
+	return w
 }

@@ -161,3 +161,58 @@ func TestSweeperRunStopsWithContext(t *testing.T) {
 type discard struct{}
 
 func (*discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestSweeperAuditRetention: the server's sweeper deletes audit events
+// older than audit_retention (2160h by default), in batches, keeps the
+// newer ones, and keeps everything while the setting is 0.
+func TestSweeperAuditRetention(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		now := time.Now().UTC()
+		add := func(target string, age time.Duration, n int) {
+			for range n {
+				must(t, h.store.AddAuditEvent(ctx, &models.AuditEvent{Action: "login.success", Target: target, CreatedAt: now.Add(-age)}))
+			}
+		}
+		count := func(target string) int64 {
+			_, n, err := h.store.ListAuditEvents(ctx, models.AuditFilter{Target: target})
+			must(t, err)
+			return n
+		}
+		add("ancient", 2200*time.Hour, 7)
+		add("month", 30*24*time.Hour, 2)
+		add("hour", time.Hour, 1)
+		w := h.srv.sweeper()
+		w.Batch, w.Pause = 3, time.Millisecond
+
+		// 0 keeps everything.
+		if _, err := h.srv.Handlers.Settings.Set(ctx, "audit_retention", "0"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := w.Sweep(ctx)
+		must(t, err)
+		if a, m, o := count("ancient"), count("month"), count("hour"); a != 7 || m != 2 || o != 1 {
+			t.Fatalf("retention 0 deleted events: %d %d %d left", a, m, o)
+		}
+
+		// The default, 90 days: the ancient ones go, over several batches.
+		if _, err := h.srv.Handlers.Settings.Set(ctx, "audit_retention", "2160h"); err != nil {
+			t.Fatal(err)
+		}
+		n, err := w.Sweep(ctx)
+		must(t, err)
+		if a, m, o := count("ancient"), count("month"), count("hour"); a != 0 || m != 2 || o != 1 || n < 7 {
+			t.Fatalf("retention 2160h: deleted %d; %d %d %d left", n, a, m, o)
+		}
+
+		// A week: the month-old ones go too.
+		if _, err := h.srv.Handlers.Settings.Set(ctx, "audit_retention", "168h"); err != nil {
+			t.Fatal(err)
+		}
+		_, err = w.Sweep(ctx)
+		must(t, err)
+		if m, o := count("month"), count("hour"); m != 0 || o != 1 {
+			t.Fatalf("retention 168h: %d %d left", m, o)
+		}
+	})
+}

@@ -119,7 +119,7 @@ func (h *Handlers) AuditLog(c *fiber.Ctx) error {
 	d.Total = total
 	for _, e := range events {
 		row := pages.AuditRow{ID: e.ID, Time: e.CreatedAt, Actor: e.Actor, ActorID: e.ActorID, Action: e.Action, Target: e.Target,
-			RemoteAddr: e.RemoteAddr, Success: e.Success}
+			RemoteAddr: e.RemoteAddr, Success: e.Success, Count: e.Count}
 		for _, k := range slices.Sorted(maps.Keys(e.Details)) {
 			row.Details = append(row.Details, pages.AuditDetail{Key: k, Value: e.Details[k]})
 		}
@@ -139,6 +139,9 @@ type auditLine struct {
 	RemoteAddr string            `json:"remote_addr"`
 	Success    bool              `json:"success"`
 	Details    map[string]string `json:"details"`
+	// Count is how many times it happened (a burst of throttled
+	// attempts is one event).
+	Count int64 `json:"count"`
 }
 
 // AuditExport sends the events the filters select as JSON lines, oldest
@@ -168,7 +171,7 @@ func (h *Handlers) AuditExport(c *fiber.Ctx) error {
 		err := st.EachAuditEvent(ctx, f, models.AuditBatchSize, func(events []models.AuditEvent) error {
 			for _, e := range events {
 				line := auditLine{ID: e.ID, Time: e.CreatedAt.UTC().Format(time.RFC3339Nano), Actor: e.Actor, ActorID: e.ActorID,
-					Action: e.Action, Target: e.Target, RemoteAddr: e.RemoteAddr, Success: e.Success, Details: e.Details}
+					Action: e.Action, Target: e.Target, RemoteAddr: e.RemoteAddr, Success: e.Success, Details: e.Details, Count: e.Count}
 				if err := enc.Encode(line); err != nil {
 					return err
 				}
@@ -212,7 +215,29 @@ func (h *Handlers) onSecurityEvent(ctx context.Context, ev oauth.SecurityEvent) 
 			e.Actor = u.Username
 		}
 	}
+	if ev.Kind == oauth.SecuritySignInThrottled {
+		h.recordThrottled(ctx, e)
+		return
+	}
 	if err := h.Store.AddAuditEvent(ctx, e); err != nil {
 		h.Log.ErrorContext(ctx, "audit event not recorded", "action", ev.Kind, "err", err)
+	}
+}
+
+// auditThrottled records a sign-in the throttle refused (login.throttled)
+// for the username from the request's address.
+func (h *Handlers) auditThrottled(c *fiber.Ctx, username string, details map[string]string) {
+	h.recordThrottled(c.UserContext(), &models.AuditEvent{Action: "login.throttled", Target: username, RemoteAddr: web.IP(c), Details: details})
+}
+
+// recordThrottled records an attempt the sign-in throttle refused: a
+// burst of them (same account, address and details) within the
+// throttle's window is one event whose count goes up, so that an attacker
+// hammering a blocked account adds one row per window, not one per
+// request.
+func (h *Handlers) recordThrottled(ctx context.Context, e *models.AuditEvent) {
+	since := h.Now().Add(-h.LoginThrottle.Window)
+	if err := h.Store.AddAuditEventCounted(ctx, e, since); err != nil {
+		h.Log.ErrorContext(ctx, "audit event not recorded", "action", e.Action, "err", err)
 	}
 }

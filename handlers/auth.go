@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,22 @@ const (
 	msgMissingFields  = "Enter your username and password."
 	msgDisabled       = "This account is disabled. Ask an administrator to enable it."
 )
+
+// msgUsernameTooLong is the username field's message for a name longer
+// than any account's.
+var msgUsernameTooLong = fmt.Sprintf("Usernames are at most %d characters long.", accounts.MaxUsernameBytes)
+
+// maxKeptUsername is the longest username the sign-in form shows again
+// after a refusal; a longer one (no typo) is left out of the page.
+const maxKeptUsername = 1024
+
+// keptUsername is what the sign-in form shows again of a refused username.
+func keptUsername(input string) string {
+	if len(input) > maxKeptUsername {
+		return ""
+	}
+	return input
+}
 
 // LoginPage shows the sign-in form (GET /login).
 func (h *Handlers) LoginPage(c *fiber.Ctx) error {
@@ -57,7 +74,16 @@ func (h *Handlers) renderLogin(c *fiber.Ctx, status int, b views.Base, f pages.L
 
 // Login checks the credentials (POST /login). Failures are throttled per
 // username and per client address; an unknown user costs the same time
-// and gets the same answer as a wrong password.
+// and gets the same answer as a wrong password. A username longer than
+// any account's is refused first, before the throttle or the audit log
+// see it.
+//
+// A browser that signed in to the account before carries a device cookie
+// for it (handlers/devicecookie.go): its attempts are throttled per
+// cookie and per address instead of per account, so that someone
+// guessing the password elsewhere, who may block the account, does not
+// lock the owner's browser out. Every successful sign-in renews the
+// cookie.
 func (h *Handlers) Login(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	input := strings.TrimSpace(c.FormValue("username"))
@@ -65,38 +91,75 @@ func (h *Handlers) Login(c *fiber.Ctx) error {
 	pw := c.FormValue("password")
 	next := web.SafeNext(c.FormValue("next"))
 	ip := web.IP(c)
+	form := pages.LoginForm{Username: input, Next: next}
 	fail := func(status int, msg string) error {
-		return h.renderLogin(c, status, h.base(c, "Sign in", ""), pages.LoginForm{Username: input, Next: next, Error: msg})
+		form.Error = msg
+		return h.renderLogin(c, status, h.base(c, "Sign in", ""), form)
 	}
 	if username == "" || pw == "" {
 		return fail(fiber.StatusBadRequest, msgMissingFields)
 	}
-	attempt, wait, err := h.LoginThrottle.Begin(ctx, username, ip)
+	if len(username) > accounts.MaxUsernameBytes {
+		form.Username, form.UsernameError = keptUsername(input), msgUsernameTooLong
+		return h.renderLogin(c, fiber.StatusBadRequest, h.base(c, "Sign in", ""), form)
+	}
+	// A valid device cookie counts only for the account it names.
+	dev, trusted, err := h.trustedDevice(c)
+	if err != nil {
+		return err
+	}
+	var u *models.User
+	lookedUp := false
+	lookUp := func() error {
+		lookedUp = true
+		var err error
+		u, err = h.Store.GetUserByUsername(ctx, username)
+		if errors.Is(err, store.ErrNotFound) {
+			u, err = nil, nil
+		}
+		return err
+	}
+	if trusted {
+		if err := lookUp(); err != nil {
+			return err
+		}
+		trusted = u != nil && u.ID == dev.UserID
+	}
+	var details map[string]string
+	var attempt *throttle.Attempt
+	var wait time.Duration
+	if trusted {
+		details = map[string]string{"device": "trusted"}
+		attempt, wait, err = h.LoginThrottle.BeginDevice(ctx, dev.Nonce, ip)
+	} else {
+		attempt, wait, err = h.LoginThrottle.Begin(ctx, username, ip)
+	}
 	if err != nil {
 		return err
 	}
 	if wait > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(throttle.RetryAfterSeconds(wait)))
-		h.audit(c, nil, "login.throttled", username, false, nil)
+		h.auditThrottled(c, username, details)
 		return fail(fiber.StatusTooManyRequests, fmt.Sprintf("Too many failed sign-in attempts. Try again in %s.", humanWait(wait)))
 	}
-	u, err := h.Store.GetUserByUsername(ctx, username)
+	if !lookedUp {
+		if err := lookUp(); err != nil {
+			return err
+		}
+	}
 	ok := false
-	switch {
-	case err == nil:
+	if u != nil {
 		ok, err = password.Verify(pw, u.PasswordHash)
 		if err != nil {
 			h.Log.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID)
 			ok = false
 		}
-	case errors.Is(err, store.ErrNotFound):
+	} else {
 		password.VerifyDummy(pw)
-	default:
-		return err
 	}
 	if !ok {
 		// The attempt stays counted as a failure.
-		h.audit(c, nil, "login.failure", username, false, nil)
+		h.audit(c, nil, "login.failure", username, false, details)
 		h.Metrics.LoginFailed(metrics.LoginForm)
 		return fail(fiber.StatusUnauthorized, msgBadCredentials)
 	}
@@ -104,13 +167,25 @@ func (h *Handlers) Login(c *fiber.Ctx) error {
 		return err
 	}
 	if u.Disabled {
-		h.audit(c, u, "login.failure", username, false, map[string]string{"reason": "disabled"})
+		h.audit(c, u, "login.failure", username, false, withDetail(details, "reason", "disabled"))
 		h.Metrics.LoginFailed(metrics.LoginForm)
 		return fail(fiber.StatusForbidden, msgDisabled)
 	}
 	web.CurrentSession(c).SignIn(u.ID, h.Now())
-	h.audit(c, u, "login.success", username, true, nil)
+	if err := h.setDeviceCookie(c, u.ID); err != nil {
+		// Signed in all the same; the next sign-in tries again.
+		h.Log.ErrorContext(ctx, "device cookie not set", "err", err)
+	}
+	h.audit(c, u, "login.success", username, true, details)
 	return seeOther(c, orDefault(next, "/dashboard"))
+}
+
+// withDetail is details (which may be nil) with key set to value.
+func withDetail(details map[string]string, key, value string) map[string]string {
+	out := make(map[string]string, len(details)+1)
+	maps.Copy(out, details)
+	out[key] = value
+	return out
 }
 
 // CSRFFailed answers a form whose CSRF token is missing or stale, which
@@ -129,7 +204,7 @@ func (h *Handlers) CSRFFailed(c *fiber.Ctx) error {
 		if signedIn {
 			return seeOther(c, orDefault(web.SafeNext(c.FormValue("next")), "/dashboard"))
 		}
-		f := pages.LoginForm{Username: strings.TrimSpace(c.FormValue("username")), Next: web.SafeNext(c.FormValue("next")),
+		f := pages.LoginForm{Username: keptUsername(strings.TrimSpace(c.FormValue("username"))), Next: web.SafeNext(c.FormValue("next")),
 			Error: "The sign-in form had expired. Please sign in again."}
 		return h.renderLogin(c, fiber.StatusForbidden, h.base(c, "Sign in", ""), f)
 	}

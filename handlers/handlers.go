@@ -50,6 +50,9 @@ type Handlers struct {
 	// Metrics receives the domain counters (tokens issued, failed client
 	// authentications and sign-ins); nil counts nothing.
 	Metrics *Metrics
+
+	// devices signs the sign-in form's device cookies.
+	devices deviceKeys
 }
 
 // New returns Handlers with SPEC.md's throttling thresholds.

@@ -26,6 +26,7 @@ var settingGroups = []struct{ Name, ID, Description, Icon string }{
 	{"Device flow", "device", "Sign-in on TVs, consoles and command-line tools (RFC 8628).", "fa-solid fa-tv"},
 	{"Sessions", "sessions", "How long people stay signed in to Gatehouse (the dashboard, the sign-in and consent pages).", "fa-solid fa-clock"},
 	{"Accounts", "accounts", "Who can create an account.", "fa-solid fa-user-plus"},
+	{"Audit log", "audit", "How long the record of sign-ins and changes is kept.", "fa-solid fa-clock-rotate-left"},
 }
 
 // choiceLabels are the words the page uses for enum values.
@@ -57,7 +58,7 @@ func settingsData(values, stored map[string]string, errs views.FieldErrors) page
 			}
 		case settings.Duration:
 			f.Kind = pages.SettingDuration
-			f.Min, f.Max = settings.ShortDuration(def.Min), settings.ShortDuration(def.Max)
+			f.Min, f.Max, f.Zero = settings.ShortDuration(def.Min), settings.ShortDuration(def.Max), def.Zero
 		}
 		byGroup[def.Group] = append(byGroup[def.Group], f)
 	}
@@ -217,17 +218,23 @@ func settingMessage(def *settings.Definition, value string) string {
 	case settings.Enum:
 		return "Choose one of: " + strings.Join(def.Choices, ", ") + "."
 	case settings.Duration:
+		zero := ""
+		if def.Zero != "" {
+			zero = "0 (" + def.Zero + ") or "
+		}
 		if v == "" {
-			return "Enter a duration between " + settings.ShortDuration(def.Min) + " and " + settings.ShortDuration(def.Max) + "."
+			return "Enter " + zero + "a duration between " + settings.ShortDuration(def.Min) + " and " + settings.ShortDuration(def.Max) + "."
 		}
 		d, err := time.ParseDuration(v)
 		switch {
 		case err != nil:
 			return "Write a duration with a unit, such as 30s, 5m or 1h (not " + settingQuote(v) + ")."
+		case d < 0 && zero != "":
+			return "Must be 0 (" + def.Zero + ") or at least " + settings.ShortDuration(def.Min) + "."
 		case d <= 0:
 			return "Must be longer than zero: at least " + settings.ShortDuration(def.Min) + "."
 		case d < def.Min:
-			return "Must be at least " + settings.ShortDuration(def.Min) + "."
+			return "Must be " + zero + "at least " + settings.ShortDuration(def.Min) + "."
 		case d > def.Max:
 			return "Must be at most " + settings.ShortDuration(def.Max) + ", not " + v + "."
 		}

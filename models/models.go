@@ -191,7 +191,10 @@ type AuditEvent struct {
 	RemoteAddr string
 	Success    bool
 	Details    map[string]string `gorm:"serializer:json"`
-	CreatedAt  time.Time
+	// Count is how many times the event happened: 1, or more for a
+	// burst of repeated attempts recorded as one row (AddAuditEventCounted).
+	Count     int64 `gorm:"default:1"`
+	CreatedAt time.Time
 }
 
 // AppSecret is a server-wide secret shared by every instance (session keys).

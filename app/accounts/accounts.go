@@ -43,6 +43,12 @@ type Errors map[string]string
 
 var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,62}[a-z0-9]$`)
 
+// MaxUsernameBytes is the longest username, in bytes. No account can have
+// a longer one, so every place a username arrives (the sign-in form, the
+// password grant, the headless authorization) refuses a longer one before
+// it reaches the throttle or the audit log (SPEC.md §7.1).
+const MaxUsernameBytes = 64
+
 // NormalizeUsername trims and lower-cases a username.
 func NormalizeUsername(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
@@ -51,7 +57,7 @@ func CheckUsername(u string) string {
 	switch {
 	case u == "":
 		return "Choose a username."
-	case len(u) < 3 || len(u) > 64:
+	case len(u) < 3 || len(u) > MaxUsernameBytes:
 		return "Use 3 to 64 characters."
 	case !usernameRE.MatchString(u):
 		return "Use lower-case letters, digits, dots, dashes and underscores, starting and ending with a letter or digit."

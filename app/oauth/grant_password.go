@@ -40,14 +40,24 @@ func (g passwordGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenRespo
 		refresh: r.Client.HasGrant(GrantRefreshToken)})
 }
 
+// MaxUsernameBytes is the longest username, in bytes (the same as
+// accounts.MaxUsernameBytes: no account has a longer one).
+const MaxUsernameBytes = 64
+
 // checkPassword verifies a user's password for the password grant and
 // the headless authorization: throttled like the sign-in form, and an
 // unknown user costs the same time and gets the same invalid_grant as a
-// wrong password.
+// wrong password. A username longer than any account's is a malformed
+// request (invalid_request, RFC 6749 §5.2), refused before the throttle
+// counts it or the audit log records it: nothing an attacker sends grows
+// either.
 func (s *Server) checkPassword(ctx context.Context, username, pw, address string) (*User, *Error) {
 	username = strings.ToLower(strings.TrimSpace(username))
 	if username == "" || pw == "" {
 		return nil, ErrInvalidRequest.WithDescription("username and password are required")
+	}
+	if len(username) > MaxUsernameBytes {
+		return nil, ErrInvalidRequest.WithDescription("username is too long")
 	}
 	var attempt interface{ Succeeded(context.Context) error }
 	if s.loginThrottle != nil {

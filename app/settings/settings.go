@@ -39,6 +39,11 @@ type Definition struct {
 	Help    string // what it does, in plain words
 	Risk    string // the security trade-off
 	Group   string
+
+	// Zero, for a Duration, allows 0 besides Min to Max and says what it
+	// means (say "keep everything"); empty: 0 is refused like any value
+	// under Min.
+	Zero string
 }
 
 // Definitions lists every setting, in display order.
@@ -107,6 +112,10 @@ var Definitions = []Definition{
 		Title: "Allow sign-up",
 		Help:  "Visitors can create their own account with the user role.",
 		Risk:  "Anyone can create accounts and approve apps for themselves; keep off for internal deployments."},
+	{Key: "audit_retention", Default: "2160h", Kind: Duration, Min: time.Hour, Max: 87600 * time.Hour, Zero: "keep everything", Group: "Audit log",
+		Title: "Audit log retention",
+		Help:  "How long audit events are kept (2160h is 90 days); older ones are deleted in the background. 0 keeps everything.",
+		Risk:  "A longer history helps investigations and audits; the log then takes more space, and it records usernames and addresses, which privacy rules may limit."},
 }
 
 var byKey = func() map[string]*Definition {
@@ -162,10 +171,19 @@ func (d *Definition) Normalize(value string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("%s must be a duration such as 30s, 5m or 1h, not %q", d.Key, value)
 		}
+		if dur == 0 && d.Zero != "" {
+			return "0", nil
+		}
 		if dur <= 0 {
+			if d.Zero != "" {
+				return "", fmt.Errorf("%s must be 0 (%s) or positive, not %q", d.Key, d.Zero, value)
+			}
 			return "", fmt.Errorf("%s must be positive, not %q", d.Key, value)
 		}
 		if dur < d.Min {
+			if d.Zero != "" {
+				return "", fmt.Errorf("%s must be 0 (%s) or at least %s, not %q", d.Key, d.Zero, ShortDuration(d.Min), value)
+			}
 			return "", fmt.Errorf("%s must be at least %s, not %q", d.Key, ShortDuration(d.Min), value)
 		}
 		if dur > d.Max {
@@ -215,6 +233,8 @@ type Values struct {
 	AllowSignup               bool
 	SessionLifetime           time.Duration
 	SessionIdleTimeout        time.Duration
+	// AuditRetention is how long audit events are kept; 0 keeps them all.
+	AuditRetention time.Duration
 }
 
 // Resolve merges stored overrides over the defaults. A stored value that no
@@ -251,6 +271,7 @@ func Resolve(stored map[string]string) (v Values, raw map[string]string, bad []s
 		AllowSignup:               b("allow_signup"),
 		SessionLifetime:           dur("session_lifetime"),
 		SessionIdleTimeout:        dur("session_idle_timeout"),
+		AuditRetention:            dur("audit_retention"),
 	}
 	return v, raw, bad
 }

@@ -25,6 +25,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"remember_consent": "true", "allow_signup": "false", "device_code_lifetime": "10m",
 		"device_poll_interval": "5s", "access_token_format": "opaque",
 		"session_lifetime": "720h", "session_idle_timeout": "12h",
+		"audit_retention": "2160h",
 	}
 	if len(raw) != len(want) {
 		t.Fatalf("%d settings, SPEC has %d", len(raw), len(want))
@@ -102,5 +103,50 @@ func TestServiceSetGet(t *testing.T) {
 	vals, _ = s.Load(ctx)
 	if vals.AccessTokenLifetime != time.Hour {
 		t.Fatal("bad stored value not replaced by default")
+	}
+}
+
+// TestZeroAllowed: a duration whose definition says what 0 means
+// (audit_retention: keep everything) takes 0 in any spelling and stores
+// "0"; it still refuses negative, malformed and too short values, and the
+// other durations still refuse 0.
+func TestZeroAllowed(t *testing.T) {
+	d, _ := Lookup("audit_retention")
+	if d.Zero == "" {
+		t.Fatal("audit_retention does not allow 0")
+	}
+	for _, in := range []string{"0", "0s", " 0h ", "0m0s"} {
+		if got, err := Normalize("audit_retention", in); err != nil || got != "0" {
+			t.Errorf("Normalize(audit_retention, %q) = %q, %v; want 0", in, got, err)
+		}
+	}
+	if got, err := Normalize("audit_retention", "720h"); err != nil || got != "720h" {
+		t.Errorf("720h: %q %v", got, err)
+	}
+	for _, in := range []string{"-1h", "-0.5s", "forever", "", "30m", "87601h"} {
+		_, err := Normalize("audit_retention", in)
+		if err == nil {
+			t.Errorf("audit_retention %q accepted", in)
+			continue
+		}
+		if in == "-1h" || in == "30m" {
+			if !strings.Contains(err.Error(), "0 (keep everything)") {
+				t.Errorf("audit_retention %q: message does not offer 0: %v", in, err)
+			}
+		}
+	}
+	for _, d := range Definitions {
+		if d.Kind == Duration && d.Zero == "" {
+			if _, err := Normalize(d.Key, "0"); err == nil {
+				t.Errorf("%s accepts 0", d.Key)
+			}
+		}
+	}
+	v, raw, bad := Resolve(map[string]string{"audit_retention": "0"})
+	if len(bad) != 0 || raw["audit_retention"] != "0" || v.AuditRetention != 0 {
+		t.Errorf("stored 0: %v %q %v", bad, raw["audit_retention"], v.AuditRetention)
+	}
+	if v, _, _ := Resolve(nil); v.AuditRetention != 2160*time.Hour {
+		t.Errorf("default retention %v", v.AuditRetention)
 	}
 }

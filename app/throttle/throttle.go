@@ -70,29 +70,40 @@ type Limiter struct {
 	Window     time.Duration
 	PerAccount int64
 	PerAddress int64
-	Now        func() time.Time
+	// PerDevice limits the attempts of one trusted device (BeginDevice).
+	PerDevice int64
+	Now       func() time.Time
 }
 
 // New returns a limiter with SPEC.md's thresholds: 10 failures per account,
-// 30 per address, within 10 minutes.
+// 30 per address, within 10 minutes; and 5 per trusted device.
 func New(store Store, scope string) *Limiter {
-	return &Limiter{Store: store, Scope: scope, Window: 10 * time.Minute, PerAccount: 10, PerAddress: 30, Now: time.Now}
+	return &Limiter{Store: store, Scope: scope, Window: 10 * time.Minute, PerAccount: 10, PerAddress: 30, PerDevice: 5, Now: time.Now}
 }
 
 func (l *Limiter) keys(account, address string) (acct, addr string) {
 	if account != "" {
-		account = strings.ToLower(account)
-		if len(account) > maxKeyPart {
-			// Whatever a caller sends, keys stay small.
-			sum := sha256.Sum256([]byte(account))
-			account = "sha256:" + hex.EncodeToString(sum[:])
-		}
-		acct = l.Scope + ":account:" + account
+		acct = l.Scope + ":account:" + keyPart(strings.ToLower(account))
 	}
 	if address != "" {
 		addr = l.Scope + ":address:" + AddressKey(address)
 	}
 	return
+}
+
+// deviceKey is the key of a trusted device's attempts.
+func (l *Limiter) deviceKey(device string) string {
+	return l.Scope + ":device:" + keyPart(device)
+}
+
+// keyPart is s, or its SHA-256 when longer than maxKeyPart: whatever a
+// caller sends, keys stay small.
+func keyPart(s string) string {
+	if len(s) <= maxKeyPart {
+		return s
+	}
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // maxKeyPart bounds the account part of a key; longer ones are hashed.
@@ -115,9 +126,11 @@ func AddressKey(address string) string {
 
 // Attempt is one attempt in progress, already counted.
 type Attempt struct {
-	l       *Limiter
-	account string
-	events  []Event
+	l      *Limiter
+	events []Event
+	// clear is the key whose failures a success forgets: the account's,
+	// or the trusted device's.
+	clear string
 }
 
 // Begin counts an attempt for the account and the address before it is
@@ -128,10 +141,32 @@ type Attempt struct {
 // Otherwise the caller tries, then calls Succeeded or leaves the attempt
 // counted as a failure.
 func (l *Limiter) Begin(ctx context.Context, account, address string) (*Attempt, time.Duration, error) {
+	acct, _ := l.keys(account, "")
+	return l.begin(ctx, l.limits(account, address), acct)
+}
+
+// BeginDevice is Begin for an attempt from a trusted device: a browser
+// that proved an earlier sign-in to the account with a device cookie
+// (OWASP, "Slow Down Online Guessing Attacks with Device Cookies"). The
+// attempt is counted and limited per device (PerDevice, device being the
+// cookie's nonce) and per address, not per account: failures elsewhere,
+// which may block the account, do not lock the owner's browser out, and a
+// stolen cookie gets only PerDevice guesses. A success forgets the
+// device's failures, not the account's: those were someone else's.
+func (l *Limiter) BeginDevice(ctx context.Context, device, address string) (*Attempt, time.Duration, error) {
+	dev := l.deviceKey(device)
+	ls := []limit{{dev, l.PerDevice}}
+	if _, addr := l.keys("", address); addr != "" {
+		ls = append(ls, limit{addr, l.PerAddress})
+	}
+	return l.begin(ctx, ls, dev)
+}
+
+func (l *Limiter) begin(ctx context.Context, limits []limit, clear string) (*Attempt, time.Duration, error) {
 	now := l.Now().UTC()
-	a := &Attempt{l: l, account: account}
+	a := &Attempt{l: l, clear: clear}
 	var wait time.Duration
-	for _, k := range l.limits(account, address) {
+	for _, k := range limits {
 		id, err := l.Store.AddThrottleEvent(ctx, k.key, now)
 		if err != nil {
 			return nil, 0, err
@@ -154,15 +189,15 @@ func (l *Limiter) Begin(ctx context.Context, account, address string) (*Attempt,
 	return a, 0, nil
 }
 
-// Succeeded forgets this attempt and the account's earlier failures. The
-// address's earlier failures stay: one good account must not unlock
-// guessing at others from the same address.
+// Succeeded forgets this attempt and the account's earlier failures (the
+// device's, for BeginDevice). The address's earlier failures stay: one
+// good account must not unlock guessing at others from the same address.
 func (a *Attempt) Succeeded(ctx context.Context) error {
 	if err := a.Forget(ctx); err != nil {
 		return err
 	}
-	if acct, _ := a.l.keys(a.account, ""); acct != "" {
-		return a.l.Store.ClearThrottle(ctx, acct)
+	if a.clear != "" {
+		return a.l.Store.ClearThrottle(ctx, a.clear)
 	}
 	return nil
 }

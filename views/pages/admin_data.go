@@ -243,6 +243,7 @@ type SettingField struct {
 	Default                string
 	Choices                []SettingChoice // enums
 	Min, Max               string          // durations, e.g. "1s", "10m"
+	Zero                   string          // durations: what 0 means when allowed ("keep everything")
 	Modified               bool            // the stored value differs from the default
 }
 
@@ -266,6 +267,9 @@ func (d SettingsData) errorItems() []components.ErrorItem {
 }
 
 func (s SettingField) boundsText() string {
+	if s.Zero != "" {
+		return "0 to " + s.Zero + ", or between " + s.Min + " and " + s.Max + ". Use units such as 30s, 15m or 2h."
+	}
 	return "Between " + s.Min + " and " + s.Max + ". Use units such as 30s, 15m or 2h."
 }
 

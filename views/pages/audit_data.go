@@ -155,6 +155,17 @@ type AuditRow struct {
 	RemoteAddr string
 	Success    bool
 	Details    []AuditDetail // sorted by key
+	// Count is how many times it happened: more than 1 for a burst of
+	// throttled attempts recorded once.
+	Count int64
+}
+
+// countText is "×37" for an event that happened 37 times ("" for once).
+func (r AuditRow) countText() string {
+	if r.Count <= 1 {
+		return ""
+	}
+	return "×" + formatCount(r.Count)
 }
 
 // AuditDetail is one key=value of an event's details.

@@ -174,15 +174,15 @@ func Login(b views.Base, f LoginForm) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			templ_7745c5c3_Err = components.TextField(components.Field{
-				Name: "username", Label: "Username", Value: f.Username,
-				Autocomplete: "username", Required: true, Autofocus: f.Username == "",
+				Name: "username", Label: "Username", Value: f.Username, Error: f.UsernameError,
+				Autocomplete: "username", Required: true, Autofocus: f.Username == "" || f.UsernameError != "",
 			}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			templ_7745c5c3_Err = components.TextField(components.Field{
 				Name: "password", Label: "Password", Type: "password",
-				Autocomplete: "current-password", Required: true, Autofocus: f.Username != "",
+				Autocomplete: "current-password", Required: true, Autofocus: f.Username != "" && f.UsernameError == "",
 			}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

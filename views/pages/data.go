@@ -16,6 +16,7 @@ type LoginForm struct {
 	Username      string // kept after a failed attempt
 	Next          string // where to go after signing in (a local path)
 	Error         string // one generic message, e.g. "Incorrect username or password."
+	UsernameError string // the username field's own message (too long)
 	SignupAllowed bool   // shows the "Create an account" link
 	// ContinueTo names the application whose authorization request the
 	// sign-in continues ("" for a plain sign-in).

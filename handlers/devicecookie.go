@@ -1,0 +1,81 @@
+package handlers
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/throttle"
+)
+
+// Device cookies of the sign-in form (app/throttle, OWASP device
+// cookies): set after each successful sign-in, read by the next.
+
+// deviceCookieSecret names the app secret that signs device cookies.
+const deviceCookieSecret = "device_cookie_key"
+
+// DeviceCookieName is the device cookie's name: __Host-gatehouse_device
+// on https (bound to this exact host, path /, Secure), like the session
+// cookie, and gatehouse_device otherwise.
+func DeviceCookieName(secure bool) string {
+	if secure {
+		return "__Host-gatehouse_device"
+	}
+	return "gatehouse_device"
+}
+
+// deviceKeys loads the signing key once (every instance reads the same
+// app secret) and keeps it.
+type deviceKeys struct {
+	mu      sync.Mutex
+	cookies *throttle.DeviceCookies
+}
+
+// deviceCookies returns the signer of device cookies, loading or making
+// its key on first use.
+func (h *Handlers) deviceCookies(ctx context.Context) (*throttle.DeviceCookies, error) {
+	h.devices.mu.Lock()
+	defer h.devices.mu.Unlock()
+	if h.devices.cookies != nil {
+		return h.devices.cookies, nil
+	}
+	key, err := h.Store.GetOrCreateSecret(ctx, deviceCookieSecret, func() ([]byte, error) { return secret.Random(32), nil })
+	if err != nil {
+		return nil, err
+	}
+	h.devices.cookies = &throttle.DeviceCookies{Key: key, Now: func() time.Time { return h.Now() }}
+	return h.devices.cookies, nil
+}
+
+// trustedDevice returns the device of the request's device cookie when
+// it is valid (whichever account it names; the caller compares).
+func (h *Handlers) trustedDevice(c *fiber.Ctx) (throttle.Device, bool, error) {
+	value := c.Cookies(DeviceCookieName(h.Config.SecureCookies()))
+	if value == "" {
+		return throttle.Device{}, false, nil
+	}
+	dc, err := h.deviceCookies(c.UserContext())
+	if err != nil {
+		return throttle.Device{}, false, err
+	}
+	d, ok := dc.Check(value)
+	return d, ok, nil
+}
+
+// setDeviceCookie gives the browser a new device cookie for the user
+// (a fresh nonce: the failures of the old one are gone with it).
+func (h *Handlers) setDeviceCookie(c *fiber.Ctx, userID int64) error {
+	dc, err := h.deviceCookies(c.UserContext())
+	if err != nil {
+		return err
+	}
+	secure := h.Config.SecureCookies()
+	c.Cookie(&fiber.Cookie{
+		Name: DeviceCookieName(secure), Value: dc.Issue(userID), Path: "/",
+		MaxAge: int(throttle.DeviceCookieMaxAge / time.Second), Secure: secure, HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode,
+	})
+	return nil
+}
