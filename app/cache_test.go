@@ -75,7 +75,9 @@ func TestCacheSettingsChangeReachesOtherInstanceAndProcess(t *testing.T) {
 				t.Fatalf("after the CLI's change: %d %v", r.StatusCode, m)
 			}
 		}
-		// A setting checked on resources: the query-string token.
+		// A setting checked on resources: the query-string token (of a
+		// client-credentials token with user.read, a machine scope here).
+		giveMachine(t, a.harness, a.confID, "user.read")
 		a.set("allow_query_access_token", "true")
 		access := m2s(t, ccTokenOK(t, b, a.confID, a.confSec), "access_token")
 		verify := func() *response {

@@ -74,7 +74,7 @@ Commands:
                  [--public] [--owner USERNAME] [--json]
                                  register a client (repeat the list flags)
   scopes create --id ID --name NAME [--description TEXT] [--icon ICON]
-                [--method M --path /api/...] [--default]
+                [--method M --path /api/...] [--default] [--machine]
                                  define a scope, validated as in the dashboard
   scopes list                    the scopes and what they guard
   settings get [KEY]             print one setting, or every key=value
@@ -488,7 +488,7 @@ func cmdClients(args []string, stdio IO) error {
 }
 
 func cmdScopes(args []string, stdio IO) error {
-	const use = "usage: gatehouse scopes create --id ID --name NAME [--description TEXT] [--icon ICON] [--method M --path /api/...] [--default] | gatehouse scopes list"
+	const use = "usage: gatehouse scopes create --id ID --name NAME [--description TEXT] [--icon ICON] [--method M --path /api/...] [--default] [--machine] | gatehouse scopes list"
 	if len(args) == 0 || (args[0] != "create" && args[0] != "list") {
 		return usageErr(use)
 	}
@@ -504,6 +504,7 @@ func cmdScopes(args []string, stdio IO) error {
 		fs.StringVar(&sc.Method, "method", "", "the HTTP method the scope guards: GET, POST, PUT, PATCH, DELETE or *")
 		fs.StringVar(&sc.ResourcePath, "path", "", "the resource path the scope guards; a trailing * matches a subtree")
 		fs.BoolVar(&sc.IsDefault, "default", false, "granted even when a request's scope omits it")
+		fs.BoolVar(&sc.Machine, "machine", false, "a machine scope: can be granted without a user (client credentials), to clients an admin gives it")
 	}
 	pos, err := parseFlags(fs, args[1:])
 	if err != nil {
@@ -538,14 +539,17 @@ func cmdScopes(args []string, stdio IO) error {
 			return err
 		}
 		for _, s := range list {
-			guard, def := "-", ""
+			guard, def, machine := "-", "", ""
 			if s.Method != "" {
 				guard = s.Method + " " + s.ResourcePath
 			}
 			if s.IsDefault {
 				def = "default"
 			}
-			fmt.Fprintf(stdio.Stdout, "%-24s %-28s %-7s  %s\n", s.ScopeID, guard, def, s.Name)
+			if s.Machine {
+				machine = "machine"
+			}
+			fmt.Fprintf(stdio.Stdout, "%-24s %-28s %-7s %-7s  %s\n", s.ScopeID, guard, def, machine, s.Name)
 		}
 		return nil
 	}

@@ -877,8 +877,9 @@ func TestRule29_PasswordGrant(t *testing.T) {
 
 func TestRule30_ClientCredentials(t *testing.T) {
 	f := newOAuthFixture(t, sqliteHarness(t))
-	r, m := f.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"openid"}}, true)
-	if r.StatusCode != 200 || m["refresh_token"] != nil || m["token_type"] != "Bearer" || m["expires_in"] == nil {
+	giveMachine(t, f.harness, f.confID, "jobs.run") // only machine scopes the client lists (rule 51)
+	r, m := f.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"jobs.run"}}, true)
+	if r.StatusCode != 200 || m["refresh_token"] != nil || m["token_type"] != "Bearer" || m["expires_in"] == nil || m["scope"] != "jobs.run" {
 		t.Fatalf("%d %v", r.StatusCode, m)
 	}
 	// A public client cannot, even when given the grant type.
@@ -932,11 +933,12 @@ func TestRule38_BearerChallenges(t *testing.T) {
 		t.Fatalf("bad token: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
 	}
 	f.signIn()
-	// A token without user.read (the client may only have openid).
+	// A token without user.read (the client may only have jobs.run).
 	narrow, narrowSec, _, _ := clients.Create(context.Background(), f.store, clients.Input{Name: "Narrow", RedirectURIs: []string{f.redirect},
 		Scopes: []string{"openid"}, GrantTypes: []string{oauth.GrantAuthorizationCode, oauth.GrantClientCredentials}}, nil)
-	tr, m := f.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {narrow.ClientID}, "client_secret": {narrowSec}, "scope": {"openid"}}, false)
-	if tr.StatusCode != 200 || m["scope"] != "openid" {
+	giveMachine(t, f.harness, narrow.ClientID, "jobs.run")
+	tr, m := f.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {narrow.ClientID}, "client_secret": {narrowSec}, "scope": {"jobs.run"}}, false)
+	if tr.StatusCode != 200 || m["scope"] != "jobs.run" {
 		t.Fatalf("%d %v", tr.StatusCode, m)
 	}
 	r = f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+m["access_token"].(string))
@@ -959,8 +961,13 @@ func TestRule38_BearerChallenges(t *testing.T) {
 	if r := f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+at); r.StatusCode != 401 {
 		t.Fatalf("revoked: %d", r.StatusCode)
 	}
-	// Client-credentials tokens have no user: 403 on /api/user.
+	// Client-credentials tokens have no user: 403 on /api/user, even
+	// with user.read (given to the client as a machine scope).
+	giveMachine(t, f.harness, f.confID, "user.read")
 	_, m = f.token(url.Values{"grant_type": {"client_credentials"}}, true)
+	if m["scope"] != "user.read" {
+		t.Fatalf("client-credentials token without user.read: %v", m)
+	}
 	if r := f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+m["access_token"].(string)); r.StatusCode != 403 {
 		t.Fatalf("client-credentials token: %d %s", r.StatusCode, r.body)
 	}
@@ -990,6 +997,9 @@ func TestVerifyEndpointForwardAuth(t *testing.T) {
 	if err := f.store.CreateScope(context.Background(), &models.Scope{ScopeID: "files.write", Name: "Files", ResourcePath: "/files/*", Method: "PUT"}); err != nil {
 		t.Fatal(err)
 	}
+	// files.write is a machine scope the client lists, for its
+	// client-credentials token below (rule 51).
+	giveMachine(t, f.harness, f.confID, "user.read", "files.write")
 	at, _ := f.refreshPair("user.read files.write")
 	verify := func(method, uri string, tok string) *response {
 		h := []string{"X-Forwarded-Method", method, "X-Forwarded-Uri", uri}

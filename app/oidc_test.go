@@ -495,8 +495,9 @@ func TestRule37_Introspection(t *testing.T) {
 			t.Errorf("active refresh token: %v", rt)
 		}
 		// Client-credentials tokens: sub is the client, no username.
-		_, cc := f.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"user.read"}}, true)
-		if c := f.introspect(cc["access_token"].(string)); c["active"] != true || c["sub"] != f.confID || c["username"] != nil {
+		svc, svcSec := machineClient(t, f.harness)
+		_, cc := tokenAs(f.harness, svc, svcSec, url.Values{"grant_type": {"client_credentials"}, "scope": {"jobs.run"}})
+		if c := f.introspect(cc["access_token"].(string)); c["active"] != true || c["sub"] != svc || c["username"] != nil || c["scope"] != "jobs.run" {
 			t.Errorf("client credentials: %v", c)
 		}
 
@@ -557,9 +558,10 @@ func TestJWTAccessTokens(t *testing.T) {
 			t.Error("at_hash does not match the JWT access token")
 		}
 		// Client credentials: sub is the client.
-		_, cc := f.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"user.read"}}, true)
-		if _, c := f.verifyJWT(cc["access_token"].(string)); c["sub"] != f.confID {
-			t.Errorf("client credentials sub %v", c["sub"])
+		svc, svcSec := machineClient(t, f.harness)
+		_, cc := tokenAs(f.harness, svc, svcSec, url.Values{"grant_type": {"client_credentials"}, "scope": {"jobs.run"}})
+		if _, c := f.verifyJWT(cc["access_token"].(string)); c["sub"] != svc || c["scope"] != "jobs.run" {
+			t.Errorf("client credentials sub %v scope %v", c["sub"], c["scope"])
 		}
 		// Still revocable: introspection and resources refuse it at once.
 		if f.introspect(at)["active"] != true {

@@ -236,7 +236,7 @@ func newProxyFixture(t *testing.T) *proxyFixture {
 	}
 	res := submit(t, admin, o.base+"/dashboard/scopes/new", o.base+"/dashboard/scopes", url.Values{
 		"scope_id": {"app.read"}, "name": {"Read the app"}, "description": {"Read {user}'s app data"},
-		"method": {"GET"}, "resource_path": {"/app/*"}})
+		"method": {"GET"}, "resource_path": {"/app/*"}, "machine": {"on"}}) // machine: the batch job below gets it by client credentials
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("creating the scope app.read: %d", res.StatusCode)
 	}

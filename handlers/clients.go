@@ -121,19 +121,17 @@ func (h *Handlers) clientsBase(c *fiber.Ctx, title string) views.Base {
 	return b
 }
 
-// scopeOptions lists the scopes that exist, for the form's checkboxes,
-// and their IDs, for validation.
-func (h *Handlers) scopeOptions(c *fiber.Ctx) ([]pages.ScopeOption, []string, error) {
-	scopes, err := h.Store.ListScopes(c.UserContext())
-	if err != nil {
-		return nil, nil, err
-	}
+// scopeOptions lists the scopes that exist, for the form's checkboxes.
+func scopeOptions(scopes []models.Scope) []pages.ScopeOption {
 	opts := make([]pages.ScopeOption, len(scopes))
 	for i, s := range scopes {
-		opts[i] = pages.ScopeOption{ID: s.ScopeID, Name: s.Name, Description: s.Description, Default: s.IsDefault}
+		opts[i] = pages.ScopeOption{ID: s.ScopeID, Name: s.Name, Description: s.Description, Default: s.IsDefault, Machine: s.Machine}
 	}
-	return opts, clients.ScopeIDs(scopes), nil
+	return opts
 }
+
+// actor is the signed-in user as the clients service sees them.
+func actor(c *fiber.Ctx) clients.Actor { return clients.Actor{Role: web.CurrentUser(c).Role} }
 
 // formFromInput fills the form with what an input holds.
 func formFromInput(in clients.Input) pages.ClientForm {
@@ -154,7 +152,7 @@ func formFromInput(in clients.Input) pages.ClientForm {
 func (h *Handlers) NewClientPage(c *fiber.Ctx) error {
 	f := formFromInput(clients.Input{GrantTypes: slices.Clone(oauth.DefaultGrantTypes)})
 	f.New, f.Action = true, "/dashboard/clients"
-	if _, err := h.formOptions(c, &f); err != nil {
+	if _, err := h.formOptions(c, &f, nil); err != nil {
 		return err
 	}
 	return web.Render(c, fiber.StatusOK, pages.ClientNew(h.clientsBase(c, "Register a client"), f))
@@ -308,18 +306,34 @@ func offGrantWarning(grants, off []string) string {
 }
 
 // formOptions fills in what the form offers: the scopes, the grant types
-// turned off, and (for admins) where to turn them on.
-func (h *Handlers) formOptions(c *fiber.Ctx, f *pages.ClientForm) (known []string, err error) {
-	if f.AvailableScopes, known, err = h.scopeOptions(c); err != nil {
+// turned off, (for admins) where to turn them on, and (for developers)
+// what needs an admin, given the saved client (nil for a new one). It
+// returns the scopes that exist.
+func (h *Handlers) formOptions(c *fiber.Ctx, f *pages.ClientForm, saved *models.Client) (scopes []models.Scope, err error) {
+	if scopes, err = h.Store.ListScopes(c.UserContext()); err != nil {
 		return nil, err
 	}
+	f.AvailableScopes = scopeOptions(scopes)
 	if f.OffGrants, err = h.offGrants(c); err != nil {
 		return nil, err
 	}
 	if web.CurrentUser(c).Role == models.RoleAdmin {
 		f.SettingsURL = "/dashboard/settings"
 	}
-	return known, nil
+	if f.NeedsAdmin = !actor(c).GivesTrust(); f.NeedsAdmin && saved != nil {
+		in := clients.FromClient(saved)
+		machine := clients.MachineScopes(scopes)
+		trust := clients.TrustOf(in, machine)
+		f.SavedPassword, f.SavedMachine = trust.Password, trust.Machine
+		f.SavedCC = !saved.Public && slices.Contains(oauth.EffectiveGrantTypes(saved.GrantTypes), oauth.GrantClientCredentials)
+		f.SavedListsMachine = nil
+		for _, s := range saved.Scopes {
+			if machine[s] {
+				f.SavedListsMachine = append(f.SavedListsMachine, s)
+			}
+		}
+	}
+	return scopes, nil
 }
 
 // dropUnusedIcon deletes an uploaded icon no client uses any more.
@@ -360,18 +374,24 @@ func readIcon(fh *multipart.FileHeader) (img *models.Image, msg string, err erro
 }
 
 // submittedClientForm reads and validates the client form of a create or
-// update, with the form's options (scopes, switched-off grants). errs is nil
-// when the input may be saved; otherwise a refused upload is reported, as
-// it is stored only with a saved form.
-func (h *Handlers) submittedClientForm(c *fiber.Ctx) (r clientFormInput, opts pages.ClientForm, errs views.FieldErrors, err error) {
-	known, err := h.formOptions(c, &opts)
+// update of saved (nil for a new client), with the form's options
+// (scopes, switched-off grants, what needs an admin). errs is nil when the
+// input may be saved; otherwise a refused upload is reported, as it is
+// stored only with a saved form.
+func (h *Handlers) submittedClientForm(c *fiber.Ctx, saved *models.Client) (r clientFormInput, opts pages.ClientForm, errs views.FieldErrors, err error) {
+	scopes, err := h.formOptions(c, &opts, saved)
 	if err != nil {
 		return r, opts, nil, err
 	}
 	if r, err = h.readClientForm(c); err != nil {
 		return r, opts, nil, err
 	}
-	errs = validateClientForm(&r.in, known, r.errs)
+	var before *clients.Input
+	if saved != nil {
+		b := clients.FromClient(saved)
+		before = &b
+	}
+	errs = validateClientForm(&r.in, clients.ScopeIDs(scopes), r.errs, clients.CheckTrust(actor(c), before, r.in, scopes))
 	if errs != nil && r.upload != nil && errs[clients.FieldIcon] == "" {
 		errs[clients.FieldIcon] = uploadLost
 	}
@@ -381,8 +401,10 @@ func (h *Handlers) submittedClientForm(c *fiber.Ctx) (r clientFormInput, opts pa
 // validateClientForm checks the input as the dashboard does: the shared
 // rules, plus at least one grant type (an empty list would silently mean
 // the defaults, which the form cannot show). errs are the problems found
-// while reading the form; they win over the rules' messages.
-func validateClientForm(in *clients.Input, known []string, errs clients.Errors) views.FieldErrors {
+// while reading the form; they win over the rules' messages. trust are
+// the trust problems (clients.CheckTrust), reported on fields that have
+// no other problem.
+func validateClientForm(in *clients.Input, known []string, errs, trust clients.Errors) views.FieldErrors {
 	out := views.FieldErrors{}
 	for k, v := range in.Validate(known) {
 		out[k] = v
@@ -392,6 +414,11 @@ func validateClientForm(in *clients.Input, known []string, errs clients.Errors) 
 	}
 	if len(in.GrantTypes) == 0 && out[clients.FieldGrantTypes] == "" {
 		out[clients.FieldGrantTypes] = "Choose at least one grant type."
+	}
+	for k, v := range trust {
+		if out[k] == "" {
+			out[k] = v
+		}
 	}
 	if len(out) == 0 {
 		return nil
@@ -405,16 +432,18 @@ func validateClientForm(in *clients.Input, known []string, errs clients.Errors) 
 func (h *Handlers) CreateClient(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	u := web.CurrentUser(c)
-	r, opts, errs, err := h.submittedClientForm(c)
+	r, opts, errs, err := h.submittedClientForm(c, nil)
 	if err != nil {
 		return err
 	}
-	in := r.in
-	if errs != nil {
+	refused := func(errs views.FieldErrors) error {
 		f := refusedForm(r, errs, "", true)
 		f.New, f.Action = true, "/dashboard/clients"
-		f.AvailableScopes, f.OffGrants, f.SettingsURL = opts.AvailableScopes, opts.OffGrants, opts.SettingsURL
+		f.ClientFormOptions = opts.ClientFormOptions
 		return web.Render(c, fiber.StatusUnprocessableEntity, pages.ClientNew(h.clientsBase(c, "Register a client"), f))
+	}
+	if errs != nil {
+		return refused(errs)
 	}
 	if r.upload != nil {
 		if err := h.Store.PutImage(ctx, r.upload); err != nil {
@@ -422,8 +451,12 @@ func (h *Handlers) CreateClient(c *fiber.Ctx) error {
 		}
 	}
 	owner := u.ID
-	cl, plain := clients.New(in, &owner)
-	if err := h.Store.CreateClient(ctx, cl); err != nil {
+	cl, plain, cerrs, err := clients.CreateAs(ctx, h.Store, actor(c), r.in, &owner)
+	if errors.Is(err, clients.ErrInvalid) {
+		// The scopes changed since the form was checked.
+		return refused(h.lateErrors(c, r, cerrs))
+	}
+	if err != nil {
 		return err
 	}
 	h.audit(c, u, "client.created", cl.ClientID, true, map[string]string{"name": cl.Name, "public": strconv.FormatBool(cl.Public)})
@@ -455,7 +488,7 @@ func (h *Handlers) ClientPage(c *fiber.Ctx) error {
 	}
 	f := formFromInput(clients.FromClient(cl))
 	f.Action = clientURL(cl.ClientID)
-	if _, err := h.formOptions(c, &f); err != nil {
+	if _, err := h.formOptions(c, &f, cl); err != nil {
 		return err
 	}
 	d, err := h.clientDetail(c, cl, f)
@@ -537,20 +570,23 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	r, opts, errs, err := h.submittedClientForm(c)
+	r, opts, errs, err := h.submittedClientForm(c, cl)
 	if err != nil {
 		return err
 	}
 	in := r.in
-	if errs != nil {
+	refused := func(errs views.FieldErrors) error {
 		f := refusedForm(r, errs, cl.Icon, false)
 		f.Action = clientURL(cl.ClientID)
-		f.AvailableScopes, f.OffGrants, f.SettingsURL = opts.AvailableScopes, opts.OffGrants, opts.SettingsURL
+		f.ClientFormOptions = opts.ClientFormOptions
 		d, err := h.clientDetail(c, cl, f)
 		if err != nil {
 			return err
 		}
 		return web.Render(c, fiber.StatusUnprocessableEntity, pages.ClientDetail(h.clientsBase(c, cl.Name), d))
+	}
+	if errs != nil {
+		return refused(errs)
 	}
 	if r.upload != nil {
 		if err := h.Store.PutImage(ctx, r.upload); err != nil {
@@ -558,13 +594,9 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 		}
 	}
 	plain, hash, hint := oauth.NewClientSecret()
-	var changed []string
-	var before clients.Input
 	issued := false
 	now := h.Now().UTC()
-	err = h.Store.UpdateClient(ctx, cl.ClientID, func(x *models.Client) error {
-		before = clients.FromClient(x)
-		in.Apply(x)
+	before, cerrs, err := clients.Update(ctx, h.Store, actor(c), cl.ClientID, in, func(x *models.Client) {
 		switch {
 		case x.Public:
 			x.SecretHash, x.SecretHint, x.SecretRotatedAt = nil, "", nil
@@ -572,15 +604,18 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 			x.SecretHash, x.SecretHint, x.SecretRotatedAt = hash, hint, &now
 			issued = true
 		}
-		changed = changedFields(before, in)
-		return nil
 	})
+	if errors.Is(err, clients.ErrInvalid) {
+		// The client or the scopes changed since the form was checked.
+		return refused(h.lateErrors(c, r, cerrs))
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return errClientNotFound // deleted meanwhile
 	}
 	if err != nil {
 		return err
 	}
+	changed := changedFields(before, in)
 	details := map[string]string{"changed": strings.Join(changed, ",")}
 	// What widens a client's reach is recorded with its values.
 	for _, ch := range changed {
@@ -616,6 +651,23 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 	}
 	savedNotes(sess, r, opts.OffGrants, before.Icon)
 	return seeOther(c, clientURL(cl.ClientID))
+}
+
+// lateErrors are the form's errors when the service refused a form the
+// handler had found valid (the client or the scopes changed meanwhile):
+// an image uploaded with it is dropped, as with any refused form.
+func (h *Handlers) lateErrors(c *fiber.Ctx, r clientFormInput, errs clients.Errors) views.FieldErrors {
+	out := views.FieldErrors{}
+	for k, v := range errs {
+		out[k] = v
+	}
+	if r.upload != nil {
+		h.dropUnusedIcon(c, r.in.Icon)
+		if out[clients.FieldIcon] == "" {
+			out[clients.FieldIcon] = uploadLost
+		}
+	}
+	return out
 }
 
 // savedNotes adds the flashes that go with a saved form: grant types the

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/url"
 	"path"
@@ -37,6 +38,8 @@ var oidcScopes = map[string]bool{"openid": true, "profile": true, "email": true,
 type scopeInput struct {
 	ScopeID, Name, Description, Icon, ResourcePath, Method string
 	IsDefault                                              bool
+	// Machine: can be granted without a user (SPEC.md §7.1).
+	Machine bool
 }
 
 func readScopeForm(c *fiber.Ctx) scopeInput {
@@ -48,6 +51,7 @@ func readScopeForm(c *fiber.Ctx) scopeInput {
 		ResourcePath: strings.TrimSpace(c.FormValue("resource_path")),
 		Method:       strings.ToUpper(strings.TrimSpace(c.FormValue("method"))),
 		IsDefault:    c.FormValue("is_default") != "",
+		Machine:      c.FormValue("machine") != "",
 	}
 }
 
@@ -231,14 +235,14 @@ func checkIconURL(s string) (string, string) {
 func scopeFormOf(sc *models.Scope) pages.ScopeForm {
 	return pages.ScopeForm{
 		ScopeID: sc.ScopeID, Name: sc.Name, Description: sc.Description, Icon: sc.Icon,
-		ResourcePath: sc.ResourcePath, Method: sc.Method, IsDefault: sc.IsDefault,
+		ResourcePath: sc.ResourcePath, Method: sc.Method, IsDefault: sc.IsDefault, Machine: sc.Machine,
 		Heading: sc.Name, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt,
 	}
 }
 
 func (in scopeInput) form(f pages.ScopeForm) pages.ScopeForm {
 	f.ScopeID, f.Name, f.Description, f.Icon = in.ScopeID, in.Name, in.Description, in.Icon
-	f.ResourcePath, f.Method, f.IsDefault = in.ResourcePath, in.Method, in.IsDefault
+	f.ResourcePath, f.Method, f.IsDefault, f.Machine = in.ResourcePath, in.Method, in.IsDefault, in.Machine
 	return f
 }
 
@@ -286,7 +290,7 @@ func (h *Handlers) ScopeList(c *fiber.Ctx) error {
 	for _, sc := range list {
 		d.Scopes = append(d.Scopes, pages.ScopeRow{
 			ScopeID: sc.ScopeID, Name: sc.Name, Description: sc.Description, Icon: sc.Icon,
-			Method: sc.Method, ResourcePath: sc.ResourcePath, IsDefault: sc.IsDefault,
+			Method: sc.Method, ResourcePath: sc.ResourcePath, IsDefault: sc.IsDefault, Machine: sc.Machine,
 		})
 	}
 	return web.Render(c, fiber.StatusOK, pages.ScopeList(h.base(c, "Scopes", "scopes"), d))
@@ -312,7 +316,7 @@ func (h *Handlers) CreateScope(c *fiber.Ctx) error {
 		return render(errs)
 	}
 	sc := &models.Scope{ScopeID: in.ScopeID, Name: in.Name, Description: in.Description, Icon: in.Icon,
-		ResourcePath: in.ResourcePath, Method: in.Method, IsDefault: in.IsDefault}
+		ResourcePath: in.ResourcePath, Method: in.Method, IsDefault: in.IsDefault, Machine: in.Machine}
 	if err := h.Store.CreateScope(ctx, sc); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
 			return render(views.FieldErrors{"scope_id": "A scope with this ID exists already."})
@@ -326,11 +330,8 @@ func (h *Handlers) CreateScope(c *fiber.Ctx) error {
 
 // scopeDetails are a scope's fields for the audit log.
 func scopeDetails(sc *models.Scope) map[string]string {
-	def := "false"
-	if sc.IsDefault {
-		def = "true"
-	}
-	return map[string]string{"name": sc.Name, "icon": sc.Icon, "method": sc.Method, "resource_path": sc.ResourcePath, "default": def}
+	return map[string]string{"name": sc.Name, "icon": sc.Icon, "method": sc.Method, "resource_path": sc.ResourcePath,
+		"default": strconv.FormatBool(sc.IsDefault), "machine": strconv.FormatBool(sc.Machine)}
 }
 
 // ValidateNewScope checks a scope to be created exactly as the new-scope
@@ -340,7 +341,8 @@ func scopeDetails(sc *models.Scope) map[string]string {
 func ValidateNewScope(sc *models.Scope) (errs map[string]string, details map[string]string) {
 	in := scopeInput{ScopeID: strings.TrimSpace(sc.ScopeID), Name: strings.TrimSpace(sc.Name),
 		Description: strings.TrimSpace(sc.Description), Icon: strings.TrimSpace(sc.Icon),
-		ResourcePath: strings.TrimSpace(sc.ResourcePath), Method: strings.ToUpper(strings.TrimSpace(sc.Method)), IsDefault: sc.IsDefault}
+		ResourcePath: strings.TrimSpace(sc.ResourcePath), Method: strings.ToUpper(strings.TrimSpace(sc.Method)), IsDefault: sc.IsDefault,
+		Machine: sc.Machine}
 	errs = in.validate(true)
 	sc.ScopeID, sc.Name, sc.Description, sc.Icon = in.ScopeID, in.Name, in.Description, in.Icon
 	sc.ResourcePath, sc.Method = in.ResourcePath, in.Method
@@ -440,7 +442,7 @@ func (h *Handlers) UpdateScope(c *fiber.Ctx) error {
 	err = h.Store.UpdateScope(ctx, sc.ScopeID, func(x *models.Scope) error {
 		before = *x
 		x.Name, x.Description, x.Icon = in.Name, in.Description, in.Icon
-		x.ResourcePath, x.Method, x.IsDefault = in.ResourcePath, in.Method, in.IsDefault
+		x.ResourcePath, x.Method, x.IsDefault, x.Machine = in.ResourcePath, in.Method, in.IsDefault, in.Machine
 		after = *x
 		return nil
 	})
@@ -458,7 +460,45 @@ func (h *Handlers) UpdateScope(c *fiber.Ctx) error {
 		h.audit(c, u, "scope.updated", sc.ScopeID, true, changes)
 		sess.AddFlash("success", "Scope "+sc.ScopeID+" saved.")
 	}
+	if after.Machine && !before.Machine {
+		msg, err := h.newMachineScopeNote(c, sc.ScopeID)
+		if err != nil {
+			return err
+		}
+		if msg != "" {
+			sess.AddFlash("warning", msg)
+		}
+	}
 	return seeOther(c, pages.ScopeURL(sc.ScopeID))
+}
+
+// newMachineScopeNote names the clients that can get a scope just made a
+// machine scope without any user (clients with client credentials that
+// list it), so that the admin knows whom they trusted; "" when none.
+func (h *Handlers) newMachineScopeNote(c *fiber.Ctx, scopeID string) (string, error) {
+	listing, err := h.Store.ClientsListingScope(c.UserContext(), scopeID)
+	if err != nil {
+		return "", err
+	}
+	var names []string
+	for _, cl := range listing {
+		if !cl.Public && slices.Contains(oauth.EffectiveGrantTypes(cl.GrantTypes), oauth.GrantClientCredentials) {
+			names = append(names, "“"+cl.Name+"”")
+		}
+	}
+	n := len(names)
+	if n == 0 {
+		return "", nil
+	}
+	if n > 5 {
+		names = append(names[:5], fmt.Sprintf("%d more", n-5))
+	}
+	list := strings.Join(names, ", ")
+	if i := strings.LastIndex(list, ", "); i >= 0 {
+		list = list[:i] + " and " + list[i+2:]
+	}
+	return fmt.Sprintf("%s is now a machine scope: %s (%s) can get it without any user, through client credentials. "+
+		"Take it off a client's list, or take client credentials away, where that is not wanted.", scopeID, pages.Plural(int64(n), "client", "clients"), list), nil
 }
 
 // scopeChanges lists the changed fields as "field" -> "old → new".

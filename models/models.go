@@ -74,8 +74,11 @@ type Scope struct {
 	ResourcePath string // e.g. /api/user; a trailing * matches a subtree
 	Method       string // HTTP method the scope guards
 	IsDefault    bool
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Machine scopes can be granted without a user (client credentials,
+	// and token exchange of such a token), to clients an admin gives them.
+	Machine   bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Setting is one runtime setting overriding its built-in default.

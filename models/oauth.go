@@ -30,7 +30,7 @@ func OAuthUser(u *User) *oauth.User {
 // OAuthScope converts a scope for the core.
 func OAuthScope(sc *Scope) oauth.Scope {
 	return oauth.Scope{ID: sc.ScopeID, Name: sc.Name, Description: sc.Description, Icon: sc.Icon,
-		ResourcePath: sc.ResourcePath, Method: sc.Method, Default: sc.IsDefault}
+		ResourcePath: sc.ResourcePath, Method: sc.Method, Default: sc.IsDefault, Machine: sc.Machine}
 }
 
 // GetClient implements oauth.ClientModel.

@@ -111,6 +111,19 @@ func (s *Store) ClientsLimitedToScope(ctx context.Context, scopeID string) ([]Cl
 	return out, nil
 }
 
+// ClientsListingScope returns the clients whose scope list names
+// scopeID, ordered by name.
+func (s *Store) ClientsListingScope(ctx context.Context, scopeID string) ([]Client, error) {
+	clients := []Client{}
+	if err := s.withScope(s.conn(ctx).Model(&Client{}), scopeID).Order("name").Order("client_id").Find(&clients).Error; err != nil {
+		return nil, wrapErr(err, fmt.Sprintf("clients of scope %q", scopeID))
+	}
+	for i := range clients {
+		clients[i].normalize()
+	}
+	return clients, nil
+}
+
 // ScopeInUseError is returned by DeleteScopeDetached when the scope is the
 // only one some clients may request: removing it from their lists would
 // let them request any scope. It wraps store.ErrConflict.

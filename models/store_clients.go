@@ -179,7 +179,7 @@ func (s *Store) GetClientUsage(ctx context.Context, clientID string) (ClientUsag
 }
 
 // scopeColumns are the columns UpdateScope writes.
-var scopeColumns = []string{"name", "description", "icon", "resource_path", "method", "is_default", "updated_at"}
+var scopeColumns = []string{"name", "description", "icon", "resource_path", "method", "is_default", "machine", "updated_at"}
 
 func (sc *Scope) normalize() {
 	sc.CreatedAt = ts(sc.CreatedAt)

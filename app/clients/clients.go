@@ -1,6 +1,7 @@
-// Package clients validates and builds OAuth client registrations. The
-// dashboard's client pages and `gatehouse clients create` both go through
-// it, so the rules are the same everywhere.
+// Package clients validates, builds and saves OAuth client registrations.
+// The dashboard's client pages and `gatehouse clients create` both go
+// through it, so the rules are the same everywhere, including who may
+// give a client trust (trust.go).
 package clients
 
 import (
@@ -374,7 +375,8 @@ func ScopeIDs(scopes []models.Scope) []string {
 	return ids
 }
 
-// ErrInvalid is returned by Create with the field errors.
+// ErrInvalid is returned by Create, CreateAs and Update with the field
+// errors.
 var ErrInvalid = errors.New("invalid client")
 
 // Store is the storage Create needs.
@@ -383,17 +385,24 @@ type Store interface {
 	CreateClient(ctx context.Context, c *models.Client) error
 }
 
-// Create normalizes and validates the input against the scopes that exist
+// Create registers a client on the operator's authority (the command
+// line): CreateAs with Operator, who may give any trust.
+func Create(ctx context.Context, st Store, in Input, ownerID *int64) (*models.Client, string, Errors, error) {
+	return CreateAs(ctx, st, Operator, in, ownerID)
+}
+
+// CreateAs normalizes and validates the input against the scopes that
+// exist, checks that actor may give the trust it asks for (CheckTrust),
 // and stores a new client owned by ownerID (nil: nobody). It returns the
 // client and its secret in plain text (empty for public clients), to be
-// shown once. Validation problems come back as Errors with ErrInvalid.
-func Create(ctx context.Context, st Store, in Input, ownerID *int64) (*models.Client, string, Errors, error) {
+// shown once. Problems come back as Errors with ErrInvalid.
+func CreateAs(ctx context.Context, st Store, actor Actor, in Input, ownerID *int64) (*models.Client, string, Errors, error) {
 	in.Normalize()
 	scopes, err := st.ListScopes(ctx)
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if errs := in.Validate(ScopeIDs(scopes)); len(errs) > 0 {
+	if errs := check(actor, nil, in, scopes); len(errs) > 0 {
 		return nil, "", errs, ErrInvalid
 	}
 	c, plain := New(in, ownerID)
@@ -401,6 +410,50 @@ func Create(ctx context.Context, st Store, in Input, ownerID *int64) (*models.Cl
 		return nil, "", nil, err
 	}
 	return c, plain, nil, nil
+}
+
+// check is Validate and then, when the input is valid, CheckTrust.
+func check(actor Actor, before *Input, in Input, scopes []models.Scope) Errors {
+	if errs := in.Validate(ScopeIDs(scopes)); len(errs) > 0 {
+		return errs
+	}
+	return CheckTrust(actor, before, in, scopes)
+}
+
+// UpdateStore is the storage Update needs.
+type UpdateStore interface {
+	ListScopes(ctx context.Context) ([]models.Scope, error)
+	UpdateClient(ctx context.Context, clientID string, fn func(*models.Client) error) error
+}
+
+// Update saves the input over the client clientID as actor: normalized,
+// validated against the scopes that exist, and its trust checked against
+// the client as stored, in the same update (what an admin changed
+// meanwhile counts). also, when not nil, makes the caller's further
+// changes in that update (new credentials). It returns the client as it
+// was. Problems come back as Errors with ErrInvalid, and nothing is saved;
+// an unknown client is store.ErrNotFound.
+func Update(ctx context.Context, st UpdateStore, actor Actor, clientID string, in Input, also func(x *models.Client)) (before Input, errs Errors, err error) {
+	in.Normalize()
+	scopes, err := st.ListScopes(ctx)
+	if err != nil {
+		return before, nil, err
+	}
+	err = st.UpdateClient(ctx, clientID, func(x *models.Client) error {
+		before = FromClient(x)
+		if errs = check(actor, &before, in, scopes); len(errs) > 0 {
+			return ErrInvalid
+		}
+		in.Apply(x)
+		if also != nil {
+			also(x)
+		}
+		return nil
+	})
+	if errors.Is(err, ErrInvalid) {
+		return before, errs, err
+	}
+	return before, nil, err
 }
 
 // SecretHint is how a stored secret is shown after its creation: the

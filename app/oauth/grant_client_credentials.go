@@ -7,7 +7,8 @@ import (
 )
 
 // clientCredentialsGrant issues tokens to a confidential client acting
-// for itself (RFC 6749 §4.4): no user, no refresh token.
+// for itself (RFC 6749 §4.4): no user, no refresh token, and only machine
+// scopes the client lists (ValidateMachineScope).
 type clientCredentialsGrant struct{ s *Server }
 
 var _ GrantHandler = clientCredentialsGrant{}
@@ -22,7 +23,7 @@ func (g clientCredentialsGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 	if perr != nil {
 		return nil, perr
 	}
-	scopes, _, serr := g.s.ValidateScope(ctx, r.Client.Client, asked)
+	scopes, serr := g.s.ValidateMachineScope(ctx, r.Client.Client, asked)
 	if serr != nil {
 		return nil, serr
 	}

@@ -56,6 +56,13 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 	if serr != nil {
 		return nil, serr
 	}
+	if t.UserID == nil {
+		// A client-credentials token: the new one may carry only the
+		// machine scopes the client lists now (rule 51).
+		if scope, serr = s.machineSubset(ctx, r.Client.Client, scope, r.Form.Get("scope") != ""); serr != nil {
+			return nil, serr
+		}
+	}
 	if t.UserID != nil {
 		if _, uerr := s.activeUser(ctx, *t.UserID, ErrInvalidGrant); uerr != nil {
 			return nil, uerr
@@ -68,4 +75,30 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 	}
 	resp.IssuedTokenType = TokenTypeAccessToken
 	return resp, nil
+}
+
+// machineSubset keeps the scopes a token without a user may still carry:
+// the machine scopes the client lists now. When the request named the
+// scopes (asked), one it may not have is invalid_scope instead; scopes
+// only inherited from the subject token are dropped quietly, as a refresh
+// drops scopes taken from a client.
+func (s *Server) machineSubset(ctx context.Context, client *Client, scopes []string, asked bool) ([]string, *Error) {
+	all, err := s.model.ListScopes(ctx)
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if asked {
+		if e := checkMachineScope(all, client, scopes); e != nil {
+			return nil, e
+		}
+		return scopes, nil
+	}
+	allowed := machineScopes(all, client)
+	out := scopes[:0:0]
+	for _, sc := range scopes {
+		if allowed[sc] {
+			out = append(out, sc)
+		}
+	}
+	return out, nil
 }

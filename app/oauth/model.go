@@ -52,6 +52,10 @@ type Scope struct {
 	ResourcePath string
 	Method       string
 	Default      bool
+	// Machine scopes can be granted without a user: to client
+	// credentials, and by token exchange of a client-credentials token
+	// (SPEC.md §7.1). Nothing else a user-less token can carry.
+	Machine bool
 }
 
 // Token kinds.

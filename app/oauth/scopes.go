@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -57,6 +58,74 @@ func (s *Server) ValidateScope(ctx context.Context, client *Client, requested []
 		details = append(details, byID[id])
 	}
 	return ids, details, nil
+}
+
+// ValidateMachineScope decides the scopes of a token without a user (the
+// client_credentials grant; SPEC.md §7.1, RFC-CHECKLIST rule 51): only
+// scopes with the machine flag that the client lists by name. An empty
+// client list grants none (it means "any scope" only when a user
+// consents). Without requested scopes the request gets every such scope
+// (possibly none); otherwise the requested ones plus the default scopes
+// among them. A requested scope outside them is invalid_scope, saying
+// why. The result is sorted.
+func (s *Server) ValidateMachineScope(ctx context.Context, client *Client, requested []string) ([]string, *Error) {
+	all, err := s.model.ListScopes(ctx)
+	if err != nil {
+		return nil, serverError(err)
+	}
+	if e := checkMachineScope(all, client, requested); e != nil {
+		return nil, e
+	}
+	allowed := machineScopes(all, client)
+	set := make(map[string]bool, len(allowed))
+	for _, r := range requested {
+		set[r] = true
+	}
+	for _, sc := range all {
+		if allowed[sc.ID] && (len(requested) == 0 || sc.Default) {
+			set[sc.ID] = true
+		}
+	}
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// machineScopes returns the scopes the client may have without a user, by
+// ID: the machine scopes of all that the client lists.
+func machineScopes(all []Scope, client *Client) map[string]bool {
+	out := map[string]bool{}
+	for _, sc := range all {
+		if sc.Machine && slices.Contains(client.Scopes, sc.ID) {
+			out[sc.ID] = true
+		}
+	}
+	return out
+}
+
+// checkMachineScope returns invalid_scope for the first of scopes that the
+// client may not have without a user (unknown, not a machine scope, or not
+// listed for the client), and nil when it may have them all.
+func checkMachineScope(all []Scope, client *Client, scopes []string) *Error {
+	byID := make(map[string]Scope, len(all))
+	for _, sc := range all {
+		byID[sc.ID] = sc
+	}
+	for _, id := range scopes {
+		sc, ok := byID[id]
+		switch {
+		case !ok:
+			return ErrInvalidScope.WithDescription("unknown scope %q", truncate(id, 64))
+		case !sc.Machine:
+			return ErrInvalidScope.WithDescription("scope %q is not a machine scope: it is granted only with a user's consent, never to a token without a user", id)
+		case !slices.Contains(client.Scopes, id):
+			return ErrInvalidScope.WithDescription("scope %q is not listed for this client: a token without a user gets only the machine scopes an admin listed for the client", id)
+		}
+	}
+	return nil
 }
 
 // stillAllowed keeps the scopes that still exist and that the client may

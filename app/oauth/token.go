@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/secret"
@@ -113,6 +114,18 @@ type issue struct {
 // in one write and returns the response.
 func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, *Error) {
 	pol := in.pol
+	if in.userID == nil {
+		// Every token without a user is issued here: the last check that
+		// it carries only machine scopes the client lists (rule 51),
+		// whichever grant made it.
+		all, err := s.model.ListScopes(ctx)
+		if err != nil {
+			return nil, serverError(err)
+		}
+		if e := checkMachineScope(all, in.client, strings.Fields(in.scope)); e != nil {
+			return nil, e
+		}
+	}
 	now := s.now()
 	exp := now.Add(pol.AccessTokenLifetime)
 	if !in.accessExpiry.IsZero() && in.accessExpiry.Before(exp) {

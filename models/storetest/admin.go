@@ -119,6 +119,13 @@ func testScopeClientUsage(t *testing.T, s *models.Store) {
 	use, err = s.ScopeClientUsage(ctx, "unknown")
 	ok(t, err)
 	eq(t, "usage of an unlisted scope", use, models.ScopeClientUse{AnyScope: 2})
+	listing, err := s.ClientsListingScope(ctx, "docs.read")
+	ok(t, err)
+	var ids []string
+	for _, c := range listing {
+		ids = append(ids, c.ClientID)
+	}
+	eq(t, "ClientsListingScope", ids, []string{"both", "only"})
 
 	// A client given a list no longer counts as any-scope.
 	ok(t, s.UpdateClient(ctx, "any1", func(c *models.Client) error { c.Scopes = []string{"profile"}; return nil }))

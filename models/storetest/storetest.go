@@ -840,12 +840,15 @@ func testScopeCRUD(t *testing.T, s *models.Store) {
 		ids = append(ids, sc.ScopeID)
 	}
 	eq(t, "seeded scopes", ids, seeded)
+	for _, sc := range list {
+		eq(t, "built-in scope "+sc.ScopeID+" is a machine scope", sc.Machine, false)
+	}
 	n, err := s.CountScopes(ctx)
 	ok(t, err)
 	eq(t, "CountScopes", n, int64(5))
 
 	sc := &models.Scope{ScopeID: "api.write", Name: "Write", Description: "{client_name} écrit pour {user}",
-		Icon: "fa-solid fa-pen", ResourcePath: "/api/*", Method: "POST", IsDefault: true}
+		Icon: "fa-solid fa-pen", ResourcePath: "/api/*", Method: "POST", IsDefault: true, Machine: true}
 	ok(t, s.CreateScope(ctx, sc))
 	got, err := s.GetScope(ctx, "api.write")
 	ok(t, err)
@@ -854,6 +857,7 @@ func testScopeCRUD(t *testing.T, s *models.Store) {
 
 	ok(t, s.UpdateScope(ctx, "api.write", func(x *models.Scope) error {
 		x.IsDefault = false
+		x.Machine = false
 		x.Method = ""
 		x.ResourcePath = ""
 		x.Name = "Write things"
@@ -862,6 +866,7 @@ func testScopeCRUD(t *testing.T, s *models.Store) {
 	got, err = s.GetScope(ctx, "api.write")
 	ok(t, err)
 	eq(t, "IsDefault", got.IsDefault, false)
+	eq(t, "Machine", got.Machine, false)
 	eq(t, "Method", got.Method, "")
 	eq(t, "ResourcePath", got.ResourcePath, "")
 	eq(t, "Name", got.Name, "Write things")

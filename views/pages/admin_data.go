@@ -34,6 +34,7 @@ type ScopeRow struct {
 	ScopeID, Name, Description, Icon string
 	Method, ResourcePath             string
 	IsDefault                        bool
+	Machine                          bool
 }
 
 // ScopeForm is the scope form (new and edit) or, for developers, the
@@ -49,7 +50,10 @@ type ScopeForm struct {
 	ResourcePath string
 	Method       string
 	IsDefault    bool
-	Errors       views.FieldErrors // keys: scope_id, name, description, icon, resource_path, method, views.FormError
+	// Machine: can be granted without a user (client credentials), to
+	// clients an admin gives it.
+	Machine bool
+	Errors  views.FieldErrors // keys: scope_id, name, description, icon, resource_path, method, views.FormError
 
 	// PreviewUser is the username the preview fills in for {user}.
 	PreviewUser string

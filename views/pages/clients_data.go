@@ -90,6 +90,13 @@ type ClientForm struct {
 	GrantTypes   []string
 	Scopes       []string
 	Public       bool
+	ClientFormOptions
+	Errors views.FieldErrors // keys: name, description, icon, homepage, redirect_uris, grant_types, scopes, public, views.FormError
+}
+
+// ClientFormOptions are what the form offers the signed-in user, whatever
+// was typed.
+type ClientFormOptions struct {
 	// AvailableScopes are the scopes that exist, for the checkboxes.
 	AvailableScopes []ScopeOption
 	// OffGrants are the grant types the server's settings turn off: they
@@ -97,18 +104,85 @@ type ClientForm struct {
 	OffGrants []string
 	// SettingsURL, for admins, is where those grant types are turned on.
 	SettingsURL string
-	Errors      views.FieldErrors // keys: name, description, icon, homepage, redirect_uris, grant_types, scopes, public, views.FormError
+	// NeedsAdmin is set for users who may not give a client trust
+	// (developers, SPEC.md §7.1): they cannot tick the password grant, nor
+	// machine scopes while the saved client has client credentials; what
+	// the saved client has (an admin gave it) they keep and may untick.
+	NeedsAdmin bool
+	// SavedPassword: the saved client has the password grant.
+	SavedPassword bool
+	// SavedCC: the saved client has the client credentials grant;
+	// SavedMachine are the machine scopes it gets with it (an admin gave
+	// them); SavedListsMachine: it lists machine scopes (so adding client
+	// credentials needs an admin).
+	SavedCC           bool
+	SavedMachine      []string
+	SavedListsMachine []string
 }
 
 // ScopeOption is one scope checkbox.
 type ScopeOption struct {
 	ID, Name, Description string
 	Default               bool
+	// Machine scopes can be granted without a user (client credentials).
+	Machine bool
 }
 
 func (f ClientForm) hasGrant(id string) bool { return slices.Contains(f.GrantTypes, id) }
 func (f ClientForm) hasScope(id string) bool { return slices.Contains(f.Scopes, id) }
 func (f ClientForm) grantOff(id string) bool { return slices.Contains(f.OffGrants, id) }
+
+// grantLocked reports whether the grant's checkbox is disabled: the
+// password grant, for developers, unless the saved client has it.
+func (f ClientForm) grantLocked(id string) bool {
+	return f.NeedsAdmin && id == oauth.GrantPassword && !f.SavedPassword
+}
+
+// grantGiven reports whether the grant is trust an admin gave that a
+// developer sees (and may untick).
+func (f ClientForm) grantGiven(id string) bool {
+	return f.NeedsAdmin && id == oauth.GrantPassword && f.SavedPassword
+}
+
+// ccNeedsAdmin reports whether adding client credentials needs an admin
+// (a developer's client that lists machine scopes without it).
+func (f ClientForm) ccNeedsAdmin(id string) bool {
+	return f.NeedsAdmin && id == oauth.GrantClientCredentials && !f.SavedCC && len(f.SavedListsMachine) > 0
+}
+
+// ccNeedsAdminText is the note under client credentials when adding it
+// needs an admin.
+func (f ClientForm) ccNeedsAdminText() string {
+	return "Needs an admin while this client lists machine scopes (" + strings.Join(f.SavedListsMachine, ", ") +
+		"): with client credentials it would get them without any user. Untick those scopes first, or ask an admin."
+}
+
+// scopeLocked reports whether a scope's checkbox is disabled: a machine
+// scope, for developers, while the saved client has client credentials,
+// unless an admin gave it.
+func (f ClientForm) scopeLocked(s ScopeOption) bool {
+	return f.NeedsAdmin && s.Machine && f.SavedCC && !slices.Contains(f.SavedMachine, s.ID)
+}
+
+// scopeGiven reports whether the scope is a machine scope an admin gave
+// the client with client credentials, as a developer sees it.
+func (f ClientForm) scopeGiven(s ScopeOption) bool {
+	return f.NeedsAdmin && s.Machine && slices.Contains(f.SavedMachine, s.ID)
+}
+
+// anyMachineScope reports whether a machine scope exists.
+func (f ClientForm) anyMachineScope() bool {
+	return slices.ContainsFunc(f.AvailableScopes, func(s ScopeOption) bool { return s.Machine })
+}
+
+// scopeDescribedBy lists the IDs of the texts describing a scope's checkbox.
+func (f ClientForm) scopeDescribedBy(s ScopeOption) string {
+	ids := "scope-" + s.ID + "-help"
+	if f.scopeLocked(s) || f.scopeGiven(s) {
+		ids += " scope-" + s.ID + "-trust"
+	}
+	return ids
+}
 
 // redirectURIsText is the textarea's content: a leading line break is
 // doubled, as HTML drops the first one after <textarea>.
@@ -121,10 +195,14 @@ func (f ClientForm) redirectURIsText() string {
 
 // grantDescribedBy lists the IDs of the texts describing a grant's checkbox.
 func (f ClientForm) grantDescribedBy(id string) string {
-	if f.grantOff(id) {
-		return "grant-" + id + "-help grant-" + id + "-off"
+	ids := "grant-" + id + "-help"
+	if f.grantLocked(id) || f.grantGiven(id) || f.ccNeedsAdmin(id) {
+		ids += " grant-" + id + "-trust"
 	}
-	return "grant-" + id + "-help"
+	if f.grantOff(id) {
+		ids += " grant-" + id + "-off"
+	}
+	return ids
 }
 func (f ClientForm) grantTypes() []oauth.GrantTypeInfo { return oauth.GrantTypes }
 
