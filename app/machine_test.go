@@ -248,3 +248,40 @@ func TestCLIMachineScope(t *testing.T) {
 		t.Fatalf("token: %d %v", r.StatusCode, m)
 	}
 }
+
+// A client-credentials token issued before the upgrade carrying a scope
+// that is not a machine scope (admin.panel) opens nothing with it at
+// {P}/verify; its machine scope still works, until an admin takes that
+// scope's flag away (rule 51 at use).
+func TestRule51_LegacyClientCredentialsTokenAtVerify(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		f := newOAuthFixture(t, h)
+		machineScopes(t, h)
+		ctx := context.Background()
+		legacy := "gha_legacy-client-credentials-token-from-before-the-upgrade"
+		now := time.Now()
+		if err := h.store.CreateTokens(ctx, &models.Token{TokenHash: secret.Digest(legacy), Kind: models.TokenAccess, ClientID: f.confID,
+			Scope: "admin.panel files.write", FamilyID: "legacy-family", ExpiresAt: now.Add(time.Hour), CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if r := forwardAuth(h, legacy, "GET", "/admin/users"); r.StatusCode != http.StatusForbidden {
+			t.Fatalf("legacy token with admin.panel at verify: %d, want 403", r.StatusCode)
+		}
+		if r := forwardAuth(h, legacy, "PUT", "/files/a.txt"); r.StatusCode != http.StatusOK || r.Header.Get("X-Gatehouse-Scope") != "files.write" {
+			t.Fatalf("legacy token with files.write at verify: %d %q", r.StatusCode, r.Header.Get("X-Gatehouse-Scope"))
+		}
+		r := h.do(http.MethodPost, "/oauth/introspect", url.Values{"token": {legacy}}, "Authorization",
+			"Basic "+base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(f.confID)+":"+url.QueryEscape(f.confSec))))
+		var in map[string]any
+		_ = json.Unmarshal([]byte(r.body), &in)
+		if in["active"] != true || in["scope"] != "files.write" {
+			t.Fatalf("introspection of the legacy token: %d %s, want active with scope files.write only", r.StatusCode, r.body)
+		}
+		if err := h.store.UpdateScope(ctx, "files.write", func(sc *models.Scope) error { sc.Machine = false; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if r := forwardAuth(h, legacy, "PUT", "/files/a.txt"); r.StatusCode != http.StatusForbidden {
+			t.Fatalf("after the machine flag was taken away: %d, want 403", r.StatusCode)
+		}
+	})
+}

@@ -67,7 +67,37 @@ func (s *Server) AuthenticateAccessToken(ctx context.Context, plain string) (*Ac
 	if t.Kind != KindAccess {
 		return nil, ErrInvalidToken.WithDescription("a refresh token is not an access token")
 	}
-	return &Access{Token: t, User: u, Scopes: strings.Fields(t.Scope)}, nil
+	scopes, e := s.usableScopes(ctx, t)
+	if e != nil {
+		return nil, e
+	}
+	return &Access{Token: t, User: u, Scopes: scopes}, nil
+}
+
+// usableScopes are the scopes a live token grants now: all it was issued
+// with, except that a token without a user grants its machine scopes
+// only (rule 51), also one issued before the upgrade that brought the
+// flag, or before an admin took a scope's flag away.
+func (s *Server) usableScopes(ctx context.Context, t *Token) ([]string, *Error) {
+	scopes := strings.Fields(t.Scope)
+	if t.UserID != nil || len(scopes) == 0 {
+		return scopes, nil
+	}
+	all, err := s.model.ListScopes(ctx)
+	if err != nil {
+		return nil, serverError(err)
+	}
+	machine := make(map[string]bool, len(all))
+	for _, sc := range all {
+		machine[sc.ID] = sc.Machine
+	}
+	kept := scopes[:0]
+	for _, sc := range scopes {
+		if machine[sc] {
+			kept = append(kept, sc)
+		}
+	}
+	return kept, nil
 }
 
 // ScopeError is insufficient_scope with the scopes that would have

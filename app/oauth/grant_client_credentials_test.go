@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/settings"
 )
 
 // machineTestScopes: two machine scopes (one of them default), a scope
@@ -208,5 +209,89 @@ func TestIssueTokensRefusesUserlessNonMachineScope(t *testing.T) {
 	f.model.users[uid] = &User{ID: uid, Subject: "s7", Username: "u"}
 	if _, err := f.srv.issueTokens(context.Background(), issue{pol: pol, client: client, userID: &uid, scope: "admin.panel"}); err != nil {
 		t.Fatalf("user token: %v", err)
+	}
+}
+
+// A token without a user reaches resources with its machine scopes only:
+// one issued before the upgrade that brought the flag, or before an admin
+// took a scope's flag away, loses the other scopes at use (rule 51).
+func TestRule51_UserlessTokenUsesOnlyMachineScopes(t *testing.T) {
+	f := newCoreFixture(t, machineTestScopes...)
+	id, _ := f.client(ccGrants, "files.write", "admin.panel")
+	legacy := f.srv.gen.AccessToken()
+	if err := f.model.SaveTokens(context.Background(), &Token{Hash: secret.Digest(legacy), Kind: KindAccess, ClientID: id,
+		Scope: "admin.panel files.write", FamilyID: "legacy", IssuedAt: f.srv.now(), ExpiresAt: f.srv.now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := f.srv.AuthenticateAccessToken(context.Background(), legacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.Scopes, []string{"files.write"}) {
+		t.Fatalf("scopes at use: %v, want only the machine scope", a.Scopes)
+	}
+	if se, err := f.srv.CheckResource(context.Background(), a, "GET", "/admin/users"); err != nil || se == nil {
+		t.Fatalf("the non-machine scope still opens /admin: %v %v", se, err)
+	}
+	if se, err := f.srv.CheckResource(context.Background(), a, "PUT", "/files/x"); err != nil || se != nil {
+		t.Fatalf("the machine scope no longer opens /files: %v %v", se, err)
+	}
+	// An admin takes the flag away: the scope stops working at once.
+	for i := range f.model.scopes {
+		if f.model.scopes[i].ID == "files.write" {
+			f.model.scopes[i].Machine = false
+		}
+	}
+	if a, err := f.srv.AuthenticateAccessToken(context.Background(), legacy); err != nil || len(a.Scopes) != 0 {
+		t.Fatalf("after the flag was taken away: %v %v", a, err)
+	}
+	// Tokens of users keep every scope they were granted.
+	uid := int64(7)
+	f.model.users[uid] = &User{ID: uid, Subject: "s7", Username: "u7"}
+	userTok := f.srv.gen.AccessToken()
+	if err := f.model.SaveTokens(context.Background(), &Token{Hash: secret.Digest(userTok), Kind: KindAccess, ClientID: id, UserID: &uid,
+		Scope: "admin.panel user.read", FamilyID: "user", IssuedAt: f.srv.now(), ExpiresAt: f.srv.now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := f.srv.AuthenticateAccessToken(context.Background(), userTok); err != nil || !slices.Equal(a.Scopes, []string{"admin.panel", "user.read"}) {
+		t.Fatalf("a user's token: %v %v", a, err)
+	}
+}
+
+// revokingModel revokes a family just before tokens of it are stored: a
+// revocation (a password change, a revoked app) racing a grant.
+type revokingModel struct {
+	*memModel
+	family string
+}
+
+func (m *revokingModel) SaveTokens(ctx context.Context, tokens ...*Token) error {
+	if m.family != "" {
+		if _, err := m.memModel.RevokeFamily(ctx, m.family, time.Now()); err != nil {
+			return err
+		}
+	}
+	return m.memModel.SaveTokens(ctx, tokens...)
+}
+
+// A token exchange racing the revocation of the subject token's grant
+// leaves no live token in the revoked grant.
+func TestTokenExchangeRacingRevocation(t *testing.T) {
+	f := newCoreFixture(t, machineTestScopes...)
+	id, sec := f.client(ccGrants, "files.write")
+	cc, err := f.token(id, sec, ccForm("files.write"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rm := &revokingModel{memModel: f.model, family: f.stored(cc.AccessToken).FamilyID}
+	pol, _, _ := settings.Resolve(nil)
+	f.srv = New(Options{Issuer: "https://gatehouse.test", Model: rm, Settings: fixedSettings(pol)})
+	resp, terr := f.token(id, sec, url.Values{"grant_type": {GrantTokenExchange}, "subject_token": {cc.AccessToken},
+		"subject_token_type": {TokenTypeAccessToken}})
+	if terr != nil {
+		t.Fatal(terr)
+	}
+	if st := f.stored(resp.AccessToken); st.RevokedAt == nil {
+		t.Fatal("the exchanged token lives on in a grant revoked while it was issued")
 	}
 }

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/app/secret"
 )
@@ -51,7 +52,11 @@ func (s *Server) Introspect(ctx context.Context, r *ClientRequest) (*Introspecti
 		}
 		return &Introspection{}, nil
 	}
-	out := &Introspection{Active: true, Scope: t.Scope, ClientID: t.ClientID, Expiry: t.ExpiresAt.Unix(),
+	scopes, e := s.usableScopes(ctx, t)
+	if e != nil {
+		return nil, e
+	}
+	out := &Introspection{Active: true, Scope: strings.Join(scopes, " "), ClientID: t.ClientID, Expiry: t.ExpiresAt.Unix(),
 		IssuedAt: t.IssuedAt.Unix(), Subject: t.ClientID, Issuer: s.issuer, AuthTime: unixOrZero(t.AuthTime)}
 	if u != nil {
 		out.Username, out.Subject = u.Username, u.Subject
