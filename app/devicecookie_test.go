@@ -165,3 +165,32 @@ func TestDeviceCookieOnHTTPS(t *testing.T) {
 		t.Errorf("device cookie flags: %+v", c)
 	}
 }
+
+// While an attacker keeps the account blocked, its owner, signed in on
+// the browser that holds the account's device cookie, can still change
+// the password; a browser without it (a stolen session elsewhere) cannot
+// guess the current password past the account's block.
+func TestDeviceCookieLetsOwnerChangePassword(t *testing.T) {
+	eachThrottleStore(t, func(t *testing.T, a *oauthFixture, b *harness) {
+		A := a.harness
+		owner := browserAt(A, "192.0.2.10")
+		wantStatus(t, "owner signs in", signInAt(owner, "alice", alicePW), http.StatusSeeOther)
+		for i := range 10 {
+			wantStatus(t, "attacker", signInAt(browserAt(pick(i, A, b), fmt.Sprintf("203.0.113.%d", i+1)), "alice", "wrong password!"), http.StatusUnauthorized)
+		}
+		// A session without the device cookie (the cookie dropped) is
+		// held to the account's block.
+		noCookie := &from{harness: &harness{t: A.t, srv: A.srv, store: A.store, jar: map[string]*http.Cookie{}, logs: A.logs}, ip: owner.ip}
+		for k, v := range owner.jar {
+			if k != handlers.DeviceCookieName(false) {
+				noCookie.jar[k] = v
+			}
+		}
+		change := func(b *from, next string) *response {
+			return b.post("/account", "/account/password", url.Values{"current_password": {alicePW}, "new_password": {next},
+				"new_password_confirm": {next}, "sign_out_apps": {"on"}})
+		}
+		wantStatus(t, "password change without the device cookie", change(noCookie, "a brand new password 1"), http.StatusTooManyRequests)
+		wantStatus(t, "password change by the owner", change(owner, "a brand new password 2"), http.StatusSeeOther)
+	})
+}

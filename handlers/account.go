@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -107,7 +108,21 @@ func (h *Handlers) ChangePassword(c *fiber.Ctx) error {
 		d.KeepApps = !signOutApps
 		return web.Render(c, status, pages.Account(h.base(c, "Your account", "account"), d))
 	}
-	attempt, wait, err := h.LoginThrottle.Begin(ctx, u.Username, web.IP(c))
+	// Guesses count like sign-ins: against the account, or, from a
+	// browser holding the account's device cookie, against that cookie
+	// (so that an attacker who keeps the account blocked does not stop
+	// its owner from changing the password).
+	dev, trusted, err := h.trustedDevice(c)
+	if err != nil {
+		return err
+	}
+	var attempt *throttle.Attempt
+	var wait time.Duration
+	if trusted && dev.UserID == u.ID {
+		attempt, wait, err = h.LoginThrottle.BeginDevice(ctx, dev.Nonce, web.IP(c))
+	} else {
+		attempt, wait, err = h.LoginThrottle.Begin(ctx, u.Username, web.IP(c))
+	}
 	if err != nil {
 		return err
 	}
