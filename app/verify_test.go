@@ -32,7 +32,10 @@ func TestVerifyRefusesEncodedPercent(t *testing.T) {
 			}
 		}
 		for _, uri := range []string{"/files/%252e%252e/admin/x", "/files/%252E%252E/admin/x", "/files/%25%32%65%25%32%65/admin",
-			"/files/100%25", "/files/..;/admin"} {
+			"/files/100%25", "/files/..;/admin",
+			// A raw "#" nginx passes on ("/files/x#/../../admin" is /admin
+			// to a backend that resolves it), and dot look-alikes.
+			"/files/x#/../../admin/x", "/files/%EF%BC%8E%EF%BC%8E/admin", "/files/..%00/admin", "/files/%c0%ae%c0%ae/admin"} {
 			r := verify(uri)
 			if r.StatusCode != http.StatusForbidden || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`) ||
 				r.Header.Get("X-Gatehouse-User") != "" {

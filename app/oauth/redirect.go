@@ -4,6 +4,9 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // MatchRedirectURI reports whether the redirect_uri of a request is one
@@ -99,8 +102,42 @@ func climbsOut(escapedPath string) bool {
 			return true
 		}
 	}
-	for _, seg := range strings.Split(escapedPath, "/") {
+	for i, seg := range strings.Split(escapedPath, "/") {
 		if seg == "." || seg == ".." {
+			return true
+		}
+		// "//": a path the client's server may take for another host
+		// ("//evil.example/x" is protocol-relative to many redirects).
+		if seg == "" && i > 0 && i < strings.Count(escapedPath, "/") {
+			return true
+		}
+	}
+	dec, err := url.PathUnescape(escapedPath)
+	return err != nil || hiddenTraversal(dec, false)
+}
+
+// hiddenTraversal reports whether a decoded path holds what some server,
+// decoder or file system may read as a dot segment or as the end of the
+// path: invalid UTF-8 (the overlong "%c0%ae" is "." to old decoders),
+// control characters ("..%00"), or a segment made only of dots and
+// spaces once Unicode compatibility forms are folded ("．．", "‥", ".. ",
+// "..."). allowDots lets the plain "." and ".." through, for callers that
+// resolve them themselves.
+func hiddenTraversal(decoded string, allowDots bool) bool {
+	if !utf8.ValidString(decoded) {
+		return true
+	}
+	for _, r := range decoded {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	for _, seg := range strings.Split(decoded, "/") {
+		if allowDots && (seg == "." || seg == "..") {
+			continue
+		}
+		folded := strings.ReplaceAll(norm.NFKC.String(seg), "\u3002", ".") // 。 ideographic full stop
+		if strings.ContainsRune(folded, '.') && strings.Trim(folded, ". \t") == "" {
 			return true
 		}
 	}

@@ -52,7 +52,23 @@ func TestRule06_RedirectURIMatching(t *testing.T) {
 		{"https://app.example.com/cb%2f..%2fadmin", false, false},
 		{"https://app.example.com/cb/%5c..%5cadmin", false, false},
 		{`https://app.example.com/cb/\..\admin`, false, false},
+		// Nor what some decoder, normaliser or file system reads as a
+		// dot segment, the end of the path or another host.
+		{"https://app.example.com/cb/%EF%BC%8E%EF%BC%8E/x", false, false}, // fullwidth dots
+		{"https://app.example.com/cb/．．/x", false, false},
+		{"https://app.example.com/cb/%E3%80%82%E3%80%82/x", false, false}, // ideographic full stops
+		{"https://app.example.com/cb/%ef%b9%92%ef%b9%92/x", false, false}, // small full stops
+		{"https://app.example.com/cb/%E2%80%A5/x", false, false},          // two dot leader
+		{"https://app.example.com/cb/%c0%ae%c0%ae/x", false, false},       // overlong UTF-8
+		{"https://app.example.com/cb/..%00/x", false, false},
+		{"https://app.example.com/cb/.%00./x", false, false},
+		{"https://app.example.com/cb/..%20/x", false, false},
+		{"https://app.example.com/cb/%09../x", false, false},
+		{"https://app.example.com/cb/.../x", false, false},
+		{"https://app.example.com/cb//evil.example/x", false, false},
 		// Still fine: dots inside a name, a query.
+		{"https://app.example.com/cb/v1.2/x.y", false, true},
+		{"https://app.example.com/cb/caf%C3%A9/", false, true},
 		{"https://app.example.com/cb/v1.2/..x", false, true},
 		{"https://app.example.com/cb/x?next=%2e%2e;%25", false, true},
 	}

@@ -204,10 +204,18 @@ func Guards(sc Scope, method, p string) bool {
 // maybe percent-encoded) into the canonical path the scope rules compare:
 // decoded, without the query, with "." and ".." resolved. Targets that
 // are not absolute paths, that hide a "/" or "\" in percent-encoding,
-// that carry ";" path parameters, or an encoded "%" (which a backend that
-// decodes twice reads as another path: "%252e%252e" is ".."), are refused.
+// that carry ";" path parameters, an encoded "%" (which a backend that
+// decodes twice reads as another path: "%252e%252e" is ".."), a raw "#",
+// or what hiddenTraversal finds (control characters, invalid UTF-8,
+// Unicode dot look-alikes), are refused.
 func CleanResourcePath(target string) (string, bool) {
-	if i := strings.IndexAny(target, "?#"); i >= 0 {
+	// A request target has no fragment: a raw "#" is something a proxy
+	// passed on that the backend may read as part of the path
+	// ("/pub/x#/../../admin" is /admin to some).
+	if strings.Contains(target, "#") {
+		return "", false
+	}
+	if i := strings.IndexByte(target, '?'); i >= 0 {
 		target = target[:i]
 	}
 	if !strings.HasPrefix(target, "/") {
@@ -223,7 +231,7 @@ func CleanResourcePath(target string) (string, bool) {
 		return "", false
 	}
 	dec, err := url.PathUnescape(target)
-	if err != nil {
+	if err != nil || hiddenTraversal(dec, true) {
 		return "", false
 	}
 	clean := path.Clean(dec)

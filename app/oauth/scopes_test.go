@@ -88,6 +88,15 @@ func TestCleanResourcePath(t *testing.T) {
 		{"/files/%25%32%65%25%32%65/admin", "", false},
 		{"/files/100%25", "", false},
 		{"/files/%2", "", false},
+		{"/pub/x#/../../admin/secret", "", false},
+		{"/pub/x#frag", "", false},
+		{"/pub/%EF%BC%8E%EF%BC%8E/admin", "", false},
+		{"/pub/%c0%ae%c0%ae/admin", "", false},
+		{"/pub/..%00/admin", "", false},
+		{"/pub/..%20/admin", "", false},
+		{"/pub/.../admin", "", false},
+		{"/pub/caf%C3%A9", "/pub/café", true},
+		{"/pub/v1.2/a..b", "/pub/v1.2/a..b", true},
 	}
 	for _, c := range cases {
 		got, ok := CleanResourcePath(c.target)
