@@ -269,3 +269,26 @@ func TestUsernameBoundsAgree(t *testing.T) {
 		t.Fatal("account creation does not allow exactly MaxUsernameBytes")
 	}
 }
+
+// An address blocked by the per-address limit that goes on with a new
+// username each time (the reviewer's 3,000 requests, 3,000 rows) adds a
+// row per username for the first few only; the rest are one counted row.
+func TestThrottledSignInsManyUsernamesCounted(t *testing.T) {
+	boundsHarnesses(t, func(t *testing.T, h *harness, _ string) {
+		attacker := browserAt(h, "198.51.100.71")
+		for i := range 30 {
+			wantStatus(t, "failure", attacker.post("/login", "/login", url.Values{"username": {fmt.Sprintf("guess%d", i)}, "password": {"wrong password!"}}), http.StatusUnauthorized)
+		}
+		for i := range 60 {
+			wantStatus(t, "throttled", attacker.post("/login", "/login", url.Values{"username": {fmt.Sprintf("other%d", i)}, "password": {"wrong password!"}}), http.StatusTooManyRequests)
+		}
+		evs := admAudit(t, h, "login.throttled")
+		var total int64
+		for _, e := range evs {
+			total += e.Count
+		}
+		if len(evs) > 11 || total != 60 {
+			t.Fatalf("%d login.throttled rows counting %d attempts, want at most 11 rows counting 60", len(evs), total)
+		}
+	})
+}

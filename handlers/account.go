@@ -52,7 +52,7 @@ func (h *Handlers) UpdateProfile(c *fiber.Ctx) error {
 		}
 		if wait > 0 {
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(throttle.RetryAfterSeconds(wait)))
-			h.audit(c, u, "user.email_change_throttled", u.Username, false, nil)
+			h.auditThrottledAttempt(c, u, "user.email_change_throttled", u.Username)
 			return refused(fiber.StatusTooManyRequests, "Too many changes of email address. Nothing was saved. Try again in "+humanWait(wait)+".", nil)
 		}
 	}

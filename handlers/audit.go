@@ -230,6 +230,21 @@ func (h *Handlers) auditThrottled(c *fiber.Ctx, username string, details map[str
 	h.recordThrottled(c.UserContext(), &models.AuditEvent{Action: "login.throttled", Target: username, RemoteAddr: web.IP(c), Details: details})
 }
 
+// maxThrottledTargetsPerAddress bounds the rows of one throttled action
+// from one address within the throttle window.
+const maxThrottledTargetsPerAddress = 10
+
+// auditThrottledAttempt records an attempt a throttle refused (sign-up,
+// e-mail change, device code entry) the way recordThrottled counts them.
+func (h *Handlers) auditThrottledAttempt(c *fiber.Ctx, actor *models.User, action, target string) {
+	e := &models.AuditEvent{Action: action, Target: target, RemoteAddr: web.IP(c)}
+	if actor != nil {
+		id := actor.ID
+		e.ActorID, e.Actor = &id, actor.Username
+	}
+	h.recordThrottled(c.UserContext(), e)
+}
+
 // recordThrottled records an attempt the sign-in throttle refused: a
 // burst of them (same account, address and details) within the
 // throttle's window is one event whose count goes up, so that an attacker
@@ -237,6 +252,19 @@ func (h *Handlers) auditThrottled(c *fiber.Ctx, username string, details map[str
 // request.
 func (h *Handlers) recordThrottled(ctx context.Context, e *models.AuditEvent) {
 	since := h.Now().Add(-h.LoginThrottle.Window)
+	if e.Target != "" {
+		// An address blocked while trying many accounts (a new username
+		// each time) gets a row per account for the first few only; the
+		// rest are counted in one row for the address.
+		_, n, err := h.Store.ListAuditEvents(ctx, models.AuditFilter{Action: e.Action, RemoteAddr: e.RemoteAddr, Since: since, Limit: 1})
+		if err != nil {
+			h.Log.ErrorContext(ctx, "audit event not recorded", "action", e.Action, "err", err)
+			return
+		}
+		if n >= maxThrottledTargetsPerAddress {
+			e.Target, e.Details = "", map[string]string{"targets": "more than " + strconv.Itoa(maxThrottledTargetsPerAddress)}
+		}
+	}
 	if err := h.Store.AddAuditEventCounted(ctx, e, since); err != nil {
 		h.Log.ErrorContext(ctx, "audit event not recorded", "action", e.Action, "err", err)
 	}

@@ -259,7 +259,7 @@ func (h *Handlers) Signup(c *fiber.Ctx) error {
 		if accounts.CheckUsername(target) != "" {
 			target = "" // only well-formed usernames reach the audit log
 		}
-		h.audit(c, nil, "user.signup_throttled", target, false, nil)
+		h.auditThrottledAttempt(c, nil, "user.signup_throttled", target)
 		return refused(fiber.StatusTooManyRequests, views.FieldErrors{views.FormError: "Too many sign-up attempts from your network. " +
 			"Nothing was saved. Try again in " + humanWait(wait) + ", or ask an administrator to create your account."})
 	}

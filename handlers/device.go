@@ -159,7 +159,7 @@ func (h *Handlers) DeviceSubmit(c *fiber.Ctx) error {
 	}
 	if wait > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(throttle.RetryAfterSeconds(wait)))
-		h.audit(c, u, "device.throttled", "", false, nil)
+		h.auditThrottledAttempt(c, u, "device.throttled", "")
 		return fail(fiber.StatusTooManyRequests, fmt.Sprintf("Too many incorrect codes. Try again in %s.", humanWait(wait)))
 	}
 	req, err := h.OAuth.LookupUserCode(ctx, typed)
