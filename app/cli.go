@@ -82,7 +82,8 @@ Commands:
   keys rotate [--withdraw-old]   new signing keys; the old ones stay published
                                  until every token they signed has expired
                                  (--withdraw-old: unpublish them now, for a leak)
-  keys rotate --sessions         new session cookie keys; every session ends
+  keys rotate --sessions         new session and device cookie keys; every
+                                 session ends
   keys list                      the signing keys, current and retired
   version                        print the version
 
@@ -648,6 +649,10 @@ func cmdKeys(args []string, stdio IO) error {
 	}
 	defer e.close()
 	if *sessionKeys {
+		if _, _, err := SessionKeys(ctx, e.store); err != nil {
+			fmt.Fprintf(stdio.Stderr, "warning: the stored session keys cannot be read with this configuration (%v); "+
+				"servers started with another key secret will not be able to read the new keys either: run this with their GATEHOUSE_KEY_SECRET\n", err)
+		}
 		ended, err := RotateSessionKeys(ctx, e.store)
 		if err != nil {
 			return err

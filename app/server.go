@@ -69,6 +69,17 @@ func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *s
 	if !s.Handlers.Keys.Encrypting() {
 		log.WarnContext(ctx, "signing keys are stored unencrypted, and so are the session keys: a copy of the database is enough to sign tokens; set GATEHOUSE_KEY_SECRET on every instance, then run `gatehouse keys rotate` and `gatehouse keys rotate --sessions`")
 	}
+	if st.EncryptingSecrets() {
+		plain, err := st.PlaintextSecrets(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(plain) > 0 {
+			log.WarnContext(ctx, "app secrets stored in plaintext before a key secret was set are encrypted now; copies of the database taken before "+
+				"(backups, and free space in the database file until it is reused) still hold them: run `gatehouse keys rotate --sessions` to replace them (everyone signs in again)",
+				"secrets", strings.Join(plain, " "))
+		}
+	}
 	versions := s.Handlers.Versions
 	sessions, err := web.NewDBStore(ctx, st, web.Options{
 		Secure: cfg.SecureCookies(),
@@ -80,11 +91,15 @@ func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *s
 			v, err := s.Handlers.Settings.Load(ctx)
 			return web.Lifetimes{Idle: v.SessionIdleTimeout, Absolute: v.SessionLifetime}, err
 		},
+		Log: log,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.sessions = sessions
+	if err := s.Handlers.LoadDeviceCookieKey(ctx); err != nil {
+		return nil, err
+	}
 	s.sessionMW = web.SessionMiddleware(s.sessions, web.CookieName(cfg.SecureCookies()))
 
 	s.App = fiber.New(fiber.Config{
@@ -131,11 +146,13 @@ func SessionKeys(ctx context.Context, st *models.Store) (hashKey, blockKey []byt
 	return hashKey, blockKey, nil
 }
 
-// RotateSessionKeys replaces the session cookie keys and ends every
-// browser session (`gatehouse keys rotate --sessions`). Running servers
-// load the new keys on their next request.
+// RotateSessionKeys replaces the session cookie keys and the device
+// cookie key, and ends every browser session (`gatehouse keys rotate
+// --sessions`); device cookies stop counting until their owners sign in
+// again. Running servers load the new keys on their next request.
 func RotateSessionKeys(ctx context.Context, st *models.Store) (sessionsEnded int64, err error) {
-	return st.ReplaceSecrets(ctx, map[string][]byte{sessionHashKey: secret.Random(64), sessionBlockKey: secret.Random(32)})
+	return st.ReplaceSecrets(ctx, map[string][]byte{sessionHashKey: secret.Random(64), sessionBlockKey: secret.Random(32),
+		handlers.DeviceCookieSecret: secret.Random(32)})
 }
 
 // isAPIPath reports whether errors on path are answered as JSON: OAuth

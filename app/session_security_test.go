@@ -137,6 +137,12 @@ func TestSessionKeysEncryptedAtRest(t *testing.T) {
 				strings.Contains(string(hashKey), string(plainHash)) {
 				t.Fatal("the session keys are still stored in plaintext after a start with a key secret")
 			}
+			if plain, err := h.store.PlaintextSecrets(context.Background()); err != nil || len(plain) != 0 {
+				t.Fatalf("app secrets still in plaintext after a start with a key secret: %v %v", plain, err)
+			}
+			if !strings.Contains(h.logs.String(), "keys rotate --sessions") || !strings.Contains(h.logs.String(), "device_cookie_key session_block_key session_hash_key") {
+				t.Errorf("no advice to rotate the keys that were in plaintext:\n%s", h.logs.String())
+			}
 
 			// A new database with the secret from the start: the stored
 			// bytes are not the keys.
@@ -186,9 +192,20 @@ func TestCLIRotateSessionKeys(t *testing.T) {
 			anonymous.get("/login")
 			anonCookie := anonymous.jar[web.CookieName(false)]
 
+			deviceKey := func() []byte {
+				var row models.AppSecret
+				if err := h.store.DB().Where("name = ?", "device_cookie_key").Take(&row).Error; err != nil {
+					t.Fatal(err)
+				}
+				return row.Value
+			}
+			oldDeviceKey := deviceKey()
 			r := runCLI(env, "", "keys", "rotate", "--sessions")
 			if r.code != 0 || !strings.Contains(r.stdout, "1 signed-in sessions ended") || strings.Contains(r.stderr, "warning") {
 				t.Fatalf("keys rotate --sessions: %+v", r)
+			}
+			if string(deviceKey()) == string(oldDeviceKey) {
+				t.Error("the device cookie key was not replaced")
 			}
 			if r := h.get("/dashboard"); r.StatusCode != http.StatusSeeOther {
 				t.Fatalf("dashboard after the rotation: %d, want a redirect to sign in", r.StatusCode)
@@ -215,6 +232,11 @@ func TestCLIRotateSessionKeys(t *testing.T) {
 			}
 			if evs := admAudit(t, h, "keys.rotate_sessions"); len(evs) != 1 || evs[0].Actor != "cli" || evs[0].Details["sessions_ended"] != "1" {
 				t.Errorf("audit: %+v", evs)
+			}
+			// Run with another key secret than the servers': it says so.
+			other := map[string]string{"GATEHOUSE_DATABASE_URL": dbURL, "GATEHOUSE_KEY_SECRET": strings.Repeat("o", 40)}
+			if r := runCLI(other, "", "keys", "rotate", "--sessions"); r.code != 0 || !strings.Contains(r.stderr, "warning: the stored session keys cannot be read") {
+				t.Errorf("rotate with another key secret: %+v", r)
 			}
 			for _, args := range [][]string{{"keys", "list", "--sessions"}, {"keys", "rotate", "--sessions", "--withdraw-old"}} {
 				if r := runCLI(env, "", args...); r.code != 1 || !strings.HasPrefix(r.stderr, "error: ") {

@@ -14,8 +14,8 @@ import (
 // Device cookies of the sign-in form (app/throttle, OWASP device
 // cookies): set after each successful sign-in, read by the next.
 
-// deviceCookieSecret names the app secret that signs device cookies.
-const deviceCookieSecret = "device_cookie_key"
+// DeviceCookieSecret names the app secret that signs device cookies.
+const DeviceCookieSecret = "device_cookie_key"
 
 // DeviceCookieName is the device cookie's name: __Host-gatehouse_device
 // on https (bound to this exact host, path /, Secure), like the session
@@ -27,27 +27,48 @@ func DeviceCookieName(secure bool) string {
 	return "gatehouse_device"
 }
 
-// deviceKeys loads the signing key once (every instance reads the same
-// app secret) and keeps it.
+// deviceKeys keeps the signing key (every instance reads the same app
+// secret), and loads it again when the keys' cache counter moves
+// (`gatehouse keys rotate --sessions` replaces it).
 type deviceKeys struct {
 	mu      sync.Mutex
 	cookies *throttle.DeviceCookies
+	version int64
 }
 
 // deviceCookies returns the signer of device cookies, loading or making
 // its key on first use.
 func (h *Handlers) deviceCookies(ctx context.Context) (*throttle.DeviceCookies, error) {
+	var version int64
+	known := false
+	if h.Versions != nil {
+		if vec, err := h.Versions.Current(ctx); err == nil {
+			version, known = vec.Keys, true
+		}
+	}
 	h.devices.mu.Lock()
 	defer h.devices.mu.Unlock()
-	if h.devices.cookies != nil {
+	if h.devices.cookies != nil && (!known || version == h.devices.version) {
 		return h.devices.cookies, nil
 	}
-	key, err := h.Store.GetOrCreateSecret(ctx, deviceCookieSecret, func() ([]byte, error) { return secret.Random(32), nil })
+	key, err := h.Store.GetOrCreateSecret(ctx, DeviceCookieSecret, func() ([]byte, error) { return secret.Random(32), nil })
 	if err != nil {
+		if h.devices.cookies != nil {
+			h.Log.ErrorContext(ctx, "device cookie key not reloaded; the previous one stays in use", "err", err)
+			return h.devices.cookies, nil
+		}
 		return nil, err
 	}
 	h.devices.cookies = &throttle.DeviceCookies{Key: key, Now: func() time.Time { return h.Now() }}
+	h.devices.version = version
 	return h.devices.cookies, nil
+}
+
+// LoadDeviceCookieKey loads (or makes) the device cookie key at start, so
+// that a key secret encrypts it at once and a wrong one stops the start.
+func (h *Handlers) LoadDeviceCookieKey(ctx context.Context) error {
+	_, err := h.deviceCookies(ctx)
+	return err
 }
 
 // trustedDevice returns the device of the request's device cookie when

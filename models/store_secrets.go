@@ -29,6 +29,14 @@ func (s *Store) EncryptingSecrets() bool { return s.sealer != nil }
 
 func appSecretAD(name string) []byte { return []byte("gatehouse app secret " + name) }
 
+// PlaintextSecrets lists the names of the app secrets stored
+// unencrypted.
+func (s *Store) PlaintextSecrets(ctx context.Context) ([]string, error) {
+	var names []string
+	err := s.conn(ctx).Model(&AppSecret{}).Where("encrypted = ?", false).Order("name").Pluck("name", &names).Error
+	return names, wrapErr(err, "app secrets")
+}
+
 // seal returns what is stored for value: sealed when a key secret is set.
 func (s *Store) seal(name string, value []byte) (stored []byte, encrypted bool) {
 	if s.sealer == nil {

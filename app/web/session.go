@@ -14,6 +14,7 @@ import (
 	"encoding/base64"
 	"encoding/gob"
 	"errors"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -103,6 +104,8 @@ type Options struct {
 	// DefaultLifetimes.
 	Lifetimes func(ctx context.Context) (Lifetimes, error)
 	Now       func() time.Time
+	// Log receives the failures to reload the keys (nil: discarded).
+	Log *slog.Logger
 }
 
 // codecSet is the cookie codecs made from one load of the keys.
@@ -124,6 +127,7 @@ type DBStore struct {
 	reload    sync.Mutex
 	opts      sessions.Options
 	now       func() time.Time
+	log       *slog.Logger
 }
 
 var _ sessions.Store = (*DBStore)(nil)
@@ -143,6 +147,10 @@ func NewDBStore(ctx context.Context, st SessionStore, o Options) (*DBStore, erro
 			SameSite: http.SameSiteLaxMode,
 		},
 		now: o.Now,
+		log: o.Log,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -199,6 +207,7 @@ func (s *DBStore) currentCodecs(ctx context.Context) []securecookie.Codec {
 	}
 	set, err := s.loadCodecs(ctx, v)
 	if err != nil {
+		s.log.ErrorContext(ctx, "session keys not reloaded; the previous ones stay in use until they can be", "err", err)
 		return cur.codecs
 	}
 	s.codecs.Store(set)
