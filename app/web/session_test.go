@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -298,5 +300,36 @@ func TestSealOnce(t *testing.T) {
 	anon := &Session{s: &sessions.Session{Values: map[any]any{}}}
 	if anon.SealOnce("once", plain) {
 		t.Fatal("SealOnce accepted a signed-out session")
+	}
+}
+
+// TestSessionFromEarlierRelease: a row written by a release before the
+// session limits (its data holds neither time) keeps its user signed in,
+// within the limits counted from the row's own times.
+func TestSessionFromEarlierRelease(t *testing.T) {
+	s, st := newStore(t)
+	u := newUserRow(t, st, "alice")
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(map[any]any{keyUserID: u.ID, keyAuthTime: time.Now().UTC(), keyCSRF: "tok"}); err != nil {
+		t.Fatal(err)
+	}
+	id := "session-id-of-an-earlier-release"
+	if err := st.SaveWebSession(context.Background(), &models.WebSession{IDHash: digest(id), UserID: &u.ID, Data: buf.Bytes(),
+		ExpiresAt: time.Now().Add(12 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	encoded, err := securecookie.EncodeMulti("sid", payload{ID: id}, s.codecs.Load().codecs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: "sid", Value: encoded})
+	sess, err := s.New(r, "sid")
+	if err != nil || (&Session{s: sess}).UserID() != u.ID || sess.Values[keyCSRF] != "tok" {
+		t.Fatalf("an earlier release's session: %v %v", err, sess.Values)
+	}
+	s.now = func() time.Time { return time.Now().Add(13 * time.Hour) }
+	if sess, _ := s.New(r, "sid"); (&Session{s: sess}).UserID() != 0 {
+		t.Fatal("an earlier release's session outlived the idle timeout")
 	}
 }
