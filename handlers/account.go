@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -112,17 +111,11 @@ func (h *Handlers) ChangePassword(c *fiber.Ctx) error {
 	// browser holding the account's device cookie, against that cookie
 	// (so that an attacker who keeps the account blocked does not stop
 	// its owner from changing the password).
-	dev, trusted, err := h.trustedDevice(c)
+	dev, valid, err := h.trustedDevice(c)
 	if err != nil {
 		return err
 	}
-	var attempt *throttle.Attempt
-	var wait time.Duration
-	if trusted && dev.UserID == u.ID {
-		attempt, wait, err = h.LoginThrottle.BeginDevice(ctx, dev.Nonce, web.IP(c))
-	} else {
-		attempt, wait, err = h.LoginThrottle.Begin(ctx, u.Username, web.IP(c))
-	}
+	attempt, wait, _, err := h.beginGuess(c, dev, valid, u.ID, u.Username)
 	if err != nil {
 		return err
 	}

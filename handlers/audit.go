@@ -227,7 +227,7 @@ func (h *Handlers) onSecurityEvent(ctx context.Context, ev oauth.SecurityEvent) 
 // auditThrottled records a sign-in the throttle refused (login.throttled)
 // for the username from the request's address.
 func (h *Handlers) auditThrottled(c *fiber.Ctx, username string, details map[string]string) {
-	h.recordThrottled(c.UserContext(), &models.AuditEvent{Action: "login.throttled", Target: username, RemoteAddr: web.IP(c), Details: details})
+	h.recordThrottled(c.UserContext(), auditEvent(c, nil, "login.throttled", username, false, details))
 }
 
 // maxThrottledTargetsPerAddress bounds the rows of one throttled action
@@ -237,12 +237,7 @@ const maxThrottledTargetsPerAddress = 10
 // auditThrottledAttempt records an attempt a throttle refused (sign-up,
 // e-mail change, device code entry) the way recordThrottled counts them.
 func (h *Handlers) auditThrottledAttempt(c *fiber.Ctx, actor *models.User, action, target string) {
-	e := &models.AuditEvent{Action: action, Target: target, RemoteAddr: web.IP(c)}
-	if actor != nil {
-		id := actor.ID
-		e.ActorID, e.Actor = &id, actor.Username
-	}
-	h.recordThrottled(c.UserContext(), e)
+	h.recordThrottled(c.UserContext(), auditEvent(c, actor, action, target, false, nil))
 }
 
 // recordThrottled records an attempt the sign-in throttle refused: a

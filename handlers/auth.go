@@ -90,7 +90,6 @@ func (h *Handlers) Login(c *fiber.Ctx) error {
 	username := accounts.NormalizeUsername(input)
 	pw := c.FormValue("password")
 	next := web.SafeNext(c.FormValue("next"))
-	ip := web.IP(c)
 	form := pages.LoginForm{Username: input, Next: next}
 	fail := func(status int, msg string) error {
 		form.Error = msg
@@ -119,23 +118,22 @@ func (h *Handlers) Login(c *fiber.Ctx) error {
 		}
 		return err
 	}
+	var userID int64
 	if trusted {
 		if err := lookUp(); err != nil {
 			return err
 		}
-		trusted = u != nil && u.ID == dev.UserID
+		if u != nil {
+			userID = u.ID
+		}
 	}
-	var details map[string]string
-	var attempt *throttle.Attempt
-	var wait time.Duration
-	if trusted {
-		details = map[string]string{"device": "trusted"}
-		attempt, wait, err = h.LoginThrottle.BeginDevice(ctx, dev.Nonce, ip)
-	} else {
-		attempt, wait, err = h.LoginThrottle.Begin(ctx, username, ip)
-	}
+	attempt, wait, trusted, err := h.beginGuess(c, dev, trusted, userID, username)
 	if err != nil {
 		return err
+	}
+	var details map[string]string
+	if trusted {
+		details = map[string]string{"device": "trusted"}
 	}
 	if wait > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(throttle.RetryAfterSeconds(wait)))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/app/throttle"
+	"github.com/gatehouse/gatehouse/app/web"
 )
 
 // Device cookies of the sign-in form (app/throttle, OWASP device
@@ -99,4 +100,17 @@ func (h *Handlers) setDeviceCookie(c *fiber.Ctx, userID int64) error {
 		MaxAge: int(throttle.DeviceCookieMaxAge / time.Second), Secure: secure, HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode,
 	})
 	return nil
+}
+
+// beginGuess counts a password guess for the account userID (username):
+// against the browser's device cookie when it holds a valid one for that
+// account (dev, valid from trustedDevice), against the account otherwise.
+// trusted says which.
+func (h *Handlers) beginGuess(c *fiber.Ctx, dev throttle.Device, valid bool, userID int64, username string) (attempt *throttle.Attempt, wait time.Duration, trusted bool, err error) {
+	if valid && userID != 0 && dev.UserID == userID {
+		attempt, wait, err = h.LoginThrottle.BeginDevice(c.UserContext(), dev.Nonce, web.IP(c))
+		return attempt, wait, true, err
+	}
+	attempt, wait, err = h.LoginThrottle.Begin(c.UserContext(), username, web.IP(c))
+	return attempt, wait, false, err
 }

@@ -125,15 +125,21 @@ func (h *Handlers) RenderError(c *fiber.Ctx, status int, title, message string) 
 
 // audit records an audit event; failures to record are logged, not fatal.
 func (h *Handlers) audit(c *fiber.Ctx, actor *models.User, action, target string, success bool, details map[string]string) {
-	e := &models.AuditEvent{Action: action, Target: target, RemoteAddr: web.IP(c), Success: success, Details: details}
-	if actor != nil {
-		id := actor.ID
-		e.ActorID = &id
-		e.Actor = actor.Username
-	}
+	e := auditEvent(c, actor, action, target, success, details)
 	if err := h.Store.AddAuditEvent(c.UserContext(), e); err != nil {
 		h.Log.ErrorContext(c.UserContext(), "audit event not recorded", "action", action, "err", err)
 	}
+}
+
+// auditEvent is an event of the request's address, by actor (nil: no one
+// signed in).
+func auditEvent(c *fiber.Ctx, actor *models.User, action, target string, success bool, details map[string]string) *models.AuditEvent {
+	e := &models.AuditEvent{Action: action, Target: target, RemoteAddr: web.IP(c), Success: success, Details: details}
+	if actor != nil {
+		id := actor.ID
+		e.ActorID, e.Actor = &id, actor.Username
+	}
+	return e
 }
 
 // seeOther redirects after a form POST (303, so the browser GETs).

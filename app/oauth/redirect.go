@@ -93,27 +93,35 @@ func prefixMatch(reg, req *url.URL) bool {
 // that decodes twice turns into a dot segment. CleanResourcePath refuses
 // the same characters in the targets the scope rules check.
 func climbsOut(escapedPath string) bool {
-	low := strings.ToLower(escapedPath)
-	if strings.ContainsAny(low, ";\\") {
+	if hidesSeparator(escapedPath) || strings.Contains(strings.ToLower(escapedPath), "%2e") {
 		return true
 	}
-	for _, enc := range []string{"%25", "%2e", "%2f", "%3b", "%5c"} {
+	// "//": a path the client's server may take for another host
+	// ("//evil.example/x" is protocol-relative to many redirects).
+	if strings.Contains(escapedPath, "//") {
+		return true
+	}
+	// Dot segments, plain or in any other spelling.
+	dec, err := url.PathUnescape(escapedPath)
+	return err != nil || hiddenTraversal(dec, false)
+}
+
+// hidesSeparator reports whether an escaped path holds what a server may
+// read as another path than the one it spells: a ";" path parameter
+// (stripped by some: "/cb/..;/x" is "/cb/../x"), a backslash or an
+// encoded "/" or backslash, or an encoded "%" (which a server that
+// decodes twice turns into something else: "%252e%252e" is "..").
+func hidesSeparator(escapedPath string) bool {
+	if strings.ContainsAny(escapedPath, ";\\") {
+		return true
+	}
+	low := strings.ToLower(escapedPath)
+	for _, enc := range []string{"%25", "%2f", "%3b", "%5c"} {
 		if strings.Contains(low, enc) {
 			return true
 		}
 	}
-	for i, seg := range strings.Split(escapedPath, "/") {
-		if seg == "." || seg == ".." {
-			return true
-		}
-		// "//": a path the client's server may take for another host
-		// ("//evil.example/x" is protocol-relative to many redirects).
-		if seg == "" && i > 0 && i < strings.Count(escapedPath, "/") {
-			return true
-		}
-	}
-	dec, err := url.PathUnescape(escapedPath)
-	return err != nil || hiddenTraversal(dec, false)
+	return false
 }
 
 // hiddenTraversal reports whether a decoded path holds what some server,

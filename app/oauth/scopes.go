@@ -221,13 +221,9 @@ func CleanResourcePath(target string) (string, bool) {
 	if !strings.HasPrefix(target, "/") {
 		return "", false
 	}
-	low := strings.ToLower(target)
-	// Encoded slashes and backslashes, ";" path parameters (which some
-	// servers strip: "/files/..;/admin"), and encoded "%" (which servers
-	// that decode twice turn into dot segments: "/files/%252e%252e/admin")
-	// could make the resource the backend serves differ from the one
-	// checked here.
-	if strings.Contains(low, "%2f") || strings.Contains(low, "%5c") || strings.Contains(low, "%3b") || strings.Contains(low, "%25") || strings.ContainsAny(target, "\\;") {
+	// What could make the resource the backend serves differ from the
+	// one checked here ("/files/..;/admin", "/files/%252e%252e/admin").
+	if hidesSeparator(target) {
 		return "", false
 	}
 	dec, err := url.PathUnescape(target)
