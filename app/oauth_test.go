@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -722,7 +723,7 @@ func TestRule24_ConcurrentRedemptionOneWinner(t *testing.T) {
 					case e == nil:
 						wins.Add(1)
 						winner.Store(resp.AccessToken)
-					case e.Code == "invalid_grant":
+					case errors.Is(e, oauth.ErrInvalidGrant):
 						losses.Add(1)
 					default:
 						t.Errorf("unexpected error %v", e)
@@ -1186,7 +1187,7 @@ func TestRule28_ConcurrentRefreshReuse(t *testing.T) {
 				case e == nil:
 					wins.Add(1)
 					winner.Store(resp)
-				case e.Code == "invalid_grant":
+				case errors.Is(e, oauth.ErrInvalidGrant):
 					losses.Add(1)
 				default:
 					t.Errorf("unexpected error %v", e)

@@ -59,7 +59,7 @@ func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *s
 	if k := cfg.KeySecret.Reveal(); k != "" && !st.EncryptingSecrets() {
 		st.SetKeySecret(k)
 	}
-	s := &Server{Config: cfg, Store: st, Log: log, Handlers: handlers.New(cfg, st, log)}
+	s := &Server{Config: cfg, Store: st, Log: log, Handlers: newHandlers(cfg, st, log)}
 	s.Handlers.Metrics = newMetrics(st)
 	// The first start generates the signing keys; a key that cannot be
 	// decrypted (no or a wrong GATEHOUSE_KEY_SECRET) stops the start here.

@@ -186,14 +186,14 @@ func (h *Handlers) AuditExport(c *fiber.Ctx) error {
 	return nil
 }
 
-// onSecurityEvent counts and audits what the OAuth core reports
+// OnSecurityEvent counts and audits what the OAuth core reports
 // (oauth.Options.OnSecurityEvent). A failed password check of the password
 // grant or the headless authorization counts as a failed sign-in in the
 // metrics. In the audit log, a replay or reuse: the actor is the
 // user the tokens belonged to, the target the client, with how many
 // tokens were revoked. A password grant sign-in: like the sign-in form's
 // (the target is the username), with the client in the details.
-func (h *Handlers) onSecurityEvent(ctx context.Context, ev oauth.SecurityEvent) {
+func (h *Handlers) OnSecurityEvent(ctx context.Context, ev oauth.SecurityEvent) {
 	if ev.Kind == oauth.SecuritySignInFailed {
 		kind := metrics.LoginPasswordGrant
 		if ev.Grant == oauth.SignInHeadless {

@@ -182,32 +182,25 @@ func (h *Handlers) resumeAuthorization(c *fiber.Ctx, id string, p pendingAuthori
 	ctx := c.UserContext()
 	sess := web.CurrentSession(c)
 	u := web.CurrentUser(c)
-	if req.NeedsLogin(u != nil, sess.AuthTime(), p.Started, h.Now()) {
-		if req.PromptNone {
-			dropPending(sess, id)
-			return c.Redirect(h.OAuth.ErrorLocation(req.Fail(oauth.ErrLoginRequired.WithDescription("the user is not signed in"))), fiber.StatusSeeOther)
-		}
+	v := oauth.Visitor{AuthTime: sess.AuthTime(), Started: p.Started}
+	if u != nil {
+		v.User = models.OAuthUser(u)
+	}
+	next, loc, err := h.OAuth.Decide(ctx, req, v)
+	if err != nil {
+		dropPending(sess, id)
+		return h.authorizeError(c, err)
+	}
+	switch next {
+	case oauth.NextRedirect:
+		dropPending(sess, id)
+		return c.Redirect(loc, fiber.StatusSeeOther)
+	case oauth.NextLogin:
 		q := url.Values{"next": {consentURL(id)}}
 		if u != nil {
 			q.Set("reauth", "1")
 		}
 		return c.Redirect("/login?"+q.Encode(), fiber.StatusSeeOther)
-	}
-	need, err := h.OAuth.NeedsConsent(ctx, req, u.ID)
-	if err != nil {
-		return err
-	}
-	if !need {
-		dropPending(sess, id)
-		loc, err := h.OAuth.Approve(ctx, req, models.OAuthUser(u), sess.AuthTime(), false)
-		if err != nil {
-			return h.authorizeError(c, err)
-		}
-		return c.Redirect(loc, fiber.StatusSeeOther)
-	}
-	if req.PromptNone {
-		dropPending(sess, id)
-		return c.Redirect(h.OAuth.ErrorLocation(req.Fail(oauth.ErrConsentRequired.WithDescription("the user has not approved this application"))), fiber.StatusSeeOther)
 	}
 	web.AllowFormTarget(c, p.Origin)
 	return web.Render(c, fiber.StatusOK, pages.Consent(h.base(c, "Authorize "+req.Client.Name, ""), h.consentData(c, id, req, u)))
@@ -325,9 +318,9 @@ func (h *Handlers) ConsentDecision(c *fiber.Ctx) error {
 // authorizeHeadless answers the headless authorization of first-party
 // apps with JSON (see oauth.Server.AuthorizeHeadless).
 func (h *Handlers) authorizeHeadless(c *fiber.Ctx, params url.Values) error {
-	res, e := h.OAuth.AuthorizeHeadless(c.UserContext(), params, web.IP(c))
-	if e != nil {
-		return h.writeOAuthErrorBody(c, e.Error, e, false)
+	res, err := h.OAuth.AuthorizeHeadless(c.UserContext(), params, web.IP(c))
+	if err != nil {
+		return h.writeOAuthError(c, err, false)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(res)
@@ -335,14 +328,16 @@ func (h *Handlers) authorizeHeadless(c *fiber.Ctx, params url.Values) error {
 
 // writeOAuthError answers with an OAuth error as JSON (RFC 6749 §5.2):
 // its status, no caching, WWW-Authenticate for invalid_client after HTTP
-// Basic, Retry-After when throttled. Internal causes are logged only.
-func (h *Handlers) writeOAuthError(c *fiber.Ctx, e *oauth.Error, basic bool) error {
-	return h.writeOAuthErrorBody(c, e, e, basic)
-}
-
-// writeOAuthErrorBody is writeOAuthError with another JSON body (one that
-// embeds e).
-func (h *Handlers) writeOAuthErrorBody(c *fiber.Ctx, e *oauth.Error, body any, basic bool) error {
+// Basic, Retry-After when throttled. The body is the error's, or the
+// headless authorization's (with state and iss). Internal causes are
+// logged only. It is the one writer of JSON OAuth errors.
+func (h *Handlers) writeOAuthError(c *fiber.Ctx, err error, basic bool) error {
+	e := oauth.AsError(err)
+	var body any = e
+	var he *oauth.HeadlessError
+	if errors.As(err, &he) {
+		body = he
+	}
 	if cause := e.Unwrap(); cause != nil {
 		h.Log.ErrorContext(c.UserContext(), "oauth request failed", "path", c.Path(), "err", cause)
 	}

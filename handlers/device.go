@@ -28,14 +28,14 @@ import (
 // pending authorization, so without a bound anyone could fill the table
 // and the user-code space (RFC 8628 §5.1, §5.2).
 func (h *Handlers) DeviceAuthorization(c *fiber.Ctx) error {
-	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, *oauth.Error) {
+	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, error) {
 		ctx := c.UserContext()
 		l := throttle.New(h.Throttles, "device_authorization")
 		l.PerAddress = DeviceCodesPerAddress
 		l.Now = func() time.Time { return h.Now() }
 		_, wait, err := l.Begin(ctx, "", r.RemoteAddr)
 		if err != nil {
-			return nil, oauth.AsError(err)
+			return nil, err
 		}
 		if wait > 0 {
 			e := oauth.ErrTooManyRequests.WithDescription("too many device authorization requests from this address; try again later")

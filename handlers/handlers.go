@@ -4,7 +4,6 @@
 package handlers
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -23,8 +22,9 @@ import (
 	"github.com/gatehouse/gatehouse/views/pages"
 )
 
-// Handlers holds what the page and API handlers need.
-type Handlers struct {
+// Deps is everything the handlers use, built by the application (app's
+// wiring): handlers build nothing themselves.
+type Deps struct {
 	Config   *config.Config
 	Store    *models.Store
 	Settings *settings.Service
@@ -36,13 +36,15 @@ type Handlers struct {
 	LoginThrottle *throttle.Limiter
 	// SignupThrottle counts every sign-up per address, and EmailThrottle
 	// every change of email address on the account page per account and
-	// address (see newEveryAttemptLimiter).
+	// address.
 	SignupThrottle, EmailThrottle *throttle.Limiter
 	// Throttles keeps every limiter's counts: the database, or Redis when
 	// GATEHOUSE_REDIS_URL is set.
 	Throttles throttle.Store
 	// OAuth is the protocol core.
 	OAuth *oauth.Server
+	// Tokens answers token requests (the core, or a decorator of it).
+	Tokens TokenService
 	// Keys are the signing keys (the core's Signer, the JWKS).
 	Keys *keys.Manager
 	// Now is the clock (tests move it).
@@ -50,43 +52,30 @@ type Handlers struct {
 	// Metrics receives the domain counters (tokens issued, failed client
 	// authentications and sign-ins); nil counts nothing.
 	Metrics *Metrics
+}
+
+// Handlers are the page and API handlers.
+type Handlers struct {
+	Deps
 
 	// devices signs the sign-in form's device cookies.
 	devices deviceKeys
 }
 
-// New returns Handlers with SPEC.md's throttling thresholds.
-func New(cfg *config.Config, st *models.Store, log *slog.Logger) *Handlers {
-	versions := cache.NewVersions(st)
-	throttles := throttle.Open(cfg.RedisURL.Reveal(), st)
-	h := &Handlers{
-		Config:        cfg,
-		Store:         st,
-		Settings:      settings.NewCachedService(st, versions),
-		Versions:      versions,
-		Log:           log,
-		Throttles:     throttles,
-		LoginThrottle: throttle.New(throttles, "login"),
-		Now:           time.Now,
+// New returns the handlers over d.
+func New(d Deps) *Handlers {
+	if d.Tokens == nil {
+		d.Tokens = d.OAuth
 	}
-	h.SignupThrottle = newEveryAttemptLimiter(throttles, "signup")
-	h.EmailThrottle = newEveryAttemptLimiter(throttles, "email_change")
-	clock := func() time.Time { return h.Now() }
-	h.Keys = keys.New(keys.Options{Store: st, Secret: cfg.KeySecret.Reveal(), Now: clock, Log: log,
-		Version: func(ctx context.Context) (int64, error) { v, err := versions.Current(ctx); return v.Keys, err }})
-	h.OAuth = oauth.New(oauth.Options{
-		Issuer: cfg.Issuer, Model: models.NewCachedOAuthModel(st, versions), Settings: h.Settings, Now: clock, Log: log, OnSecurityEvent: h.onSecurityEvent,
-		ClientThrottle: throttle.New(throttles, "client"), LoginThrottle: h.LoginThrottle, Signer: h.Keys,
-	})
-	return h
+	return &Handlers{Deps: d}
 }
 
-// newEveryAttemptLimiter limits attempts that count whether or not they
+// NewEveryAttemptLimiter limits attempts that count whether or not they
 // succeed (sign-ups, email address changes: each answer may tell whether
 // an address is registered): 10 per account and 10 per address within an
 // hour. The window must not exceed what the throttle stores keep
 // (app.ThrottleWindow, throttle.Redis.TTL: an hour).
-func newEveryAttemptLimiter(st throttle.Store, scope string) *throttle.Limiter {
+func NewEveryAttemptLimiter(st throttle.Store, scope string) *throttle.Limiter {
 	l := throttle.New(st, scope)
 	l.Window, l.PerAccount, l.PerAddress = time.Hour, 10, 10
 	return l

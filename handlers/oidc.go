@@ -38,9 +38,9 @@ func (h *Handlers) UserInfo(c *fiber.Ctx) error {
 	if a == nil {
 		return err
 	}
-	resp, serr := h.OAuth.UserInfo(a)
-	if serr != nil {
-		return h.bearerChallenge(c, serr.Error, serr.Needed)
+	resp, err := h.OAuth.UserInfo(a)
+	if err != nil {
+		return h.bearerChallenge(c, err)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set(fiber.HeaderPragma, "no-cache")
@@ -50,7 +50,7 @@ func (h *Handlers) UserInfo(c *fiber.Ctx) error {
 // Introspect is the introspection endpoint (POST {P}/introspect,
 // RFC 7662): confidential clients only.
 func (h *Handlers) Introspect(c *fiber.Ctx) error {
-	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, *oauth.Error) {
+	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, error) {
 		return h.OAuth.Introspect(c.UserContext(), r)
 	})
 }
@@ -58,7 +58,7 @@ func (h *Handlers) Introspect(c *fiber.Ctx) error {
 // Revoke is the revocation endpoint (POST {P}/revoke, RFC 7009): 200 with
 // an empty body whether or not there was anything to revoke.
 func (h *Handlers) Revoke(c *fiber.Ctx) error {
-	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, *oauth.Error) {
+	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, error) {
 		return nil, h.OAuth.Revoke(c.UserContext(), r)
 	})
 }

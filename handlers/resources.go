@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -17,12 +18,20 @@ const bearerRealm = "gatehouse"
 const localAccess = "oauth.access"
 
 // bearerChallenge answers a resource request refused by RFC 6750 §3: no
-// token is a bare challenge; otherwise the error code (and the scopes that
-// would do) go into WWW-Authenticate and the JSON body.
-func (h *Handlers) bearerChallenge(c *fiber.Ctx, e *oauth.Error, needed []string) error {
-	if e != nil {
+// token (err nil) is a bare challenge; otherwise the error code (and the
+// scopes that would do, of a *oauth.ScopeError) go into WWW-Authenticate
+// and the JSON body. It is the one writer of bearer errors.
+func (h *Handlers) bearerChallenge(c *fiber.Ctx, err error) error {
+	var e *oauth.Error
+	var needed []string
+	if err != nil {
+		e = oauth.AsError(err)
 		if cause := e.Unwrap(); cause != nil {
 			return cause
+		}
+		var se *oauth.ScopeError
+		if errors.As(err, &se) {
+			needed = se.Needed
 		}
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -61,12 +70,8 @@ func (h *Handlers) checkBearer(c *fiber.Ctx, method, resource string, query url.
 	if a == nil {
 		return nil, err
 	}
-	serr, err := h.OAuth.CheckResource(c.UserContext(), a, method, resource)
-	if err != nil {
-		return nil, err
-	}
-	if serr != nil {
-		return nil, h.bearerChallenge(c, serr.Error, serr.Needed)
+	if err := h.OAuth.CheckResource(c.UserContext(), a, method, resource); err != nil {
+		return nil, h.bearerChallenge(c, err)
 	}
 	return a, nil
 }
@@ -88,16 +93,16 @@ func (h *Handlers) bearerAccess(c *fiber.Ctx, query url.Values) (*oauth.Access, 
 			src.Form = form["access_token"]
 		}
 	}
-	tok, e := oauth.ExtractBearer(src, pol.AllowQueryAccessToken)
-	if e != nil {
-		return nil, h.bearerChallenge(c, e, nil)
+	tok, err := oauth.ExtractBearer(src, pol.AllowQueryAccessToken)
+	if err != nil {
+		return nil, h.bearerChallenge(c, err)
 	}
 	if tok == "" {
-		return nil, h.bearerChallenge(c, nil, nil)
+		return nil, h.bearerChallenge(c, nil)
 	}
-	a, e := h.OAuth.AuthenticateAccessToken(ctx, tok)
-	if e != nil {
-		return nil, h.bearerChallenge(c, e, nil)
+	a, err := h.OAuth.AuthenticateAccessToken(ctx, tok)
+	if err != nil {
+		return nil, h.bearerChallenge(c, err)
 	}
 	return a, nil
 }
@@ -121,7 +126,7 @@ func (h *Handlers) RequireToken(c *fiber.Ctx) error {
 func (h *Handlers) APIUser(c *fiber.Ctx) error {
 	a, _ := c.Locals(localAccess).(*oauth.Access)
 	if a == nil || a.User == nil {
-		return h.bearerChallenge(c, oauth.ErrInsufficientScope.WithDescription("this resource needs a token issued for a user; client-credentials tokens have none"), nil)
+		return h.bearerChallenge(c, oauth.ErrInsufficientScope.WithDescription("this resource needs a token issued for a user; client-credentials tokens have none"))
 	}
 	u := a.User
 	out := fiber.Map{"sub": u.Subject, "username": u.Username, "role": u.Role}

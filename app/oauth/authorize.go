@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/url"
 	"regexp"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/secret"
-	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/store"
 )
 
@@ -45,8 +45,8 @@ type AuthorizeRequest struct {
 	PromptConsent       bool
 	// MaxAge is the max_age parameter in seconds; -1 when absent.
 	MaxAge int
-	// Settings are the settings the request was validated under.
-	Settings settings.Values
+	// Policy is the policy the request was validated under.
+	Policy Policy
 }
 
 // AuthorizeError is a refused authorization request. When Redirect is
@@ -105,7 +105,7 @@ var codeChallengeRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 // the redirect URI are checked first; until both are trusted, errors are
 // not redirectable (Redirect false). The error is *AuthorizeError.
 func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (*AuthorizeRequest, error) {
-	page := func(e *Error) error { return &AuthorizeError{Err: e} }
+	page := func(e error) error { return &AuthorizeError{Err: AsError(e)} }
 	for _, k := range []string{"client_id", "redirect_uri"} {
 		if len(params[k]) > 1 {
 			return nil, page(ErrInvalidRequest.WithDescription("the %s parameter was sent more than once", k))
@@ -125,11 +125,11 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 	if err != nil {
 		return nil, serverError(err)
 	}
-	pol, perr := s.policy(ctx)
+	pol, perr := s.loadPolicy(ctx)
 	if perr != nil {
 		return nil, perr
 	}
-	req := &AuthorizeRequest{Client: client, RedirectURIParam: params.Get("redirect_uri"), MaxAge: -1, Settings: pol}
+	req := &AuthorizeRequest{Client: client, RedirectURIParam: params.Get("redirect_uri"), MaxAge: -1, Policy: pol}
 	switch {
 	case req.RedirectURIParam != "":
 		if !MatchRedirectURI(client.RedirectURIs, req.RedirectURIParam, pol.RequireExactRedirectURI) {
@@ -151,7 +151,7 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 		req.ResponseMode = ModeFragment
 	}
 	req.State = params.Get("state")
-	fail := func(e *Error) error { return req.Fail(e) }
+	fail := func(e error) error { return req.Fail(e) }
 	switch m := params.Get("response_mode"); m {
 	case "":
 	case ModeQuery:
@@ -205,7 +205,7 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 	}
 	req.Scopes, req.ScopeDetails, serr = s.ValidateScope(ctx, client, requested)
 	if serr != nil {
-		if serr.Code == ErrServerError.Code {
+		if errors.Is(serr, ErrServerError) {
 			return nil, serr
 		}
 		return nil, fail(serr)
@@ -279,16 +279,72 @@ func (r *AuthorizeRequest) NeedsLogin(signedIn bool, authTime, started, now time
 	return r.MaxAge >= 0 && now.Sub(authTime) > time.Duration(r.MaxAge)*time.Second
 }
 
+// Next is what an authorization request needs next (Server.Decide).
+type Next int
+
+// The steps Decide chooses.
+const (
+	// NextLogin: the user must sign in (again) first.
+	NextLogin Next = iota + 1
+	// NextConsent: the user must be asked on the consent screen.
+	NextConsent
+	// NextRedirect: the request is answered; send the browser to the
+	// location (the code or token, or login_required / consent_required
+	// for prompt=none).
+	NextRedirect
+)
+
+// Visitor is who the browser is, as far as the authorization request is
+// concerned.
+type Visitor struct {
+	// User is the signed-in user (nil: nobody is signed in).
+	User *User
+	// AuthTime is when they last signed in.
+	AuthTime time.Time
+	// Started is when the authorization request arrived (prompt=login,
+	// max_age: a sign-in since then counts).
+	Started time.Time
+}
+
+// Decide takes a validated request as far as it can go without asking
+// the user (OIDC Core §3.1.2.3-§3.1.2.4): sign-in needed, consent needed,
+// or an answer for the client. prompt=none never asks: it answers
+// login_required or consent_required instead. When consent is remembered
+// the code (or token) is issued here and the answer carries it.
+func (s *Server) Decide(ctx context.Context, r *AuthorizeRequest, v Visitor) (Next, string, error) {
+	if r.NeedsLogin(v.User != nil, v.AuthTime, v.Started, s.now()) {
+		if r.PromptNone {
+			return NextRedirect, s.ErrorLocation(r.Fail(ErrLoginRequired.WithDescription("the user is not signed in"))), nil
+		}
+		return NextLogin, "", nil
+	}
+	need, err := s.NeedsConsent(ctx, r, v.User.ID)
+	if err != nil {
+		return 0, "", err
+	}
+	if !need {
+		loc, err := s.Approve(ctx, r, v.User, v.AuthTime, false)
+		if err != nil {
+			return 0, "", err
+		}
+		return NextRedirect, loc, nil
+	}
+	if r.PromptNone {
+		return NextRedirect, s.ErrorLocation(r.Fail(ErrConsentRequired.WithDescription("the user has not approved this application"))), nil
+	}
+	return NextConsent, "", nil
+}
+
 // Fail turns an error into the redirect the client receives.
-func (r *AuthorizeRequest) Fail(e *Error) *AuthorizeError {
-	return &AuthorizeError{Err: e, Redirect: true, RedirectURI: r.RedirectURI, ResponseMode: r.ResponseMode, State: r.State}
+func (r *AuthorizeRequest) Fail(err error) *AuthorizeError {
+	return &AuthorizeError{Err: AsError(err), Redirect: true, RedirectURI: r.RedirectURI, ResponseMode: r.ResponseMode, State: r.State}
 }
 
 // NeedsConsent reports whether the user must be asked: always with
 // prompt=consent; otherwise unless remember_consent is on and an earlier
 // consent covers every scope of the request.
 func (s *Server) NeedsConsent(ctx context.Context, r *AuthorizeRequest, userID int64) (bool, error) {
-	if r.PromptConsent || !r.Settings.RememberConsent {
+	if r.PromptConsent || !r.Policy.RememberConsent {
 		return true, nil
 	}
 	granted, err := s.model.GetConsent(ctx, userID, r.Client.ID)
@@ -319,7 +375,7 @@ func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, u *User, auth
 	}
 	if r.ResponseType == ResponseTypeToken {
 		uid, at := u.ID, authTime
-		resp, e := s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client, userID: &uid, user: u, scope: JoinScope(r.Scopes), authTime: &at, noIDToken: true})
+		resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client, userID: &uid, user: u, scope: JoinScope(r.Scopes), authTime: &at, noIDToken: true})
 		if e != nil {
 			return "", e
 		}
@@ -345,7 +401,7 @@ func (s *Server) issueCode(ctx context.Context, r *AuthorizeRequest, u *User, au
 	c := &AuthorizationCode{
 		Hash: secret.Digest(plain), ClientID: r.Client.ID, UserID: u.ID, RedirectURI: r.RedirectURIParam,
 		Scope: JoinScope(r.Scopes), CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
-		Nonce: r.Nonce, FamilyID: newFamilyID(), AuthTime: authTime.UTC(), ExpiresAt: now.Add(r.Settings.AuthorizationCodeLifetime),
+		Nonce: r.Nonce, FamilyID: newFamilyID(), AuthTime: authTime.UTC(), ExpiresAt: now.Add(r.Policy.AuthorizationCodeLifetime),
 	}
 	if err := s.model.SaveAuthorizationCode(ctx, c); err != nil {
 		return "", serverError(err)
@@ -369,9 +425,25 @@ type HeadlessResult struct {
 // the request's state and the issuer, like every authorization response
 // (RFC 9207).
 type HeadlessError struct {
-	*Error
-	State string `json:"state,omitempty"`
-	Iss   string `json:"iss"`
+	Err   *Error
+	State string
+	Iss   string
+}
+
+// Error implements error.
+func (e *HeadlessError) Error() string { return e.Err.Error() }
+
+// Unwrap exposes the OAuth error to errors.As.
+func (e *HeadlessError) Unwrap() error { return e.Err }
+
+// MarshalJSON writes the answer's body: error, error_description, state
+// and iss.
+func (e *HeadlessError) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		*Error
+		State string `json:"state,omitempty"`
+		Iss   string `json:"iss"`
+	}{e.Err, e.State, e.Iss})
 }
 
 // AuthorizeHeadless is the authorization endpoint for first-party apps
@@ -380,15 +452,16 @@ type HeadlessError struct {
 // validates the request exactly like the browser flow, and checks the
 // password like the sign-in form (same throttle, same time for unknown
 // users). Consent is implied: the user typed their password into the app.
-func (s *Server) AuthorizeHeadless(ctx context.Context, params url.Values, address string) (*HeadlessResult, *HeadlessError) {
-	fail := func(e *Error) *HeadlessError {
-		he := &HeadlessError{Error: e, Iss: s.issuer}
+// A refusal is a *HeadlessError.
+func (s *Server) AuthorizeHeadless(ctx context.Context, params url.Values, address string) (*HeadlessResult, error) {
+	fail := func(e error) error {
+		he := &HeadlessError{Err: AsError(e), Iss: s.issuer}
 		if len(params["state"]) == 1 {
 			he.State = params.Get("state")
 		}
 		return he
 	}
-	pol, perr := s.policy(ctx)
+	pol, perr := s.loadPolicy(ctx)
 	if perr != nil {
 		return nil, fail(perr)
 	}
@@ -397,7 +470,7 @@ func (s *Server) AuthorizeHeadless(ctx context.Context, params url.Values, addre
 	}
 	req, err := s.ParseAuthorizeRequest(ctx, params)
 	if err != nil {
-		return nil, fail(AsError(err))
+		return nil, fail(err)
 	}
 	if req.ResponseType != ResponseTypeCode {
 		return nil, fail(ErrUnsupportedResponseType.WithDescription("headless authorization only answers response_type=code"))
@@ -414,7 +487,7 @@ func (s *Server) AuthorizeHeadless(ctx context.Context, params url.Values, addre
 	}
 	code, err := s.issueCode(ctx, req, u, s.now())
 	if err != nil {
-		return nil, fail(AsError(err))
+		return nil, fail(err)
 	}
 	return &HeadlessResult{Code: code, State: req.State, Iss: s.issuer}, nil
 }

@@ -25,7 +25,7 @@ type BearerSource struct {
 // and form forms count only while allowQuery (allow_query_access_token)
 // is on. No token at all gives ("", nil); more than one way, or a
 // malformed header, gives invalid_request (RFC 6750 §2, §3.1).
-func ExtractBearer(src BearerSource, allowQuery bool) (string, *Error) {
+func ExtractBearer(src BearerSource, allowQuery bool) (string, error) {
 	var found []string
 	if h := strings.TrimSpace(src.Authorization); h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
@@ -59,7 +59,7 @@ func ExtractBearer(src BearerSource, allowQuery bool) (string, *Error) {
 // AuthenticateAccessToken checks a bearer token (getAccessToken): it must
 // be an access token that is neither expired nor revoked, and its user
 // must still exist and be enabled. Failures are invalid_token.
-func (s *Server) AuthenticateAccessToken(ctx context.Context, plain string) (*Access, *Error) {
+func (s *Server) AuthenticateAccessToken(ctx context.Context, plain string) (*Access, error) {
 	t, u, e := s.liveToken(ctx, plain)
 	if e != nil {
 		return nil, e
@@ -78,7 +78,7 @@ func (s *Server) AuthenticateAccessToken(ctx context.Context, plain string) (*Ac
 // with, except that a token without a user grants its machine scopes
 // only (rule 51), also one issued before the upgrade that brought the
 // flag, or before an admin took a scope's flag away.
-func (s *Server) usableScopes(ctx context.Context, t *Token) ([]string, *Error) {
+func (s *Server) usableScopes(ctx context.Context, t *Token) ([]string, error) {
 	scopes := strings.Fields(t.Scope)
 	if t.UserID != nil || len(scopes) == 0 {
 		return scopes, nil
@@ -103,24 +103,30 @@ func (s *Server) usableScopes(ctx context.Context, t *Token) ([]string, *Error) 
 // ScopeError is insufficient_scope with the scopes that would have
 // allowed the request (RFC 6750 §3.1).
 type ScopeError struct {
-	*Error
+	Err    *Error
 	Needed []string
 }
 
+// Error implements error.
+func (e *ScopeError) Error() string { return e.Err.Error() }
+
+// Unwrap exposes the OAuth error to errors.As.
+func (e *ScopeError) Unwrap() error { return e.Err }
+
 // CheckResource decides whether the access allows method on the resource
 // path (verifyScope): a granted scope must guard it. Resources no scope
-// guards are refused (deny by default).
-func (s *Server) CheckResource(ctx context.Context, a *Access, method, resource string) (*ScopeError, error) {
+// guards are refused (deny by default). A refusal is a *ScopeError.
+func (s *Server) CheckResource(ctx context.Context, a *Access, method, resource string) error {
 	all, err := s.model.ListScopes(ctx)
 	if err != nil {
-		return nil, err
+		return serverError(err)
 	}
 	ok, needed := VerifyScope(all, a.Scopes, method, resource)
 	if ok {
-		return nil, nil
+		return nil
 	}
 	if len(needed) == 0 {
-		return &ScopeError{Error: ErrInsufficientScope.WithDescription("no scope grants access to %s %s", strings.ToUpper(method), truncate(resource, 100))}, nil
+		return &ScopeError{Err: ErrInsufficientScope.WithDescription("no scope grants access to %s %s", strings.ToUpper(method), truncate(resource, 100))}
 	}
-	return &ScopeError{Error: ErrInsufficientScope.WithDescription("the access token lacks the scope this resource needs"), Needed: needed}, nil
+	return &ScopeError{Err: ErrInsufficientScope.WithDescription("the access token lacks the scope this resource needs"), Needed: needed}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/app/store"
-	"github.com/gatehouse/gatehouse/app/throttle"
 )
 
 // ClientRequest is what a client-authenticated endpoint (token, revoke,
@@ -20,6 +19,10 @@ type ClientRequest struct {
 	Form          url.Values
 	Authorization string
 	RemoteAddr    string
+	// ClientThrottle, when set, counts this request's failed client
+	// authentications instead of Options.ClientThrottle (a speculative
+	// run holds them back until its answer is the one sent).
+	ClientThrottle Limiter
 }
 
 // Auth methods (RFC 8414 token_endpoint_auth_methods_supported).
@@ -37,8 +40,8 @@ type AuthenticatedClient struct {
 
 // InvalidClientWithBasic reports whether e is invalid_client after the client
 // used HTTP Basic, so that the answer must carry WWW-Authenticate.
-func InvalidClientWithBasic(e *Error, r *ClientRequest) bool {
-	return e.Code == ErrInvalidClient.Code && strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Authorization)), "basic ")
+func InvalidClientWithBasic(err error, r *ClientRequest) bool {
+	return errors.Is(err, ErrInvalidClient) && strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.Authorization)), "basic ")
 }
 
 // ParseBasic reads an HTTP Basic Authorization header whose user and
@@ -82,7 +85,7 @@ func validCredential(s string) bool {
 // methods in one request are invalid_request. Secrets are compared in
 // constant time on their SHA-256 digests. Failures are throttled per
 // client and per address (429 with RetryAfter once over the limit).
-func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*AuthenticatedClient, *Error) {
+func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*AuthenticatedClient, error) {
 	var id, sec, method string
 	hasSecret := false
 	if strings.TrimSpace(r.Authorization) != "" {
@@ -115,7 +118,7 @@ func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*Aut
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		secret.Equal(secret.Digest(sec), make([]byte, 32)) // same work as a known client
-		return nil, s.clientFailed(ctx, id, r.RemoteAddr, "unknown client or bad credentials")
+		return nil, s.clientFailed(ctx, r, id, "unknown client or bad credentials")
 	case err != nil:
 		return nil, serverError(err)
 	}
@@ -126,15 +129,15 @@ func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*Aut
 			hasSecret = false
 		}
 		if hasSecret {
-			return nil, s.clientFailed(ctx, id, r.RemoteAddr, "public clients do not use a client secret")
+			return nil, s.clientFailed(ctx, r, id, "public clients do not use a client secret")
 		}
 		return &AuthenticatedClient{Client: c, Method: AuthNone}, nil
 	}
 	if !hasSecret {
-		return nil, s.clientFailed(ctx, id, r.RemoteAddr, "this client must authenticate with its client secret")
+		return nil, s.clientFailed(ctx, r, id, "this client must authenticate with its client secret")
 	}
 	if len(c.SecretHash) == 0 || !secret.Equal(secret.Digest(sec), c.SecretHash) {
-		return nil, s.clientFailed(ctx, id, r.RemoteAddr, "unknown client or bad credentials")
+		return nil, s.clientFailed(ctx, r, id, "unknown client or bad credentials")
 	}
 	return &AuthenticatedClient{Client: c, Method: method}, nil
 }
@@ -144,18 +147,20 @@ func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*Aut
 // too often. Only failures are throttled: a client presenting its right
 // secret (256 random bits cannot be guessed) is never locked out by
 // someone else's failures under its client ID.
-func (s *Server) clientFailed(ctx context.Context, id, addr, desc string) *Error {
-	if s.clientThrottle != nil {
-		wait, err := s.clientThrottle.Blocked(ctx, id, addr)
+func (s *Server) clientFailed(ctx context.Context, r *ClientRequest, id, desc string) error {
+	limiter, addr := s.clientThrottle, r.RemoteAddr
+	if r.ClientThrottle != nil {
+		limiter = r.ClientThrottle
+	}
+	if limiter != nil {
+		wait, err := limiter.Blocked(ctx, id, addr)
 		if err != nil {
 			return serverError(err)
 		}
 		if wait > 0 {
-			e := ErrTooManyRequests.WithDescription("too many failed client authentications; try again later")
-			e.RetryAfter = throttle.RetryAfterSeconds(wait)
-			return e
+			return tooManyRequests(wait, "too many failed client authentications; try again later")
 		}
-		if err := s.clientThrottle.Fail(ctx, id, addr); err != nil {
+		if err := limiter.Fail(ctx, id, addr); err != nil {
 			return serverError(err)
 		}
 	}

@@ -43,7 +43,7 @@ func TestExtractBearer(t *testing.T) {
 		{Query: []string{"a", "b"}},
 		{Authorization: "Bearer a b"},
 	} {
-		if _, err := ExtractBearer(src, true); err == nil || err.Code != "invalid_request" {
+		if _, err := ExtractBearer(src, true); err == nil || AsError(err).Code != "invalid_request" {
 			t.Errorf("%+v: want invalid_request, got %v", src, err)
 		}
 	}

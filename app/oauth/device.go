@@ -156,11 +156,11 @@ const maxUserCodeAttempts = 5
 // client may use the device grant, validates the scope like the
 // authorization endpoint (defaults added), and stores a new pending
 // authorization.
-func (s *Server) DeviceAuthorization(ctx context.Context, r *ClientRequest) (*DeviceAuthorizationResponse, *Error) {
+func (s *Server) DeviceAuthorization(ctx context.Context, r *ClientRequest) (*DeviceAuthorizationResponse, error) {
 	if dup, ok := singleValues(r.Form); !ok {
 		return nil, ErrInvalidRequest.WithDescription("the %s parameter was sent more than once", truncate(dup, 32))
 	}
-	pol, perr := s.policy(ctx)
+	pol, perr := s.loadPolicy(ctx)
 	if perr != nil {
 		return nil, perr
 	}

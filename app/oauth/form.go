@@ -12,7 +12,7 @@ import (
 // them, RFC 6749 §3.1, §3.2). A body that is not valid form encoding, or
 // a name or value that is not valid UTF-8 or contains NUL, is
 // invalid_request: nothing malformed reaches the database.
-func ParseForm(body string) (url.Values, *Error) {
+func ParseForm(body string) (url.Values, error) {
 	form, err := url.ParseQuery(body)
 	if err != nil {
 		return nil, ErrInvalidRequest.WithDescription("the body is not valid form encoding")

@@ -25,11 +25,11 @@ func FuzzParseForm(f *testing.F) {
 		form, e := ParseForm(body)
 		std, stdErr := url.ParseQuery(body)
 		if e != nil {
-			if e.Code != ErrInvalidRequest.Code || e.Description == "" {
+			if AsError(e).Code != ErrInvalidRequest.Code || AsError(e).Description == "" {
 				t.Fatalf("ParseForm(%q): %v", body, e)
 			}
 			if stdErr == nil && validForm(std) {
-				t.Fatalf("ParseForm(%q) refused a valid form: %v", body, e.Description)
+				t.Fatalf("ParseForm(%q) refused a valid form: %v", body, AsError(e).Description)
 			}
 			return
 		}

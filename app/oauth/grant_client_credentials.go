@@ -2,8 +2,6 @@ package oauth
 
 import (
 	"context"
-
-	"github.com/gatehouse/gatehouse/app/settings"
 )
 
 // clientCredentialsGrant issues tokens to a confidential client acting
@@ -13,9 +11,16 @@ type clientCredentialsGrant struct{ s *Server }
 
 var _ GrantHandler = clientCredentialsGrant{}
 
-func (clientCredentialsGrant) Enabled(settings.Values) bool { return true }
+// Info implements GrantHandler.
+func (clientCredentialsGrant) Info() GrantTypeInfo {
+	return GrantTypeInfo{GrantClientCredentials, "Client credentials", "Machine to machine: your confidential app acts on its own behalf, with no user.", false}
+}
 
-func (g clientCredentialsGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, *Error) {
+func (clientCredentialsGrant) bind(s *Server) GrantHandler { return clientCredentialsGrant{s} }
+
+func (clientCredentialsGrant) Enabled(Policy) bool { return true }
+
+func (g clientCredentialsGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, error) {
 	if r.Client.Public {
 		return nil, ErrUnauthorizedClient.WithDescription("public clients cannot use the client_credentials grant")
 	}
@@ -27,5 +32,5 @@ func (g clientCredentialsGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 	if serr != nil {
 		return nil, serr
 	}
-	return g.s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, scope: JoinScope(scopes)})
+	return g.s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, scope: JoinScope(scopes)})
 }

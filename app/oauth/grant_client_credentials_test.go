@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"slices"
 	"strings"
@@ -9,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/secret"
-	"github.com/gatehouse/gatehouse/app/settings"
 )
 
 // machineTestScopes: two machine scopes (one of them default), a scope
@@ -63,7 +63,7 @@ func TestRule51_ClientCredentialsGetsOnlyListedMachineScopes(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			resp, err := f.token(c.id, c.sec, ccForm(c.scope))
 			if c.wantErr != "" {
-				if err == nil || err.Code != "invalid_scope" || !strings.Contains(err.Description, c.wantErr) {
+				if err == nil || AsError(err).Code != "invalid_scope" || !strings.Contains(AsError(err).Description, c.wantErr) {
 					t.Fatalf("got %+v, %v; want invalid_scope mentioning %q", resp, err, c.wantErr)
 				}
 				return
@@ -116,7 +116,7 @@ func TestRule51_NoClientCredentialsTokenCarriesOtherScopes(t *testing.T) {
 		for _, req := range subsets {
 			resp, err := f.token(id, sec, ccForm(strings.Join(req, " ")))
 			if err != nil {
-				if err.Code != "invalid_scope" {
+				if AsError(err).Code != "invalid_scope" {
 					t.Fatalf("list %v, request %v: %v", list, req, err)
 				}
 				continue
@@ -145,14 +145,14 @@ func TestTokenExchangeOfClientCredentialsTokenKeepsToMachineScopes(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	exchange := func(subject, scope string) (*TokenResponse, *Error) {
+	exchange := func(subject, scope string) (*TokenResponse, error) {
 		v := url.Values{"grant_type": {GrantTokenExchange}, "subject_token": {subject}, "subject_token_type": {TokenTypeAccessToken}}
 		if scope != "" {
 			v.Set("scope", scope)
 		}
 		return f.token(id, sec, v)
 	}
-	if resp, err := exchange(cc.AccessToken, "admin.panel"); err == nil || err.Code != "invalid_scope" {
+	if resp, err := exchange(cc.AccessToken, "admin.panel"); err == nil || AsError(err).Code != "invalid_scope" {
 		t.Fatalf("non-machine scope through exchange: %+v %v", resp, err)
 	}
 	if resp, err := exchange(cc.AccessToken, ""); err != nil || resp.Scope != "files.write" {
@@ -167,7 +167,7 @@ func TestTokenExchangeOfClientCredentialsTokenKeepsToMachineScopes(t *testing.T)
 		Scope: "admin.panel files.write", FamilyID: "legacy", IssuedAt: f.srv.now(), ExpiresAt: f.srv.now().Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	if resp, err := exchange(legacy, "admin.panel"); err == nil || err.Code != "invalid_scope" || !strings.Contains(err.Description, "not a machine scope") {
+	if resp, err := exchange(legacy, "admin.panel"); err == nil || AsError(err).Code != "invalid_scope" || !strings.Contains(AsError(err).Description, "not a machine scope") {
 		t.Fatalf("legacy non-machine scope named: %+v %v", resp, err)
 	}
 	resp, err := exchange(legacy, "")
@@ -180,7 +180,7 @@ func TestTokenExchangeOfClientCredentialsTokenKeepsToMachineScopes(t *testing.T)
 
 	// The client no longer lists files.write: nothing is left to carry.
 	f.model.clients[id].Scopes = []string{"admin.panel"}
-	if resp, err := exchange(cc.AccessToken, "files.write"); err == nil || !strings.Contains(err.Description, "not listed for this client") {
+	if resp, err := exchange(cc.AccessToken, "files.write"); err == nil || !strings.Contains(AsError(err).Description, "not listed for this client") {
 		t.Fatalf("unlisted scope named: %+v %v", resp, err)
 	}
 	if resp, err := exchange(cc.AccessToken, ""); err != nil || resp.Scope != "" {
@@ -194,10 +194,10 @@ func TestTokenExchangeOfClientCredentialsTokenKeepsToMachineScopes(t *testing.T)
 func TestIssueTokensRefusesUserlessNonMachineScope(t *testing.T) {
 	f := newCoreFixture(t, machineTestScopes...)
 	id, _ := f.client(ccGrants, "files.write", "admin.panel")
-	pol, _ := f.srv.policy(context.Background())
+	pol, _ := f.srv.loadPolicy(context.Background())
 	client := f.model.clients[id]
 	for scope, want := range map[string]string{"admin.panel": "not a machine scope", "reports.read": "not listed", "files.write user.read": "not a machine scope"} {
-		if _, err := f.srv.issueTokens(context.Background(), issue{pol: pol, client: client, scope: scope}); err == nil || !strings.Contains(err.Description, want) {
+		if _, err := f.srv.issueTokens(context.Background(), issue{pol: pol, client: client, scope: scope}); err == nil || !strings.Contains(AsError(err).Description, want) {
 			t.Errorf("scope %q: %v, want invalid_scope mentioning %q", scope, err, want)
 		}
 	}
@@ -230,11 +230,12 @@ func TestRule51_UserlessTokenUsesOnlyMachineScopes(t *testing.T) {
 	if !slices.Equal(a.Scopes, []string{"files.write"}) {
 		t.Fatalf("scopes at use: %v, want only the machine scope", a.Scopes)
 	}
-	if se, err := f.srv.CheckResource(context.Background(), a, "GET", "/admin/users"); err != nil || se == nil {
-		t.Fatalf("the non-machine scope still opens /admin: %v %v", se, err)
+	var se *ScopeError
+	if err := f.srv.CheckResource(context.Background(), a, "GET", "/admin/users"); !errors.As(err, &se) {
+		t.Fatalf("the non-machine scope still opens /admin: %v", err)
 	}
-	if se, err := f.srv.CheckResource(context.Background(), a, "PUT", "/files/x"); err != nil || se != nil {
-		t.Fatalf("the machine scope no longer opens /files: %v %v", se, err)
+	if err := f.srv.CheckResource(context.Background(), a, "PUT", "/files/x"); err != nil {
+		t.Fatalf("the machine scope no longer opens /files: %v", err)
 	}
 	// An admin takes the flag away: the scope stops working at once.
 	for i := range f.model.scopes {
@@ -284,8 +285,7 @@ func TestTokenExchangeRacingRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	rm := &revokingModel{memModel: f.model, family: f.stored(cc.AccessToken).FamilyID}
-	pol, _, _ := settings.Resolve(nil)
-	f.srv = New(Options{Issuer: "https://gatehouse.test", Model: rm, Settings: fixedSettings(pol)})
+	f.srv = New(Options{Issuer: "https://gatehouse.test", Model: rm, Policy: defaultPolicy})
 	resp, terr := f.token(id, sec, url.Values{"grant_type": {GrantTokenExchange}, "subject_token": {cc.AccessToken},
 		"subject_token_type": {TokenTypeAccessToken}})
 	if terr != nil {

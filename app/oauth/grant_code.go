@@ -7,7 +7,6 @@ import (
 	"errors"
 
 	"github.com/gatehouse/gatehouse/app/secret"
-	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/store"
 )
 
@@ -17,13 +16,20 @@ type authorizationCodeGrant struct{ s *Server }
 
 var _ GrantHandler = authorizationCodeGrant{}
 
-func (authorizationCodeGrant) Enabled(settings.Values) bool { return true }
+// Info implements GrantHandler.
+func (authorizationCodeGrant) Info() GrantTypeInfo {
+	return GrantTypeInfo{GrantAuthorizationCode, "Authorization code", "Users sign in and approve your app; the standard flow for web, mobile and single-page apps (with PKCE).", false}
+}
+
+func (authorizationCodeGrant) bind(s *Server) GrantHandler { return authorizationCodeGrant{s} }
+
+func (authorizationCodeGrant) Enabled(Policy) bool { return true }
 
 // Handle redeems the code once: a second redemption is invalid_grant and
 // revokes every token issued from the first (RFC 6749 §4.1.2). The code
 // must belong to the client, come with the same redirect_uri as the
 // authorization request, and with the PKCE verifier of its challenge.
-func (g authorizationCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, *Error) {
+func (g authorizationCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, error) {
 	s := g.s
 	code := r.Form.Get("code")
 	if code == "" {
@@ -77,7 +83,7 @@ func (g authorizationCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 		return nil, uerr
 	}
 	uid, at := rec.UserID, rec.AuthTime
-	return s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: &uid, user: u, scope: rec.Scope, familyID: rec.FamilyID,
+	return s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: &uid, user: u, scope: rec.Scope, familyID: rec.FamilyID,
 		authTime: &at, nonce: rec.Nonce, refresh: r.Client.HasGrant(GrantRefreshToken), recheck: true})
 }
 

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/secret"
-	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/store"
 )
 
@@ -17,7 +16,14 @@ type deviceCodeGrant struct{ s *Server }
 
 var _ GrantHandler = deviceCodeGrant{}
 
-func (deviceCodeGrant) Enabled(settings.Values) bool { return true }
+// Info implements GrantHandler.
+func (deviceCodeGrant) Info() GrantTypeInfo {
+	return GrantTypeInfo{GrantDeviceCode, "Device code", "For TVs, consoles and command-line tools without a browser: the device shows a short code that the user enters at /device on their phone or computer (RFC 8628).", false}
+}
+
+func (deviceCodeGrant) bind(s *Server) GrantHandler { return deviceCodeGrant{s} }
+
+func (deviceCodeGrant) Enabled(Policy) bool { return true }
 
 // maxPollAttempts bounds how often one poll re-reads the authorization
 // when a concurrent poll or decision changed it under its feet.
@@ -31,7 +37,7 @@ const maxPollAttempts = 3
 // slow_down when this poll came sooner than the interval after the
 // previous one (the interval then grows by 5 s for good). Every poll of a
 // pending authorization is recorded, slow ones and fast ones.
-func (g deviceCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, *Error) {
+func (g deviceCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, error) {
 	s := g.s
 	code := r.Form.Get("device_code")
 	if code == "" {
@@ -103,7 +109,7 @@ func slowDown(interval time.Duration) *Error {
 // when the authorization changed since it was read (redeemed by a
 // concurrent poll, denied by the user revoking the app, expired): the
 // caller reads it again and answers for its new state.
-func (g deviceCodeGrant) redeem(ctx context.Context, r *TokenRequest, hash []byte, now time.Time) (*TokenResponse, *Error, bool) {
+func (g deviceCodeGrant) redeem(ctx context.Context, r *TokenRequest, hash []byte, now time.Time) (*TokenResponse, error, bool) {
 	s := g.s
 	d, err := s.model.RedeemDeviceCode(ctx, hash, now)
 	switch {
@@ -120,7 +126,7 @@ func (g deviceCodeGrant) redeem(ctx context.Context, r *TokenRequest, hash []byt
 		return nil, uerr, false
 	}
 	uid, at := *d.UserID, *d.AuthTime
-	resp, e := s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: &uid, user: u, scope: d.Scope, authTime: &at,
+	resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: &uid, user: u, scope: d.Scope, authTime: &at,
 		refresh: r.Client.HasGrant(GrantRefreshToken)})
 	return resp, e, false
 }

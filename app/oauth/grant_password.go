@@ -2,11 +2,8 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"strings"
-
-	"github.com/gatehouse/gatehouse/app/password"
-	"github.com/gatehouse/gatehouse/app/settings"
-	"github.com/gatehouse/gatehouse/app/throttle"
 )
 
 // passwordGrant is the resource owner password credentials grant
@@ -16,11 +13,18 @@ type passwordGrant struct{ s *Server }
 
 var _ GrantHandler = passwordGrant{}
 
-func (passwordGrant) Enabled(pol settings.Values) bool { return pol.AllowPasswordGrant }
+// Info implements GrantHandler.
+func (passwordGrant) Info() GrantTypeInfo {
+	return GrantTypeInfo{GrantPassword, "Resource owner password", "Your app collects the user's password itself. Discouraged: only for trusted first-party apps, and only while an admin allows it.", true}
+}
+
+func (passwordGrant) bind(s *Server) GrantHandler { return passwordGrant{s} }
+
+func (passwordGrant) Enabled(pol Policy) bool { return pol.AllowPasswordGrant }
 
 // Handle checks the user's password and issues tokens for the validated
 // scope.
-func (g passwordGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, *Error) {
+func (g passwordGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, error) {
 	s := g.s
 	asked, perr := ParseScope(r.Form.Get("scope"))
 	if perr != nil {
@@ -36,7 +40,7 @@ func (g passwordGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenRespo
 		return nil, e
 	}
 	uid, at := u.ID, s.now()
-	return s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: &uid, user: u, scope: JoinScope(scopes), authTime: &at,
+	return s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: &uid, user: u, scope: JoinScope(scopes), authTime: &at,
 		refresh: r.Client.HasGrant(GrantRefreshToken)})
 }
 
@@ -51,7 +55,7 @@ const MaxUsernameBytes = 64
 // request (invalid_request, RFC 6749 §5.2), refused before the throttle
 // counts it or the audit log records it: nothing an attacker sends grows
 // either.
-func (s *Server) checkPassword(ctx context.Context, username, pw, address string) (*User, *Error) {
+func (s *Server) checkPassword(ctx context.Context, username, pw, address string) (*User, error) {
 	username = strings.ToLower(strings.TrimSpace(username))
 	if username == "" || pw == "" {
 		return nil, ErrInvalidRequest.WithDescription("username and password are required")
@@ -59,16 +63,17 @@ func (s *Server) checkPassword(ctx context.Context, username, pw, address string
 	if len(username) > MaxUsernameBytes {
 		return nil, ErrInvalidRequest.WithDescription("username is too long")
 	}
-	var attempt interface{ Succeeded(context.Context) error }
+	if s.passwords == nil {
+		return nil, serverError(errors.New("oauth: no PasswordChecker (Options.Passwords)"))
+	}
+	var attempt Attempt
 	if s.loginThrottle != nil {
 		a, wait, err := s.loginThrottle.Begin(ctx, username, address)
 		if err != nil {
 			return nil, serverError(err)
 		}
 		if wait > 0 {
-			e := ErrTooManyRequests.WithDescription("too many failed sign-in attempts; try again later")
-			e.RetryAfter = throttle.RetryAfterSeconds(wait)
-			return nil, e
+			return nil, tooManyRequests(wait, "too many failed sign-in attempts; try again later")
 		}
 		attempt = a
 	}
@@ -76,13 +81,13 @@ func (s *Server) checkPassword(ctx context.Context, username, pw, address string
 	ok := false
 	switch {
 	case err == nil:
-		ok, err = password.Verify(pw, u.PasswordHash)
+		ok, err = s.passwords.Verify(pw, u.PasswordHash)
 		if err != nil {
 			s.log.ErrorContext(ctx, "stored password hash unreadable", "user_id", u.ID)
 			ok = false
 		}
 	case isNotFound(err):
-		password.VerifyDummy(pw)
+		s.passwords.VerifyDummy(pw)
 	default:
 		return nil, serverError(err)
 	}

@@ -5,22 +5,22 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gatehouse/gatehouse/app/throttle"
 )
 
-// countingStore is a throttle store that counts what is written to it.
-type countingStore struct{ added int }
+// countingLimiter is a Limiter that counts the attempts it is told of.
+type countingLimiter struct{ added int }
 
-func (c *countingStore) AddThrottleEvent(context.Context, string, time.Time) (int64, error) {
+func (c *countingLimiter) Begin(context.Context, string, string) (Attempt, time.Duration, error) {
 	c.added++
-	return int64(c.added), nil
+	return nil, 0, nil
 }
-func (c *countingStore) DeleteThrottleEvents(context.Context, ...throttle.Event) error { return nil }
-func (c *countingStore) CountThrottleEvents(context.Context, string, time.Time) (int64, time.Time, error) {
-	return 0, time.Time{}, nil
+func (c *countingLimiter) Blocked(context.Context, string, string) (time.Duration, error) {
+	return 0, nil
 }
-func (c *countingStore) ClearThrottle(context.Context, string) error { return nil }
+func (c *countingLimiter) Fail(context.Context, string, string) error {
+	c.added++
+	return nil
+}
 
 // noModel fails the test on any lookup: the request must be refused
 // before a user is looked up.
@@ -31,13 +31,13 @@ type noModel struct{ Model }
 // long", before the throttle counts anything, the user is looked up, or
 // a sign-in is reported to the audit log.
 func TestCheckPasswordRefusesLongUsernames(t *testing.T) {
-	st := &countingStore{}
+	st := &countingLimiter{}
 	var events []SecurityEvent
-	s := New(Options{Model: noModel{}, LoginThrottle: throttle.New(st, "login"),
+	s := New(Options{Model: noModel{}, LoginThrottle: st,
 		OnSecurityEvent: func(_ context.Context, ev SecurityEvent) { events = append(events, ev) }})
 	for _, name := range []string{strings.Repeat("a", MaxUsernameBytes+1), strings.Repeat("é", 33), "  " + strings.Repeat("B", 900_000)} {
 		u, e := s.checkPassword(context.Background(), name, "some password", "192.0.2.1")
-		if u != nil || e == nil || e.Code != ErrInvalidRequest.Code || e.Description != "username is too long" {
+		if u != nil || e == nil || AsError(e).Code != ErrInvalidRequest.Code || AsError(e).Description != "username is too long" {
 			t.Fatalf("%d bytes: %v %+v", len(name), u, e)
 		}
 		s.passwordSignIn(context.Background(), GrantPassword, "client", "192.0.2.1", name, u, e)

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/app/secret"
-	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/store"
 )
 
@@ -16,14 +15,21 @@ type refreshTokenGrant struct{ s *Server }
 
 var _ GrantHandler = refreshTokenGrant{}
 
-func (refreshTokenGrant) Enabled(settings.Values) bool { return true }
+// Info implements GrantHandler.
+func (refreshTokenGrant) Info() GrantTypeInfo {
+	return GrantTypeInfo{GrantRefreshToken, "Refresh token", "Your app gets a refresh token and can renew access without asking the user again.", false}
+}
+
+func (refreshTokenGrant) bind(s *Server) GrantHandler { return refreshTokenGrant{s} }
+
+func (refreshTokenGrant) Enabled(Policy) bool { return true }
 
 // Handle checks the refresh token (this client's, unexpired, unused),
 // narrows the scope if asked, rotates the token and issues a new pair in
 // the same family. The new refresh token keeps the original scope and the
 // original absolute expiry. Presenting a token that was already rotated is
 // reuse: the whole family is revoked.
-func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, *Error) {
+func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, error) {
 	s := g.s
 	plain := r.Form.Get("refresh_token")
 	if plain == "" {
@@ -59,7 +65,7 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 	}
 	var u *User
 	if t.UserID != nil {
-		var uerr *Error
+		var uerr error
 		if u, uerr = s.activeUser(ctx, *t.UserID, ErrInvalidGrant); uerr != nil {
 			return nil, uerr
 		}
@@ -76,12 +82,12 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 		}
 		return nil, serverError(err)
 	}
-	return s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: t.UserID, user: u, scope: JoinScope(scope), familyID: t.FamilyID,
+	return s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: t.UserID, user: u, scope: JoinScope(scope), familyID: t.FamilyID,
 		authTime: t.AuthTime, refresh: true, refreshScope: t.Scope, refreshExpiry: t.ExpiresAt, recheck: true})
 }
 
 // reuse revokes the family of a refresh token presented after rotation.
-func (g refreshTokenGrant) reuse(ctx context.Context, r *TokenRequest, t *Token) *Error {
+func (g refreshTokenGrant) reuse(ctx context.Context, r *TokenRequest, t *Token) error {
 	n, err := g.s.model.RevokeFamily(ctx, t.FamilyID, g.s.now())
 	if err != nil {
 		return serverError(err)

@@ -5,14 +5,13 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse/app/secret"
-	"github.com/gatehouse/gatehouse/app/settings"
 )
 
 // TokenTypeAccessToken is RFC 8693's type URI for access tokens.
 const TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 
 // tokenExchangeGrant is an extension grant (RFC 6749 §4.5), and the
-// example of how one is added: this file plus one RegisterGrant line. It
+// example of how one is added: this file plus one line in builtinGrants. It
 // implements the down-scoping case of RFC 8693 token exchange: a client
 // trades one of its own access tokens for a new one with a subset of the
 // scopes that expires no later. The new token joins the subject token's
@@ -21,9 +20,16 @@ type tokenExchangeGrant struct{ s *Server }
 
 var _ GrantHandler = tokenExchangeGrant{}
 
-func (tokenExchangeGrant) Enabled(settings.Values) bool { return true }
+// Info implements GrantHandler.
+func (tokenExchangeGrant) Info() GrantTypeInfo {
+	return GrantTypeInfo{GrantTokenExchange, "Token exchange (down-scoping)", "Your app trades one of its access tokens for a shorter-lived token with fewer scopes (RFC 8693).", false}
+}
 
-func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, *Error) {
+func (tokenExchangeGrant) bind(s *Server) GrantHandler { return tokenExchangeGrant{s} }
+
+func (tokenExchangeGrant) Enabled(Policy) bool { return true }
+
+func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, error) {
 	s := g.s
 	subject := r.Form.Get("subject_token")
 	if subject == "" {
@@ -68,7 +74,7 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 			return nil, uerr
 		}
 	}
-	resp, e := s.issueTokens(ctx, issue{pol: r.Settings, client: r.Client.Client, userID: t.UserID, scope: JoinScope(scope), familyID: t.FamilyID,
+	resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: t.UserID, scope: JoinScope(scope), familyID: t.FamilyID,
 		authTime: t.AuthTime, accessExpiry: t.ExpiresAt, noIDToken: true, recheck: true})
 	if e != nil {
 		return nil, e
@@ -82,7 +88,7 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 // scopes (asked), one it may not have is invalid_scope instead; scopes
 // only inherited from the subject token are dropped quietly, as a refresh
 // drops scopes taken from a client.
-func (s *Server) machineSubset(ctx context.Context, client *Client, scopes []string, asked bool) ([]string, *Error) {
+func (s *Server) machineSubset(ctx context.Context, client *Client, scopes []string, asked bool) ([]string, error) {
 	all, err := s.model.ListScopes(ctx)
 	if err != nil {
 		return nil, serverError(err)

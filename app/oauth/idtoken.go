@@ -99,7 +99,7 @@ func unixOrZero(t *time.Time) int64 {
 // for the user, audience the client, with auth_time always, the nonce of
 // the authorization request when there was one (never on refresh, §12.2),
 // and at_hash of the access token issued with it.
-func (s *Server) idToken(ctx context.Context, in issue, u *User, accessToken string, now time.Time) (string, *Error) {
+func (s *Server) idToken(ctx context.Context, in issue, u *User, accessToken string, now time.Time) (string, error) {
 	c := IDTokenClaims{
 		Issuer: s.issuer, Subject: u.Subject, Audience: in.client.ID, AuthorizedParty: in.client.ID,
 		IssuedAt: now.Unix(), Expiry: now.Add(in.pol.AccessTokenLifetime).Unix(),
@@ -118,7 +118,7 @@ func (s *Server) idToken(ctx context.Context, in issue, u *User, accessToken str
 // everything {P}/verify guards) it is for; sub is the user's subject, or
 // the client ID for client-credentials tokens (§2.2). A random jti makes
 // every token unique, so that its hash identifies it.
-func (s *Server) jwtAccessToken(ctx context.Context, in issue, u *User, now, exp time.Time) (string, *Error) {
+func (s *Server) jwtAccessToken(ctx context.Context, in issue, u *User, now, exp time.Time) (string, error) {
 	c := AccessTokenClaims{
 		Issuer: s.issuer, Subject: in.client.ID, Audience: s.issuer, IssuedAt: now.Unix(), Expiry: exp.Unix(),
 		JTI: base64.RawURLEncoding.EncodeToString(secret.Random(16)), ClientID: in.client.ID, Scope: in.scope,

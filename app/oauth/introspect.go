@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/app/secret"
@@ -37,7 +38,7 @@ const (
 // other clients; public clients may not introspect (SPEC.md §3). Unknown,
 // expired, revoked or rotated tokens, and tokens of a disabled or deleted
 // user, are {"active": false}.
-func (s *Server) Introspect(ctx context.Context, r *ClientRequest) (*Introspection, *Error) {
+func (s *Server) Introspect(ctx context.Context, r *ClientRequest) (*Introspection, error) {
 	plain, client, e := s.tokenRequest(ctx, r)
 	if e != nil {
 		return nil, e
@@ -47,7 +48,7 @@ func (s *Server) Introspect(ctx context.Context, r *ClientRequest) (*Introspecti
 	}
 	t, u, e := s.liveToken(ctx, plain)
 	if e != nil {
-		if e.Unwrap() != nil {
+		if errors.Is(e, ErrServerError) {
 			return nil, e
 		}
 		return &Introspection{}, nil
@@ -72,7 +73,7 @@ func (s *Server) Introspect(ctx context.Context, r *ClientRequest) (*Introspecti
 
 // tokenRequest is the common start of revocation and introspection: no
 // repeated parameters, a token parameter, an authenticated client.
-func (s *Server) tokenRequest(ctx context.Context, r *ClientRequest) (string, *AuthenticatedClient, *Error) {
+func (s *Server) tokenRequest(ctx context.Context, r *ClientRequest) (string, *AuthenticatedClient, error) {
 	if dup, ok := singleValues(r.Form); !ok {
 		return "", nil, ErrInvalidRequest.WithDescription("the %s parameter was sent more than once", truncate(dup, 32))
 	}
@@ -91,7 +92,7 @@ func (s *Server) tokenRequest(ctx context.Context, r *ClientRequest) (string, *A
 // expired nor revoked, or a refresh token neither expired, revoked nor
 // rotated, whose user (if any) exists and is enabled. Any other token is
 // invalid_token saying why; storage failures are server errors.
-func (s *Server) liveToken(ctx context.Context, plain string) (*Token, *User, *Error) {
+func (s *Server) liveToken(ctx context.Context, plain string) (*Token, *User, error) {
 	t, err := s.model.GetToken(ctx, secret.Digest(plain))
 	if err != nil {
 		if isNotFound(err) {
@@ -109,7 +110,7 @@ func (s *Server) liveToken(ctx context.Context, plain string) (*Token, *User, *E
 	}
 	var u *User
 	if t.UserID != nil {
-		var e *Error
+		var e error
 		if u, e = s.activeUser(ctx, *t.UserID, ErrInvalidToken); e != nil {
 			return nil, nil, e
 		}

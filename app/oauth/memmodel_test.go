@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/secret"
-	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/store"
 )
 
@@ -200,10 +199,12 @@ func (m *memModel) RedeemDeviceCode(context.Context, []byte, time.Time) (*Device
 	return nil, notFound("device code")
 }
 
-// fixedSettings are the settings in force for a core test.
-type fixedSettings settings.Values
-
-func (f fixedSettings) Load(context.Context) (settings.Values, error) { return settings.Values(f), nil }
+// defaultPolicy is the policy of the default settings.
+var defaultPolicy = Policy{
+	EnforceState: true, RequireExactRedirectURI: true, RequirePKCE: "public", RememberConsent: true,
+	AccessTokenFormat: "opaque", AccessTokenLifetime: time.Hour, RefreshTokenLifetime: 720 * time.Hour,
+	AuthorizationCodeLifetime: 5 * time.Minute, DeviceCodeLifetime: 10 * time.Minute, DevicePollInterval: 5 * time.Second,
+}
 
 // coreFixture is a Server over a memModel with the built-in scopes.
 type coreFixture struct {
@@ -223,8 +224,7 @@ func newCoreFixture(t *testing.T, scopes ...Scope) *coreFixture {
 	t.Helper()
 	m := newMemModel()
 	m.scopes = append(append([]Scope(nil), builtinScopes...), scopes...)
-	pol, _, _ := settings.Resolve(nil)
-	srv := New(Options{Issuer: "https://gatehouse.test", Model: m, Settings: fixedSettings(pol)})
+	srv := New(Options{Issuer: "https://gatehouse.test", Model: m, Policy: defaultPolicy})
 	return &coreFixture{t: t, model: m, srv: srv}
 }
 
@@ -239,7 +239,7 @@ func (f *coreFixture) client(grants []string, scopes ...string) (id, sec string)
 }
 
 // token makes a token request authenticated with HTTP Basic.
-func (f *coreFixture) token(id, sec string, form url.Values) (*TokenResponse, *Error) {
+func (f *coreFixture) token(id, sec string, form url.Values) (*TokenResponse, error) {
 	f.t.Helper()
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(sec)))
 	return f.srv.Token(context.Background(), &ClientRequest{Form: form, Authorization: basic, RemoteAddr: "192.0.2.1"})

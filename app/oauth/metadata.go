@@ -3,8 +3,6 @@ package oauth
 import (
 	"context"
 	"sort"
-
-	"github.com/gatehouse/gatehouse/app/settings"
 )
 
 // Endpoints are the absolute URLs of the endpoints in force (the
@@ -45,8 +43,8 @@ type Metadata struct {
 }
 
 // Metadata builds the discovery document for the settings in force.
-func (s *Server) Metadata(ctx context.Context, ep Endpoints) (*Metadata, *Error) {
-	pol, e := s.policy(ctx)
+func (s *Server) Metadata(ctx context.Context, ep Endpoints) (*Metadata, error) {
+	pol, e := s.loadPolicy(ctx)
 	if e != nil {
 		return nil, e
 	}
@@ -93,7 +91,7 @@ func (s *Server) Metadata(ctx context.Context, ep Endpoints) (*Metadata, *Error)
 // GrantTypes, then any other registered extension grants sorted: the
 // registered grants their handlers enable, and implicit while
 // allow_implicit_grant is on.
-func (s *Server) SupportedGrants(pol settings.Values) []string {
+func (s *Server) SupportedGrants(pol Policy) []string {
 	var out []string
 	listed := map[string]bool{}
 	for _, t := range GrantTypes {

@@ -3,8 +3,6 @@ package oauth
 import (
 	"context"
 	"time"
-
-	"github.com/gatehouse/gatehouse/app/settings"
 )
 
 // Client is a registered application as the core sees it.
@@ -162,10 +160,30 @@ type ConsentModel interface {
 	SaveConsent(ctx context.Context, userID int64, clientID, scope string) error
 }
 
-// Settings gives the runtime settings in force (read on every request, so
-// a change applies on the next one).
-type Settings interface {
-	Load(ctx context.Context) (settings.Values, error)
+// Policy is what the core needs of the runtime settings in force. The
+// application maps its settings into it (PolicySource); the core never
+// reads the settings store itself.
+type Policy struct {
+	AllowImplicitGrant      bool
+	AllowPasswordGrant      bool
+	EnforceState            bool
+	RequireExactRedirectURI bool
+	// RequirePKCE is public, all or none.
+	RequirePKCE     string
+	RememberConsent bool
+	// AccessTokenFormat is opaque or jwt (AccessTokenFormatJWT).
+	AccessTokenFormat         string
+	AccessTokenLifetime       time.Duration
+	RefreshTokenLifetime      time.Duration
+	AuthorizationCodeLifetime time.Duration
+	DeviceCodeLifetime        time.Duration
+	DevicePollInterval        time.Duration
+}
+
+// PolicySource gives the Policy in force. It is read once per request,
+// so a change of the settings applies on the next one.
+type PolicySource interface {
+	Policy(ctx context.Context) (Policy, error)
 }
 
 // Generator makes tokens and codes (generateAccessToken,
@@ -177,3 +195,7 @@ type Generator interface {
 	RefreshToken() string
 	AuthorizationCode() string
 }
+
+// Policy implements PolicySource with itself: a policy that never
+// changes (tests, embedding).
+func (p Policy) Policy(context.Context) (Policy, error) { return p, nil }

@@ -32,16 +32,33 @@ type GrantTypeInfo struct {
 	Discouraged bool
 }
 
+// builtinGrant is a grant New registers: its handler made for a Server.
+type builtinGrant interface {
+	GrantHandler
+	bind(s *Server) GrantHandler
+}
+
+// builtinGrants are the token endpoint's grants, in the order the
+// dashboard shows them. A grant added to Gatehouse is one file
+// implementing GrantHandler plus one line here.
+var builtinGrants = []builtinGrant{
+	authorizationCodeGrant{}, refreshTokenGrant{}, clientCredentialsGrant{}, deviceCodeGrant{}, tokenExchangeGrant{}, passwordGrant{},
+}
+
+// implicitGrantInfo describes the implicit grant, which is a response
+// type of the authorization endpoint, not a grant of the token endpoint.
+var implicitGrantInfo = GrantTypeInfo{GrantImplicit, "Implicit", "Tokens are returned in the browser's URL fragment. Discouraged: use authorization code with PKCE instead.", true}
+
 // GrantTypes lists the grant types a client can be given, in the order the
-// dashboard shows them. A grant added to Gatehouse adds a line here.
-var GrantTypes = []GrantTypeInfo{
-	{GrantAuthorizationCode, "Authorization code", "Users sign in and approve your app; the standard flow for web, mobile and single-page apps (with PKCE).", false},
-	{GrantRefreshToken, "Refresh token", "Your app gets a refresh token and can renew access without asking the user again.", false},
-	{GrantClientCredentials, "Client credentials", "Machine to machine: your confidential app acts on its own behalf, with no user.", false},
-	{GrantDeviceCode, "Device code", "For TVs, consoles and command-line tools without a browser: the device shows a short code that the user enters at /device on their phone or computer (RFC 8628).", false},
-	{GrantTokenExchange, "Token exchange (down-scoping)", "Your app trades one of its access tokens for a shorter-lived token with fewer scopes (RFC 8693).", false},
-	{GrantPassword, "Resource owner password", "Your app collects the user's password itself. Discouraged: only for trusted first-party apps, and only while an admin allows it.", true},
-	{GrantImplicit, "Implicit", "Tokens are returned in the browser's URL fragment. Discouraged: use authorization code with PKCE instead.", true},
+// dashboard shows them: each built-in grant's Info, then implicit.
+var GrantTypes = grantTypes()
+
+func grantTypes() []GrantTypeInfo {
+	out := make([]GrantTypeInfo, 0, len(builtinGrants)+1)
+	for _, g := range builtinGrants {
+		out = append(out, g.Info())
+	}
+	return append(out, implicitGrantInfo)
 }
 
 // KnownGrantType reports whether g is one of GrantTypes.

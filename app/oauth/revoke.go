@@ -14,7 +14,7 @@ import (
 // (§2.2): the answer tells the caller nothing about other clients'
 // tokens. token_type_hint is accepted and not needed: tokens are found by
 // hash whatever their kind.
-func (s *Server) Revoke(ctx context.Context, r *ClientRequest) *Error {
+func (s *Server) Revoke(ctx context.Context, r *ClientRequest) error {
 	plain, client, e := s.tokenRequest(ctx, r)
 	if e != nil {
 		return e

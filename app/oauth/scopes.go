@@ -13,7 +13,7 @@ import (
 // (validateScope): every requested scope must exist and be allowed to the
 // client (otherwise invalid_scope); the default scopes the client may have
 // are added. The result is sorted.
-func (s *Server) ValidateScope(ctx context.Context, client *Client, requested []string) ([]string, []Scope, *Error) {
+func (s *Server) ValidateScope(ctx context.Context, client *Client, requested []string) ([]string, []Scope, error) {
 	all, err := s.model.ListScopes(ctx)
 	if err != nil {
 		return nil, nil, serverError(err)
@@ -68,7 +68,7 @@ func (s *Server) ValidateScope(ctx context.Context, client *Client, requested []
 // (possibly none); otherwise the requested ones plus the default scopes
 // among them. A requested scope outside them is invalid_scope, saying
 // why. The result is sorted.
-func (s *Server) ValidateMachineScope(ctx context.Context, client *Client, requested []string) ([]string, *Error) {
+func (s *Server) ValidateMachineScope(ctx context.Context, client *Client, requested []string) ([]string, error) {
 	all, err := s.model.ListScopes(ctx)
 	if err != nil {
 		return nil, serverError(err)
@@ -109,7 +109,7 @@ func machineScopes(all []Scope, client *Client) map[string]bool {
 // checkMachineScope returns invalid_scope for the first of scopes that the
 // client may not have without a user (unknown, not a machine scope, or not
 // listed for the client), and nil when it may have them all.
-func checkMachineScope(all []Scope, client *Client, scopes []string) *Error {
+func checkMachineScope(all []Scope, client *Client, scopes []string) error {
 	byID := make(map[string]Scope, len(all))
 	for _, sc := range all {
 		byID[sc.ID] = sc
@@ -130,7 +130,7 @@ func checkMachineScope(all []Scope, client *Client, scopes []string) *Error {
 
 // stillAllowed keeps the scopes that still exist and that the client may
 // still have (for refreshes of grants made before a change).
-func (s *Server) stillAllowed(ctx context.Context, client *Client, scopes []string) ([]string, *Error) {
+func (s *Server) stillAllowed(ctx context.Context, client *Client, scopes []string) ([]string, error) {
 	all, err := s.model.ListScopes(ctx)
 	if err != nil {
 		return nil, serverError(err)

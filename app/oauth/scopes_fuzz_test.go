@@ -24,8 +24,8 @@ func FuzzParseScope(f *testing.F) {
 			return r != ' ' && (r < 0x21 || r > 0x7e || r == '"' || r == '\\')
 		})
 		if err != nil {
-			if err.Code != ErrInvalidScope.Code {
-				t.Fatalf("ParseScope(%q) error code %q, want invalid_scope", s, err.Code)
+			if AsError(err).Code != ErrInvalidScope.Code {
+				t.Fatalf("ParseScope(%q) error code %q, want invalid_scope", s, AsError(err).Code)
 			}
 			if !forbidden && len(strings.Fields(s)) <= maxScopes && len(strings.Split(s, " ")) <= maxScopes {
 				t.Fatalf("ParseScope(%q) refused a valid scope list: %v", s, err)

@@ -15,7 +15,7 @@ func TestRule10_ParseScopeOrderInsensitive(t *testing.T) {
 	if JoinScope(a) != JoinScope(b) || JoinScope(a) != "email openid profile" {
 		t.Fatalf("%q vs %q", a, b)
 	}
-	if _, err := ParseScope(`bad"scope`); err == nil || err.Code != "invalid_scope" {
+	if _, err := ParseScope(`bad"scope`); err == nil || AsError(err).Code != "invalid_scope" {
 		t.Fatalf("malformed scope accepted: %v", err)
 	}
 	if _, err := ParseScope(strings.Repeat("s ", maxScopes+1)); err == nil {

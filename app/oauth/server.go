@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"net/url"
 	"sort"
@@ -10,8 +11,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/secret"
-	"github.com/gatehouse/gatehouse/app/settings"
-	"github.com/gatehouse/gatehouse/app/throttle"
 )
 
 // Token prefixes make leaked tokens recognisable (secret scanners,
@@ -36,19 +35,20 @@ func (RandomGenerator) AuthorizationCode() string { return secret.New(Authorizat
 
 // Server is the protocol core. Build it with New.
 type Server struct {
-	issuer   string
-	model    Model
-	settings Settings
-	gen      Generator
-	signer   Signer
-	now      func() time.Time
-	log      *slog.Logger
-	grants   map[string]GrantHandler
+	issuer string
+	model  Model
+	policy PolicySource
+	gen    Generator
+	signer Signer
+	now    func() time.Time
+	log    *slog.Logger
+	grants map[string]GrantHandler
 	// clientThrottle counts failed client authentications; nil: none.
-	clientThrottle *throttle.Limiter
+	clientThrottle Limiter
 	// loginThrottle counts failed password checks (password grant,
 	// headless authorize) like the sign-in form; nil: none.
-	loginThrottle *throttle.Limiter
+	loginThrottle Limiter
+	passwords     PasswordChecker
 	// onSecurityEvent hears of replays and reuse; nil: only logged.
 	onSecurityEvent func(context.Context, SecurityEvent)
 }
@@ -56,9 +56,10 @@ type Server struct {
 // Options configure New.
 type Options struct {
 	// Issuer is the configured issuer URL, sent as "iss" (RFC 9207).
-	Issuer   string
-	Model    Model
-	Settings Settings
+	Issuer string
+	Model  Model
+	// Policy gives the settings in force (required).
+	Policy PolicySource
 	// Generator defaults to RandomGenerator.
 	Generator Generator
 	// Signer signs ID tokens and JWT access tokens.
@@ -69,8 +70,11 @@ type Options struct {
 	Log *slog.Logger
 	// ClientThrottle and LoginThrottle limit failed client
 	// authentications and failed password checks; nil disables.
-	ClientThrottle *throttle.Limiter
-	LoginThrottle  *throttle.Limiter
+	ClientThrottle Limiter
+	LoginThrottle  Limiter
+	// Passwords checks users' passwords (the password grant and the
+	// headless authorization fail with server_error without it).
+	Passwords PasswordChecker
 	// OnSecurityEvent, when set, is told of every authorization code
 	// replay and refresh token reuse (after the tokens concerned are
 	// revoked) and of every sign-in of the password grant and the
@@ -138,14 +142,14 @@ const SignInHeadless = "headless_authorize"
 // SignInHeadless; u and e as checkPassword returned them). Requests
 // refused before a password was checked (missing fields, server errors)
 // are not sign-ins.
-func (s *Server) passwordSignIn(ctx context.Context, grant, clientID, address, username string, u *User, e *Error) {
+func (s *Server) passwordSignIn(ctx context.Context, grant, clientID, address, username string, u *User, err error) {
 	ev := SecurityEvent{Grant: grant, ClientID: clientID, RemoteAddr: address, Username: strings.ToLower(strings.TrimSpace(username))}
 	switch {
-	case e == nil:
+	case err == nil:
 		ev.Kind, ev.UserID = SecuritySignIn, &u.ID
-	case e.Code == ErrInvalidGrant.Code:
+	case errors.Is(err, ErrInvalidGrant):
 		ev.Kind = SecuritySignInFailed
-	case e.Code == ErrTooManyRequests.Code:
+	case errors.Is(err, ErrTooManyRequests):
 		ev.Kind = SecuritySignInThrottled
 	default:
 		return
@@ -156,8 +160,8 @@ func (s *Server) passwordSignIn(ctx context.Context, grant, clientID, address, u
 // New returns a Server with the built-in grants registered.
 func New(o Options) *Server {
 	s := &Server{
-		issuer: o.Issuer, model: o.Model, settings: o.Settings, gen: o.Generator, signer: o.Signer, now: o.Now, log: o.Log,
-		clientThrottle: o.ClientThrottle, loginThrottle: o.LoginThrottle, onSecurityEvent: o.OnSecurityEvent,
+		issuer: o.Issuer, model: o.Model, policy: o.Policy, gen: o.Generator, signer: o.Signer, now: o.Now, log: o.Log,
+		clientThrottle: o.ClientThrottle, loginThrottle: o.LoginThrottle, passwords: o.Passwords, onSecurityEvent: o.OnSecurityEvent,
 		grants: map[string]GrantHandler{},
 	}
 	if s.gen == nil {
@@ -169,18 +173,15 @@ func New(o Options) *Server {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.RegisterGrant(GrantAuthorizationCode, authorizationCodeGrant{s})
-	s.RegisterGrant(GrantRefreshToken, refreshTokenGrant{s})
-	s.RegisterGrant(GrantPassword, passwordGrant{s})
-	s.RegisterGrant(GrantClientCredentials, clientCredentialsGrant{s})
-	s.RegisterGrant(GrantTokenExchange, tokenExchangeGrant{s})
-	s.RegisterGrant(GrantDeviceCode, deviceCodeGrant{s})
+	for _, g := range builtinGrants {
+		s.RegisterGrant(g.bind(s))
+	}
 	return s
 }
 
 // policy loads the settings in force.
-func (s *Server) policy(ctx context.Context) (settings.Values, *Error) {
-	v, err := s.settings.Load(ctx)
+func (s *Server) loadPolicy(ctx context.Context) (Policy, error) {
+	v, err := s.policy.Policy(ctx)
 	if err != nil {
 		return v, serverError(err)
 	}
@@ -213,7 +214,7 @@ const maxScopes = 100
 
 // ParseScope splits a scope parameter (RFC 6749 §3.3) into its distinct
 // tokens, sorted. Empty input gives no scopes.
-func ParseScope(s string) ([]string, *Error) {
+func ParseScope(s string) ([]string, error) {
 	if s == "" {
 		return nil, nil
 	}

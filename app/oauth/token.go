@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/secret"
-	"github.com/gatehouse/gatehouse/app/settings"
 )
 
 // TokenResponse is a successful token endpoint answer (RFC 6749 §5.1).
@@ -25,8 +24,8 @@ type TokenRequest struct {
 	Form       FormValues
 	Client     *AuthenticatedClient
 	RemoteAddr string
-	// Settings are the settings in force for this request (read once).
-	Settings settings.Values
+	// Policy is the policy in force for this request (read once).
+	Policy Policy
 }
 
 // FormValues is the request body (url.Values without the ambiguity: the
@@ -35,24 +34,28 @@ type FormValues interface {
 	Get(key string) string
 }
 
-// GrantHandler handles one grant_type at the token endpoint. A new grant
-// is one file implementing it plus one RegisterGrant line in New (and a
-// line in GrantTypes so that the dashboard offers it).
+// GrantHandler handles one grant_type at the token endpoint. A new
+// built-in grant is one file implementing it plus one line in
+// builtinGrants; an extension grant is registered with RegisterGrant.
 type GrantHandler interface {
+	// Info names the grant (its grant_type is Info().ID) and explains it
+	// to developers choosing grants in the dashboard.
+	Info() GrantTypeInfo
 	// Enabled reports whether the grant is switched on by the settings
 	// (unsupported_grant_type otherwise).
-	Enabled(pol settings.Values) bool
+	Enabled(pol Policy) bool
 	// Handle issues tokens for the request.
-	Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, *Error)
+	Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, error)
 }
 
-// RegisterGrant makes a grant type available at the token endpoint.
-func (s *Server) RegisterGrant(grantType string, h GrantHandler) { s.grants[grantType] = h }
+// RegisterGrant makes a grant type (h.Info().ID) available at the token
+// endpoint.
+func (s *Server) RegisterGrant(h GrantHandler) { s.grants[h.Info().ID] = h }
 
 // Token is the token endpoint (RFC 6749 §3.2): it refuses repeated
 // parameters, finds the grant, authenticates the client, checks that the
 // client may use the grant, and lets the grant issue the tokens.
-func (s *Server) Token(ctx context.Context, r *ClientRequest) (*TokenResponse, *Error) {
+func (s *Server) Token(ctx context.Context, r *ClientRequest) (*TokenResponse, error) {
 	if dup, ok := singleValues(r.Form); !ok {
 		return nil, ErrInvalidRequest.WithDescription("the %s parameter was sent more than once", truncate(dup, 32))
 	}
@@ -64,7 +67,7 @@ func (s *Server) Token(ctx context.Context, r *ClientRequest) (*TokenResponse, *
 	if !ok {
 		return nil, ErrUnsupportedGrantType.WithDescription("grant_type %q is not supported", truncate(gt, 64))
 	}
-	pol, perr := s.policy(ctx)
+	pol, perr := s.loadPolicy(ctx)
 	if perr != nil {
 		return nil, perr
 	}
@@ -78,12 +81,12 @@ func (s *Server) Token(ctx context.Context, r *ClientRequest) (*TokenResponse, *
 	if !client.HasGrant(gt) {
 		return nil, ErrUnauthorizedClient.WithDescription("this client may not use the %s grant", gt)
 	}
-	return h.Handle(ctx, &TokenRequest{Form: r.Form, Client: client, RemoteAddr: r.RemoteAddr, Settings: pol})
+	return h.Handle(ctx, &TokenRequest{Form: r.Form, Client: client, RemoteAddr: r.RemoteAddr, Policy: pol})
 }
 
 // issue describes the tokens of one token response.
 type issue struct {
-	pol    settings.Values
+	pol    Policy
 	client *Client
 	userID *int64
 	// user is the user of userID when the grant loaded it already
@@ -112,7 +115,7 @@ type issue struct {
 
 // issueTokens stores the access token (and refresh token) of one response
 // in one write and returns the response.
-func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, *Error) {
+func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, error) {
 	pol := in.pol
 	if in.userID == nil {
 		// Every token without a user is issued here: the last check that
@@ -140,14 +143,14 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, *Er
 	jwt := pol.AccessTokenFormat == AccessTokenFormatJWT && s.signer != nil
 	u := in.user
 	if u == nil && in.userID != nil && (wantID || jwt) {
-		var uerr *Error
+		var uerr error
 		if u, uerr = s.activeUser(ctx, *in.userID, ErrInvalidGrant); uerr != nil {
 			return nil, uerr
 		}
 	}
 	access := ""
 	if jwt {
-		var e *Error
+		var e error
 		if access, e = s.jwtAccessToken(ctx, in, u, now, exp); e != nil {
 			return nil, e
 		}
@@ -172,7 +175,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, *Er
 		resp.RefreshToken = refresh
 	}
 	if wantID {
-		var e *Error
+		var e error
 		if resp.IDToken, e = s.idToken(ctx, in, u, access, now); e != nil {
 			return nil, e
 		}
@@ -201,7 +204,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, *Er
 // activeUser loads the user of a grant or token; a deleted or disabled
 // user makes it invalid, answered with base (invalid_grant at the token
 // endpoint, invalid_token at resources).
-func (s *Server) activeUser(ctx context.Context, id int64, base *Error) (*User, *Error) {
+func (s *Server) activeUser(ctx context.Context, id int64, base *Error) (*User, error) {
 	u, err := s.model.GetUserByID(ctx, id)
 	if err != nil {
 		if isNotFound(err) {
@@ -218,7 +221,7 @@ func (s *Server) activeUser(ctx context.Context, id int64, base *Error) (*User, 
 // narrowScope applies a request's scope parameter to a granted scope:
 // omitted keeps it, a subset narrows it, anything wider is invalid_scope
 // ("wider than <than>").
-func narrowScope(param string, granted []string, than string) ([]string, *Error) {
+func narrowScope(param string, granted []string, than string) ([]string, error) {
 	if param == "" {
 		return granted, nil
 	}

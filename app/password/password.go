@@ -115,3 +115,13 @@ func Problem(pw string) string {
 	}
 	return ""
 }
+
+// Checker is Verify and VerifyDummy as a value (the protocol core's
+// oauth.PasswordChecker).
+type Checker struct{}
+
+// Verify implements oauth.PasswordChecker.
+func (Checker) Verify(pw, hash string) (bool, error) { return Verify(pw, hash) }
+
+// VerifyDummy implements oauth.PasswordChecker.
+func (Checker) VerifyDummy(pw string) { VerifyDummy(pw) }

@@ -258,15 +258,8 @@ func (l *Limiter) waitOver(ctx context.Context, key string, allowed int64, now t
 	return max(oldest.Add(l.Window).Sub(now), time.Second), nil
 }
 
-// Fail records one failed attempt for the account and the address (held
-// back instead under a Hold context).
+// Fail records one failed attempt for the account and the address.
 func (l *Limiter) Fail(ctx context.Context, account, address string) error {
-	if h, ok := ctx.Value(heldKey{}).(*Held); ok {
-		h.mu.Lock()
-		h.fails = append(h.fails, func(ctx context.Context) error { return l.Fail(ctx, account, address) })
-		h.mu.Unlock()
-		return nil
-	}
 	now := l.Now().UTC()
 	for _, k := range l.limits(account, address) {
 		if _, err := l.Store.AddThrottleEvent(ctx, k.key, now); err != nil {
@@ -285,32 +278,35 @@ func RetryAfterSeconds(d time.Duration) int {
 	return s
 }
 
-// Held keeps back the failures a request records (Fail) until Release: for
-// work that may be thrown away and done again (a speculative request), so
-// that one failure is not counted twice.
+// Held is a Limiter whose failures (Fail) are kept back until Release:
+// for work that may be thrown away and done again (a speculative
+// request), so that one failure is not counted twice. Begin and Blocked
+// are the Limiter's own.
 type Held struct {
+	*Limiter
 	mu    sync.Mutex
-	fails []func(context.Context) error
+	fails [][2]string // account, address
 }
 
-type heldKey struct{}
+// Hold returns a Held over l for one piece of work.
+func (l *Limiter) Hold() *Held { return &Held{Limiter: l} }
 
-// Hold returns a context in which Fail records nothing yet, and the Held
-// that keeps the failures.
-func Hold(ctx context.Context) (context.Context, *Held) {
-	h := &Held{}
-	return context.WithValue(ctx, heldKey{}, h), h
+// Fail keeps the failure back until Release.
+func (h *Held) Fail(_ context.Context, account, address string) error {
+	h.mu.Lock()
+	h.fails = append(h.fails, [2]string{account, address})
+	h.mu.Unlock()
+	return nil
 }
 
-// Release records the failures held back, with ctx (which should not be
-// a Hold context).
+// Release records the failures held back (each once).
 func (h *Held) Release(ctx context.Context) error {
 	h.mu.Lock()
 	fails := h.fails
 	h.fails = nil
 	h.mu.Unlock()
 	for _, f := range fails {
-		if err := f(ctx); err != nil {
+		if err := h.Limiter.Fail(ctx, f[0], f[1]); err != nil {
 			return err
 		}
 	}

@@ -202,7 +202,7 @@ func TestRetryAfterSeconds(t *testing.T) {
 	}
 }
 
-// Under Hold, Fail records nothing until Release; a dropped Held counts
+// A Held's Fail records nothing until Release; a dropped Held counts
 // nothing at all.
 func TestHoldKeepsFailuresBackUntilRelease(t *testing.T) {
 	eachStore(t, testHoldKeepsFailuresBackUntilRelease)
@@ -215,8 +215,8 @@ func testHoldKeepsFailuresBackUntilRelease(t *testing.T, m throttle.Store) {
 		n, _, _ := m.CountThrottleEvents(bg, "client:account:c1", time.Time{})
 		return n
 	}
-	ctx, held := throttle.Hold(bg)
-	if err := l.Fail(ctx, "c1", "192.0.2.1"); err != nil {
+	held := l.Hold()
+	if err := held.Fail(bg, "c1", "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	if n := count(); n != 0 {
@@ -231,8 +231,7 @@ func testHoldKeepsFailuresBackUntilRelease(t *testing.T, m throttle.Store) {
 	if err := held.Release(bg); err != nil || count() != 1 {
 		t.Fatalf("a second Release recorded again: %d", count())
 	}
-	ctx, _ = throttle.Hold(bg)
-	_ = l.Fail(ctx, "c1", "192.0.2.1")
+	_ = l.Hold().Fail(bg, "c1", "192.0.2.1")
 	if n := count(); n != 1 {
 		t.Fatalf("a dropped hold recorded: %d", n)
 	}

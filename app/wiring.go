@@ -1,0 +1,137 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gatehouse/gatehouse/app/cache"
+	"github.com/gatehouse/gatehouse/app/config"
+	"github.com/gatehouse/gatehouse/app/keys"
+	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/password"
+	"github.com/gatehouse/gatehouse/app/settings"
+	"github.com/gatehouse/gatehouse/app/throttle"
+	"github.com/gatehouse/gatehouse/handlers"
+	"github.com/gatehouse/gatehouse/models"
+)
+
+// newHandlers builds everything the handlers use, in one place: the
+// cache counters, the settings, the throttles, the signing keys, the
+// protocol core (with the settings mapped into its Policy and the
+// throttles behind its Limiter) and the speculative token service around
+// it. The clock is the handlers' Now, which tests move.
+func newHandlers(cfg *config.Config, st *models.Store, log *slog.Logger) *handlers.Handlers {
+	var h *handlers.Handlers
+	clock := func() time.Time { return h.Now() }
+	versions := cache.NewVersions(st)
+	throttles := throttle.Open(cfg.RedisURL.Reveal(), st)
+	settingsSvc := settings.NewCachedService(st, versions)
+	login := throttle.New(throttles, "login")
+	clientThrottle := throttle.New(throttles, "client")
+	signingKeys := keys.New(keys.Options{Store: st, Secret: cfg.KeySecret.Reveal(), Now: clock, Log: log,
+		Version: func(ctx context.Context) (int64, error) { v, err := versions.Current(ctx); return v.Keys, err }})
+	core := oauth.New(oauth.Options{
+		Issuer: cfg.Issuer, Model: models.NewCachedOAuthModel(st, versions), Policy: settingsPolicy{settingsSvc},
+		Now: clock, Log: log, Signer: signingKeys, Passwords: password.Checker{},
+		ClientThrottle: coreLimiter{clientThrottle}, LoginThrottle: coreLimiter{login},
+		OnSecurityEvent: func(ctx context.Context, ev oauth.SecurityEvent) { h.OnSecurityEvent(ctx, ev) },
+	})
+	h = handlers.New(handlers.Deps{
+		Config: cfg, Store: st, Settings: settingsSvc, Versions: versions, Log: log,
+		LoginThrottle:  login,
+		SignupThrottle: handlers.NewEveryAttemptLimiter(throttles, "signup"),
+		EmailThrottle:  handlers.NewEveryAttemptLimiter(throttles, "email_change"),
+		Throttles:      throttles,
+		OAuth:          core,
+		Tokens:         &speculativeTokens{core: core, versions: versions, clientThrottle: clientThrottle},
+		Keys:           signingKeys,
+		Now:            time.Now,
+	})
+	return h
+}
+
+// settingsPolicy maps the settings in force into the core's Policy.
+type settingsPolicy struct{ s *settings.Service }
+
+// Policy implements oauth.PolicySource.
+func (p settingsPolicy) Policy(ctx context.Context) (oauth.Policy, error) {
+	v, err := p.s.Load(ctx)
+	if err != nil {
+		return oauth.Policy{}, err
+	}
+	return oauth.Policy{
+		AllowImplicitGrant:        v.AllowImplicitGrant,
+		AllowPasswordGrant:        v.AllowPasswordGrant,
+		EnforceState:              v.EnforceState,
+		RequireExactRedirectURI:   v.RequireExactRedirectURI,
+		RequirePKCE:               v.RequirePKCE,
+		RememberConsent:           v.RememberConsent,
+		AccessTokenFormat:         v.AccessTokenFormat,
+		AccessTokenLifetime:       v.AccessTokenLifetime,
+		RefreshTokenLifetime:      v.RefreshTokenLifetime,
+		AuthorizationCodeLifetime: v.AuthorizationCodeLifetime,
+		DeviceCodeLifetime:        v.DeviceCodeLifetime,
+		DevicePollInterval:        v.DevicePollInterval,
+	}, nil
+}
+
+// throttleLimiter is what coreLimiter adapts: a *throttle.Limiter, or a
+// *throttle.Held over one.
+type throttleLimiter interface {
+	Begin(ctx context.Context, account, address string) (*throttle.Attempt, time.Duration, error)
+	Blocked(ctx context.Context, account, address string) (time.Duration, error)
+	Fail(ctx context.Context, account, address string) error
+}
+
+// coreLimiter is a throttle limiter as the core's oauth.Limiter.
+type coreLimiter struct{ throttleLimiter }
+
+// Begin implements oauth.Limiter (no Attempt when refused: a nil
+// interface, never a nil *throttle.Attempt inside one).
+func (l coreLimiter) Begin(ctx context.Context, account, address string) (oauth.Attempt, time.Duration, error) {
+	a, wait, err := l.throttleLimiter.Begin(ctx, account, address)
+	if a == nil {
+		return nil, wait, err
+	}
+	return a, wait, err
+}
+
+// speculativeTokens serves client-credentials requests, the
+// machine-to-machine hot path, speculatively: with the cache counters of
+// the latest read while a fresh read runs alongside the INSERT, instead
+// of before it. When the fresh read shows that a client, scope, setting
+// or key changed meanwhile, the tokens are revoked unsent and the request
+// runs again on the state in force, so the answer is the same as without
+// speculation, one database round trip sooner. Failed client
+// authentications are held back (throttle.Held) and counted only for the
+// run whose answer is sent. Other grants go to the core directly.
+type speculativeTokens struct {
+	core           *oauth.Server
+	versions       *cache.Versions
+	clientThrottle *throttle.Limiter
+}
+
+// Token implements handlers.TokenService.
+func (s *speculativeTokens) Token(ctx context.Context, r *oauth.ClientRequest) (*oauth.TokenResponse, error) {
+	if len(r.Form["grant_type"]) != 1 || r.Form.Get("grant_type") != oauth.GrantClientCredentials {
+		return s.core.Token(ctx, r)
+	}
+	held := s.clientThrottle.Hold()
+	spec := *r
+	spec.ClientThrottle = coreLimiter{held}
+	sctx := s.versions.Speculate(ctx)
+	resp, err := s.core.Token(sctx, &spec)
+	if ok, cerr := cache.Confirm(sctx); cerr == nil && ok {
+		if rerr := held.Release(ctx); rerr != nil {
+			return nil, rerr
+		}
+		return resp, err
+	}
+	if resp != nil {
+		if derr := s.core.Discard(ctx, resp); derr != nil {
+			return nil, derr
+		}
+	}
+	return s.core.Token(ctx, r)
+}
