@@ -24,9 +24,9 @@ import (
 	"github.com/gatehouse/gatehouse/app/database"
 	"github.com/gatehouse/gatehouse/app/keys"
 	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/scopes"
 	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/store"
-	"github.com/gatehouse/gatehouse/handlers"
 	"github.com/gatehouse/gatehouse/models"
 )
 
@@ -496,16 +496,16 @@ func cmdScopes(args []string, stdio IO) error {
 	action := args[0]
 	fs := newFlagSet("scopes "+action, stdio)
 	flags := config.RegisterFlags(fs)
-	var sc models.Scope
+	var in scopes.Input
 	if action == "create" {
-		fs.StringVar(&sc.ScopeID, "id", "", "the scope ID clients request, e.g. calendar.read (required)")
-		fs.StringVar(&sc.Name, "name", "", "display name (required)")
-		fs.StringVar(&sc.Description, "description", "", "consent-screen text; {user} and {client_name} are filled in")
-		fs.StringVar(&sc.Icon, "icon", "", "a Font Awesome class (fa-solid fa-calendar) or an https:// image URL")
-		fs.StringVar(&sc.Method, "method", "", "the HTTP method the scope guards: GET, POST, PUT, PATCH, DELETE or *")
-		fs.StringVar(&sc.ResourcePath, "path", "", "the resource path the scope guards; a trailing * matches a subtree")
-		fs.BoolVar(&sc.IsDefault, "default", false, "granted even when a request's scope omits it")
-		fs.BoolVar(&sc.Machine, "machine", false, "a machine scope: can be granted without a user (client credentials), to clients an admin gives it")
+		fs.StringVar(&in.ScopeID, "id", "", "the scope ID clients request, e.g. calendar.read (required)")
+		fs.StringVar(&in.Name, "name", "", "display name (required)")
+		fs.StringVar(&in.Description, "description", "", "consent-screen text; {user} and {client_name} are filled in")
+		fs.StringVar(&in.Icon, "icon", "", "a Font Awesome class (fa-solid fa-calendar) or an https:// image URL")
+		fs.StringVar(&in.Method, "method", "", "the HTTP method the scope guards: GET, POST, PUT, PATCH, DELETE or *")
+		fs.StringVar(&in.ResourcePath, "path", "", "the resource path the scope guards; a trailing * matches a subtree")
+		fs.BoolVar(&in.IsDefault, "default", false, "granted even when a request's scope omits it")
+		fs.BoolVar(&in.Machine, "machine", false, "a machine scope: can be granted without a user (client credentials), to clients an admin gives it")
 	}
 	pos, err := parseFlags(fs, args[1:])
 	if err != nil {
@@ -514,18 +514,13 @@ func cmdScopes(args []string, stdio IO) error {
 	if len(pos) > 0 {
 		return usageErr("scopes %s takes no arguments (got %q)", action, pos[0])
 	}
-	var details map[string]string
+	var checked scopes.Input
 	if action == "create" {
-		// The same checks as the dashboard's form, with its messages
-		// reported under the flags' names.
-		var errs map[string]string
-		if errs, details = handlers.ValidateNewScope(&sc); len(errs) > 0 {
-			flagOf := map[string]string{"scope_id": "id", "resource_path": "path"}
-			named := map[string]string{}
-			for k, v := range errs {
-				named["--"+cmp.Or(flagOf[k], k)] = v
-			}
-			return fieldErrors(named)
+		// The same checks as the dashboard's form, before the database
+		// is opened.
+		var errs scopes.Errors
+		if checked, errs = scopes.Check(in, true); len(errs) > 0 {
+			return scopeFlagErrors(errs)
 		}
 	}
 	ctx := context.Background()
@@ -554,15 +549,29 @@ func cmdScopes(args []string, stdio IO) error {
 		}
 		return nil
 	}
-	if err := e.store.CreateScope(ctx, &sc); errors.Is(err, store.ErrAlreadyExists) {
-		return usageErr("--id: a scope %q exists already", sc.ScopeID)
-	} else if err != nil {
+	sc, errs, err := scopes.Create(ctx, e.store, in)
+	switch {
+	case errors.Is(err, scopes.ErrInvalid):
+		return scopeFlagErrors(errs)
+	case errors.Is(err, store.ErrAlreadyExists):
+		return usageErr("--id: a scope %q exists already", checked.ScopeID)
+	case err != nil:
 		return err
 	}
 	_ = e.store.AddAuditEvent(ctx, &models.AuditEvent{Actor: "cli", Action: "scope.created", Target: sc.ScopeID, Success: true,
-		Details: details})
+		Details: scopes.Details(sc)})
 	fmt.Fprintf(stdio.Stdout, "created scope %q\n", sc.ScopeID)
 	return nil
+}
+
+// scopeFlagErrors reports the scope rules' messages under the flags' names.
+func scopeFlagErrors(errs scopes.Errors) error {
+	flagOf := map[string]string{scopes.FieldScopeID: "id", scopes.FieldResourcePath: "path"}
+	named := map[string]string{}
+	for k, v := range errs {
+		named["--"+cmp.Or(flagOf[k], k)] = v
+	}
+	return fieldErrors(named)
 }
 
 func cmdSettings(args []string, stdio IO) error {
