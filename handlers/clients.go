@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/url"
 	"slices"
 	"sort"
@@ -224,7 +223,7 @@ func (h *Handlers) readClientForm(c *fiber.Ctx) (clientFormInput, error) {
 		// A chosen file wins over an image URL (the form says so, and the
 		// page after saving says the URL was not used).
 		r.iconURLUnused = r.iconURL != ""
-		img, msg, err := readIcon(file)
+		img, msg, err := clients.ReadIcon(file.Size, func() (io.ReadCloser, error) { return file.Open() })
 		if err != nil {
 			return r, err
 		}
@@ -344,33 +343,6 @@ func (h *Handlers) dropUnusedIcon(c *fiber.Ctx, icon string) {
 	if err := h.Store.DeleteImageIfUnused(c.UserContext(), strings.TrimPrefix(icon, "/icons/"), icon); err != nil {
 		h.Log.WarnContext(c.UserContext(), "unused icon not deleted", "icon", icon, "err", err)
 	}
-}
-
-// readIcon reads an uploaded icon; msg says what is wrong with it.
-func readIcon(fh *multipart.FileHeader) (img *models.Image, msg string, err error) {
-	const tooLarge = "This image is larger than 256 KB. Make it smaller (a 256×256 PNG is plenty) and upload it again."
-	if fh.Size > clients.MaxIconBytes {
-		return nil, tooLarge, nil
-	}
-	f, err := fh.Open()
-	if err != nil {
-		return nil, "", err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, clients.MaxIconBytes+1))
-	if err != nil {
-		return nil, "", err
-	}
-	img, err = clients.NewIcon(data)
-	switch {
-	case errors.Is(err, clients.ErrIconTooLarge):
-		return nil, tooLarge, nil
-	case errors.Is(err, clients.ErrIconType):
-		return nil, "Upload a PNG, JPEG or WebP image. Other files, SVG included, are not accepted.", nil
-	case err != nil:
-		return nil, "", err
-	}
-	return img, "", nil
 }
 
 // submittedClientForm reads and validates the client form of a create or

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -337,6 +338,42 @@ func NewIcon(data []byte) (*models.Image, error) {
 	}
 	sum := sha256.Sum256(data)
 	return &models.Image{ID: hex.EncodeToString(sum[:]), ContentType: ct, Data: bytes.Clone(data)}, nil
+}
+
+// Messages about an uploaded icon, for the person uploading it.
+const (
+	MsgIconTooLarge = "This image is larger than 256 KB. Make it smaller (a 256×256 PNG is plenty) and upload it again."
+	MsgIconType     = "Upload a PNG, JPEG or WebP image. Other files, SVG included, are not accepted."
+)
+
+// ReadIcon reads and checks an uploaded icon (NewIcon) of the announced
+// size, opening it only when that size is within MaxIconBytes (and
+// reading no more than one byte past it whatever the size said). msg says
+// what is wrong with the image (MsgIconTooLarge, MsgIconType); err is a
+// failure to open or read it.
+func ReadIcon(size int64, open func() (io.ReadCloser, error)) (img *models.Image, msg string, err error) {
+	if size > MaxIconBytes {
+		return nil, MsgIconTooLarge, nil
+	}
+	f, err := open()
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxIconBytes+1))
+	if err != nil {
+		return nil, "", err
+	}
+	img, err = NewIcon(data)
+	switch {
+	case errors.Is(err, ErrIconTooLarge):
+		return nil, MsgIconTooLarge, nil
+	case errors.Is(err, ErrIconType):
+		return nil, MsgIconType, nil
+	case err != nil:
+		return nil, "", err
+	}
+	return img, "", nil
 }
 
 // AllowedIconType reports whether an image of this content type may be

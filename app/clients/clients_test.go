@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/models"
@@ -178,5 +180,69 @@ func TestCreate(t *testing.T) {
 	_, _, errs, err = Create(context.Background(), st, bad, nil)
 	if !errors.Is(err, ErrInvalid) || errs[FieldScopes] == "" || len(st.created) != 2 {
 		t.Fatalf("invalid input: %v %v", err, errs)
+	}
+}
+
+// readCloser is an uploaded file for ReadIcon; closed records its Close.
+type readCloser struct {
+	io.Reader
+	closed bool
+}
+
+func (r *readCloser) Close() error { r.closed = true; return nil }
+
+func TestReadIcon(t *testing.T) {
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+	big := append(bytes.Clone(png), make([]byte, MaxIconBytes)...)
+	errOpen, errRead := errors.New("open failed"), errors.New("read failed")
+	cases := []struct {
+		name    string
+		size    int64 // as announced
+		data    []byte
+		openErr error
+		readErr error
+		opened  bool // whether the file is read
+		msg     string
+		err     error
+	}{
+		{"png", int64(len(png)), png, nil, nil, true, "", nil},
+		{"exactly the limit", MaxIconBytes, big[:MaxIconBytes], nil, nil, true, "", nil},
+		{"announced too large", MaxIconBytes + 1, png, nil, nil, false, MsgIconTooLarge, nil},
+		{"larger than announced", int64(len(png)), big, nil, nil, true, MsgIconTooLarge, nil},
+		{"empty", 0, nil, nil, nil, true, MsgIconType, nil},
+		{"svg", 40, []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`), nil, nil, true, MsgIconType, nil},
+		{"text", 5, []byte("hello"), nil, nil, true, MsgIconType, nil},
+		{"gif", 10, []byte("GIF89a\x01\x00\x01\x00"), nil, nil, true, MsgIconType, nil},
+		{"open fails", 10, nil, errOpen, nil, false, "", errOpen},
+		{"read fails", 10, nil, nil, errRead, true, "", errRead},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var f *readCloser
+			open := func() (io.ReadCloser, error) {
+				if tc.openErr != nil {
+					return nil, tc.openErr
+				}
+				var r io.Reader = bytes.NewReader(tc.data)
+				if tc.readErr != nil {
+					r = iotest.ErrReader(tc.readErr)
+				}
+				f = &readCloser{Reader: r}
+				return f, nil
+			}
+			img, msg, err := ReadIcon(tc.size, open)
+			if msg != tc.msg || !errors.Is(err, tc.err) {
+				t.Fatalf("msg %q err %v, want %q %v", msg, err, tc.msg, tc.err)
+			}
+			if (f != nil) != tc.opened || (f != nil && !f.closed) {
+				t.Errorf("opened %v (closed %v), want opened %v and closed", f != nil, f != nil && f.closed, tc.opened)
+			}
+			switch {
+			case msg == "" && err == nil && (img == nil || !bytes.Equal(img.Data, tc.data) || img.ContentType != "image/png"):
+				t.Errorf("image %+v", img)
+			case (msg != "" || err != nil) && img != nil:
+				t.Errorf("an image with a problem: %+v", img)
+			}
+		})
 	}
 }

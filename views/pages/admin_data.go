@@ -16,8 +16,8 @@ import (
 // ---- scopes ----------------------------------------------------------
 
 // ScopeMethods are the HTTP methods a scope can guard, as offered in the
-// form ("*" means every method).
-var ScopeMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "*"}
+// form ("*" means every method): the protocol core's list.
+var ScopeMethods = oauth.ScopeMethods
 
 // ScopePreviewClient is the sample app name the scope form fills into the
 // description preview.

@@ -1,0 +1,71 @@
+package oauth
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+)
+
+// The grammar of what a scope guards: an HTTP method and a resource path.
+// Guards matches a request against them and CleanResourcePath (scopes.go)
+// puts request targets in the form the paths are compared in.
+
+// ScopeMethods are the HTTP methods a scope can guard ("*" means every
+// method; GET also guards HEAD, see Guards).
+var ScopeMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "*"}
+
+// MaxResourcePathLength bounds a scope's resource path, in bytes.
+const MaxResourcePathLength = 500
+
+// ValidateResourcePath returns why p cannot be a scope's resource path, or
+// nil ("" is allowed: the scope guards nothing). The error's text is a
+// sentence for the person defining the scope. Paths are compared with
+// cleaned request paths (CleanResourcePath), so a path must be clean
+// itself to ever match: absolute, no "." or ".." segments, no "//", no
+// query, fragment or percent-encoding; "*" only as the last character,
+// where it stands for the subtree.
+func ValidateResourcePath(p string) error {
+	if p == "" {
+		return nil
+	}
+	if len(p) > MaxResourcePathLength {
+		return fmt.Errorf("Use at most %d characters.", MaxResourcePathLength)
+	}
+	if !strings.HasPrefix(p, "/") {
+		return errors.New("Start the path with /, for example /api/orders.")
+	}
+	base := strings.TrimSuffix(p, "*")
+	if strings.Contains(base, "*") {
+		return errors.New("A * may only end the path, as in /api/orders/*.")
+	}
+	for _, r := range base {
+		if !resourcePathChar(r) {
+			if r == '?' || r == '#' {
+				return errors.New("Leave out the query string and fragment: a scope guards a path.")
+			}
+			if r == '%' {
+				return errors.New("Write the path as it reads, without percent-encoding.")
+			}
+			return errors.New("Use letters, digits and - . _ ~ ! $ & ' ( ) + , ; = : @ / only.")
+		}
+	}
+	clean := path.Clean(base)
+	if strings.HasSuffix(base, "/") && clean != "/" {
+		clean += "/"
+	}
+	if clean != base {
+		return errors.New(`Write the path without "//", "." or ".." segments.`)
+	}
+	return nil
+}
+
+// resourcePathChar reports whether r may appear in a scope's resource
+// path: RFC 3986 pchar and "/", without percent-encoding.
+func resourcePathChar(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return true
+	}
+	return strings.ContainsRune("-._~!$&'()+,;=:@/", r)
+}
