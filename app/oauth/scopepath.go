@@ -3,12 +3,13 @@ package oauth
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"path"
 	"strings"
 )
 
 // The grammar of what a scope guards: an HTTP method and a resource path.
-// Guards matches a request against them and CleanResourcePath (scopes.go)
+// Guards matches a request against them and CleanResourcePath
 // puts request targets in the form the paths are compared in.
 
 // ScopeMethods are the HTTP methods a scope can guard ("*" means every
@@ -68,4 +69,62 @@ func resourcePathChar(r rune) bool {
 		return true
 	}
 	return strings.ContainsRune("-._~!$&'()+,;=:@/", r)
+}
+
+// Guards reports whether scope sc guards method on the cleaned path p. A
+// resource path ending in "*" guards its subtree ("/api/*" guards /api and
+// everything below /api/); method "*" guards every method, and GET also
+// guards HEAD.
+func Guards(sc Scope, method, p string) bool {
+	if sc.ResourcePath == "" {
+		return false
+	}
+	m := strings.ToUpper(sc.Method)
+	method = strings.ToUpper(method)
+	if m != "*" && m != method && (m != "GET" || method != "HEAD") {
+		return false
+	}
+	rp := sc.ResourcePath
+	if prefix, ok := strings.CutSuffix(rp, "*"); ok {
+		base := strings.TrimSuffix(prefix, "/")
+		return p == base || p == base+"/" || strings.HasPrefix(p, base+"/") || (base == "" && strings.HasPrefix(p, "/"))
+	}
+	return p == rp
+}
+
+// CleanResourcePath turns a request target (path, maybe with a query,
+// maybe percent-encoded) into the canonical path the scope rules compare:
+// decoded, without the query, with "." and ".." resolved. Targets that
+// are not absolute paths, that hide a "/" or "\" in percent-encoding,
+// that carry ";" path parameters, an encoded "%" (which a backend that
+// decodes twice reads as another path: "%252e%252e" is ".."), a raw "#",
+// or what hiddenTraversal finds (control characters, invalid UTF-8,
+// Unicode dot look-alikes), are refused.
+func CleanResourcePath(target string) (string, bool) {
+	// A request target has no fragment: a raw "#" is something a proxy
+	// passed on that the backend may read as part of the path
+	// ("/pub/x#/../../admin" is /admin to some).
+	if strings.Contains(target, "#") {
+		return "", false
+	}
+	if i := strings.IndexByte(target, '?'); i >= 0 {
+		target = target[:i]
+	}
+	if !strings.HasPrefix(target, "/") {
+		return "", false
+	}
+	// What could make the resource the backend serves differ from the
+	// one checked here ("/files/..;/admin", "/files/%252e%252e/admin").
+	if hidesSeparator(target) {
+		return "", false
+	}
+	dec, err := url.PathUnescape(target)
+	if err != nil || hiddenTraversal(dec, true) {
+		return "", false
+	}
+	clean := path.Clean(dec)
+	if strings.HasSuffix(dec, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean, true
 }

@@ -63,3 +63,47 @@ func TestValidResourcePathIsClean(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanResourcePath: the path the scope rules compare, and the targets
+// refused because a backend could serve another resource than the one
+// checked (encoded "/", "\", ";" and "%": "%252e%252e" is ".." to a
+// server that decodes twice).
+func TestCleanResourcePath(t *testing.T) {
+	cases := []struct {
+		target, want string
+		ok           bool
+	}{
+		{"/api/user", "/api/user", true},
+		{"/api/user?x=%25", "/api/user", true},
+		{"/api/%75ser", "/api/user", true},
+		{"/files/a/../b/", "/files/b/", true},
+		{"/files/%2e%2e/admin", "/admin", true},
+		{"/files/.%2E/admin", "/admin", true},
+		{"relative", "", false},
+		{"/files/..%2fadmin", "", false},
+		{"/files/..%5cadmin", "", false},
+		{`/files/..\admin`, "", false},
+		{"/files/..;/admin", "", false},
+		{"/files/a%3Bb", "", false},
+		{"/files/%252e%252e/admin", "", false},
+		{"/files/%252E%252E/admin", "", false},
+		{"/files/%25%32%65%25%32%65/admin", "", false},
+		{"/files/100%25", "", false},
+		{"/files/%2", "", false},
+		{"/pub/x#/../../admin/secret", "", false},
+		{"/pub/x#frag", "", false},
+		{"/pub/%EF%BC%8E%EF%BC%8E/admin", "", false},
+		{"/pub/%c0%ae%c0%ae/admin", "", false},
+		{"/pub/..%00/admin", "", false},
+		{"/pub/..%20/admin", "", false},
+		{"/pub/.../admin", "", false},
+		{"/pub/caf%C3%A9", "/pub/café", true},
+		{"/pub/v1.2/a..b", "/pub/v1.2/a..b", true},
+	}
+	for _, c := range cases {
+		got, ok := CleanResourcePath(c.target)
+		if got != c.want || ok != c.ok {
+			t.Errorf("CleanResourcePath(%q) = %q, %v; want %q, %v", c.target, got, ok, c.want, c.ok)
+		}
+	}
+}
