@@ -1,0 +1,15 @@
+package oauthtest_test
+
+import (
+	"testing"
+
+	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
+)
+
+// TestMemModel runs the Model contract tests on the in-memory model.
+func TestMemModel(t *testing.T) {
+	oauthtest.RunModelTests(t, func(*testing.T) oauthtest.Fixture {
+		m := oauthtest.NewMemModel()
+		return oauthtest.Fixture{Model: m, Seed: m}
+	})
+}
