@@ -39,11 +39,7 @@ func testAudit(t *testing.T, s *models.Store) {
 	eq(t, "Success", all[3].Success, false)
 
 	actions := func(es []models.AuditEvent) []string {
-		out := []string{}
-		for _, e := range es {
-			out = append(out, fmt.Sprintf("%s/%s", e.Action, e.Actor))
-		}
-		return out
+		return pluck(es, func(e models.AuditEvent) string { return fmt.Sprintf("%s/%s", e.Action, e.Actor) })
 	}
 	cases := []struct {
 		f     models.AuditFilter
@@ -102,11 +98,7 @@ func testAuditFilters(t *testing.T, s *models.Store) {
 	for _, c := range cases {
 		got, total, err := s.ListAuditEvents(ctx, c.f)
 		ok(t, err)
-		names := []string{}
-		for _, e := range got {
-			names = append(names, e.Action)
-		}
-		eq(t, c.name, names, c.want)
+		eq(t, c.name, pluck(got, func(e models.AuditEvent) string { return e.Action }), c.want)
 		eq(t, c.name+" total", total, int64(len(c.want)))
 	}
 }

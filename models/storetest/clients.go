@@ -116,11 +116,7 @@ func testClientList(t *testing.T, s *models.Store) {
 	mk("photo-sync", "Beta", &b.ID)
 
 	ids := func(cs []models.Client) []string {
-		out := []string{}
-		for _, c := range cs {
-			out = append(out, c.ClientID)
-		}
-		return out
+		return pluck(cs, func(c models.Client) string { return c.ClientID })
 	}
 	cases := []struct {
 		f     models.ClientFilter

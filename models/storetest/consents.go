@@ -37,11 +37,7 @@ func testConsent(t *testing.T, s *models.Store) {
 	}
 	list, err := s.ListConsents(ctx, u.ID)
 	ok(t, err)
-	var order []string
-	for _, c := range list {
-		order = append(order, c.ClientID)
-	}
-	eq(t, "consents newest first", order, []string{"a", "c", "b"})
+	eq(t, "consents newest first", pluck(list, func(c models.Consent) string { return c.ClientID }), []string{"a", "c", "b"})
 	list, err = s.ListConsents(ctx, 9999)
 	ok(t, err)
 	eq(t, "consents of nobody", len(list), 0)

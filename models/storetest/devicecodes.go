@@ -204,20 +204,10 @@ func testDeviceConcurrentRedeem(t *testing.T, s *models.Store) {
 		got[i], err = s.RedeemDeviceCode(ctx, sha("d"), now())
 		return err
 	})
-	wins := 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-			if got[i].Status != models.DeviceRedeemed || got[i].UserID == nil {
-				t.Errorf("racer %d won with %+v", i, got[i])
-			}
-		case errors.Is(err, store.ErrConflict):
-		default:
-			t.Errorf("racer %d: %v", i, err)
-		}
+	i := oneWinner(t, "successful redemptions", errs, store.ErrConflict)
+	if got[i].Status != models.DeviceRedeemed || got[i].UserID == nil {
+		t.Errorf("racer %d won with %+v", i, got[i])
 	}
-	eq(t, "successful redemptions", wins, 1)
 }
 
 func testDeviceConcurrentPoll(t *testing.T, s *models.Store) {
@@ -231,18 +221,7 @@ func testDeviceConcurrentPoll(t *testing.T, s *models.Store) {
 		prev := *read
 		return s.PollDeviceCode(ctx, &prev, now(), 5+i)
 	})
-	wins, winner := 0, -1
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-			winner = i
-		case errors.Is(err, store.ErrConflict):
-		default:
-			t.Errorf("racer %d: %v", i, err)
-		}
-	}
-	eq(t, "polls recorded", wins, 1)
+	winner := oneWinner(t, "polls recorded", errs, store.ErrConflict)
 	eq(t, "interval of the one recorded poll", mustDevice(t, s, "d").IntervalSeconds, 5+winner)
 }
 
@@ -259,18 +238,7 @@ func testDeviceConcurrentDecide(t *testing.T, s *models.Store) {
 		}
 		return s.DecideDeviceCode(ctx, d.ID, status, u.ID, now(), "openid", now())
 	})
-	wins, winner := 0, -1
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-			winner = i
-		case errors.Is(err, store.ErrConflict):
-		default:
-			t.Errorf("racer %d: %v", i, err)
-		}
-	}
-	eq(t, "decisions recorded", wins, 1)
+	winner := oneWinner(t, "decisions recorded", errs, store.ErrConflict)
 	want := models.DeviceApproved
 	if winner%2 == 1 {
 		want = models.DeviceDenied

@@ -97,6 +97,9 @@ func newClient(t *testing.T, s *models.Store, clientID string, owner *int64, mod
 	return c
 }
 
+// withScopes is a newClient option setting the client's scope list.
+func withScopes(sc ...string) func(*models.Client) { return func(c *models.Client) { c.Scopes = sc } }
+
 func newCode(name, clientID string, userID int64, exp time.Time) *models.AuthorizationCode {
 	return &models.AuthorizationCode{CodeHash: sha(name), ClientID: clientID, UserID: userID,
 		RedirectURI: "https://app.example/cb", Scope: "openid profile", CodeChallenge: "challenge",
@@ -114,6 +117,16 @@ func newDevice(name, userCode, clientID string, exp time.Time) *models.DeviceCod
 		Scope: "openid", IntervalSeconds: 5, ExpiresAt: exp}
 }
 
+// pluck lists f of each of xs, to compare a result by one field. The list
+// is never nil, so that no rows compare equal to []string{}.
+func pluck[T any](xs []T, f func(T) string) []string {
+	out := []string{}
+	for _, x := range xs {
+		out = append(out, f(x))
+	}
+	return out
+}
+
 // count counts the rows of table matching where.
 func count(t *testing.T, s *models.Store, table, where string, args ...any) int64 {
 	t.Helper()
@@ -124,6 +137,27 @@ func count(t *testing.T, s *models.Store, table, where string, args ...any) int6
 	}
 	ok(t, s.DB().WithContext(t.Context()).Raw(q, args...).Scan(&n).Error)
 	return n
+}
+
+// oneWinner checks that exactly one of racing calls succeeded (what names
+// the count) and that the others failed with lost; it returns the index of
+// the winner.
+func oneWinner(t *testing.T, what string, errs []error, lost error) int {
+	t.Helper()
+	wins, winner := 0, -1
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+			winner = i
+		case !errors.Is(err, lost):
+			t.Errorf("racer %d: %v", i, err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%s = %d, want 1", what, wins)
+	}
+	return winner
 }
 
 // concurrently runs fn n times at once and returns the errors.

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"errors"
 	"testing"
 	"time"
 
@@ -34,14 +33,5 @@ func testOneTimeTokenConcurrent(t *testing.T, s *models.Store) {
 	ctx := t.Context()
 	ok(t, s.CreateOneTimeToken(ctx, &models.OneTimeToken{TokenHash: sha("setup"), Purpose: "setup", ExpiresAt: now().Add(time.Hour)}))
 	errs := concurrently(20, func(int) error { return s.UseOneTimeToken(ctx, sha("setup"), "setup", now()) })
-	wins := 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-		case !errors.Is(err, store.ErrNotFound):
-			t.Errorf("caller %d: %v", i, err)
-		}
-	}
-	eq(t, "successful uses", wins, 1)
+	oneWinner(t, "successful uses", errs, store.ErrNotFound)
 }

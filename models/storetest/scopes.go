@@ -14,11 +14,7 @@ func testScopeCRUD(t *testing.T, s *models.Store) {
 	seeded := []string{"email", "offline_access", "openid", "profile", "user.read"}
 	list, err := s.ListScopes(ctx)
 	ok(t, err)
-	var ids []string
-	for _, sc := range list {
-		ids = append(ids, sc.ScopeID)
-	}
-	eq(t, "seeded scopes", ids, seeded)
+	eq(t, "seeded scopes", pluck(list, func(sc models.Scope) string { return sc.ScopeID }), seeded)
 	for _, sc := range list {
 		eq(t, "built-in scope "+sc.ScopeID+" is a machine scope", sc.Machine, false)
 	}
@@ -68,7 +64,6 @@ func testScopeCRUD(t *testing.T, s *models.Store) {
 func testScopeUsage(t *testing.T, s *models.Store) {
 	ctx := t.Context()
 	u := newUser(t, s, "alice")
-	withScopes := func(sc ...string) func(*models.Client) { return func(c *models.Client) { c.Scopes = sc } }
 	newClient(t, s, "c1", nil, withScopes("openid", "offline_access"))
 	newClient(t, s, "c2", nil, withScopes("offline_access"))
 	newClient(t, s, "c3", nil, withScopes("offlineXaccess", "offline_access_plus"))
@@ -109,7 +104,6 @@ func testDeleteScopeDetached(t *testing.T, s *models.Store) {
 	for _, id := range []string{"docs.read", "docs.write"} {
 		ok(t, s.CreateScope(ctx, &models.Scope{ScopeID: id, Name: id}))
 	}
-	withScopes := func(sc ...string) func(*models.Client) { return func(c *models.Client) { c.Scopes = sc } }
 	newClient(t, s, "both", nil, withScopes("openid", "docs.read", "docs.write"))
 	newClient(t, s, "only", nil, withScopes("docs.read"))
 	newClient(t, s, "lookalike", nil, withScopes("docs.readX", "docs"))
@@ -173,7 +167,6 @@ func testDeleteScopeDetached(t *testing.T, s *models.Store) {
 // scope, so they count for every scope.
 func testScopeClientUsage(t *testing.T, s *models.Store) {
 	ctx := t.Context()
-	withScopes := func(sc ...string) func(*models.Client) { return func(c *models.Client) { c.Scopes = sc } }
 	use, err := s.ScopeClientUsage(ctx, "docs.read")
 	ok(t, err)
 	eq(t, "usage without clients", use, models.ScopeClientUse{})
@@ -198,11 +191,7 @@ func testScopeClientUsage(t *testing.T, s *models.Store) {
 	eq(t, "usage of an unlisted scope", use, models.ScopeClientUse{AnyScope: 2})
 	listing, err := s.ClientsListingScope(ctx, "docs.read")
 	ok(t, err)
-	var ids []string
-	for _, c := range listing {
-		ids = append(ids, c.ClientID)
-	}
-	eq(t, "ClientsListingScope", ids, []string{"both", "only"})
+	eq(t, "ClientsListingScope", pluck(listing, func(c models.Client) string { return c.ClientID }), []string{"both", "only"})
 
 	// A client given a list no longer counts as any-scope.
 	ok(t, s.UpdateClient(ctx, "any1", func(c *models.Client) error { c.Scopes = []string{"profile"}; return nil }))

@@ -74,10 +74,7 @@ func testSigningKeyDeleteExpired(t *testing.T, s *models.Store) {
 	eq(t, "deleted", n, int64(2))
 	left, err := s.ListSigningKeys(ctx)
 	ok(t, err)
-	var kids []string
-	for _, k := range left {
-		kids = append(kids, k.KID)
-	}
+	kids := pluck(left, func(k models.SigningKey) string { return k.KID })
 	sort.Strings(kids)
 	eq(t, "left", kids, []string{"current", "published"})
 }

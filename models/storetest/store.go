@@ -51,7 +51,7 @@ func testTx(t *testing.T, s *models.Store) {
 			return err
 		}
 		// update through a closure inside Tx
-		return tx.UpdateUser(ctx, mustID(t, tx, "kept"), func(u *models.User) error { u.Name = "Kept"; return nil })
+		return tx.UpdateUser(ctx, mustUser(t, tx, "kept").ID, func(u *models.User) error { u.Name = "Kept"; return nil })
 	}))
 	u, err := s.GetUserByUsername(ctx, "kept")
 	ok(t, err)
@@ -71,13 +71,6 @@ func testTx(t *testing.T, s *models.Store) {
 	ok(t, s.CheckOneTimeToken(ctx, sha("setup"), "setup", now()))
 	ok(t, s.Tx(ctx, func(tx *models.Store) error { return tx.UseOneTimeToken(ctx, sha("setup"), "setup", now()) }))
 	isErr(t, s.CheckOneTimeToken(ctx, sha("setup"), "setup", now()), store.ErrNotFound)
-}
-
-func mustID(t *testing.T, s *models.Store, username string) int64 {
-	t.Helper()
-	u, err := s.GetUserByUsername(t.Context(), username)
-	ok(t, err)
-	return u.ID
 }
 
 func testTimes(t *testing.T, s *models.Store) {

@@ -1,7 +1,6 @@
 package storetest
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -80,16 +79,7 @@ func testTokenConcurrentRotate(t *testing.T, s *models.Store) {
 		_, err := s.RotateRefreshToken(ctx, sha("rt"), now())
 		return err
 	})
-	wins := 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-		case !errors.Is(err, store.ErrConflict):
-			t.Errorf("racer %d: %v", i, err)
-		}
-	}
-	eq(t, "successful rotations", wins, 1)
+	oneWinner(t, "successful rotations", errs, store.ErrConflict)
 }
 
 func testTokenRevoke(t *testing.T, s *models.Store) {

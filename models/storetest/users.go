@@ -194,11 +194,7 @@ func testUserList(t *testing.T, s *models.Store) {
 	mk("erinax", "Erin A", "", models.RoleUser)
 
 	names := func(us []models.User) []string {
-		out := []string{}
-		for _, u := range us {
-			out = append(out, u.Username)
-		}
-		return out
+		return pluck(us, func(u models.User) string { return u.Username })
 	}
 	cases := []struct {
 		f     models.UserFilter
@@ -243,15 +239,15 @@ func testUserAdmins(t *testing.T, s *models.Store) {
 	has, err := s.HasAdmin(ctx)
 	ok(t, err)
 	eq(t, "HasAdmin on empty", has, false)
-	newUser(t, s, "root", func(u *models.User) { u.Role = models.RoleAdmin; u.Disabled = true })
+	newUser(t, s, "root", admin, func(u *models.User) { u.Disabled = true })
 	n, err := s.CountAdmins(ctx)
 	ok(t, err)
 	eq(t, "CountAdmins (one disabled)", n, int64(0))
 	has, err = s.HasAdmin(ctx)
 	ok(t, err)
 	eq(t, "HasAdmin (one disabled)", has, true)
-	newUser(t, s, "a1", func(u *models.User) { u.Role = models.RoleAdmin })
-	newUser(t, s, "a2", func(u *models.User) { u.Role = models.RoleAdmin })
+	newUser(t, s, "a1", admin)
+	newUser(t, s, "a2", admin)
 	newUser(t, s, "dev", func(u *models.User) { u.Role = models.RoleDeveloper })
 	n, err = s.CountAdmins(ctx)
 	ok(t, err)
