@@ -9,22 +9,6 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 )
 
-// deviceTests cover the state changes of the device flow
-// (models/store_device.go): each is one conditional write, and of
-// concurrent attempts exactly one may win.
-var deviceTests = []Test{
-	{"DeviceCode/Decide", testDeviceDecide},
-	{"DeviceCode/Poll", testDevicePoll},
-	{"DeviceCode/Redeem", testDeviceRedeem},
-	{"DeviceCode/ConcurrentRedeem", testDeviceConcurrentRedeem},
-	{"DeviceCode/ConcurrentPoll", testDeviceConcurrentPoll},
-	{"DeviceCode/ConcurrentDecide", testDeviceConcurrentDecide},
-}
-
-// Registered here, so that this file is the only one to change when the
-// device flow needs more of the store.
-func init() { Tests = append(Tests, deviceTests...) }
-
 // deviceRacers is how many goroutines race in the concurrency tests.
 const deviceRacers = 20
 
@@ -33,6 +17,62 @@ func mustDevice(t *testing.T, s *models.Store, name string) *models.DeviceCode {
 	d, err := s.GetDeviceCode(t.Context(), sha(name))
 	ok(t, err)
 	return d
+}
+
+func testDeviceCode(t *testing.T, s *models.Store) {
+	ctx := t.Context()
+	u := newUser(t, s, "alice")
+	newClient(t, s, "tv", nil)
+	d := newDevice("dc", "WDJB-MJHT", "tv", now().Add(10*time.Minute))
+	ok(t, s.CreateDeviceCode(ctx, d))
+	eq(t, "Status", d.Status, models.DevicePending)
+	got, err := s.GetDeviceCode(ctx, sha("dc"))
+	ok(t, err)
+	eq(t, "device code", *got, *d)
+	got, err = s.GetDeviceCodeByUserCode(ctx, "WDJB-MJHT")
+	ok(t, err)
+	eq(t, "device code by user code", *got, *d)
+	isErr(t, s.CreateDeviceCode(ctx, newDevice("dc2", "WDJB-MJHT", "tv", now())), store.ErrAlreadyExists)
+	_, err = s.GetDeviceCode(ctx, sha("nope"))
+	isErr(t, err, store.ErrNotFound)
+	_, err = s.GetDeviceCodeByUserCode(ctx, "NOPE-NOPE")
+	isErr(t, err, store.ErrNotFound)
+
+	auth := now().In(zone)
+	ok(t, s.UpdateDeviceCode(ctx, d.ID, func(x *models.DeviceCode) error {
+		x.Status = models.DeviceApproved
+		x.UserID = &u.ID
+		x.AuthTime = &auth
+		x.LastPolledAt = &auth
+		x.IntervalSeconds = 10
+		x.UserCode = "IGNORED"
+		return nil
+	}))
+	got, err = s.GetDeviceCode(ctx, sha("dc"))
+	ok(t, err)
+	eq(t, "Status", got.Status, models.DeviceApproved)
+	eq(t, "UserID", got.UserID, &u.ID)
+	sameTimePtr(t, "AuthTime", got.AuthTime, &auth)
+	eq(t, "IntervalSeconds", got.IntervalSeconds, 10)
+	eq(t, "UserCode", got.UserCode, "WDJB-MJHT")
+
+	// back to zero values
+	ok(t, s.UpdateDeviceCode(ctx, d.ID, func(x *models.DeviceCode) error {
+		x.UserID, x.AuthTime, x.LastPolledAt, x.Scope = nil, nil, nil, ""
+		x.Status = models.DeviceDenied
+		return nil
+	}))
+	got, err = s.GetDeviceCode(ctx, sha("dc"))
+	ok(t, err)
+	if got.UserID != nil || got.AuthTime != nil || got.LastPolledAt != nil || got.Scope != "" {
+		t.Errorf("zero values not written: %+v", got)
+	}
+	boom := errors.New("boom")
+	isErr(t, s.UpdateDeviceCode(ctx, d.ID, func(x *models.DeviceCode) error { x.Status = models.DeviceRedeemed; return boom }), boom)
+	got, err = s.GetDeviceCode(ctx, sha("dc"))
+	ok(t, err)
+	eq(t, "Status", got.Status, models.DeviceDenied)
+	isErr(t, s.UpdateDeviceCode(ctx, 9999, func(*models.DeviceCode) error { return nil }), store.ErrNotFound)
 }
 
 func testDeviceDecide(t *testing.T, s *models.Store) {
@@ -164,20 +204,10 @@ func testDeviceConcurrentRedeem(t *testing.T, s *models.Store) {
 		got[i], err = s.RedeemDeviceCode(ctx, sha("d"), now())
 		return err
 	})
-	wins := 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-			if got[i].Status != models.DeviceRedeemed || got[i].UserID == nil {
-				t.Errorf("racer %d won with %+v", i, got[i])
-			}
-		case errors.Is(err, store.ErrConflict):
-		default:
-			t.Errorf("racer %d: %v", i, err)
-		}
+	i := oneWinner(t, "successful redemptions", errs, store.ErrConflict)
+	if got[i].Status != models.DeviceRedeemed || got[i].UserID == nil {
+		t.Errorf("racer %d won with %+v", i, got[i])
 	}
-	eq(t, "successful redemptions", wins, 1)
 }
 
 func testDeviceConcurrentPoll(t *testing.T, s *models.Store) {
@@ -191,18 +221,7 @@ func testDeviceConcurrentPoll(t *testing.T, s *models.Store) {
 		prev := *read
 		return s.PollDeviceCode(ctx, &prev, now(), 5+i)
 	})
-	wins, winner := 0, -1
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-			winner = i
-		case errors.Is(err, store.ErrConflict):
-		default:
-			t.Errorf("racer %d: %v", i, err)
-		}
-	}
-	eq(t, "polls recorded", wins, 1)
+	winner := oneWinner(t, "polls recorded", errs, store.ErrConflict)
 	eq(t, "interval of the one recorded poll", mustDevice(t, s, "d").IntervalSeconds, 5+winner)
 }
 
@@ -219,18 +238,7 @@ func testDeviceConcurrentDecide(t *testing.T, s *models.Store) {
 		}
 		return s.DecideDeviceCode(ctx, d.ID, status, u.ID, now(), "openid", now())
 	})
-	wins, winner := 0, -1
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-			winner = i
-		case errors.Is(err, store.ErrConflict):
-		default:
-			t.Errorf("racer %d: %v", i, err)
-		}
-	}
-	eq(t, "decisions recorded", wins, 1)
+	winner := oneWinner(t, "decisions recorded", errs, store.ErrConflict)
 	want := models.DeviceApproved
 	if winner%2 == 1 {
 		want = models.DeviceDenied

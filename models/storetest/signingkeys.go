@@ -1,19 +1,57 @@
 package storetest
 
 import (
+	"errors"
 	"sort"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
 )
 
-func init() {
-	Tests = append(Tests,
-		Test{"SigningKey/DeleteExpired", testSigningKeyDeleteExpired},
-		Test{"SigningKey/Lock", testSigningKeyLock},
-	)
+func testSigningKey(t *testing.T, s *models.Store) {
+	ctx := t.Context()
+	base := now()
+	k1 := &models.SigningKey{KID: "k1", Alg: "RS256", PrivateKey: []byte{1, 2, 3}, Encrypted: true,
+		PublicJWK: `{"kty":"RSA"}`, CreatedAt: base.Add(-time.Hour)}
+	k2 := &models.SigningKey{KID: "k2", Alg: "ES256", PrivateKey: []byte{4, 5}, PublicJWK: `{"kty":"EC"}`,
+		ExpiresAt: ptr(base.Add(time.Hour))}
+	ok(t, s.CreateSigningKey(ctx, k1))
+	ok(t, s.CreateSigningKey(ctx, k2))
+	isErr(t, s.CreateSigningKey(ctx, &models.SigningKey{KID: "k1", Alg: "RS256", PrivateKey: []byte{1}, PublicJWK: "{}"}), store.ErrAlreadyExists)
+	keys, err := s.ListSigningKeys(ctx)
+	ok(t, err)
+	eq(t, "keys newest first", keys, []models.SigningKey{*k2, *k1})
+
+	retired := base.In(zone)
+	ok(t, s.UpdateSigningKey(ctx, "k1", func(k *models.SigningKey) error {
+		k.RetiredAt = &retired
+		k.Encrypted = false
+		k.PrivateKey = []byte{9}
+		return nil
+	}))
+	ok(t, s.UpdateSigningKey(ctx, "k2", func(k *models.SigningKey) error { k.ExpiresAt = nil; return nil }))
+	keys, err = s.ListSigningKeys(ctx)
+	ok(t, err)
+	sameTimePtr(t, "RetiredAt", keys[1].RetiredAt, &retired)
+	eq(t, "Encrypted", keys[1].Encrypted, false)
+	eq(t, "PrivateKey", keys[1].PrivateKey, []byte{9})
+	eq(t, "ExpiresAt", keys[0].ExpiresAt, (*time.Time)(nil))
+	boom := errors.New("boom")
+	isErr(t, s.UpdateSigningKey(ctx, "k1", func(k *models.SigningKey) error { k.Alg = "none"; return boom }), boom)
+	if err := s.UpdateSigningKey(ctx, "k1", func(k *models.SigningKey) error { k.KID = "k9"; return nil }); err == nil {
+		t.Error("UpdateSigningKey changed the key ID")
+	}
+	isErr(t, s.UpdateSigningKey(ctx, "nope", func(*models.SigningKey) error { return nil }), store.ErrNotFound)
+
+	ok(t, s.DeleteSigningKey(ctx, "k1"))
+	isErr(t, s.DeleteSigningKey(ctx, "k1"), store.ErrNotFound)
+	keys, err = s.ListSigningKeys(ctx)
+	ok(t, err)
+	eq(t, "keys left", len(keys), 1)
+	eq(t, "Alg", keys[0].Alg, "ES256")
 }
 
 // testSigningKeyDeleteExpired: only retired keys whose expiry has come are
@@ -36,10 +74,7 @@ func testSigningKeyDeleteExpired(t *testing.T, s *models.Store) {
 	eq(t, "deleted", n, int64(2))
 	left, err := s.ListSigningKeys(ctx)
 	ok(t, err)
-	var kids []string
-	for _, k := range left {
-		kids = append(kids, k.KID)
-	}
+	kids := pluck(left, func(k models.SigningKey) string { return k.KID })
 	sort.Strings(kids)
 	eq(t, "left", kids, []string{"current", "published"})
 }
