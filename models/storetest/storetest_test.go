@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
+	"github.com/gatehouse/gatehouse/app/suitecheck"
 	"github.com/gatehouse/gatehouse/models"
 	"github.com/gatehouse/gatehouse/models/storetest"
 )
@@ -25,4 +26,13 @@ func TestPostgres(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) *models.Store {
 		return models.New(dbtest.Postgres(t))
 	})
+}
+
+// Every test function of the suite is in storetest.Tests.
+func TestEveryTestIsListed(t *testing.T) {
+	var fns []any
+	for _, tt := range storetest.Tests {
+		fns = append(fns, tt.Fn)
+	}
+	suitecheck.Complete(t, ".", fns)
 }

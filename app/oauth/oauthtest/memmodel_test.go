@@ -3,6 +3,7 @@ package oauthtest_test
 import (
 	"testing"
 
+	"github.com/gatehouse/gatehouse/app/suitecheck"
 	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
 )
 
@@ -12,4 +13,13 @@ func TestMemModel(t *testing.T) {
 		m := oauthtest.NewMemModel()
 		return oauthtest.Fixture{Model: m, Seed: m}
 	})
+}
+
+// Every contract test of the suite is in oauthtest.Tests.
+func TestEveryTestIsListed(t *testing.T) {
+	var fns []any
+	for _, tt := range oauthtest.Tests {
+		fns = append(fns, tt.Fn)
+	}
+	suitecheck.Complete(t, ".", fns)
 }
