@@ -198,7 +198,7 @@ func TestAccountProfileNeedsSignInAndCSRF(t *testing.T) {
 func TestAdminUserProfile(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
-		ab := otherBrowser(h)
+		ab := h.browser(h.t)
 		f.signIn()
 		at := f.oidcTokens("openid profile email", "n")["access_token"].(string)
 		root := h.createUser("root", pw, models.RoleAdmin)

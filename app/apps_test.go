@@ -23,7 +23,7 @@ func TestAppsEmptyState(t *testing.T) {
 	admContains(t, "empty", r.body, "No authorized apps", "When you sign in to an app with Gatehouse and approve what it asks for, it appears here.")
 	admContains(t, "account links here", h.get("/account").body, `href="/account/apps"`)
 
-	h.jar = map[string]*http.Cookie{}
+	h.clearCookies()
 	if r := h.get("/account/apps"); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login?next=%2Faccount%2Fapps") {
 		t.Errorf("signed out: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
@@ -148,7 +148,7 @@ func TestAppsRevokeOnlyOwnConsent(t *testing.T) {
 		t.Errorf("audit: %+v", evs)
 	}
 	// Without the CSRF token nothing happens.
-	h2 := otherBrowser(h)
+	h2 := h.browser(h.t)
 	h2.login("alice", pw)
 	if r := h2.do(http.MethodPost, "/account/apps/notes/revoke", url.Values{}); r.StatusCode != http.StatusForbidden {
 		t.Errorf("revoke without CSRF token: %d", r.StatusCode)

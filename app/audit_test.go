@@ -8,10 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"io"
-	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,7 +47,7 @@ type from struct {
 }
 
 func browserAt(h *harness, ip string) *from {
-	return &from{harness: &harness{t: h.t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}, logs: h.logs}, ip: ip}
+	return &from{harness: h.browser(h.t), ip: ip}
 }
 
 func (b *from) get(path string) *response {
@@ -76,29 +73,9 @@ func (b *from) post(page, path string, form url.Values) *response {
 func (b *from) postMultipart(page, path string, form url.Values) *response {
 	b.t.Helper()
 	form.Set("csrf_token", b.csrf(page))
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	for k, vs := range form {
-		for _, v := range vs {
-			_ = mw.WriteField(k, v)
-		}
-	}
-	_ = mw.Close()
-	req := httptest.NewRequest(http.MethodPost, path, &body)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req := multipartRequest(b.t, path, form)
 	req.Header.Set("X-Forwarded-For", b.ip)
-	for _, c := range b.jar {
-		req.AddCookie(c)
-	}
-	res, err := b.srv.App.Test(req, -1)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	for _, c := range res.Cookies() {
-		b.jar[c.Name] = c
-	}
-	out, _ := io.ReadAll(res.Body)
-	return &response{Response: res, body: string(out)}
+	return b.send(req)
 }
 
 func (b *from) signIn(username string) {

@@ -36,8 +36,7 @@ func TestLoginSuccessRegeneratesSession(t *testing.T) {
 			t.Fatalf("dashboard after login: %d", d.StatusCode)
 		}
 		// The pre-login session ID no longer exists.
-		h2 := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{
-			web.CookieName(false): {Name: web.CookieName(false), Value: before}}}
+		h2 := h.browser(t, &http.Cookie{Name: web.CookieName(false), Value: before})
 		if r := h2.get("/dashboard"); r.StatusCode != http.StatusSeeOther {
 			t.Fatalf("old session cookie still signed in: %d", r.StatusCode)
 		}
@@ -133,7 +132,7 @@ func TestCSRFRejectsFormsWithoutToken(t *testing.T) {
 		}
 	}
 	// A token from another session does not work either.
-	other := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}}
+	other := h.browser(t)
 	tok := other.csrf("/login")
 	if r := h.do(http.MethodPost, "/login", url.Values{"username": {"alice"}, "password": {pw}, "csrf_token": {tok}}); r.StatusCode != http.StatusForbidden {
 		t.Errorf("token of another session accepted: %d", r.StatusCode)
@@ -150,7 +149,7 @@ func TestCSRFRejectsFormsWithoutToken(t *testing.T) {
 	if r := h.get("/dashboard"); r.StatusCode != http.StatusOK {
 		t.Error("a refused logout signed out")
 	}
-	h.jar = map[string]*http.Cookie{}
+	h.clearCookies()
 	if r := h.login("alice", pw); r.StatusCode != http.StatusSeeOther {
 		t.Error("password changed by a form without CSRF token")
 	}
@@ -215,7 +214,7 @@ func TestLogoutEndsSession(t *testing.T) {
 	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
 		t.Fatalf("logout: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
-	replay := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{stolen.Name: &stolen}}
+	replay := h.browser(t, &stolen)
 	if r := replay.get("/dashboard"); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("session cookie works after logout: %d", r.StatusCode)
 	}
@@ -235,14 +234,14 @@ func TestSafeRedirectAfterLogin(t *testing.T) {
 		"javascript:alert(1)":   "/dashboard",
 	}
 	for next, want := range cases {
-		h.jar = map[string]*http.Cookie{}
+		h.clearCookies()
 		r := h.post("/login?next="+url.QueryEscape(next), "/login", url.Values{"username": {"alice"}, "password": {pw}, "next": {next}})
 		if got := r.Header.Get("Location"); got != want {
 			t.Errorf("next=%q redirected to %q, want %q", next, got, want)
 		}
 	}
 	// A signed-out visitor to a page is sent to sign in and back.
-	h.jar = map[string]*http.Cookie{}
+	h.clearCookies()
 	r := h.get("/account")
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/login?next=%2Faccount" {
 		t.Fatalf("signed-out /account: %d %s", r.StatusCode, r.Header.Get("Location"))
@@ -284,7 +283,7 @@ func TestSetupTokenSingleUse(t *testing.T) {
 			t.Fatalf("used link while signed in: %d %s", r.StatusCode, r.Header.Get("Location"))
 		}
 		// Second use: refused, page and form alike.
-		other := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}}
+		other := h.browser(t)
 		if r := other.get(page); r.StatusCode != http.StatusNotFound {
 			t.Fatalf("used setup link still shows the form: %d", r.StatusCode)
 		}
@@ -343,7 +342,7 @@ func TestSignupFollowsSetting(t *testing.T) {
 		t.Fatalf("signed-up user: %+v %v", u, err)
 	}
 	// Taken username
-	h.jar = map[string]*http.Cookie{}
+	h.clearCookies()
 	if r := h.post("/signup", "/signup", form); r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, "taken") {
 		t.Fatalf("duplicate signup: %d", r.StatusCode)
 	}
@@ -368,7 +367,7 @@ func TestChangePassword(t *testing.T) {
 	h := sqliteHarness(t)
 	h.createUser("alice", pw, models.RoleUser)
 	h.login("alice", pw)
-	other := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}}
+	other := h.browser(t)
 	other.login("alice", pw)
 
 	r := h.post("/account", "/account/password", url.Values{"current_password": {"nope nope nope"}, "new_password": {"new password 123"}, "new_password_confirm": {"new password 123"}})
@@ -393,7 +392,7 @@ func TestChangePassword(t *testing.T) {
 	if r := other.get("/dashboard"); r.StatusCode != http.StatusSeeOther {
 		t.Fatal("other session still signed in after password change")
 	}
-	h.jar = map[string]*http.Cookie{}
+	h.clearCookies()
 	if r := h.login("alice", "new password 123"); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("new password refused: %d", r.StatusCode)
 	}
@@ -446,7 +445,7 @@ func TestRoleMiddleware(t *testing.T) {
 		{"admin1", http.StatusOK, http.StatusOK},
 	}
 	for _, c := range cases {
-		h.jar = map[string]*http.Cookie{}
+		h.clearCookies()
 		h.login(c.user, pw)
 		if r := h.get("/test/admin"); r.StatusCode != c.admin {
 			t.Errorf("%s on admin page: %d, want %d", c.user, r.StatusCode, c.admin)
@@ -468,7 +467,7 @@ func TestParallelLoginGuessesAreThrottled(t *testing.T) {
 		clients := make([]*harness, n)
 		tokens := make([]string, n)
 		for i := range clients {
-			clients[i] = &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}}
+			clients[i] = h.browser(t)
 			tokens[i] = clients[i].csrf("/login")
 		}
 		statuses := make(chan int, n)

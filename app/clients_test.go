@@ -10,7 +10,6 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"io"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -36,43 +35,34 @@ type upload struct {
 // client form does, keeping cookies like harness.do.
 func (h *harness) doMultipart(path string, form url.Values, files ...upload) *response {
 	h.t.Helper()
+	return h.send(multipartRequest(h.t, path, form, files...))
+}
+
+// multipartRequest is a POST of form and files as multipart/form-data.
+func multipartRequest(t *testing.T, path string, form url.Values, files ...upload) *http.Request {
+	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
 	for k, vs := range form {
 		for _, v := range vs {
 			if err := mw.WriteField(k, v); err != nil {
-				h.t.Fatal(err)
+				t.Fatal(err)
 			}
 		}
 	}
 	for _, f := range files {
 		w, err := mw.CreateFormFile(f.field, f.filename)
 		if err != nil {
-			h.t.Fatal(err)
+			t.Fatal(err)
 		}
 		_, _ = w.Write(f.data)
 	}
 	if err := mw.Close(); err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	req := httptest.NewRequest(http.MethodPost, path, &body)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	for _, c := range h.jar {
-		req.AddCookie(c)
-	}
-	res, err := h.srv.App.Test(req, -1)
-	if err != nil {
-		h.t.Fatalf("POST %s: %v", path, err)
-	}
-	for _, c := range res.Cookies() {
-		if c.MaxAge < 0 || c.Value == "" {
-			delete(h.jar, c.Name)
-		} else {
-			h.jar[c.Name] = c
-		}
-	}
-	b, _ := io.ReadAll(res.Body)
-	return &response{Response: res, body: string(b)}
+	return req
 }
 
 // postMultipart submits a multipart form from page (taking its CSRF token).
@@ -167,7 +157,7 @@ func pngOf(size int) []byte {
 
 func signInAs(t *testing.T, h *harness, username, role string) *models.User {
 	t.Helper()
-	h.jar = map[string]*http.Cookie{}
+	h.clearCookies()
 	u, err := h.store.GetUserByUsername(context.Background(), username)
 	if err != nil {
 		u = h.createUser(username, pw, role)
@@ -361,7 +351,7 @@ func TestClientIconUploadAndServe(t *testing.T) {
 			t.Errorf("conditional GET: %d, want 304", r.StatusCode)
 		}
 		// Signed out (the consent screen's visitors) too.
-		h.jar = map[string]*http.Cookie{}
+		h.clearCookies()
 		if r := h.get(want); r.StatusCode != http.StatusOK {
 			t.Errorf("signed out: %d", r.StatusCode)
 		}
@@ -500,7 +490,7 @@ func TestClientPermissions(t *testing.T) {
 		}
 
 		// Signed out: sent to sign in, and back afterwards.
-		h.jar = map[string]*http.Cookie{}
+		h.clearCookies()
 		r := h.get("/dashboard/clients/" + bobs)
 		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/login?next="+url.QueryEscape("/dashboard/clients/"+bobs) {
 			t.Errorf("signed out: %d %s", r.StatusCode, r.Header.Get("Location"))

@@ -786,7 +786,7 @@ func TestRule31_UserCodeEntryIsRateLimited(t *testing.T) {
 	as := func(name string) {
 		t.Helper()
 		f.createUser(name, alicePW, models.RoleUser)
-		f.jar = map[string]*http.Cookie{}
+		f.clearCookies()
 		if r := f.login(name, alicePW); r.StatusCode != http.StatusSeeOther {
 			t.Fatalf("%s login: %d", name, r.StatusCode)
 		}

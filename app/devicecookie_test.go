@@ -180,7 +180,7 @@ func TestDeviceCookieLetsOwnerChangePassword(t *testing.T) {
 		}
 		// A session without the device cookie (the cookie dropped) is
 		// held to the account's block.
-		noCookie := &from{harness: &harness{t: A.t, srv: A.srv, store: A.store, jar: map[string]*http.Cookie{}, logs: A.logs}, ip: owner.ip}
+		noCookie := &from{harness: A.browser(A.t), ip: owner.ip}
 		for k, v := range owner.jar {
 			if k != handlers.DeviceCookieName(false) {
 				noCookie.jar[k] = v

@@ -104,12 +104,20 @@ func (h *harness) do(method, path string, form url.Values, headers ...string) *r
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	return h.send(req)
+}
+
+// send runs req on the server as this browser: its cookies go along, and
+// the answer's cookies are kept (or dropped when the answer deletes
+// them). It is the one cookie jar of the tests.
+func (h *harness) send(req *http.Request) *response {
+	h.t.Helper()
 	for _, c := range h.jar {
 		req.AddCookie(c)
 	}
 	res, err := h.srv.App.Test(req, -1)
 	if err != nil {
-		h.t.Fatalf("%s %s: %v", method, path, err)
+		h.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	for _, c := range res.Cookies() {
 		if c.MaxAge < 0 || c.Value == "" {
@@ -121,6 +129,19 @@ func (h *harness) do(method, path string, form url.Values, headers ...string) *r
 	b, _ := io.ReadAll(res.Body)
 	return &response{Response: res, body: string(b)}
 }
+
+// browser is another browser on the same server, for test t: a cookie
+// jar of its own, holding only cookies.
+func (h *harness) browser(t *testing.T, cookies ...*http.Cookie) *harness {
+	b := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}, logs: h.logs}
+	for _, c := range cookies {
+		b.jar[c.Name] = c
+	}
+	return b
+}
+
+// clearCookies forgets every cookie, as a new browser would.
+func (h *harness) clearCookies() { h.jar = map[string]*http.Cookie{} }
 
 func (h *harness) get(path string) *response { return h.do(http.MethodGet, path, nil) }
 

@@ -93,7 +93,7 @@ func TestMetricsCountRequestsAndDomainEvents(t *testing.T) {
 	f.set("allow_password_grant", "true")
 
 	// Route labels are templates: two client pages, one series.
-	dev := otherBrowser(h)
+	dev := h.browser(h.t)
 	signInAs(t, dev, "mallory-admin", models.RoleAdmin)
 	for _, id := range []string{f.confID, f.pubID} {
 		if r := dev.get("/dashboard/clients/" + id); r.StatusCode != http.StatusOK {
@@ -149,7 +149,7 @@ func TestMetricsCountRequestsAndDomainEvents(t *testing.T) {
 	if r := f.do(http.MethodPost, "/oauth/authorize", headless, "Accept", "application/json"); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "invalid_grant") {
 		t.Fatalf("wrong password at the headless authorize: %d %s", r.StatusCode, r.body)
 	}
-	victim := otherBrowser(h)
+	victim := h.browser(h.t)
 	h.createUser("bob", pw, models.RoleUser)
 	throttled := 0
 	for range 12 {

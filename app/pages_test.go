@@ -16,7 +16,7 @@ var hrefRE = regexp.MustCompile(`href="(/[^"]*)"`)
 func TestNoDeadLinks(t *testing.T) {
 	h := sqliteHarness(t)
 	for _, role := range []string{models.RoleAdmin, models.RoleDeveloper, models.RoleUser} {
-		h.jar = map[string]*http.Cookie{}
+		h.clearCookies()
 		h.createUser("u-"+role, pw, role)
 		if r := h.login("u-"+role, pw); r.StatusCode != http.StatusSeeOther {
 			t.Fatalf("%s login: %d", role, r.StatusCode)

@@ -66,14 +66,14 @@ func TestAdminResetRevokesApps(t *testing.T) {
 			t.Fatalf("not a JWT access token: %q", jwt.access)
 		}
 		// Bob's grant must survive alice's reset.
-		bob := &oauthFixture{harness: otherBrowser(h), confID: f.confID, confSec: f.confSec, redirect: f.redirect}
+		bob := &oauthFixture{harness: h.browser(h.t), confID: f.confID, confSec: f.confSec, redirect: f.redirect}
 		bob.createUser("bob", pw, models.RoleUser)
 		if r := bob.login("bob", pw); r.StatusCode != http.StatusSeeOther {
 			t.Fatalf("bob signs in: %d", r.StatusCode)
 		}
 		bobs := newGrant(bob)
 
-		admin := otherBrowser(h)
+		admin := h.browser(h.t)
 		admSignIn(t, admin, "root", models.RoleAdmin)
 		page := pages.UserURL(f.user.ID)
 		r := admin.post(page, page+"/password", url.Values{"password": {"brand new password"}, "password_confirm": {"brand new password"}})
@@ -89,7 +89,7 @@ func TestAdminResetRevokesApps(t *testing.T) {
 			t.Errorf("audit: %+v", evs)
 		}
 		// Alice signs in with the new password and authorizes again.
-		f.jar = map[string]*http.Cookie{}
+		f.clearCookies()
 		if r := f.login("alice", "brand new password"); r.StatusCode != http.StatusSeeOther {
 			t.Fatalf("new password: %d", r.StatusCode)
 		}
@@ -109,7 +109,7 @@ func TestChangePasswordSignsOutApps(t *testing.T) {
 			`name="sign_out_apps" type="checkbox" value="on" class="checkbox" checked`, "Also sign out of all apps")
 
 		g := newGrant(f)
-		other := otherBrowser(h)
+		other := h.browser(h.t)
 		other.login("alice", pw)
 		r := f.post("/account", "/account/password", url.Values{"current_password": {pw}, "new_password": {"second password 2"},
 			"new_password_confirm": {"second password 2"}, "sign_out_apps": {"on"}})

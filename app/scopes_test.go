@@ -33,7 +33,7 @@ func admAudit(t *testing.T, h *harness, action string) []models.AuditEvent {
 func admSignIn(t *testing.T, h *harness, username, role string) *models.User {
 	t.Helper()
 	u := h.createUser(username, pw, role)
-	h.jar = map[string]*http.Cookie{}
+	h.clearCookies()
 	if r := h.login(username, pw); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("login %s: %d", username, r.StatusCode)
 	}
@@ -160,7 +160,7 @@ func TestScopePermissions(t *testing.T) {
 		t.Errorf("developer created a scope: %v", err)
 	}
 
-	h.jar = map[string]*http.Cookie{}
+	h.clearCookies()
 	if r := h.get("/dashboard/scopes"); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
 		t.Errorf("signed out: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}

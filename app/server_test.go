@@ -231,7 +231,7 @@ func TestGracefulShutdownDrainsRequests(t *testing.T) {
 func TestAnonymousVisitsWriteNothing(t *testing.T) {
 	h := sqliteHarness(t)
 	for i := 0; i < 5; i++ {
-		h.jar = map[string]*http.Cookie{}
+		h.clearCookies()
 		if r := h.get("/login"); r.StatusCode != 200 {
 			t.Fatal(r.StatusCode)
 		}

@@ -219,7 +219,7 @@ func TestCLIRotateSessionKeys(t *testing.T) {
 			if r := h.get("/dashboard"); r.StatusCode != http.StatusSeeOther {
 				t.Fatalf("the old signed-in cookie after the rotation: %d", r.StatusCode)
 			}
-			h.jar = map[string]*http.Cookie{}
+			h.clearCookies()
 			if r := h.login("root", "root-password-1"); r.StatusCode != http.StatusSeeOther {
 				t.Fatalf("sign-in after the rotation: %d", r.StatusCode)
 			}
@@ -255,7 +255,7 @@ func TestSessionLifetimeSettings(t *testing.T) {
 		h.createUser("root", "root-password-1", models.RoleAdmin)
 		expiry := func() time.Duration {
 			t.Helper()
-			h.jar = map[string]*http.Cookie{}
+			h.clearCookies()
 			if r := h.login("root", "root-password-1"); r.StatusCode != http.StatusSeeOther {
 				t.Fatalf("sign-in: %d", r.StatusCode)
 			}

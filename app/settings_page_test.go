@@ -153,7 +153,7 @@ func TestSettingsSaveChangedOnly(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		admSignIn(t, h, "root", models.RoleAdmin)
-		anon := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}}
+		anon := h.browser(t)
 		if r := anon.get("/signup"); r.StatusCode != http.StatusNotFound {
 			t.Fatalf("signup before: %d", r.StatusCode)
 		}
@@ -293,7 +293,7 @@ func TestSettingsSigningKeysEncrypted(t *testing.T) {
 func TestRotateSigningKeysAdminOnly(t *testing.T) {
 	h := sqliteHarness(t)
 	before := keysByStatus(t, h)
-	anon := &harness{t: t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}}
+	anon := h.browser(t)
 	if r := anon.post("/login", "/dashboard/settings/keys/rotate", url.Values{}); r.StatusCode != http.StatusUnauthorized {
 		t.Errorf("signed out: %d, want 401", r.StatusCode)
 	}

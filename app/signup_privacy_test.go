@@ -140,7 +140,7 @@ func TestSignupThrottled(t *testing.T) {
 		allowSignup(t, h)
 		const ip = "192.0.2.10"
 		for i := range 10 {
-			h.jar = map[string]*http.Cookie{}
+			h.clearCookies()
 			form, want := signupForm("user"+strconv.Itoa(i), ""), http.StatusSeeOther
 			if i%2 == 1 {
 				form.Set("password_confirm", "not the same password")
@@ -150,7 +150,7 @@ func TestSignupThrottled(t *testing.T) {
 				t.Fatalf("sign-up %d: %d, want %d", i+1, r.StatusCode, want)
 			}
 		}
-		h.jar = map[string]*http.Cookie{}
+		h.clearCookies()
 		r := postFrom(h, "/signup", "/signup", ip, signupForm("eleventh", "eleventh@example.com"))
 		if r.StatusCode != http.StatusTooManyRequests {
 			t.Fatalf("11th sign-up: %d, want 429", r.StatusCode)
@@ -183,7 +183,7 @@ func TestEmailChangeThrottled(t *testing.T) {
 	forEachThrottledBackend(t, func(t *testing.T, h *harness) {
 		h.createUser("grace", pw, models.RoleUser)
 		alice := admSignIn(t, h, "alice", models.RoleUser)
-		bob := otherBrowser(h)
+		bob := h.browser(h.t)
 		admSignIn(t, bob, "bob", models.RoleUser)
 		const ip = "192.0.2.20"
 		change := func(b *harness, ip, name, email string) *response {

@@ -184,7 +184,7 @@ func TestThrottleAcrossInstances(t *testing.T) {
 				return h.do(http.MethodPost, "/device", form, xff(ip)...)
 			}
 			signIn := func(h *harness, user string) {
-				h.jar = map[string]*http.Cookie{}
+				h.clearCookies()
 				if r := h.login(user, alicePW); r.StatusCode != http.StatusSeeOther {
 					t.Fatalf("%s login: %d", user, r.StatusCode)
 				}

@@ -16,11 +16,6 @@ import (
 	"github.com/gatehouse/gatehouse/views/pages"
 )
 
-// otherBrowser is a second cookie jar on the same server.
-func otherBrowser(h *harness) *harness {
-	return &harness{t: h.t, srv: h.srv, store: h.store, jar: map[string]*http.Cookie{}}
-}
-
 func TestUsersAdminOnly(t *testing.T) {
 	h := sqliteHarness(t)
 	admin := h.createUser("root", pw, models.RoleAdmin)
@@ -181,7 +176,7 @@ func TestCreateUserForm(t *testing.T) {
 	if evs := admAudit(t, h, "user.created"); len(evs) != 1 || evs[0].Target != "alice" || evs[0].Details["role"] != "developer" {
 		t.Errorf("audit: %+v", evs)
 	}
-	alice := otherBrowser(h)
+	alice := h.browser(h.t)
 	if r := alice.login("alice", "a long password 1"); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("new user cannot sign in: %d", r.StatusCode)
 	}
@@ -192,7 +187,7 @@ func TestChangeRole(t *testing.T) {
 	ctx := context.Background()
 	root := admSignIn(t, h, "root", models.RoleAdmin)
 	alice := h.createUser("alice", pw, models.RoleUser)
-	ab := otherBrowser(h)
+	ab := h.browser(h.t)
 	ab.login("alice", pw)
 	if r := ab.get("/dashboard/scopes"); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("alice before: %d", r.StatusCode)
@@ -271,7 +266,7 @@ func TestLastAdminCannotBeDemotedOrDisabled(t *testing.T) {
 			b := h.createUser("admin-b"+strconv.Itoa(round), pw, models.RoleAdmin)
 			// root steps aside so that a and b are the only admins.
 			h.store.UpdateUser(ctx, root.ID, func(u *models.User) error { u.Role = models.RoleDeveloper; return nil })
-			ha, hb := otherBrowser(h), otherBrowser(h)
+			ha, hb := h.browser(h.t), h.browser(h.t)
 			ha.login(a.Username, pw)
 			hb.login(b.Username, pw)
 			fa, fb := url.Values{"csrf_token": {ha.csrf("/dashboard/users")}}, url.Values{"csrf_token": {hb.csrf("/dashboard/users")}}
@@ -297,7 +292,7 @@ func TestDisableAndEnableUser(t *testing.T) {
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	alice := h.createUser("alice", pw, models.RoleUser)
-	ab := otherBrowser(h)
+	ab := h.browser(h.t)
 	ab.login("alice", pw)
 	if r := ab.get("/account"); r.StatusCode != http.StatusOK {
 		t.Fatalf("alice signed in: %d", r.StatusCode)
@@ -315,7 +310,7 @@ func TestDisableAndEnableUser(t *testing.T) {
 	if r := ab.get("/account"); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("disabled alice still signed in: %d", r.StatusCode)
 	}
-	if r := otherBrowser(h).login("alice", pw); r.StatusCode != http.StatusForbidden {
+	if r := h.browser(h.t).login("alice", pw); r.StatusCode != http.StatusForbidden {
 		t.Errorf("disabled alice signs in: %d", r.StatusCode)
 	}
 	if evs := admAudit(t, h, "user.disabled"); len(evs) != 1 || evs[0].Target != "alice" {
@@ -327,7 +322,7 @@ func TestDisableAndEnableUser(t *testing.T) {
 	if r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("enable: %d", r.StatusCode)
 	}
-	if r := otherBrowser(h).login("alice", pw); r.StatusCode != http.StatusSeeOther {
+	if r := h.browser(h.t).login("alice", pw); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("enabled alice cannot sign in: %d", r.StatusCode)
 	}
 	if evs := admAudit(t, h, "user.enabled"); len(evs) != 1 {
@@ -345,7 +340,7 @@ func TestResetUserPassword(t *testing.T) {
 	h := sqliteHarness(t)
 	root := admSignIn(t, h, "root", models.RoleAdmin)
 	alice := h.createUser("alice", pw, models.RoleUser)
-	ab := otherBrowser(h)
+	ab := h.browser(h.t)
 	ab.login("alice", pw)
 	page := pages.UserURL(alice.ID)
 
@@ -372,10 +367,10 @@ func TestResetUserPassword(t *testing.T) {
 	if r := ab.get("/account"); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("alice still signed in after reset: %d", r.StatusCode)
 	}
-	if r := otherBrowser(h).login("alice", pw); r.StatusCode == http.StatusSeeOther {
+	if r := h.browser(h.t).login("alice", pw); r.StatusCode == http.StatusSeeOther {
 		t.Error("old password still works")
 	}
-	if r := otherBrowser(h).login("alice", "brand new password"); r.StatusCode != http.StatusSeeOther {
+	if r := h.browser(h.t).login("alice", "brand new password"); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("new password refused: %d", r.StatusCode)
 	}
 	if evs := admAudit(t, h, "user.password_reset"); len(evs) != 1 || evs[0].Target != "alice" || evs[0].Details["families_revoked"] != "0" {
