@@ -10,6 +10,7 @@ import (
 )
 
 func TestURL(t *testing.T) {
+	t.Parallel()
 	data, err := fs.ReadFile(FS, "css/app.css")
 	if err != nil {
 		t.Fatalf("css/app.css is not embedded: %v", err)
@@ -37,6 +38,7 @@ func TestURL(t *testing.T) {
 }
 
 func TestEmbeddedAssets(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{
 		"css/app.css",
 		"img/favicon.svg",

@@ -13,6 +13,7 @@ import (
 )
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	ok := Input{Username: "  Ada.Lovelace ", Email: "ada@example.com", Name: "Ada", Password: "analytical engine"}
 	ok.Normalize()
 	if errs := ok.Validate(); len(errs) != 0 || ok.Username != "ada.lovelace" || ok.Role != "user" {
@@ -40,6 +41,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestValidateEmailVerified(t *testing.T) {
+	t.Parallel()
 	in := Input{Username: "bob", Password: "long enough pw", EmailVerified: true}
 	in.Normalize()
 	if errs := in.Validate(); !strings.Contains(errs["email"], "Enter the email address you mark as verified") {
@@ -76,6 +78,7 @@ func (f *fakeUsers) UpdateUser(_ context.Context, id int64, fn func(*models.User
 }
 
 func TestUpdateProfile(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	verified := models.User{ID: 7, Username: "ada", Name: "Ada", Email: "ada@example.com", EmailVerified: true}
 	cases := []struct {
@@ -152,6 +155,7 @@ func TestUpdateProfile(t *testing.T) {
 }
 
 func TestUpdateProfileRefusals(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	cases := []struct {
 		name, field, msg string
@@ -212,6 +216,7 @@ func (fakeRegistry) GetUserByUsername(_ context.Context, username string) (*mode
 // wins whichever index the database reports, so that the answer to a
 // taken username is the same for registered and unregistered addresses.
 func TestCreateTakenEmail(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	in := func(username, email string, admin bool) Input {
 		return Input{Username: username, Email: email, Password: "long enough pw", Admin: admin}
@@ -276,6 +281,7 @@ func (f *fakePasswords) RevokeUserFamilies(context.Context, int64, time.Time) (i
 // asked. The password is stored first, so that nothing revoked can be
 // obtained again with the old one.
 func TestPasswordChangesSignOut(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	now := time.Now()
 	f := &fakePasswords{}

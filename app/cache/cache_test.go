@@ -21,6 +21,7 @@ func (s *countingSource) CacheVersions(context.Context) (Vector, error) {
 }
 
 func TestCurrentReadsOncePerRequest(t *testing.T) {
+	t.Parallel()
 	src := &countingSource{vec: Vector{Settings: 3}}
 	v := NewVersions(src)
 	ctx := WithRequest(context.Background())
@@ -52,6 +53,7 @@ func TestCurrentReadsOncePerRequest(t *testing.T) {
 }
 
 func TestCurrentErrorIsNotRemembered(t *testing.T) {
+	t.Parallel()
 	src := &countingSource{err: errors.New("down")}
 	v := NewVersions(src)
 	ctx := WithRequest(context.Background())
@@ -66,6 +68,7 @@ func TestCurrentErrorIsNotRemembered(t *testing.T) {
 }
 
 func TestMapValidOnlyForItsCounter(t *testing.T) {
+	t.Parallel()
 	m := NewMap[string, int](3)
 	m.Put(1, "a", 10)
 	if v, ok := m.Get(1, "a"); !ok || v != 10 {
@@ -107,6 +110,7 @@ func TestMapValidOnlyForItsCounter(t *testing.T) {
 }
 
 func TestValueValidOnlyForItsCounter(t *testing.T) {
+	t.Parallel()
 	var c Value[string]
 	if _, ok := c.Get(0); ok {
 		t.Fatal("empty value found")
@@ -145,6 +149,7 @@ func (s *blockingSource) CacheVersions(context.Context) (Vector, error) {
 // read: the running one may have started before a change the request
 // must see. Requests arriving together share that next read.
 func TestSharedReadsNeverOlderThanTheRequest(t *testing.T) {
+	t.Parallel()
 	src := &blockingSource{version: 1, gate: make(chan struct{})}
 	v := NewVersions(src)
 	first := make(chan Vector)
@@ -200,6 +205,7 @@ func (s *lockedSource) set(v Vector) {
 // once; Confirm tells whether they were still the ones in force when it
 // arrived.
 func TestSpeculateAndConfirm(t *testing.T) {
+	t.Parallel()
 	src := &lockedSource{vec: Vector{Clients: 1}}
 	v := NewVersions(src)
 	bg := context.Background()

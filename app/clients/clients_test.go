@@ -27,6 +27,7 @@ func valid() Input {
 }
 
 func TestNormalizeAndValidate(t *testing.T) {
+	t.Parallel()
 	in := valid()
 	in.Normalize()
 	if errs := in.Validate(known); len(errs) != 0 {
@@ -111,6 +112,7 @@ func TestNormalizeAndValidate(t *testing.T) {
 }
 
 func TestNewIcon(t *testing.T) {
+	t.Parallel()
 	pngHeader := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
 	jpeg := []byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00")
 	webp := []byte("RIFF\x24\x00\x00\x00WEBPVP8 ")
@@ -155,6 +157,7 @@ func (f *fakeStore) CreateClient(_ context.Context, c *models.Client) error {
 }
 
 func TestCreate(t *testing.T) {
+	t.Parallel()
 	st := &fakeStore{}
 	owner := int64(7)
 	c, plain, errs, err := Create(context.Background(), st, valid(), &owner)
@@ -192,6 +195,7 @@ type readCloser struct {
 func (r *readCloser) Close() error { r.closed = true; return nil }
 
 func TestReadIcon(t *testing.T) {
+	t.Parallel()
 	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
 	big := append(bytes.Clone(png), make([]byte, MaxIconBytes)...)
 	errOpen, errRead := errors.New("open failed"), errors.New("read failed")

@@ -35,6 +35,7 @@ var (
 // client credentials together with machine scopes. A developer keeps and
 // may remove what an admin gave, and cannot add to it.
 func TestCheckTrust(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		before *Input
@@ -84,6 +85,7 @@ func TestCheckTrust(t *testing.T) {
 func ptr(in Input) *Input { return &in }
 
 func TestTrustOf(t *testing.T) {
+	t.Parallel()
 	m := MachineScopes(trustScopes)
 	if got := TrustOf(input(cc, "openid", "files.write", "billing.write"), m); got.Password || !slices.Equal(got.Machine, []string{"billing.write", "files.write"}) {
 		t.Errorf("client credentials with machine scopes: %+v", got)
@@ -129,6 +131,7 @@ func (s *trustStore) UpdateClient(_ context.Context, id string, fn func(*models.
 // update that adds trust is refused with nothing saved; the operator's
 // (the CLI's) goes through.
 func TestCreateAndUpdateEnforceTrust(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := &trustStore{clients: map[string]*models.Client{}}
 	owner := int64(3)

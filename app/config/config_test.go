@@ -54,6 +54,7 @@ func TestDefaults(t *testing.T) {
 
 // TestPrecedence checks flags > env > file > defaults for each setting.
 func TestPrecedence(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "gatehouse.yaml")
 	os.WriteFile(file, []byte(`
@@ -106,6 +107,7 @@ oauth:
 }
 
 func TestValidationReportsEveryProblem(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{
 		"GATEHOUSE_ISSUER":          "auth.example.com",
 		"GATEHOUSE_DATABASE_URL":    "mysql://x",
@@ -138,6 +140,7 @@ func TestValidationReportsEveryProblem(t *testing.T) {
 }
 
 func TestIssuerRules(t *testing.T) {
+	t.Parallel()
 	bad := []string{"auth.example.com", "ftp://x.example.com", "https://x.example.com/", "https://x.example.com?a=b",
 		"https://x.example.com#f", "https://user@x.example.com", "/relative", "HTTPS://x.example.com"}
 	for _, iss := range bad {
@@ -158,6 +161,7 @@ func TestIssuerRules(t *testing.T) {
 }
 
 func TestUnwritableSQLitePath(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	blocker := filepath.Join(dir, "file")
 	os.WriteFile(blocker, nil, 0o600)
@@ -168,6 +172,7 @@ func TestUnwritableSQLitePath(t *testing.T) {
 }
 
 func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
 	env := sqliteEnv(t)
 	env["GATEHOUSE_TRUSTED_PROXIES"] = "10.0.0.0/8,192.168.1.7 ::1"
 	cfg, err := load(t, nil, env)
@@ -180,6 +185,7 @@ func TestTrustedProxies(t *testing.T) {
 }
 
 func TestConfigFileErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if _, err := load(t, []string{"--config", filepath.Join(dir, "missing.yaml")}, nil); err == nil {
 		t.Fatal("missing config file accepted")
@@ -198,6 +204,7 @@ func TestConfigFileErrors(t *testing.T) {
 }
 
 func TestEndpointsMustNotShadowPages(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	f := filepath.Join(dir, "g.yaml")
 	os.WriteFile(f, []byte("oauth:\n  prefix: \"\"\n  paths: {token: /login}\n"), 0o600)
@@ -221,6 +228,7 @@ func TestEndpointsMustNotShadowPages(t *testing.T) {
 // empty default, a short secret refused without showing it, and the value
 // hidden from fmt and log/slog.
 func TestKeySecret(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "gatehouse.yaml")
 	fileSecret := strings.Repeat("f", 32)
@@ -288,6 +296,7 @@ func TestKeySecret(t *testing.T) {
 // malformed URL refused without showing it (it may hold a password), and
 // the value hidden from fmt.
 func TestRedisURL(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "gatehouse.yaml")
 	os.WriteFile(file, []byte("redis_url: redis://file:6379/1\n"), 0o600)
@@ -330,6 +339,7 @@ func TestRedisURL(t *testing.T) {
 // metrics_addr: flags > env > file > empty default (/metrics on the main
 // address), and host:port different from the main address.
 func TestMetricsAddr(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "gatehouse.yaml")
 	os.WriteFile(file, []byte("metrics_addr: 127.0.0.1:9001\n"), 0o600)

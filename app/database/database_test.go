@@ -17,6 +17,7 @@ import (
 )
 
 func TestParseURL(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		in      string
 		dialect string
@@ -53,6 +54,7 @@ func TestParseURL(t *testing.T) {
 }
 
 func TestSQLiteCreatesFolderAndRefusesUnwritable(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	target, _ := database.ParseURL("sqlite://" + filepath.Join(dir, "nested", "gh.db"))
 	if err := target.CheckWritable(); err != nil {
@@ -77,6 +79,7 @@ func TestSQLiteCreatesFolderAndRefusesUnwritable(t *testing.T) {
 }
 
 func TestSQLitePragmas(t *testing.T) {
+	t.Parallel()
 	db := dbtest.SQLite(t)
 	var mode string
 	db.Raw("PRAGMA journal_mode").Scan(&mode)
@@ -118,6 +121,7 @@ func openMigrator(t *testing.T, rawURL string) (*gorm.DB, *database.Migrator) {
 }
 
 func TestMigrationsUpDownUp(t *testing.T) {
+	t.Parallel()
 	for _, b := range dbtest.Backends() {
 		t.Run(b.Dialect, func(t *testing.T) {
 			ctx := context.Background()
@@ -168,6 +172,7 @@ func TestMigrationsUpDownUp(t *testing.T) {
 // TestSlowQueryLogHasNoValues: logged SQL keeps its placeholders, so no
 // bound value (a password hash, a token digest) reaches the log.
 func TestSlowQueryLogHasNoValues(t *testing.T) {
+	t.Parallel()
 	old := *database.SlowQuery
 	*database.SlowQuery = -1
 	defer func() { *database.SlowQuery = old }()
@@ -192,6 +197,7 @@ func TestSlowQueryLogHasNoValues(t *testing.T) {
 // it; each waits for the one migrating instead of failing on "table users
 // already exists".
 func TestSQLiteConcurrentFirstMigration(t *testing.T) {
+	t.Parallel()
 	if path := os.Getenv("GATEHOUSE_TEST_MIGRATE_CHILD"); path != "" {
 		_, m := openMigrator(t, "sqlite://"+path)
 		if _, err := m.Up(context.Background()); err != nil {

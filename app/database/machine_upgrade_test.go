@@ -127,6 +127,7 @@ func (o oldRows) token(name, clientID string, user *int64, scope string) {
 // combined with a machine scope, and the client-credentials tokens that
 // carry scopes.
 func TestMachineScopesUpgrade(t *testing.T) {
+	t.Parallel()
 	for _, b := range dbtest.Backends() {
 		t.Run(b.Dialect, func(t *testing.T) {
 			ctx := context.Background()
@@ -222,6 +223,7 @@ func TestMachineScopesUpgrade(t *testing.T) {
 // may ask for any scope, only the scopes admin-owned client-credentials
 // clients list become machine scopes, never the OpenID Connect ones.
 func TestMachineScopesUpgradeListedOnly(t *testing.T) {
+	t.Parallel()
 	for _, b := range dbtest.Backends() {
 		t.Run(b.Dialect, func(t *testing.T) {
 			db, upgrade := upgradeDB(t, b)

@@ -14,6 +14,7 @@ import (
 // clients keeps accepting ?access_token=, as it did; a fresh install, or
 // one whose admin already chose a value, gets nothing new.
 func TestQueryTokenDefaultUpgrade(t *testing.T) {
+	t.Parallel()
 	const before = 4 // the last migration before the default changed
 	cases := []struct {
 		name   string

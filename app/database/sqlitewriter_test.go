@@ -10,6 +10,7 @@ import (
 )
 
 func TestIsWrite(t *testing.T) {
+	t.Parallel()
 	for q, want := range map[string]bool{
 		"SELECT 1":                                    false,
 		"  select * from tokens":                      false,
@@ -37,6 +38,7 @@ func TestIsWrite(t *testing.T) {
 // through two pools on one file (two instances in one process), all
 // succeed: they take turns instead of failing with "database is locked".
 func TestSQLiteWritersTakeTurns(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "w.db")
 	target, err := ParseURL("sqlite://" + path)
 	if err != nil {

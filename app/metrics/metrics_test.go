@@ -12,6 +12,7 @@ import (
 
 // A nil *Metrics counts nothing and does not panic, and its page is 404.
 func TestNilMetrics(t *testing.T) {
+	t.Parallel()
 	var m *Metrics
 	m.Observe("/x", "GET", 200, time.Millisecond)
 	m.TokenIssued("client_credentials")
@@ -27,6 +28,7 @@ func TestNilMetrics(t *testing.T) {
 }
 
 func TestGrantLabel(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"authorization_code":                              "authorization_code",
 		"urn:ietf:params:oauth:grant-type:device_code":    "device_code",
@@ -41,6 +43,7 @@ func TestGrantLabel(t *testing.T) {
 // Route labels are templates; unmatched paths share one label and
 // methods outside the standard set one method label.
 func TestRouteLabels(t *testing.T) {
+	t.Parallel()
 	m := New("v1.2.3", nil)
 	app := fiber.New()
 	app.Use(m.Middleware)

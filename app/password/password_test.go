@@ -6,6 +6,7 @@ import (
 )
 
 func TestHashVerify(t *testing.T) {
+	t.Parallel()
 	DefaultParams = Params{Memory: 1024, Time: 1, Threads: 1}
 	h, err := Hash("correct horse battery staple")
 	if err != nil {
@@ -33,6 +34,7 @@ func TestHashVerify(t *testing.T) {
 }
 
 func TestProblem(t *testing.T) {
+	t.Parallel()
 	for pw, ok := range map[string]bool{"short": false, "           ": false, "long enough pw": true, strings.Repeat("x", 257): false, "\xff\xfe invalid utf8": false} {
 		if msg := Problem(pw); (msg == "") != ok {
 			t.Errorf("Problem(%q) = %q", pw, msg)

@@ -17,6 +17,7 @@ func valid() Input {
 }
 
 func TestCheckNormalizes(t *testing.T) {
+	t.Parallel()
 	in, errs := Check(valid(), true)
 	if len(errs) != 0 {
 		t.Fatalf("valid input refused: %v", errs)
@@ -35,6 +36,7 @@ func TestCheckNormalizes(t *testing.T) {
 // them under its flags' names): app/scopes_test.go and app/cli_test.go
 // check them there too.
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		mod   func(*Input)
@@ -102,6 +104,7 @@ func TestValidate(t *testing.T) {
 // An unknown method with a bad path reports both; a method without a path
 // asks for the path only when the path has no problem of its own.
 func TestValidateMethodAndPath(t *testing.T) {
+	t.Parallel()
 	in := valid()
 	in.Method, in.ResourcePath = "TRACE", "api"
 	if _, errs := Check(in, true); len(errs) != 2 || errs[FieldMethod] == "" || errs[FieldResourcePath] == "" {
@@ -111,6 +114,7 @@ func TestValidateMethodAndPath(t *testing.T) {
 
 // An existing scope keeps its ID, so that an update does not check it.
 func TestValidateExistingScopeIgnoresID(t *testing.T) {
+	t.Parallel()
 	in := valid()
 	in.ScopeID = "new"
 	if _, errs := Check(in, false); len(errs) != 0 {
@@ -119,6 +123,7 @@ func TestValidateExistingScopeIgnoresID(t *testing.T) {
 }
 
 func TestCheckIcon(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ in, icon, msg string }{
 		{"", "", ""},
 		{"fa-user", "fa-solid fa-user", ""},
@@ -145,6 +150,7 @@ func TestCheckIcon(t *testing.T) {
 }
 
 func TestFontAwesomeNamesRead(t *testing.T) {
+	t.Parallel()
 	names := faIconNames()
 	for _, n := range []string{"user", "box", "calendar", "github"} {
 		if !names[n] {
@@ -179,6 +185,7 @@ func (f *fakeStore) UpdateScope(_ context.Context, id string, fn func(*models.Sc
 }
 
 func TestCreateAndUpdate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := &fakeStore{scopes: map[string]*models.Scope{}}
 	sc, errs, err := Create(ctx, st, valid())

@@ -7,6 +7,7 @@ import (
 )
 
 func TestSealer(t *testing.T) {
+	t.Parallel()
 	s := NewSealer("correct horse battery staple, thirty-two+", "app-secret")
 	plain := []byte("session key material")
 	sealed := s.Seal(plain, []byte("name a"))

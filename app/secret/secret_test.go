@@ -6,6 +6,7 @@ import (
 )
 
 func TestNew(t *testing.T) {
+	t.Parallel()
 	a, b := New("gha_"), New("gha_")
 	if a == b || !strings.HasPrefix(a, "gha_") || len(a) != 4+43 {
 		t.Fatalf("New gave %q and %q", a, b)

@@ -34,6 +34,7 @@ func (s *versionedStore) CacheVersions(context.Context) (cache.Vector, error) {
 }
 
 func TestCachedServiceReloadsWhenTheCounterMoves(t *testing.T) {
+	t.Parallel()
 	st := &versionedStore{m: map[string]string{}, version: 1}
 	svc := NewCachedService(st, cache.NewVersions(st))
 	ctx := context.Background()

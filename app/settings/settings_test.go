@@ -14,6 +14,7 @@ func (m memStore) GetSettings(context.Context) (map[string]string, error) { retu
 func (m memStore) SetSetting(_ context.Context, k, v string) error        { m[k] = v; return nil }
 
 func TestDefaultsMatchSpec(t *testing.T) {
+	t.Parallel()
 	v, raw, bad := Resolve(nil)
 	if len(bad) != 0 {
 		t.Fatal(bad)
@@ -41,6 +42,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 }
 
 func TestValidation(t *testing.T) {
+	t.Parallel()
 	bad := map[string]string{
 		"authorization_code_lifetime": "11m",
 		"access_token_lifetime":       "0s",
@@ -76,6 +78,7 @@ func TestValidation(t *testing.T) {
 }
 
 func TestServiceSetGet(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	m := memStore{}
 	s := NewService(m)
@@ -111,6 +114,7 @@ func TestServiceSetGet(t *testing.T) {
 // "0"; it still refuses negative, malformed and too short values, and the
 // other durations still refuse 0.
 func TestZeroAllowed(t *testing.T) {
+	t.Parallel()
 	d, _ := Lookup("audit_retention")
 	if d.Zero == "" {
 		t.Fatal("audit_retention does not allow 0")

@@ -13,6 +13,7 @@ import (
 // nonce; a cookie signed with another key, changed in any byte, expired,
 // from the future or malformed is not a device cookie.
 func TestDeviceCookies(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
 	dc := &throttle.DeviceCookies{Key: []byte("0123456789abcdef0123456789abcdef"), Now: func() time.Time { return now }}
 	v := dc.Issue(42)

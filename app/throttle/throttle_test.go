@@ -171,6 +171,7 @@ func testLimits(t *testing.T, st throttle.Store) {
 // TestParallelAttemptsCannotOvershoot: attempts are counted before they are
 // tried, so of 40 parallel attempts at most 10 get through.
 func TestParallelAttemptsCannotOvershoot(t *testing.T) {
+	t.Parallel()
 	eachStore(t, func(t *testing.T, st throttle.Store) { testParallelAttemptsCannotOvershoot(t, st) })
 }
 
@@ -197,6 +198,7 @@ func testParallelAttemptsCannotOvershoot(t *testing.T, st throttle.Store) {
 }
 
 func TestRetryAfterSeconds(t *testing.T) {
+	t.Parallel()
 	if throttle.RetryAfterSeconds(1500*time.Millisecond) != 2 || throttle.RetryAfterSeconds(0) != 1 {
 		t.Fatal("rounding")
 	}
@@ -205,6 +207,7 @@ func TestRetryAfterSeconds(t *testing.T) {
 // A Held's Fail records nothing until Release; a dropped Held counts
 // nothing at all.
 func TestHoldKeepsFailuresBackUntilRelease(t *testing.T) {
+	t.Parallel()
 	eachStore(t, testHoldKeepsFailuresBackUntilRelease)
 }
 
@@ -239,6 +242,7 @@ func testHoldKeepsFailuresBackUntilRelease(t *testing.T, m throttle.Store) {
 
 // Redis keys expire on their own: nothing needs sweeping.
 func TestRedisKeysExpire(t *testing.T) {
+	t.Parallel()
 	r := redisStore(t)
 	ctx := context.Background()
 	if _, err := r.AddThrottleEvent(ctx, "login:account:ada", time.Now()); err != nil {
@@ -253,6 +257,7 @@ func TestRedisKeysExpire(t *testing.T) {
 // An unreachable store fails the attempt: it is neither let through
 // unthrottled nor refused as throttled.
 func TestStoreErrorFailsAttempt(t *testing.T) {
+	t.Parallel()
 	r := throttle.NewRedis(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second}))
 	defer r.Close()
 	l := throttle.New(r, "login")

@@ -49,6 +49,7 @@ func newUserRow(t *testing.T, st *models.Store, name string) *models.User {
 // claims a user (made with the real keys, as anyone who read them from
 // the database could) is read as a signed-out visitor's.
 func TestRowlessCookieNeverSignsIn(t *testing.T) {
+	t.Parallel()
 	s, st := newStore(t)
 	u := newUserRow(t, st, "admin")
 	forged := map[any]any{keyUserID: u.ID, keyAuthTime: time.Now().UTC(), keyCreated: time.Now().UTC(), keyCSRF: "tok"}
@@ -90,6 +91,7 @@ func TestRowlessCookieNeverSignsIn(t *testing.T) {
 // lowered later applies to sessions already open, and raising it again
 // does not bring them back.
 func TestSessionLifetimes(t *testing.T) {
+	t.Parallel()
 	lt := Lifetimes{Idle: time.Hour, Absolute: 3 * time.Hour}
 	clock := time.Now()
 	s, st := newStoreWith(t, Options{
@@ -143,6 +145,7 @@ func TestSessionLifetimes(t *testing.T) {
 // TestSessionKeysReload: when the keys' version moves (keys rotate
 // --sessions), cookies are read and made with the new keys.
 func TestSessionKeysReload(t *testing.T) {
+	t.Parallel()
 	version := int64(1)
 	keysNow := [2][]byte{secret.Random(64), secret.Random(32)}
 	s, _ := newStoreWith(t, Options{Keys: KeySource{
@@ -197,6 +200,7 @@ func countRows(t *testing.T, st *models.Store) int64 {
 // (CSRF token, flashes) is kept in the signed, encrypted cookie, so
 // anonymous traffic writes nothing to the database.
 func TestAnonymousSessionsStayInTheCookie(t *testing.T) {
+	t.Parallel()
 	s, st := newStore(t)
 	r, w := roundTrip(t, s, httptest.NewRequest("GET", "/", nil), map[any]any{keyCSRF: "tok"}, "")
 	if countRows(t, st) != 0 {
@@ -226,6 +230,7 @@ func TestAnonymousSessionsStayInTheCookie(t *testing.T) {
 // TestSignedOutSessionIsNotResurrected: a request that loaded the session
 // before the user signed out (in another request) must not write it back.
 func TestSignedOutSessionIsNotResurrected(t *testing.T) {
+	t.Parallel()
 	s, st := newStore(t)
 	r, _ := roundTrip(t, s, httptest.NewRequest("GET", "/", nil), map[any]any{keyUserID: int64(0)}, "")
 	u := &models.User{Username: "alice", PasswordHash: "x", Role: models.RoleUser}
@@ -263,6 +268,7 @@ func TestSignedOutSessionIsNotResurrected(t *testing.T) {
 // a key only the cookie's session ID gives, comes back once, and a
 // session with another ID cannot open it.
 func TestSealOnce(t *testing.T) {
+	t.Parallel()
 	s, st := newStore(t)
 	u := &models.User{Username: "dev", Subject: "sub-dev", PasswordHash: "x", Role: models.RoleDeveloper}
 	if err := st.CreateUser(context.Background(), u); err != nil {
@@ -307,6 +313,7 @@ func TestSealOnce(t *testing.T) {
 // session limits (its data holds neither time) keeps its user signed in,
 // within the limits counted from the row's own times.
 func TestSessionFromEarlierRelease(t *testing.T) {
+	t.Parallel()
 	s, st := newStore(t)
 	u := newUserRow(t, st, "alice")
 	var buf bytes.Buffer

@@ -3,6 +3,7 @@ package web
 import "testing"
 
 func TestSafeNext(t *testing.T) {
+	t.Parallel()
 	cases := map[string]string{
 		"/dashboard":               "/dashboard",
 		"/oauth/authorize?a=b&c=d": "/oauth/authorize?a=b&c=d",
@@ -24,6 +25,7 @@ func TestSafeNext(t *testing.T) {
 }
 
 func TestCookieName(t *testing.T) {
+	t.Parallel()
 	if CookieName(true) != "__Host-gatehouse" || CookieName(false) != "gatehouse_session" {
 		t.Fatal("cookie names")
 	}

@@ -7,6 +7,7 @@ import (
 )
 
 func TestIcon(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"fa-solid fa-user":          `<i class="fa-solid fa-user" aria-hidden="true"></i>`,
 		"https://example.com/a.png": `src="https://example.com/a.png"`,
@@ -27,6 +28,7 @@ func TestIcon(t *testing.T) {
 }
 
 func TestTextField(t *testing.T) {
+	t.Parallel()
 	var sb strings.Builder
 	f := Field{Name: "email", Label: "Email", Type: "email", Value: "a@b", Error: "Bad.", Help: "Used for notices.", Required: true}
 	if err := TextField(f).Render(context.Background(), &sb); err != nil {

@@ -6,6 +6,7 @@ import (
 )
 
 func TestAuditRelTime(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
 	for d, want := range map[time.Duration]string{
 		-time.Minute: "", 0: "just now", 59 * time.Second: "just now", time.Minute: "1 minute ago", 59 * time.Minute: "59 minutes ago",
@@ -18,6 +19,7 @@ func TestAuditRelTime(t *testing.T) {
 }
 
 func TestAuditActorLabel(t *testing.T) {
+	t.Parallel()
 	id := int64(7)
 	for _, c := range []struct {
 		row         AuditRow
@@ -36,6 +38,7 @@ func TestAuditActorLabel(t *testing.T) {
 }
 
 func TestAuditURLs(t *testing.T) {
+	t.Parallel()
 	d := AuditListData{Filter: AuditFilterForm{Action: "client.*", Outcome: "failure", Since: "2026-03-01"}, Offset: 50, PageSize: 50, Total: 120}
 	for got, want := range map[string]string{
 		d.PageURL(0):                              "/dashboard/audit?action=client.%2A&outcome=failure&since=2026-03-01",

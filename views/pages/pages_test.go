@@ -21,6 +21,7 @@ func render(t *testing.T, c templ.Component) string {
 }
 
 func TestPagesRender(t *testing.T) {
+	t.Parallel()
 	admin := &views.CurrentUser{Username: "ada", Name: "Ada Lovelace", Role: "admin"}
 	user := &views.CurrentUser{Username: "bob", Role: "user"}
 	out := views.Base{Title: "Sign in", CSRFToken: "tok123"}
@@ -80,6 +81,7 @@ func TestPagesRender(t *testing.T) {
 var scriptTagRE = regexp.MustCompile(`<script[^>]*>[^<]*</script>|<script[^>]*>`)
 
 func TestPasswordNeverEchoed(t *testing.T) {
+	t.Parallel()
 	html := render(t, Signup(views.Base{}, SignupForm{}))
 	if strings.Count(html, `type="password"`) != 2 {
 		t.Fatalf("want 2 password inputs")
@@ -87,6 +89,7 @@ func TestPasswordNeverEchoed(t *testing.T) {
 }
 
 func TestFormatCount(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[int64]string{0: "0", 999: "999", 1000: "1,000", 1234567: "1,234,567", -1234: "-1,234"} {
 		if got := formatCount(in); got != want {
 			t.Errorf("formatCount(%d) = %q, want %q", in, got, want)
