@@ -3,8 +3,8 @@ package oauthtest_test
 import (
 	"testing"
 
-	"github.com/gatehouse/gatehouse/app/suitecheck"
 	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
+	"github.com/gatehouse/gatehouse/app/suitecheck"
 )
 
 // TestMemModel runs the Model contract tests on the in-memory model.
