@@ -1,0 +1,289 @@
+package oauthtest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/secret"
+)
+
+// Helpers for the tests of the token endpoint and its grants (token.go,
+// grant_*.go): a signer for ID tokens and JWT access tokens, a limiter
+// that records what it is told, and shortcuts for the flows that lead to
+// a token request.
+
+// WithSigner is a NewCore option: the core signs ID tokens and JWT access
+// tokens with Signer.
+func WithSigner(o *oauth.Options) { o.Signer = Signer{} }
+
+// SignerKeyID is the "kid" of Signer's key.
+const SignerKeyID = "oauthtest-rs256"
+
+// signerKey is Signer's RSA key, made once per test process.
+var signerKey = sync.OnceValue(func() *rsa.PrivateKey {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic("oauthtest: " + err.Error())
+	}
+	return k
+})
+
+// Signer is an oauth.Signer over one RS256 key made once per test
+// process (as app/keys signs: "typ" and "kid" in the header).
+type Signer struct{}
+
+var _ oauth.Signer = Signer{}
+
+// Sign implements oauth.Signer.
+func (Signer) Sign(_ context.Context, claims any, typ string) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: signerKey(), KeyID: SignerKeyID}},
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
+	if err != nil {
+		return "", err
+	}
+	jws, err := s.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	return jws.CompactSerialize()
+}
+
+// Verify implements oauth.Signer: RS256 with Signer's key, header "typ"
+// exactly typ and "kid" SignerKeyID.
+func (Signer) Verify(_ context.Context, token string, typ string) ([]byte, error) {
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return nil, err
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, errors.New("oauthtest: want one signature")
+	}
+	h := jws.Signatures[0].Protected
+	if got, _ := h.ExtraHeaders[jose.HeaderType].(string); got != typ {
+		return nil, fmt.Errorf("oauthtest: typ %q, want %q", got, typ)
+	}
+	if h.KeyID != SignerKeyID {
+		return nil, fmt.Errorf("oauthtest: kid %q, want %q", h.KeyID, SignerKeyID)
+	}
+	return jws.Verify(&signerKey().PublicKey)
+}
+
+// Claims verifies a JWT signed by Signer with header "typ" typ and
+// decodes its claims into v (failing the test otherwise).
+func (c *Core) Claims(token, typ string, v any) {
+	c.T.Helper()
+	payload, err := Signer{}.Verify(context.Background(), token, typ)
+	if err != nil {
+		c.T.Fatalf("JWT %.40s…: %v", token, err)
+	}
+	if err := json.Unmarshal(payload, v); err != nil {
+		c.T.Fatal(err)
+	}
+}
+
+// AtHash is the at_hash of an access token in an RS256 ID token (OIDC
+// Core §3.1.3.6), computed here independently of the core.
+func AtHash(accessToken string) string {
+	sum := sha256.Sum256([]byte(accessToken))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// Stored returns the stored token of a plain access or refresh token.
+func (c *Core) Stored(plain string) *oauth.Token {
+	c.T.Helper()
+	t, err := c.Model.GetToken(context.Background(), secret.Digest(plain))
+	if err != nil {
+		c.T.Fatalf("token %.12s…: %v", plain, err)
+	}
+	return t
+}
+
+// SaveToken stores t (hash, kind, client, user, scope and family as
+// given; issued now and expiring in an hour unless set) under a new
+// plain access token, which it returns: tokens no grant would issue
+// today, made before an upgrade or a change of settings.
+func (c *Core) SaveToken(t oauth.Token) string {
+	c.T.Helper()
+	plain := oauth.RandomGenerator{}.AccessToken()
+	if t.Kind == oauth.KindRefresh {
+		plain = oauth.RandomGenerator{}.RefreshToken()
+	}
+	t.Hash = secret.Digest(plain)
+	if t.Kind == "" {
+		t.Kind = oauth.KindAccess
+	}
+	if t.FamilyID == "" {
+		t.FamilyID = "family-" + plain[len(plain)-8:]
+	}
+	if t.IssuedAt.IsZero() {
+		t.IssuedAt = c.Now()
+	}
+	if t.ExpiresAt.IsZero() {
+		t.ExpiresAt = c.Now().Add(time.Hour)
+	}
+	if err := c.Model.SaveTokens(context.Background(), &t); err != nil {
+		c.T.Fatal(err)
+	}
+	return plain
+}
+
+// Verifier is the PKCE code verifier of PKCERequest.
+const Verifier = "oauthtest-code-verifier-0123456789-abcdefghijklmnop"
+
+// VerifierChallenge is oauth.S256Challenge(Verifier).
+var VerifierChallenge = oauth.S256Challenge(Verifier)
+
+// PKCERequest is a code request of client id for scope, with a state and
+// the PKCE challenge of Verifier (redirect_uri omitted: the client's only
+// one). Tokens makes it.
+func PKCERequest(id, scope string) url.Values {
+	return url.Values{"client_id": {id}, "response_type": {"code"}, "state": {"st"}, "scope": {scope},
+		"code_challenge": {VerifierChallenge}, "code_challenge_method": {"S256"}}
+}
+
+// Tokens runs the code flow for u with client id (secret "" for a
+// public client; one registered redirect URI) and returns the token
+// response of the code exchange.
+func (c *Core) Tokens(id, secret string, u *oauth.User, scope string) *oauth.TokenResponse {
+	c.T.Helper()
+	code := c.Code(u, PKCERequest(id, scope))
+	resp, err := c.Token(id, secret, url.Values{"grant_type": {oauth.GrantAuthorizationCode}, "code": {code}, "code_verifier": {Verifier}})
+	if err != nil {
+		c.T.Fatalf("code exchange: %v", err)
+	}
+	return resp
+}
+
+// DeviceAuthorization starts a device authorization of client id for
+// scope (RFC 8628 §3.1).
+func (c *Core) DeviceAuthorization(id, secret, scope string) *oauth.DeviceAuthorizationResponse {
+	c.T.Helper()
+	form := url.Values{}
+	if scope != "" {
+		form.Set("scope", scope)
+	}
+	resp, err := c.Server.DeviceAuthorization(context.Background(), c.ClientRequest(id, secret, form))
+	if err != nil {
+		c.T.Fatalf("device authorization: %v", err)
+	}
+	return resp
+}
+
+// DecideDevice has u approve (or deny) the device authorization of
+// userCode on the /device page, signed in now.
+func (c *Core) DecideDevice(userCode string, u *oauth.User, approve bool) {
+	c.T.Helper()
+	ctx := context.Background()
+	req, err := c.Server.LookupUserCode(ctx, userCode)
+	if err != nil {
+		c.T.Fatalf("user code %s: %v", userCode, err)
+	}
+	if approve {
+		err = c.Server.ApproveDevice(ctx, req, u, c.Now())
+	} else {
+		err = c.Server.DenyDevice(ctx, req, u)
+	}
+	if err != nil {
+		c.T.Fatal(err)
+	}
+}
+
+// WantError fails the test unless err is an OAuth error with code whose
+// description contains fragment.
+func WantError(t testing.TB, err error, code, fragment string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %s (%q)", code, fragment)
+	}
+	e := oauth.AsError(err)
+	if e.Code != code || !strings.Contains(e.Description, fragment) {
+		t.Fatalf("got %v, want %s mentioning %q", err, code, fragment)
+	}
+}
+
+// FakeLimiter is an oauth.Limiter for tests: it refuses every attempt
+// while its wait is set (SetWait), fails with Err when that is set, and
+// records each call as "begin|blocked|fail|succeeded account address".
+type FakeLimiter struct {
+	// Err, when set, is returned by every call.
+	Err error
+
+	mu    sync.Mutex
+	wait  time.Duration
+	calls []string
+}
+
+var _ oauth.Limiter = (*FakeLimiter)(nil)
+
+// SetWait makes the limiter refuse attempts for d (0: allow them).
+func (l *FakeLimiter) SetWait(d time.Duration) {
+	l.mu.Lock()
+	l.wait = d
+	l.mu.Unlock()
+}
+
+// Calls returns the calls recorded so far.
+func (l *FakeLimiter) Calls() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.calls...)
+}
+
+func (l *FakeLimiter) record(call, account, address string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, call+" "+account+" "+address)
+	return l.wait
+}
+
+// Begin implements oauth.Limiter.
+func (l *FakeLimiter) Begin(_ context.Context, account, address string) (oauth.Attempt, time.Duration, error) {
+	wait := l.record("begin", account, address)
+	if l.Err != nil {
+		return nil, 0, l.Err
+	}
+	if wait > 0 {
+		return nil, wait, nil
+	}
+	return fakeAttempt{l, account, address}, 0, nil
+}
+
+// Blocked implements oauth.Limiter.
+func (l *FakeLimiter) Blocked(_ context.Context, account, address string) (time.Duration, error) {
+	wait := l.record("blocked", account, address)
+	return wait, l.Err
+}
+
+// Fail implements oauth.Limiter.
+func (l *FakeLimiter) Fail(_ context.Context, account, address string) error {
+	l.record("fail", account, address)
+	return l.Err
+}
+
+type fakeAttempt struct {
+	l                *FakeLimiter
+	account, address string
+}
+
+func (a fakeAttempt) Succeeded(context.Context) error {
+	a.l.record("succeeded", a.account, a.address)
+	return a.l.Err
+}
