@@ -15,6 +15,15 @@ func TestMemModel(t *testing.T) {
 	})
 }
 
+// TestMemModelShared runs them all on one model, as the Fixture
+// documentation allows: no test may depend on storage of its own.
+func TestMemModelShared(t *testing.T) {
+	m := oauthtest.NewMemModel()
+	oauthtest.RunModelTests(t, func(*testing.T) oauthtest.Fixture {
+		return oauthtest.Fixture{Model: m, Seed: m}
+	})
+}
+
 // Every contract test of the suite is in oauthtest.Tests.
 func TestEveryTestIsListed(t *testing.T) {
 	var fns []any

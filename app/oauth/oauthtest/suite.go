@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,9 +32,11 @@ type Seeder interface {
 	CreateScope(ctx context.Context, sc oauth.Scope) error
 }
 
-// Fixture is one backend under test: a Model on empty storage (apart from
-// what the backend always has, such as built-in scopes) and the Seeder
-// that writes to the same storage.
+// Fixture is one backend under test: a Model and the Seeder that writes
+// to the same storage. The storage may hold other rows (built-in scopes,
+// even another test's data): every test makes keys of its own (random
+// IDs and hashes), so RunModelTests may be given fresh storage per test,
+// as models does, or shared storage.
 type Fixture struct {
 	Model oauth.Model
 	Seed  Seeder
@@ -318,9 +321,9 @@ func testNotFound(t *testing.T, f Fixture) {
 		name string
 		call func() error
 	}{
-		{"GetClient", func() error { _, err := m.GetClient(ctx, "no-such-client"); return err }},
-		{"GetUserByUsername", func() error { _, err := m.GetUserByUsername(ctx, "no-such-user"); return err }},
-		{"GetUserByID", func() error { _, err := m.GetUserByID(ctx, s.user.ID+1000); return err }},
+		{"GetClient", func() error { _, err := m.GetClient(ctx, name("no-such-client-")); return err }},
+		{"GetUserByUsername", func() error { _, err := m.GetUserByUsername(ctx, name("no-such-user-")); return err }},
+		{"GetUserByID", func() error { _, err := m.GetUserByID(ctx, -s.user.ID); return err }},
 		{"GetToken", func() error { _, err := m.GetToken(ctx, hash()); return err }},
 		{"RotateRefreshToken", func() error { return m.RotateRefreshToken(ctx, hash(), at) }},
 		{"RevokeToken", func() error { return m.RevokeToken(ctx, hash(), at) }},
@@ -331,11 +334,11 @@ func testNotFound(t *testing.T, f Fixture) {
 			return err
 		}},
 		{"DecideDeviceCode", func() error {
-			return m.DecideDeviceCode(ctx, known.ID+1000, oauth.DeviceApproved, s.user.ID, at, "openid", at)
+			return m.DecideDeviceCode(ctx, -known.ID, oauth.DeviceApproved, s.user.ID, at, "openid", at)
 		}},
 		{"RecordDevicePoll", func() error {
 			d := *known
-			d.ID += 1000
+			d.ID = -d.ID
 			return m.RecordDevicePoll(ctx, &d, at, 5*time.Second)
 		}},
 		{"RedeemDeviceCode", func() error { _, err := m.RedeemDeviceCode(ctx, hash(), at); return err }},
@@ -371,7 +374,7 @@ func testNoneIsNoError(t *testing.T, f Fixture) {
 // stored (nor cached).
 func testReturnsCopies(t *testing.T, f Fixture) {
 	s := seed(t, f)
-	ok(t, s.Seed.CreateScope(s.ctx, oauth.Scope{ID: "copies.read", Name: "Read copies"}))
+	ok(t, s.Seed.CreateScope(s.ctx, oauth.Scope{ID: name("copies.read-"), Name: "Read copies"}))
 	tok := s.saved(t, s.token(oauth.KindAccess, name("fam-"), now()))[0]
 	d := s.device(t, now().Add(time.Hour))
 	for range 2 { // the second round reads what a cache may hold
@@ -464,19 +467,21 @@ func testUser(t *testing.T, f Fixture) {
 // fold too); nothing else is folded.
 func testUsernameCase(t *testing.T, f Fixture) {
 	ctx := t.Context()
-	u := &oauth.User{Subject: name("sub-"), Username: "Alice.Zoë", Name: "Alice", Role: "user", PasswordHash: "x"}
+	tag := name("")
+	lower := "alice.zoë-" + tag
+	u := &oauth.User{Subject: name("sub-"), Username: "Alice.Zoë-" + tag, Name: "Alice", Role: "user", PasswordHash: "x"}
 	ok(t, f.Seed.CreateUser(ctx, u))
-	for _, typed := range []string{"alice.zoë", "ALICE.ZOË", "Alice.Zoë", "aLiCe.ZoË"} {
+	for _, typed := range []string{lower, strings.ToUpper(lower), "Alice.Zoë-" + tag, "aLiCe.ZoË-" + strings.ToUpper(tag)} {
 		got, err := f.Model.GetUserByUsername(ctx, typed)
 		if err != nil {
 			t.Errorf("GetUserByUsername(%q): %v", typed, err)
 			continue
 		}
-		if got.ID != u.ID || got.Username != "alice.zoë" {
-			t.Errorf("GetUserByUsername(%q) = #%d %q, want #%d \"alice.zoë\"", typed, got.ID, got.Username, u.ID)
+		if got.ID != u.ID || got.Username != lower {
+			t.Errorf("GetUserByUsername(%q) = #%d %q, want #%d %q", typed, got.ID, got.Username, u.ID, lower)
 		}
 	}
-	for _, typed := range []string{"alice.zoe", "alice.zoë ", " alice.zoë", "alice", "alice_zoë", "alice%"} {
+	for _, typed := range []string{"alice.zoe-" + tag, lower + " ", " " + lower, "alice.zoë-", "alice_zoë-" + tag, "alice.zoë-%", lower[:len(lower)-1] + "_"} {
 		if _, err := f.Model.GetUserByUsername(ctx, typed); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("GetUserByUsername(%q): error = %v, want store.ErrNotFound", typed, err)
 		}
@@ -487,10 +492,11 @@ func testUsernameCase(t *testing.T, f Fixture) {
 // defined after a listing is in the next one.
 func testListScopes(t *testing.T, f Fixture) {
 	ctx := t.Context()
+	prefix := name("files")
 	defined := []oauth.Scope{
-		{ID: "files.read", Name: "Read files", Description: "{client_name} will read the files of {user}.", Icon: "fa-solid fa-file",
+		{ID: prefix + ".read", Name: "Read files", Description: "{client_name} will read the files of {user}.", Icon: "fa-solid fa-file",
 			ResourcePath: "/api/files/*", Method: "GET", Default: true},
-		{ID: "files.write", Name: "Write files", ResourcePath: "/api/files/*", Method: "POST", Machine: true},
+		{ID: prefix + ".write", Name: "Write files", ResourcePath: "/api/files/*", Method: "POST", Machine: true},
 	}
 	for _, sc := range defined {
 		ok(t, f.Seed.CreateScope(ctx, sc))
@@ -516,7 +522,7 @@ func testListScopes(t *testing.T, f Fixture) {
 		}
 	}
 	check(defined)
-	later := oauth.Scope{ID: "files.delete", Name: "Delete files", Method: "DELETE"}
+	later := oauth.Scope{ID: prefix + ".delete", Name: "Delete files", Method: "DELETE"}
 	ok(t, f.Seed.CreateScope(ctx, later))
 	check(append(defined, later))
 }
