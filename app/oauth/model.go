@@ -95,7 +95,11 @@ type AuthorizationCode struct {
 // The Model is how the core reaches storage, split into small interfaces
 // in the manner of node-oauth2-server's model (getClient, getUser,
 // saveToken, getAccessToken, revokeToken, saveAuthorizationCode, ...).
-// Lookups return an error wrapping store.ErrNotFound for unknown keys.
+// Lookups return an error wrapping store.ErrNotFound for unknown keys;
+// writes of a key already taken (a token, code or user code hash) return
+// one wrapping store.ErrAlreadyExists. Values go in and come out as
+// copies. oauthtest.RunModelTests checks every implementation against
+// these contracts.
 type Model interface {
 	ClientModel
 	UserModel
@@ -114,6 +118,8 @@ type ClientModel interface {
 // UserModel finds users (getUser; getUserFromClient is the client
 // itself in Gatehouse: client-credentials tokens carry no user).
 type UserModel interface {
+	// GetUserByUsername finds a user whatever the case of username
+	// (usernames are stored in lower case).
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
 	GetUserByID(ctx context.Context, id int64) (*User, error)
 }
@@ -121,17 +127,22 @@ type UserModel interface {
 // TokenModel stores tokens (saveToken, getAccessToken, getRefreshToken,
 // revokeToken).
 type TokenModel interface {
-	// SaveTokens stores the tokens of one response in one write.
+	// SaveTokens stores the tokens of one response in one write: all of
+	// them or, when a hash is taken, none.
 	SaveTokens(ctx context.Context, tokens ...*Token) error
 	// GetToken returns a token by hash, whatever its state.
 	GetToken(ctx context.Context, hash []byte) (*Token, error)
 	// RotateRefreshToken marks an unused refresh token used, atomically:
-	// of concurrent calls one wins; the others get store.ErrConflict.
+	// of concurrent calls one wins; the others get store.ErrConflict, as
+	// does a token already rotated or revoked. An access token is
+	// store.ErrNotFound.
 	RotateRefreshToken(ctx context.Context, hash []byte, now time.Time) error
-	// RevokeToken revokes one token (ErrNotFound when unknown).
+	// RevokeToken revokes one token (ErrNotFound when unknown); revoking
+	// it again keeps the first revocation time.
 	RevokeToken(ctx context.Context, hash []byte, now time.Time) error
 	// RevokeFamily revokes every token of a family, leaving a tombstone
-	// that FamilyRevoked reports.
+	// that FamilyRevoked reports (also for a family without tokens yet),
+	// and returns how many tokens it revoked now.
 	RevokeFamily(ctx context.Context, familyID string, now time.Time) (int64, error)
 	// FamilyRevoked reports whether the family was revoked.
 	FamilyRevoked(ctx context.Context, familyID string) (bool, error)
@@ -143,7 +154,8 @@ type CodeModel interface {
 	SaveAuthorizationCode(ctx context.Context, code *AuthorizationCode) error
 	// RedeemAuthorizationCode marks the code used and returns it; of
 	// concurrent calls exactly one succeeds. A code used before comes
-	// back together with store.ErrConflict.
+	// back together with store.ErrConflict. Expiry is the caller's to
+	// check.
 	RedeemAuthorizationCode(ctx context.Context, hash []byte, now time.Time) (*AuthorizationCode, error)
 }
 
@@ -157,6 +169,7 @@ type ScopeModel interface {
 type ConsentModel interface {
 	// GetConsent returns the scopes granted ("" and no error when none).
 	GetConsent(ctx context.Context, userID int64, clientID string) (string, error)
+	// SaveConsent replaces the scopes granted (the core merges first).
 	SaveConsent(ctx context.Context, userID int64, clientID, scope string) error
 }
 
