@@ -64,7 +64,10 @@ check-generated:
 ## against baseline servers; prints a table and writes docs/BENCHMARKS.md.
 ## BENCH_DURATION=5s for a quick run (20s per endpoint takes ~10 minutes);
 ## GATEHOUSE_BENCH_POSTGRES_URL picks the PostgreSQL server (default: the
-## local one, database gatehouse_bench). Not part of `make test`.
+## local one, database gatehouse_bench). BENCH_FLAGS passes more flags, e.g.
+## BENCH_FLAGS='-only client_credentials -out ""' to measure one endpoint
+## (and the baselines) without rewriting docs/BENCHMARKS.md; see bench/main.go.
+## Not part of `make test`.
 BENCH_DURATION ?= 20s
 BENCH_FLAGS    ?=
 bench: build

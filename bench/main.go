@@ -10,6 +10,16 @@
 // Usage: go run ./bench [-duration 20s] [-conns 4] [-backends sqlite,postgres]
 //
 //	[-pg-url URL] [-big 1000000] [-bin bin/gatehouse] [-out docs/BENCHMARKS.md]
+//	[-only client_credentials,...]
+//
+// -only measures some endpoints of Gatehouse, by name: introspect (the
+// lookup, on /api/user in a build without introspection), api_user,
+// client_credentials, half_rate (client_credentials at half its rate;
+// measures client_credentials too), refresh_token, authorization_code,
+// big (the lookup after topping up to -big tokens).
+// The baselines are always measured, so that ratios stay within one run;
+// a ratio to an endpoint that was not measured is left out. Pair it with
+// -out "" to keep the full report.
 //
 // The PostgreSQL URL defaults to GATEHOUSE_BENCH_POSTGRES_URL, then to the
 // local server's gatehouse_bench database (created when missing); the
@@ -29,6 +39,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -48,7 +59,33 @@ type options struct {
 	big              int64
 	bin, out, work   string
 	logLevel         string
-	profile          string // folder for CPU profiles of the server, "" none
+	profile          string          // folder for CPU profiles of the server, "" none
+	only             map[string]bool // endpoints to measure, nil: all
+}
+
+// endpointNames are the names -only accepts.
+var endpointNames = []string{"introspect", "api_user", "client_credentials", "half_rate", "refresh_token", "authorization_code", "big"}
+
+// measures reports whether the endpoint called name is to be measured.
+func (o options) measures(name string) bool { return o.only == nil || o.only[name] }
+
+// parseOnly reads the -only list ("" for all endpoints).
+func parseOnly(list string) (map[string]bool, error) {
+	if list == "" {
+		return nil, nil
+	}
+	only := map[string]bool{}
+	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(endpointNames, name) {
+			return nil, fmt.Errorf("-only: unknown endpoint %q (known: %s)", name, strings.Join(endpointNames, ", "))
+		}
+		only[name] = true
+	}
+	if only["half_rate"] {
+		only["client_credentials"] = true // its rate is half of that one
+	}
+	return only, nil
 }
 
 // row is one line of the result table.
@@ -73,7 +110,7 @@ func main() {
 		return
 	}
 	var o options
-	var backends string
+	var backends, only string
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measured time per endpoint")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each measurement")
 	flag.IntVar(&o.conns, "conns", 4, "concurrent keep-alive connections")
@@ -84,8 +121,14 @@ func main() {
 	flag.StringVar(&o.out, "out", "docs/BENCHMARKS.md", "report file (empty: none)")
 	flag.StringVar(&o.profile, "profile", "", "folder to write a CPU profile of the server for each measured endpoint")
 	flag.StringVar(&o.logLevel, "log-level", "info", "GATEHOUSE_LOG_LEVEL of the measured server (its log goes to a file)")
+	flag.StringVar(&only, "only", "", "comma-separated endpoints to measure, of "+strings.Join(endpointNames, ", ")+" (baselines always; default all)")
 	flag.Parse()
 	o.backends = strings.Split(backends, ",")
+	var err error
+	if o.only, err = parseOnly(only); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 	if o.pgURL == "" {
 		o.pgURL = "postgres://postgres@127.0.0.1:5432/gatehouse_bench?sslmode=disable"
 	}
@@ -266,30 +309,50 @@ func benchBackend(ctx context.Context, o options, backend, dbURL string, fixed, 
 		lookup = apiUser
 		fmt.Println("(no introspection endpoint in this build: lookups measured on /api/user)")
 	}
-	r10k := measure(lookup, lookup.name+" (10k tokens stored)", 0)
-	r10k.Baseline, r10k.Ratio = "HTTP ceiling", r10k.Rate/fixed.Rate
-	add(r10k)
-	if lookup != apiUser {
+	// ratio sets r's ratio to base, unless base was not measured (-only).
+	ratio := func(r *row, name string, base row) {
+		if base.Rate > 0 {
+			r.Baseline, r.Ratio = name, r.Rate/base.Rate
+		}
+	}
+	var r10k, rcc row
+	if o.measures("introspect") || o.measures(lookup.name) {
+		r10k = measure(lookup, lookup.name+" (10k tokens stored)", 0)
+		ratio(&r10k, "HTTP ceiling", fixed)
+		add(r10k)
+	}
+	if lookup != apiUser && o.measures(apiUser.name) {
 		r := measure(apiUser, "GET /api/user", 0)
-		r.Baseline, r.Ratio = "HTTP ceiling", r.Rate/fixed.Rate
+		ratio(&r, "HTTP ceiling", fixed)
 		add(r)
 	}
-	rcc := measure(cc, "client_credentials", 0)
-	rcc.Baseline, rcc.Ratio = insertCeiling.Endpoint, rcc.Rate/insertCeiling.Rate
-	add(rcc)
-	half := measure(cc, "client_credentials at half that rate", rcc.Rate/2)
-	half.Baseline = "p99 target < 10 ms"
-	add(half)
-	rr := measure(refresh, "refresh_token", 0)
-	rr.Baseline, rr.Ratio = "client_credentials", rr.Rate/rcc.Rate
-	add(rr)
-	rc := measure(code, "authorization_code", 0)
-	rc.Baseline, rc.Ratio = "client_credentials", rc.Rate/rcc.Rate
-	if rc.Requests > 0 && int(codeCursor.Load()) > len(f.codes) {
-		rc.Note = strings.TrimSpace(rc.Note + " (ran out of seeded codes)")
+	if o.measures(cc.name) {
+		rcc = measure(cc, "client_credentials", 0)
+		ratio(&rcc, insertCeiling.Endpoint, insertCeiling)
+		add(rcc)
 	}
-	add(rc)
+	if o.measures("half_rate") {
+		half := measure(cc, "client_credentials at half that rate", rcc.Rate/2)
+		half.Baseline = "p99 target < 10 ms"
+		add(half)
+	}
+	if o.measures(refresh.name) {
+		rr := measure(refresh, "refresh_token", 0)
+		ratio(&rr, "client_credentials", rcc)
+		add(rr)
+	}
+	if o.measures(code.name) {
+		rc := measure(code, "authorization_code", 0)
+		ratio(&rc, "client_credentials", rcc)
+		if rc.Requests > 0 && int(codeCursor.Load()) > len(f.codes) {
+			rc.Note = strings.TrimSpace(rc.Note + " (ran out of seeded codes)")
+		}
+		add(rc)
+	}
 
+	if !o.measures("big") {
+		return nil
+	}
 	t0 := time.Now()
 	total, err := f.topUp(ctx, o.big)
 	if err != nil {
@@ -297,7 +360,7 @@ func benchBackend(ctx context.Context, o options, backend, dbURL string, fixed, 
 	}
 	fmt.Printf("(stored tokens topped up to %d in %s)\n", total, time.Since(t0).Round(time.Second))
 	rbig := measure(lookup, fmt.Sprintf("%s (%s tokens stored)", lookup.name, humanCount(total)), 0)
-	rbig.Baseline, rbig.Ratio = "the same with 10k tokens", rbig.Rate/r10k.Rate
+	ratio(&rbig, "the same with 10k tokens", r10k)
 	add(rbig)
 	return nil
 }
