@@ -14,7 +14,6 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/gatehouse/gatehouse/app/clients"
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/models"
@@ -141,51 +140,26 @@ func TestRule01_MetadataIssuerExact(t *testing.T) {
 	}
 }
 
+// Rule 2 on the wire: the document follows the settings from the next
+// request on, and every kid that signs ID tokens is in the JWKS at
+// jwks_uri. What it lists under which policy: oauth.TestRule02_*,
+// oauth.TestRule01_MetadataDocument.
 func TestRule02_MetadataListsOnlyWhatIsEnabled(t *testing.T) {
 	f := newOAuthFixture(t, sqliteHarness(t))
 	m, _ := metadata(t, f.harness, "/.well-known/openid-configuration")
-	grants := strList(m["grant_types_supported"])
-	for _, g := range []string{"authorization_code", "refresh_token", "client_credentials", oauth.GrantDeviceCode} {
-		if !slices.Contains(grants, g) {
-			t.Errorf("grant %s not listed: %v", g, grants)
-		}
+	if grants := strList(m["grant_types_supported"]); slices.Contains(grants, "password") || slices.Contains(grants, "implicit") {
+		t.Errorf("disabled grants listed: %v", grants)
 	}
-	for _, g := range []string{"password", "implicit"} {
-		if slices.Contains(grants, g) {
-			t.Errorf("disabled grant %s listed: %v", g, grants)
-		}
-	}
-	if rt := strList(m["response_types_supported"]); !slices.Equal(rt, []string{"code"}) {
-		t.Errorf("response types %v", rt)
-	}
-	if cc := strList(m["code_challenge_methods_supported"]); !slices.Equal(cc, []string{"S256"}) {
-		t.Errorf("code_challenge_methods_supported %v", cc)
-	}
-	if algs := strList(m["id_token_signing_alg_values_supported"]); !slices.Equal(algs, []string{"RS256"}) {
-		t.Errorf("id_token_signing_alg_values_supported %v", algs)
-	}
-	if m["authorization_response_iss_parameter_supported"] != true || m["request_parameter_supported"] != false ||
-		m["request_uri_parameter_supported"] != false {
-		t.Errorf("iss/request flags: %v %v %v", m["authorization_response_iss_parameter_supported"], m["request_parameter_supported"],
-			m["request_uri_parameter_supported"])
-	}
-	for _, s := range []string{"openid", "profile", "email", "offline_access", "user.read"} {
-		if !slices.Contains(strList(m["scopes_supported"]), s) {
-			t.Errorf("scope %s not listed", s)
-		}
-	}
-	// Settings change the lists on the next request.
 	f.set("allow_password_grant", "true")
 	f.set("allow_implicit_grant", "true")
 	m, _ = metadata(t, f.harness, "/.well-known/oauth-authorization-server")
-	grants = strList(m["grant_types_supported"])
+	grants := strList(m["grant_types_supported"])
 	if !slices.Contains(grants, "password") || !slices.Contains(grants, "implicit") {
 		t.Errorf("enabled grants not listed: %v", grants)
 	}
 	if rt := strList(m["response_types_supported"]); !slices.Equal(rt, []string{"code", "token"}) {
 		t.Errorf("response types with implicit on: %v", rt)
 	}
-	// Every kid that signs ID tokens is in the JWKS at jwks_uri.
 	f.signIn()
 	tok := f.oidcTokens("openid", "n")
 	u, _ := url.Parse(m["jwks_uri"].(string))
@@ -193,25 +167,6 @@ func TestRule02_MetadataListsOnlyWhatIsEnabled(t *testing.T) {
 		t.Fatalf("jwks_uri %s", u)
 	}
 	f.verifyJWT(tok["id_token"].(string))
-}
-
-func TestRule03_IssOnEveryAuthorizationResponse(t *testing.T) {
-	f := newOAuthFixture(t, sqliteHarness(t))
-	iss := f.srv.Config.Issuer
-	check := func(what string, q url.Values) {
-		t.Helper()
-		if q.Get("iss") != iss {
-			t.Errorf("%s: iss = %q, want %q (%v)", what, q.Get("iss"), iss, q)
-		}
-	}
-	check("login_required", redirectParams(t, f.authorize(f.authzParams("prompt", "none")), false))
-	f.signIn()
-	check("consent_required", redirectParams(t, f.authorize(f.authzParams("prompt", "none")), false))
-	check("invalid_scope", redirectParams(t, f.authorize(f.authzParams("scope", "nope")), false))
-	check("unsupported_response_type", redirectParams(t, f.authorize(f.authzParams("response_type", "token")), true))
-	check("access_denied", redirectParams(t, f.decide(f.authorize(f.authzParams()), "deny"), false))
-	check("code", redirectParams(t, f.decide(f.authorize(f.authzParams()), "allow"), false))
-	check("code in fragment", redirectParams(t, f.authorize(f.authzParams("response_mode", "fragment")), true))
 }
 
 // --- ID tokens ----------------------------------------------------------------
@@ -324,6 +279,10 @@ func TestRule34_RefreshedIDToken(t *testing.T) {
 
 // --- UserInfo -----------------------------------------------------------
 
+// Rule 35 on the wire: UserInfo answers GET, POST, and POST with the
+// token in the form (while allowed), not cached, with the ID token's sub;
+// refusals are RFC 6750 challenges (insufficient_scope naming openid).
+// Which claims for which scopes: oauth.TestRule35_UserInfo.
 func TestRule35_UserInfo(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
@@ -347,22 +306,13 @@ func TestRule35_UserInfo(t *testing.T) {
 			if c["sub"] != idc["sub"] || c["name"] != "Alice Liddell" || c["preferred_username"] != "alice" {
 				t.Errorf("%s: %v", name, c)
 			}
-			if _, ok := c["email"]; ok {
-				t.Errorf("%s: email without the email scope: %v", name, c)
+			if r.Header.Get("Cache-Control") != "no-store" || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+				t.Errorf("%s: Cache-Control %q Content-Type %q", name, r.Header.Get("Cache-Control"), r.Header.Get("Content-Type"))
 			}
-			if r.Header.Get("Cache-Control") != "no-store" {
-				t.Errorf("%s: Cache-Control %q", name, r.Header.Get("Cache-Control"))
-			}
-		}
-		// email scope only: email claims, no profile claims.
-		at2 := f.oidcTokens("openid email", "y")["access_token"].(string)
-		r := f.do(http.MethodGet, "/oauth/userinfo", nil, "Authorization", "Bearer "+at2)
-		if !strings.Contains(r.body, `"email":"alice@example.com"`) || !strings.Contains(r.body, `"email_verified":false`) || strings.Contains(r.body, "preferred_username") {
-			t.Errorf("email scope: %s", r.body)
 		}
 		// A token without openid: 403 insufficient_scope naming openid.
 		at3 := f.oidcTokens("user.read", "")["access_token"].(string)
-		r = f.do(http.MethodGet, "/oauth/userinfo", nil, "Authorization", "Bearer "+at3)
+		r := f.do(http.MethodGet, "/oauth/userinfo", nil, "Authorization", "Bearer "+at3)
 		if r.StatusCode != http.StatusForbidden || !strings.Contains(r.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`) ||
 			!strings.Contains(r.Header.Get("WWW-Authenticate"), `scope="openid"`) {
 			t.Errorf("without openid: %d %s", r.StatusCode, r.Header.Get("WWW-Authenticate"))
@@ -380,6 +330,11 @@ func TestRule35_UserInfo(t *testing.T) {
 
 // --- Revocation ---------------------------------------------------------------
 
+// Rule 36 on the wire: 401 invalid_client without client authentication
+// (with WWW-Authenticate after Basic), 400 without a token, and 200 with
+// an empty body; a revoked refresh token's access token is refused at
+// once by a resource. What is revoked, and what is not:
+// oauth.TestRule36_Revocation.
 func TestRule36_Revocation(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
@@ -399,86 +354,30 @@ func TestRule36_Revocation(t *testing.T) {
 		if r := f.clientPost("/oauth/revoke", url.Values{}); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "invalid_request") {
 			t.Errorf("no token: %d %s", r.StatusCode, r.body)
 		}
-		if r := f.clientPost("/oauth/revoke", url.Values{"token": {access, access}}); r.StatusCode != http.StatusBadRequest {
-			t.Errorf("duplicate token: %d %s", r.StatusCode, r.body)
-		}
-		// Unknown token: 200, nothing happens.
-		if r := f.clientPost("/oauth/revoke", url.Values{"token": {"gat_unknown"}}); r.StatusCode != http.StatusOK || r.body != "" {
-			t.Errorf("unknown: %d %q", r.StatusCode, r.body)
-		}
-		// Another client's token: 200, and it still works.
-		other, osec, errs, err := clients.Create(context.Background(), f.store, clients.Input{Name: "Other", RedirectURIs: []string{"https://o.example/cb"},
-			GrantTypes: []string{oauth.GrantClientCredentials}}, nil)
-		if err != nil {
-			t.Fatal(err, errs)
-		}
-		r = f.do(http.MethodPost, "/oauth/revoke", url.Values{"token": {access}, "client_id": {other.ClientID}, "client_secret": {osec}})
-		if r.StatusCode != http.StatusOK {
-			t.Errorf("other client's revoke: %d", r.StatusCode)
-		}
-		if f.introspect(access)["active"] != true {
-			t.Fatal("another client revoked our token")
-		}
-		// Revoking an access token revokes that token only.
-		m2 := f.oidcTokens("user.read", "")
-		if r := f.clientPost("/oauth/revoke", url.Values{"token": {m2["access_token"].(string)}, "token_type_hint": {"access_token"}}); r.StatusCode != http.StatusOK {
-			t.Fatalf("revoke access: %d", r.StatusCode)
-		}
-		f.wantInactive(m2["access_token"].(string), "revoked access token")
-		if f.introspect(m2["refresh_token"].(string))["active"] != true {
-			t.Error("revoking the access token revoked the refresh token")
-		}
-		// Revoking a refresh token revokes its access tokens too, whatever
-		// the hint says; again is still 200.
-		for i := 0; i < 2; i++ {
-			if r := f.clientPost("/oauth/revoke", url.Values{"token": {refresh}, "token_type_hint": {"access_token"}}); r.StatusCode != http.StatusOK {
-				t.Fatalf("revoke refresh (%d): %d", i, r.StatusCode)
-			}
+		if r := f.clientPost("/oauth/revoke", url.Values{"token": {refresh}}); r.StatusCode != http.StatusOK || r.body != "" {
+			t.Fatalf("revoke refresh: %d %q", r.StatusCode, r.body)
 		}
 		f.wantInactive(refresh, "revoked refresh token")
-		f.wantInactive(access, "access token of a revoked refresh token")
 		if r := f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer "+access); r.StatusCode != http.StatusUnauthorized {
 			t.Errorf("resource after revocation: %d", r.StatusCode)
 		}
-		// A public client revokes its own token with client_id alone.
-		pf := f.pubTokens()
-		if r := f.do(http.MethodPost, "/oauth/revoke", url.Values{"token": {pf}, "client_id": {f.pubID}}); r.StatusCode != http.StatusOK {
-			t.Fatalf("public revoke: %d %s", r.StatusCode, r.body)
-		}
-		f.wantInactive(pf, "public client's revoked token")
 	})
-}
-
-// pubTokens runs the public client's PKCE flow and returns its access
-// token.
-func (f *oauthFixture) pubTokens() string {
-	f.t.Helper()
-	code := f.code(url.Values{"response_type": {"code"}, "client_id": {f.pubID}, "redirect_uri": {f.pubRedir}, "state": {"s"},
-		"code_challenge": {f.challenge}, "code_challenge_method": {"S256"}})
-	r := f.do(http.MethodPost, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {f.pubID},
-		"redirect_uri": {f.pubRedir}, "code_verifier": {f.verifier}})
-	var m map[string]any
-	if r.StatusCode != http.StatusOK || json.Unmarshal([]byte(r.body), &m) != nil {
-		f.t.Fatalf("public exchange: %d %s", r.StatusCode, r.body)
-	}
-	return m["access_token"].(string)
 }
 
 // --- Introspection --------------------------------------------------------
 
+// Rule 37 on the wire: 401 invalid_client without client
+// authentication, 400 without a token, the active token's JSON, and the
+// inactive answer's exact body. What is active, and what the answer
+// holds: oauth.TestRule37_*.
 func TestRule37_Introspection(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		f.signIn()
-		m := f.oidcTokens("user.read email", "")
-		access, refresh := m["access_token"].(string), m["refresh_token"].(string)
+		access := f.oidcTokens("user.read email", "")["access_token"].(string)
 
-		// Client authentication is required; public clients may not.
 		r := f.do(http.MethodPost, "/oauth/introspect", url.Values{"token": {access}})
 		var e map[string]any
-		_ = json.Unmarshal([]byte(r.body), &e)
-		wantOAuthError(t, r, e, http.StatusUnauthorized, "invalid_client")
-		r = f.do(http.MethodPost, "/oauth/introspect", url.Values{"token": {access}, "client_id": {f.pubID}})
 		_ = json.Unmarshal([]byte(r.body), &e)
 		wantOAuthError(t, r, e, http.StatusUnauthorized, "invalid_client")
 		if r := f.clientPost("/oauth/introspect", url.Values{}); r.StatusCode != http.StatusBadRequest {
@@ -491,43 +390,8 @@ func TestRule37_Introspection(t *testing.T) {
 			a["sub"] != f.user.Subject || a["token_type"] != "Bearer" || exp-iat != 3600 || a["iss"] != f.srv.Config.Issuer {
 			t.Errorf("active access token: %v", a)
 		}
-		if rt := f.introspect(refresh); rt["active"] != true || rt["token_type"] != "refresh_token" {
-			t.Errorf("active refresh token: %v", rt)
-		}
-		// Client-credentials tokens: sub is the client, no username.
-		svc, svcSec := machineClient(t, f.harness)
-		_, cc := tokenAs(f.harness, svc, svcSec, url.Values{"grant_type": {"client_credentials"}, "scope": {"jobs.run"}})
-		if c := f.introspect(cc["access_token"].(string)); c["active"] != true || c["sub"] != svc || c["username"] != nil || c["scope"] != "jobs.run" {
-			t.Errorf("client credentials: %v", c)
-		}
-
 		f.wantInactive("gat_unknown", "unknown token")
-		if r := f.clientPost("/oauth/introspect", url.Values{"token": {""}}); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "invalid_request") {
-			t.Errorf("empty token: %d %s", r.StatusCode, r.body)
-		}
 	})
-}
-
-func TestRule37_IntrospectionInactiveStates(t *testing.T) {
-	f := newOAuthFixture(t, sqliteHarness(t))
-	f.signIn()
-	m := f.oidcTokens("user.read", "")
-	access, refresh := m["access_token"].(string), m["refresh_token"].(string)
-	// Rotated refresh token.
-	_, m2 := f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}}, true)
-	f.wantInactive(refresh, "rotated refresh token")
-	// Expired access token.
-	f.srv.Handlers.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
-	f.wantInactive(access, "expired access token")
-	f.srv.Handlers.Now = time.Now
-	// Disabled user.
-	if f.introspect(m2["access_token"].(string))["active"] != true {
-		t.Fatal("new access token inactive")
-	}
-	if err := f.store.UpdateUser(context.Background(), f.user.ID, func(x *models.User) error { x.Disabled = true; return nil }); err != nil {
-		t.Fatal(err)
-	}
-	f.wantInactive(m2["access_token"].(string), "token of a disabled user")
 }
 
 // --- JWT access tokens (RFC 9068) ---------------------------------------------

@@ -26,29 +26,3 @@ func TestS256Challenge(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
-
-func TestExtractBearer(t *testing.T) {
-	tok, err := ExtractBearer(BearerSource{Authorization: "bearer abc"}, false)
-	if err != nil || tok != "abc" {
-		t.Fatalf("%q %v", tok, err)
-	}
-	if tok, err := ExtractBearer(BearerSource{Query: []string{"q"}}, false); tok != "" || err != nil {
-		t.Fatalf("query token used while off: %q %v", tok, err)
-	}
-	if tok, err := ExtractBearer(BearerSource{Query: []string{"q"}}, true); tok != "q" || err != nil {
-		t.Fatalf("query token refused while on: %q %v", tok, err)
-	}
-	for _, src := range []BearerSource{
-		{Authorization: "Bearer a", Query: []string{"b"}},
-		{Query: []string{"a", "b"}},
-		{Authorization: "Bearer a b"},
-	} {
-		if _, err := ExtractBearer(src, true); err == nil || AsError(err).Code != "invalid_request" {
-			t.Errorf("%+v: want invalid_request, got %v", src, err)
-		}
-	}
-	// Another scheme carries no bearer token (RFC 6750 §3.1: bare challenge).
-	if tok, err := ExtractBearer(BearerSource{Authorization: "Basic xyz"}, false); tok != "" || err != nil {
-		t.Errorf("Basic: %q %v", tok, err)
-	}
-}
