@@ -46,6 +46,7 @@ func profileClaims(t *testing.T, f *oauthFixture, at string) map[string]any {
 // TestAccountProfile: users change their own name and email address; a
 // new address is unverified, and apps see the change in UserInfo.
 func TestAccountProfile(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		f.signIn()
@@ -127,6 +128,7 @@ func TestAccountProfile(t *testing.T) {
 // (compared without case, as the unique index does) is a field error,
 // never a database error.
 func TestAccountProfileRefused(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		h.createUser("grace", pw, models.RoleUser)
 		alice := admSignIn(t, h, "alice", models.RoleUser)
@@ -171,6 +173,7 @@ func TestAccountProfileRefused(t *testing.T) {
 // TestAccountProfileNeedsSignInAndCSRF: the form needs a session and its
 // CSRF token.
 func TestAccountProfileNeedsSignInAndCSRF(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	alice := h.createUser("alice", pw, models.RoleUser)
 	r := h.do(http.MethodPost, "/account/profile", url.Values{"name": {"Mallory"}, "email": {"m@example.com"}, "csrf_token": {h.csrf("/login")}})
@@ -196,6 +199,7 @@ func TestAccountProfileNeedsSignInAndCSRF(t *testing.T) {
 // verification; a box shown ticked for a verified address does not vouch
 // for a new one.
 func TestAdminUserProfile(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		ab := h.browser(h.t)
@@ -292,6 +296,7 @@ func TestAdminUserProfile(t *testing.T) {
 // errors next to the fields and in the summary; the form keeps what was
 // typed, the checkbox included.
 func TestAdminUserProfileRefused(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		admSignIn(t, h, "root", models.RoleAdmin)
 		alice := h.createUser("alice", pw, models.RoleUser)
@@ -341,6 +346,7 @@ func TestAdminUserProfileRefused(t *testing.T) {
 // TestAdminProfileForbiddenToOthers: developers and users cannot post to
 // the admin's profile form, for others or for themselves.
 func TestAdminProfileForbiddenToOthers(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	victim := h.createUser("victim", pw, models.RoleUser)
 	for _, role := range []string{models.RoleUser, models.RoleDeveloper} {
@@ -360,6 +366,7 @@ func TestAdminProfileForbiddenToOthers(t *testing.T) {
 // TestCreateUserEmailVerified: the new-user form and `users create` can
 // say the address is verified; the box is off by default.
 func TestCreateUserEmailVerified(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	body := h.get("/dashboard/users/new").body

@@ -14,6 +14,7 @@ import (
 )
 
 func TestAppsEmptyState(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "alice", models.RoleUser)
 	r := h.get("/account/apps")
@@ -74,6 +75,7 @@ func revokedAt(t *testing.T, h *harness, name string) *time.Time {
 }
 
 func TestAppsListAndRevoke(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		alice, bob := appsFixture(t, h)
@@ -125,6 +127,7 @@ func TestAppsListAndRevoke(t *testing.T) {
 // TestAppsRevokeOnlyOwnConsent: a user cannot revoke someone else's
 // authorization; the client ID only picks among their own consents.
 func TestAppsRevokeOnlyOwnConsent(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	ctx := context.Background()
 	alice, _ := appsFixture(t, h)

@@ -96,6 +96,7 @@ func noLongText(t *testing.T, h *harness, marker string) {
 // message (a field error on the form, 400 invalid_request in OAuth), the
 // database barely grows, and no audit or throttle row holds the name.
 func TestLongUsernameAttack(t *testing.T) {
+	t.Parallel()
 	boundsHarnesses(t, func(t *testing.T, h *harness, dbURL string) {
 		f := newOAuthFixture(t, h)
 		f.set("allow_password_grant", "true")
@@ -173,6 +174,7 @@ func TestLongUsernameAttack(t *testing.T) {
 // limit, with every field cut to its bound, and the audit page shows the
 // cut values with their marker and stays small.
 func TestAuditHugeEventBounded(t *testing.T) {
+	t.Parallel()
 	boundsHarnesses(t, func(t *testing.T, h *harness, _ string) {
 		ctx := context.Background()
 		// A direct write with huge values, as any future caller might.
@@ -209,6 +211,7 @@ func TestAuditHugeEventBounded(t *testing.T) {
 // "count": 50 in the export; the password grant's throttled attempts are
 // counted the same way (in their own row: another grant).
 func TestThrottledSignInsCounted(t *testing.T) {
+	t.Parallel()
 	boundsHarnesses(t, func(t *testing.T, h *harness, _ string) {
 		f := newOAuthFixture(t, h)
 		f.set("allow_password_grant", "true")
@@ -262,6 +265,7 @@ func TestThrottledSignInsCounted(t *testing.T) {
 // TestUsernameBoundsAgree: the sign-in form (accounts) and the OAuth core
 // refuse usernames at the same length, the longest an account can have.
 func TestUsernameBoundsAgree(t *testing.T) {
+	t.Parallel()
 	if accounts.MaxUsernameBytes != oauth.MaxUsernameBytes {
 		t.Fatalf("accounts allow %d bytes, the OAuth core %d", accounts.MaxUsernameBytes, oauth.MaxUsernameBytes)
 	}
@@ -274,6 +278,7 @@ func TestUsernameBoundsAgree(t *testing.T) {
 // username each time (the reviewer's 3,000 requests, 3,000 rows) adds a
 // row per username for the first few only; the rest are one counted row.
 func TestThrottledSignInsManyUsernamesCounted(t *testing.T) {
+	t.Parallel()
 	boundsHarnesses(t, func(t *testing.T, h *harness, _ string) {
 		attacker := browserAt(h, "198.51.100.71")
 		for i := range 30 {

@@ -135,6 +135,7 @@ func wantAudit(t *testing.T, h *harness, action, target, actor, addr string, suc
 // TestAuditRecordsEveryCategory runs each audited flow of the issue over
 // HTTP and checks who, what, target, address and outcome.
 func TestAuditRecordsEveryCategory(t *testing.T) {
+	t.Parallel()
 	auditHarnesses(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		h.createUser("root", pw, models.RoleAdmin)
@@ -223,6 +224,7 @@ func TestAuditRecordsEveryCategory(t *testing.T) {
 // replay are recorded with the user, the client, the address and what was
 // revoked, and never the token or code.
 func TestAuditTokenSecurityEvents(t *testing.T) {
+	t.Parallel()
 	auditHarnesses(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		f.signIn()
@@ -280,6 +282,7 @@ func TestAuditTokenSecurityEvents(t *testing.T) {
 // export, signed-out visitors are sent to sign in, admins see it in the
 // navigation.
 func TestAuditAdminOnly(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	if err := h.store.AddAuditEvent(context.Background(), &models.AuditEvent{Action: "login.success", Actor: "root", Target: "root-target", Success: true}); err != nil {
 		t.Fatal(err)
@@ -325,6 +328,7 @@ func auditPageActions(body string) []string {
 }
 
 func TestAuditPageFilters(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	ctx := context.Background()
 	admSignIn(t, h, "root", models.RoleAdmin)
@@ -410,6 +414,7 @@ func TestAuditPageFilters(t *testing.T) {
 var nextRE = regexp.MustCompile(`href="([^"]+)" class="btn btn-secondary btn-sm" rel="next"`)
 
 func TestAuditPaginationKeepsFilters(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	ctx := context.Background()
 	admSignIn(t, h, "root", models.RoleAdmin)
@@ -459,6 +464,7 @@ func TestAuditPaginationKeepsFilters(t *testing.T) {
 }
 
 func TestAuditPageEscapes(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	evil := `<script>alert(1)</script>`
@@ -515,6 +521,7 @@ func readExport(t *testing.T, body string) []exportLine {
 // several batches, with the headers of a download that is not cached; the
 // export itself is audited.
 func TestAuditExport(t *testing.T) {
+	t.Parallel()
 	auditHarnesses(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		root := browserAt(h, "203.0.113.10")
@@ -594,6 +601,7 @@ func TestAuditExport(t *testing.T) {
 // the page's action filter with a human label (a new h.audit call needs a
 // line in pages.AuditActionGroups).
 func TestAuditActionsHaveLabels(t *testing.T) {
+	t.Parallel()
 	callRE := regexp.MustCompile(`(?:h\.audit(?:ThrottledAttempt)?\(c, [^,]+, |Action: )"([a-z_.]+)"`)
 	files, _ := filepath.Glob("../handlers/*.go")
 	files = append(files, "cli.go")
@@ -625,6 +633,7 @@ func TestAuditActionsHaveLabels(t *testing.T) {
 // attempts are recorded like the form's, with the client, and never the
 // password.
 func TestAuditPasswordGrantSignIns(t *testing.T) {
+	t.Parallel()
 	auditHarnesses(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		f.set("allow_password_grant", "true")

@@ -19,6 +19,7 @@ import (
 const pw = "correct horse battery"
 
 func TestLoginSuccessRegeneratesSession(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		h.createUser("alice", pw, models.RoleDeveloper)
 		h.csrf("/login")
@@ -51,6 +52,7 @@ func TestLoginSuccessRegeneratesSession(t *testing.T) {
 // TestLoginFailuresLookTheSame: an unknown user and a wrong password get the
 // same status and the same page.
 func TestLoginFailuresLookTheSame(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	h.createUser("alice", pw, models.RoleUser)
 	wrong := h.login("alice", "wrong password!")
@@ -75,6 +77,7 @@ func TestLoginFailuresLookTheSame(t *testing.T) {
 }
 
 func TestLoginThrottling(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		h.createUser("alice", pw, models.RoleUser)
 		for i := 0; i < 10; i++ {
@@ -102,6 +105,7 @@ func TestLoginThrottling(t *testing.T) {
 }
 
 func TestLoginThrottlingPerAddress(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	h.createUser("alice", pw, models.RoleUser)
 	for i := 0; i < 30; i++ {
@@ -113,6 +117,7 @@ func TestLoginThrottlingPerAddress(t *testing.T) {
 }
 
 func TestCSRFRejectsFormsWithoutToken(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	h.createUser("alice", pw, models.RoleUser)
 	h.get("/login")
@@ -158,6 +163,7 @@ func TestCSRFRejectsFormsWithoutToken(t *testing.T) {
 // TestStaleFormsInOtherTabs: forms left open in another tab fail their CSRF
 // check after sign-in or sign-out; they should land somewhere sensible.
 func TestStaleFormsInOtherTabs(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	h.createUser("alice", pw, models.RoleUser)
 	staleLogin := h.csrf("/login")
@@ -177,6 +183,7 @@ func TestStaleFormsInOtherTabs(t *testing.T) {
 }
 
 func TestSessionCookieFlags(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		issuer string
 		name   string
@@ -206,6 +213,7 @@ func TestSessionCookieFlags(t *testing.T) {
 }
 
 func TestLogoutEndsSession(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	h.createUser("alice", pw, models.RoleUser)
 	h.login("alice", pw)
@@ -224,6 +232,7 @@ func TestLogoutEndsSession(t *testing.T) {
 }
 
 func TestSafeRedirectAfterLogin(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	h.createUser("alice", pw, models.RoleUser)
 	cases := map[string]string{
@@ -249,6 +258,7 @@ func TestSafeRedirectAfterLogin(t *testing.T) {
 }
 
 func TestSetupTokenSingleUse(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		link, err := h.srv.Handlers.EnsureSetupToken(ctx)
@@ -305,6 +315,7 @@ func TestSetupTokenSingleUse(t *testing.T) {
 // TestSetupTokenRefusedOnceAdminExists: a valid, unused token stops working
 // as soon as any admin exists (e.g. made with `users create`).
 func TestSetupTokenRefusedOnceAdminExists(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	link, _ := h.srv.Handlers.EnsureSetupToken(context.Background())
 	h.createUser("boss", pw, models.RoleAdmin)
@@ -315,6 +326,7 @@ func TestSetupTokenRefusedOnceAdminExists(t *testing.T) {
 }
 
 func TestSignupFollowsSetting(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	if r := h.get("/signup"); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("signup while disabled: %d", r.StatusCode)
@@ -349,6 +361,7 @@ func TestSignupFollowsSetting(t *testing.T) {
 }
 
 func TestDisabledUserCannotSignInAndIsSignedOut(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	u := h.createUser("alice", pw, models.RoleUser)
 	h.login("alice", pw)
@@ -364,6 +377,7 @@ func TestDisabledUserCannotSignInAndIsSignedOut(t *testing.T) {
 }
 
 func TestChangePassword(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	h.createUser("alice", pw, models.RoleUser)
 	h.login("alice", pw)
@@ -401,6 +415,7 @@ func TestChangePassword(t *testing.T) {
 // TestChangePasswordErrorSummary: a refused change opens with an error
 // summary announced at once, linking to the field, which has the focus.
 func TestChangePasswordErrorSummary(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	h.createUser("alice", pw, models.RoleUser)
 	h.login("alice", pw)
@@ -426,6 +441,7 @@ func TestChangePasswordErrorSummary(t *testing.T) {
 }
 
 func TestRoleMiddleware(t *testing.T) {
+	t.Parallel()
 	h := newHarnessWith(t, func(s *Server) {
 		s.App.Get("/test/admin", s.role(adminOnly, func(c *fiber.Ctx) error { return c.SendString("admin area") })...)
 		s.App.Get("/test/dev", s.role(developerPlus, func(c *fiber.Ctx) error { return c.SendString("developer area") })...)
@@ -461,6 +477,7 @@ func TestRoleMiddleware(t *testing.T) {
 // TestParallelLoginGuessesAreThrottled: guesses sent at once cannot all
 // slip under the limit while the password check runs.
 func TestParallelLoginGuessesAreThrottled(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		h.createUser("alice", pw, models.RoleUser)
 		const n = 25

@@ -53,6 +53,7 @@ func forEachDatabase(t *testing.T, fn func(t *testing.T, dbURL string)) {
 }
 
 func TestCacheSettingsChangeReachesOtherInstanceAndProcess(t *testing.T) {
+	t.Parallel()
 	forEachDatabase(t, func(t *testing.T, dbURL string) {
 		a, b := twoInstances(t, dbURL)
 		// B caches the settings and the client.
@@ -94,6 +95,7 @@ func TestCacheSettingsChangeReachesOtherInstanceAndProcess(t *testing.T) {
 }
 
 func TestCacheClientChangeReachesOtherInstance(t *testing.T) {
+	t.Parallel()
 	forEachDatabase(t, func(t *testing.T, dbURL string) {
 		a, b := twoInstances(t, dbURL)
 		ctx := context.Background()
@@ -144,6 +146,7 @@ func TestCacheClientChangeReachesOtherInstance(t *testing.T) {
 }
 
 func TestCacheUserAndScopeChangesReachOtherInstance(t *testing.T) {
+	t.Parallel()
 	forEachDatabase(t, func(t *testing.T, dbURL string) {
 		a, b := twoInstances(t, dbURL)
 		ctx := context.Background()
@@ -213,6 +216,7 @@ func TestCacheUserAndScopeChangesReachOtherInstance(t *testing.T) {
 // caches: every kind of write to a cached table moves its counter, and
 // only its own.
 func TestCacheCountersMoveWithEveryChange(t *testing.T) {
+	t.Parallel()
 	forEachDatabase(t, func(t *testing.T, dbURL string) {
 		f := newOAuthFixture(t, newHarness(t, dbURL, nil))
 		ctx := context.Background()

@@ -35,6 +35,7 @@ func runCLI(env map[string]string, stdin string, args ...string) cliResult {
 }
 
 func TestCLIVersionAndUsage(t *testing.T) {
+	t.Parallel()
 	r := runCLI(nil, "", "version")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "gatehouse ") {
 		t.Fatalf("version: %+v", r)
@@ -56,6 +57,7 @@ func TestCLIVersionAndUsage(t *testing.T) {
 }
 
 func TestCLIBadConfigOneLinePerProblem(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"GATEHOUSE_ISSUER": "not a url", "GATEHOUSE_DATABASE_URL": "mysql://x"}
 	r := runCLI(env, "", "settings", "get")
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
@@ -70,6 +72,7 @@ func TestCLIBadConfigOneLinePerProblem(t *testing.T) {
 }
 
 func TestCLIUsersCreate(t *testing.T) {
+	t.Parallel()
 	for _, b := range dbtest.Backends() {
 		t.Run(b.Dialect, func(t *testing.T) {
 			env := map[string]string{"GATEHOUSE_DATABASE_URL": b.URL(t)}
@@ -103,6 +106,7 @@ func TestCLIUsersCreate(t *testing.T) {
 }
 
 func TestCLISettings(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"GATEHOUSE_DATABASE_URL": dbtest.SQLiteURL(t)}
 	r := runCLI(env, "", "settings", "get", "access_token_lifetime")
 	if r.code != 0 || r.stdout != "1h\n" {
@@ -156,6 +160,7 @@ func TestCLISettings(t *testing.T) {
 }
 
 func TestCLIMigrate(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"GATEHOUSE_DATABASE_URL": dbtest.SQLiteURL(t)}
 	r := runCLI(env, "", "migrate", "status")
 	if r.code != 0 || !strings.Contains(r.stdout, "00001") || !strings.Contains(r.stdout, "pending") {
@@ -195,6 +200,7 @@ func TestCLIMigrate(t *testing.T) {
 // with at once, keeps the old ones published and says until when; `keys
 // list` shows them; mistakes exit 1 with "error: ".
 func TestCLIKeys(t *testing.T) {
+	t.Parallel()
 	for _, b := range dbtest.Backends() {
 		t.Run(b.Dialect, func(t *testing.T) {
 			dbURL := b.URL(t)
@@ -289,6 +295,7 @@ func TestCLIKeys(t *testing.T) {
 // without the secret, or with another, fails with a clear error (no
 // panic), and `keys rotate` with the new secret recovers.
 func TestCLIKeySecret(t *testing.T) {
+	t.Parallel()
 	dbURL := dbtest.SQLiteURL(t)
 	secret := strings.Repeat("k", 40)
 	env := map[string]string{"GATEHOUSE_DATABASE_URL": dbURL, "GATEHOUSE_KEY_SECRET": secret, "GATEHOUSE_ADDR": "127.0.0.1:0"}
@@ -372,6 +379,7 @@ func jwtKID(t *testing.T, tok string) string {
 // under the flags' names), stores the scope in canonical form with an
 // audit event by "cli", refuses a taken ID, and scopes list shows it.
 func TestCLIScopes(t *testing.T) {
+	t.Parallel()
 	dbURL := dbtest.SQLiteURL(t)
 	env := map[string]string{"GATEHOUSE_DATABASE_URL": dbURL}
 	r := runCLI(env, "", "scopes", "create", "--id", "calendar.read", "--name", "Read your calendar",

@@ -32,6 +32,7 @@ func fieldError(body, field string) string {
 // them) and could read users' passwords. Now the form is refused with a
 // field error, keeping what was typed, and nothing is saved; an admin can.
 func TestMachineAttack_DeveloperCannotGivePasswordGrant(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		if _, err := h.srv.Handlers.Settings.Set(context.Background(), "allow_password_grant", "true"); err != nil {
 			t.Fatal(err)
@@ -108,6 +109,7 @@ func TestMachineAttack_DeveloperCannotGivePasswordGrant(t *testing.T) {
 // with a field error, nothing saved. An admin can; the developer's later
 // edits keep what the admin gave.
 func TestMachineAttack_DeveloperCannotAddMachineScopes(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		machineScopes(t, h)

@@ -171,6 +171,7 @@ func signInAs(t *testing.T, h *harness, username, role string) *models.User {
 // TestCreateConfidentialClientShowsSecretOnce: the secret is on the page
 // after creation, stored only as a digest, and gone on reload.
 func TestCreateConfidentialClientShowsSecretOnce(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		dev := signInAs(t, h, "dev", models.RoleDeveloper)
 		id, plain := h.createClient(clientForm())
@@ -220,6 +221,7 @@ func TestCreateConfidentialClientShowsSecretOnce(t *testing.T) {
 }
 
 func TestCreatePublicClientHasNoSecret(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	signInAs(t, h, "dev", models.RoleDeveloper)
 	id, plain := h.createClient(clientForm(func(v url.Values) { v.Set("client_type", "public") }))
@@ -242,6 +244,7 @@ func TestCreatePublicClientHasNoSecret(t *testing.T) {
 // TestClientFormValidation: every rule refuses the form with a message next
 // to the field, keeps what was entered, and creates nothing.
 func TestClientFormValidation(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	signInAs(t, h, "dev", models.RoleDeveloper)
 	svg := []byte(`<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>`)
@@ -314,6 +317,7 @@ func TestClientFormValidation(t *testing.T) {
 // TestClientIconUploadAndServe: an uploaded PNG is stored in the database
 // and served from /icons/<sha256> with safe headers.
 func TestClientIconUploadAndServe(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		signInAs(t, h, "dev", models.RoleDeveloper)
 		data := pngOf(32)
@@ -394,6 +398,7 @@ func (h *harness) storeClientWithIcon(t *testing.T, icon string) (string, error)
 }
 
 func TestClientIconWebPAndURL(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	signInAs(t, h, "dev", models.RoleDeveloper)
 	webp := append([]byte("RIFF\x24\x00\x00\x00WEBPVP8 \x18\x00\x00\x00"), make([]byte, 24)...)
@@ -422,6 +427,7 @@ func TestClientIconWebPAndURL(t *testing.T) {
 // clients are 404, as if they did not exist), admins every client, users
 // none (403), and signed-out visitors are sent to sign in.
 func TestClientPermissions(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		signInAs(t, h, "bob", models.RoleDeveloper)
 		bobs, _ := h.createClient(clientForm(func(v url.Values) { v.Set("name", "Bob's App") }))
@@ -507,6 +513,7 @@ func TestClientPermissions(t *testing.T) {
 // TestClientFormCSRFMultipart: the CSRF check reads the token from a
 // multipart body, and refuses a multipart form without it.
 func TestClientFormCSRFMultipart(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	signInAs(t, h, "dev", models.RoleDeveloper)
 	h.get("/dashboard/clients/new")
@@ -530,6 +537,7 @@ func TestClientFormCSRFMultipart(t *testing.T) {
 }
 
 func TestUpdateClient(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		signInAs(t, h, "dev", models.RoleDeveloper)
 		id, plain := h.createClient(clientForm())
@@ -621,6 +629,7 @@ func TestUpdateClient(t *testing.T) {
 }
 
 func TestRotateClientSecret(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	signInAs(t, h, "dev", models.RoleDeveloper)
 	id, old := h.createClient(clientForm())
@@ -664,6 +673,7 @@ func TestRotateClientSecret(t *testing.T) {
 // TestDeleteClientRevokesTokens: the confirmation page says what goes; the
 // deletion takes the client's tokens, codes and consents with it.
 func TestDeleteClientRevokesTokens(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		dev := signInAs(t, h, "dev", models.RoleDeveloper)
@@ -718,6 +728,7 @@ func TestDeleteClientRevokesTokens(t *testing.T) {
 }
 
 func TestClientListSearchAndPages(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	signInAs(t, h, "dev", models.RoleDeveloper)
 	empty := h.get("/dashboard/clients")
@@ -758,6 +769,7 @@ func TestClientListSearchAndPages(t *testing.T) {
 // TestClientPageExampleRequest: the page shows the endpoints and a
 // correctly encoded authorization request with PKCE.
 func TestClientPageExampleRequest(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	signInAs(t, h, "dev", models.RoleDeveloper)
 	id, _ := h.createClient(clientForm(func(v url.Values) {
@@ -805,6 +817,7 @@ func TestClientPageExampleRequest(t *testing.T) {
 
 // TestClientNameEscaped: a client's name is text wherever it is shown.
 func TestClientNameEscaped(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	signInAs(t, h, "dev", models.RoleDeveloper)
 	evil := `Evil <img src=x onerror=alert(1)>`
@@ -821,6 +834,7 @@ func TestClientNameEscaped(t *testing.T) {
 // may still be chosen, but the form says so next to them, saving a client
 // with one warns, and the client's page keeps warning until they are on.
 func TestClientGrantTurnedOff(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	set := func(key, value string) {
 		t.Helper()
@@ -899,6 +913,7 @@ func TestClientGrantTurnedOff(t *testing.T) {
 // TestClientRedirectURIsAllReportedAndKept: every invalid redirect URI is
 // named at once, and the text comes back exactly as typed.
 func TestClientRedirectURIsAllReportedAndKept(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	signInAs(t, h, "dev", models.RoleDeveloper)
 	typed := "http://x.example/cb\r\nnot a url\r\n  https://ok.example/cb\r\n\r\nhttps://y.example/cb#frag\r\n"
@@ -941,6 +956,7 @@ func TestClientRedirectURIsAllReportedAndKept(t *testing.T) {
 // file is used and the page says the URL was not; a refused form does not
 // refer to the upload it did not keep.
 func TestClientIconFileAndURL(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	signInAs(t, h, "dev", models.RoleDeveloper)
 	data := pngOf(16)

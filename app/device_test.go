@@ -165,6 +165,7 @@ func (f *deviceFixture) deviceRow(deviceCode string) *models.DeviceCode {
 var userCodeRE = regexp.MustCompile(`^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$`)
 
 func TestRule31_DeviceAuthorizationResponse(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	// A public client authenticates with client_id alone.
 	r, m := f.authorizeDevice(url.Values{"client_id": {f.cliID}, "scope": {"openid"}})
@@ -225,6 +226,7 @@ func TestRule31_DeviceAuthorizationResponse(t *testing.T) {
 }
 
 func TestRule31_DeviceAuthorizationErrors(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	basic := func(id, sec string) []string {
 		return []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+sec))}
@@ -273,6 +275,7 @@ func TestRule31_DeviceAuthorizationErrors(t *testing.T) {
 // --- Polling ----------------------------------------------------------
 
 func TestRule31_AuthorizationPendingAndSlowDown(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	resp := f.tvCode("user.read")
 	dc := resp.DeviceCode
@@ -323,6 +326,7 @@ func TestRule31_AuthorizationPendingAndSlowDown(t *testing.T) {
 }
 
 func TestRule31_AccessDeniedWhenDenied(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	resp := f.tvCode("")
 	f.signIn()
@@ -340,6 +344,7 @@ func TestRule31_AccessDeniedWhenDenied(t *testing.T) {
 }
 
 func TestRule31_ExpiredToken(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	pending := f.tvCode("")
 	approved := f.tvCode("")
@@ -357,6 +362,7 @@ func TestRule31_ExpiredToken(t *testing.T) {
 }
 
 func TestRule31_DeviceCodeOnlyWorksForItsClient(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	resp := f.tvCode("")
 	// The public CLI client presents the TV's device code.
@@ -387,6 +393,7 @@ func TestRule31_DeviceCodeOnlyWorksForItsClient(t *testing.T) {
 }
 
 func TestRule31_RedeemedOnce(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	resp := f.tvCode("")
 	f.signIn()
@@ -405,6 +412,7 @@ func TestRule31_RedeemedOnce(t *testing.T) {
 // Revoking the app on the Authorized apps page before the device fetched
 // its tokens denies the approval.
 func TestRule31_RevokedBeforeRedemptionIsDenied(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	resp := f.tvCode("")
 	f.signIn()
@@ -416,6 +424,7 @@ func TestRule31_RevokedBeforeRedemptionIsDenied(t *testing.T) {
 }
 
 func TestRule31_DisabledUserGetsNoTokens(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	resp := f.tvCode("")
 	f.signIn()
@@ -429,6 +438,7 @@ func TestRule31_DisabledUserGetsNoTokens(t *testing.T) {
 // --- End to end, both databases ---------------------------------------
 
 func TestRule31_EndToEnd(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newDeviceFixture(t, h)
 		resp := f.tvCode("openid user.read")
@@ -545,6 +555,7 @@ func TestRule31_EndToEnd(t *testing.T) {
 }
 
 func TestRule31_ConcurrentPollsRedeemOnce(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newDeviceFixture(t, h)
 		resp := f.tvCode("")
@@ -621,6 +632,7 @@ func (h *harness) doConcurrent(method, path string, form url.Values, headers ...
 // (RFC 8628 §3.1; x/oauth2 sends no credentials there by itself, so the
 // secret goes in as a parameter).
 func TestRule31_GolangOAuth2DeviceFlow(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	f.set("device_poll_interval", "1s")
 	addr, cancel, done := f.serve()
@@ -682,6 +694,7 @@ func TestRule31_GolangOAuth2DeviceFlow(t *testing.T) {
 // --- The /device page -------------------------------------------------
 
 func TestDevicePage_SignedOutVisitorsSignInFirst(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	r := f.get("/device?user_code=BCDF-GHJK")
 	loc := r.Header.Get("Location")
@@ -711,6 +724,7 @@ func TestDevicePage_SignedOutVisitorsSignInFirst(t *testing.T) {
 }
 
 func TestDevicePage_WrongAndMalformedCodes(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	resp := f.tvCode("")
 	f.signIn()
@@ -752,6 +766,7 @@ func TestDevicePage_WrongAndMalformedCodes(t *testing.T) {
 }
 
 func TestRule31_UserCodeEntryIsRateLimited(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	resp := f.tvCode("")
 	f.signIn()
@@ -823,6 +838,7 @@ func TestRule31_UserCodeEntryIsRateLimited(t *testing.T) {
 // Anyone can make valid user codes at will (a public client needs no
 // secret): entering one must not wipe out the account's wrong guesses.
 func TestRule31_ValidCodesDoNotResetTheAccountCount(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	f.signIn()
 	wrong := "ZXWV-TSRQ"
@@ -848,6 +864,7 @@ func TestRule31_ValidCodesDoNotResetTheAccountCount(t *testing.T) {
 // Each device authorization stores a pending row: one address may ask
 // for DeviceCodesPerAddress within the window, then gets 429.
 func TestDeviceAuthorizationRateLimitedPerAddress(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	for i := 0; i < handlers.DeviceCodesPerAddress; i++ {
 		f.tvCode("")
@@ -866,6 +883,7 @@ func TestDeviceAuthorizationRateLimitedPerAddress(t *testing.T) {
 }
 
 func TestDevicePage_DenyShowsAccessDenied(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	resp := f.tvCode("")
 	f.signIn()
@@ -883,6 +901,7 @@ func TestDevicePage_DenyShowsAccessDenied(t *testing.T) {
 }
 
 func TestDevicePage_ConsentKeepsAuthorizationCodeFlowApart(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	resp := f.tvCode("")
 	f.signIn()
@@ -900,6 +919,7 @@ func TestDevicePage_ConsentKeepsAuthorizationCodeFlowApart(t *testing.T) {
 }
 
 func TestDevicePage_ClientLosesTheGrant(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	resp := f.tvCode("")
 	if err := f.store.UpdateClient(context.Background(), f.tvID, func(c *models.Client) error {
@@ -916,6 +936,7 @@ func TestDevicePage_ClientLosesTheGrant(t *testing.T) {
 }
 
 func TestDeviceGrantOfferedInTheDashboard(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	f.createUser("dev", alicePW, models.RoleDeveloper)
 	if r := f.login("dev", alicePW); r.StatusCode != http.StatusSeeOther {
@@ -940,6 +961,7 @@ func toStrings(v any) []string {
 }
 
 func TestRule31_MetadataAdvertisesTheDeviceEndpoint(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
 		r := f.get(p)

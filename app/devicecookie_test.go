@@ -44,6 +44,7 @@ func signInAt(b *from, user, password string) *response {
 // cookie gets 5 failures of its own, then is blocked while other cookies
 // still work; and the address limit holds for cookie holders too.
 func TestDeviceCookiesKeepOwnerIn(t *testing.T) {
+	t.Parallel()
 	eachThrottleStore(t, func(t *testing.T, a *oauthFixture, b *harness) {
 		A := a.harness
 		A.createUser("bob", alicePW, models.RoleUser)
@@ -148,6 +149,7 @@ func TestDeviceCookiesKeepOwnerIn(t *testing.T) {
 // TestDeviceCookieOnHTTPS: on https the device cookie is
 // __Host-gatehouse_device, Secure, like the session cookie.
 func TestDeviceCookieOnHTTPS(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, dbtest.SQLiteURL(t), map[string]string{"GATEHOUSE_ISSUER": "https://auth.example.com"})
 	h.createUser("alice", pw, models.RoleUser)
 	r := h.login("alice", pw)
@@ -171,6 +173,7 @@ func TestDeviceCookieOnHTTPS(t *testing.T) {
 // the password; a browser without it (a stolen session elsewhere) cannot
 // guess the current password past the account's block.
 func TestDeviceCookieLetsOwnerChangePassword(t *testing.T) {
+	t.Parallel()
 	eachThrottleStore(t, func(t *testing.T, a *oauthFixture, b *harness) {
 		A := a.harness
 		owner := browserAt(A, "192.0.2.10")

@@ -275,6 +275,7 @@ func requestLines(t *testing.T, logs, format string) (lines []string, ids []stri
 // secret, a code or a token with the logger at DEBUG, in both formats, and
 // looks for those values (raw, URL-encoded and base64url) in the logs.
 func TestLogsCarryNoSecrets(t *testing.T) {
+	t.Parallel()
 	for _, format := range []string{"json", "text"} {
 		t.Run(format, func(t *testing.T) {
 			h, logs := loggingHarness(t, format)
@@ -314,6 +315,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 // same ID is on the request's log lines, a well-formed incoming ID is kept
 // and a malformed one is replaced (and never logged).
 func TestRequestIDHeaderMatchesLogs(t *testing.T) {
+	t.Parallel()
 	for _, format := range []string{"json", "text"} {
 		t.Run(format, func(t *testing.T) {
 			h, logs := loggingHarness(t, format)
@@ -369,6 +371,7 @@ func TestRequestIDHeaderMatchesLogs(t *testing.T) {
 // scrapes, which arrive every few seconds, are not logged at INFO; pages
 // are.
 func TestRoutineRequestsLogAtDebug(t *testing.T) {
+	t.Parallel()
 	for _, level := range []string{"info", "debug"} {
 		t.Run(level, func(t *testing.T) {
 			h, _ := loggingHarness(t, "json")

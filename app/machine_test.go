@@ -92,6 +92,7 @@ func forwardAuth(h *harness, token, method, uri string) *response {
 // token that passed {P}/verify. Now: no scope that is not a machine scope
 // the client lists; the token without scope passes nothing.
 func TestMachineAttack_EmptyListClientCredentialsGetsNothing(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		machineScopes(t, h)
 		signInAs(t, h, "dev", models.RoleDeveloper)
@@ -126,6 +127,7 @@ func TestMachineAttack_EmptyListClientCredentialsGetsNothing(t *testing.T) {
 // without the machine flag nor one the client does not list, whatever
 // the request; refused requests say why.
 func TestRule51_ClientCredentialsTokens(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		machineScopes(t, h)
@@ -178,6 +180,7 @@ func TestRule51_ClientCredentialsTokens(t *testing.T) {
 // scope that is not a machine scope the client lists, even from a token
 // issued before the upgrade that carries one.
 func TestMachineAttack_TokenExchangeOfClientCredentialsToken(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		f := newOAuthFixture(t, h)
@@ -226,6 +229,7 @@ func TestMachineAttack_TokenExchangeOfClientCredentialsToken(t *testing.T) {
 // gatehouse scopes create --machine; the command line acts as an admin,
 // so it may register a client with client credentials and that scope.
 func TestCLIMachineScope(t *testing.T) {
+	t.Parallel()
 	dbURL := dbtest.SQLiteURL(t)
 	env := map[string]string{"GATEHOUSE_DATABASE_URL": dbURL}
 	if r := runCLI(env, "", "scopes", "create", "--id", "jobs.run", "--name", "Run jobs", "--machine", "--method", "POST", "--path", "/jobs/*"); r.code != 0 {
@@ -254,6 +258,7 @@ func TestCLIMachineScope(t *testing.T) {
 // {P}/verify; its machine scope still works, until an admin takes that
 // scope's flag away (rule 51 at use).
 func TestRule51_LegacyClientCredentialsTokenAtVerify(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		machineScopes(t, h)

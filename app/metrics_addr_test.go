@@ -17,6 +17,7 @@ import (
 // the main listener's requests), the main address answers 404 for it, the
 // metrics listener serves nothing else, and both shut down together.
 func TestMetricsOnSeparateAddress(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, dbtest.SQLiteURL(t), map[string]string{"GATEHOUSE_METRICS_ADDR": "127.0.0.1:0"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -76,6 +77,7 @@ func TestMetricsOnSeparateAddress(t *testing.T) {
 // TestMetricsOnMainAddressByDefault: without a metrics address, /metrics
 // is on the main application, as before.
 func TestMetricsOnMainAddressByDefault(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	if r := h.get("/metrics"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "gatehouse_build_info") {
 		t.Fatalf("/metrics: %d %.200s", r.StatusCode, r.body)
@@ -85,6 +87,7 @@ func TestMetricsOnMainAddressByDefault(t *testing.T) {
 // TestMetricsAddressInUse: a metrics address that cannot be opened stops
 // the start with a message naming it.
 func TestMetricsAddressInUse(t *testing.T) {
+	t.Parallel()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

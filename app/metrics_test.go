@@ -88,6 +88,7 @@ func wantMetric(t *testing.T, mfs map[string]*dto.MetricFamily, want float64, fa
 // TestMetricsCountRequestsAndDomainEvents drives real requests and reads
 // the counters back from /metrics.
 func TestMetricsCountRequestsAndDomainEvents(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	f := newOAuthFixture(t, h)
 	f.set("allow_password_grant", "true")
@@ -216,6 +217,7 @@ func TestMetricsCountRequestsAndDomainEvents(t *testing.T) {
 // TestMetricsDeviceCodeFailures: a wrong user code on /device counts as a
 // failed sign-in, and device tokens as device_code.
 func TestMetricsDeviceCode(t *testing.T) {
+	t.Parallel()
 	f := newDeviceFixture(t, sqliteHarness(t))
 	f.signIn()
 	if r := f.enterCode("BCDF-GHJK"); r.StatusCode != http.StatusBadRequest {
@@ -239,6 +241,7 @@ func TestMetricsDeviceCode(t *testing.T) {
 // TestMetricsPerServer: every server has its own registry, so two in one
 // process neither panic on registration nor share counts.
 func TestMetricsPerServer(t *testing.T) {
+	t.Parallel()
 	a, b := sqliteHarness(t), sqliteHarness(t)
 	fa := newOAuthFixture(t, a)
 	if r, m := fa.token(url.Values{"grant_type": {"client_credentials"}}, true); r.StatusCode != http.StatusOK {
@@ -261,6 +264,7 @@ func basicAuth(id, sec string) string {
 // A handler's panic is answered with a plain 500, logged at ERROR with the
 // request's ID and the stack, and counted under its route like any 500.
 func TestPanicIsLoggedAndCounted(t *testing.T) {
+	t.Parallel()
 	h := newHarnessWith(t, func(s *Server) {
 		s.App.Get("/api/explode", func(c *fiber.Ctx) error { panic("kaboom") })
 	})

@@ -175,6 +175,7 @@ func (storedSettings) SetSetting(context.Context, string, string) error         
 // settings relax are tested in app/oauth under the Policy they map to
 // (TestDefaultSettingsMapToDefaultPolicy checks the defaults).
 func TestSettingsReachThePolicy(t *testing.T) {
+	t.Parallel()
 	st := storedSettings{
 		"allow_implicit_grant": "true", "allow_password_grant": "true", "enforce_state": "false", "require_exact_redirect_uri": "false",
 		"require_pkce": "all", "remember_consent": "false", "access_token_format": "jwt", "access_token_lifetime": "7m",
@@ -196,6 +197,7 @@ func TestSettingsReachThePolicy(t *testing.T) {
 // --- Authorization endpoint -------------------------------------------
 
 func TestRule04_AuthorizeAcceptsGetAndPost(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	if r := f.authorize(f.authzParams()); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "wants to access your account") {
@@ -215,6 +217,7 @@ func TestRule04_AuthorizeAcceptsGetAndPost(t *testing.T) {
 // error page, 400, no Location; repeated parameters survive the query's
 // parsing. Which requests these are: oauth.TestRule05_* in app/oauth.
 func TestRule05_UntrustedClientOrRedirectGetsAnErrorPage(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	for name, v := range map[string]url.Values{
 		"unregistered redirect": f.authzParams("redirect_uri", "https://evil.example/cb"),
@@ -231,6 +234,7 @@ func TestRule05_UntrustedClientOrRedirectGetsAnErrorPage(t *testing.T) {
 // a 303 to the client with error, error_description, state and iss.
 // Which errors: oauth.TestRule08_ErrorsGoBackToTheClient.
 func TestRule08_ErrorsGoBackToTheClient(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	r := f.authorize(f.authzParams("scope", "user.read no.such.scope"))
@@ -247,6 +251,7 @@ func TestRule08_ErrorsGoBackToTheClient(t *testing.T) {
 // session, the consent form and the redirect byte for byte. Required
 // or not: oauth.TestRule09_State.
 func TestRule09_StateEchoed(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	state := "a b+c&d=e/é~%"
@@ -262,6 +267,7 @@ func TestRule09_StateEchoed(t *testing.T) {
 // refused, and what the fragment holds: oauth.TestRule12_ImplicitRequest,
 // oauth.TestApprove.
 func TestRule12_ImplicitGrant(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	f.set("allow_implicit_grant", "true")
@@ -291,6 +297,7 @@ func TestRule12_ImplicitGrant(t *testing.T) {
 // new sign-in's auth_time, without a loop through the consent screen.
 // What Decide decides: oauth.TestRule13_Decide.
 func TestRule13_PromptAndMaxAge(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	// Not signed in.
 	r := f.authorize(f.authzParams("prompt", "none"))
@@ -359,6 +366,7 @@ func TestRule13_PromptAndMaxAge(t *testing.T) {
 // client with access_denied (what the location holds:
 // oauth.TestRule16_Deny), and answers the request for good.
 func TestRule16_DenyAndSeeOther(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	r := f.decide(f.authorize(f.authzParams()), "deny")
@@ -377,6 +385,7 @@ func TestRule16_DenyAndSeeOther(t *testing.T) {
 }
 
 func TestRule17_AuthorizationPagesHeaders(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	r := f.do(http.MethodGet, "/oauth/authorize?"+f.authzParams().Encode(), nil, "Origin", "https://evil.example")
@@ -396,6 +405,7 @@ func TestRule17_AuthorizationPagesHeaders(t *testing.T) {
 
 // The consent screen fills {user} and {client_name} in, escaped.
 func TestConsentScreenShowsScopesEscaped(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	ctx := context.Background()
 	if err := f.store.CreateScope(ctx, &models.Scope{ScopeID: "notes.read", Name: "Notes", Icon: "fa-solid fa-note-sticky",
@@ -417,6 +427,7 @@ func TestConsentScreenShowsScopesEscaped(t *testing.T) {
 // The in-flight request survives the sign-in round trip; only its ID
 // travels through the browser.
 func TestAuthorizeSurvivesSignIn(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	r := f.authorize(f.authzParams())
 	loc, _ := url.Parse(r.Header.Get("Location"))
@@ -448,6 +459,7 @@ func TestAuthorizeSurvivesSignIn(t *testing.T) {
 // --- Token endpoint ---------------------------------------------------
 
 func TestRule18_TokenResponseHeaders(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	for _, form := range []url.Values{{"grant_type": {"client_credentials"}}, {"grant_type": {"nope"}}} {
 		r, _ := f.token(form, true)
@@ -458,6 +470,7 @@ func TestRule18_TokenResponseHeaders(t *testing.T) {
 }
 
 func TestRule19_TokenErrors(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	r, m := f.token(url.Values{"grant_type": {"authorization_code"}, "code": {"nope"}}, true)
 	wantOAuthError(t, r, m, 400, "invalid_grant")
@@ -484,6 +497,7 @@ func TestRule19_TokenErrors(t *testing.T) {
 // reach client authentication. Its outcomes are tested in
 // app/oauth/token_test.go (TestRule20_ClientAuthenticationAtTheTokenEndpoint).
 func TestRule20_ClientAuthenticationMethods(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	// Basic and post both work.
 	if r, m := f.token(url.Values{"grant_type": {"client_credentials"}}, true); r.StatusCode != 200 {
@@ -499,6 +513,7 @@ func TestRule20_ClientAuthenticationMethods(t *testing.T) {
 // only failures count, and what counts as one, is tested in
 // app/oauth/token_test.go (TestRule21_FailedClientAuthenticationThrottled).
 func TestRule21_ClientAuthenticationThrottled(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.confSec = "wrong"
 	for i := 0; i < 10; i++ {
@@ -525,6 +540,7 @@ func TestRule21_ClientAuthenticationThrottled(t *testing.T) {
 }
 
 func TestRule22_TokensAreRandomAndStoredHashed(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.set("allow_password_grant", "true")
 	r, m := f.token(url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePW}}, true)
@@ -553,6 +569,7 @@ func TestRule22_TokensAreRandomAndStoredHashed(t *testing.T) {
 // code as stored. Redeeming an expired code is tested in
 // app/oauth/grant_code_test.go.
 func TestRule23_CodeLifetimeAndBinding(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	f.set("authorization_code_lifetime", "1m")
@@ -573,6 +590,7 @@ func TestRule23_CodeLifetimeAndBinding(t *testing.T) {
 // JSON, and a replay's revocation reaches /api/user. The grant's rules
 // are tested in app/oauth/grant_code_test.go.
 func TestRule24_CodeReplayRevokesTokens(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	code := f.code(f.authzParams())
@@ -592,6 +610,7 @@ func TestRule24_CodeReplayRevokesTokens(t *testing.T) {
 // with the PKCE verifier over HTTP, and gets a refresh token. The PKCE
 // rules (rule 26) are tested in app/oauth/grant_code_test.go.
 func TestPublicClientCodeExchange(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	pub := url.Values{"response_type": {"code"}, "client_id": {f.pubID}, "redirect_uri": {"http://127.0.0.1:5555/native/cb"}, "state": {"s"},
@@ -619,6 +638,7 @@ func (f *oauthFixture) refreshPair(scope string) (string, string) {
 // /api/user. The grant's rules are tested in
 // app/oauth/grant_refresh_test.go.
 func TestRule28_RefreshRotationAndReuse(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	at1, rt1 := f.refreshPair("user.read")
@@ -640,6 +660,7 @@ func TestRule28_RefreshRotationAndReuse(t *testing.T) {
 // allow_password_grant setting), then on. The grant's rules are tested
 // in app/oauth/grant_password_test.go.
 func TestRule29_PasswordGrant(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	form := url.Values{"grant_type": {"password"}, "username": {"alice"}, "password": {alicePW}}
 	r, m := f.token(form, true)
@@ -653,6 +674,7 @@ func TestRule29_PasswordGrant(t *testing.T) {
 // The client credentials grant end to end. Its rules (30, 51) are tested
 // in app/oauth/grant_client_credentials_test.go.
 func TestRule30_ClientCredentials(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	giveMachine(t, f.harness, f.confID, "jobs.run") // only machine scopes the client lists (rule 51)
 	r, m := f.token(url.Values{"grant_type": {"client_credentials"}, "scope": {"jobs.run"}}, true)
@@ -664,6 +686,7 @@ func TestRule30_ClientCredentials(t *testing.T) {
 // The example extension grant end to end: token exchange down-scopes a
 // token. Its rules are tested in app/oauth/grant_token_exchange_test.go.
 func TestExtensionGrantTokenExchange(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	at, _ := f.refreshPair("openid user.read")
@@ -681,6 +704,7 @@ func TestExtensionGrantTokenExchange(t *testing.T) {
 // the scope), 401 and 403, and /api/user's answer. Which tokens are
 // valid and which scopes would do: oauth.TestRule38_*.
 func TestRule38_BearerChallenges(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	r := f.get("/api/user")
 	if r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != `Bearer realm="gatehouse"` {
@@ -727,6 +751,7 @@ func TestRule38_BearerChallenges(t *testing.T) {
 // core, and allow_query_access_token (off by default, SPEC §4) with it.
 // The rules of where tokens may be: oauth.TestRule39_ExtractBearer.
 func TestRule39_QueryAccessToken(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	at, _ := f.refreshPair("user.read email")
@@ -744,6 +769,7 @@ func TestRule39_QueryAccessToken(t *testing.T) {
 // token, 403 when refused. Which targets a scope allows:
 // oauth.TestRule38_CheckResource.
 func TestVerifyEndpointForwardAuth(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	if err := f.store.CreateScope(context.Background(), &models.Scope{ScopeID: "files.write", Name: "Files", ResourcePath: "/files/*", Method: "PUT"}); err != nil {
@@ -785,6 +811,7 @@ func TestVerifyEndpointForwardAuth(t *testing.T) {
 // endpoint; the sign-in throttle answers 429 with Retry-After. Its rules:
 // oauth.TestAuthorizeHeadless.
 func TestHeadlessAuthorize(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	form := f.authzParams("username", "alice", "password", alicePW, "code_challenge", f.challenge, "code_challenge_method", "S256")
 	post := func(v url.Values) (*response, map[string]any) {
@@ -823,6 +850,7 @@ func TestHeadlessAuthorize(t *testing.T) {
 }
 
 func TestClientsCreateCLI(t *testing.T) {
+	t.Parallel()
 	dbURL := "sqlite://" + t.TempDir() + "/g.db"
 	var out, errb strings.Builder
 	status := Main([]string{"clients", "create", "--database-url", dbURL, "--name", "Scripted", "--redirect-uri", "https://s.example/cb",
@@ -852,6 +880,7 @@ func TestClientsCreateCLI(t *testing.T) {
 // Long authorization URLs are read; a request too large to keep in the
 // session is refused back to the client, and the cookie stays small.
 func TestAuthorizeLongRequests(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	for i := 0; i < 6; i++ {
 		r := f.authorize(f.authzParams("state", strings.Repeat("s", 300), "nonce", strings.Repeat("n", 200)))
@@ -873,6 +902,7 @@ func TestAuthorizeLongRequests(t *testing.T) {
 // A session ended under the user (password changed elsewhere) does not
 // lose the authorization request that arrives with it.
 func TestAuthorizeSurvivesDroppedSession(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	newPW := "another long passphrase"
@@ -909,6 +939,7 @@ func TestAuthorizeSurvivesDroppedSession(t *testing.T) {
 // "Not you?" on the consent screen signs in someone else and comes back
 // to the same request.
 func TestConsentSwitchAccount(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.createUser("bob", "bobs long passphrase", models.RoleUser)
 	f.signIn()

@@ -119,6 +119,7 @@ func strList(v any) []string {
 // --- Metadata -------------------------------------------------------------
 
 func TestRule01_MetadataIssuerExact(t *testing.T) {
+	t.Parallel()
 	const issuer = "https://login.example.test:8443/tenant-a"
 	h := newHarness(t, dbtest.SQLiteURL(t), map[string]string{"GATEHOUSE_ISSUER": issuer, "GATEHOUSE_OAUTH_PREFIX": "/o2"})
 	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"} {
@@ -145,6 +146,7 @@ func TestRule01_MetadataIssuerExact(t *testing.T) {
 // jwks_uri. What it lists under which policy: oauth.TestRule02_*,
 // oauth.TestRule01_MetadataDocument.
 func TestRule02_MetadataListsOnlyWhatIsEnabled(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	m, _ := metadata(t, f.harness, "/.well-known/openid-configuration")
 	if grants := strList(m["grant_types_supported"]); slices.Contains(grants, "password") || slices.Contains(grants, "implicit") {
@@ -172,6 +174,7 @@ func TestRule02_MetadataListsOnlyWhatIsEnabled(t *testing.T) {
 // --- ID tokens ----------------------------------------------------------------
 
 func TestRule33_IDTokenClaims(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		f.signIn()
@@ -214,6 +217,7 @@ func TestRule33_IDTokenClaims(t *testing.T) {
 }
 
 func TestRule13_PromptLoginUpdatesIDTokenAuthTime(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	start := time.Now()
 	f.signIn()
@@ -251,6 +255,7 @@ func TestRule13_PromptLoginUpdatesIDTokenAuthTime(t *testing.T) {
 }
 
 func TestRule34_RefreshedIDToken(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	m := f.oidcTokens("openid email", "nonce-1")
@@ -284,6 +289,7 @@ func TestRule34_RefreshedIDToken(t *testing.T) {
 // refusals are RFC 6750 challenges (insufficient_scope naming openid).
 // Which claims for which scopes: oauth.TestRule35_UserInfo.
 func TestRule35_UserInfo(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		if err := f.store.UpdateUser(context.Background(), f.user.ID, func(u *models.User) error { u.Name = "Alice Liddell"; return nil }); err != nil {
@@ -336,6 +342,7 @@ func TestRule35_UserInfo(t *testing.T) {
 // once by a resource. What is revoked, and what is not:
 // oauth.TestRule36_Revocation.
 func TestRule36_Revocation(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		f.signIn()
@@ -371,6 +378,7 @@ func TestRule36_Revocation(t *testing.T) {
 // inactive answer's exact body. What is active, and what the answer
 // holds: oauth.TestRule37_*.
 func TestRule37_Introspection(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		f.signIn()
@@ -397,6 +405,7 @@ func TestRule37_Introspection(t *testing.T) {
 // --- JWT access tokens (RFC 9068) ---------------------------------------------
 
 func TestJWTAccessTokens(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		f.set("access_token_format", "jwt")
@@ -450,6 +459,7 @@ func TestJWTAccessTokens(t *testing.T) {
 // and API endpoints from another origin: they answer CORS, without
 // credentials. Pages and the authorization endpoint do not (rule 17).
 func TestCORSOnMachineEndpointsOnly(t *testing.T) {
+	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
 	origin := "https://spa.example"
 	for _, p := range []string{"/oauth/token", "/oauth/revoke", "/oauth/userinfo", "/.well-known/openid-configuration", "/api/user"} {

@@ -14,6 +14,7 @@ var hrefRE = regexp.MustCompile(`href="(/[^"]*)"`)
 // TestNoDeadLinks follows every local link on the pages each role sees and
 // expects none of them to be a 404.
 func TestNoDeadLinks(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	for _, role := range []string{models.RoleAdmin, models.RoleDeveloper, models.RoleUser} {
 		h.clearCookies()

@@ -56,6 +56,7 @@ func newGrant(f *oauthFixture) appGrant {
 // working at once, and so do their access tokens; the audit event counts
 // the grants revoked. Another user's grant is untouched.
 func TestAdminResetRevokesApps(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		f.signIn()
@@ -102,6 +103,7 @@ func TestAdminResetRevokesApps(t *testing.T) {
 // (it is by default), and keeps them when it is not; either way this
 // browser stays signed in and the other sessions end.
 func TestChangePasswordSignsOutApps(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newOAuthFixture(t, h)
 		f.signIn()

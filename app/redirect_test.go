@@ -13,6 +13,7 @@ import (
 // Which redirect URIs climb: oauth.TestRule06_RedirectURIMatching and
 // oauth.TestRule05_UntrustedClientOrRedirectIsNotRedirected.
 func TestRule06_RelaxedRedirectRefusesClimbingPaths(t *testing.T) {
+	t.Parallel()
 	forEachDatabase(t, func(t *testing.T, dbURL string) {
 		f := newOAuthFixture(t, newHarness(t, dbURL, nil))
 		f.signIn()

@@ -14,6 +14,7 @@ import (
 // The machine flag in the dashboard: the checkbox saves it, the list and
 // the scope's page show it; the built-in scopes are not machine scopes.
 func TestScopeMachineFlagDashboard(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	signInAs(t, h, "root", models.RoleAdmin)
 	r := h.post("/dashboard/scopes/new", "/dashboard/scopes", url.Values{"scope_id": {"jobs.run"}, "name": {"Run jobs"}, "machine": {"on"}})

@@ -111,6 +111,7 @@ func scopeForm(kv ...string) url.Values {
 }
 
 func TestScopePermissions(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "carol", models.RoleUser)
 	for _, p := range []string{"/dashboard/scopes", "/dashboard/scopes/new", "/dashboard/scopes/user.read"} {
@@ -167,6 +168,7 @@ func TestScopePermissions(t *testing.T) {
 }
 
 func TestScopeFormValidation(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	cases := []struct {
@@ -226,6 +228,7 @@ func TestScopeFormValidation(t *testing.T) {
 }
 
 func TestScopeCreateEditDelete(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		admSignIn(t, h, "root", models.RoleAdmin)
@@ -302,6 +305,7 @@ func TestScopeCreateEditDelete(t *testing.T) {
 }
 
 func TestScopeDeleteInUse(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	ctx := context.Background()
 	u := admSignIn(t, h, "root", models.RoleAdmin)
@@ -376,6 +380,7 @@ func TestScopeDeleteInUse(t *testing.T) {
 // may ask for any scope, so it uses every scope: the danger zone counts
 // it, and deleting needs the confirmation.
 func TestScopeDeleteCountsAnyScopeClients(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		admSignIn(t, h, "root", models.RoleAdmin)
@@ -423,6 +428,7 @@ func TestScopeDeleteCountsAnyScopeClients(t *testing.T) {
 // column, so the consent preview must come before the submit button in
 // the page; wide screens put it in the third column.
 func TestScopeFormPreviewBeforeButton(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	for _, p := range []string{"/dashboard/scopes/new", "/dashboard/scopes/user.read"} {
@@ -442,6 +448,7 @@ func TestScopeFormPreviewBeforeButton(t *testing.T) {
 // TestScopeIDWithSlash: scope IDs may hold "/" (URL-style scopes); their
 // pages still work.
 func TestScopeIDWithSlash(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	id := "https://api.example.com/orders.read"
@@ -470,6 +477,7 @@ func TestScopeIDWithSlash(t *testing.T) {
 // TestScopePreviewEscapes: the description is text, on the edit page's
 // preview as on the consent screen.
 func TestScopePreviewEscapes(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	r := h.post("/dashboard/scopes/new", "/dashboard/scopes", scopeForm("description", `<img src=x onerror=alert(1)> for {user}`))
@@ -484,6 +492,7 @@ func TestScopePreviewEscapes(t *testing.T) {
 }
 
 func TestScopeScriptServed(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	r := h.get("/static/js/scopes.js")
 	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "scope-preview") {

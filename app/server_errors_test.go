@@ -24,6 +24,7 @@ var securityHeaderNames = []string{"Content-Security-Policy", "X-Frame-Options",
 // that says what was wrong, and never fasthttp's parser message, which
 // quotes the raw request with its cookies.
 func TestEarlyErrorsCarrySecurityHeaders(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	page := h.get("/login")
 	addr, cancel, done := h.serve()

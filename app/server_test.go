@@ -22,6 +22,7 @@ import (
 )
 
 func TestSecurityHeadersOnPages(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	for _, path := range []string{"/login", "/no-such-page", "/healthz"} {
 		r := h.get(path)
@@ -59,6 +60,7 @@ func TestSecurityHeadersOnPages(t *testing.T) {
 }
 
 func TestErrorHandlerJSONAndHTML(t *testing.T) {
+	t.Parallel()
 	boom := errors.New(`pq: relation "users" does not exist at SELECT * FROM users`)
 	h := newHarnessWith(t, func(s *Server) {
 		s.App.Get("/boom", s.page(func(c *fiber.Ctx) error { return boom })...)
@@ -94,6 +96,7 @@ func TestErrorHandlerJSONAndHTML(t *testing.T) {
 }
 
 func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	if r := h.get("/healthz"); r.StatusCode != 200 || !strings.Contains(r.body, "ok") {
 		t.Fatalf("healthz: %d %s", r.StatusCode, r.body)
@@ -112,6 +115,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestStaticFilesCachedAndVersioned(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	u := static.URL("css/app.css")
 	if !strings.Contains(u, "?v=") {
@@ -137,6 +141,7 @@ func TestStaticFilesCachedAndVersioned(t *testing.T) {
 }
 
 func TestBodyLimit(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	addr, cancel, done := h.serve()
 	defer func() { cancel(); <-done }()
@@ -157,6 +162,7 @@ func TestBodyLimit(t *testing.T) {
 }
 
 func TestQueryStringsStayOutOfLogs(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	h.get("/login?next=/account&code=SECRET-CODE-123")
 	logs := h.logs.String()
@@ -169,6 +175,7 @@ func TestQueryStringsStayOutOfLogs(t *testing.T) {
 }
 
 func TestClientIPFromTrustedProxy(t *testing.T) {
+	t.Parallel()
 	// app.Test connects from 0.0.0.0; trust it as a proxy.
 	h := newHarness(t, dbtest.SQLiteURL(t), map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "0.0.0.0/32,10.0.0.0/8"})
 	h.do(http.MethodGet, "/login", nil, "X-Forwarded-For", "203.0.113.7, 10.1.2.3")
@@ -185,6 +192,7 @@ func TestClientIPFromTrustedProxy(t *testing.T) {
 // TestGracefulShutdownDrainsRequests: cancelling the serve context (what
 // SIGTERM does) lets a request in flight finish, then Serve returns.
 func TestGracefulShutdownDrainsRequests(t *testing.T) {
+	t.Parallel()
 	started := make(chan struct{})
 	h := newHarnessWith(t, func(s *Server) {
 		s.App.Get("/test/slow", func(c *fiber.Ctx) error {
@@ -229,6 +237,7 @@ func TestGracefulShutdownDrainsRequests(t *testing.T) {
 // TestAnonymousVisitsWriteNothing: opening the sign-in page does not create
 // database rows, so signed-out traffic cannot fill the sessions table.
 func TestAnonymousVisitsWriteNothing(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	for i := 0; i < 5; i++ {
 		h.clearCookies()
@@ -246,6 +255,7 @@ func TestAnonymousVisitsWriteNothing(t *testing.T) {
 // TestFlashShownOnce: a flash is consumed by the page that shows it, also
 // when that page is an error page.
 func TestFlashShownOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarnessWith(t, func(s *Server) {
 		s.App.Get("/test/flash", s.page(func(c *fiber.Ctx) error {
 			web.CurrentSession(c).AddFlash("info", "Flash for you")
@@ -262,6 +272,7 @@ func TestFlashShownOnce(t *testing.T) {
 }
 
 func TestClientIPJoinsForwardedForLines(t *testing.T) {
+	t.Parallel()
 	var seen string
 	h := newHarness(t, dbtest.SQLiteURL(t), map[string]string{"GATEHOUSE_TRUSTED_PROXIES": "0.0.0.0/32"}, func(s *Server) {
 		s.App.Get("/test/ip", func(c *fiber.Ctx) error { seen = web.IP(c); return nil })
@@ -281,6 +292,7 @@ func TestClientIPJoinsForwardedForLines(t *testing.T) {
 // TestEmptyOAuthPrefix: without a prefix, only the endpoints answer errors
 // as JSON; pages keep their HTML error pages.
 func TestEmptyOAuthPrefix(t *testing.T) {
+	t.Parallel()
 	f := filepath.Join(t.TempDir(), "g.yaml")
 	os.WriteFile(f, []byte("oauth:\n  prefix: \"\"\n  paths: {device_code: /device-authorization}\n"), 0o600)
 	h := newHarness(t, dbtest.SQLiteURL(t), map[string]string{"GATEHOUSE_CONFIG": f})

@@ -68,6 +68,7 @@ func forgeSessionCookie(t *testing.T, hashKey, blockKey []byte, userID int64, cs
 // that claims the admin is signed in, without any session row. It must
 // neither reach the dashboard nor create an admin.
 func TestForgedSessionCookieIsSignedOut(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		admin := h.createUser("root", "root-password-1", models.RoleAdmin)
 		hashKey, blockKey, encrypted := storedSessionKeys(t, h.store)
@@ -110,6 +111,7 @@ func TestForgedSessionCookieIsSignedOut(t *testing.T) {
 // with the secret, and sessions signed in before stay signed in; a start
 // without the secret, or with another, fails with a clear error.
 func TestSessionKeysEncryptedAtRest(t *testing.T) {
+	t.Parallel()
 	const keySecret = "session-keys-secret-of-at-least-32-bytes"
 	for _, b := range dbtest.Backends() {
 		t.Run(b.Dialect, func(t *testing.T) {
@@ -176,6 +178,7 @@ func TestSessionKeysEncryptedAtRest(t *testing.T) {
 // browser out at once, reads cookies with the new keys only, and lets
 // people sign in again.
 func TestCLIRotateSessionKeys(t *testing.T) {
+	t.Parallel()
 	for _, b := range dbtest.Backends() {
 		t.Run(b.Dialect, func(t *testing.T) {
 			dbURL := b.URL(t)
@@ -251,6 +254,7 @@ func TestCLIRotateSessionKeys(t *testing.T) {
 // settings session_idle_timeout and session_lifetime (the limits
 // themselves are tested with a clock in app/web).
 func TestSessionLifetimeSettings(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		h.createUser("root", "root-password-1", models.RoleAdmin)
 		expiry := func() time.Duration {

@@ -46,6 +46,7 @@ func defaults() map[string]string {
 }
 
 func TestSettingsPageAdminOnly(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	for _, role := range []string{models.RoleUser, models.RoleDeveloper} {
 		admSignIn(t, h, "u-"+role, role)
@@ -64,6 +65,7 @@ func TestSettingsPageAdminOnly(t *testing.T) {
 }
 
 func TestSettingsPageShowsEverySetting(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	r := h.get("/dashboard/settings")
@@ -89,6 +91,7 @@ func TestSettingsPageShowsEverySetting(t *testing.T) {
 }
 
 func TestSettingsValidation(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	cases := []struct {
@@ -133,6 +136,7 @@ func TestSettingsValidation(t *testing.T) {
 }
 
 func TestSettingsUnknownKeyRefused(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	f := settingsForm(defaults(), "allow_signup", "true")
@@ -150,6 +154,7 @@ func TestSettingsUnknownKeyRefused(t *testing.T) {
 // TestSettingsSaveChangedOnly: only changed keys are written, one audit
 // event each with the old and new value, and the change applies at once.
 func TestSettingsSaveChangedOnly(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		admSignIn(t, h, "root", models.RoleAdmin)
@@ -240,6 +245,7 @@ func keysByStatus(t *testing.T, h *harness) map[string][]string {
 }
 
 func TestSettingsSigningKeysSection(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	r := h.get("/dashboard/settings")
@@ -279,6 +285,7 @@ func TestSettingsSigningKeysSection(t *testing.T) {
 }
 
 func TestSettingsSigningKeysEncrypted(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, dbtest.SQLiteURL(t), map[string]string{"GATEHOUSE_KEY_SECRET": strings.Repeat("s", 32)})
 	admSignIn(t, h, "root", models.RoleAdmin)
 	r := h.get("/dashboard/settings")
@@ -291,6 +298,7 @@ func TestSettingsSigningKeysEncrypted(t *testing.T) {
 }
 
 func TestRotateSigningKeysAdminOnly(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	before := keysByStatus(t, h)
 	anon := h.browser(t)
@@ -323,6 +331,7 @@ func TestRotateSigningKeysAdminOnly(t *testing.T) {
 // TestRotateSigningKeys: the button makes new keys that sign at once, the
 // old ones stay published, the event is audited and the page says so.
 func TestRotateSigningKeys(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		admSignIn(t, h, "root", models.RoleAdmin)
@@ -363,6 +372,7 @@ func TestRotateSigningKeys(t *testing.T) {
 // TestSettingsAuditRetentionZero: the page takes 0 for audit_retention
 // (keep everything) and says what it means.
 func TestSettingsAuditRetentionZero(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	r := h.post("/dashboard/settings", "/dashboard/settings", settingsForm(defaults(), "audit_retention", "0s"))

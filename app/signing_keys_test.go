@@ -23,6 +23,7 @@ func init() {
 // TestJWKSEndpoint: GET {P}/jwks serves the public keys as JSON with a
 // public cache that must revalidate and an ETag; every kid that signs resolves in it.
 func TestJWKSEndpoint(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	r := h.get("/oauth/jwks")
 	if r.StatusCode != http.StatusOK || r.Header.Get("Content-Type") != "application/json" ||
@@ -90,6 +91,7 @@ func TestJWKSEndpoint(t *testing.T) {
 // Without a key secret the start-up log warns that the keys are stored
 // in plain text; with one it does not.
 func TestStartWarnsAboutUnencryptedKeys(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	if !strings.Contains(h.logs.String(), "signing keys are stored unencrypted") {
 		t.Errorf("no warning in the log:\n%s", h.logs.String())

@@ -69,6 +69,7 @@ func sameAnswer(t *testing.T, what string, reg *response, regEmail string, unreg
 // wrong (a taken username included: usernames are public), and a
 // registered address alone gets a message that does not say why.
 func TestSignupDoesNotRevealRegisteredEmails(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		allowSignup(t, h)
 		h.createUser("grace", pw, models.RoleUser) // grace@example.com
@@ -110,6 +111,7 @@ func TestSignupDoesNotRevealRegisteredEmails(t *testing.T) {
 // TestEmailChangeDoesNotRevealRegisteredEmails: the same on the account
 // page's profile form.
 func TestEmailChangeDoesNotRevealRegisteredEmails(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		h.createUser("grace", pw, models.RoleUser)
 		admSignIn(t, h, "alice", models.RoleUser)
@@ -136,6 +138,7 @@ func TestEmailChangeDoesNotRevealRegisteredEmails(t *testing.T) {
 // whatever their outcome, and the next one gets 429 with Retry-After and
 // a message, its input kept and nothing created; other addresses go on.
 func TestSignupThrottled(t *testing.T) {
+	t.Parallel()
 	forEachThrottledBackend(t, func(t *testing.T, h *harness) {
 		allowSignup(t, h)
 		const ip = "192.0.2.10"
@@ -180,6 +183,7 @@ func TestSignupThrottled(t *testing.T) {
 // per address within an hour, whatever their outcome; the next gets 429
 // and saves nothing. Saving the name alone is not counted.
 func TestEmailChangeThrottled(t *testing.T) {
+	t.Parallel()
 	forEachThrottledBackend(t, func(t *testing.T, h *harness) {
 		h.createUser("grace", pw, models.RoleUser)
 		alice := admSignIn(t, h, "alice", models.RoleUser)

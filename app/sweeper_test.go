@@ -85,6 +85,7 @@ func must(t *testing.T, err error) {
 }
 
 func TestSweeperDeletesExpiredInBatches(t *testing.T) {
+	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
 		now := time.Now().UTC()
 		check := sweepFixture(t, db, now, 7)
@@ -112,6 +113,7 @@ func TestSweeperDeletesExpiredInBatches(t *testing.T) {
 // Several instances sweep the same database at once without errors and
 // without deleting anything twice or anything live.
 func TestSweepersOnSeveralInstances(t *testing.T) {
+	t.Parallel()
 	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
 		now := time.Now().UTC()
 		check := sweepFixture(t, db, now, 25)
@@ -142,6 +144,7 @@ func TestSweepersOnSeveralInstances(t *testing.T) {
 }
 
 func TestSweeperRunStopsWithContext(t *testing.T) {
+	t.Parallel()
 	db := dbtest.SQLite(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -166,6 +169,7 @@ func (*discard) Write(p []byte) (int, error) { return len(p), nil }
 // older than audit_retention (2160h by default), in batches, keeps the
 // newer ones, and keeps everything while the setting is 0.
 func TestSweeperAuditRetention(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		now := time.Now().UTC()

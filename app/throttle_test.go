@@ -108,6 +108,7 @@ func loginFrom(h *harness, user, pw, ip string) *response {
 }
 
 func TestThrottleAcrossInstances(t *testing.T) {
+	t.Parallel()
 	eachThrottleStore(t, func(t *testing.T, a *oauthFixture, b *harness) {
 		A := a.harness
 		want := func(r *response, status int, what string) {
@@ -247,6 +248,7 @@ func TestThrottleAcrossInstances(t *testing.T) {
 // a sign-in fails (500) rather than going through unthrottled or being
 // refused as throttled; so does client authentication (server_error).
 func TestThrottleRedisDown(t *testing.T) {
+	t.Parallel()
 	// go-redis logs every failed dial on its own; not this test's news.
 	redis.SetLogger(quietRedis{})
 	h := newHarness(t, dbtest.SQLiteURL(t), throttleEnv("redis://127.0.0.1:1/0"))
@@ -275,6 +277,7 @@ func (quietRedis) Printf(context.Context, string, ...any) {}
 // Shutting down closes the Redis throttle store's client once the last
 // request is done, so its connections do not outlive the server.
 func TestShutdownClosesRedisClient(t *testing.T) {
+	t.Parallel()
 	redis.SetLogger(quietRedis{})
 	h := newHarness(t, dbtest.SQLiteURL(t), throttleEnv("redis://127.0.0.1:1/0"))
 	rs := h.srv.Handlers.Throttles.(*throttle.Redis)

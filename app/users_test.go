@@ -17,6 +17,7 @@ import (
 )
 
 func TestUsersAdminOnly(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admin := h.createUser("root", pw, models.RoleAdmin)
 	for _, role := range []string{models.RoleUser, models.RoleDeveloper} {
@@ -59,6 +60,7 @@ func TestUsersAdminOnly(t *testing.T) {
 }
 
 func TestUserListSearchAndPagination(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	for i := range 30 {
@@ -101,6 +103,7 @@ func TestUserListSearchAndPagination(t *testing.T) {
 }
 
 func TestCreateUserForm(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	form := func(kv ...string) url.Values {
@@ -183,6 +186,7 @@ func TestCreateUserForm(t *testing.T) {
 }
 
 func TestChangeRole(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	ctx := context.Background()
 	root := admSignIn(t, h, "root", models.RoleAdmin)
@@ -224,6 +228,7 @@ func TestChangeRole(t *testing.T) {
 // TestLastAdminCannotBeDemotedOrDisabled: Gatehouse always keeps one
 // enabled admin, also when two admins act at once.
 func TestLastAdminCannotBeDemotedOrDisabled(t *testing.T) {
+	t.Parallel()
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		ctx := context.Background()
 		root := admSignIn(t, h, "root", models.RoleAdmin)
@@ -289,6 +294,7 @@ func TestLastAdminCannotBeDemotedOrDisabled(t *testing.T) {
 }
 
 func TestDisableAndEnableUser(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	alice := h.createUser("alice", pw, models.RoleUser)
@@ -337,6 +343,7 @@ func TestDisableAndEnableUser(t *testing.T) {
 }
 
 func TestResetUserPassword(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	root := admSignIn(t, h, "root", models.RoleAdmin)
 	alice := h.createUser("alice", pw, models.RoleUser)
@@ -391,6 +398,7 @@ func TestResetUserPassword(t *testing.T) {
 // works without JavaScript: the real submit button sits in a <details>
 // disclosure, beside a sentence saying what will happen.
 func TestDisableAndRoleNeedConfirmation(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	alice := h.createUser("alice", pw, models.RoleUser)
@@ -431,6 +439,7 @@ func TestDisableAndRoleNeedConfirmation(t *testing.T) {
 // TestRoleHelpMentionsOnlyBuiltPages: the admin role's description names
 // the audit log only once its page exists.
 func TestRoleHelpMentionsOnlyBuiltPages(t *testing.T) {
+	t.Parallel()
 	h := sqliteHarness(t)
 	admSignIn(t, h, "root", models.RoleAdmin)
 	body := h.get("/dashboard/users/new").body

@@ -15,6 +15,7 @@ import (
 // rules cannot vouch for ("..;", "%2f"), it is refused with 403
 // insufficient_scope.
 func TestVerifyRefusesEncodedPercent(t *testing.T) {
+	t.Parallel()
 	forEachDatabase(t, func(t *testing.T, dbURL string) {
 		f := newOAuthFixture(t, newHarness(t, dbURL, nil))
 		f.signIn()

@@ -17,6 +17,7 @@ func (defaultSettings) SetSetting(context.Context, string, string) error       {
 // The core's tests run under oauthtest.DefaultPolicy: it is what the
 // default settings map to.
 func TestDefaultSettingsMapToDefaultPolicy(t *testing.T) {
+	t.Parallel()
 	pol, err := settingsPolicy{settings.NewService(defaultSettings{})}.Policy(context.Background())
 	if err != nil {
 		t.Fatal(err)
