@@ -299,6 +299,7 @@ type SchemaTooNewError struct {
 	Database, Binary int64
 }
 
+// Error names both versions and says to run the newer release.
 func (e *SchemaTooNewError) Error() string {
 	return fmt.Sprintf("the database schema is at version %d, newer than this binary's newest migration (%d): "+
 		"it was upgraded by a newer release of Gatehouse; run that release or a later one", e.Database, e.Binary)
