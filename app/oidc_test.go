@@ -36,7 +36,7 @@ func (f *oauthFixture) jwks() jose.JSONWebKeySet {
 // relying party does) and returns its header and claims.
 func (f *oauthFixture) verifyJWT(token string) (jose.Header, map[string]any) {
 	f.t.Helper()
-	jws, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil || len(jws.Signatures) != 1 {
 		f.t.Fatalf("not a JWS: %v", err)
 	}

@@ -345,7 +345,7 @@ func TestOIDC(t *testing.T) {
 // not one or has no kid.
 func kidOf(t *testing.T, raw string) string {
 	t.Helper()
-	sig, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	sig, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatalf("ID token is not an RS256 JWS: %v", err)
 	}

@@ -28,9 +28,6 @@ import (
 // shows. Each proxy is skipped when its binary is missing, except in CI
 // (CI set), where .ci/run installs Debian's nginx-light and caddy.
 
-// proxyHeaders are the identity headers /verify answers with.
-var proxyHeaders = []string{"X-Gatehouse-User", "X-Gatehouse-Subject", "X-Gatehouse-Client", "X-Gatehouse-Scope"}
-
 // nginxConf is docs/reverse-proxy.md's nginx example, with the listen
 // address, Gatehouse's address and the upstream filled in, plus what
 // running unprivileged from a temporary folder needs (pid, temp paths,

@@ -164,7 +164,7 @@ func (b *tokenBatcher) insert(ctx context.Context, rows []*Token) error {
 	}
 	for {
 		err := <-r.done
-		if err != errLead {
+		if !errors.Is(err, errLead) {
 			return err
 		}
 		b.lead(ctx)

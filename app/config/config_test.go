@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -121,8 +122,8 @@ func TestValidationReportsEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	cerr, ok := err.(*Error)
-	if !ok {
+	var cerr *Error
+	if !errors.As(err, &cerr) {
 		t.Fatalf("error type %T", err)
 	}
 	want := []string{"GATEHOUSE_ADDR", "GATEHOUSE_ISSUER", "GATEHOUSE_DATABASE_URL", "GATEHOUSE_OAUTH_PREFIX", "GATEHOUSE_LOG_LEVEL", "GATEHOUSE_LOG_FORMAT", "GATEHOUSE_TRUSTED_PROXIES"}
@@ -264,8 +265,8 @@ func TestKeySecret(t *testing.T) {
 	short := "hunter2-is-short"
 	env = map[string]string{"GATEHOUSE_KEY_SECRET": short, "GATEHOUSE_LOG_LEVEL": "loud", "GATEHOUSE_DATABASE_URL": env["GATEHOUSE_DATABASE_URL"]}
 	_, err = load(t, nil, env)
-	cerr, ok := err.(*Error)
-	if !ok || len(cerr.Problems) != 2 {
+	var cerr *Error
+	if !errors.As(err, &cerr) || len(cerr.Problems) != 2 {
 		t.Fatalf("short secret: %v", err)
 	}
 	if !strings.HasPrefix(cerr.Problems[1], "GATEHOUSE_KEY_SECRET is 16 characters long; use at least 32") {

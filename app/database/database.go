@@ -289,13 +289,60 @@ func (m *Migrator) locked(fn func() error) error {
 	return fn()
 }
 
-// Up applies every pending migration and returns how many ran.
+// SchemaTooNewError is the refusal of Up, Down and Status when the
+// database was migrated by a newer release: its schema version is above
+// the newest migration this binary embeds (an old binary started on an
+// upgraded database), whose code would not match the schema.
+type SchemaTooNewError struct {
+	// Database is the database's schema version, Binary the newest
+	// migration of this binary.
+	Database, Binary int64
+}
+
+// Error names both versions and says to run the newer release.
+func (e *SchemaTooNewError) Error() string {
+	return fmt.Sprintf("the database schema is at version %d, newer than this binary's newest migration (%d): "+
+		"it was upgraded by a newer release of Gatehouse; run that release or a later one", e.Database, e.Binary)
+}
+
+// Latest is the newest migration this binary embeds.
+func (m *Migrator) Latest() int64 {
+	src := m.provider.ListSources()
+	if len(src) == 0 {
+		return 0
+	}
+	return src[len(src)-1].Version
+}
+
+// checkNotNewer refuses a database whose schema is newer than this binary
+// (see SchemaTooNewError). When the version cannot be read, the operation
+// that follows reads the same table and reports the problem as before.
+func (m *Migrator) checkNotNewer(ctx context.Context) error {
+	v, err := m.provider.GetDBVersion(ctx)
+	if err != nil {
+		return nil // reported by the operation that follows
+	}
+	if latest := m.Latest(); v > latest {
+		return &SchemaTooNewError{Database: v, Binary: latest}
+	}
+	return nil
+}
+
+// Up applies every pending migration and returns how many ran. It refuses
+// a database whose schema is newer than this binary (SchemaTooNewError).
 func (m *Migrator) Up(ctx context.Context) (int, error) {
 	var res []*goose.MigrationResult
+	var refused error
 	err := m.locked(func() (err error) {
+		if refused = m.checkNotNewer(ctx); refused != nil {
+			return nil
+		}
 		res, err = m.provider.Up(ctx)
 		return err
 	})
+	if refused != nil {
+		return 0, refused
+	}
 	if err != nil {
 		return len(res), fmt.Errorf("migration failed: %w", err)
 	}
@@ -303,12 +350,20 @@ func (m *Migrator) Up(ctx context.Context) (int, error) {
 }
 
 // Down rolls back the most recent migration. It returns false when there
-// was nothing to roll back.
+// was nothing to roll back. It refuses a database whose schema is newer
+// than this binary (SchemaTooNewError).
 func (m *Migrator) Down(ctx context.Context) (bool, error) {
+	var refused error
 	err := m.locked(func() error {
+		if refused = m.checkNotNewer(ctx); refused != nil {
+			return nil
+		}
 		_, err := m.provider.Down(ctx)
 		return err
 	})
+	if refused != nil {
+		return false, refused
+	}
 	if errors.Is(err, goose.ErrNoNextVersion) {
 		return false, nil
 	}
@@ -326,8 +381,12 @@ type Status struct {
 	AppliedAt time.Time
 }
 
-// Status lists every migration and whether it is applied.
+// Status lists every migration and whether it is applied. It refuses a
+// database whose schema is newer than this binary (SchemaTooNewError).
 func (m *Migrator) Status(ctx context.Context) ([]Status, error) {
+	if err := m.checkNotNewer(ctx); err != nil {
+		return nil, err
+	}
 	st, err := m.provider.Status(ctx)
 	if err != nil {
 		return nil, err

@@ -602,7 +602,6 @@ func SessionMiddleware(st *DBStore, name string) fiber.Handler {
 			if err := c.App().ErrorHandler(c, herr); err != nil {
 				return err
 			}
-			herr = nil
 		}
 
 		now := st.now().UTC()

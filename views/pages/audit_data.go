@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse/views"
@@ -312,12 +311,3 @@ func relTime(t, now time.Time) string {
 
 // auditTime writes a time like "2026-02-03 14:05:09 UTC".
 func auditTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") + " UTC" }
-
-// detailText is an event's details on one line (for the title attribute).
-func (r AuditRow) detailText() string {
-	parts := make([]string, 0, len(r.Details))
-	for _, d := range r.Details {
-		parts = append(parts, d.Key+"="+d.Value)
-	}
-	return strings.Join(parts, " ")
-}
