@@ -56,12 +56,7 @@ var archRules = []archRule{
 // archPending are rules (From pattern → forbidden pattern) known to be
 // broken today and being worked on (issue 15). A pending rule that holds
 // fails the test, so that it is removed from this list and enforced.
-var archPending = map[string]bool{
-	"@/app/oauth/... → @/app/throttle/...":            true,
-	"@/app/oauth/... → @/app/settings/...":            true,
-	"@/app/oauth/... → @/app/cache/...":               true, // through app/settings
-	"@/app/oauth/... → github.com/redis/go-redis/...": true, // through app/throttle and app/cache
-}
+var archPending = map[string]bool{}
 
 // goPackage is what the test reads of `go list -json`.
 type goPackage struct {

@@ -97,7 +97,7 @@ func Main(args []string, stdio IO) (status int) {
 		return 0
 	}
 	msg := err.Error()
-	if ce, ok := err.(*config.Error); ok {
+	if ce := (*config.Error)(nil); errors.As(err, &ce) {
 		for _, p := range ce.Problems {
 			fmt.Fprintln(stdio.Stderr, "error: "+p)
 		}
