@@ -144,7 +144,7 @@ func copyDevice(d *oauth.DeviceCode) *oauth.DeviceCode {
 	cp.Hash = bytes.Clone(d.Hash)
 	cp.UserID = clonePtr(d.UserID)
 	cp.AuthTime = tsp(d.AuthTime)
-	cp.Interval = d.Interval / time.Second * time.Second // stored in whole seconds
+	cp.Interval = d.Interval.Truncate(time.Second) // stored in whole seconds
 	cp.LastPolledAt = tsp(d.LastPolledAt)
 	cp.ExpiresAt = ts(d.ExpiresAt)
 	return &cp
@@ -531,11 +531,11 @@ func (m *MemModel) RecordDevicePoll(_ context.Context, prev *oauth.DeviceCode, n
 	}
 	last := tsp(prev.LastPolledAt)
 	samePoll := (d.LastPolledAt == nil && last == nil) || (d.LastPolledAt != nil && last != nil && d.LastPolledAt.Equal(*last))
-	if d.Status != oauth.DevicePending || d.Interval != prev.Interval/time.Second*time.Second || !samePoll {
+	if d.Status != oauth.DevicePending || d.Interval != prev.Interval.Truncate(time.Second) || !samePoll {
 		return conflict(entity + " changed concurrently")
 	}
 	d.LastPolledAt = tsp(&now)
-	d.Interval = interval / time.Second * time.Second
+	d.Interval = interval.Truncate(time.Second)
 	return nil
 }
 
