@@ -81,7 +81,7 @@ func TestRule51_ClientCredentialsGetsOnlyListedMachineScopes(t *testing.T) {
 			if resp.Scope != tc.want || resp.RefreshToken != "" || resp.IDToken != "" || resp.TokenType != "Bearer" || resp.ExpiresIn != 3600 {
 				t.Fatalf("response %+v, want scope %q and no refresh token", resp, tc.want)
 			}
-			if st := c.Stored(resp.AccessToken); st.UserID != nil || st.Scope != tc.want || st.ClientID != tc.id || st.AuthTime != nil || st.FamilyID == "" {
+			if st := c.StoredToken(resp.AccessToken); st.UserID != nil || st.Scope != tc.want || st.ClientID != tc.id || st.AuthTime != nil || st.FamilyID == "" {
 				t.Fatalf("stored token: %+v", st)
 			}
 		})

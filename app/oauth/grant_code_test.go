@@ -145,7 +145,7 @@ func TestRules23_25_26_CodeExchange(t *testing.T) {
 			if err != nil {
 				t.Fatalf("refused: %v", err)
 			}
-			st := c.Stored(resp.AccessToken)
+			st := c.StoredToken(resp.AccessToken)
 			if resp.Scope != "user.read" || st.ClientID != id || *st.UserID != c.alice.ID || st.AuthTime == nil || st.Scope != "user.read" {
 				t.Fatalf("response %+v, stored %+v", resp, st)
 			}
@@ -194,7 +194,7 @@ func TestRule24_CodeReplayRevokesItsTokens(t *testing.T) {
 			_, err = c.Token(id, sec, exchange(code))
 			oauthtest.WantError(t, err, "invalid_grant", "the authorization code was already used")
 			for _, tok := range []string{first.AccessToken, first.RefreshToken} {
-				if st := c.Stored(tok); st.RevokedAt == nil || !st.RevokedAt.Equal(c.Now()) {
+				if st := c.StoredToken(tok); st.RevokedAt == nil || !st.RevokedAt.Equal(c.Now()) {
 					t.Fatalf("a token issued from the replayed code lives on: %+v", st)
 				}
 			}
@@ -252,7 +252,7 @@ func TestRule24_ConcurrentRedemptionsOneWinner(t *testing.T) {
 			t.Fatalf("round %d: no redemption succeeded", round)
 		}
 		for _, tok := range []string{winner.AccessToken, winner.RefreshToken} {
-			if c.Stored(tok).RevokedAt == nil {
+			if c.StoredToken(tok).RevokedAt == nil {
 				t.Fatalf("round %d: the winner's token survived the replay", round)
 			}
 		}
@@ -290,7 +290,7 @@ func TestCodeExchangeRefreshTokenOnlyWithTheRefreshGrant(t *testing.T) {
 				t.Fatalf("refresh token %v, want %v (%+v)", got, tc.want, resp)
 			}
 			if tc.want {
-				if st := c.Stored(resp.RefreshToken); st.Kind != oauth.KindRefresh || st.FamilyID != c.Stored(resp.AccessToken).FamilyID {
+				if st := c.StoredToken(resp.RefreshToken); st.Kind != oauth.KindRefresh || st.FamilyID != c.StoredToken(resp.AccessToken).FamilyID {
 					t.Fatalf("refresh token stored as %+v", st)
 				}
 			}

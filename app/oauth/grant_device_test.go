@@ -176,9 +176,9 @@ func TestRule31_DeviceDecisions(t *testing.T) {
 			if err != nil {
 				t.Fatalf("refused: %v", err)
 			}
-			st := c.Stored(resp.AccessToken)
+			st := c.StoredToken(resp.AccessToken)
 			if resp.Scope != "openid user.read" || resp.RefreshToken == "" || *st.UserID != c.alice.ID || !st.AuthTime.Equal(decided) ||
-				st.FamilyID != c.Stored(resp.RefreshToken).FamilyID {
+				st.FamilyID != c.StoredToken(resp.RefreshToken).FamilyID {
 				t.Fatalf("response %+v, stored %+v", resp, st)
 			}
 			_, err = c.poll(dev.DeviceCode)

@@ -173,7 +173,7 @@ func TestRule29_PasswordGrant(t *testing.T) {
 			if tc.scope != "" {
 				want = tc.scope + " user.read"
 			}
-			st := c.Stored(resp.AccessToken)
+			st := c.StoredToken(resp.AccessToken)
 			if resp.Scope != want || resp.RefreshToken == "" || *st.UserID != c.alice.ID || st.AuthTime == nil || !st.AuthTime.Equal(c.Now()) {
 				t.Fatalf("response %+v, stored %+v", resp, st)
 			}

@@ -62,7 +62,7 @@ func TestRule27_Refresh(t *testing.T) {
 		{name: "just before expiry", before: func(c *codeCore) { c.Advance(719*time.Hour - time.Second) }, scope: granted}, // an hour has passed already
 		{name: "rule 28: at expiry", before: func(c *codeCore) { c.Advance(719 * time.Hour) }, code: "invalid_grant", desc: "the refresh token has expired"},
 		{name: "revoked", present: func(c *codeCore, p *oauth.TokenResponse) string {
-			if err := c.Model.RevokeToken(context.Background(), c.Stored(p.RefreshToken).Hash, c.Now()); err != nil {
+			if err := c.Model.RevokeToken(context.Background(), c.StoredToken(p.RefreshToken).Hash, c.Now()); err != nil {
 				c.T.Fatal(err)
 			}
 			return p.RefreshToken
@@ -116,7 +116,7 @@ func TestRule27_Refresh(t *testing.T) {
 			if resp.Scope != tc.scope || resp.RefreshToken == "" || resp.RefreshToken == pair.RefreshToken || resp.TokenType != "Bearer" || resp.ExpiresIn != 3600 {
 				t.Fatalf("response %+v", resp)
 			}
-			old, access, refresh := c.Stored(pair.RefreshToken), c.Stored(resp.AccessToken), c.Stored(resp.RefreshToken)
+			old, access, refresh := c.StoredToken(pair.RefreshToken), c.StoredToken(resp.AccessToken), c.StoredToken(resp.RefreshToken)
 			if old.RotatedAt == nil || !old.RotatedAt.Equal(c.Now()) || old.RevokedAt != nil {
 				t.Fatalf("the old refresh token was not rotated: %+v", old)
 			}
@@ -184,13 +184,13 @@ func TestRule28_ReuseRevokesTheFamily(t *testing.T) {
 			oauthtest.WantError(t, err, "invalid_grant", "the refresh token was already used; every token of this grant has been revoked")
 			for i, p := range family {
 				for _, tok := range []string{p.AccessToken, p.RefreshToken} {
-					if st := c.Stored(tok); st.RevokedAt == nil || !st.RevokedAt.Equal(c.Now()) {
+					if st := c.StoredToken(tok); st.RevokedAt == nil || !st.RevokedAt.Equal(c.Now()) {
 						t.Fatalf("generation %d: %s %+v lives on", i, st.Kind, st)
 					}
 				}
 			}
 			for _, tok := range []string{bystander.AccessToken, bystander.RefreshToken} {
-				if c.Stored(tok).RevokedAt != nil {
+				if c.StoredToken(tok).RevokedAt != nil {
 					t.Fatal("another grant's token was revoked")
 				}
 			}
@@ -247,7 +247,7 @@ func TestRule28_ConcurrentRotationOneWinner(t *testing.T) {
 			t.Fatalf("round %d: no rotation succeeded", round)
 		}
 		for _, tok := range []string{pair.AccessToken, winner.AccessToken, winner.RefreshToken} {
-			if c.Stored(tok).RevokedAt == nil {
+			if c.StoredToken(tok).RevokedAt == nil {
 				t.Fatalf("round %d: a token of the reused family survived", round)
 			}
 		}

@@ -63,7 +63,7 @@ func TestTokenExchange(t *testing.T) {
 		{name: "an unknown subject token", form: []string{"subject_token", "gat_unknown"}, code: "invalid_grant", desc: "the subject_token is invalid"},
 		{name: "a refresh token as subject", present: func(_ *oauthtest.Core, p *oauth.TokenResponse) string { return p.RefreshToken }, code: "invalid_grant", desc: dead},
 		{name: "a revoked subject token", present: func(c *oauthtest.Core, p *oauth.TokenResponse) string {
-			if err := c.Model.RevokeToken(context.Background(), c.Stored(p.AccessToken).Hash, c.Now()); err != nil {
+			if err := c.Model.RevokeToken(context.Background(), c.StoredToken(p.AccessToken).Hash, c.Now()); err != nil {
 				c.T.Fatal(err)
 			}
 			return p.AccessToken
@@ -110,7 +110,7 @@ func TestTokenExchange(t *testing.T) {
 				resp.RefreshToken != "" || resp.IDToken != "" {
 				t.Fatalf("response %+v", resp)
 			}
-			subject, st := c.Stored(pair.AccessToken), c.Stored(resp.AccessToken)
+			subject, st := c.StoredToken(pair.AccessToken), c.StoredToken(resp.AccessToken)
 			if st.FamilyID != subject.FamilyID || *st.UserID != u.ID || !st.AuthTime.Equal(*subject.AuthTime) || !st.ExpiresAt.Equal(subject.ExpiresAt) ||
 				st.Scope != tc.scope || subject.RevokedAt != nil {
 				t.Fatalf("stored %+v, subject %+v", st, subject)
@@ -149,7 +149,7 @@ func TestRule51_TokenExchangeOfClientCredentialsTokenKeepsToMachineScopes(t *tes
 	if err != nil || resp.Scope != "files.write" {
 		t.Fatalf("legacy token exchanged: %+v %v", resp, err)
 	}
-	if st := c.Stored(resp.AccessToken); st.UserID != nil || st.Scope != "files.write" {
+	if st := c.StoredToken(resp.AccessToken); st.UserID != nil || st.Scope != "files.write" {
 		t.Fatalf("stored: %+v", st)
 	}
 
@@ -193,12 +193,12 @@ func TestTokenExchangeRacingRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rm.family = c.Stored(cc.AccessToken).FamilyID
+	rm.family = c.StoredToken(cc.AccessToken).FamilyID
 	resp, err := c.Token(id, sec, exchangeForm(cc.AccessToken))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := c.Stored(resp.AccessToken); st.RevokedAt == nil {
+	if st := c.StoredToken(resp.AccessToken); st.RevokedAt == nil {
 		t.Fatal("the exchanged token lives on in a grant revoked while it was issued")
 	}
 }

@@ -405,12 +405,12 @@ func TestTokenResponseShape(t *testing.T) {
 		if !strings.HasPrefix(tok.plain, tok.prefix) || len(tok.plain) != len(tok.prefix)+43 {
 			t.Errorf("%s token %q: want %s and 43 base64url characters (256 bits)", tok.kind, tok.plain, tok.prefix)
 		}
-		st := c.Stored(tok.plain)
+		st := c.StoredToken(tok.plain)
 		if st.Kind != tok.kind || st.ClientID != id || st.UserID == nil || *st.UserID != u.ID || st.Scope != "openid user.read" || !st.IssuedAt.Equal(c.Now()) {
 			t.Errorf("stored %s token %+v", tok.kind, st)
 		}
 	}
-	if a, r := c.Stored(resp.AccessToken), c.Stored(resp.RefreshToken); a.FamilyID == "" || a.FamilyID != r.FamilyID ||
+	if a, r := c.StoredToken(resp.AccessToken), c.StoredToken(resp.RefreshToken); a.FamilyID == "" || a.FamilyID != r.FamilyID ||
 		!a.ExpiresAt.Equal(c.Now().Add(10*time.Minute)) || !r.ExpiresAt.Equal(c.Now().Add(oauthtest.DefaultPolicy.RefreshTokenLifetime)) {
 		t.Errorf("family or expiry: access %+v refresh %+v", a, r)
 	}
@@ -454,7 +454,7 @@ func TestJWTAccessTokens(t *testing.T) {
 				t.Fatalf("claims %+v", cl)
 			}
 			jtis[cl.JTI] = true
-			if st := c.Stored(resp.AccessToken); st.Kind != oauth.KindAccess || st.Scope != tc.scope {
+			if st := c.StoredToken(resp.AccessToken); st.Kind != oauth.KindAccess || st.Scope != tc.scope {
 				t.Fatalf("stored %+v", st)
 			}
 		})

@@ -113,7 +113,8 @@ func (c *Core) SeedToken(tok oauth.Token) string {
 	return plain
 }
 
-// StoredToken returns the stored state of the token plain.
+// StoredToken returns the stored token of a plain access or refresh
+// token (failing the test when there is none).
 func (c *Core) StoredToken(plain string) *oauth.Token {
 	c.T.Helper()
 	tok, err := c.Model.GetToken(context.Background(), secret.Digest(plain))

@@ -106,16 +106,6 @@ func AtHash(accessToken string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
-// Stored returns the stored token of a plain access or refresh token.
-func (c *Core) Stored(plain string) *oauth.Token {
-	c.T.Helper()
-	t, err := c.Model.GetToken(context.Background(), secret.Digest(plain))
-	if err != nil {
-		c.T.Fatalf("token %.12s…: %v", plain, err)
-	}
-	return t
-}
-
 // SaveToken stores t (hash, kind, client, user, scope and family as
 // given; issued now and expiring in an hour unless set) under a new
 // plain access token, which it returns: tokens no grant would issue
