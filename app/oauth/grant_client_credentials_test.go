@@ -156,7 +156,7 @@ func TestRule51_UserlessTokenUsesOnlyMachineScopes(t *testing.T) {
 	ctx := context.Background()
 	c := oauthtest.NewCore(t, machineTestScopes)
 	id, _ := c.Client(oauth.Client{GrantTypes: ccGrants, Scopes: []string{"files.write", "admin.panel"}})
-	legacy := c.SaveToken(oauth.Token{ClientID: id, Scope: "admin.panel files.write"})
+	legacy := c.SeedToken(oauth.Token{ClientID: id, Scope: "admin.panel files.write"})
 	a, err := c.Server.AuthenticateAccessToken(ctx, legacy)
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestRule51_UserlessTokenUsesOnlyMachineScopes(t *testing.T) {
 	}
 	// Tokens of users keep every scope they were granted.
 	u := c.User("u7", "pw")
-	userTok := c.SaveToken(oauth.Token{ClientID: id, UserID: &u.ID, Scope: "admin.panel user.read"})
+	userTok := c.SeedToken(oauth.Token{ClientID: id, UserID: &u.ID, Scope: "admin.panel user.read"})
 	if a, err := c.Server.AuthenticateAccessToken(ctx, userTok); err != nil || !slices.Equal(a.Scopes, []string{"admin.panel", "user.read"}) {
 		t.Fatalf("a user's token: %v %v", a, err)
 	}

@@ -74,7 +74,7 @@ func TestRule27_Refresh(t *testing.T) {
 		}, code: "invalid_grant", desc: "the user of this grant is disabled"},
 		{name: "a deleted user", present: func(c *codeCore, _ *oauth.TokenResponse) string {
 			gone := int64(999)
-			return c.SaveToken(oauth.Token{Kind: oauth.KindRefresh, ClientID: c.conf, UserID: &gone, Scope: granted})
+			return c.SeedToken(oauth.Token{Kind: oauth.KindRefresh, ClientID: c.conf, UserID: &gone, Scope: granted})
 		}, code: "invalid_grant", desc: "the user of this grant no longer exists"},
 		{name: "a scope taken from the client since is not renewed", before: func(c *codeCore) {
 			if err := c.Model.UpdateClient(c.conf, func(cl *oauth.Client) error { cl.Scopes = []string{"openid"}; return nil }); err != nil {

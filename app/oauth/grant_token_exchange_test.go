@@ -142,7 +142,7 @@ func TestRule51_TokenExchangeOfClientCredentialsTokenKeepsToMachineScopes(t *tes
 	// A token issued before the upgrade (or before an admin took the
 	// machine flag away) carrying a non-machine scope: the exchange drops
 	// it, and naming it is refused with the reason.
-	legacy := c.SaveToken(oauth.Token{ClientID: id, Scope: "admin.panel files.write"})
+	legacy := c.SeedToken(oauth.Token{ClientID: id, Scope: "admin.panel files.write"})
 	_, err = exchange(legacy, "admin.panel")
 	oauthtest.WantError(t, err, "invalid_scope", "not a machine scope")
 	resp, err := exchange(legacy, "")

@@ -84,19 +84,20 @@ func ParseLocation(t testing.TB, loc string) Location {
 	return l
 }
 
-// SeedToken stores tok under a new random plaintext and returns the
-// plaintext. Unset fields get defaults: kind access, a new family,
-// issued now (the core's clock) and expiring an hour later.
+// SeedToken stores tok under a new plaintext token, which it returns:
+// a token in a state a test needs, or one no grant would issue today
+// (made before an upgrade or a change of settings). Unset fields get
+// defaults: kind access, a family of its own, issued now (the core's
+// clock) and expiring an hour later.
 func (c *Core) SeedToken(tok oauth.Token) string {
 	c.T.Helper()
-	prefix := oauth.AccessTokenPrefix
 	if tok.Kind == "" {
 		tok.Kind = oauth.KindAccess
 	}
+	plain := oauth.RandomGenerator{}.AccessToken()
 	if tok.Kind == oauth.KindRefresh {
-		prefix = oauth.RefreshTokenPrefix
+		plain = oauth.RandomGenerator{}.RefreshToken()
 	}
-	plain := secret.New(prefix)
 	tok.Hash = secret.Digest(plain)
 	if tok.FamilyID == "" {
 		tok.FamilyID = secret.New("fam_")

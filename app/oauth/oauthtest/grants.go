@@ -18,7 +18,6 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse/app/oauth"
-	"github.com/gatehouse/gatehouse/app/secret"
 )
 
 // Helpers for the tests of the token endpoint and its grants (token.go,
@@ -104,35 +103,6 @@ func (c *Core) Claims(token, typ string, v any) {
 func AtHash(accessToken string) string {
 	sum := sha256.Sum256([]byte(accessToken))
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
-}
-
-// SaveToken stores t (hash, kind, client, user, scope and family as
-// given; issued now and expiring in an hour unless set) under a new
-// plain access token, which it returns: tokens no grant would issue
-// today, made before an upgrade or a change of settings.
-func (c *Core) SaveToken(t oauth.Token) string {
-	c.T.Helper()
-	plain := oauth.RandomGenerator{}.AccessToken()
-	if t.Kind == oauth.KindRefresh {
-		plain = oauth.RandomGenerator{}.RefreshToken()
-	}
-	t.Hash = secret.Digest(plain)
-	if t.Kind == "" {
-		t.Kind = oauth.KindAccess
-	}
-	if t.FamilyID == "" {
-		t.FamilyID = "family-" + plain[len(plain)-8:]
-	}
-	if t.IssuedAt.IsZero() {
-		t.IssuedAt = c.Now()
-	}
-	if t.ExpiresAt.IsZero() {
-		t.ExpiresAt = c.Now().Add(time.Hour)
-	}
-	if err := c.Model.SaveTokens(context.Background(), &t); err != nil {
-		c.T.Fatal(err)
-	}
-	return plain
 }
 
 // Verifier is the PKCE code verifier of PKCERequest.
