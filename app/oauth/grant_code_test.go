@@ -285,7 +285,7 @@ func TestCodeExchangeRefreshTokenOnlyWithTheRefreshGrant(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id, sec := c.Client(oauth.Client{Public: tc.public, RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: tc.grants})
-			resp := c.Tokens(id, sec, u, tc.scope)
+			resp := c.CodeTokens(id, sec, u, tc.scope)
 			if got := resp.RefreshToken != ""; got != tc.want {
 				t.Fatalf("refresh token %v, want %v (%+v)", got, tc.want, resp)
 			}
@@ -334,13 +334,13 @@ func TestRule33_IDTokenOfTheCodeExchange(t *testing.T) {
 	}
 
 	t.Run("no openid scope: no ID token", func(t *testing.T) {
-		if resp := c.Tokens(c.conf, c.confSec, c.alice, "profile user.read"); resp.IDToken != "" {
+		if resp := c.CodeTokens(c.conf, c.confSec, c.alice, "profile user.read"); resp.IDToken != "" {
 			t.Fatal("ID token without openid")
 		}
 	})
 	t.Run("no signer: no ID token", func(t *testing.T) {
 		c := newCodeCore(t)
-		if resp := c.Tokens(c.conf, c.confSec, c.alice, "openid"); resp.IDToken != "" {
+		if resp := c.CodeTokens(c.conf, c.confSec, c.alice, "openid"); resp.IDToken != "" {
 			t.Fatal("ID token without a signer")
 		}
 	})

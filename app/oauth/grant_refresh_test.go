@@ -89,7 +89,7 @@ func TestRule27_Refresh(t *testing.T) {
 			if tc.public {
 				id, sec = c.pub, ""
 			}
-			pair := c.Tokens(id, sec, c.alice, granted)
+			pair := c.CodeTokens(id, sec, c.alice, granted)
 			issued := c.Now()
 			c.Advance(time.Hour)
 			if tc.before != nil {
@@ -137,7 +137,7 @@ func TestRule27_Refresh(t *testing.T) {
 // holds across rotations.
 func TestRule28_RotatedTokensKeepScopeAndLifetime(t *testing.T) {
 	c := newCodeCore(t)
-	pair := c.Tokens(c.conf, c.confSec, c.alice, "openid user.read")
+	pair := c.CodeTokens(c.conf, c.confSec, c.alice, "openid user.read")
 	c.Advance(100 * time.Hour)
 	narrow, err := c.Token(c.conf, c.confSec, refreshForm(pair.RefreshToken, "scope", "openid"))
 	if err != nil || narrow.Scope != "openid" {
@@ -169,8 +169,8 @@ func TestRule28_ReuseRevokesTheFamily(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCodeCore(t)
-			bystander := c.Tokens(c.conf, c.confSec, c.alice, "user.read")
-			first := c.Tokens(c.conf, c.confSec, c.alice, "user.read")
+			bystander := c.CodeTokens(c.conf, c.confSec, c.alice, "user.read")
+			first := c.CodeTokens(c.conf, c.confSec, c.alice, "user.read")
 			family := []*oauth.TokenResponse{first}
 			for range tc.generations {
 				next, err := c.Token(c.conf, c.confSec, refreshForm(family[len(family)-1].RefreshToken))
@@ -216,7 +216,7 @@ func TestRule28_ReuseRevokesTheFamily(t *testing.T) {
 func TestRule28_ConcurrentRotationOneWinner(t *testing.T) {
 	c := newCodeCore(t)
 	for round := range 3 {
-		pair := c.Tokens(c.conf, c.confSec, c.alice, "user.read")
+		pair := c.CodeTokens(c.conf, c.confSec, c.alice, "user.read")
 		const n = 16
 		var wg sync.WaitGroup
 		resps := make([]*oauth.TokenResponse, n)

@@ -82,7 +82,7 @@ func TestTokenExchange(t *testing.T) {
 			id, sec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: exchangeGrants})
 			other, otherSec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: exchangeGrants})
 			u := c.User("alice", "pw")
-			pair := c.Tokens(id, sec, u, granted)
+			pair := c.CodeTokens(id, sec, u, granted)
 			c.Advance(30 * time.Minute)
 			if tc.before != nil {
 				tc.before(c, u)

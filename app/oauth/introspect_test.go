@@ -18,7 +18,7 @@ import (
 // with scope and returns the token response.
 func (f *fixture) codeTokens(scope string) *oauth.TokenResponse {
 	f.c.T.Helper()
-	return f.c.CodeTokens(f.user, f.conf, f.confSec, oauthtest.AuthorizeParams(f.conf, confRedirect, "scope", scope))
+	return f.c.CodeTokens(f.conf, f.confSec, f.user, scope)
 }
 
 // refresh uses the confidential client's refresh token rt.

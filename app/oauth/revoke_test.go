@@ -73,7 +73,7 @@ func TestRule36_Revocation(t *testing.T) {
 			tokens["A2"], tokens["R2"] = second.AccessToken, second.RefreshToken
 			other := f.codeTokens("user.read")
 			tokens["A3"], tokens["R3"] = other.AccessToken, other.RefreshToken
-			tokens["P"] = f.c.CodeTokens(f.user, f.pub, "", pub("code_verifier", verifier)(f)).AccessToken
+			tokens["P"] = f.c.CodeTokens(f.pub, "", f.user, "user.read").AccessToken
 			if tc.prep != nil {
 				tc.prep(f, tokens)
 			}

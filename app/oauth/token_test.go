@@ -395,7 +395,7 @@ func TestTokenResponseShape(t *testing.T) {
 	c := oauthtest.NewCore(t, nil, withPolicy(func(p *oauth.Policy) { p.AccessTokenLifetime = 10 * time.Minute }))
 	id, sec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"}})
 	u := c.User("alice", "pw")
-	resp := c.Tokens(id, sec, u, "openid user.read")
+	resp := c.CodeTokens(id, sec, u, "openid user.read")
 	if resp.TokenType != "Bearer" || resp.ExpiresIn != 600 || resp.Scope != "openid user.read" || resp.IssuedTokenType != "" || resp.IDToken != "" {
 		t.Fatalf("response %+v", resp)
 	}
@@ -433,7 +433,7 @@ func TestJWTAccessTokens(t *testing.T) {
 		sub   string
 		scope string
 	}{
-		{"user token", func() *oauth.TokenResponse { return c.Tokens(id, sec, u, "user.read") }, u.Subject, "user.read"},
+		{"user token", func() *oauth.TokenResponse { return c.CodeTokens(id, sec, u, "user.read") }, u.Subject, "user.read"},
 		{"client-credentials token", func() *oauth.TokenResponse {
 			resp, err := c.Token(id, sec, form("grant_type", "client_credentials"))
 			if err != nil {
@@ -462,7 +462,7 @@ func TestJWTAccessTokens(t *testing.T) {
 	t.Run("no signer: opaque", func(t *testing.T) {
 		c := oauthtest.NewCore(t, nil, jwtPolicy)
 		id, sec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"}})
-		if resp := c.Tokens(id, sec, c.User("bob", "pw"), "user.read"); !strings.HasPrefix(resp.AccessToken, oauth.AccessTokenPrefix) {
+		if resp := c.CodeTokens(id, sec, c.User("bob", "pw"), "user.read"); !strings.HasPrefix(resp.AccessToken, oauth.AccessTokenPrefix) {
 			t.Fatalf("access token %q", resp.AccessToken)
 		}
 	})

@@ -125,26 +125,6 @@ func (c *Core) StoredToken(plain string) *oauth.Token {
 	return tok
 }
 
-// CodeTokens runs the authorization code flow for u (Code with params),
-// then redeems the code as client id (secret "": a public client; params'
-// code_verifier, if any, is sent) and returns the token response.
-func (c *Core) CodeTokens(u *oauth.User, id, secretValue string, params url.Values) *oauth.TokenResponse {
-	c.T.Helper()
-	code := c.Code(u, params)
-	form := url.Values{"grant_type": {oauth.GrantAuthorizationCode}, "code": {code}}
-	if r := params.Get("redirect_uri"); r != "" {
-		form.Set("redirect_uri", r)
-	}
-	if v := params.Get("code_verifier"); v != "" {
-		form.Set("code_verifier", v)
-	}
-	resp, err := c.Token(id, secretValue, form)
-	if err != nil {
-		c.T.Fatalf("code exchange: %v", err)
-	}
-	return resp
-}
-
 // ---- Signer ------------------------------------------------------------
 
 // TestSigner is an oauth.Signer with one RSA key (kid "test-key"), for

@@ -113,16 +113,17 @@ var VerifierChallenge = oauth.S256Challenge(Verifier)
 
 // PKCERequest is a code request of client id for scope, with a state and
 // the PKCE challenge of Verifier (redirect_uri omitted: the client's only
-// one). Tokens makes it.
+// one). CodeTokens makes it.
 func PKCERequest(id, scope string) url.Values {
 	return url.Values{"client_id": {id}, "response_type": {"code"}, "state": {"st"}, "scope": {scope},
 		"code_challenge": {VerifierChallenge}, "code_challenge_method": {"S256"}}
 }
 
-// Tokens runs the code flow for u with client id (secret "" for a
-// public client; one registered redirect URI) and returns the token
-// response of the code exchange.
-func (c *Core) Tokens(id, secret string, u *oauth.User, scope string) *oauth.TokenResponse {
+// CodeTokens runs the authorization code flow for u with client id
+// (secret "" for a public client; one registered redirect URI):
+// PKCERequest(id, scope), then the code exchange with Verifier. It
+// returns the token response.
+func (c *Core) CodeTokens(id, secret string, u *oauth.User, scope string) *oauth.TokenResponse {
 	c.T.Helper()
 	code := c.Code(u, PKCERequest(id, scope))
 	resp, err := c.Token(id, secret, url.Values{"grant_type": {oauth.GrantAuthorizationCode}, "code": {code}, "code_verifier": {Verifier}})
