@@ -24,9 +24,6 @@ const (
 	pubRedirect   = "http://127.0.0.1/native/cb"
 	impRedirect   = "https://spa.example/cb"
 	queryRedirect = "https://q.example/cb?tenant=a"
-	// verifier is RFC 7636 Appendix B's; challenge its S256 challenge.
-	verifier  = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-	challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 )
 
 // fixture is a core with alice and the clients requests come from.
@@ -77,7 +74,7 @@ func conf(kv ...string) build {
 // pub is a valid code request of the public client, with PKCE.
 func pub(kv ...string) build {
 	return func(f *fixture) url.Values {
-		return oauthtest.AuthorizeParams(f.pub, pubRedirect, append([]string{"code_challenge", challenge, "code_challenge_method", "S256"}, kv...)...)
+		return oauthtest.AuthorizeParams(f.pub, pubRedirect, append([]string{"code_challenge", oauthtest.VerifierChallenge, "code_challenge_method", "S256"}, kv...)...)
 	}
 }
 
@@ -325,7 +322,7 @@ func TestParseAuthorizeRequestScopes(t *testing.T) {
 func TestRule11_PKCE(t *testing.T) {
 	pkce := func(p string) func(*oauth.Policy) { return func(pol *oauth.Policy) { pol.RequirePKCE = p } }
 	withChallenge := func(t *testing.T, _ *fixture, r *oauth.AuthorizeRequest) {
-		if r.CodeChallenge != challenge || r.CodeChallengeMethod != "S256" {
+		if r.CodeChallenge != oauthtest.VerifierChallenge || r.CodeChallengeMethod != "S256" {
 			t.Errorf("challenge %q %q", r.CodeChallenge, r.CodeChallengeMethod)
 		}
 	}
@@ -336,14 +333,14 @@ func TestRule11_PKCE(t *testing.T) {
 	}
 	runParse(t, []parseCase{
 		{name: "S256", params: pub(), check: withChallenge},
-		{name: "S256 from a confidential client", params: conf("code_challenge", challenge, "code_challenge_method", "S256"), check: withChallenge},
+		{name: "S256 from a confidential client", params: conf("code_challenge", oauthtest.VerifierChallenge, "code_challenge_method", "S256"), check: withChallenge},
 		{name: "plain", params: pub("code_challenge_method", "plain"), err: "invalid_request", to: query},
 		{name: "method missing (means plain)", params: pub("code_challenge_method", ""), err: "invalid_request", to: query},
 		{name: "method without challenge", params: pub("code_challenge", ""), err: "invalid_request", to: query},
 		{name: "method in lower case", params: pub("code_challenge_method", "s256"), err: "invalid_request", to: query},
-		{name: "challenge too short", params: pub("code_challenge", challenge[:42]), err: "invalid_request", to: query},
+		{name: "challenge too short", params: pub("code_challenge", oauthtest.VerifierChallenge[:42]), err: "invalid_request", to: query},
 		{name: "challenge too long", params: pub("code_challenge", strings.Repeat("a", 129)), err: "invalid_request", to: query},
-		{name: "challenge with a bad character", params: pub("code_challenge", challenge[:42]+"+"), err: "invalid_request", to: query},
+		{name: "challenge with a bad character", params: pub("code_challenge", oauthtest.VerifierChallenge[:42]+"+"), err: "invalid_request", to: query},
 		{name: "public without PKCE (public)", params: pub("code_challenge", "", "code_challenge_method", ""), err: "invalid_request", to: query},
 		{name: "confidential without PKCE (public)", params: conf(), check: without},
 		{name: "confidential without PKCE (all)", pol: pkce("all"), params: conf(), err: "invalid_request", to: query},
@@ -543,7 +540,7 @@ func TestApprove(t *testing.T) {
 		keys     []string
 		check    func(t *testing.T, f *fixture, p url.Values)
 	}{
-		{name: "code", params: conf("nonce", "n-1", "code_challenge", challenge, "code_challenge_method", "S256", "scope", "openid user.read"),
+		{name: "code", params: conf("nonce", "n-1", "code_challenge", oauthtest.VerifierChallenge, "code_challenge_method", "S256", "scope", "openid user.read"),
 			base: confRedirect, in: query, keys: []string{"code", "iss", "state"},
 			check: func(t *testing.T, f *fixture, p url.Values) {
 				c, err := f.c.Model.RedeemAuthorizationCode(context.Background(), secret.Digest(p.Get("code")), f.c.Now())
@@ -551,7 +548,7 @@ func TestApprove(t *testing.T) {
 					t.Fatal(err)
 				}
 				if !strings.HasPrefix(p.Get("code"), oauth.AuthorizationCodePrefix) || c.ClientID != f.conf || c.UserID != f.user.ID ||
-					c.RedirectURI != confRedirect || c.CodeChallenge != challenge || c.CodeChallengeMethod != "S256" || c.Nonce != "n-1" ||
+					c.RedirectURI != confRedirect || c.CodeChallenge != oauthtest.VerifierChallenge || c.CodeChallengeMethod != "S256" || c.Nonce != "n-1" ||
 					c.Scope != "openid user.read" || c.FamilyID == "" || !c.AuthTime.Equal(f.c.Now().Add(-time.Minute)) ||
 					!c.ExpiresAt.Equal(f.c.Now().Add(oauthtest.DefaultPolicy.AuthorizationCodeLifetime)) {
 					t.Errorf("stored code %+v", c)
@@ -764,7 +761,7 @@ func TestAuthorizeHeadless(t *testing.T) {
 		{name: "unregistered redirect_uri", pol: on, params: creds(conf("redirect_uri", "https://evil.example/cb"), right), err: "invalid_request", state: oauthtest.TestState},
 		{name: "no state (enforced)", pol: on, params: creds(conf("state", ""), right), err: "invalid_request"},
 		{name: "state twice", pol: on, params: plus(creds(conf(), right), "state", "x"), err: "invalid_request"},
-		{name: "plain PKCE", pol: on, params: creds(conf("code_challenge", challenge, "code_challenge_method", "plain"), right), err: "invalid_request", state: oauthtest.TestState},
+		{name: "plain PKCE", pol: on, params: creds(conf("code_challenge", oauthtest.VerifierChallenge, "code_challenge_method", "plain"), right), err: "invalid_request", state: oauthtest.TestState},
 		{name: "response_type=token", pol: func(p *oauth.Policy) { p.AllowPasswordGrant, p.AllowImplicitGrant = true, true },
 			params: creds(imp(), right), err: "unsupported_response_type", state: oauthtest.TestState},
 		{name: "client without the password grant", pol: on, params: creds(pub(), right), err: "unauthorized_client", state: oauthtest.TestState},
@@ -787,7 +784,7 @@ func TestAuthorizeHeadless(t *testing.T) {
 				}
 			}
 		}, err: "too_many_requests", state: oauthtest.TestState, event: oauth.SecuritySignInThrottled},
-		{name: "success", pol: on, params: creds(conf("code_challenge", challenge, "code_challenge_method", "S256"), right), event: oauth.SecuritySignIn},
+		{name: "success", pol: on, params: creds(conf("code_challenge", oauthtest.VerifierChallenge, "code_challenge_method", "S256"), right), event: oauth.SecuritySignIn},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -834,7 +831,7 @@ func TestAuthorizeHeadless(t *testing.T) {
 				t.Errorf("result %+v", res)
 			}
 			c, err := f.c.Model.RedeemAuthorizationCode(ctx, secret.Digest(res.Code), f.c.Now())
-			if err != nil || c.UserID != f.user.ID || c.ClientID != f.conf || c.CodeChallenge != challenge || !c.AuthTime.Equal(f.c.Now()) {
+			if err != nil || c.UserID != f.user.ID || c.ClientID != f.conf || c.CodeChallenge != oauthtest.VerifierChallenge || !c.AuthTime.Equal(f.c.Now()) {
 				t.Errorf("stored code %+v %v", c, err)
 			}
 		})

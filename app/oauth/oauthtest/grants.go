@@ -105,11 +105,13 @@ func AtHash(accessToken string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
-// Verifier is the PKCE code verifier of PKCERequest.
-const Verifier = "oauthtest-code-verifier-0123456789-abcdefghijklmnop"
-
-// VerifierChallenge is oauth.S256Challenge(Verifier).
-var VerifierChallenge = oauth.S256Challenge(Verifier)
+// Verifier and VerifierChallenge are the PKCE code verifier of
+// PKCERequest and its S256 challenge: RFC 7636 Appendix B's example,
+// so that the challenge is not computed by the code under test.
+const (
+	Verifier          = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+	VerifierChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+)
 
 // PKCERequest is a code request of client id for scope, with a state and
 // the PKCE challenge of Verifier (redirect_uri omitted: the client's only
