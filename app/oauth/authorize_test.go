@@ -591,7 +591,7 @@ func TestApprove(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// A signer: the implicit answer must carry no ID token even
 			// when one could be made.
-			f := newFixture(t, tc.pol, func(o *oauth.Options) { o.Signer = oauthtest.NewTestSigner(t) })
+			f := newFixture(t, tc.pol, oauthtest.WithSigner)
 			ctx := context.Background()
 			r, err := f.c.Server.ParseAuthorizeRequest(ctx, tc.params(f))
 			if err != nil {

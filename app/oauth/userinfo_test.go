@@ -64,10 +64,10 @@ func TestRule35_UserInfo(t *testing.T) {
 // Rule 35: UserInfo's sub equals the ID token's, for the token issued
 // with it.
 func TestRule35_UserInfoSubjectIsTheIDTokens(t *testing.T) {
-	signer := oauthtest.NewTestSigner(t)
-	f := newFixture(t, nil, func(o *oauth.Options) { o.Signer = signer })
+	f := newFixture(t, nil, oauthtest.WithSigner)
 	resp := f.codeTokens("openid profile")
-	claims := signer.Claims(t, resp.IDToken, oauth.TypeIDToken)
+	var id oauth.IDTokenClaims
+	f.c.Claims(resp.IDToken, oauth.TypeIDToken, &id)
 	a, err := f.c.Server.AuthenticateAccessToken(context.Background(), resp.AccessToken)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestRule35_UserInfoSubjectIsTheIDTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Subject != claims["sub"] || info.Subject != f.user.Subject || info.PreferredUsername != "alice" || info.Email != "" {
-		t.Errorf("userinfo %+v, ID token sub %v", info, claims["sub"])
+	if info.Subject != id.Subject || info.Subject != f.user.Subject || info.PreferredUsername != "alice" || info.Email != "" {
+		t.Errorf("userinfo %+v, ID token sub %q", info, id.Subject)
 	}
 }

@@ -2,18 +2,10 @@ package oauthtest
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/secret"
@@ -123,82 +115,6 @@ func (c *Core) StoredToken(plain string) *oauth.Token {
 		c.T.Fatalf("token %.8s…: %v", plain, err)
 	}
 	return tok
-}
-
-// ---- Signer ------------------------------------------------------------
-
-// TestSigner is an oauth.Signer with one RSA key (kid "test-key"), for
-// tests of ID tokens and JWT access tokens; Claims checks and decodes
-// what it signed.
-type TestSigner struct {
-	key *rsa.PrivateKey
-}
-
-// TestSignerKID is the kid of TestSigner's key.
-const TestSignerKID = "test-key"
-
-var (
-	testKeyOnce sync.Once
-	testKey     *rsa.PrivateKey
-	testKeyErr  error
-)
-
-// NewTestSigner returns a TestSigner. Its key is made once per test
-// binary (RSA key generation is slow).
-func NewTestSigner(t testing.TB) *TestSigner {
-	t.Helper()
-	testKeyOnce.Do(func() { testKey, testKeyErr = rsa.GenerateKey(rand.Reader, 2048) })
-	if testKeyErr != nil {
-		t.Fatal(testKeyErr)
-	}
-	return &TestSigner{key: testKey}
-}
-
-// Sign implements oauth.Signer (RS256, with typ and kid).
-func (s *TestSigner) Sign(_ context.Context, claims any, typ string) (string, error) {
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: s.key, KeyID: TestSignerKID}},
-		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
-	if err != nil {
-		return "", err
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
-}
-
-// Verify implements oauth.Signer: the signature and typ only.
-func (s *TestSigner) Verify(_ context.Context, token, typ string) ([]byte, error) {
-	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil {
-		return nil, err
-	}
-	if len(jws.Signatures) != 1 {
-		return nil, errors.New("oauthtest: want one signature")
-	}
-	if got, _ := jws.Signatures[0].Protected.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(got, typ) {
-		return nil, fmt.Errorf("oauthtest: typ %q, want %q", got, typ)
-	}
-	return jws.Verify(&s.key.PublicKey)
-}
-
-// Claims verifies token (typ, signature) and returns its claims.
-func (s *TestSigner) Claims(t testing.TB, token, typ string) map[string]any {
-	t.Helper()
-	payload, err := s.Verify(context.Background(), token, typ)
-	if err != nil {
-		t.Fatalf("JWT: %v", err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		t.Fatal(err)
-	}
-	return claims
 }
 
 // ---- Limiter -------------------------------------------------------------
