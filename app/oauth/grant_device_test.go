@@ -75,7 +75,7 @@ func TestRule31_PendingAndSlowDown(t *testing.T) {
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
-			c := newDeviceCore(t, withPolicy(func(p *oauth.Policy) { p.DevicePollInterval = sc.interval }))
+			c := newDeviceCore(t, oauthtest.WithPolicy(func(p *oauth.Policy) { p.DevicePollInterval = sc.interval }))
 			dev := c.DeviceAuthorization(c.id, c.secret, "")
 			for i, s := range sc.steps {
 				c.Advance(s.after)

@@ -60,7 +60,7 @@ type passwordCore struct {
 
 func newPasswordCore(t *testing.T, options ...func(*oauth.Options)) *passwordCore {
 	p := &passwordCore{throttle: &oauthtest.FakeLimiter{}, passwords: &countingPasswords{}}
-	options = append([]func(*oauth.Options){withPolicy(func(pol *oauth.Policy) { pol.AllowPasswordGrant = true }),
+	options = append([]func(*oauth.Options){oauthtest.WithPolicy(func(pol *oauth.Policy) { pol.AllowPasswordGrant = true }),
 		func(o *oauth.Options) { o.LoginThrottle, o.Passwords = p.throttle, p.passwords }}, options...)
 	p.Core = oauthtest.NewCore(t, nil, options...)
 	p.id, p.secret = p.Client(oauth.Client{GrantTypes: []string{oauth.GrantPassword, oauth.GrantRefreshToken}, Scopes: []string{"user.read", "email"}})

@@ -21,16 +21,6 @@ import (
 // refused before a grant sees the request. The grants' own rules are in
 // grant_*_test.go.
 
-// withPolicy is a NewCore option: the core runs under DefaultPolicy as
-// change leaves it.
-func withPolicy(change func(p *oauth.Policy)) func(*oauth.Options) {
-	return func(o *oauth.Options) {
-		p := oauthtest.DefaultPolicy
-		change(&p)
-		o.Policy = p
-	}
-}
-
 // authBasic is the HTTP Basic Authorization header of client credentials
 // (RFC 6749 §2.3.1: form-encoded, then base64).
 func authBasic(id, secret string) string {
@@ -288,7 +278,7 @@ func TestRule21_FailedClientAuthenticationThrottled(t *testing.T) {
 // authorization_code and refresh_token), checked once it is
 // authenticated: unauthorized_client, whatever the grant.
 func TestRule32_ClientMayUseOnlyItsGrantTypes(t *testing.T) {
-	c := oauthtest.NewCore(t, nil, withPolicy(func(p *oauth.Policy) { p.AllowPasswordGrant = true }))
+	c := oauthtest.NewCore(t, nil, oauthtest.WithPolicy(func(p *oauth.Policy) { p.AllowPasswordGrant = true }))
 	dflt, dfltSec := c.Client(oauth.Client{})
 	codeOnly, codeSec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantAuthorizationCode}})
 	machine, machineSec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantClientCredentials}})
@@ -392,7 +382,7 @@ func TestTokenEndpointHidesInternalErrors(t *testing.T) {
 // stored as its digest with the client, user, scope and grant it belongs
 // to (rule 22).
 func TestTokenResponseShape(t *testing.T) {
-	c := oauthtest.NewCore(t, nil, withPolicy(func(p *oauth.Policy) { p.AccessTokenLifetime = 10 * time.Minute }))
+	c := oauthtest.NewCore(t, nil, oauthtest.WithPolicy(func(p *oauth.Policy) { p.AccessTokenLifetime = 10 * time.Minute }))
 	id, sec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"}})
 	u := c.User("alice", "pw")
 	resp := c.CodeTokens(id, sec, u, "openid user.read")
@@ -422,7 +412,7 @@ func TestTokenResponseShape(t *testing.T) {
 // stored digest is the JWT's. Without a signer the format falls back to
 // opaque.
 func TestJWTAccessTokens(t *testing.T) {
-	jwtPolicy := withPolicy(func(p *oauth.Policy) { p.AccessTokenFormat = oauth.AccessTokenFormatJWT })
+	jwtPolicy := oauthtest.WithPolicy(func(p *oauth.Policy) { p.AccessTokenFormat = oauth.AccessTokenFormatJWT })
 	c := oauthtest.NewCore(t, []oauth.Scope{{ID: "jobs.run", Machine: true}}, jwtPolicy, oauthtest.WithSigner)
 	id, sec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"},
 		GrantTypes: []string{oauth.GrantAuthorizationCode, oauth.GrantClientCredentials}, Scopes: []string{"user.read", "jobs.run"}})
