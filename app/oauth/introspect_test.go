@@ -2,7 +2,6 @@ package oauth_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"net/url"
 	"testing"
@@ -186,7 +185,7 @@ func TestRule37_IntrospectionCaller(t *testing.T) {
 		}, "invalid_client"},
 		{"public client, Basic with an empty secret", func(f *fixture, tok string) *oauth.ClientRequest {
 			r := f.c.ClientRequest(f.pub, "x", url.Values{"token": {tok}})
-			r.Authorization = "Basic " + basic(f.pub, "")
+			r.Authorization = oauthtest.BasicAuth(f.pub, "")
 			return r
 		}, "invalid_client"},
 		{"no token", func(f *fixture, _ string) *oauth.ClientRequest {
@@ -215,9 +214,4 @@ func TestRule37_IntrospectionCaller(t *testing.T) {
 			}
 		})
 	}
-}
-
-// basic is the HTTP Basic credentials of a client (RFC 6749 §2.3.1).
-func basic(id, secretValue string) string {
-	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secretValue)))
 }

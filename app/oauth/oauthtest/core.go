@@ -130,11 +130,17 @@ func (c *Core) ClientRequest(id, secret string, form url.Values) *oauth.ClientRe
 		r.Form[k] = append([]string(nil), v...)
 	}
 	if secret != "" {
-		r.Authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+		r.Authorization = BasicAuth(id, secret)
 	} else if r.Form.Get("client_id") == "" {
 		r.Form.Set("client_id", id)
 	}
 	return r
+}
+
+// BasicAuth is the HTTP Basic Authorization header value of client
+// credentials (RFC 6749 §2.3.1: each form-encoded, then base64).
+func BasicAuth(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
 }
 
 // Code runs an authorization request for u through the core (parse,
