@@ -750,10 +750,11 @@ func TestAuthorizeHeadless(t *testing.T) {
 		name   string
 		pol    func(*oauth.Policy)
 		params build
-		prep   func(t *testing.T, f *fixture, try func(url.Values) error)
-		err    string // "" for a code
-		state  string // the state in the error
-		event  string // the sign-in event reported ("" none)
+		prep   func(t *testing.T, f *fixture)
+		wait   time.Duration // the login throttle's answer
+		err    string        // "" for a code
+		state  string        // the state in the error
+		event  string        // the sign-in event reported ("" none)
 	}{
 		{name: "policy off", params: creds(conf(), right), err: "access_denied", state: oauthtest.TestState},
 		{name: "policy off, unknown client", params: creds(conf("client_id", "nope"), right), err: "access_denied", state: oauthtest.TestState},
@@ -772,30 +773,23 @@ func TestAuthorizeHeadless(t *testing.T) {
 			v.Set("username", "mallory")
 			return v
 		}, err: "invalid_grant", state: oauthtest.TestState, event: oauth.SecuritySignInFailed},
-		{name: "disabled user", pol: on, params: creds(conf(), right), prep: func(t *testing.T, f *fixture, _ func(url.Values) error) {
+		{name: "disabled user", pol: on, params: creds(conf(), right), prep: func(t *testing.T, f *fixture) {
 			if err := f.c.Model.UpdateUser(f.user.ID, func(u *oauth.User) error { u.Disabled = true; return nil }); err != nil {
 				t.Fatal(err)
 			}
 		}, err: "invalid_grant", state: oauthtest.TestState, event: oauth.SecuritySignInFailed},
-		{name: "throttled", pol: on, params: creds(conf(), right), prep: func(t *testing.T, f *fixture, try func(url.Values) error) {
-			for range 3 {
-				if err := try(creds(conf(), "wrong")(f)); oauthtest.Code(err) != "invalid_grant" {
-					t.Fatalf("wrong password: %v", err)
-				}
-			}
-		}, err: "too_many_requests", state: oauthtest.TestState, event: oauth.SecuritySignInThrottled},
+		{name: "throttled", pol: on, params: creds(conf(), right), wait: time.Minute, err: "too_many_requests", state: oauthtest.TestState,
+			event: oauth.SecuritySignInThrottled},
 		{name: "success", pol: on, params: creds(conf("code_challenge", oauthtest.VerifierChallenge, "code_challenge_method", "S256"), right), event: oauth.SecuritySignIn},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, tc.pol, func(o *oauth.Options) { o.LoginThrottle = oauthtest.NewFailureLimiter(3) })
+			throttle := &oauthtest.FakeLimiter{}
+			throttle.SetWait(tc.wait)
+			f := newFixture(t, tc.pol, func(o *oauth.Options) { o.LoginThrottle = throttle })
 			ctx := context.Background()
-			try := func(v url.Values) error {
-				_, err := f.c.Server.AuthorizeHeadless(ctx, v, "192.0.2.7")
-				return err
-			}
 			if tc.prep != nil {
-				tc.prep(t, f, try)
+				tc.prep(t, f)
 			}
 			before := len(f.c.Events())
 			params := tc.params(f)
@@ -819,8 +813,8 @@ func TestAuthorizeHeadless(t *testing.T) {
 				if he.Err.Code != tc.err || he.Iss != issuer || he.State != tc.state {
 					t.Errorf("error %s iss %q state %q, want %s %q %q", he.Err.Code, he.Iss, he.State, tc.err, issuer, tc.state)
 				}
-				if tc.err == "too_many_requests" && he.Err.RetryAfter <= 0 {
-					t.Errorf("throttled without Retry-After: %+v", he.Err)
+				if tc.err == "too_many_requests" && he.Err.RetryAfter != 60 {
+					t.Errorf("Retry-After %d, want 60 (%+v)", he.Err.RetryAfter, he.Err)
 				}
 				return
 			}

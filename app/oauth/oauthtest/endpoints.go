@@ -3,7 +3,6 @@ package oauthtest
 import (
 	"context"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -115,73 +114,4 @@ func (c *Core) StoredToken(plain string) *oauth.Token {
 		c.T.Fatalf("token %.8s…: %v", plain, err)
 	}
 	return tok
-}
-
-// ---- Limiter -------------------------------------------------------------
-
-// FailureLimiter is an oauth.Limiter that refuses attempts for an account
-// or an address once Max failures were counted for it (a failure is an
-// attempt Begin counted that did not succeed, or a Fail). It never
-// forgets but on success.
-type FailureLimiter struct {
-	Max int
-
-	mu       sync.Mutex
-	failures map[string]int
-}
-
-// NewFailureLimiter returns a FailureLimiter refusing after max failures.
-func NewFailureLimiter(max int) *FailureLimiter {
-	return &FailureLimiter{Max: max, failures: map[string]int{}}
-}
-
-func (l *FailureLimiter) blocked(account, address string) bool {
-	return l.failures["a:"+account] >= l.Max || l.failures["ip:"+address] >= l.Max
-}
-
-// Begin implements oauth.Limiter: the attempt counts as a failure until
-// it succeeds.
-func (l *FailureLimiter) Begin(_ context.Context, account, address string) (oauth.Attempt, time.Duration, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.blocked(account, address) {
-		return nil, time.Minute, nil
-	}
-	l.failures["a:"+account]++
-	l.failures["ip:"+address]++
-	return limiterAttempt{l, account, address}, 0, nil
-}
-
-// Blocked implements oauth.Limiter.
-func (l *FailureLimiter) Blocked(_ context.Context, account, address string) (time.Duration, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.blocked(account, address) {
-		return time.Minute, nil
-	}
-	return 0, nil
-}
-
-// Fail implements oauth.Limiter.
-func (l *FailureLimiter) Fail(_ context.Context, account, address string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.failures["a:"+account]++
-	l.failures["ip:"+address]++
-	return nil
-}
-
-type limiterAttempt struct {
-	l                *FailureLimiter
-	account, address string
-}
-
-// Succeeded implements oauth.Attempt: it forgets the account's failures
-// and this attempt's count against the address.
-func (a limiterAttempt) Succeeded(context.Context) error {
-	a.l.mu.Lock()
-	defer a.l.mu.Unlock()
-	delete(a.l.failures, "a:"+a.account)
-	a.l.failures["ip:"+a.address]--
-	return nil
 }
