@@ -40,15 +40,7 @@ func newCodeCore(t *testing.T, options ...func(*oauth.Options)) *codeCore {
 // exchange is the code exchange form: the code and Verifier, changed by
 // pairs (an empty value removes the parameter).
 func exchange(code string, pairs ...string) url.Values {
-	v := url.Values{"grant_type": {oauth.GrantAuthorizationCode}, "code": {code}, "code_verifier": {oauthtest.Verifier}}
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if pairs[i+1] == "" {
-			v.Del(pairs[i])
-		} else {
-			v.Set(pairs[i], pairs[i+1])
-		}
-	}
-	return v
+	return oauthtest.Change(url.Values{"grant_type": {oauth.GrantAuthorizationCode}, "code": {code}, "code_verifier": {oauthtest.Verifier}}, pairs...)
 }
 
 // The code is bound to its client, its redirect_uri and its PKCE
@@ -119,15 +111,7 @@ func TestRules23_25_26_CodeExchange(t *testing.T) {
 			if tc.public {
 				id, sec = c.pub, ""
 			}
-			params := oauthtest.PKCERequest(id, "user.read")
-			for i := 0; i+1 < len(tc.authorize); i += 2 {
-				if tc.authorize[i+1] == "" {
-					params.Del(tc.authorize[i])
-				} else {
-					params.Set(tc.authorize[i], tc.authorize[i+1])
-				}
-			}
-			code := c.Code(c.alice, params)
+			code := c.Code(c.alice, oauthtest.Change(oauthtest.PKCERequest(id, "user.read"), tc.authorize...))
 			if tc.before != nil {
 				tc.before(c)
 			}

@@ -17,15 +17,7 @@ import (
 // refreshForm is a refresh request for token, changed by pairs (an
 // empty value removes the parameter).
 func refreshForm(token string, pairs ...string) url.Values {
-	v := url.Values{"grant_type": {oauth.GrantRefreshToken}, "refresh_token": {token}}
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if pairs[i+1] == "" {
-			v.Del(pairs[i])
-		} else {
-			v.Set(pairs[i], pairs[i+1])
-		}
-	}
-	return v
+	return oauthtest.Change(url.Values{"grant_type": {oauth.GrantRefreshToken}, "refresh_token": {token}}, pairs...)
 }
 
 // Rule 27 and 28: a refresh token works for its client only, until it

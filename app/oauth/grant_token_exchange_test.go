@@ -18,15 +18,7 @@ const refreshTokenType = "urn:ietf:params:oauth:token-type:refresh_token"
 // exchangeForm is a token exchange of subject, changed by pairs (an empty
 // value removes the parameter).
 func exchangeForm(subject string, pairs ...string) url.Values {
-	v := url.Values{"grant_type": {oauth.GrantTokenExchange}, "subject_token": {subject}, "subject_token_type": {oauth.TokenTypeAccessToken}}
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if pairs[i+1] == "" {
-			v.Del(pairs[i])
-		} else {
-			v.Set(pairs[i], pairs[i+1])
-		}
-	}
-	return v
+	return oauthtest.Change(url.Values{"grant_type": {oauth.GrantTokenExchange}, "subject_token": {subject}, "subject_token_type": {oauth.TokenTypeAccessToken}}, pairs...)
 }
 
 // A client trades one of its live access tokens for one with the same or

@@ -143,6 +143,19 @@ func BasicAuth(id, secret string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
 }
 
+// Change sets in v each pair of name and value of kv, an empty value
+// deleting the parameter, and returns v.
+func Change(v url.Values, kv ...string) url.Values {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			v.Del(kv[i])
+		} else {
+			v.Set(kv[i], kv[i+1])
+		}
+	}
+	return v
+}
+
 // Code runs an authorization request for u through the core (parse,
 // then approve as if the user consented) and returns the code.
 func (c *Core) Code(u *oauth.User, params url.Values) string {

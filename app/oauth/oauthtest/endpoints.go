@@ -36,14 +36,7 @@ func AuthorizeParams(clientID, redirectURI string, kv ...string) url.Values {
 	if redirectURI != "" {
 		v.Set("redirect_uri", redirectURI)
 	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			v.Del(kv[i])
-		} else {
-			v.Set(kv[i], kv[i+1])
-		}
-	}
-	return v
+	return Change(v, kv...)
 }
 
 // Location is a redirect to a client split up: the URI without query and
