@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -206,35 +205,9 @@ func TestRule24_ConcurrentRedemptionsOneWinner(t *testing.T) {
 	c := newCodeCore(t)
 	for round := range 3 {
 		code := c.Code(c.alice, oauthtest.PKCERequest(c.conf, "user.read"))
-		const n = 16
-		var wg sync.WaitGroup
-		resps := make([]*oauth.TokenResponse, n)
-		errs := make([]error, n)
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				resps[i], errs[i] = c.Server.Token(context.Background(), c.ClientRequest(c.conf, c.confSec, exchange(code)))
-			}()
-		}
-		close(start)
-		wg.Wait()
-		var winner *oauth.TokenResponse
-		for i := range n {
-			switch {
-			case errs[i] == nil && winner == nil:
-				winner = resps[i]
-			case errs[i] == nil:
-				t.Fatalf("round %d: two redemptions succeeded", round)
-			case oauthtest.Code(errs[i]) != "invalid_grant":
-				t.Fatalf("round %d: %v", round, errs[i])
-			}
-		}
-		if winner == nil {
-			t.Fatalf("round %d: no redemption succeeded", round)
-		}
+		winner := oauthtest.OneWinner(t, 16, func() (*oauth.TokenResponse, error) {
+			return c.Server.Token(context.Background(), c.ClientRequest(c.conf, c.confSec, exchange(code)))
+		})
 		for _, tok := range []string{winner.AccessToken, winner.RefreshToken} {
 			if c.StoredToken(tok).RevokedAt == nil {
 				t.Fatalf("round %d: the winner's token survived the replay", round)

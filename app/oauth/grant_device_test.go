@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -212,34 +211,11 @@ func TestDeviceGrantRefreshTokenOnlyWithTheRefreshGrant(t *testing.T) {
 // exactly one gets the tokens; the others are told it was used.
 func TestRule31_ConcurrentPollsRedeemOnce(t *testing.T) {
 	c := newDeviceCore(t)
-	for round := range 3 {
+	for range 3 {
 		dev := c.DeviceAuthorization(c.id, c.secret, "")
 		c.DecideDevice(dev.UserCode, c.alice, true)
-		const n = 16
-		var wg sync.WaitGroup
-		errs := make([]error, n)
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				_, errs[i] = c.Server.Token(context.Background(), c.ClientRequest(c.id, c.secret, deviceForm(dev.DeviceCode)))
-			}()
-		}
-		close(start)
-		wg.Wait()
-		wins := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				wins++
-			case oauthtest.Code(err) != "invalid_grant":
-				t.Fatalf("round %d: %v", round, err)
-			}
-		}
-		if wins != 1 {
-			t.Fatalf("round %d: %d polls got tokens", round, wins)
-		}
+		oauthtest.OneWinner(t, 16, func() (*oauth.TokenResponse, error) {
+			return c.Server.Token(context.Background(), c.ClientRequest(c.id, c.secret, deviceForm(dev.DeviceCode)))
+		})
 	}
 }

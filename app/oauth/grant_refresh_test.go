@@ -3,7 +3,6 @@ package oauth_test
 import (
 	"context"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -209,35 +208,9 @@ func TestRule28_ConcurrentRotationOneWinner(t *testing.T) {
 	c := newCodeCore(t)
 	for round := range 3 {
 		pair := c.CodeTokens(c.conf, c.confSec, c.alice, "user.read")
-		const n = 16
-		var wg sync.WaitGroup
-		resps := make([]*oauth.TokenResponse, n)
-		errs := make([]error, n)
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				resps[i], errs[i] = c.Server.Token(context.Background(), c.ClientRequest(c.conf, c.confSec, refreshForm(pair.RefreshToken)))
-			}()
-		}
-		close(start)
-		wg.Wait()
-		var winner *oauth.TokenResponse
-		for i := range n {
-			switch {
-			case errs[i] == nil && winner == nil:
-				winner = resps[i]
-			case errs[i] == nil:
-				t.Fatalf("round %d: two rotations succeeded", round)
-			case oauthtest.Code(errs[i]) != "invalid_grant":
-				t.Fatalf("round %d: %v", round, errs[i])
-			}
-		}
-		if winner == nil {
-			t.Fatalf("round %d: no rotation succeeded", round)
-		}
+		winner := oauthtest.OneWinner(t, 16, func() (*oauth.TokenResponse, error) {
+			return c.Server.Token(context.Background(), c.ClientRequest(c.conf, c.confSec, refreshForm(pair.RefreshToken)))
+		})
 		for _, tok := range []string{pair.AccessToken, winner.AccessToken, winner.RefreshToken} {
 			if c.StoredToken(tok).RevokedAt == nil {
 				t.Fatalf("round %d: a token of the reused family survived", round)

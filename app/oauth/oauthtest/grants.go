@@ -88,6 +88,42 @@ func (c *Core) DecideDevice(userCode string, u *oauth.User, approve bool) {
 	}
 }
 
+// OneWinner sends n token requests at once (try in n goroutines released
+// together) and fails the test unless exactly one gets tokens and every
+// other is refused with invalid_grant. It returns the winner's response.
+func OneWinner(t testing.TB, n int, try func() (*oauth.TokenResponse, error)) *oauth.TokenResponse {
+	t.Helper()
+	resps := make([]*oauth.TokenResponse, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			resps[i], errs[i] = try()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	var winner *oauth.TokenResponse
+	for i := range n {
+		switch {
+		case errs[i] == nil && winner == nil:
+			winner = resps[i]
+		case errs[i] == nil:
+			t.Fatalf("two of %d concurrent requests got tokens", n)
+		case Code(errs[i]) != "invalid_grant":
+			t.Fatalf("a concurrent request: %v", errs[i])
+		}
+	}
+	if winner == nil {
+		t.Fatalf("none of %d concurrent requests got tokens", n)
+	}
+	return winner
+}
+
 // WantError fails the test unless err is an OAuth error with code whose
 // description contains fragment.
 func WantError(t testing.TB, err error, code, fragment string) {
