@@ -124,6 +124,25 @@ func OneWinner(t testing.TB, n int, try func() (*oauth.TokenResponse, error)) *o
 	return winner
 }
 
+// WantTokens checks a token request's answer against the error code a
+// test expects: with code set, no response and the error WantError wants
+// (code, its description containing fragment); with code "", no error.
+// It reports whether there is a response to check further.
+func WantTokens(t testing.TB, resp *oauth.TokenResponse, err error, code, fragment string) bool {
+	t.Helper()
+	if code == "" {
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		return true
+	}
+	if resp != nil {
+		t.Fatalf("answered %+v, want %s", resp, code)
+	}
+	WantError(t, err, code, fragment)
+	return false
+}
+
 // WantError fails the test unless err is an OAuth error with code whose
 // description contains fragment.
 func WantError(t testing.TB, err error, code, fragment string) {
