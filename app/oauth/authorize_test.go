@@ -192,6 +192,7 @@ func wantScopes(want ...string) func(t *testing.T, f *fixture, r *oauth.Authoriz
 // an error page, never a redirect (RFC 6749 §4.1.2.1); rule 6 decides
 // which redirect URIs are trusted.
 func TestRule05_UntrustedClientOrRedirectIsNotRedirected(t *testing.T) {
+	t.Parallel()
 	relaxed := func(p *oauth.Policy) { p.RequireExactRedirectURI = false }
 	runParse(t, []parseCase{
 		{name: "no client_id", params: conf("client_id", ""), err: "invalid_request", to: page},
@@ -240,6 +241,7 @@ func TestRule05_UntrustedClientOrRedirectIsNotRedirected(t *testing.T) {
 // the state; rule 15: request objects are refused; unsupported response
 // modes and invalid UTF-8 too.
 func TestRule08_ErrorsGoBackToTheClient(t *testing.T) {
+	t.Parallel()
 	implicitOn := func(p *oauth.Policy) { p.AllowImplicitGrant = true }
 	runParse(t, []parseCase{
 		{name: "missing response_type", params: conf("response_type", ""), err: "invalid_request", to: query},
@@ -266,6 +268,7 @@ func TestRule08_ErrorsGoBackToTheClient(t *testing.T) {
 // Rule 9: state comes back byte for byte, and is required while
 // enforce_state is on.
 func TestRule09_State(t *testing.T) {
+	t.Parallel()
 	const odd = "a b+c&d=e/é~%"
 	runParse(t, []parseCase{
 		{name: "kept byte for byte", params: conf("state", odd), check: func(t *testing.T, _ *fixture, r *oauth.AuthorizeRequest) {
@@ -287,6 +290,7 @@ func TestRule09_State(t *testing.T) {
 // ignored; scope order does not matter. Rule 14: OpenID Connect
 // parameters Gatehouse does not use never cause an error.
 func TestRule10_RepeatedAndUnknownParameters(t *testing.T) {
+	t.Parallel()
 	runParse(t, []parseCase{
 		{name: "scope twice", params: plus(conf(), "scope", "openid"), err: "invalid_request", to: query},
 		{name: "response_type twice", params: plus(conf(), "response_type", "code"), err: "invalid_request", to: query},
@@ -303,6 +307,7 @@ func TestRule10_RepeatedAndUnknownParameters(t *testing.T) {
 // Scopes: requested plus the defaults the client may have; the details
 // for the consent screen; the policy the request was checked under.
 func TestParseAuthorizeRequestScopes(t *testing.T) {
+	t.Parallel()
 	runParse(t, []parseCase{
 		{name: "none asked: the defaults", params: conf("scope", ""), check: wantScopes("user.read")},
 		{name: "asked plus the defaults", params: conf("scope", "openid profile"), check: wantScopes("openid", "profile", "user.read")},
@@ -320,6 +325,7 @@ func TestParseAuthorizeRequestScopes(t *testing.T) {
 // Rule 11: PKCE with S256 only; required of public clients (require_pkce
 // public), of every client (all) or of none.
 func TestRule11_PKCE(t *testing.T) {
+	t.Parallel()
 	pkce := func(p string) func(*oauth.Policy) { return func(pol *oauth.Policy) { pol.RequirePKCE = p } }
 	withChallenge := func(t *testing.T, _ *fixture, r *oauth.AuthorizeRequest) {
 		if r.CodeChallenge != oauthtest.VerifierChallenge || r.CodeChallengeMethod != "S256" {
@@ -353,6 +359,7 @@ func TestRule11_PKCE(t *testing.T) {
 // Rule 12: the implicit grant only while allow_implicit_grant is on and
 // only for clients that have it; its answer goes in the fragment.
 func TestRule12_ImplicitRequest(t *testing.T) {
+	t.Parallel()
 	on := func(p *oauth.Policy) { p.AllowImplicitGrant = true }
 	runParse(t, []parseCase{
 		{name: "off", params: imp(), err: "unsupported_response_type", to: fragment},
@@ -372,6 +379,7 @@ func TestRule12_ImplicitRequest(t *testing.T) {
 // Rule 13 (the parameters): prompt values and their combinations,
 // max_age; and the nonce's bound.
 func TestRule13_PromptMaxAgeNonce(t *testing.T) {
+	t.Parallel()
 	prompt := func(none, login, consent bool) func(t *testing.T, _ *fixture, r *oauth.AuthorizeRequest) {
 		return func(t *testing.T, _ *fixture, r *oauth.AuthorizeRequest) {
 			if r.PromptNone != none || r.PromptLogin != login || r.PromptConsent != consent {
@@ -438,6 +446,7 @@ var (
 // screen, or straight back to the client (remembered consent, or
 // login_required / consent_required for prompt=none).
 func TestRule13_Decide(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		pol     func(*oauth.Policy)
@@ -529,6 +538,7 @@ func TestRule13_Decide(t *testing.T) {
 // fragment, without refresh token or ID token (rule 12); the redirect
 // URI's own query is kept (RFC 6749 §3.1.2).
 func TestApprove(t *testing.T) {
+	t.Parallel()
 	implicitOn := func(p *oauth.Policy) { p.AllowImplicitGrant = true }
 	cases := []struct {
 		name   string
@@ -627,6 +637,7 @@ func TestApprove(t *testing.T) {
 // Approve records the consent when asked, merged with what the user
 // granted before; Decide then remembers it.
 func TestApproveMergesConsent(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		before string
@@ -667,6 +678,7 @@ func TestApproveMergesConsent(t *testing.T) {
 // Rule 16: the user denying is access_denied, with state and iss, where
 // the request's answers go.
 func TestRule16_Deny(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		pol    func(*oauth.Policy)
@@ -703,6 +715,7 @@ func TestRule16_Deny(t *testing.T) {
 // the state, keep the redirect URI's own query, and use the fragment
 // when the request's answers go there.
 func TestRule03_ErrorLocation(t *testing.T) {
+	t.Parallel()
 	s := oauthtest.NewCore(t, nil).Server
 	scopeErr := oauth.ErrInvalidScope.WithDescription("unknown scope")
 	cases := []struct {
@@ -736,6 +749,7 @@ func TestRule03_ErrorLocation(t *testing.T) {
 // like the sign-in form. Every refusal is a *HeadlessError with the iss
 // and the state (when sent once).
 func TestAuthorizeHeadless(t *testing.T) {
+	t.Parallel()
 	on := func(p *oauth.Policy) { p.AllowPasswordGrant = true }
 	creds := func(b build, pw string) build {
 		return func(f *fixture) url.Values {
@@ -835,6 +849,7 @@ func TestAuthorizeHeadless(t *testing.T) {
 // The headless refusal's JSON body: error, error_description, state and
 // iss.
 func TestHeadlessErrorJSON(t *testing.T) {
+	t.Parallel()
 	he := &oauth.HeadlessError{Err: oauth.ErrAccessDenied.WithDescription("off"), State: "s", Iss: issuer}
 	b, err := he.MarshalJSON()
 	if err != nil || string(b) != `{"error":"access_denied","error_description":"off","state":"s","iss":"https://gatehouse.test"}` {

@@ -40,6 +40,7 @@ func ccForm(scope string) url.Values {
 // without scope it gets every such scope; anything else is invalid_scope
 // saying why.
 func TestRule51_ClientCredentialsGetsOnlyListedMachineScopes(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, machineTestScopes)
 	anyID, anySec := c.Client(oauth.Client{GrantTypes: ccGrants}) // empty list: "any scope" for users only
 	listID, listSec := c.Client(oauth.Client{GrantTypes: ccGrants, Scopes: []string{"files.write", "admin.panel", "openid", "user.read"}})
@@ -91,6 +92,7 @@ func TestRule51_ClientCredentialsGetsOnlyListedMachineScopes(t *testing.T) {
 // Rule 30: confidential clients only. A public client is refused even
 // when it was given the grant type.
 func TestRule30_ClientCredentialsConfidentialOnly(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, machineTestScopes)
 	pub, _ := c.Client(oauth.Client{Public: true, GrantTypes: []string{oauth.GrantClientCredentials}, Scopes: []string{"files.write"}})
 	_, err := c.Token(pub, "", ccForm(""))
@@ -101,6 +103,7 @@ func TestRule30_ClientCredentialsConfidentialOnly(t *testing.T) {
 // without a user never carries a scope without the machine flag nor one
 // the client does not list.
 func TestRule51_NoClientCredentialsTokenCarriesOtherScopes(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, machineTestScopes)
 	all, err := c.Model.ListScopes(context.Background())
 	if err != nil {
@@ -153,6 +156,7 @@ func TestRule51_NoClientCredentialsTokenCarriesOtherScopes(t *testing.T) {
 // one issued before the upgrade that brought the flag, or before an admin
 // took a scope's flag away, loses the other scopes at use (rule 51).
 func TestRule51_UserlessTokenUsesOnlyMachineScopes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	c := oauthtest.NewCore(t, machineTestScopes)
 	id, _ := c.Client(oauth.Client{GrantTypes: ccGrants, Scopes: []string{"files.write", "admin.panel"}})

@@ -46,6 +46,7 @@ func exchange(code string, pairs ...string) url.Values {
 // challenge, lives authorization_code_lifetime, and is redeemed only for
 // a user who still may sign in (rules 23, 25, 26).
 func TestRules23_25_26_CodeExchange(t *testing.T) {
+	t.Parallel()
 	const (
 		mismatch = "redirect_uri does not match the authorization request"
 		wrongPKC = "code_verifier does not match the code_challenge"
@@ -146,6 +147,7 @@ func TestRules23_25_26_CodeExchange(t *testing.T) {
 // SecurityCodeReplay. A redemption that failed (a wrong verifier) used
 // the code up too.
 func TestRule24_CodeReplayRevokesItsTokens(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		// replayOther: the other client presents the code again.
@@ -195,6 +197,7 @@ func TestRule24_CodeReplayRevokesItsTokens(t *testing.T) {
 // tokens; the others are replays, so the winner's tokens end revoked
 // whichever order the writes took.
 func TestRule24_ConcurrentRedemptionsOneWinner(t *testing.T) {
+	t.Parallel()
 	c := newCodeCore(t)
 	for round := range 3 {
 		code := c.Code(c.alice, oauthtest.PKCERequest(c.conf, "user.read"))
@@ -213,6 +216,7 @@ func TestRule24_ConcurrentRedemptionsOneWinner(t *testing.T) {
 // client may use the refresh grant; asking for offline_access changes
 // nothing.
 func TestCodeExchangeRefreshTokenOnlyWithTheRefreshGrant(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, nil)
 	u := c.User("alice", "pw")
 	codeOnly := []string{oauth.GrantAuthorizationCode}
@@ -254,6 +258,7 @@ func TestCodeExchangeRefreshTokenOnlyWithTheRefreshGrant(t *testing.T) {
 // the claims the scopes allow. Without openid, or without a signer, no ID
 // token.
 func TestRule33_IDTokenOfTheCodeExchange(t *testing.T) {
+	t.Parallel()
 	c := newCodeCore(t, oauthtest.WithSigner)
 	authTime := c.Now()
 	c.Advance(30 * time.Second) // the code is issued later than the sign-in

@@ -47,6 +47,7 @@ func (c *deviceCore) poll(deviceCode string) (*oauth.TokenResponse, error) {
 // poll (less a fifth of it, at most a second, for timer jitter) is
 // slow_down, and the interval grows by 5 s for good, up to 5 minutes.
 func TestRule31_PendingAndSlowDown(t *testing.T) {
+	t.Parallel()
 	type step struct {
 		after      time.Duration // since the previous poll
 		code, desc string
@@ -108,6 +109,7 @@ func TestRule31_PendingAndSlowDown(t *testing.T) {
 // expired_token; approved → the tokens, once. A device code works only
 // for its client.
 func TestRule31_DeviceDecisions(t *testing.T) {
+	t.Parallel()
 	const used = "the device code was already used"
 	cases := []struct {
 		name   string
@@ -190,6 +192,7 @@ func redeem(c *deviceCore, deviceCode string) {
 // The device grant answers a refresh token only to clients that may use
 // the refresh grant.
 func TestDeviceGrantRefreshTokenOnlyWithTheRefreshGrant(t *testing.T) {
+	t.Parallel()
 	c := newDeviceCore(t)
 	id, sec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantDeviceCode}})
 	dev := c.DeviceAuthorization(id, sec, "")
@@ -203,6 +206,7 @@ func TestDeviceGrantRefreshTokenOnlyWithTheRefreshGrant(t *testing.T) {
 // Rule 31: of polls arriving together for an approved authorization
 // exactly one gets the tokens; the others are told it was used.
 func TestRule31_ConcurrentPollsRedeemOnce(t *testing.T) {
+	t.Parallel()
 	c := newDeviceCore(t)
 	for range 3 {
 		dev := c.DeviceAuthorization(c.id, c.secret, "")

@@ -80,6 +80,7 @@ func newPasswordCore(t *testing.T, options ...func(*oauth.Options)) *passwordCor
 // login.failure, login.throttled). Requests refused before a password is
 // checked are neither counted nor reported.
 func TestRule29_PasswordGrant(t *testing.T) {
+	t.Parallel()
 	const bad = "invalid username or password"
 	cases := []struct {
 		name               string
@@ -177,6 +178,7 @@ func TestRule29_PasswordGrant(t *testing.T) {
 // The password grant answers a refresh token only to clients that may
 // use the refresh grant; it needs a PasswordChecker.
 func TestPasswordGrantTokens(t *testing.T) {
+	t.Parallel()
 	c := newPasswordCore(t)
 	noRefresh, sec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantPassword}})
 	resp, err := c.Token(noRefresh, sec, form("grant_type", "password", "username", "alice", "password", "correct horse"))
@@ -193,6 +195,7 @@ func TestPasswordGrantTokens(t *testing.T) {
 // throttle counts anything, the user is looked up, or a sign-in is
 // reported: nothing an attacker sends grows either.
 func TestPasswordGrantRefusesLongUsernames(t *testing.T) {
+	t.Parallel()
 	c := newPasswordCore(t, func(o *oauth.Options) { o.Model = noUserLookup{o.Model.(*oauthtest.MemModel), t} })
 	for _, name := range []string{strings.Repeat("a", oauth.MaxUsernameBytes+1), strings.Repeat("é", 33), "  " + strings.Repeat("B", 900_000)} {
 		_, err := c.Token(c.id, c.secret, form("grant_type", "password", "username", name, "password", "some password"))

@@ -25,6 +25,7 @@ func refreshForm(token string, pairs ...string) url.Values {
 // the new refresh token with the original scope and the original
 // absolute expiry.
 func TestRule27_Refresh(t *testing.T) {
+	t.Parallel()
 	const granted = "openid user.read"
 	cases := []struct {
 		name string
@@ -120,6 +121,7 @@ func TestRule27_Refresh(t *testing.T) {
 // scope back (the refresh token kept it); and the absolute lifetime
 // holds across rotations.
 func TestRule28_RotatedTokensKeepScopeAndLifetime(t *testing.T) {
+	t.Parallel()
 	c := newCodeCore(t)
 	pair := c.CodeTokens(c.conf, c.confSec, c.alice, "openid user.read")
 	c.Advance(100 * time.Hour)
@@ -142,6 +144,7 @@ func TestRule28_RotatedTokensKeepScopeAndLifetime(t *testing.T) {
 // of every generation) is revoked, and SecurityRefreshReuse is reported.
 // Tokens of other grants of the same user and client live on.
 func TestRule28_ReuseRevokesTheFamily(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name        string
 		generations int // refreshes before the first token is presented again
@@ -198,6 +201,7 @@ func TestRule28_ReuseRevokesTheFamily(t *testing.T) {
 // exactly one gets tokens; the token was used more than once, so the
 // whole family ends revoked, the winner's new tokens included.
 func TestRule28_ConcurrentRotationOneWinner(t *testing.T) {
+	t.Parallel()
 	c := newCodeCore(t)
 	for round := range 3 {
 		pair := c.CodeTokens(c.conf, c.confSec, c.alice, "user.read")
@@ -216,6 +220,7 @@ func TestRule28_ConcurrentRotationOneWinner(t *testing.T) {
 // new ID token with the same sub and auth_time, at_hash of the new access
 // token, and no nonce.
 func TestRule34_RefreshedIDToken(t *testing.T) {
+	t.Parallel()
 	c := newCodeCore(t, oauthtest.WithSigner)
 	params := oauthtest.PKCERequest(c.conf, "openid")
 	params.Set("nonce", "n-1")

@@ -26,6 +26,7 @@ func exchangeForm(subject string, pairs ...string) url.Values {
 // grant revokes it too), without refresh or ID token; anything else of
 // RFC 8693 is invalid_request.
 func TestTokenExchange(t *testing.T) {
+	t.Parallel()
 	const (
 		granted = "openid user.read"
 		dead    = "the subject_token is invalid, expired or revoked"
@@ -109,6 +110,7 @@ func TestTokenExchange(t *testing.T) {
 // invalid_scope; scopes the subject token carried that the client may no
 // longer have are dropped.
 func TestRule51_TokenExchangeOfClientCredentialsTokenKeepsToMachineScopes(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, machineTestScopes)
 	id, sec := c.Client(oauth.Client{GrantTypes: ccGrants, Scopes: []string{"files.write", "admin.panel"}})
 	cc, err := c.Token(id, sec, ccForm("files.write"))
@@ -168,6 +170,7 @@ func (m *revokingModel) SaveTokens(ctx context.Context, tokens ...*oauth.Token) 
 // A token exchange racing the revocation of the subject token's grant
 // leaves no live token in the revoked grant.
 func TestTokenExchangeRacingRevocation(t *testing.T) {
+	t.Parallel()
 	rm := &revokingModel{}
 	c := oauthtest.NewCore(t, machineTestScopes, func(o *oauth.Options) {
 		rm.MemModel = o.Model.(*oauthtest.MemModel)

@@ -58,6 +58,7 @@ func (f *fixture) seed(change func(tok *oauth.Token)) string {
 // disabled or deleted user) is exactly {"active": false}. Any
 // confidential client may ask about any token.
 func TestRule37_Introspection(t *testing.T) {
+	t.Parallel()
 	hour := time.Hour
 	cases := []struct {
 		name string
@@ -157,6 +158,7 @@ func TestRule37_Introspection(t *testing.T) {
 // Rule 37 (the caller): introspection needs an authenticated
 // confidential client (public clients are refused) and one token.
 func TestRule37_IntrospectionCaller(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		req  func(f *fixture, tok string) *oauth.ClientRequest

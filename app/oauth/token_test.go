@@ -48,6 +48,7 @@ func wantStatus(t *testing.T, err error, want int) {
 // all before the client is authenticated, so that a disabled or unknown
 // grant answers the same whoever asks.
 func TestTokenEndpointRefusesBeforeTheGrant(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, nil)
 	id, sec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantClientCredentials, oauth.GrantPassword}})
 	long := strings.Repeat("x", 200)
@@ -99,6 +100,7 @@ func TestTokenEndpointRefusesBeforeTheGrant(t *testing.T) {
 // get the same answer. Every request here asks the refresh grant for an
 // unknown token, so invalid_grant means the client got through.
 func TestRule20_ClientAuthenticationAtTheTokenEndpoint(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, nil)
 	id, sec := c.Client(oauth.Client{})
 	pub, _ := c.Client(oauth.Client{Public: true})
@@ -173,6 +175,7 @@ func TestRule20_ClientAuthenticationAtTheTokenEndpoint(t *testing.T) {
 // out by someone else's failures under its (public) client ID. Requests
 // refused before a client is named are not counted.
 func TestRule21_FailedClientAuthenticationThrottled(t *testing.T) {
+	t.Parallel()
 	lim := &oauthtest.FakeLimiter{}
 	c := oauthtest.NewCore(t, nil, func(o *oauth.Options) { o.ClientThrottle = lim })
 	id, sec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantClientCredentials}})
@@ -271,6 +274,7 @@ func TestRule21_FailedClientAuthenticationThrottled(t *testing.T) {
 // authorization_code and refresh_token), checked once it is
 // authenticated: unauthorized_client, whatever the grant.
 func TestRule32_ClientMayUseOnlyItsGrantTypes(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, nil, oauthtest.WithPolicy(func(p *oauth.Policy) { p.AllowPasswordGrant = true }))
 	dflt, dfltSec := c.Client(oauth.Client{})
 	codeOnly, codeSec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantAuthorizationCode}})
@@ -329,6 +333,7 @@ func (s *switchPolicy) Policy(context.Context) (oauth.Policy, error) {
 // applies on the next request; a policy that cannot be read is
 // server_error.
 func TestTokenEndpointReadsThePolicyPerRequest(t *testing.T) {
+	t.Parallel()
 	pol := &switchPolicy{}
 	c := oauthtest.NewCore(t, nil, func(o *oauth.Options) { o.Policy = pol })
 	id, sec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantPassword}})
@@ -361,6 +366,7 @@ func (failingModel) GetClient(context.Context, string) (*oauth.Client, error) {
 // An internal failure is server_error (500) that says nothing of its
 // cause; the cause stays reachable for the log.
 func TestTokenEndpointHidesInternalErrors(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, nil, func(o *oauth.Options) { o.Model = failingModel{o.Model.(*oauthtest.MemModel)} })
 	_, err := c.Token("some-client", "secret", form("grant_type", "client_credentials"))
 	oauthtest.WantError(t, err, "server_error", "the server could not complete the request")
@@ -375,6 +381,7 @@ func TestTokenEndpointHidesInternalErrors(t *testing.T) {
 // stored as its digest with the client, user, scope and grant it belongs
 // to (rule 22).
 func TestTokenResponseShape(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, nil, oauthtest.WithPolicy(func(p *oauth.Policy) { p.AccessTokenLifetime = 10 * time.Minute }))
 	id, sec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"}})
 	u := c.User("alice", "pw")
@@ -405,6 +412,7 @@ func TestTokenResponseShape(t *testing.T) {
 // stored digest is the JWT's. Without a signer the format falls back to
 // opaque.
 func TestJWTAccessTokens(t *testing.T) {
+	t.Parallel()
 	jwtPolicy := oauthtest.WithPolicy(func(p *oauth.Policy) { p.AccessTokenFormat = oauth.AccessTokenFormatJWT })
 	c := oauthtest.NewCore(t, []oauth.Scope{{ID: "jobs.run", Machine: true}}, jwtPolicy, oauthtest.WithSigner)
 	id, sec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"},

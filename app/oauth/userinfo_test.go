@@ -17,6 +17,7 @@ import (
 // answer is sub and the claims of the granted scopes (profile: name and
 // preferred_username; email: email and email_verified).
 func TestRule35_UserInfo(t *testing.T) {
+	t.Parallel()
 	alice := &oauth.User{ID: 1, Subject: "sub-alice", Username: "alice", Name: "Alice Liddell", Email: "alice@example.com", EmailVerified: true}
 	unverified := &oauth.User{ID: 2, Subject: "sub-bob", Username: "bob", Name: "Bob", Email: "bob@example.com"}
 	noEmail := &oauth.User{ID: 3, Subject: "sub-carol", Username: "carol"}
@@ -64,6 +65,7 @@ func TestRule35_UserInfo(t *testing.T) {
 // Rule 35: UserInfo's sub equals the ID token's, for the token issued
 // with it.
 func TestRule35_UserInfoSubjectIsTheIDTokens(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil, oauthtest.WithSigner)
 	resp := f.codeTokens("openid profile")
 	var id oauth.IDTokenClaims
