@@ -36,6 +36,15 @@ func newCodeCore(t *testing.T, options ...func(*oauth.Options)) *codeCore {
 	return c
 }
 
+// client is the public client (secret "") when public, otherwise the
+// confidential one.
+func (c *codeCore) client(public bool) (id, secret string) {
+	if public {
+		return c.pub, ""
+	}
+	return c.conf, c.confSec
+}
+
 // exchange is the code exchange form: the code and Verifier, changed by
 // pairs (an empty value removes the parameter).
 func exchange(code string, pairs ...string) url.Values {
@@ -107,10 +116,7 @@ func TestRules23_25_26_CodeExchange(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCodeCore(t)
-			id, sec := c.conf, c.confSec
-			if tc.public {
-				id, sec = c.pub, ""
-			}
+			id, sec := c.client(tc.public)
 			code := c.Code(c.alice, oauthtest.Change(oauthtest.PKCERequest(id, "user.read"), tc.authorize...))
 			if tc.before != nil {
 				tc.before(c)

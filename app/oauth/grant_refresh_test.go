@@ -77,10 +77,7 @@ func TestRule27_Refresh(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCodeCore(t)
-			id, sec := c.conf, c.confSec
-			if tc.public {
-				id, sec = c.pub, ""
-			}
+			id, sec := c.client(tc.public)
 			pair := c.CodeTokens(id, sec, c.alice, granted)
 			issued := c.Now()
 			c.Advance(time.Hour)
