@@ -14,8 +14,8 @@ import (
 )
 
 // Helpers for the tests of the token endpoint and its grants (token.go,
-// grant_*.go): a limiter that records what it is told, and shortcuts for
-// the flows that lead to a token request.
+// grant_*.go): shortcuts for the flows that lead to a token request,
+// checks of the answers, and a limiter that records what it is told.
 
 // AtHash is the at_hash of an access token in an RS256 ID token (OIDC
 // Core §3.1.3.6), computed here independently of the core.
