@@ -24,9 +24,6 @@ const (
 	pubRedirect   = "http://127.0.0.1/native/cb"
 	impRedirect   = "https://spa.example/cb"
 	queryRedirect = "https://q.example/cb?tenant=a"
-	// verifier is RFC 7636 Appendix B's; challenge its S256 challenge.
-	verifier  = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-	challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 )
 
 // fixture is a core with alice and the clients requests come from.
@@ -77,7 +74,7 @@ func conf(kv ...string) build {
 // pub is a valid code request of the public client, with PKCE.
 func pub(kv ...string) build {
 	return func(f *fixture) url.Values {
-		return oauthtest.AuthorizeParams(f.pub, pubRedirect, append([]string{"code_challenge", challenge, "code_challenge_method", "S256"}, kv...)...)
+		return oauthtest.AuthorizeParams(f.pub, pubRedirect, append([]string{"code_challenge", oauthtest.VerifierChallenge, "code_challenge_method", "S256"}, kv...)...)
 	}
 }
 
@@ -195,6 +192,7 @@ func wantScopes(want ...string) func(t *testing.T, f *fixture, r *oauth.Authoriz
 // an error page, never a redirect (RFC 6749 §4.1.2.1); rule 6 decides
 // which redirect URIs are trusted.
 func TestRule05_UntrustedClientOrRedirectIsNotRedirected(t *testing.T) {
+	t.Parallel()
 	relaxed := func(p *oauth.Policy) { p.RequireExactRedirectURI = false }
 	runParse(t, []parseCase{
 		{name: "no client_id", params: conf("client_id", ""), err: "invalid_request", to: page},
@@ -243,6 +241,7 @@ func TestRule05_UntrustedClientOrRedirectIsNotRedirected(t *testing.T) {
 // the state; rule 15: request objects are refused; unsupported response
 // modes and invalid UTF-8 too.
 func TestRule08_ErrorsGoBackToTheClient(t *testing.T) {
+	t.Parallel()
 	implicitOn := func(p *oauth.Policy) { p.AllowImplicitGrant = true }
 	runParse(t, []parseCase{
 		{name: "missing response_type", params: conf("response_type", ""), err: "invalid_request", to: query},
@@ -269,6 +268,7 @@ func TestRule08_ErrorsGoBackToTheClient(t *testing.T) {
 // Rule 9: state comes back byte for byte, and is required while
 // enforce_state is on.
 func TestRule09_State(t *testing.T) {
+	t.Parallel()
 	const odd = "a b+c&d=e/é~%"
 	runParse(t, []parseCase{
 		{name: "kept byte for byte", params: conf("state", odd), check: func(t *testing.T, _ *fixture, r *oauth.AuthorizeRequest) {
@@ -290,6 +290,7 @@ func TestRule09_State(t *testing.T) {
 // ignored; scope order does not matter. Rule 14: OpenID Connect
 // parameters Gatehouse does not use never cause an error.
 func TestRule10_RepeatedAndUnknownParameters(t *testing.T) {
+	t.Parallel()
 	runParse(t, []parseCase{
 		{name: "scope twice", params: plus(conf(), "scope", "openid"), err: "invalid_request", to: query},
 		{name: "response_type twice", params: plus(conf(), "response_type", "code"), err: "invalid_request", to: query},
@@ -306,6 +307,7 @@ func TestRule10_RepeatedAndUnknownParameters(t *testing.T) {
 // Scopes: requested plus the defaults the client may have; the details
 // for the consent screen; the policy the request was checked under.
 func TestParseAuthorizeRequestScopes(t *testing.T) {
+	t.Parallel()
 	runParse(t, []parseCase{
 		{name: "none asked: the defaults", params: conf("scope", ""), check: wantScopes("user.read")},
 		{name: "asked plus the defaults", params: conf("scope", "openid profile"), check: wantScopes("openid", "profile", "user.read")},
@@ -323,9 +325,10 @@ func TestParseAuthorizeRequestScopes(t *testing.T) {
 // Rule 11: PKCE with S256 only; required of public clients (require_pkce
 // public), of every client (all) or of none.
 func TestRule11_PKCE(t *testing.T) {
+	t.Parallel()
 	pkce := func(p string) func(*oauth.Policy) { return func(pol *oauth.Policy) { pol.RequirePKCE = p } }
 	withChallenge := func(t *testing.T, _ *fixture, r *oauth.AuthorizeRequest) {
-		if r.CodeChallenge != challenge || r.CodeChallengeMethod != "S256" {
+		if r.CodeChallenge != oauthtest.VerifierChallenge || r.CodeChallengeMethod != "S256" {
 			t.Errorf("challenge %q %q", r.CodeChallenge, r.CodeChallengeMethod)
 		}
 	}
@@ -336,14 +339,14 @@ func TestRule11_PKCE(t *testing.T) {
 	}
 	runParse(t, []parseCase{
 		{name: "S256", params: pub(), check: withChallenge},
-		{name: "S256 from a confidential client", params: conf("code_challenge", challenge, "code_challenge_method", "S256"), check: withChallenge},
+		{name: "S256 from a confidential client", params: conf("code_challenge", oauthtest.VerifierChallenge, "code_challenge_method", "S256"), check: withChallenge},
 		{name: "plain", params: pub("code_challenge_method", "plain"), err: "invalid_request", to: query},
 		{name: "method missing (means plain)", params: pub("code_challenge_method", ""), err: "invalid_request", to: query},
 		{name: "method without challenge", params: pub("code_challenge", ""), err: "invalid_request", to: query},
 		{name: "method in lower case", params: pub("code_challenge_method", "s256"), err: "invalid_request", to: query},
-		{name: "challenge too short", params: pub("code_challenge", challenge[:42]), err: "invalid_request", to: query},
+		{name: "challenge too short", params: pub("code_challenge", oauthtest.VerifierChallenge[:42]), err: "invalid_request", to: query},
 		{name: "challenge too long", params: pub("code_challenge", strings.Repeat("a", 129)), err: "invalid_request", to: query},
-		{name: "challenge with a bad character", params: pub("code_challenge", challenge[:42]+"+"), err: "invalid_request", to: query},
+		{name: "challenge with a bad character", params: pub("code_challenge", oauthtest.VerifierChallenge[:42]+"+"), err: "invalid_request", to: query},
 		{name: "public without PKCE (public)", params: pub("code_challenge", "", "code_challenge_method", ""), err: "invalid_request", to: query},
 		{name: "confidential without PKCE (public)", params: conf(), check: without},
 		{name: "confidential without PKCE (all)", pol: pkce("all"), params: conf(), err: "invalid_request", to: query},
@@ -356,6 +359,7 @@ func TestRule11_PKCE(t *testing.T) {
 // Rule 12: the implicit grant only while allow_implicit_grant is on and
 // only for clients that have it; its answer goes in the fragment.
 func TestRule12_ImplicitRequest(t *testing.T) {
+	t.Parallel()
 	on := func(p *oauth.Policy) { p.AllowImplicitGrant = true }
 	runParse(t, []parseCase{
 		{name: "off", params: imp(), err: "unsupported_response_type", to: fragment},
@@ -375,6 +379,7 @@ func TestRule12_ImplicitRequest(t *testing.T) {
 // Rule 13 (the parameters): prompt values and their combinations,
 // max_age; and the nonce's bound.
 func TestRule13_PromptMaxAgeNonce(t *testing.T) {
+	t.Parallel()
 	prompt := func(none, login, consent bool) func(t *testing.T, _ *fixture, r *oauth.AuthorizeRequest) {
 		return func(t *testing.T, _ *fixture, r *oauth.AuthorizeRequest) {
 			if r.PromptNone != none || r.PromptLogin != login || r.PromptConsent != consent {
@@ -441,6 +446,7 @@ var (
 // screen, or straight back to the client (remembered consent, or
 // login_required / consent_required for prompt=none).
 func TestRule13_Decide(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		pol     func(*oauth.Policy)
@@ -532,6 +538,7 @@ func TestRule13_Decide(t *testing.T) {
 // fragment, without refresh token or ID token (rule 12); the redirect
 // URI's own query is kept (RFC 6749 §3.1.2).
 func TestApprove(t *testing.T) {
+	t.Parallel()
 	implicitOn := func(p *oauth.Policy) { p.AllowImplicitGrant = true }
 	cases := []struct {
 		name   string
@@ -543,7 +550,7 @@ func TestApprove(t *testing.T) {
 		keys     []string
 		check    func(t *testing.T, f *fixture, p url.Values)
 	}{
-		{name: "code", params: conf("nonce", "n-1", "code_challenge", challenge, "code_challenge_method", "S256", "scope", "openid user.read"),
+		{name: "code", params: conf("nonce", "n-1", "code_challenge", oauthtest.VerifierChallenge, "code_challenge_method", "S256", "scope", "openid user.read"),
 			base: confRedirect, in: query, keys: []string{"code", "iss", "state"},
 			check: func(t *testing.T, f *fixture, p url.Values) {
 				c, err := f.c.Model.RedeemAuthorizationCode(context.Background(), secret.Digest(p.Get("code")), f.c.Now())
@@ -551,7 +558,7 @@ func TestApprove(t *testing.T) {
 					t.Fatal(err)
 				}
 				if !strings.HasPrefix(p.Get("code"), oauth.AuthorizationCodePrefix) || c.ClientID != f.conf || c.UserID != f.user.ID ||
-					c.RedirectURI != confRedirect || c.CodeChallenge != challenge || c.CodeChallengeMethod != "S256" || c.Nonce != "n-1" ||
+					c.RedirectURI != confRedirect || c.CodeChallenge != oauthtest.VerifierChallenge || c.CodeChallengeMethod != "S256" || c.Nonce != "n-1" ||
 					c.Scope != "openid user.read" || c.FamilyID == "" || !c.AuthTime.Equal(f.c.Now().Add(-time.Minute)) ||
 					!c.ExpiresAt.Equal(f.c.Now().Add(oauthtest.DefaultPolicy.AuthorizationCodeLifetime)) {
 					t.Errorf("stored code %+v", c)
@@ -594,7 +601,7 @@ func TestApprove(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// A signer: the implicit answer must carry no ID token even
 			// when one could be made.
-			f := newFixture(t, tc.pol, func(o *oauth.Options) { o.Signer = oauthtest.NewTestSigner(t) })
+			f := newFixture(t, tc.pol, oauthtest.WithSigner)
 			ctx := context.Background()
 			r, err := f.c.Server.ParseAuthorizeRequest(ctx, tc.params(f))
 			if err != nil {
@@ -630,6 +637,7 @@ func TestApprove(t *testing.T) {
 // Approve records the consent when asked, merged with what the user
 // granted before; Decide then remembers it.
 func TestApproveMergesConsent(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		before string
@@ -670,6 +678,7 @@ func TestApproveMergesConsent(t *testing.T) {
 // Rule 16: the user denying is access_denied, with state and iss, where
 // the request's answers go.
 func TestRule16_Deny(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		pol    func(*oauth.Policy)
@@ -706,6 +715,7 @@ func TestRule16_Deny(t *testing.T) {
 // the state, keep the redirect URI's own query, and use the fragment
 // when the request's answers go there.
 func TestRule03_ErrorLocation(t *testing.T) {
+	t.Parallel()
 	s := oauthtest.NewCore(t, nil).Server
 	scopeErr := oauth.ErrInvalidScope.WithDescription("unknown scope")
 	cases := []struct {
@@ -739,6 +749,7 @@ func TestRule03_ErrorLocation(t *testing.T) {
 // like the sign-in form. Every refusal is a *HeadlessError with the iss
 // and the state (when sent once).
 func TestAuthorizeHeadless(t *testing.T) {
+	t.Parallel()
 	on := func(p *oauth.Policy) { p.AllowPasswordGrant = true }
 	creds := func(b build, pw string) build {
 		return func(f *fixture) url.Values {
@@ -753,10 +764,11 @@ func TestAuthorizeHeadless(t *testing.T) {
 		name   string
 		pol    func(*oauth.Policy)
 		params build
-		prep   func(t *testing.T, f *fixture, try func(url.Values) error)
-		err    string // "" for a code
-		state  string // the state in the error
-		event  string // the sign-in event reported ("" none)
+		prep   func(t *testing.T, f *fixture)
+		wait   time.Duration // the login throttle's answer
+		err    string        // "" for a code
+		state  string        // the state in the error
+		event  string        // the sign-in event reported ("" none)
 	}{
 		{name: "policy off", params: creds(conf(), right), err: "access_denied", state: oauthtest.TestState},
 		{name: "policy off, unknown client", params: creds(conf("client_id", "nope"), right), err: "access_denied", state: oauthtest.TestState},
@@ -764,7 +776,7 @@ func TestAuthorizeHeadless(t *testing.T) {
 		{name: "unregistered redirect_uri", pol: on, params: creds(conf("redirect_uri", "https://evil.example/cb"), right), err: "invalid_request", state: oauthtest.TestState},
 		{name: "no state (enforced)", pol: on, params: creds(conf("state", ""), right), err: "invalid_request"},
 		{name: "state twice", pol: on, params: plus(creds(conf(), right), "state", "x"), err: "invalid_request"},
-		{name: "plain PKCE", pol: on, params: creds(conf("code_challenge", challenge, "code_challenge_method", "plain"), right), err: "invalid_request", state: oauthtest.TestState},
+		{name: "plain PKCE", pol: on, params: creds(conf("code_challenge", oauthtest.VerifierChallenge, "code_challenge_method", "plain"), right), err: "invalid_request", state: oauthtest.TestState},
 		{name: "response_type=token", pol: func(p *oauth.Policy) { p.AllowPasswordGrant, p.AllowImplicitGrant = true, true },
 			params: creds(imp(), right), err: "unsupported_response_type", state: oauthtest.TestState},
 		{name: "client without the password grant", pol: on, params: creds(pub(), right), err: "unauthorized_client", state: oauthtest.TestState},
@@ -775,30 +787,23 @@ func TestAuthorizeHeadless(t *testing.T) {
 			v.Set("username", "mallory")
 			return v
 		}, err: "invalid_grant", state: oauthtest.TestState, event: oauth.SecuritySignInFailed},
-		{name: "disabled user", pol: on, params: creds(conf(), right), prep: func(t *testing.T, f *fixture, _ func(url.Values) error) {
+		{name: "disabled user", pol: on, params: creds(conf(), right), prep: func(t *testing.T, f *fixture) {
 			if err := f.c.Model.UpdateUser(f.user.ID, func(u *oauth.User) error { u.Disabled = true; return nil }); err != nil {
 				t.Fatal(err)
 			}
 		}, err: "invalid_grant", state: oauthtest.TestState, event: oauth.SecuritySignInFailed},
-		{name: "throttled", pol: on, params: creds(conf(), right), prep: func(t *testing.T, f *fixture, try func(url.Values) error) {
-			for range 3 {
-				if err := try(creds(conf(), "wrong")(f)); oauthtest.Code(err) != "invalid_grant" {
-					t.Fatalf("wrong password: %v", err)
-				}
-			}
-		}, err: "too_many_requests", state: oauthtest.TestState, event: oauth.SecuritySignInThrottled},
-		{name: "success", pol: on, params: creds(conf("code_challenge", challenge, "code_challenge_method", "S256"), right), event: oauth.SecuritySignIn},
+		{name: "throttled", pol: on, params: creds(conf(), right), wait: time.Minute, err: "too_many_requests", state: oauthtest.TestState,
+			event: oauth.SecuritySignInThrottled},
+		{name: "success", pol: on, params: creds(conf("code_challenge", oauthtest.VerifierChallenge, "code_challenge_method", "S256"), right), event: oauth.SecuritySignIn},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFixture(t, tc.pol, func(o *oauth.Options) { o.LoginThrottle = oauthtest.NewFailureLimiter(3) })
+			throttle := &oauthtest.FakeLimiter{}
+			throttle.SetWait(tc.wait)
+			f := newFixture(t, tc.pol, func(o *oauth.Options) { o.LoginThrottle = throttle })
 			ctx := context.Background()
-			try := func(v url.Values) error {
-				_, err := f.c.Server.AuthorizeHeadless(ctx, v, "192.0.2.7")
-				return err
-			}
 			if tc.prep != nil {
-				tc.prep(t, f, try)
+				tc.prep(t, f)
 			}
 			before := len(f.c.Events())
 			params := tc.params(f)
@@ -822,8 +827,8 @@ func TestAuthorizeHeadless(t *testing.T) {
 				if he.Err.Code != tc.err || he.Iss != issuer || he.State != tc.state {
 					t.Errorf("error %s iss %q state %q, want %s %q %q", he.Err.Code, he.Iss, he.State, tc.err, issuer, tc.state)
 				}
-				if tc.err == "too_many_requests" && he.Err.RetryAfter <= 0 {
-					t.Errorf("throttled without Retry-After: %+v", he.Err)
+				if tc.err == "too_many_requests" && he.Err.RetryAfter != 60 {
+					t.Errorf("Retry-After %d, want 60 (%+v)", he.Err.RetryAfter, he.Err)
 				}
 				return
 			}
@@ -834,7 +839,7 @@ func TestAuthorizeHeadless(t *testing.T) {
 				t.Errorf("result %+v", res)
 			}
 			c, err := f.c.Model.RedeemAuthorizationCode(ctx, secret.Digest(res.Code), f.c.Now())
-			if err != nil || c.UserID != f.user.ID || c.ClientID != f.conf || c.CodeChallenge != challenge || !c.AuthTime.Equal(f.c.Now()) {
+			if err != nil || c.UserID != f.user.ID || c.ClientID != f.conf || c.CodeChallenge != oauthtest.VerifierChallenge || !c.AuthTime.Equal(f.c.Now()) {
 				t.Errorf("stored code %+v %v", c, err)
 			}
 		})
@@ -844,6 +849,7 @@ func TestAuthorizeHeadless(t *testing.T) {
 // The headless refusal's JSON body: error, error_description, state and
 // iss.
 func TestHeadlessErrorJSON(t *testing.T) {
+	t.Parallel()
 	he := &oauth.HeadlessError{Err: oauth.ErrAccessDenied.WithDescription("off"), State: "s", Iss: issuer}
 	b, err := he.MarshalJSON()
 	if err != nil || string(b) != `{"error":"access_denied","error_description":"off","state":"s","iss":"https://gatehouse.test"}` {

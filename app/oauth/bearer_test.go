@@ -19,6 +19,7 @@ import (
 // malformed header, is invalid_request; another scheme (Basic) carries
 // no bearer token at all (the bare challenge, RFC 6750 §3.1).
 func TestRule39_ExtractBearer(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name       string
 		src        oauth.BearerSource
@@ -61,6 +62,7 @@ func TestRule39_ExtractBearer(t *testing.T) {
 // anything else is invalid_token (401). A token without a user grants
 // its machine scopes only (rule 51).
 func TestRule38_AuthenticateAccessToken(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		token  func(f *fixture) string
@@ -127,6 +129,7 @@ func TestRule38_AuthenticateAccessToken(t *testing.T) {
 // none when nothing guards the resource (deny by default). Targets the
 // scope rules cannot vouch for are refused.
 func TestRule38_CheckResource(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, []oauth.Scope{
 		{ID: "files.read", ResourcePath: "/files/*", Method: "GET"},
 		{ID: "files.write", ResourcePath: "/files/*", Method: "PUT"},

@@ -7,6 +7,7 @@ import (
 
 // Rule 20: Basic credentials are form-urldecoded before comparison.
 func TestRule20_BasicCredentialsAreFormDecoded(t *testing.T) {
+	t.Parallel()
 	h := "Basic " + base64.StdEncoding.EncodeToString([]byte("my%20client:s%2Bcr%3At+x"))
 	id, sec, ok := ParseBasic(h)
 	if !ok || id != "my client" || sec != "s+cr:t x" {
@@ -21,6 +22,7 @@ func TestRule20_BasicCredentialsAreFormDecoded(t *testing.T) {
 }
 
 func TestS256Challenge(t *testing.T) {
+	t.Parallel()
 	// RFC 7636 Appendix B.
 	if got := S256Challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"); got != "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM" {
 		t.Fatalf("got %s", got)

@@ -70,6 +70,7 @@ func (m *collidingModel) SaveDeviceCode(ctx context.Context, d *oauth.DeviceCode
 // in display form, where to type it, its lifetime and the polling
 // interval, and a pending authorization is stored.
 func TestRule31_DeviceAuthorization(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		pol   func(*oauth.Policy)
@@ -164,6 +165,7 @@ func TestRule31_DeviceAuthorization(t *testing.T) {
 
 // The verification URI is below the issuer, whatever its trailing slash.
 func TestDeviceVerificationURI(t *testing.T) {
+	t.Parallel()
 	for _, iss := range []string{"https://login.example/tenant", "https://login.example/tenant/"} {
 		c := oauthtest.NewCore(t, nil, func(o *oauth.Options) { o.Issuer = iss })
 		if got := c.Server.VerificationURI(); got != "https://login.example/tenant/device" {
@@ -176,6 +178,7 @@ func TestDeviceVerificationURI(t *testing.T) {
 // authorization, re-validated now (RFC 8628 §3.3); codes that cannot be
 // used say why.
 func TestRule31_LookupUserCode(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		// typed returns what the user types, given the code shown.
@@ -280,6 +283,7 @@ func (f *deviceFixture) decide(userCode string, approve bool) {
 // earlier ones) and the approval with the sign-in time; denying records
 // the denial only; a decision comes once, and not after expiry.
 func TestRule31_DecideDevice(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		approve bool

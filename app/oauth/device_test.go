@@ -7,6 +7,7 @@ import (
 )
 
 func TestUserCodeAlphabetIsUnambiguous(t *testing.T) {
+	t.Parallel()
 	seen := map[rune]bool{}
 	for _, r := range UserCodeAlphabet {
 		if seen[r] {
@@ -30,6 +31,7 @@ func TestUserCodeAlphabetIsUnambiguous(t *testing.T) {
 }
 
 func TestNewUserCode(t *testing.T) {
+	t.Parallel()
 	const n = 4000
 	seen := map[string]bool{}
 	counts := map[rune]int{}
@@ -64,6 +66,7 @@ func TestNewUserCode(t *testing.T) {
 }
 
 func TestFormatUserCode(t *testing.T) {
+	t.Parallel()
 	if got := FormatUserCode("BCDFGHJK"); got != "BCDF-GHJK" {
 		t.Errorf("FormatUserCode = %q", got)
 	}
@@ -73,6 +76,7 @@ func TestFormatUserCode(t *testing.T) {
 }
 
 func TestNormalizeUserCode(t *testing.T) {
+	t.Parallel()
 	for _, in := range []string{
 		"BCDF-GHJK", "bcdf-ghjk", "BcDf GhJk", " bcdfghjk ", "BCDF–GHJK", "BC-DF-GH-JK", "bcdf.ghjk", "BCDF\u00a0GHJK", "\tBCDF-GHJK\n",
 	} {
@@ -92,6 +96,7 @@ func TestNormalizeUserCode(t *testing.T) {
 }
 
 func TestUserCodeDigest(t *testing.T) {
+	t.Parallel()
 	a, b := UserCodeDigest("BCDFGHJK"), UserCodeDigest("BCDFGHJL")
 	if len(a) != 64 || a == b || strings.Contains(a, "BCDF") {
 		t.Fatalf("digests %q %q", a, b)

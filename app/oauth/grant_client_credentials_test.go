@@ -40,6 +40,7 @@ func ccForm(scope string) url.Values {
 // without scope it gets every such scope; anything else is invalid_scope
 // saying why.
 func TestRule51_ClientCredentialsGetsOnlyListedMachineScopes(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, machineTestScopes)
 	anyID, anySec := c.Client(oauth.Client{GrantTypes: ccGrants}) // empty list: "any scope" for users only
 	listID, listSec := c.Client(oauth.Client{GrantTypes: ccGrants, Scopes: []string{"files.write", "admin.panel", "openid", "user.read"}})
@@ -81,7 +82,7 @@ func TestRule51_ClientCredentialsGetsOnlyListedMachineScopes(t *testing.T) {
 			if resp.Scope != tc.want || resp.RefreshToken != "" || resp.IDToken != "" || resp.TokenType != "Bearer" || resp.ExpiresIn != 3600 {
 				t.Fatalf("response %+v, want scope %q and no refresh token", resp, tc.want)
 			}
-			if st := c.Stored(resp.AccessToken); st.UserID != nil || st.Scope != tc.want || st.ClientID != tc.id || st.AuthTime != nil || st.FamilyID == "" {
+			if st := c.StoredToken(resp.AccessToken); st.UserID != nil || st.Scope != tc.want || st.ClientID != tc.id || st.AuthTime != nil || st.FamilyID == "" {
 				t.Fatalf("stored token: %+v", st)
 			}
 		})
@@ -91,6 +92,7 @@ func TestRule51_ClientCredentialsGetsOnlyListedMachineScopes(t *testing.T) {
 // Rule 30: confidential clients only. A public client is refused even
 // when it was given the grant type.
 func TestRule30_ClientCredentialsConfidentialOnly(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, machineTestScopes)
 	pub, _ := c.Client(oauth.Client{Public: true, GrantTypes: []string{oauth.GrantClientCredentials}, Scopes: []string{"files.write"}})
 	_, err := c.Token(pub, "", ccForm(""))
@@ -101,6 +103,7 @@ func TestRule30_ClientCredentialsConfidentialOnly(t *testing.T) {
 // without a user never carries a scope without the machine flag nor one
 // the client does not list.
 func TestRule51_NoClientCredentialsTokenCarriesOtherScopes(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, machineTestScopes)
 	all, err := c.Model.ListScopes(context.Background())
 	if err != nil {
@@ -153,10 +156,11 @@ func TestRule51_NoClientCredentialsTokenCarriesOtherScopes(t *testing.T) {
 // one issued before the upgrade that brought the flag, or before an admin
 // took a scope's flag away, loses the other scopes at use (rule 51).
 func TestRule51_UserlessTokenUsesOnlyMachineScopes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	c := oauthtest.NewCore(t, machineTestScopes)
 	id, _ := c.Client(oauth.Client{GrantTypes: ccGrants, Scopes: []string{"files.write", "admin.panel"}})
-	legacy := c.SaveToken(oauth.Token{ClientID: id, Scope: "admin.panel files.write"})
+	legacy := c.SeedToken(oauth.Token{ClientID: id, Scope: "admin.panel files.write"})
 	a, err := c.Server.AuthenticateAccessToken(ctx, legacy)
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +184,7 @@ func TestRule51_UserlessTokenUsesOnlyMachineScopes(t *testing.T) {
 	}
 	// Tokens of users keep every scope they were granted.
 	u := c.User("u7", "pw")
-	userTok := c.SaveToken(oauth.Token{ClientID: id, UserID: &u.ID, Scope: "admin.panel user.read"})
+	userTok := c.SeedToken(oauth.Token{ClientID: id, UserID: &u.ID, Scope: "admin.panel user.read"})
 	if a, err := c.Server.AuthenticateAccessToken(ctx, userTok); err != nil || !slices.Equal(a.Scopes, []string{"admin.panel", "user.read"}) {
 		t.Fatalf("a user's token: %v %v", a, err)
 	}

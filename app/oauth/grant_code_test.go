@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,24 +36,26 @@ func newCodeCore(t *testing.T, options ...func(*oauth.Options)) *codeCore {
 	return c
 }
 
+// client is the public client (secret "") when public, otherwise the
+// confidential one.
+func (c *codeCore) client(public bool) (id, secret string) {
+	if public {
+		return c.pub, ""
+	}
+	return c.conf, c.confSec
+}
+
 // exchange is the code exchange form: the code and Verifier, changed by
 // pairs (an empty value removes the parameter).
 func exchange(code string, pairs ...string) url.Values {
-	v := url.Values{"grant_type": {oauth.GrantAuthorizationCode}, "code": {code}, "code_verifier": {oauthtest.Verifier}}
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if pairs[i+1] == "" {
-			v.Del(pairs[i])
-		} else {
-			v.Set(pairs[i], pairs[i+1])
-		}
-	}
-	return v
+	return oauthtest.Change(url.Values{"grant_type": {oauth.GrantAuthorizationCode}, "code": {code}, "code_verifier": {oauthtest.Verifier}}, pairs...)
 }
 
 // The code is bound to its client, its redirect_uri and its PKCE
 // challenge, lives authorization_code_lifetime, and is redeemed only for
 // a user who still may sign in (rules 23, 25, 26).
 func TestRules23_25_26_CodeExchange(t *testing.T) {
+	t.Parallel()
 	const (
 		mismatch = "redirect_uri does not match the authorization request"
 		wrongPKC = "code_verifier does not match the code_challenge"
@@ -115,19 +116,8 @@ func TestRules23_25_26_CodeExchange(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCodeCore(t)
-			id, sec := c.conf, c.confSec
-			if tc.public {
-				id, sec = c.pub, ""
-			}
-			params := oauthtest.PKCERequest(id, "user.read")
-			for i := 0; i+1 < len(tc.authorize); i += 2 {
-				if tc.authorize[i+1] == "" {
-					params.Del(tc.authorize[i])
-				} else {
-					params.Set(tc.authorize[i], tc.authorize[i+1])
-				}
-			}
-			code := c.Code(c.alice, params)
+			id, sec := c.client(tc.public)
+			code := c.Code(c.alice, oauthtest.Change(oauthtest.PKCERequest(id, "user.read"), tc.authorize...))
 			if tc.before != nil {
 				tc.before(c)
 			}
@@ -135,17 +125,10 @@ func TestRules23_25_26_CodeExchange(t *testing.T) {
 				id, sec = c.other, c.otherSec
 			}
 			resp, err := c.Token(id, sec, exchange(code, tc.token...))
-			if tc.code != "" {
-				if resp != nil {
-					t.Fatalf("answered %+v", resp)
-				}
-				oauthtest.WantError(t, err, tc.code, tc.desc)
+			if !oauthtest.WantTokens(t, resp, err, tc.code, tc.desc) {
 				return
 			}
-			if err != nil {
-				t.Fatalf("refused: %v", err)
-			}
-			st := c.Stored(resp.AccessToken)
+			st := c.StoredToken(resp.AccessToken)
 			if resp.Scope != "user.read" || st.ClientID != id || *st.UserID != c.alice.ID || st.AuthTime == nil || st.Scope != "user.read" {
 				t.Fatalf("response %+v, stored %+v", resp, st)
 			}
@@ -170,6 +153,7 @@ func TestRules23_25_26_CodeExchange(t *testing.T) {
 // SecurityCodeReplay. A redemption that failed (a wrong verifier) used
 // the code up too.
 func TestRule24_CodeReplayRevokesItsTokens(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		// replayOther: the other client presents the code again.
@@ -194,7 +178,7 @@ func TestRule24_CodeReplayRevokesItsTokens(t *testing.T) {
 			_, err = c.Token(id, sec, exchange(code))
 			oauthtest.WantError(t, err, "invalid_grant", "the authorization code was already used")
 			for _, tok := range []string{first.AccessToken, first.RefreshToken} {
-				if st := c.Stored(tok); st.RevokedAt == nil || !st.RevokedAt.Equal(c.Now()) {
+				if st := c.StoredToken(tok); st.RevokedAt == nil || !st.RevokedAt.Equal(c.Now()) {
 					t.Fatalf("a token issued from the replayed code lives on: %+v", st)
 				}
 			}
@@ -219,40 +203,15 @@ func TestRule24_CodeReplayRevokesItsTokens(t *testing.T) {
 // tokens; the others are replays, so the winner's tokens end revoked
 // whichever order the writes took.
 func TestRule24_ConcurrentRedemptionsOneWinner(t *testing.T) {
+	t.Parallel()
 	c := newCodeCore(t)
 	for round := range 3 {
 		code := c.Code(c.alice, oauthtest.PKCERequest(c.conf, "user.read"))
-		const n = 16
-		var wg sync.WaitGroup
-		resps := make([]*oauth.TokenResponse, n)
-		errs := make([]error, n)
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				resps[i], errs[i] = c.Server.Token(context.Background(), c.ClientRequest(c.conf, c.confSec, exchange(code)))
-			}()
-		}
-		close(start)
-		wg.Wait()
-		var winner *oauth.TokenResponse
-		for i := range n {
-			switch {
-			case errs[i] == nil && winner == nil:
-				winner = resps[i]
-			case errs[i] == nil:
-				t.Fatalf("round %d: two redemptions succeeded", round)
-			case oauthtest.Code(errs[i]) != "invalid_grant":
-				t.Fatalf("round %d: %v", round, errs[i])
-			}
-		}
-		if winner == nil {
-			t.Fatalf("round %d: no redemption succeeded", round)
-		}
+		winner := oauthtest.OneWinner(t, 16, func() (*oauth.TokenResponse, error) {
+			return c.Server.Token(context.Background(), c.ClientRequest(c.conf, c.confSec, exchange(code)))
+		})
 		for _, tok := range []string{winner.AccessToken, winner.RefreshToken} {
-			if c.Stored(tok).RevokedAt == nil {
+			if c.StoredToken(tok).RevokedAt == nil {
 				t.Fatalf("round %d: the winner's token survived the replay", round)
 			}
 		}
@@ -263,6 +222,7 @@ func TestRule24_ConcurrentRedemptionsOneWinner(t *testing.T) {
 // client may use the refresh grant; asking for offline_access changes
 // nothing.
 func TestCodeExchangeRefreshTokenOnlyWithTheRefreshGrant(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, nil)
 	u := c.User("alice", "pw")
 	codeOnly := []string{oauth.GrantAuthorizationCode}
@@ -285,12 +245,12 @@ func TestCodeExchangeRefreshTokenOnlyWithTheRefreshGrant(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			id, sec := c.Client(oauth.Client{Public: tc.public, RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: tc.grants})
-			resp := c.Tokens(id, sec, u, tc.scope)
+			resp := c.CodeTokens(id, sec, u, tc.scope)
 			if got := resp.RefreshToken != ""; got != tc.want {
 				t.Fatalf("refresh token %v, want %v (%+v)", got, tc.want, resp)
 			}
 			if tc.want {
-				if st := c.Stored(resp.RefreshToken); st.Kind != oauth.KindRefresh || st.FamilyID != c.Stored(resp.AccessToken).FamilyID {
+				if st := c.StoredToken(resp.RefreshToken); st.Kind != oauth.KindRefresh || st.FamilyID != c.StoredToken(resp.AccessToken).FamilyID {
 					t.Fatalf("refresh token stored as %+v", st)
 				}
 			}
@@ -304,6 +264,7 @@ func TestCodeExchangeRefreshTokenOnlyWithTheRefreshGrant(t *testing.T) {
 // the claims the scopes allow. Without openid, or without a signer, no ID
 // token.
 func TestRule33_IDTokenOfTheCodeExchange(t *testing.T) {
+	t.Parallel()
 	c := newCodeCore(t, oauthtest.WithSigner)
 	authTime := c.Now()
 	c.Advance(30 * time.Second) // the code is issued later than the sign-in
@@ -334,13 +295,13 @@ func TestRule33_IDTokenOfTheCodeExchange(t *testing.T) {
 	}
 
 	t.Run("no openid scope: no ID token", func(t *testing.T) {
-		if resp := c.Tokens(c.conf, c.confSec, c.alice, "profile user.read"); resp.IDToken != "" {
+		if resp := c.CodeTokens(c.conf, c.confSec, c.alice, "profile user.read"); resp.IDToken != "" {
 			t.Fatal("ID token without openid")
 		}
 	})
 	t.Run("no signer: no ID token", func(t *testing.T) {
 		c := newCodeCore(t)
-		if resp := c.Tokens(c.conf, c.confSec, c.alice, "openid"); resp.IDToken != "" {
+		if resp := c.CodeTokens(c.conf, c.confSec, c.alice, "openid"); resp.IDToken != "" {
 			t.Fatal("ID token without a signer")
 		}
 	})

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,6 +47,7 @@ func (c *deviceCore) poll(deviceCode string) (*oauth.TokenResponse, error) {
 // poll (less a fifth of it, at most a second, for timer jitter) is
 // slow_down, and the interval grows by 5 s for good, up to 5 minutes.
 func TestRule31_PendingAndSlowDown(t *testing.T) {
+	t.Parallel()
 	type step struct {
 		after      time.Duration // since the previous poll
 		code, desc string
@@ -75,7 +75,7 @@ func TestRule31_PendingAndSlowDown(t *testing.T) {
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
-			c := newDeviceCore(t, withPolicy(func(p *oauth.Policy) { p.DevicePollInterval = sc.interval }))
+			c := newDeviceCore(t, oauthtest.WithPolicy(func(p *oauth.Policy) { p.DevicePollInterval = sc.interval }))
 			dev := c.DeviceAuthorization(c.id, c.secret, "")
 			for i, s := range sc.steps {
 				c.Advance(s.after)
@@ -109,6 +109,7 @@ func TestRule31_PendingAndSlowDown(t *testing.T) {
 // expired_token; approved → the tokens, once. A device code works only
 // for its client.
 func TestRule31_DeviceDecisions(t *testing.T) {
+	t.Parallel()
 	const used = "the device code was already used"
 	cases := []struct {
 		name   string
@@ -165,20 +166,13 @@ func TestRule31_DeviceDecisions(t *testing.T) {
 				f.Set("device_code", tc.device)
 			}
 			resp, err := c.Token(id, sec, f)
-			if tc.code != "" {
-				if resp != nil {
-					t.Fatalf("answered %+v", resp)
-				}
-				oauthtest.WantError(t, err, tc.code, tc.desc)
+			if !oauthtest.WantTokens(t, resp, err, tc.code, tc.desc) {
 				wantStatus(t, err, tc.status)
 				return
 			}
-			if err != nil {
-				t.Fatalf("refused: %v", err)
-			}
-			st := c.Stored(resp.AccessToken)
+			st := c.StoredToken(resp.AccessToken)
 			if resp.Scope != "openid user.read" || resp.RefreshToken == "" || *st.UserID != c.alice.ID || !st.AuthTime.Equal(decided) ||
-				st.FamilyID != c.Stored(resp.RefreshToken).FamilyID {
+				st.FamilyID != c.StoredToken(resp.RefreshToken).FamilyID {
 				t.Fatalf("response %+v, stored %+v", resp, st)
 			}
 			_, err = c.poll(dev.DeviceCode)
@@ -198,6 +192,7 @@ func redeem(c *deviceCore, deviceCode string) {
 // The device grant answers a refresh token only to clients that may use
 // the refresh grant.
 func TestDeviceGrantRefreshTokenOnlyWithTheRefreshGrant(t *testing.T) {
+	t.Parallel()
 	c := newDeviceCore(t)
 	id, sec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantDeviceCode}})
 	dev := c.DeviceAuthorization(id, sec, "")
@@ -211,35 +206,13 @@ func TestDeviceGrantRefreshTokenOnlyWithTheRefreshGrant(t *testing.T) {
 // Rule 31: of polls arriving together for an approved authorization
 // exactly one gets the tokens; the others are told it was used.
 func TestRule31_ConcurrentPollsRedeemOnce(t *testing.T) {
+	t.Parallel()
 	c := newDeviceCore(t)
-	for round := range 3 {
+	for range 3 {
 		dev := c.DeviceAuthorization(c.id, c.secret, "")
 		c.DecideDevice(dev.UserCode, c.alice, true)
-		const n = 16
-		var wg sync.WaitGroup
-		errs := make([]error, n)
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				_, errs[i] = c.Server.Token(context.Background(), c.ClientRequest(c.id, c.secret, deviceForm(dev.DeviceCode)))
-			}()
-		}
-		close(start)
-		wg.Wait()
-		wins := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				wins++
-			case oauthtest.Code(err) != "invalid_grant":
-				t.Fatalf("round %d: %v", round, err)
-			}
-		}
-		if wins != 1 {
-			t.Fatalf("round %d: %d polls got tokens", round, wins)
-		}
+		oauthtest.OneWinner(t, 16, func() (*oauth.TokenResponse, error) {
+			return c.Server.Token(context.Background(), c.ClientRequest(c.id, c.secret, deviceForm(dev.DeviceCode)))
+		})
 	}
 }

@@ -3,7 +3,6 @@ package oauth_test
 import (
 	"context"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,15 +16,7 @@ import (
 // refreshForm is a refresh request for token, changed by pairs (an
 // empty value removes the parameter).
 func refreshForm(token string, pairs ...string) url.Values {
-	v := url.Values{"grant_type": {oauth.GrantRefreshToken}, "refresh_token": {token}}
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if pairs[i+1] == "" {
-			v.Del(pairs[i])
-		} else {
-			v.Set(pairs[i], pairs[i+1])
-		}
-	}
-	return v
+	return oauthtest.Change(url.Values{"grant_type": {oauth.GrantRefreshToken}, "refresh_token": {token}}, pairs...)
 }
 
 // Rule 27 and 28: a refresh token works for its client only, until it
@@ -34,6 +25,7 @@ func refreshForm(token string, pairs ...string) url.Values {
 // the new refresh token with the original scope and the original
 // absolute expiry.
 func TestRule27_Refresh(t *testing.T) {
+	t.Parallel()
 	const granted = "openid user.read"
 	cases := []struct {
 		name string
@@ -62,7 +54,7 @@ func TestRule27_Refresh(t *testing.T) {
 		{name: "just before expiry", before: func(c *codeCore) { c.Advance(719*time.Hour - time.Second) }, scope: granted}, // an hour has passed already
 		{name: "rule 28: at expiry", before: func(c *codeCore) { c.Advance(719 * time.Hour) }, code: "invalid_grant", desc: "the refresh token has expired"},
 		{name: "revoked", present: func(c *codeCore, p *oauth.TokenResponse) string {
-			if err := c.Model.RevokeToken(context.Background(), c.Stored(p.RefreshToken).Hash, c.Now()); err != nil {
+			if err := c.Model.RevokeToken(context.Background(), c.StoredToken(p.RefreshToken).Hash, c.Now()); err != nil {
 				c.T.Fatal(err)
 			}
 			return p.RefreshToken
@@ -74,7 +66,7 @@ func TestRule27_Refresh(t *testing.T) {
 		}, code: "invalid_grant", desc: "the user of this grant is disabled"},
 		{name: "a deleted user", present: func(c *codeCore, _ *oauth.TokenResponse) string {
 			gone := int64(999)
-			return c.SaveToken(oauth.Token{Kind: oauth.KindRefresh, ClientID: c.conf, UserID: &gone, Scope: granted})
+			return c.SeedToken(oauth.Token{Kind: oauth.KindRefresh, ClientID: c.conf, UserID: &gone, Scope: granted})
 		}, code: "invalid_grant", desc: "the user of this grant no longer exists"},
 		{name: "a scope taken from the client since is not renewed", before: func(c *codeCore) {
 			if err := c.Model.UpdateClient(c.conf, func(cl *oauth.Client) error { cl.Scopes = []string{"openid"}; return nil }); err != nil {
@@ -85,11 +77,8 @@ func TestRule27_Refresh(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCodeCore(t)
-			id, sec := c.conf, c.confSec
-			if tc.public {
-				id, sec = c.pub, ""
-			}
-			pair := c.Tokens(id, sec, c.alice, granted)
+			id, sec := c.client(tc.public)
+			pair := c.CodeTokens(id, sec, c.alice, granted)
 			issued := c.Now()
 			c.Advance(time.Hour)
 			if tc.before != nil {
@@ -103,20 +92,13 @@ func TestRule27_Refresh(t *testing.T) {
 				id, sec = c.other, c.otherSec
 			}
 			resp, err := c.Token(id, sec, refreshForm(plain, tc.form...))
-			if tc.code != "" {
-				if resp != nil {
-					t.Fatalf("answered %+v", resp)
-				}
-				oauthtest.WantError(t, err, tc.code, tc.desc)
+			if !oauthtest.WantTokens(t, resp, err, tc.code, tc.desc) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("refused: %v", err)
 			}
 			if resp.Scope != tc.scope || resp.RefreshToken == "" || resp.RefreshToken == pair.RefreshToken || resp.TokenType != "Bearer" || resp.ExpiresIn != 3600 {
 				t.Fatalf("response %+v", resp)
 			}
-			old, access, refresh := c.Stored(pair.RefreshToken), c.Stored(resp.AccessToken), c.Stored(resp.RefreshToken)
+			old, access, refresh := c.StoredToken(pair.RefreshToken), c.StoredToken(resp.AccessToken), c.StoredToken(resp.RefreshToken)
 			if old.RotatedAt == nil || !old.RotatedAt.Equal(c.Now()) || old.RevokedAt != nil {
 				t.Fatalf("the old refresh token was not rotated: %+v", old)
 			}
@@ -136,8 +118,9 @@ func TestRule27_Refresh(t *testing.T) {
 // scope back (the refresh token kept it); and the absolute lifetime
 // holds across rotations.
 func TestRule28_RotatedTokensKeepScopeAndLifetime(t *testing.T) {
+	t.Parallel()
 	c := newCodeCore(t)
-	pair := c.Tokens(c.conf, c.confSec, c.alice, "openid user.read")
+	pair := c.CodeTokens(c.conf, c.confSec, c.alice, "openid user.read")
 	c.Advance(100 * time.Hour)
 	narrow, err := c.Token(c.conf, c.confSec, refreshForm(pair.RefreshToken, "scope", "openid"))
 	if err != nil || narrow.Scope != "openid" {
@@ -158,6 +141,7 @@ func TestRule28_RotatedTokensKeepScopeAndLifetime(t *testing.T) {
 // of every generation) is revoked, and SecurityRefreshReuse is reported.
 // Tokens of other grants of the same user and client live on.
 func TestRule28_ReuseRevokesTheFamily(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name        string
 		generations int // refreshes before the first token is presented again
@@ -169,8 +153,8 @@ func TestRule28_ReuseRevokesTheFamily(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCodeCore(t)
-			bystander := c.Tokens(c.conf, c.confSec, c.alice, "user.read")
-			first := c.Tokens(c.conf, c.confSec, c.alice, "user.read")
+			bystander := c.CodeTokens(c.conf, c.confSec, c.alice, "user.read")
+			first := c.CodeTokens(c.conf, c.confSec, c.alice, "user.read")
 			family := []*oauth.TokenResponse{first}
 			for range tc.generations {
 				next, err := c.Token(c.conf, c.confSec, refreshForm(family[len(family)-1].RefreshToken))
@@ -184,13 +168,13 @@ func TestRule28_ReuseRevokesTheFamily(t *testing.T) {
 			oauthtest.WantError(t, err, "invalid_grant", "the refresh token was already used; every token of this grant has been revoked")
 			for i, p := range family {
 				for _, tok := range []string{p.AccessToken, p.RefreshToken} {
-					if st := c.Stored(tok); st.RevokedAt == nil || !st.RevokedAt.Equal(c.Now()) {
+					if st := c.StoredToken(tok); st.RevokedAt == nil || !st.RevokedAt.Equal(c.Now()) {
 						t.Fatalf("generation %d: %s %+v lives on", i, st.Kind, st)
 					}
 				}
 			}
 			for _, tok := range []string{bystander.AccessToken, bystander.RefreshToken} {
-				if c.Stored(tok).RevokedAt != nil {
+				if c.StoredToken(tok).RevokedAt != nil {
 					t.Fatal("another grant's token was revoked")
 				}
 			}
@@ -214,40 +198,15 @@ func TestRule28_ReuseRevokesTheFamily(t *testing.T) {
 // exactly one gets tokens; the token was used more than once, so the
 // whole family ends revoked, the winner's new tokens included.
 func TestRule28_ConcurrentRotationOneWinner(t *testing.T) {
+	t.Parallel()
 	c := newCodeCore(t)
 	for round := range 3 {
-		pair := c.Tokens(c.conf, c.confSec, c.alice, "user.read")
-		const n = 16
-		var wg sync.WaitGroup
-		resps := make([]*oauth.TokenResponse, n)
-		errs := make([]error, n)
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				resps[i], errs[i] = c.Server.Token(context.Background(), c.ClientRequest(c.conf, c.confSec, refreshForm(pair.RefreshToken)))
-			}()
-		}
-		close(start)
-		wg.Wait()
-		var winner *oauth.TokenResponse
-		for i := range n {
-			switch {
-			case errs[i] == nil && winner == nil:
-				winner = resps[i]
-			case errs[i] == nil:
-				t.Fatalf("round %d: two rotations succeeded", round)
-			case oauthtest.Code(errs[i]) != "invalid_grant":
-				t.Fatalf("round %d: %v", round, errs[i])
-			}
-		}
-		if winner == nil {
-			t.Fatalf("round %d: no rotation succeeded", round)
-		}
+		pair := c.CodeTokens(c.conf, c.confSec, c.alice, "user.read")
+		winner := oauthtest.OneWinner(t, 16, func() (*oauth.TokenResponse, error) {
+			return c.Server.Token(context.Background(), c.ClientRequest(c.conf, c.confSec, refreshForm(pair.RefreshToken)))
+		})
 		for _, tok := range []string{pair.AccessToken, winner.AccessToken, winner.RefreshToken} {
-			if c.Stored(tok).RevokedAt == nil {
+			if c.StoredToken(tok).RevokedAt == nil {
 				t.Fatalf("round %d: a token of the reused family survived", round)
 			}
 		}
@@ -258,6 +217,7 @@ func TestRule28_ConcurrentRotationOneWinner(t *testing.T) {
 // new ID token with the same sub and auth_time, at_hash of the new access
 // token, and no nonce.
 func TestRule34_RefreshedIDToken(t *testing.T) {
+	t.Parallel()
 	c := newCodeCore(t, oauthtest.WithSigner)
 	params := oauthtest.PKCERequest(c.conf, "openid")
 	params.Set("nonce", "n-1")

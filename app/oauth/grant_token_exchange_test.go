@@ -18,15 +18,7 @@ const refreshTokenType = "urn:ietf:params:oauth:token-type:refresh_token"
 // exchangeForm is a token exchange of subject, changed by pairs (an empty
 // value removes the parameter).
 func exchangeForm(subject string, pairs ...string) url.Values {
-	v := url.Values{"grant_type": {oauth.GrantTokenExchange}, "subject_token": {subject}, "subject_token_type": {oauth.TokenTypeAccessToken}}
-	for i := 0; i+1 < len(pairs); i += 2 {
-		if pairs[i+1] == "" {
-			v.Del(pairs[i])
-		} else {
-			v.Set(pairs[i], pairs[i+1])
-		}
-	}
-	return v
+	return oauthtest.Change(url.Values{"grant_type": {oauth.GrantTokenExchange}, "subject_token": {subject}, "subject_token_type": {oauth.TokenTypeAccessToken}}, pairs...)
 }
 
 // A client trades one of its live access tokens for one with the same or
@@ -34,6 +26,7 @@ func exchangeForm(subject string, pairs ...string) url.Values {
 // grant revokes it too), without refresh or ID token; anything else of
 // RFC 8693 is invalid_request.
 func TestTokenExchange(t *testing.T) {
+	t.Parallel()
 	const (
 		granted = "openid user.read"
 		dead    = "the subject_token is invalid, expired or revoked"
@@ -63,7 +56,7 @@ func TestTokenExchange(t *testing.T) {
 		{name: "an unknown subject token", form: []string{"subject_token", "gat_unknown"}, code: "invalid_grant", desc: "the subject_token is invalid"},
 		{name: "a refresh token as subject", present: func(_ *oauthtest.Core, p *oauth.TokenResponse) string { return p.RefreshToken }, code: "invalid_grant", desc: dead},
 		{name: "a revoked subject token", present: func(c *oauthtest.Core, p *oauth.TokenResponse) string {
-			if err := c.Model.RevokeToken(context.Background(), c.Stored(p.AccessToken).Hash, c.Now()); err != nil {
+			if err := c.Model.RevokeToken(context.Background(), c.StoredToken(p.AccessToken).Hash, c.Now()); err != nil {
 				c.T.Fatal(err)
 			}
 			return p.AccessToken
@@ -82,7 +75,7 @@ func TestTokenExchange(t *testing.T) {
 			id, sec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: exchangeGrants})
 			other, otherSec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: exchangeGrants})
 			u := c.User("alice", "pw")
-			pair := c.Tokens(id, sec, u, granted)
+			pair := c.CodeTokens(id, sec, u, granted)
 			c.Advance(30 * time.Minute)
 			if tc.before != nil {
 				tc.before(c, u)
@@ -95,22 +88,15 @@ func TestTokenExchange(t *testing.T) {
 				id, sec = other, otherSec
 			}
 			resp, err := c.Token(id, sec, exchangeForm(plain, tc.form...))
-			if tc.code != "" {
-				if resp != nil {
-					t.Fatalf("answered %+v", resp)
-				}
-				oauthtest.WantError(t, err, tc.code, tc.desc)
+			if !oauthtest.WantTokens(t, resp, err, tc.code, tc.desc) {
 				return
-			}
-			if err != nil {
-				t.Fatalf("refused: %v", err)
 			}
 			// Half the subject's hour is left: the new token gets no more.
 			if resp.Scope != tc.scope || resp.IssuedTokenType != oauth.TokenTypeAccessToken || resp.TokenType != "Bearer" || resp.ExpiresIn != 1800 ||
 				resp.RefreshToken != "" || resp.IDToken != "" {
 				t.Fatalf("response %+v", resp)
 			}
-			subject, st := c.Stored(pair.AccessToken), c.Stored(resp.AccessToken)
+			subject, st := c.StoredToken(pair.AccessToken), c.StoredToken(resp.AccessToken)
 			if st.FamilyID != subject.FamilyID || *st.UserID != u.ID || !st.AuthTime.Equal(*subject.AuthTime) || !st.ExpiresAt.Equal(subject.ExpiresAt) ||
 				st.Scope != tc.scope || subject.RevokedAt != nil {
 				t.Fatalf("stored %+v, subject %+v", st, subject)
@@ -124,6 +110,7 @@ func TestTokenExchange(t *testing.T) {
 // invalid_scope; scopes the subject token carried that the client may no
 // longer have are dropped.
 func TestRule51_TokenExchangeOfClientCredentialsTokenKeepsToMachineScopes(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, machineTestScopes)
 	id, sec := c.Client(oauth.Client{GrantTypes: ccGrants, Scopes: []string{"files.write", "admin.panel"}})
 	cc, err := c.Token(id, sec, ccForm("files.write"))
@@ -142,14 +129,14 @@ func TestRule51_TokenExchangeOfClientCredentialsTokenKeepsToMachineScopes(t *tes
 	// A token issued before the upgrade (or before an admin took the
 	// machine flag away) carrying a non-machine scope: the exchange drops
 	// it, and naming it is refused with the reason.
-	legacy := c.SaveToken(oauth.Token{ClientID: id, Scope: "admin.panel files.write"})
+	legacy := c.SeedToken(oauth.Token{ClientID: id, Scope: "admin.panel files.write"})
 	_, err = exchange(legacy, "admin.panel")
 	oauthtest.WantError(t, err, "invalid_scope", "not a machine scope")
 	resp, err := exchange(legacy, "")
 	if err != nil || resp.Scope != "files.write" {
 		t.Fatalf("legacy token exchanged: %+v %v", resp, err)
 	}
-	if st := c.Stored(resp.AccessToken); st.UserID != nil || st.Scope != "files.write" {
+	if st := c.StoredToken(resp.AccessToken); st.UserID != nil || st.Scope != "files.write" {
 		t.Fatalf("stored: %+v", st)
 	}
 
@@ -183,6 +170,7 @@ func (m *revokingModel) SaveTokens(ctx context.Context, tokens ...*oauth.Token) 
 // A token exchange racing the revocation of the subject token's grant
 // leaves no live token in the revoked grant.
 func TestTokenExchangeRacingRevocation(t *testing.T) {
+	t.Parallel()
 	rm := &revokingModel{}
 	c := oauthtest.NewCore(t, machineTestScopes, func(o *oauth.Options) {
 		rm.MemModel = o.Model.(*oauthtest.MemModel)
@@ -193,12 +181,12 @@ func TestTokenExchangeRacingRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rm.family = c.Stored(cc.AccessToken).FamilyID
+	rm.family = c.StoredToken(cc.AccessToken).FamilyID
 	resp, err := c.Token(id, sec, exchangeForm(cc.AccessToken))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st := c.Stored(resp.AccessToken); st.RevokedAt == nil {
+	if st := c.StoredToken(resp.AccessToken); st.RevokedAt == nil {
 		t.Fatal("the exchanged token lives on in a grant revoked while it was issued")
 	}
 }

@@ -9,6 +9,7 @@ import (
 // builtinGrants' order, then implicit; every built-in grant is registered
 // under its own Info().ID.
 func TestGrantTypesComeFromTheHandlers(t *testing.T) {
+	t.Parallel()
 	var ids []string
 	for _, g := range GrantTypes {
 		ids = append(ids, g.ID)

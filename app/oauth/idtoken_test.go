@@ -6,12 +6,14 @@ import (
 
 // The example of OpenID Connect Core 1.0 Appendix A.3.
 func TestAtHashSpecExample(t *testing.T) {
+	t.Parallel()
 	if got := atHash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"); got != "77QmUPtjPfzWtF2AnpK9RQ" {
 		t.Fatalf("at_hash = %s", got)
 	}
 }
 
 func TestUserClaimsFollowScopes(t *testing.T) {
+	t.Parallel()
 	u := &User{Subject: "s", Username: "alice", Name: "Alice", Email: "a@example.com", EmailVerified: true}
 	if c := userClaims(u, []string{"openid"}); c != (UserClaims{}) {
 		t.Errorf("openid only: %+v", c)

@@ -2,7 +2,6 @@ package oauth_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"net/url"
 	"testing"
@@ -18,7 +17,7 @@ import (
 // with scope and returns the token response.
 func (f *fixture) codeTokens(scope string) *oauth.TokenResponse {
 	f.c.T.Helper()
-	return f.c.CodeTokens(f.user, f.conf, f.confSec, oauthtest.AuthorizeParams(f.conf, confRedirect, "scope", scope))
+	return f.c.CodeTokens(f.conf, f.confSec, f.user, scope)
 }
 
 // refresh uses the confidential client's refresh token rt.
@@ -59,6 +58,7 @@ func (f *fixture) seed(change func(tok *oauth.Token)) string {
 // disabled or deleted user) is exactly {"active": false}. Any
 // confidential client may ask about any token.
 func TestRule37_Introspection(t *testing.T) {
+	t.Parallel()
 	hour := time.Hour
 	cases := []struct {
 		name string
@@ -158,6 +158,7 @@ func TestRule37_Introspection(t *testing.T) {
 // Rule 37 (the caller): introspection needs an authenticated
 // confidential client (public clients are refused) and one token.
 func TestRule37_IntrospectionCaller(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		req  func(f *fixture, tok string) *oauth.ClientRequest
@@ -186,7 +187,7 @@ func TestRule37_IntrospectionCaller(t *testing.T) {
 		}, "invalid_client"},
 		{"public client, Basic with an empty secret", func(f *fixture, tok string) *oauth.ClientRequest {
 			r := f.c.ClientRequest(f.pub, "x", url.Values{"token": {tok}})
-			r.Authorization = "Basic " + basic(f.pub, "")
+			r.Authorization = oauthtest.BasicAuth(f.pub, "")
 			return r
 		}, "invalid_client"},
 		{"no token", func(f *fixture, _ string) *oauth.ClientRequest {
@@ -215,9 +216,4 @@ func TestRule37_IntrospectionCaller(t *testing.T) {
 			}
 		})
 	}
-}
-
-// basic is the HTTP Basic credentials of a client (RFC 6749 §2.3.1).
-func basic(id, secretValue string) string {
-	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secretValue)))
 }

@@ -32,6 +32,7 @@ var _ oauth.GrantHandler = extensionGrant{}
 // grants in their order, implicit while allowed, then extension grants
 // sorted.
 func TestRule02_SupportedGrants(t *testing.T) {
+	t.Parallel()
 	const device, exchange = oauth.GrantDeviceCode, oauth.GrantTokenExchange
 	base := []string{"authorization_code", "refresh_token", "client_credentials", device, exchange}
 	cases := []struct {
@@ -90,6 +91,7 @@ func TestRule02_SupportedGrants(t *testing.T) {
 // endpoints exactly, S256 only, RS256 ID tokens, iss on authorization
 // responses, no request objects, and the scopes defined now.
 func TestRule01_MetadataDocument(t *testing.T) {
+	t.Parallel()
 	const iss = "https://login.example.test:8443/tenant-a"
 	c := oauthtest.NewCore(t, []oauth.Scope{{ID: "notes.read"}, {ID: "jobs.run", Machine: true}},
 		func(o *oauth.Options) { o.Issuer = iss })

@@ -5,6 +5,7 @@ import "testing"
 // Rule 6: exact string match, loopback IP literals with any port, and the
 // relaxed prefix match only when require_exact_redirect_uri is off.
 func TestRule06_RedirectURIMatching(t *testing.T) {
+	t.Parallel()
 	reg := []string{"https://app.example.com/cb", "http://127.0.0.1/native", "http://[::1]:9/v6", "http://localhost:3000/dev"}
 	cases := []struct {
 		uri          string

@@ -8,6 +8,7 @@ import (
 // Rule 7: a client cannot register an http redirect URI other than
 // loopback/localhost, nor one with a fragment.
 func TestRule07_RegisteredRedirectURIs(t *testing.T) {
+	t.Parallel()
 	good := []string{
 		"https://app.example.com/callback",
 		"https://app.example.com:8443/cb?x=1",
@@ -42,6 +43,7 @@ func TestRule07_RegisteredRedirectURIs(t *testing.T) {
 }
 
 func TestParseRedirectURIs(t *testing.T) {
+	t.Parallel()
 	got := ParseRedirectURIs(" https://a.example/cb\nhttps://b.example/cb  https://a.example/cb\r\n")
 	if strings.Join(got, ",") != "https://a.example/cb,https://b.example/cb" {
 		t.Fatalf("got %q", got)
@@ -49,6 +51,7 @@ func TestParseRedirectURIs(t *testing.T) {
 }
 
 func TestValidateScopeID(t *testing.T) {
+	t.Parallel()
 	for _, ok := range []string{"user.read", "openid", "repo:write", "https://api.example.com/read"} {
 		if err := ValidateScopeID(ok); err != nil {
 			t.Errorf("%q: %v", ok, err)
@@ -62,6 +65,7 @@ func TestValidateScopeID(t *testing.T) {
 }
 
 func TestClientCredentials(t *testing.T) {
+	t.Parallel()
 	c := NewCredentials(false)
 	if len(c.ClientID) != 24 || !strings.HasPrefix(c.Secret, ClientSecretPrefix) || len(c.Secret) != len(ClientSecretPrefix)+43 {
 		t.Fatalf("credentials %+v", c)
@@ -78,6 +82,7 @@ func TestClientCredentials(t *testing.T) {
 }
 
 func TestScopeDescription(t *testing.T) {
+	t.Parallel()
 	got := ScopeDescription("Let {client_name} read {user}'s <b>profile</b>", "Ann", "Acme")
 	if got != "Let Acme read Ann's <b>profile</b>" {
 		t.Fatalf("got %q", got)

@@ -19,6 +19,7 @@ import (
 // tokens already revoked and other clients' tokens are answered like a
 // success and nothing happens (§2.2); token_type_hint changes nothing.
 func TestRule36_Revocation(t *testing.T) {
+	t.Parallel()
 	// The tokens every row starts with: A1/R1 from a code, refreshed into
 	// A2/R2 (same family, R1 rotated); A3/R3 from another code; P, the
 	// public client's access token.
@@ -73,7 +74,7 @@ func TestRule36_Revocation(t *testing.T) {
 			tokens["A2"], tokens["R2"] = second.AccessToken, second.RefreshToken
 			other := f.codeTokens("user.read")
 			tokens["A3"], tokens["R3"] = other.AccessToken, other.RefreshToken
-			tokens["P"] = f.c.CodeTokens(f.user, f.pub, "", pub("code_verifier", verifier)(f)).AccessToken
+			tokens["P"] = f.c.CodeTokens(f.pub, "", f.user, "user.read").AccessToken
 			if tc.prep != nil {
 				tc.prep(f, tokens)
 			}
@@ -127,6 +128,7 @@ func TestRule36_Revocation(t *testing.T) {
 // Discard revokes the tokens of a response that will not be sent; tokens
 // it does not know are no error.
 func TestDiscard(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil)
 	ctx := context.Background()
 	resp := f.codeTokens("user.read")

@@ -6,6 +6,7 @@ import (
 )
 
 func TestValidateResourcePath(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		path string
 		want string // "" when valid
@@ -54,6 +55,7 @@ func TestValidateResourcePath(t *testing.T) {
 // A valid resource path without "*" is its own cleaned form, so that the
 // request paths CleanResourcePath returns can equal it.
 func TestValidResourcePathIsClean(t *testing.T) {
+	t.Parallel()
 	for _, p := range []string{"/", "/api", "/api/orders/", "/a-b._~!$&'()+,=:@/x"} {
 		if err := ValidateResourcePath(p); err != nil {
 			t.Fatalf("%q: %v", p, err)
@@ -69,6 +71,7 @@ func TestValidResourcePathIsClean(t *testing.T) {
 // checked (encoded "/", "\", ";" and "%": "%252e%252e" is ".." to a
 // server that decodes twice).
 func TestCleanResourcePath(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		target, want string
 		ok           bool

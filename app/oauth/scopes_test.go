@@ -7,6 +7,7 @@ import (
 
 // Rule 10 (scope part): scope order does not matter and repeats collapse.
 func TestRule10_ParseScopeOrderInsensitive(t *testing.T) {
+	t.Parallel()
 	a, err := ParseScope("profile openid email")
 	if err != nil {
 		t.Fatal(err)
@@ -24,6 +25,7 @@ func TestRule10_ParseScopeOrderInsensitive(t *testing.T) {
 }
 
 func TestGuardsAndVerifyScope(t *testing.T) {
+	t.Parallel()
 	all := []Scope{
 		{ID: "user.read", ResourcePath: "/api/user", Method: "GET"},
 		{ID: "files.write", ResourcePath: "/files/*", Method: "PUT"},

@@ -31,6 +31,7 @@ func (m *issueModel) SaveTokens(_ context.Context, tokens ...*Token) error {
 // would carry a non-machine or unlisted scope (rule 51): the last line of
 // defence for grants added later.
 func TestIssueTokensRefusesUserlessNonMachineScope(t *testing.T) {
+	t.Parallel()
 	m := &issueModel{scopes: []Scope{
 		{ID: "files.write", Machine: true}, {ID: "reports.read", Machine: true, Default: true}, {ID: "admin.panel"}, {ID: "user.read", Default: true},
 	}}

@@ -2,7 +2,6 @@ package oauth_test
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -20,22 +19,6 @@ import (
 // client authentication as it answers there (clientauth.go): what is
 // refused before a grant sees the request. The grants' own rules are in
 // grant_*_test.go.
-
-// withPolicy is a NewCore option: the core runs under DefaultPolicy as
-// change leaves it.
-func withPolicy(change func(p *oauth.Policy)) func(*oauth.Options) {
-	return func(o *oauth.Options) {
-		p := oauthtest.DefaultPolicy
-		change(&p)
-		o.Policy = p
-	}
-}
-
-// authBasic is the HTTP Basic Authorization header of client credentials
-// (RFC 6749 §2.3.1: form-encoded, then base64).
-func authBasic(id, secret string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
-}
 
 // form builds url.Values from pairs; a repeated name is sent twice.
 func form(pairs ...string) url.Values {
@@ -65,6 +48,7 @@ func wantStatus(t *testing.T, err error, want int) {
 // all before the client is authenticated, so that a disabled or unknown
 // grant answers the same whoever asks.
 func TestTokenEndpointRefusesBeforeTheGrant(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, nil)
 	id, sec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantClientCredentials, oauth.GrantPassword}})
 	long := strings.Repeat("x", 200)
@@ -73,26 +57,26 @@ func TestTokenEndpointRefusesBeforeTheGrant(t *testing.T) {
 		form                url.Values
 		code, desc          string
 	}{
-		{"grant_type twice", authBasic(id, sec), form("grant_type", "client_credentials", "grant_type", "client_credentials"),
+		{"grant_type twice", oauthtest.BasicAuth(id, sec), form("grant_type", "client_credentials", "grant_type", "client_credentials"),
 			"invalid_request", "the grant_type parameter was sent more than once"},
-		{"scope twice", authBasic(id, sec), form("grant_type", "client_credentials", "scope", "a", "scope", "a"),
+		{"scope twice", oauthtest.BasicAuth(id, sec), form("grant_type", "client_credentials", "scope", "a", "scope", "a"),
 			"invalid_request", "the scope parameter was sent more than once"},
 		{"client_secret twice, before authentication", "", form("grant_type", "client_credentials", "client_id", id, "client_secret", sec, "client_secret", sec),
 			"invalid_request", "the client_secret parameter was sent more than once"},
-		{"the first repeated parameter is named", authBasic(id, sec), form("grant_type", "client_credentials", "scope", "a", "scope", "b", "code", "x", "code", "y"),
+		{"the first repeated parameter is named", oauthtest.BasicAuth(id, sec), form("grant_type", "client_credentials", "scope", "a", "scope", "b", "code", "x", "code", "y"),
 			"invalid_request", "the code parameter"},
-		{"a repeated name is cut short", authBasic(id, sec), form("grant_type", "client_credentials", long, "1", long, "2"),
+		{"a repeated name is cut short", oauthtest.BasicAuth(id, sec), form("grant_type", "client_credentials", long, "1", long, "2"),
 			"invalid_request", "the " + long[:32] + "… parameter"},
-		{"no grant_type", authBasic(id, sec), form("scope", "a"), "invalid_request", "the request has no grant_type"},
-		{"empty grant_type", authBasic(id, sec), form("grant_type", ""), "invalid_request", "the request has no grant_type"},
-		{"unknown grant_type", authBasic(id, sec), form("grant_type", "urn:example:nope"), "unsupported_grant_type", `grant_type "urn:example:nope" is not supported`},
-		{"implicit is no token endpoint grant", authBasic(id, sec), form("grant_type", "implicit"), "unsupported_grant_type", "is not supported"},
-		{"grant_type is matched exactly", authBasic(id, sec), form("grant_type", "Client_Credentials"), "unsupported_grant_type", "is not supported"},
-		{"a long grant_type is cut short", authBasic(id, sec), form("grant_type", long), "unsupported_grant_type", long[:64] + "…"},
+		{"no grant_type", oauthtest.BasicAuth(id, sec), form("scope", "a"), "invalid_request", "the request has no grant_type"},
+		{"empty grant_type", oauthtest.BasicAuth(id, sec), form("grant_type", ""), "invalid_request", "the request has no grant_type"},
+		{"unknown grant_type", oauthtest.BasicAuth(id, sec), form("grant_type", "urn:example:nope"), "unsupported_grant_type", `grant_type "urn:example:nope" is not supported`},
+		{"implicit is no token endpoint grant", oauthtest.BasicAuth(id, sec), form("grant_type", "implicit"), "unsupported_grant_type", "is not supported"},
+		{"grant_type is matched exactly", oauthtest.BasicAuth(id, sec), form("grant_type", "Client_Credentials"), "unsupported_grant_type", "is not supported"},
+		{"a long grant_type is cut short", oauthtest.BasicAuth(id, sec), form("grant_type", long), "unsupported_grant_type", long[:64] + "…"},
 		{"unknown grant_type without client authentication", "", form("grant_type", "urn:example:nope"), "unsupported_grant_type", "is not supported"},
-		{"password grant off (rule 29)", authBasic(id, sec), form("grant_type", "password", "username", "alice", "password", "pw"),
+		{"password grant off (rule 29)", oauthtest.BasicAuth(id, sec), form("grant_type", "password", "username", "alice", "password", "pw"),
 			"unsupported_grant_type", `grant_type "password" is disabled on this server`},
-		{"password grant off, wrong secret: still unsupported", authBasic(id, "wrong"), form("grant_type", "password", "username", "alice", "password", "pw"),
+		{"password grant off, wrong secret: still unsupported", oauthtest.BasicAuth(id, "wrong"), form("grant_type", "password", "username", "alice", "password", "pw"),
 			"unsupported_grant_type", "disabled"},
 	}
 	for _, tc := range cases {
@@ -116,6 +100,7 @@ func TestTokenEndpointRefusesBeforeTheGrant(t *testing.T) {
 // get the same answer. Every request here asks the refresh grant for an
 // unknown token, so invalid_grant means the client got through.
 func TestRule20_ClientAuthenticationAtTheTokenEndpoint(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, nil)
 	id, sec := c.Client(oauth.Client{})
 	pub, _ := c.Client(oauth.Client{Public: true})
@@ -130,26 +115,26 @@ func TestRule20_ClientAuthenticationAtTheTokenEndpoint(t *testing.T) {
 		method              string // the method that authenticated; "" when refused
 		code, desc          string
 	}{
-		{"Basic", authBasic(id, sec), refresh(), oauth.AuthSecretBasic, "invalid_grant", through},
-		{"Basic, scheme in lower case", "basic " + strings.TrimPrefix(authBasic(id, sec), "Basic "), refresh(), oauth.AuthSecretBasic, "invalid_grant", through},
-		{"Basic with the same client_id in the body", authBasic(id, sec), refresh("client_id", id), oauth.AuthSecretBasic, "invalid_grant", through},
-		{"Basic with another client_id in the body", authBasic(id, sec), refresh("client_id", other), "", "invalid_request", "client_id in the body differs from the Authorization header"},
+		{"Basic", oauthtest.BasicAuth(id, sec), refresh(), oauth.AuthSecretBasic, "invalid_grant", through},
+		{"Basic, scheme in lower case", "basic " + strings.TrimPrefix(oauthtest.BasicAuth(id, sec), "Basic "), refresh(), oauth.AuthSecretBasic, "invalid_grant", through},
+		{"Basic with the same client_id in the body", oauthtest.BasicAuth(id, sec), refresh("client_id", id), oauth.AuthSecretBasic, "invalid_grant", through},
+		{"Basic with another client_id in the body", oauthtest.BasicAuth(id, sec), refresh("client_id", other), "", "invalid_request", "client_id in the body differs from the Authorization header"},
 		{"client_secret_post", "", refresh("client_id", id, "client_secret", sec), oauth.AuthSecretPost, "invalid_grant", through},
-		{"two methods: Basic and client_secret", authBasic(id, sec), refresh("client_secret", sec), "", "invalid_request", "use one client authentication method"},
-		{"two methods, the body's secret empty", authBasic(id, sec), refresh("client_secret", ""), "", "invalid_request", "use one client authentication method"},
+		{"two methods: Basic and client_secret", oauthtest.BasicAuth(id, sec), refresh("client_secret", sec), "", "invalid_request", "use one client authentication method"},
+		{"two methods, the body's secret empty", oauthtest.BasicAuth(id, sec), refresh("client_secret", ""), "", "invalid_request", "use one client authentication method"},
 		{"malformed Basic header", "Basic !!!", refresh("client_id", id, "client_secret", sec), "", "invalid_client", "not valid HTTP Basic"},
 		{"another scheme", "Bearer gat_x", refresh(), "", "invalid_client", "not valid HTTP Basic"},
 		{"no credentials at all", "", refresh(), "", "invalid_client", "client authentication is required"},
 		{"confidential client with client_id alone", "", refresh("client_id", id), "", "invalid_client", "this client must authenticate with its client secret"},
-		{"wrong secret, Basic", authBasic(id, "wrong"), refresh(), "", "invalid_client", "unknown client or bad credentials"},
+		{"wrong secret, Basic", oauthtest.BasicAuth(id, "wrong"), refresh(), "", "invalid_client", "unknown client or bad credentials"},
 		{"wrong secret, post", "", refresh("client_id", id, "client_secret", "wrong"), "", "invalid_client", "unknown client or bad credentials"},
 		{"empty secret, post", "", refresh("client_id", id, "client_secret", ""), "", "invalid_client", "unknown client or bad credentials"},
-		{"another client's secret", authBasic(other, sec), refresh(), "", "invalid_client", "unknown client or bad credentials"},
-		{"unknown client: as a wrong secret", authBasic("no-such-client", sec), refresh(), "", "invalid_client", "unknown client or bad credentials"},
+		{"another client's secret", oauthtest.BasicAuth(other, sec), refresh(), "", "invalid_client", "unknown client or bad credentials"},
+		{"unknown client: as a wrong secret", oauthtest.BasicAuth("no-such-client", sec), refresh(), "", "invalid_client", "unknown client or bad credentials"},
 		{"client_id longer than any", "", refresh("client_id", strings.Repeat("c", 129), "client_secret", "x"), "", "invalid_client", "unknown client or bad credentials"},
 		{"public client, client_id alone (none)", "", refresh("client_id", pub), oauth.AuthNone, "invalid_grant", through},
-		{"public client, Basic with an empty secret is none", authBasic(pub, ""), refresh(), oauth.AuthNone, "invalid_grant", through},
-		{"public client presenting a secret, Basic", authBasic(pub, "s"), refresh(), "", "invalid_client", "public clients do not use a client secret"},
+		{"public client, Basic with an empty secret is none", oauthtest.BasicAuth(pub, ""), refresh(), oauth.AuthNone, "invalid_grant", through},
+		{"public client presenting a secret, Basic", oauthtest.BasicAuth(pub, "s"), refresh(), "", "invalid_client", "public clients do not use a client secret"},
 		{"public client presenting a secret, post", "", refresh("client_id", pub, "client_secret", "s"), "", "invalid_client", "public clients do not use a client secret"},
 		{"public client, empty client_secret in the body", "", refresh("client_id", pub, "client_secret", ""), "", "invalid_client", "public clients do not use a client secret"},
 	}
@@ -190,6 +175,7 @@ func TestRule20_ClientAuthenticationAtTheTokenEndpoint(t *testing.T) {
 // out by someone else's failures under its (public) client ID. Requests
 // refused before a client is named are not counted.
 func TestRule21_FailedClientAuthenticationThrottled(t *testing.T) {
+	t.Parallel()
 	lim := &oauthtest.FakeLimiter{}
 	c := oauthtest.NewCore(t, nil, func(o *oauth.Options) { o.ClientThrottle = lim })
 	id, sec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantClientCredentials}})
@@ -202,10 +188,10 @@ func TestRule21_FailedClientAuthenticationThrottled(t *testing.T) {
 		form                url.Values
 		account             string
 	}{
-		{"wrong secret", authBasic(id, "wrong"), cc, id},
-		{"unknown client", authBasic("guess", "x"), cc, "guess"},
+		{"wrong secret", oauthtest.BasicAuth(id, "wrong"), cc, id},
+		{"unknown client", oauthtest.BasicAuth("guess", "x"), cc, "guess"},
 		{"confidential client without secret", "", form("grant_type", "client_credentials", "client_id", id), id},
-		{"public client with a secret", authBasic(pub, "x"), refresh, pub},
+		{"public client with a secret", oauthtest.BasicAuth(pub, "x"), refresh, pub},
 	}
 	for _, tc := range counted {
 		t.Run("counted: "+tc.name, func(t *testing.T) {
@@ -224,8 +210,8 @@ func TestRule21_FailedClientAuthenticationThrottled(t *testing.T) {
 	}{
 		{"no credentials", "", cc},
 		{"malformed Basic", "Basic !!!", cc},
-		{"two methods", authBasic(id, sec), form("grant_type", "client_credentials", "client_secret", sec)},
-		{"the right secret", authBasic(id, sec), cc},
+		{"two methods", oauthtest.BasicAuth(id, sec), form("grant_type", "client_credentials", "client_secret", sec)},
+		{"the right secret", oauthtest.BasicAuth(id, sec), cc},
 		{"a public client (none)", "", form("grant_type", "refresh_token", "refresh_token", "grt_unknown", "client_id", pub)},
 	}
 	for _, tc := range notCounted {
@@ -242,7 +228,7 @@ func TestRule21_FailedClientAuthenticationThrottled(t *testing.T) {
 		for wait, want := range map[time.Duration]int{1500 * time.Millisecond: 2, 10 * time.Millisecond: 1, time.Minute: 60} {
 			lim.SetWait(wait)
 			before := len(lim.Calls())
-			_, err := post(c, authBasic(id, "wrong"), cc)
+			_, err := post(c, oauthtest.BasicAuth(id, "wrong"), cc)
 			oauthtest.WantError(t, err, "too_many_requests", "too many failed client authentications")
 			wantStatus(t, err, http.StatusTooManyRequests)
 			if got := oauth.AsError(err).RetryAfter; got != want {
@@ -255,7 +241,7 @@ func TestRule21_FailedClientAuthenticationThrottled(t *testing.T) {
 	})
 	t.Run("while blocked, the right secret and public clients get through", func(t *testing.T) {
 		lim.SetWait(time.Hour)
-		if resp, err := post(c, authBasic(id, sec), cc); err != nil || resp.AccessToken == "" {
+		if resp, err := post(c, oauthtest.BasicAuth(id, sec), cc); err != nil || resp.AccessToken == "" {
 			t.Fatalf("right secret while blocked: %+v %v", resp, err)
 		}
 		_, err := post(c, "", form("grant_type", "refresh_token", "refresh_token", "grt_unknown", "client_id", pub))
@@ -265,7 +251,7 @@ func TestRule21_FailedClientAuthenticationThrottled(t *testing.T) {
 		lim.SetWait(0)
 		own := &oauthtest.FakeLimiter{}
 		before := len(lim.Calls())
-		r := &oauth.ClientRequest{Form: cc, Authorization: authBasic(id, "wrong"), RemoteAddr: "198.51.100.7", ClientThrottle: own}
+		r := &oauth.ClientRequest{Form: cc, Authorization: oauthtest.BasicAuth(id, "wrong"), RemoteAddr: "198.51.100.7", ClientThrottle: own}
 		_, err := c.Server.Token(context.Background(), r)
 		oauthtest.WantError(t, err, "invalid_client", "")
 		if got := own.Calls(); !slices.Equal(got, []string{"blocked " + id + " 198.51.100.7", "fail " + id + " 198.51.100.7"}) {
@@ -278,7 +264,7 @@ func TestRule21_FailedClientAuthenticationThrottled(t *testing.T) {
 	t.Run("a limiter failure is server_error", func(t *testing.T) {
 		lim.Err = errors.New("redis down")
 		defer func() { lim.Err = nil }()
-		_, err := post(c, authBasic(id, "wrong"), cc)
+		_, err := post(c, oauthtest.BasicAuth(id, "wrong"), cc)
 		oauthtest.WantError(t, err, "server_error", "")
 		wantStatus(t, err, http.StatusInternalServerError)
 	})
@@ -288,7 +274,8 @@ func TestRule21_FailedClientAuthenticationThrottled(t *testing.T) {
 // authorization_code and refresh_token), checked once it is
 // authenticated: unauthorized_client, whatever the grant.
 func TestRule32_ClientMayUseOnlyItsGrantTypes(t *testing.T) {
-	c := oauthtest.NewCore(t, nil, withPolicy(func(p *oauth.Policy) { p.AllowPasswordGrant = true }))
+	t.Parallel()
+	c := oauthtest.NewCore(t, nil, oauthtest.WithPolicy(func(p *oauth.Policy) { p.AllowPasswordGrant = true }))
 	dflt, dfltSec := c.Client(oauth.Client{})
 	codeOnly, codeSec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantAuthorizationCode}})
 	machine, machineSec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantClientCredentials}})
@@ -346,6 +333,7 @@ func (s *switchPolicy) Policy(context.Context) (oauth.Policy, error) {
 // applies on the next request; a policy that cannot be read is
 // server_error.
 func TestTokenEndpointReadsThePolicyPerRequest(t *testing.T) {
+	t.Parallel()
 	pol := &switchPolicy{}
 	c := oauthtest.NewCore(t, nil, func(o *oauth.Options) { o.Policy = pol })
 	id, sec := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantPassword}})
@@ -378,6 +366,7 @@ func (failingModel) GetClient(context.Context, string) (*oauth.Client, error) {
 // An internal failure is server_error (500) that says nothing of its
 // cause; the cause stays reachable for the log.
 func TestTokenEndpointHidesInternalErrors(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, nil, func(o *oauth.Options) { o.Model = failingModel{o.Model.(*oauthtest.MemModel)} })
 	_, err := c.Token("some-client", "secret", form("grant_type", "client_credentials"))
 	oauthtest.WantError(t, err, "server_error", "the server could not complete the request")
@@ -392,10 +381,11 @@ func TestTokenEndpointHidesInternalErrors(t *testing.T) {
 // stored as its digest with the client, user, scope and grant it belongs
 // to (rule 22).
 func TestTokenResponseShape(t *testing.T) {
-	c := oauthtest.NewCore(t, nil, withPolicy(func(p *oauth.Policy) { p.AccessTokenLifetime = 10 * time.Minute }))
+	t.Parallel()
+	c := oauthtest.NewCore(t, nil, oauthtest.WithPolicy(func(p *oauth.Policy) { p.AccessTokenLifetime = 10 * time.Minute }))
 	id, sec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"}})
 	u := c.User("alice", "pw")
-	resp := c.Tokens(id, sec, u, "openid user.read")
+	resp := c.CodeTokens(id, sec, u, "openid user.read")
 	if resp.TokenType != "Bearer" || resp.ExpiresIn != 600 || resp.Scope != "openid user.read" || resp.IssuedTokenType != "" || resp.IDToken != "" {
 		t.Fatalf("response %+v", resp)
 	}
@@ -405,12 +395,12 @@ func TestTokenResponseShape(t *testing.T) {
 		if !strings.HasPrefix(tok.plain, tok.prefix) || len(tok.plain) != len(tok.prefix)+43 {
 			t.Errorf("%s token %q: want %s and 43 base64url characters (256 bits)", tok.kind, tok.plain, tok.prefix)
 		}
-		st := c.Stored(tok.plain)
+		st := c.StoredToken(tok.plain)
 		if st.Kind != tok.kind || st.ClientID != id || st.UserID == nil || *st.UserID != u.ID || st.Scope != "openid user.read" || !st.IssuedAt.Equal(c.Now()) {
 			t.Errorf("stored %s token %+v", tok.kind, st)
 		}
 	}
-	if a, r := c.Stored(resp.AccessToken), c.Stored(resp.RefreshToken); a.FamilyID == "" || a.FamilyID != r.FamilyID ||
+	if a, r := c.StoredToken(resp.AccessToken), c.StoredToken(resp.RefreshToken); a.FamilyID == "" || a.FamilyID != r.FamilyID ||
 		!a.ExpiresAt.Equal(c.Now().Add(10*time.Minute)) || !r.ExpiresAt.Equal(c.Now().Add(oauthtest.DefaultPolicy.RefreshTokenLifetime)) {
 		t.Errorf("family or expiry: access %+v refresh %+v", a, r)
 	}
@@ -422,7 +412,8 @@ func TestTokenResponseShape(t *testing.T) {
 // stored digest is the JWT's. Without a signer the format falls back to
 // opaque.
 func TestJWTAccessTokens(t *testing.T) {
-	jwtPolicy := withPolicy(func(p *oauth.Policy) { p.AccessTokenFormat = oauth.AccessTokenFormatJWT })
+	t.Parallel()
+	jwtPolicy := oauthtest.WithPolicy(func(p *oauth.Policy) { p.AccessTokenFormat = oauth.AccessTokenFormatJWT })
 	c := oauthtest.NewCore(t, []oauth.Scope{{ID: "jobs.run", Machine: true}}, jwtPolicy, oauthtest.WithSigner)
 	id, sec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"},
 		GrantTypes: []string{oauth.GrantAuthorizationCode, oauth.GrantClientCredentials}, Scopes: []string{"user.read", "jobs.run"}})
@@ -433,7 +424,7 @@ func TestJWTAccessTokens(t *testing.T) {
 		sub   string
 		scope string
 	}{
-		{"user token", func() *oauth.TokenResponse { return c.Tokens(id, sec, u, "user.read") }, u.Subject, "user.read"},
+		{"user token", func() *oauth.TokenResponse { return c.CodeTokens(id, sec, u, "user.read") }, u.Subject, "user.read"},
 		{"client-credentials token", func() *oauth.TokenResponse {
 			resp, err := c.Token(id, sec, form("grant_type", "client_credentials"))
 			if err != nil {
@@ -454,7 +445,7 @@ func TestJWTAccessTokens(t *testing.T) {
 				t.Fatalf("claims %+v", cl)
 			}
 			jtis[cl.JTI] = true
-			if st := c.Stored(resp.AccessToken); st.Kind != oauth.KindAccess || st.Scope != tc.scope {
+			if st := c.StoredToken(resp.AccessToken); st.Kind != oauth.KindAccess || st.Scope != tc.scope {
 				t.Fatalf("stored %+v", st)
 			}
 		})
@@ -462,7 +453,7 @@ func TestJWTAccessTokens(t *testing.T) {
 	t.Run("no signer: opaque", func(t *testing.T) {
 		c := oauthtest.NewCore(t, nil, jwtPolicy)
 		id, sec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"}})
-		if resp := c.Tokens(id, sec, c.User("bob", "pw"), "user.read"); !strings.HasPrefix(resp.AccessToken, oauth.AccessTokenPrefix) {
+		if resp := c.CodeTokens(id, sec, c.User("bob", "pw"), "user.read"); !strings.HasPrefix(resp.AccessToken, oauth.AccessTokenPrefix) {
 			t.Fatalf("access token %q", resp.AccessToken)
 		}
 	})

@@ -17,6 +17,7 @@ import (
 // answer is sub and the claims of the granted scopes (profile: name and
 // preferred_username; email: email and email_verified).
 func TestRule35_UserInfo(t *testing.T) {
+	t.Parallel()
 	alice := &oauth.User{ID: 1, Subject: "sub-alice", Username: "alice", Name: "Alice Liddell", Email: "alice@example.com", EmailVerified: true}
 	unverified := &oauth.User{ID: 2, Subject: "sub-bob", Username: "bob", Name: "Bob", Email: "bob@example.com"}
 	noEmail := &oauth.User{ID: 3, Subject: "sub-carol", Username: "carol"}
@@ -64,10 +65,11 @@ func TestRule35_UserInfo(t *testing.T) {
 // Rule 35: UserInfo's sub equals the ID token's, for the token issued
 // with it.
 func TestRule35_UserInfoSubjectIsTheIDTokens(t *testing.T) {
-	signer := oauthtest.NewTestSigner(t)
-	f := newFixture(t, nil, func(o *oauth.Options) { o.Signer = signer })
+	t.Parallel()
+	f := newFixture(t, nil, oauthtest.WithSigner)
 	resp := f.codeTokens("openid profile")
-	claims := signer.Claims(t, resp.IDToken, oauth.TypeIDToken)
+	var id oauth.IDTokenClaims
+	f.c.Claims(resp.IDToken, oauth.TypeIDToken, &id)
 	a, err := f.c.Server.AuthenticateAccessToken(context.Background(), resp.AccessToken)
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +78,7 @@ func TestRule35_UserInfoSubjectIsTheIDTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Subject != claims["sub"] || info.Subject != f.user.Subject || info.PreferredUsername != "alice" || info.Email != "" {
-		t.Errorf("userinfo %+v, ID token sub %v", info, claims["sub"])
+	if info.Subject != id.Subject || info.Subject != f.user.Subject || info.PreferredUsername != "alice" || info.Email != "" {
+		t.Errorf("userinfo %+v, ID token sub %q", info, id.Subject)
 	}
 }

@@ -130,11 +130,30 @@ func (c *Core) ClientRequest(id, secret string, form url.Values) *oauth.ClientRe
 		r.Form[k] = append([]string(nil), v...)
 	}
 	if secret != "" {
-		r.Authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+		r.Authorization = BasicAuth(id, secret)
 	} else if r.Form.Get("client_id") == "" {
 		r.Form.Set("client_id", id)
 	}
 	return r
+}
+
+// BasicAuth is the HTTP Basic Authorization header value of client
+// credentials (RFC 6749 §2.3.1: each form-encoded, then base64).
+func BasicAuth(id, secret string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(secret)))
+}
+
+// Change sets in v each pair of name and value of kv, an empty value
+// deleting the parameter, and returns v.
+func Change(v url.Values, kv ...string) url.Values {
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] == "" {
+			v.Del(kv[i])
+		} else {
+			v.Set(kv[i], kv[i+1])
+		}
+	}
+	return v
 }
 
 // Code runs an authorization request for u through the core (parse,

@@ -11,6 +11,7 @@ import (
 // The fixture carries a code through the core: a confidential client
 // redeems a code for tokens; a second redemption is invalid_grant.
 func TestCoreFixtureCodeFlow(t *testing.T) {
+	t.Parallel()
 	c := oauthtest.NewCore(t, nil)
 	id, sec := c.Client(oauth.Client{RedirectURIs: []string{"https://app.example/cb"}, GrantTypes: []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}})
 	u := c.User("alice", "pw")

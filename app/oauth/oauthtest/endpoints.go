@@ -2,18 +2,9 @@ package oauthtest
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/url"
-	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/secret"
@@ -45,14 +36,7 @@ func AuthorizeParams(clientID, redirectURI string, kv ...string) url.Values {
 	if redirectURI != "" {
 		v.Set("redirect_uri", redirectURI)
 	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] == "" {
-			v.Del(kv[i])
-		} else {
-			v.Set(kv[i], kv[i+1])
-		}
-	}
-	return v
+	return Change(v, kv...)
 }
 
 // Location is a redirect to a client split up: the URI without query and
@@ -84,19 +68,20 @@ func ParseLocation(t testing.TB, loc string) Location {
 	return l
 }
 
-// SeedToken stores tok under a new random plaintext and returns the
-// plaintext. Unset fields get defaults: kind access, a new family,
-// issued now (the core's clock) and expiring an hour later.
+// SeedToken stores tok under a new plaintext token, which it returns:
+// a token in a state a test needs, or one no grant would issue today
+// (made before an upgrade or a change of settings). Unset fields get
+// defaults: kind access, a family of its own, issued now (the core's
+// clock) and expiring an hour later.
 func (c *Core) SeedToken(tok oauth.Token) string {
 	c.T.Helper()
-	prefix := oauth.AccessTokenPrefix
 	if tok.Kind == "" {
 		tok.Kind = oauth.KindAccess
 	}
+	plain := oauth.RandomGenerator{}.AccessToken()
 	if tok.Kind == oauth.KindRefresh {
-		prefix = oauth.RefreshTokenPrefix
+		plain = oauth.RandomGenerator{}.RefreshToken()
 	}
-	plain := secret.New(prefix)
 	tok.Hash = secret.Digest(plain)
 	if tok.FamilyID == "" {
 		tok.FamilyID = secret.New("fam_")
@@ -113,7 +98,8 @@ func (c *Core) SeedToken(tok oauth.Token) string {
 	return plain
 }
 
-// StoredToken returns the stored state of the token plain.
+// StoredToken returns the stored token of a plain access or refresh
+// token (failing the test when there is none).
 func (c *Core) StoredToken(plain string) *oauth.Token {
 	c.T.Helper()
 	tok, err := c.Model.GetToken(context.Background(), secret.Digest(plain))
@@ -121,169 +107,4 @@ func (c *Core) StoredToken(plain string) *oauth.Token {
 		c.T.Fatalf("token %.8s…: %v", plain, err)
 	}
 	return tok
-}
-
-// CodeTokens runs the authorization code flow for u (Code with params),
-// then redeems the code as client id (secret "": a public client; params'
-// code_verifier, if any, is sent) and returns the token response.
-func (c *Core) CodeTokens(u *oauth.User, id, secretValue string, params url.Values) *oauth.TokenResponse {
-	c.T.Helper()
-	code := c.Code(u, params)
-	form := url.Values{"grant_type": {oauth.GrantAuthorizationCode}, "code": {code}}
-	if r := params.Get("redirect_uri"); r != "" {
-		form.Set("redirect_uri", r)
-	}
-	if v := params.Get("code_verifier"); v != "" {
-		form.Set("code_verifier", v)
-	}
-	resp, err := c.Token(id, secretValue, form)
-	if err != nil {
-		c.T.Fatalf("code exchange: %v", err)
-	}
-	return resp
-}
-
-// ---- Signer ------------------------------------------------------------
-
-// TestSigner is an oauth.Signer with one RSA key (kid "test-key"), for
-// tests of ID tokens and JWT access tokens; Claims checks and decodes
-// what it signed.
-type TestSigner struct {
-	key *rsa.PrivateKey
-}
-
-// TestSignerKID is the kid of TestSigner's key.
-const TestSignerKID = "test-key"
-
-var (
-	testKeyOnce sync.Once
-	testKey     *rsa.PrivateKey
-	testKeyErr  error
-)
-
-// NewTestSigner returns a TestSigner. Its key is made once per test
-// binary (RSA key generation is slow).
-func NewTestSigner(t testing.TB) *TestSigner {
-	t.Helper()
-	testKeyOnce.Do(func() { testKey, testKeyErr = rsa.GenerateKey(rand.Reader, 2048) })
-	if testKeyErr != nil {
-		t.Fatal(testKeyErr)
-	}
-	return &TestSigner{key: testKey}
-}
-
-// Sign implements oauth.Signer (RS256, with typ and kid).
-func (s *TestSigner) Sign(_ context.Context, claims any, typ string) (string, error) {
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: s.key, KeyID: TestSignerKID}},
-		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
-	if err != nil {
-		return "", err
-	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
-}
-
-// Verify implements oauth.Signer: the signature and typ only.
-func (s *TestSigner) Verify(_ context.Context, token, typ string) ([]byte, error) {
-	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil {
-		return nil, err
-	}
-	if len(jws.Signatures) != 1 {
-		return nil, errors.New("oauthtest: want one signature")
-	}
-	if got, _ := jws.Signatures[0].Protected.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(got, typ) {
-		return nil, fmt.Errorf("oauthtest: typ %q, want %q", got, typ)
-	}
-	return jws.Verify(&s.key.PublicKey)
-}
-
-// Claims verifies token (typ, signature) and returns its claims.
-func (s *TestSigner) Claims(t testing.TB, token, typ string) map[string]any {
-	t.Helper()
-	payload, err := s.Verify(context.Background(), token, typ)
-	if err != nil {
-		t.Fatalf("JWT: %v", err)
-	}
-	var claims map[string]any
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		t.Fatal(err)
-	}
-	return claims
-}
-
-// ---- Limiter -------------------------------------------------------------
-
-// FailureLimiter is an oauth.Limiter that refuses attempts for an account
-// or an address once Max failures were counted for it (a failure is an
-// attempt Begin counted that did not succeed, or a Fail). It never
-// forgets but on success.
-type FailureLimiter struct {
-	Max int
-
-	mu       sync.Mutex
-	failures map[string]int
-}
-
-// NewFailureLimiter returns a FailureLimiter refusing after max failures.
-func NewFailureLimiter(max int) *FailureLimiter {
-	return &FailureLimiter{Max: max, failures: map[string]int{}}
-}
-
-func (l *FailureLimiter) blocked(account, address string) bool {
-	return l.failures["a:"+account] >= l.Max || l.failures["ip:"+address] >= l.Max
-}
-
-// Begin implements oauth.Limiter: the attempt counts as a failure until
-// it succeeds.
-func (l *FailureLimiter) Begin(_ context.Context, account, address string) (oauth.Attempt, time.Duration, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.blocked(account, address) {
-		return nil, time.Minute, nil
-	}
-	l.failures["a:"+account]++
-	l.failures["ip:"+address]++
-	return limiterAttempt{l, account, address}, 0, nil
-}
-
-// Blocked implements oauth.Limiter.
-func (l *FailureLimiter) Blocked(_ context.Context, account, address string) (time.Duration, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.blocked(account, address) {
-		return time.Minute, nil
-	}
-	return 0, nil
-}
-
-// Fail implements oauth.Limiter.
-func (l *FailureLimiter) Fail(_ context.Context, account, address string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.failures["a:"+account]++
-	l.failures["ip:"+address]++
-	return nil
-}
-
-type limiterAttempt struct {
-	l                *FailureLimiter
-	account, address string
-}
-
-// Succeeded implements oauth.Attempt: it forgets the account's failures
-// and this attempt's count against the address.
-func (a limiterAttempt) Succeeded(context.Context) error {
-	a.l.mu.Lock()
-	defer a.l.mu.Unlock()
-	delete(a.l.failures, "a:"+a.account)
-	a.l.failures["ip:"+a.address]--
-	return nil
 }

@@ -2,102 +2,20 @@ package oauthtest
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-
 	"github.com/gatehouse/gatehouse/app/oauth"
-	"github.com/gatehouse/gatehouse/app/secret"
 )
 
 // Helpers for the tests of the token endpoint and its grants (token.go,
-// grant_*.go): a signer for ID tokens and JWT access tokens, a limiter
-// that records what it is told, and shortcuts for the flows that lead to
-// a token request.
-
-// WithSigner is a NewCore option: the core signs ID tokens and JWT access
-// tokens with Signer.
-func WithSigner(o *oauth.Options) { o.Signer = Signer{} }
-
-// SignerKeyID is the "kid" of Signer's key.
-const SignerKeyID = "oauthtest-rs256"
-
-// signerKey is Signer's RSA key, made once per test process.
-var signerKey = sync.OnceValue(func() *rsa.PrivateKey {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic("oauthtest: " + err.Error())
-	}
-	return k
-})
-
-// Signer is an oauth.Signer over one RS256 key made once per test
-// process (as app/keys signs: "typ" and "kid" in the header).
-type Signer struct{}
-
-var _ oauth.Signer = Signer{}
-
-// Sign implements oauth.Signer.
-func (Signer) Sign(_ context.Context, claims any, typ string) (string, error) {
-	payload, err := json.Marshal(claims)
-	if err != nil {
-		return "", err
-	}
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: signerKey(), KeyID: SignerKeyID}},
-		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
-	if err != nil {
-		return "", err
-	}
-	jws, err := s.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
-}
-
-// Verify implements oauth.Signer: RS256 with Signer's key, header "typ"
-// exactly typ and "kid" SignerKeyID.
-func (Signer) Verify(_ context.Context, token string, typ string) ([]byte, error) {
-	jws, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil {
-		return nil, err
-	}
-	if len(jws.Signatures) != 1 {
-		return nil, errors.New("oauthtest: want one signature")
-	}
-	h := jws.Signatures[0].Protected
-	if got, _ := h.ExtraHeaders[jose.HeaderType].(string); got != typ {
-		return nil, fmt.Errorf("oauthtest: typ %q, want %q", got, typ)
-	}
-	if h.KeyID != SignerKeyID {
-		return nil, fmt.Errorf("oauthtest: kid %q, want %q", h.KeyID, SignerKeyID)
-	}
-	return jws.Verify(&signerKey().PublicKey)
-}
-
-// Claims verifies a JWT signed by Signer with header "typ" typ and
-// decodes its claims into v (failing the test otherwise).
-func (c *Core) Claims(token, typ string, v any) {
-	c.T.Helper()
-	payload, err := Signer{}.Verify(context.Background(), token, typ)
-	if err != nil {
-		c.T.Fatalf("JWT %.40s…: %v", token, err)
-	}
-	if err := json.Unmarshal(payload, v); err != nil {
-		c.T.Fatal(err)
-	}
-}
+// grant_*.go): shortcuts for the flows that lead to a token request,
+// checks of the answers, and a limiter that records what it is told.
 
 // AtHash is the at_hash of an access token in an RS256 ID token (OIDC
 // Core §3.1.3.6), computed here independently of the core.
@@ -106,63 +24,27 @@ func AtHash(accessToken string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
-// Stored returns the stored token of a plain access or refresh token.
-func (c *Core) Stored(plain string) *oauth.Token {
-	c.T.Helper()
-	t, err := c.Model.GetToken(context.Background(), secret.Digest(plain))
-	if err != nil {
-		c.T.Fatalf("token %.12s…: %v", plain, err)
-	}
-	return t
-}
-
-// SaveToken stores t (hash, kind, client, user, scope and family as
-// given; issued now and expiring in an hour unless set) under a new
-// plain access token, which it returns: tokens no grant would issue
-// today, made before an upgrade or a change of settings.
-func (c *Core) SaveToken(t oauth.Token) string {
-	c.T.Helper()
-	plain := oauth.RandomGenerator{}.AccessToken()
-	if t.Kind == oauth.KindRefresh {
-		plain = oauth.RandomGenerator{}.RefreshToken()
-	}
-	t.Hash = secret.Digest(plain)
-	if t.Kind == "" {
-		t.Kind = oauth.KindAccess
-	}
-	if t.FamilyID == "" {
-		t.FamilyID = "family-" + plain[len(plain)-8:]
-	}
-	if t.IssuedAt.IsZero() {
-		t.IssuedAt = c.Now()
-	}
-	if t.ExpiresAt.IsZero() {
-		t.ExpiresAt = c.Now().Add(time.Hour)
-	}
-	if err := c.Model.SaveTokens(context.Background(), &t); err != nil {
-		c.T.Fatal(err)
-	}
-	return plain
-}
-
-// Verifier is the PKCE code verifier of PKCERequest.
-const Verifier = "oauthtest-code-verifier-0123456789-abcdefghijklmnop"
-
-// VerifierChallenge is oauth.S256Challenge(Verifier).
-var VerifierChallenge = oauth.S256Challenge(Verifier)
+// Verifier and VerifierChallenge are the PKCE code verifier of
+// PKCERequest and its S256 challenge: RFC 7636 Appendix B's example,
+// so that the challenge is not computed by the code under test.
+const (
+	Verifier          = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+	VerifierChallenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+)
 
 // PKCERequest is a code request of client id for scope, with a state and
 // the PKCE challenge of Verifier (redirect_uri omitted: the client's only
-// one). Tokens makes it.
+// one). CodeTokens makes it.
 func PKCERequest(id, scope string) url.Values {
 	return url.Values{"client_id": {id}, "response_type": {"code"}, "state": {"st"}, "scope": {scope},
 		"code_challenge": {VerifierChallenge}, "code_challenge_method": {"S256"}}
 }
 
-// Tokens runs the code flow for u with client id (secret "" for a
-// public client; one registered redirect URI) and returns the token
-// response of the code exchange.
-func (c *Core) Tokens(id, secret string, u *oauth.User, scope string) *oauth.TokenResponse {
+// CodeTokens runs the authorization code flow for u with client id
+// (secret "" for a public client; one registered redirect URI):
+// PKCERequest(id, scope), then the code exchange with Verifier. It
+// returns the token response.
+func (c *Core) CodeTokens(id, secret string, u *oauth.User, scope string) *oauth.TokenResponse {
 	c.T.Helper()
 	code := c.Code(u, PKCERequest(id, scope))
 	resp, err := c.Token(id, secret, url.Values{"grant_type": {oauth.GrantAuthorizationCode}, "code": {code}, "code_verifier": {Verifier}})
@@ -204,6 +86,61 @@ func (c *Core) DecideDevice(userCode string, u *oauth.User, approve bool) {
 	if err != nil {
 		c.T.Fatal(err)
 	}
+}
+
+// OneWinner sends n token requests at once (try in n goroutines released
+// together) and fails the test unless exactly one gets tokens and every
+// other is refused with invalid_grant. It returns the winner's response.
+func OneWinner(t testing.TB, n int, try func() (*oauth.TokenResponse, error)) *oauth.TokenResponse {
+	t.Helper()
+	resps := make([]*oauth.TokenResponse, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			resps[i], errs[i] = try()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	var winner *oauth.TokenResponse
+	for i := range n {
+		switch {
+		case errs[i] == nil && winner == nil:
+			winner = resps[i]
+		case errs[i] == nil:
+			t.Fatalf("two of %d concurrent requests got tokens", n)
+		case Code(errs[i]) != "invalid_grant":
+			t.Fatalf("a concurrent request: %v", errs[i])
+		}
+	}
+	if winner == nil {
+		t.Fatalf("none of %d concurrent requests got tokens", n)
+	}
+	return winner
+}
+
+// WantTokens checks a token request's answer against the error code a
+// test expects: with code set, no response and the error WantError wants
+// (code, its description containing fragment); with code "", no error.
+// It reports whether there is a response to check further.
+func WantTokens(t testing.TB, resp *oauth.TokenResponse, err error, code, fragment string) bool {
+	t.Helper()
+	if code == "" {
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		return true
+	}
+	if resp != nil {
+		t.Fatalf("answered %+v, want %s", resp, code)
+	}
+	WantError(t, err, code, fragment)
+	return false
 }
 
 // WantError fails the test unless err is an OAuth error with code whose

@@ -9,6 +9,7 @@ import (
 
 // TestMemModel runs the Model contract tests on the in-memory model.
 func TestMemModel(t *testing.T) {
+	t.Parallel()
 	oauthtest.RunModelTests(t, func(*testing.T) oauthtest.Fixture {
 		m := oauthtest.NewMemModel()
 		return oauthtest.Fixture{Model: m, Seed: m}
@@ -18,6 +19,7 @@ func TestMemModel(t *testing.T) {
 // TestMemModelShared runs them all on one model, as the Fixture
 // documentation allows: no test may depend on storage of its own.
 func TestMemModelShared(t *testing.T) {
+	t.Parallel()
 	m := oauthtest.NewMemModel()
 	oauthtest.RunModelTests(t, func(*testing.T) oauthtest.Fixture {
 		return oauthtest.Fixture{Model: m, Seed: m}
@@ -26,6 +28,7 @@ func TestMemModelShared(t *testing.T) {
 
 // Every contract test of the suite is in oauthtest.Tests.
 func TestEveryTestIsListed(t *testing.T) {
+	t.Parallel()
 	var fns []any
 	for _, tt := range oauthtest.Tests {
 		fns = append(fns, tt.Fn)
