@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/clients"
 	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/handlers"
 	"github.com/gatehouse/gatehouse/models"
@@ -564,21 +564,12 @@ func TestRule31_ConcurrentPollsRedeemOnce(t *testing.T) {
 		const n = 20
 		codes := make([]int, n)
 		bodies := make([]map[string]any, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				req := url.Values{"grant_type": {oauth.GrantDeviceCode}, "device_code": {resp.DeviceCode}}
-				r := f.doConcurrent(http.MethodPost, "/oauth/token", req, f.tvBasic()...)
-				codes[i] = r.StatusCode
-				_ = json.Unmarshal([]byte(r.body), &bodies[i])
-			}()
-		}
-		close(start)
-		wg.Wait()
+		oauthtest.Concurrently(n, func(i int) error {
+			req := url.Values{"grant_type": {oauth.GrantDeviceCode}, "device_code": {resp.DeviceCode}}
+			r := f.doConcurrent(http.MethodPost, "/oauth/token", req, f.tvBasic()...)
+			codes[i] = r.StatusCode
+			return json.Unmarshal([]byte(r.body), &bodies[i])
+		})
 		wins := 0
 		for i, c := range codes {
 			switch {

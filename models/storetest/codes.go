@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -54,7 +55,7 @@ func testCodeConcurrentRedeem(t *testing.T, s *models.Store) {
 	newClient(t, s, "app", nil)
 	ok(t, s.CreateAuthorizationCode(ctx, newCode("code", "app", u.ID, now().Add(time.Minute))))
 	codes := make([]*models.AuthorizationCode, racers)
-	errs := concurrently(racers, func(i int) error {
+	errs := oauthtest.Concurrently(racers, func(i int) error {
 		var err error
 		codes[i], err = s.RedeemAuthorizationCode(ctx, sha("code"), now())
 		return err

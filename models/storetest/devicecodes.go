@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -199,7 +200,7 @@ func testDeviceConcurrentRedeem(t *testing.T, s *models.Store) {
 	ok(t, s.CreateDeviceCode(ctx, d))
 	ok(t, s.DecideDeviceCode(ctx, d.ID, models.DeviceApproved, u.ID, now(), "openid", now()))
 	got := make([]*models.DeviceCode, deviceRacers)
-	errs := concurrently(deviceRacers, func(i int) error {
+	errs := oauthtest.Concurrently(deviceRacers, func(i int) error {
 		var err error
 		got[i], err = s.RedeemDeviceCode(ctx, sha("d"), now())
 		return err
@@ -217,7 +218,7 @@ func testDeviceConcurrentPoll(t *testing.T, s *models.Store) {
 	ok(t, s.CreateDeviceCode(ctx, d))
 	// Every racer read the row before any poll was recorded.
 	read := mustDevice(t, s, "d")
-	errs := concurrently(deviceRacers, func(i int) error {
+	errs := oauthtest.Concurrently(deviceRacers, func(i int) error {
 		prev := *read
 		return s.PollDeviceCode(ctx, &prev, now(), 5+i)
 	})
@@ -231,7 +232,7 @@ func testDeviceConcurrentDecide(t *testing.T, s *models.Store) {
 	newClient(t, s, "tv", nil)
 	d := newDevice("d", "UC-D", "tv", now().Add(time.Minute))
 	ok(t, s.CreateDeviceCode(ctx, d))
-	errs := concurrently(deviceRacers, func(i int) error {
+	errs := oauthtest.Concurrently(deviceRacers, func(i int) error {
 		status := models.DeviceApproved
 		if i%2 == 1 {
 			status = models.DeviceDenied

@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -158,24 +157,6 @@ func oneWinner(t *testing.T, what string, errs []error, lost error) int {
 		t.Fatalf("%s = %d, want 1", what, wins)
 	}
 	return winner
-}
-
-// concurrently runs fn n times at once and returns the errors.
-func concurrently(n int, fn func(i int) error) []error {
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			errs[i] = fn(i)
-		}()
-	}
-	close(start)
-	wg.Wait()
-	return errs
 }
 
 const racers = 50

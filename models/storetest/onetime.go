@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -32,6 +33,6 @@ func testOneTimeToken(t *testing.T, s *models.Store) {
 func testOneTimeTokenConcurrent(t *testing.T, s *models.Store) {
 	ctx := t.Context()
 	ok(t, s.CreateOneTimeToken(ctx, &models.OneTimeToken{TokenHash: sha("setup"), Purpose: "setup", ExpiresAt: now().Add(time.Hour)}))
-	errs := concurrently(20, func(int) error { return s.UseOneTimeToken(ctx, sha("setup"), "setup", now()) })
+	errs := oauthtest.Concurrently(20, func(int) error { return s.UseOneTimeToken(ctx, sha("setup"), "setup", now()) })
 	oneWinner(t, "successful uses", errs, store.ErrNotFound)
 }

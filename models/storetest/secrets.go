@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
 	"github.com/gatehouse/gatehouse/models"
 )
 
@@ -38,7 +39,7 @@ func testSecretConcurrent(t *testing.T, s *models.Store) {
 	ctx := t.Context()
 	const n = 20
 	values := make([][]byte, n)
-	errs := concurrently(n, func(i int) error {
+	errs := oauthtest.Concurrently(n, func(i int) error {
 		var err error
 		values[i], err = s.GetOrCreateSecret(ctx, "session", func() ([]byte, error) {
 			return []byte(fmt.Sprintf("value of instance %d", i)), nil

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -75,7 +76,7 @@ func testTokenConcurrentRotate(t *testing.T, s *models.Store) {
 	u := newUser(t, s, "alice")
 	newClient(t, s, "app", nil)
 	ok(t, s.CreateTokens(ctx, newToken("rt", models.TokenRefresh, "app", &u.ID, "fam", now().Add(time.Hour))))
-	errs := concurrently(racers, func(int) error {
+	errs := oauthtest.Concurrently(racers, func(int) error {
 		_, err := s.RotateRefreshToken(ctx, sha("rt"), now())
 		return err
 	})

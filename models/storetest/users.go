@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -169,7 +170,7 @@ func testUserConcurrentUpdate(t *testing.T, s *models.Store) {
 	ctx := t.Context()
 	u := newUser(t, s, "alice", func(u *models.User) { u.Name = "" })
 	const n = 20
-	for i, err := range concurrently(n, func(int) error {
+	for i, err := range oauthtest.Concurrently(n, func(int) error {
 		return s.UpdateUser(ctx, u.ID, func(x *models.User) error { x.Name += "x"; return nil })
 	}) {
 		if err != nil {
@@ -331,7 +332,7 @@ func testKeepLastAdminConcurrent(t *testing.T, s *models.Store) {
 	for _, name := range []string{"a0", "a1", "a2", "a3"} {
 		ids = append(ids, newUser(t, s, name, admin).ID)
 	}
-	errs := concurrently(n, func(i int) error {
+	errs := oauthtest.Concurrently(n, func(i int) error {
 		return s.UpdateUserKeepingAdmin(ctx, ids[i], func(u *models.User) error {
 			if i%2 == 0 {
 				u.Role = models.RoleDeveloper

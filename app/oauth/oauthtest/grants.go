@@ -94,19 +94,11 @@ func (c *Core) DecideDevice(userCode string, u *oauth.User, approve bool) {
 func OneWinner(t testing.TB, n int, try func() (*oauth.TokenResponse, error)) *oauth.TokenResponse {
 	t.Helper()
 	resps := make([]*oauth.TokenResponse, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			resps[i], errs[i] = try()
-		}()
-	}
-	close(start)
-	wg.Wait()
+	errs := Concurrently(n, func(i int) error {
+		var err error
+		resps[i], err = try()
+		return err
+	})
 	var winner *oauth.TokenResponse
 	for i := range n {
 		switch {

@@ -188,8 +188,10 @@ func show(v reflect.Value) string {
 	return fmt.Sprintf("%v", v.Interface())
 }
 
-// race runs fn n times at once and returns the errors in call order.
-func race(n int, fn func(i int) error) []error {
+// Concurrently runs fn(0) … fn(n-1) in n goroutines released together
+// and returns their errors, in order: the start of every single-winner
+// test (here, in the core's tests, in models/storetest).
+func Concurrently(n int, fn func(i int) error) []error {
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	errs := make([]error, n)
@@ -614,7 +616,7 @@ func testTokenRotateConcurrent(t *testing.T, f Fixture) {
 	s := seed(t, f)
 	at := now()
 	refresh := s.saved(t, s.token(oauth.KindRefresh, name("fam-"), at))[0]
-	errs := race(concurrency, func(i int) error {
+	errs := Concurrently(concurrency, func(i int) error {
 		return s.Model.RotateRefreshToken(s.ctx, refresh.Hash, at.Add(time.Duration(i+1)*time.Millisecond))
 	})
 	w := oneWinner(t, "RotateRefreshToken", errs)
@@ -752,7 +754,7 @@ func testFamilyConcurrentRecheck(t *testing.T, f Fixture) {
 	for range rounds {
 		at, fam := now(), name("fam-")
 		var tokens [writers][2]*oauth.Token
-		errs := race(writers+1, func(i int) error {
+		errs := Concurrently(writers+1, func(i int) error {
 			if i == writers {
 				_, err := s.Model.RevokeFamily(s.ctx, fam, at)
 				return err
@@ -831,7 +833,7 @@ func testCodeRedeemConcurrent(t *testing.T, f Fixture) {
 	c := s.code(name("fam-"), now())
 	ok(t, s.Model.SaveAuthorizationCode(s.ctx, c))
 	got := make([]*oauth.AuthorizationCode, concurrency)
-	errs := race(concurrency, func(i int) (err error) {
+	errs := Concurrently(concurrency, func(i int) (err error) {
 		got[i], err = s.Model.RedeemAuthorizationCode(s.ctx, c.Hash, now())
 		return err
 	})
@@ -984,7 +986,7 @@ func testDeviceDecideConcurrent(t *testing.T, f Fixture) {
 		users[i] = s.newUser(t, name("user"))
 	}
 	status := func(i int) string { return []string{oauth.DeviceApproved, oauth.DeviceDenied}[i%2] }
-	errs := race(concurrency, func(i int) error {
+	errs := Concurrently(concurrency, func(i int) error {
 		return s.Model.DecideDeviceCode(s.ctx, d.ID, status(i), users[i].ID, at, fmt.Sprintf("scope%d", i), at)
 	})
 	w := oneWinner(t, "DecideDeviceCode", errs)
@@ -1034,7 +1036,7 @@ func testDevicePollConcurrent(t *testing.T, f Fixture) {
 	at := now()
 	d := s.device(t, at.Add(10*time.Minute))
 	read := s.getDevice(t, d.Hash)
-	errs := race(concurrency, func(i int) error {
+	errs := Concurrently(concurrency, func(i int) error {
 		cp := *read
 		return s.Model.RecordDevicePoll(s.ctx, &cp, at.Add(time.Duration(i+1)*time.Millisecond), time.Duration(5+i)*time.Second)
 	})
@@ -1093,7 +1095,7 @@ func testDeviceRedeemConcurrent(t *testing.T, f Fixture) {
 	at := now()
 	d := s.device(t, at.Add(10*time.Minute))
 	ok(t, s.Model.DecideDeviceCode(s.ctx, d.ID, oauth.DeviceApproved, s.user.ID, at, "openid", at))
-	errs := race(concurrency, func(int) error {
+	errs := Concurrently(concurrency, func(int) error {
 		_, err := s.Model.RedeemDeviceCode(s.ctx, d.Hash, at)
 		return err
 	})
