@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/clients"
 	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
 	"github.com/gatehouse/gatehouse/app/password"
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/app/settings"
@@ -654,6 +655,45 @@ func TestRule28_RefreshRotationAndReuse(t *testing.T) {
 			t.Errorf("family access token still works after reuse: %d", api.StatusCode)
 		}
 	}
+}
+
+// Rule 50 on both databases, over HTTP: two simultaneous refreshes with
+// one refresh token (oauth2-proxy refreshing once per request in flight)
+// both succeed while refresh_token_reuse_interval allows it, and both new
+// refresh tokens work; with the default 0 one of them is refused and the
+// grant is revoked. The rule's cases are in app/oauth/grant_refresh_test.go.
+func TestRule50_TwoConcurrentRefreshes(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		f := newOAuthFixture(t, h)
+		f.signIn()
+		basic := []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(f.confID)+":"+url.QueryEscape(f.confSec)))}
+		refreshTwice := func(rt string) []*response {
+			out := make([]*response, 2)
+			oauthtest.Concurrently(2, func(i int) error {
+				out[i] = f.doConcurrent(http.MethodPost, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, basic...)
+				return nil
+			})
+			return out
+		}
+		_, rt := f.refreshPair("user.read")
+		rs := refreshTwice(rt)
+		if ok := (rs[0].StatusCode == 200) != (rs[1].StatusCode == 200); !ok || !strings.Contains(rs[0].body+rs[1].body, "already used") {
+			t.Fatalf("interval 0: %d %s / %d %s, want one success and one reuse", rs[0].StatusCode, rs[0].body, rs[1].StatusCode, rs[1].body)
+		}
+		f.set("refresh_token_reuse_interval", "5s")
+		_, rt = f.refreshPair("user.read")
+		for i, r := range refreshTwice(rt) {
+			var m map[string]any
+			_ = json.Unmarshal([]byte(r.body), &m)
+			if r.StatusCode != 200 || m["refresh_token"] == nil {
+				t.Fatalf("refresh %d within the interval: %d %s", i, r.StatusCode, r.body)
+			}
+			if r2, m2 := f.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {m["refresh_token"].(string)}}, true); r2.StatusCode != 200 {
+				t.Fatalf("new refresh token %d: %d %v", i, r2.StatusCode, m2)
+			}
+		}
+	})
 }
 
 // The password grant end to end: off by default (the

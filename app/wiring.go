@@ -70,6 +70,7 @@ func (p settingsPolicy) Policy(ctx context.Context) (oauth.Policy, error) {
 		AccessTokenFormat:         v.AccessTokenFormat,
 		AccessTokenLifetime:       v.AccessTokenLifetime,
 		RefreshTokenLifetime:      v.RefreshTokenLifetime,
+		RefreshTokenReuseInterval: v.RefreshTokenReuseInterval,
 		AuthorizationCodeLifetime: v.AuthorizationCodeLifetime,
 		DeviceCodeLifetime:        v.DeviceCodeLifetime,
 		DevicePollInterval:        v.DevicePollInterval,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/app/store"
@@ -28,7 +29,10 @@ func (refreshTokenGrant) Enabled(Policy) bool { return true }
 // narrows the scope if asked, rotates the token and issues a new pair in
 // the same family. The new refresh token keeps the original scope and the
 // original absolute expiry. Presenting a token that was already rotated is
-// reuse: the whole family is revoked.
+// reuse: the whole family is revoked — unless it was rotated less than
+// refresh_token_reuse_interval ago (a client refreshing once per request
+// in flight): then it gets a fresh pair of the same family, and the pair
+// the rotation gave keeps working too (rule 50).
 func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResponse, error) {
 	s := g.s
 	plain := r.Form.Get("refresh_token")
@@ -53,7 +57,8 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 	if t.RevokedAt != nil {
 		return nil, ErrInvalidGrant.WithDescription("the refresh token has been revoked")
 	}
-	if t.RotatedAt != nil {
+	grace := g.withinReuseInterval(r, t, now)
+	if t.RotatedAt != nil && !grace {
 		return nil, g.reuse(ctx, r, t)
 	}
 	if !now.Before(t.ExpiresAt) {
@@ -75,15 +80,30 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 	if serr != nil {
 		return nil, serr
 	}
-	if err := s.model.RotateRefreshToken(ctx, hash, now); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			// Used concurrently: the same token presented twice.
-			return nil, g.reuse(ctx, r, t)
+	if !grace {
+		if err := s.model.RotateRefreshToken(ctx, hash, now); err != nil {
+			if !errors.Is(err, store.ErrConflict) {
+				return nil, serverError(err)
+			}
+			// Used concurrently: the same token presented twice. Within
+			// the reuse interval of the rotation that won, that is allowed.
+			if t, err = s.model.GetToken(ctx, hash); err != nil {
+				return nil, serverError(err)
+			}
+			if t.RevokedAt != nil || !g.withinReuseInterval(r, t, now) {
+				return nil, g.reuse(ctx, r, t)
+			}
 		}
-		return nil, serverError(err)
 	}
 	return s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: t.UserID, user: u, scope: JoinScope(scope), familyID: t.FamilyID,
 		authTime: t.AuthTime, refresh: true, refreshScope: t.Scope, refreshExpiry: t.ExpiresAt, recheck: true})
+}
+
+// withinReuseInterval reports whether t was rotated less than the reuse
+// interval before now (never when the interval is 0).
+func (g refreshTokenGrant) withinReuseInterval(r *TokenRequest, t *Token, now time.Time) bool {
+	iv := r.Policy.RefreshTokenReuseInterval
+	return iv > 0 && t.RotatedAt != nil && now.Sub(*t.RotatedAt) < iv
 }
 
 // reuse revokes the family of a refresh token presented after rotation.

@@ -245,3 +245,96 @@ func TestRule34_RefreshedIDToken(t *testing.T) {
 		t.Fatalf("without openid: %+v %v", resp, err)
 	}
 }
+
+// Rule 50: within refresh_token_reuse_interval after a rotation, the
+// same client may present the rotated refresh token again and gets a
+// fresh pair of the same family (the pair the rotation gave keeps
+// working); from the end of the interval on it is reuse again, and the
+// family is revoked. Another client's presentation and a revoked family
+// stay refused.
+func TestRule50_ReuseInterval(t *testing.T) {
+	t.Parallel()
+	const interval = 10 * time.Second
+	cases := []struct {
+		name       string
+		interval   time.Duration
+		after      time.Duration // between the rotation and presenting the old token again
+		other      bool          // the other client presents it
+		revoke     bool          // the family is revoked in between
+		code, desc string
+	}{
+		{name: "within the interval", interval: interval, after: 5 * time.Second},
+		{name: "just before its end", interval: interval, after: interval - time.Microsecond},
+		{name: "at its end: reuse", interval: interval, after: interval, code: "invalid_grant", desc: "already used; every token of this grant has been revoked"},
+		{name: "interval 0: reuse at once", after: 0, code: "invalid_grant", desc: "already used"},
+		{name: "another client within the interval", interval: interval, after: time.Second, other: true, code: "invalid_grant", desc: "issued to another client"},
+		{name: "revoked family within the interval", interval: interval, after: time.Second, revoke: true, code: "invalid_grant", desc: "has been revoked"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCodeCore(t, oauthtest.WithPolicy(func(p *oauth.Policy) { p.RefreshTokenReuseInterval = tc.interval }))
+			first := c.CodeTokens(c.conf, c.confSec, c.alice, "user.read")
+			second, err := c.Token(c.conf, c.confSec, refreshForm(first.RefreshToken))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Advance(tc.after)
+			if tc.revoke {
+				if _, err := c.Model.RevokeFamily(context.Background(), c.StoredToken(first.RefreshToken).FamilyID, c.Now()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			id, sec := c.conf, c.confSec
+			if tc.other {
+				id, sec = c.other, c.otherSec
+			}
+			again, err := c.Token(id, sec, refreshForm(first.RefreshToken))
+			if !oauthtest.WantTokens(t, again, err, tc.code, tc.desc) {
+				if tc.other && c.StoredToken(second.RefreshToken).RevokedAt != nil {
+					t.Fatal("another client's presentation revoked the family")
+				}
+				return
+			}
+			if fam := c.StoredToken(first.RefreshToken).FamilyID; c.StoredToken(again.RefreshToken).FamilyID != fam || c.StoredToken(again.AccessToken).FamilyID != fam {
+				t.Fatal("the fresh pair is not of the same family")
+			}
+			if len(c.Events()) != 0 {
+				t.Fatalf("a presentation within the interval was reported: %+v", c.Events())
+			}
+			// Both refresh tokens now in the client's hands work.
+			for _, rt := range []string{second.RefreshToken, again.RefreshToken} {
+				if _, err := c.Token(c.conf, c.confSec, refreshForm(rt)); err != nil {
+					t.Fatalf("a refresh token of the family no longer works: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// Rule 50 under concurrency: with a reuse interval, simultaneous
+// refreshes with one token all get tokens, every new refresh token works,
+// and nothing is revoked.
+func TestRule50_ConcurrentRefreshesWithinTheInterval(t *testing.T) {
+	t.Parallel()
+	c := newCodeCore(t, oauthtest.WithPolicy(func(p *oauth.Policy) { p.RefreshTokenReuseInterval = 5 * time.Second }))
+	pair := c.CodeTokens(c.conf, c.confSec, c.alice, "user.read")
+	const n = 16
+	resps := make([]*oauth.TokenResponse, n)
+	for i, err := range oauthtest.Concurrently(n, func(i int) error {
+		var err error
+		resps[i], err = c.Server.Token(context.Background(), c.ClientRequest(c.conf, c.confSec, refreshForm(pair.RefreshToken)))
+		return err
+	}) {
+		if err != nil {
+			t.Fatalf("refresh %d of %d concurrent ones: %v", i, n, err)
+		}
+	}
+	for i, r := range resps {
+		if _, err := c.Token(c.conf, c.confSec, refreshForm(r.RefreshToken)); err != nil {
+			t.Fatalf("new refresh token %d: %v", i, err)
+		}
+	}
+	if c.StoredToken(pair.AccessToken).RevokedAt != nil || len(c.Events()) != 0 {
+		t.Fatalf("the family was revoked: events %+v", c.Events())
+	}
+}

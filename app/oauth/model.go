@@ -188,6 +188,10 @@ type Policy struct {
 	AccessTokenFormat         string
 	AccessTokenLifetime       time.Duration
 	RefreshTokenLifetime      time.Duration
+	// RefreshTokenReuseInterval: for this long after a refresh token was
+	// rotated, the same client may present it again and get fresh tokens
+	// of the same family instead of the family being revoked (0: off).
+	RefreshTokenReuseInterval time.Duration
 	AuthorizationCodeLifetime time.Duration
 	DeviceCodeLifetime        time.Duration
 	DevicePollInterval        time.Duration

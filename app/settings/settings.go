@@ -80,6 +80,10 @@ var Definitions = []Definition{
 		Title: "Refresh token lifetime",
 		Help:  "Absolute lifetime of a refresh token family, counted from the original grant (at most 8760h, one year).",
 		Risk:  "Rotation detects stolen refresh tokens, but a shorter lifetime limits how long an unnoticed theft lasts."},
+	{Key: "refresh_token_reuse_interval", Default: "0s", Kind: Duration, Min: time.Second, Max: time.Minute, Zero: "off: a second use always revokes the grant", Group: "Token lifetimes",
+		Title: "Refresh token reuse interval",
+		Help:  "For this long after a refresh token is rotated, the same client may present it again and gets fresh tokens of the same grant instead of having the whole grant revoked (at most 60s; 0 turns it off). Clients that refresh once per request in flight, such as oauth2-proxy with its cookie session store, need a few seconds.",
+		Risk:  "Within the interval a stolen refresh token that was just used is not detected as reuse. Keep it to a few seconds."},
 	{Key: "authorization_code_lifetime", Default: "5m", Kind: Duration, Min: time.Second, Max: 10 * time.Minute, Group: "Token lifetimes",
 		Title: "Authorization code lifetime",
 		Help:  "How long an authorization code can be redeemed (at most 10m, as RFC 6749 §4.1.2 recommends).",
@@ -225,6 +229,9 @@ type Values struct {
 	RememberConsent           bool
 	AccessTokenLifetime       time.Duration
 	RefreshTokenLifetime      time.Duration
+	// RefreshTokenReuseInterval: a rotated refresh token presented again
+	// within it is not reuse (0: off).
+	RefreshTokenReuseInterval time.Duration
 	AuthorizationCodeLifetime time.Duration
 	DeviceCodeLifetime        time.Duration
 	DevicePollInterval        time.Duration
@@ -263,6 +270,7 @@ func Resolve(stored map[string]string) (v Values, raw map[string]string, bad []s
 		RememberConsent:           b("remember_consent"),
 		AccessTokenLifetime:       dur("access_token_lifetime"),
 		RefreshTokenLifetime:      dur("refresh_token_lifetime"),
+		RefreshTokenReuseInterval: dur("refresh_token_reuse_interval"),
 		AuthorizationCodeLifetime: dur("authorization_code_lifetime"),
 		DeviceCodeLifetime:        dur("device_code_lifetime"),
 		DevicePollInterval:        dur("device_poll_interval"),

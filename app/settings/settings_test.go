@@ -26,7 +26,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"remember_consent": "true", "allow_signup": "false", "device_code_lifetime": "10m",
 		"device_poll_interval": "5s", "access_token_format": "opaque",
 		"session_lifetime": "720h", "session_idle_timeout": "12h",
-		"audit_retention": "2160h",
+		"audit_retention": "2160h", "refresh_token_reuse_interval": "0s",
 	}
 	if len(raw) != len(want) {
 		t.Fatalf("%d settings, SPEC has %d", len(raw), len(want))
@@ -44,15 +44,16 @@ func TestDefaultsMatchSpec(t *testing.T) {
 func TestValidation(t *testing.T) {
 	t.Parallel()
 	bad := map[string]string{
-		"authorization_code_lifetime": "11m",
-		"access_token_lifetime":       "0s",
-		"refresh_token_lifetime":      "-1h",
-		"device_poll_interval":        "soon",
-		"enforce_state":               "maybe",
-		"require_pkce":                "some",
-		"access_token_format":         "xml",
-		"session_lifetime":            "1m",
-		"session_idle_timeout":        "721h",
+		"authorization_code_lifetime":  "11m",
+		"access_token_lifetime":        "0s",
+		"refresh_token_lifetime":       "-1h",
+		"device_poll_interval":         "soon",
+		"enforce_state":                "maybe",
+		"require_pkce":                 "some",
+		"access_token_format":          "xml",
+		"session_lifetime":             "1m",
+		"session_idle_timeout":         "721h",
+		"refresh_token_reuse_interval": "61s",
 	}
 	for k, v := range bad {
 		if _, err := Normalize(k, v); err == nil {
