@@ -176,6 +176,11 @@ func (d *Definition) Normalize(value string) (string, error) {
 			return "", fmt.Errorf("%s must be a duration such as 30s, 5m or 1h, not %q", d.Key, value)
 		}
 		if dur == 0 && d.Zero != "" {
+			// Written as the default writes it when that is 0 ("0s",
+			// SPEC.md's spelling), else "0".
+			if z, err := time.ParseDuration(d.Default); err == nil && z == 0 {
+				return d.Default, nil
+			}
 			return "0", nil
 		}
 		if dur <= 0 {

@@ -125,6 +125,16 @@ func TestZeroAllowed(t *testing.T) {
 			t.Errorf("Normalize(audit_retention, %q) = %q, %v; want 0", in, got, err)
 		}
 	}
+	// A setting whose default is 0 writes 0 as its default does, so that
+	// saving the settings form unchanged stores nothing.
+	for _, in := range []string{"0", "0s", "0ms"} {
+		if got, err := Normalize("refresh_token_reuse_interval", in); err != nil || got != "0s" {
+			t.Errorf("Normalize(refresh_token_reuse_interval, %q) = %q, %v; want 0s", in, got, err)
+		}
+	}
+	if got, err := Normalize("refresh_token_reuse_interval", "500ms"); err == nil {
+		t.Errorf("500ms accepted as %q (at least 1s or 0)", got)
+	}
 	if got, err := Normalize("audit_retention", "720h"); err != nil || got != "720h" {
 		t.Errorf("720h: %q %v", got, err)
 	}
