@@ -226,14 +226,14 @@ func ShortDuration(d time.Duration) string {
 
 // Values are the typed settings in force.
 type Values struct {
-	AllowImplicitGrant        bool
-	AllowPasswordGrant        bool
-	EnforceState              bool
-	RequireExactRedirectURI   bool
-	RequirePKCE               string // public | all | none
-	RememberConsent           bool
-	AccessTokenLifetime       time.Duration
-	RefreshTokenLifetime      time.Duration
+	AllowImplicitGrant      bool
+	AllowPasswordGrant      bool
+	EnforceState            bool
+	RequireExactRedirectURI bool
+	RequirePKCE             string // public | all | none
+	RememberConsent         bool
+	AccessTokenLifetime     time.Duration
+	RefreshTokenLifetime    time.Duration
 	// RefreshTokenReuseInterval: a rotated refresh token presented again
 	// within it is not reuse (0: off).
 	RefreshTokenReuseInterval time.Duration
