@@ -185,9 +185,9 @@ type Policy struct {
 	RequirePKCE     string
 	RememberConsent bool
 	// AccessTokenFormat is opaque or jwt (AccessTokenFormatJWT).
-	AccessTokenFormat         string
-	AccessTokenLifetime       time.Duration
-	RefreshTokenLifetime      time.Duration
+	AccessTokenFormat    string
+	AccessTokenLifetime  time.Duration
+	RefreshTokenLifetime time.Duration
 	// RefreshTokenReuseInterval: for this long after a refresh token was
 	// rotated, the same client may present it again and get fresh tokens
 	// of the same family instead of the family being revoked (0: off).
