@@ -80,7 +80,7 @@ var Definitions = []Definition{
 		Title: "Refresh token lifetime",
 		Help:  "Absolute lifetime of a refresh token family, counted from the original grant (at most 8760h, one year).",
 		Risk:  "Rotation detects stolen refresh tokens, but a shorter lifetime limits how long an unnoticed theft lasts."},
-	{Key: "refresh_token_reuse_interval", Default: "0s", Kind: Duration, Min: time.Second, Max: time.Minute, Zero: "off: a second use always revokes the grant", Group: "Token lifetimes",
+	{Key: "refresh_token_reuse_interval", Default: "0s", Kind: Duration, Min: time.Second, Max: time.Minute, Zero: "turn it off, so that a second use always revokes the grant", Group: "Token lifetimes",
 		Title: "Refresh token reuse interval",
 		Help:  "For this long after a refresh token is rotated, the same client may present it again and gets fresh tokens of the same grant instead of having the whole grant revoked (at most 60s; 0 turns it off). Clients that refresh once per request in flight, such as oauth2-proxy with its cookie session store, need a few seconds.",
 		Risk:  "Within the interval a stolen refresh token that was just used is not detected as reuse. Keep it to a few seconds."},
