@@ -38,9 +38,7 @@ func (h *Handlers) DeviceAuthorization(c *fiber.Ctx) error {
 			return nil, err
 		}
 		if wait > 0 {
-			e := oauth.ErrTooManyRequests.WithDescription("too many device authorization requests from this address; try again later")
-			e.RetryAfter = throttle.RetryAfterSeconds(wait)
-			return nil, e
+			return nil, oauth.TooManyRequests(wait, "too many device authorization requests from this address; try again later")
 		}
 		return h.OAuth.DeviceAuthorization(ctx, r)
 	})

@@ -158,7 +158,7 @@ func (s *Server) clientFailed(ctx context.Context, r *ClientRequest, id, desc st
 			return serverError(err)
 		}
 		if wait > 0 {
-			return tooManyRequests(wait, "too many failed client authentications; try again later")
+			return TooManyRequests(wait, "too many failed client authentications; try again later")
 		}
 		if err := limiter.Fail(ctx, id, addr); err != nil {
 			return serverError(err)

@@ -73,7 +73,7 @@ func (s *Server) checkPassword(ctx context.Context, username, pw, address string
 			return nil, serverError(err)
 		}
 		if wait > 0 {
-			return nil, tooManyRequests(wait, "too many failed sign-in attempts; try again later")
+			return nil, TooManyRequests(wait, "too many failed sign-in attempts; try again later")
 		}
 		attempt = a
 	}

@@ -37,9 +37,9 @@ type PasswordChecker interface {
 	VerifyDummy(pw string)
 }
 
-// tooManyRequests is the 429 answer to a throttled attempt, with
+// TooManyRequests is the 429 answer to a throttled attempt, with
 // Retry-After rounded up to whole seconds (at least one).
-func tooManyRequests(wait time.Duration, desc string) *Error {
+func TooManyRequests(wait time.Duration, desc string) *Error {
 	e := ErrTooManyRequests.WithDescription("%s", desc)
 	e.RetryAfter = max(int((wait+time.Second-1)/time.Second), 1)
 	return e
