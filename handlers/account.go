@@ -139,14 +139,14 @@ func (h *Handlers) ChangePassword(c *fiber.Ctx) error {
 		return render(fiber.StatusUnprocessableEntity, views.FieldErrors{"new_password_confirm": "The two passwords do not match."})
 	}
 	now := h.Now().UTC()
-	revoked, err := accounts.ChangePassword(ctx, h.Store, u.ID, next, now, signOutApps)
+	revoked, err := accounts.ChangePassword(ctx, h.Store, u.ID, next, now, signOutApps, web.CurrentSession(c).IDHash())
 	if err != nil {
 		return err
 	}
 	h.audit(c, u, "user.password_changed", u.Username, true, map[string]string{
 		"sign_out_apps": strconv.FormatBool(signOutApps), "families_revoked": strconv.FormatInt(revoked, 10)})
 	sess := web.CurrentSession(c)
-	sess.SignIn(u.ID, now) // a fresh session ID for this browser
+	sess.SignIn(u.ID, now, device(c)) // a fresh session ID for this browser
 	if signOutApps {
 		sess.AddFlash("success", "Your password was changed. Your other sessions and your apps were signed out: apps ask you to sign in again.")
 	} else {

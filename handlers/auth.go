@@ -169,7 +169,7 @@ func (h *Handlers) Login(c *fiber.Ctx) error {
 		h.Metrics.LoginFailed(metrics.LoginForm)
 		return fail(fiber.StatusForbidden, msgDisabled)
 	}
-	web.CurrentSession(c).SignIn(u.ID, h.Now())
+	web.CurrentSession(c).SignIn(u.ID, h.Now(), device(c))
 	if err := h.setDeviceCookie(c, u.ID); err != nil {
 		// Signed in all the same; the next sign-in tries again.
 		h.Log.ErrorContext(ctx, "device cookie not set", "err", err)
@@ -207,6 +207,11 @@ func (h *Handlers) CSRFFailed(c *fiber.Ctx) error {
 		return h.renderLogin(c, fiber.StatusForbidden, h.base(c, "Sign in", ""), f)
 	}
 	return h.RenderError(c, fiber.StatusForbidden, "This form has expired", web.CSRFMessage)
+}
+
+// device is where the request comes from, as a session remembers it.
+func device(c *fiber.Ctx) web.Device {
+	return web.Device{UserAgent: c.Get(fiber.HeaderUserAgent), RemoteAddr: web.IP(c)}
 }
 
 // Logout ends the session (POST /logout).
@@ -270,7 +275,7 @@ func (h *Handlers) Signup(c *fiber.Ctx) error {
 	}
 	h.audit(c, u, "user.signup", u.Username, true, nil)
 	sess := web.CurrentSession(c)
-	sess.SignIn(u.ID, h.Now())
+	sess.SignIn(u.ID, h.Now(), device(c))
 	sess.AddFlash("success", "Your account is ready.")
 	return seeOther(c, "/dashboard")
 }

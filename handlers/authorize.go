@@ -182,7 +182,7 @@ func (h *Handlers) resumeAuthorization(c *fiber.Ctx, id string, p pendingAuthori
 	ctx := c.UserContext()
 	sess := web.CurrentSession(c)
 	u := web.CurrentUser(c)
-	v := oauth.Visitor{AuthTime: sess.AuthTime(), Started: p.Started}
+	v := oauth.Visitor{AuthTime: sess.AuthTime(), Started: p.Started, SID: sess.SID()}
 	if u != nil {
 		v.User = models.OAuthUser(u)
 	}
@@ -307,7 +307,7 @@ func (h *Handlers) ConsentDecision(c *fiber.Ctx) error {
 		h.audit(c, u, "consent.denied", req.Client.ID, true, nil)
 		return c.Redirect(h.OAuth.Deny(req), fiber.StatusSeeOther)
 	}
-	loc, err := h.OAuth.Approve(c.UserContext(), req, models.OAuthUser(u), sess.AuthTime(), true)
+	loc, err := h.OAuth.Approve(c.UserContext(), req, oauth.Visitor{User: models.OAuthUser(u), AuthTime: sess.AuthTime(), SID: sess.SID()}, true)
 	if err != nil {
 		return h.authorizeError(c, err)
 	}

@@ -116,7 +116,7 @@ func (h *Handlers) Setup(c *fiber.Ctx) error {
 	}
 	h.audit(c, user, "setup.admin_created", user.Username, true, nil)
 	sess := web.CurrentSession(c)
-	sess.SignIn(user.ID, h.Now())
+	sess.SignIn(user.ID, h.Now(), device(c))
 	sess.AddFlash("success", "Gatehouse is ready. You are signed in as the first administrator.")
 	return seeOther(c, "/dashboard")
 }

@@ -272,7 +272,7 @@ func (h *Handlers) DisableUser(c *fiber.Ctx) error {
 	}
 	// Signed out everywhere (LoadUser would also sign out a disabled
 	// user's sessions, but only when they next come back).
-	if _, err := h.Store.DeleteUserWebSessions(ctx, u.ID, nil); err != nil {
+	if _, err := h.Store.EndUserWebSessions(ctx, u.ID, nil); err != nil {
 		return err
 	}
 	if changed {

@@ -60,8 +60,18 @@ type Client struct {
 	Public          bool
 	OwnerID         *int64
 	SecretRotatedAt *time.Time
-	CreatedAt       time.Time
-	UpdatedAt       time.Time
+	// Logout (OpenID Connect RP-Initiated, Back-Channel and Front-Channel
+	// Logout 1.0).
+	PostLogoutRedirectURIs            []string `gorm:"column:post_logout_redirect_uris;serializer:json"`
+	BackchannelLogoutURI              string   `gorm:"column:backchannel_logout_uri"`
+	BackchannelLogoutSessionRequired  bool
+	FrontchannelLogoutURI             string `gorm:"column:frontchannel_logout_uri"`
+	FrontchannelLogoutSessionRequired bool
+	// RefreshTokenReuseSeconds overrides the refresh_token_reuse_interval
+	// setting for this client (nil: the setting).
+	RefreshTokenReuseSeconds *int64
+	CreatedAt                time.Time
+	UpdatedAt                time.Time
 }
 
 // Scope is a permission a client can ask for; it may guard a resource path.
@@ -100,6 +110,7 @@ type AuthorizationCode struct {
 	CodeChallengeMethod string
 	Nonce               string
 	FamilyID            string
+	SID                 string `gorm:"column:sid"` // the browser session that approved it
 	AuthTime            time.Time
 	ExpiresAt           time.Time
 	RedeemedAt          *time.Time
@@ -122,6 +133,7 @@ type Token struct {
 	UserID    *int64
 	Scope     string
 	FamilyID  string
+	SID       string `gorm:"column:sid"` // the browser session that issued the grant ("" for none)
 	AuthTime  *time.Time
 	ExpiresAt time.Time
 	RotatedAt *time.Time
@@ -213,12 +225,17 @@ type AppSecret struct {
 // WebSession is a browser session of the dashboard, keyed by the hash of the
 // random session ID kept in the cookie.
 type WebSession struct {
-	IDHash    []byte `gorm:"column:id_hash;primaryKey"`
-	UserID    *int64
-	Data      []byte
-	ExpiresAt time.Time
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	IDHash []byte `gorm:"column:id_hash;primaryKey"`
+	// SID is the session's public, stable ID: the sid claim of the ID
+	// tokens issued in it, and what logout notifications name.
+	SID        string `gorm:"column:sid"`
+	UserID     *int64
+	UserAgent  string
+	RemoteAddr string
+	Data       []byte
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // ThrottleEvent is one counted failure (a failed sign-in, say) for a key.
@@ -235,4 +252,19 @@ type OneTimeToken struct {
 	ExpiresAt time.Time
 	UsedAt    *time.Time
 	CreatedAt time.Time
+}
+
+// LogoutDelivery is a back-channel logout token waiting to be POSTed to a
+// client's backchannel_logout_uri: a durable queue, so that a restart or a
+// second instance loses none. The token is signed at each attempt.
+type LogoutDelivery struct {
+	ID            int64
+	ClientID      string
+	Subject       string // the user's sub ("" when only sid is sent)
+	SID           string `gorm:"column:sid"`
+	Attempts      int
+	NextAttemptAt time.Time
+	LockedUntil   *time.Time
+	LastError     string
+	CreatedAt     time.Time
 }

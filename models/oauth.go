@@ -17,8 +17,14 @@ var _ oauth.Model = OAuthModel{}
 
 // OAuthClient converts a client for the core.
 func OAuthClient(c *Client) *oauth.Client {
-	return &oauth.Client{ID: c.ClientID, SecretHash: c.SecretHash, Public: c.Public, Name: c.Name, Icon: c.Icon,
-		Homepage: c.Homepage, RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes}
+	oc := &oauth.Client{ID: c.ClientID, SecretHash: c.SecretHash, Public: c.Public, Name: c.Name, Icon: c.Icon,
+		Homepage: c.Homepage, RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes,
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs}
+	if c.RefreshTokenReuseSeconds != nil {
+		iv := time.Duration(*c.RefreshTokenReuseSeconds) * time.Second
+		oc.RefreshTokenReuseInterval = &iv
+	}
+	return oc
 }
 
 // OAuthUser converts a user for the core.
@@ -62,13 +68,13 @@ func (m OAuthModel) GetUserByID(ctx context.Context, id int64) (*oauth.User, err
 
 func tokenRow(t *oauth.Token) *Token {
 	return &Token{TokenHash: t.Hash, Kind: t.Kind, ClientID: t.ClientID, UserID: t.UserID, Scope: t.Scope,
-		FamilyID: t.FamilyID, AuthTime: t.AuthTime, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt, RevokedAt: t.RevokedAt,
+		FamilyID: t.FamilyID, SID: t.SID, AuthTime: t.AuthTime, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt, RevokedAt: t.RevokedAt,
 		CreatedAt: t.IssuedAt}
 }
 
 func oauthToken(t *Token) *oauth.Token {
 	return &oauth.Token{Hash: t.TokenHash, Kind: t.Kind, ClientID: t.ClientID, UserID: t.UserID, Scope: t.Scope,
-		FamilyID: t.FamilyID, AuthTime: t.AuthTime, IssuedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt,
+		FamilyID: t.FamilyID, SID: t.SID, AuthTime: t.AuthTime, IssuedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt,
 		RevokedAt: t.RevokedAt}
 }
 
@@ -115,7 +121,7 @@ func (m OAuthModel) FamilyRevoked(ctx context.Context, familyID string) (bool, e
 func (m OAuthModel) SaveAuthorizationCode(ctx context.Context, c *oauth.AuthorizationCode) error {
 	return m.S.CreateAuthorizationCode(ctx, &AuthorizationCode{CodeHash: c.Hash, ClientID: c.ClientID, UserID: c.UserID,
 		RedirectURI: c.RedirectURI, Scope: c.Scope, CodeChallenge: c.CodeChallenge, CodeChallengeMethod: c.CodeChallengeMethod,
-		Nonce: c.Nonce, FamilyID: c.FamilyID, AuthTime: c.AuthTime, ExpiresAt: c.ExpiresAt})
+		Nonce: c.Nonce, FamilyID: c.FamilyID, SID: c.SID, AuthTime: c.AuthTime, ExpiresAt: c.ExpiresAt})
 }
 
 // RedeemAuthorizationCode implements oauth.CodeModel.
@@ -126,7 +132,7 @@ func (m OAuthModel) RedeemAuthorizationCode(ctx context.Context, hash []byte, no
 	}
 	return &oauth.AuthorizationCode{Hash: c.CodeHash, ClientID: c.ClientID, UserID: c.UserID, RedirectURI: c.RedirectURI,
 		Scope: c.Scope, CodeChallenge: c.CodeChallenge, CodeChallengeMethod: c.CodeChallengeMethod, Nonce: c.Nonce,
-		FamilyID: c.FamilyID, AuthTime: c.AuthTime, ExpiresAt: c.ExpiresAt}, err
+		FamilyID: c.FamilyID, SID: c.SID, AuthTime: c.AuthTime, ExpiresAt: c.ExpiresAt}, err
 }
 
 // ListScopes implements oauth.ScopeModel.

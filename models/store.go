@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -43,12 +44,19 @@ type Store struct {
 	tokens *tokenBatcher
 	// sealer encrypts app secrets at rest; nil without a key secret.
 	sealer *secret.Sealer
+	// hooks are shared by the Store and its transactions' Stores.
+	hooks *storeHooks
+}
+
+// storeHooks are callbacks the application sets once (SetLogoutQueued).
+type storeHooks struct {
+	logoutQueued atomic.Pointer[func()]
 }
 
 // New returns a Store using db, which must have been opened the way
 // app/database opens it (TranslateError, UTC NowFunc).
 func New(db *gorm.DB) *Store {
-	s := &Store{db: db, dialect: db.Dialector.Name()}
+	s := &Store{db: db, dialect: db.Dialector.Name(), hooks: &storeHooks{}}
 	s.tokens = newTokenBatcher(s)
 	return s
 }
@@ -68,7 +76,7 @@ func (s *Store) Tx(ctx context.Context, fn func(tx *Store) error) error {
 		return fn(s)
 	}
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(&Store{db: tx, dialect: s.dialect, inTx: true, sealer: s.sealer})
+		return fn(&Store{db: tx, dialect: s.dialect, inTx: true, sealer: s.sealer, hooks: s.hooks})
 	})
 }
 

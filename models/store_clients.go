@@ -22,12 +22,15 @@ type ClientFilter struct {
 
 // clientColumns are the columns UpdateClient writes.
 var clientColumns = []string{"secret_hash", "secret_hint", "name", "description", "icon", "homepage",
-	"redirect_uris", "grant_types", "scopes", "public", "owner_id", "secret_rotated_at", "updated_at"}
+	"redirect_uris", "grant_types", "scopes", "public", "owner_id", "secret_rotated_at",
+	"post_logout_redirect_uris", "backchannel_logout_uri", "backchannel_logout_session_required",
+	"frontchannel_logout_uri", "frontchannel_logout_session_required", "refresh_token_reuse_seconds", "updated_at"}
 
 func (c *Client) normalize() {
 	c.RedirectURIs = nonNil(c.RedirectURIs)
 	c.GrantTypes = nonNil(c.GrantTypes)
 	c.Scopes = nonNil(c.Scopes)
+	c.PostLogoutRedirectURIs = nonNil(c.PostLogoutRedirectURIs)
 	c.SecretRotatedAt = tsp(c.SecretRotatedAt)
 	c.CreatedAt = ts(c.CreatedAt)
 	c.UpdatedAt = ts(c.UpdatedAt)

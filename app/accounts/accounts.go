@@ -323,7 +323,9 @@ func UpdateProfile(ctx context.Context, st Updater, userID int64, p Profile) (Pr
 // PasswordSetter is the storage the password functions need.
 type PasswordSetter interface {
 	UpdateUser(ctx context.Context, id int64, fn func(*models.User) error) error
-	DeleteUserWebSessions(ctx context.Context, userID int64, keep []byte) (int64, error)
+	// EndUserWebSessions ends the user's browser sessions but keep
+	// (notifying the clients signed in through them).
+	EndUserWebSessions(ctx context.Context, userID int64, keep []byte) ([]models.EndedSession, error)
 	// RevokeUserFamilies revokes every token family of the user and
 	// returns how many it revoked.
 	RevokeUserFamilies(ctx context.Context, userID int64, now time.Time) (int64, error)
@@ -337,21 +339,21 @@ type PasswordSetter interface {
 // the old password keeps nothing. It returns how many token families
 // were revoked.
 func ResetPassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time) (int64, error) {
-	return setPassword(ctx, st, userID, pw, now, true)
+	return setPassword(ctx, st, userID, pw, now, true, nil)
 }
 
 // ChangePassword is the user's own change of password (the account page,
-// after checking the current one): every session of theirs ends (the
-// caller signs the current browser in again) and, with signOutApps, every
-// app they authorized loses its tokens as on ResetPassword. It returns how
-// many token families were revoked.
-func ChangePassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time, signOutApps bool) (int64, error) {
-	return setPassword(ctx, st, userID, pw, now, signOutApps)
+// after checking the current one): every other session of theirs ends
+// (keep is the ID hash of the browser's own, which the caller signs in
+// again) and, with signOutApps, every app they authorized loses its tokens
+// as on ResetPassword. It returns how many token families were revoked.
+func ChangePassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time, signOutApps bool, keep []byte) (int64, error) {
+	return setPassword(ctx, st, userID, pw, now, signOutApps, keep)
 }
 
 // setPassword stores the new password first, so that nothing revoked
 // afterwards can be obtained again with the old one.
-func setPassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time, signOutApps bool) (int64, error) {
+func setPassword(ctx context.Context, st PasswordSetter, userID int64, pw string, now time.Time, signOutApps bool, keep []byte) (int64, error) {
 	hash, err := password.Hash(pw)
 	if err != nil {
 		return 0, err
@@ -363,11 +365,17 @@ func setPassword(ctx context.Context, st PasswordSetter, userID int64, pw string
 	}); err != nil {
 		return 0, err
 	}
-	if _, err := st.DeleteUserWebSessions(ctx, userID, nil); err != nil {
+	// The apps first, so that the count is of every grant the user had
+	// (ending a session revokes the grants it started but
+	// offline_access ones, which only signOutApps reaches).
+	var revoked int64
+	if signOutApps {
+		if revoked, err = st.RevokeUserFamilies(ctx, userID, now); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := st.EndUserWebSessions(ctx, userID, keep); err != nil {
 		return 0, err
 	}
-	if !signOutApps {
-		return 0, nil
-	}
-	return st.RevokeUserFamilies(ctx, userID, now)
+	return revoked, nil
 }

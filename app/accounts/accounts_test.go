@@ -250,6 +250,7 @@ func TestCreateTakenEmail(t *testing.T) {
 type fakePasswords struct {
 	hash            string
 	sessionsDeleted bool
+	kept            []byte
 	revoked         bool
 	calls           []string
 }
@@ -264,10 +265,11 @@ func (f *fakePasswords) UpdateUser(_ context.Context, _ int64, fn func(*models.U
 	return nil
 }
 
-func (f *fakePasswords) DeleteUserWebSessions(context.Context, int64, []byte) (int64, error) {
+func (f *fakePasswords) EndUserWebSessions(_ context.Context, _ int64, keep []byte) ([]models.EndedSession, error) {
 	f.sessionsDeleted = true
+	f.kept = keep
 	f.calls = append(f.calls, "sessions")
-	return 2, nil
+	return []models.EndedSession{{SID: "a", UserID: 7}, {SID: "b", UserID: 7}}, nil
 }
 
 func (f *fakePasswords) RevokeUserFamilies(context.Context, int64, time.Time) (int64, error) {
@@ -285,16 +287,17 @@ func TestPasswordChangesSignOut(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	f := &fakePasswords{}
-	if n, err := ResetPassword(ctx, f, 7, "a new password", now); err != nil || n != 3 || !f.revoked || !f.sessionsDeleted || f.hash == "" ||
-		!slices.Equal(f.calls, []string{"password", "sessions", "apps"}) {
+	if n, err := ResetPassword(ctx, f, 7, "a new password", now); err != nil || n != 3 || !f.revoked || !f.sessionsDeleted || f.kept != nil || f.hash == "" ||
+		!slices.Equal(f.calls, []string{"password", "apps", "sessions"}) {
 		t.Errorf("reset: %d %v %+v", n, err, f)
 	}
 	f = &fakePasswords{}
-	if n, err := ChangePassword(ctx, f, 7, "a new password", now, true); err != nil || n != 3 || !f.revoked || !f.sessionsDeleted {
+	if n, err := ChangePassword(ctx, f, 7, "a new password", now, true, []byte("mine")); err != nil || n != 3 || !f.revoked || !f.sessionsDeleted ||
+		string(f.kept) != "mine" {
 		t.Errorf("change, signing out apps: %d %v %+v", n, err, f)
 	}
 	f = &fakePasswords{}
-	if n, err := ChangePassword(ctx, f, 7, "a new password", now, false); err != nil || n != 0 || f.revoked || !f.sessionsDeleted {
+	if n, err := ChangePassword(ctx, f, 7, "a new password", now, false, nil); err != nil || n != 0 || f.revoked || !f.sessionsDeleted {
 		t.Errorf("change, keeping apps: %d %v %+v", n, err, f)
 	}
 }

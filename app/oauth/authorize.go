@@ -304,6 +304,10 @@ type Visitor struct {
 	// Started is when the authorization request arrived (prompt=login,
 	// max_age: a sign-in since then counts).
 	Started time.Time
+	// SID is the browser session's public ID (the ID token's sid): what
+	// is issued now remembers it, so that ending the session can revoke
+	// it and notify the client.
+	SID string
 }
 
 // Decide takes a validated request as far as it can go without asking
@@ -323,7 +327,7 @@ func (s *Server) Decide(ctx context.Context, r *AuthorizeRequest, v Visitor) (Ne
 		return 0, "", err
 	}
 	if !need {
-		loc, err := s.Approve(ctx, r, v.User, v.AuthTime, false)
+		loc, err := s.Approve(ctx, r, v, false)
 		if err != nil {
 			return 0, "", err
 		}
@@ -357,8 +361,10 @@ func (s *Server) NeedsConsent(ctx context.Context, r *AuthorizeRequest, userID i
 // Approve completes the request for a user who consented (or whose
 // consent is remembered): it records the consent, issues the code (or,
 // for the implicit grant, the access token) and returns where to send the
-// browser.
-func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, u *User, authTime time.Time, recordConsent bool) (string, error) {
+// browser. v.User is the user; v.AuthTime and v.SID go into what is
+// issued.
+func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, v Visitor, recordConsent bool) (string, error) {
+	u, authTime := v.User, v.AuthTime
 	if recordConsent {
 		prev, err := s.model.GetConsent(ctx, u.ID, r.Client.ID)
 		if err != nil {
@@ -369,39 +375,40 @@ func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, u *User, auth
 			return "", serverError(err)
 		}
 	}
-	v := url.Values{}
+	q := url.Values{}
 	if r.State != "" {
-		v.Set("state", r.State)
+		q.Set("state", r.State)
 	}
 	if r.ResponseType == ResponseTypeToken {
 		uid, at := u.ID, authTime
-		resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client, userID: &uid, user: u, scope: JoinScope(r.Scopes), authTime: &at, noIDToken: true})
+		resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client, userID: &uid, user: u, scope: JoinScope(r.Scopes), authTime: &at,
+			sid: v.SID, noIDToken: true})
 		if e != nil {
 			return "", e
 		}
-		v.Set("access_token", resp.AccessToken)
-		v.Set("token_type", resp.TokenType)
-		v.Set("expires_in", strconv.FormatInt(resp.ExpiresIn, 10))
-		v.Set("scope", resp.Scope)
-		return s.location(r.RedirectURI, r.ResponseMode, v), nil
+		q.Set("access_token", resp.AccessToken)
+		q.Set("token_type", resp.TokenType)
+		q.Set("expires_in", strconv.FormatInt(resp.ExpiresIn, 10))
+		q.Set("scope", resp.Scope)
+		return s.location(r.RedirectURI, r.ResponseMode, q), nil
 	}
-	code, err := s.issueCode(ctx, r, u, authTime)
+	code, err := s.issueCode(ctx, r, u, authTime, v.SID)
 	if err != nil {
 		return "", err
 	}
-	v.Set("code", code)
-	return s.location(r.RedirectURI, r.ResponseMode, v), nil
+	q.Set("code", code)
+	return s.location(r.RedirectURI, r.ResponseMode, q), nil
 }
 
 // issueCode stores a new authorization code bound to the client, the
 // redirect_uri, the PKCE challenge, the nonce and the scope.
-func (s *Server) issueCode(ctx context.Context, r *AuthorizeRequest, u *User, authTime time.Time) (string, error) {
+func (s *Server) issueCode(ctx context.Context, r *AuthorizeRequest, u *User, authTime time.Time, sid string) (string, error) {
 	now := s.now()
 	plain := s.gen.AuthorizationCode()
 	c := &AuthorizationCode{
 		Hash: secret.Digest(plain), ClientID: r.Client.ID, UserID: u.ID, RedirectURI: r.RedirectURIParam,
 		Scope: JoinScope(r.Scopes), CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
-		Nonce: r.Nonce, FamilyID: newFamilyID(), AuthTime: authTime.UTC(), ExpiresAt: now.Add(r.Policy.AuthorizationCodeLifetime),
+		Nonce: r.Nonce, FamilyID: newFamilyID(), SID: sid, AuthTime: authTime.UTC(), ExpiresAt: now.Add(r.Policy.AuthorizationCodeLifetime),
 	}
 	if err := s.model.SaveAuthorizationCode(ctx, c); err != nil {
 		return "", serverError(err)
@@ -485,7 +492,7 @@ func (s *Server) AuthorizeHeadless(ctx context.Context, params url.Values, addre
 	if e != nil {
 		return nil, fail(e)
 	}
-	code, err := s.issueCode(ctx, req, u, s.now())
+	code, err := s.issueCode(ctx, req, u, s.now(), "")
 	if err != nil {
 		return nil, fail(err)
 	}

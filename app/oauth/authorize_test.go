@@ -607,7 +607,7 @@ func TestApprove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			loc, err := f.c.Server.Approve(ctx, r, f.user, f.c.Now().Add(-time.Minute), false)
+			loc, err := f.c.Server.Approve(ctx, r, oauth.Visitor{User: f.user, AuthTime: f.c.Now().Add(-time.Minute)}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -661,7 +661,7 @@ func TestApproveMergesConsent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := f.c.Server.Approve(ctx, r, f.user, f.c.Now(), tc.record); err != nil {
+			if _, err := f.c.Server.Approve(ctx, r, oauth.Visitor{User: f.user, AuthTime: f.c.Now()}, tc.record); err != nil {
 				t.Fatal(err)
 			}
 			if got, _ := f.c.Model.GetConsent(ctx, f.user.ID, f.conf); got != tc.want {

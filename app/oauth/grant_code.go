@@ -84,7 +84,7 @@ func (g authorizationCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 	}
 	uid, at := rec.UserID, rec.AuthTime
 	return s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: &uid, user: u, scope: rec.Scope, familyID: rec.FamilyID,
-		authTime: &at, nonce: rec.Nonce, refresh: r.Client.HasGrant(GrantRefreshToken), recheck: true})
+		sid: rec.SID, authTime: &at, nonce: rec.Nonce, refresh: r.Client.HasGrant(GrantRefreshToken), recheck: true})
 }
 
 // S256Challenge is the PKCE S256 transform of a verifier (RFC 7636 §4.2).

@@ -274,7 +274,7 @@ func TestRule33_IDTokenOfTheCodeExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loc, err := c.Server.Approve(context.Background(), req, c.alice, authTime, true)
+	loc, err := c.Server.Approve(context.Background(), req, oauth.Visitor{User: c.alice, AuthTime: authTime}, true)
 	if err != nil {
 		t.Fatal(err)
 	}

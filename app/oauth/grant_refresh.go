@@ -96,13 +96,14 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 		}
 	}
 	return s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: t.UserID, user: u, scope: JoinScope(scope), familyID: t.FamilyID,
-		authTime: t.AuthTime, refresh: true, refreshScope: t.Scope, refreshExpiry: t.ExpiresAt, recheck: true})
+		sid: t.SID, authTime: t.AuthTime, refresh: true, refreshScope: t.Scope, refreshExpiry: t.ExpiresAt, recheck: true})
 }
 
 // withinReuseInterval reports whether t was rotated less than the reuse
-// interval before now (never when the interval is 0).
+// interval before now (never when the interval is 0): the client's own
+// interval when it has one, else refresh_token_reuse_interval.
 func (g refreshTokenGrant) withinReuseInterval(r *TokenRequest, t *Token, now time.Time) bool {
-	iv := r.Policy.RefreshTokenReuseInterval
+	iv := r.Client.ReuseInterval(r.Policy)
 	return iv > 0 && t.RotatedAt != nil && now.Sub(*t.RotatedAt) < iv
 }
 

@@ -75,7 +75,7 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 		}
 	}
 	resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: t.UserID, scope: JoinScope(scope), familyID: t.FamilyID,
-		authTime: t.AuthTime, accessExpiry: t.ExpiresAt, noIDToken: true, recheck: true})
+		sid: t.SID, authTime: t.AuthTime, accessExpiry: t.ExpiresAt, noIDToken: true, recheck: true})
 	if e != nil {
 		return nil, e
 	}

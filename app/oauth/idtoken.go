@@ -36,6 +36,10 @@ type IDTokenClaims struct {
 	// single audience it equals it, sent so relying parties need not
 	// guess.
 	AuthorizedParty string `json:"azp"`
+	// SessionID is the browser session the grant was approved in
+	// (Front-Channel Logout §3, Back-Channel Logout §2.1): the sid of the
+	// logout notifications of that session.
+	SessionID string `json:"sid,omitempty"`
 	UserClaims
 }
 
@@ -103,7 +107,7 @@ func (s *Server) idToken(ctx context.Context, in issue, u *User, accessToken str
 	c := IDTokenClaims{
 		Issuer: s.issuer, Subject: u.Subject, Audience: in.client.ID, AuthorizedParty: in.client.ID,
 		IssuedAt: now.Unix(), Expiry: now.Add(in.pol.AccessTokenLifetime).Unix(),
-		AuthTime: unixOrZero(in.authTime), Nonce: in.nonce, AtHash: atHash(accessToken),
+		AuthTime: unixOrZero(in.authTime), Nonce: in.nonce, AtHash: atHash(accessToken), SessionID: in.sid,
 		UserClaims: userClaims(u, strings.Fields(in.scope)),
 	}
 	tok, err := s.signer.Sign(ctx, c, TypeIDToken)

@@ -16,6 +16,21 @@ type Client struct {
 	RedirectURIs []string
 	GrantTypes   []string // empty: DefaultGrantTypes
 	Scopes       []string // empty: any scope
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the
+	// browser back to (exact match).
+	PostLogoutRedirectURIs []string
+	// RefreshTokenReuseInterval overrides the policy's for this client
+	// (nil: the policy's).
+	RefreshTokenReuseInterval *time.Duration
+}
+
+// ReuseInterval is the refresh token reuse interval in force for the
+// client under pol.
+func (c *Client) ReuseInterval(pol Policy) time.Duration {
+	if c.RefreshTokenReuseInterval != nil {
+		return *c.RefreshTokenReuseInterval
+	}
+	return pol.RefreshTokenReuseInterval
 }
 
 // HasGrant reports whether the client may use grant type g.
@@ -64,12 +79,15 @@ const (
 
 // Token is an issued access or refresh token. Only its hash is stored.
 type Token struct {
-	Hash      []byte
-	Kind      string
-	ClientID  string
-	UserID    *int64 // nil for client-credentials tokens
-	Scope     string // space-separated, sorted
-	FamilyID  string // tokens descended from one grant share it
+	Hash     []byte
+	Kind     string
+	ClientID string
+	UserID   *int64 // nil for client-credentials tokens
+	Scope    string // space-separated, sorted
+	FamilyID string // tokens descended from one grant share it
+	// SID is the browser session the grant was approved in ("" for
+	// grants without one); its tokens keep it through refreshes.
+	SID       string
 	AuthTime  *time.Time
 	IssuedAt  time.Time
 	ExpiresAt time.Time
@@ -88,6 +106,7 @@ type AuthorizationCode struct {
 	CodeChallengeMethod string
 	Nonce               string
 	FamilyID            string
+	SID                 string // the browser session that approved it
 	AuthTime            time.Time
 	ExpiresAt           time.Time
 }

@@ -94,6 +94,9 @@ type issue struct {
 	user     *User
 	scope    string
 	familyID string
+	// sid is the browser session the grant came from ("" for none): the
+	// tokens remember it and the ID token carries it.
+	sid      string
 	authTime *time.Time
 	// refresh: also issue a refresh token expiring at refreshExpiry
 	// (zero: refresh_token_lifetime from now).
@@ -158,7 +161,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		access = s.gen.AccessToken()
 	}
 	tokens := []*Token{{Hash: secret.Digest(access), Kind: KindAccess, ClientID: in.client.ID, UserID: in.userID,
-		Scope: in.scope, FamilyID: in.familyID, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: exp}}
+		Scope: in.scope, FamilyID: in.familyID, SID: in.sid, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: exp}}
 	resp := &TokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: in.scope}
 	if in.refresh {
 		rexp := in.refreshExpiry
@@ -171,7 +174,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		}
 		refresh := s.gen.RefreshToken()
 		tokens = append(tokens, &Token{Hash: secret.Digest(refresh), Kind: KindRefresh, ClientID: in.client.ID, UserID: in.userID,
-			Scope: rscope, FamilyID: in.familyID, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: rexp})
+			Scope: rscope, FamilyID: in.familyID, SID: in.sid, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: rexp})
 		resp.RefreshToken = refresh
 	}
 	if wantID {

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,10 @@ type SessionStore interface {
 	UpdateWebSession(ctx context.Context, ws *models.WebSession) error
 	GetWebSession(ctx context.Context, idHash []byte, now time.Time) (*models.WebSession, error)
 	DeleteWebSession(ctx context.Context, idHash []byte) error
+	// EndWebSession deletes the session as the user's sign-out: its
+	// clients are notified (back-channel logout) and the tokens it
+	// issued revoked.
+	EndWebSession(ctx context.Context, idHash []byte) (*models.EndedSession, error)
 }
 
 // AnonymousTTL bounds a signed-out session (CSRF token, flashes).
@@ -298,6 +303,9 @@ func (s *DBStore) New(r *http.Request, name string) (*sessions.Session, error) {
 	if uid, _ := values[keyUserID].(int64); ws.UserID == nil || uid != *ws.UserID {
 		return sess, nil
 	}
+	if ws.SID != "" {
+		values[keySID] = ws.SID
+	}
 	// Rows of earlier releases carry neither time in their data.
 	if _, ok := values[keyLastWrite].(time.Time); !ok {
 		values[keyLastWrite] = ws.UpdatedAt
@@ -350,7 +358,11 @@ func (s *DBStore) Save(r *http.Request, w http.ResponseWriter, sess *sessions.Se
 			return err
 		}
 		expires := s.Lifetimes(r.Context()).expiry(created, now)
-		ws := &models.WebSession{UserID: &id, Data: buf.Bytes(), ExpiresAt: expires, UpdatedAt: now, CreatedAt: created}
+		sid, _ := values[keySID].(string)
+		ua, _ := values[keyUserAgent].(string)
+		addr, _ := values[keyRemoteAddr].(string)
+		ws := &models.WebSession{SID: sid, UserID: &id, UserAgent: ua, RemoteAddr: addr, Data: buf.Bytes(), ExpiresAt: expires,
+			UpdatedAt: now, CreatedAt: created}
 		if sess.ID == "" {
 			sess.ID = base64.RawURLEncoding.EncodeToString(secret.Random(32))
 			ws.IDHash = digest(sess.ID)
@@ -403,6 +415,12 @@ const (
 	keyFlashes   = "flashes"
 	keyLastWrite = "_last_write" // when the row was last written
 	keyCreated   = "_created"    // when the row was created (sign-in)
+	// keySID is the session's public ID (the row's sid column): stable
+	// while the same user stays signed in, new for each sign-in of
+	// another.
+	keySID        = "_sid"
+	keyUserAgent  = "_ua" // the browser that signed in
+	keyRemoteAddr = "_ip" // the address it signed in from
 	// KeyAuthorizeRequests holds the authorization requests in flight
 	// (they survive sign-in).
 	KeyAuthorizeRequests = "authz"
@@ -410,7 +428,7 @@ const (
 
 // internalKeys are never taken from a cookie without a session row: the
 // signed-in state, and the bookkeeping of rows.
-var internalKeys = []string{keyUserID, keyAuthTime, keyLastWrite, keyCreated}
+var internalKeys = []string{keyUserID, keyAuthTime, keyLastWrite, keyCreated, keySID, keyUserAgent, keyRemoteAddr}
 
 // Session wraps the gorilla session of one request and remembers whether it
 // must be written back.
@@ -420,7 +438,9 @@ type Session struct {
 	dirty      bool
 	// regenerate: delete the old row and issue a new ID on save.
 	regenerate bool
-	destroy    bool
+	// end: the old row's session ends (sign-out, or another user signing
+	// in): its clients are notified when it is deleted.
+	end bool
 }
 
 // UserID is the signed-in user's ID, or 0.
@@ -452,12 +472,37 @@ func (s *Session) Delete(key string) {
 	}
 }
 
+// SID is the session's public ID, the sid claim of the ID tokens issued
+// in it ("" when nobody is signed in).
+func (s *Session) SID() string {
+	if s.UserID() == 0 {
+		return ""
+	}
+	sid, _ := s.s.Values[keySID].(string)
+	return sid
+}
+
+// Device is where a sign-in came from: shown on the sessions page.
+type Device struct {
+	UserAgent  string
+	RemoteAddr string
+}
+
 // SignIn records the user and starts a new session ID (the old one stops
 // working), keeping nothing from the anonymous session but pending flashes
-// and the authorization requests in flight.
-func (s *Session) SignIn(userID int64, at time.Time) {
+// and the authorization requests in flight. The public session ID (SID)
+// stays when the same user signs in again (prompt=login, max_age): it is
+// the same browser session to the clients. Another user's session ends.
+func (s *Session) SignIn(userID int64, at time.Time, d Device) {
 	old := s.s.Values
-	s.s.Values = map[any]any{keyUserID: userID, keyAuthTime: at.UTC(), keyCSRF: newCSRFToken()}
+	prevUser, _ := old[keyUserID].(int64)
+	sid, _ := old[keySID].(string)
+	if prevUser != userID || sid == "" {
+		s.end = s.end || prevUser != 0
+		sid = NewSID()
+	}
+	s.s.Values = map[any]any{keyUserID: userID, keyAuthTime: at.UTC(), keyCSRF: newCSRFToken(), keySID: sid,
+		keyUserAgent: truncate(d.UserAgent, 512), keyRemoteAddr: truncate(d.RemoteAddr, 64)}
 	for _, k := range []string{keyFlashes, KeyAuthorizeRequests} {
 		if v, ok := old[k]; ok {
 			s.s.Values[k] = v
@@ -465,6 +510,18 @@ func (s *Session) SignIn(userID int64, at time.Time) {
 	}
 	s.regenerate = true
 	s.dirty = true
+}
+
+// NewSID returns a new public session ID.
+func NewSID() string {
+	return base64.RawURLEncoding.EncodeToString(secret.Random(16))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
 }
 
 // Drop ends a signed-in session whose user may no longer use it (deleted,
@@ -530,10 +587,28 @@ func (s *Session) onceAEAD(key string) (cipher.AEAD, bool) {
 	return aead, true
 }
 
-// SignOut ends the session: the row is deleted and the cookie cleared.
+// SignOut ends the session: the row is deleted (its clients notified and
+// its tokens revoked, EndWebSession) and the browser carries on as a
+// signed-out visitor, keeping pending flashes.
 func (s *Session) SignOut() {
-	s.destroy = true
+	old := s.s.Values
+	s.s.Values = map[any]any{keyCSRF: newCSRFToken()}
+	if v, ok := old[keyFlashes]; ok {
+		s.s.Values[keyFlashes] = v
+	}
+	if uid, _ := old[keyUserID].(int64); uid != 0 {
+		s.end = true
+	}
 	s.dirty = true
+}
+
+// IDHash is the key of the session's row (nil when signed out): what
+// the store's End* methods take to spare the browser's own session.
+func (s *Session) IDHash() []byte {
+	if s.s.ID == "" {
+		return nil
+	}
+	return digest(s.s.ID)
 }
 
 // CSRFToken returns the session's synchronizer token, creating it.
@@ -608,16 +683,17 @@ func SessionMiddleware(st *DBStore, name string) fiber.Handler {
 		if !sess.dirty && !sess.needsTouch(now) {
 			return nil
 		}
-		if (sess.regenerate || sess.destroy) && gs.ID != "" {
-			if err := st.store.DeleteWebSession(r.Context(), digest(gs.ID)); err != nil {
+		if (sess.regenerate || sess.end) && gs.ID != "" {
+			if sess.end {
+				if _, err := st.store.EndWebSession(r.Context(), digest(gs.ID)); err != nil {
+					return err
+				}
+			} else if err := st.store.DeleteWebSession(r.Context(), digest(gs.ID)); err != nil {
 				return err
 			}
 			gs.ID = ""
 		}
 		w := &headerWriter{h: http.Header{}}
-		if sess.destroy {
-			gs.Options.MaxAge = -1
-		}
 		if err := st.Save(r, w, gs); err != nil {
 			return err
 		}

@@ -164,7 +164,7 @@ func (c *Core) Code(u *oauth.User, params url.Values) string {
 	if err != nil {
 		c.T.Fatalf("authorization request refused: %v", err)
 	}
-	loc, err := c.Server.Approve(context.Background(), req, u, c.Now(), true)
+	loc, err := c.Server.Approve(context.Background(), req, oauth.Visitor{User: u, AuthTime: c.Now()}, true)
 	if err != nil {
 		c.T.Fatal(err)
 	}
