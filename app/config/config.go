@@ -70,6 +70,11 @@ type Config struct {
 	// MetricsAddr, when set, is the only address serving /metrics (a
 	// second listener); the main address then answers 404 there.
 	MetricsAddr string
+	// AllowPrivateFetch lets the requests Gatehouse makes to configured
+	// URLs (app/outbound: back-channel logout, ...) reach private and
+	// loopback addresses (GATEHOUSE_ALLOW_PRIVATE_FETCH=1, environment
+	// only: for tests with receivers on loopback ports).
+	AllowPrivateFetch bool
 }
 
 // MinKeySecretLength is the shortest key secret accepted, in bytes: the
@@ -127,7 +132,9 @@ type raw struct {
 	KeySecret      string `yaml:"key_secret"`
 	RedisURL       string `yaml:"redis_url"`
 	MetricsAddr    string `yaml:"metrics_addr"`
-	OAuth          struct {
+	// AllowPrivateFetch comes from the environment only.
+	AllowPrivateFetch string `yaml:"-"`
+	OAuth             struct {
 		Prefix *string           `yaml:"prefix"`
 		Paths  map[string]string `yaml:"paths"`
 	} `yaml:"oauth"`
@@ -204,15 +211,16 @@ func (f *Flags) Load(getenv func(string) string) (*Config, error) {
 		prefixFromFile = *file.OAuth.Prefix
 	}
 	r := raw{
-		Addr:           pick("addr", f.addr, "GATEHOUSE_ADDR", file.Addr, DefaultAddr),
-		Issuer:         pick("issuer", f.issuer, "GATEHOUSE_ISSUER", file.Issuer, DefaultIssuer),
-		DatabaseURL:    pick("database-url", f.databaseURL, "GATEHOUSE_DATABASE_URL", file.DatabaseURL, DefaultDatabaseURL),
-		LogLevel:       pick("", nil, "GATEHOUSE_LOG_LEVEL", file.LogLevel, DefaultLogLevel),
-		LogFormat:      pick("", nil, "GATEHOUSE_LOG_FORMAT", file.LogFormat, DefaultLogFormat),
-		TrustedProxies: pick("trusted-proxies", f.trustedProxies, "GATEHOUSE_TRUSTED_PROXIES", file.TrustedProxies, ""),
-		KeySecret:      pick("key-secret", f.keySecret, "GATEHOUSE_KEY_SECRET", file.KeySecret, ""),
-		RedisURL:       pick("redis-url", f.redisURL, "GATEHOUSE_REDIS_URL", file.RedisURL, ""),
-		MetricsAddr:    pick("metrics-addr", f.metricsAddr, "GATEHOUSE_METRICS_ADDR", file.MetricsAddr, ""),
+		Addr:              pick("addr", f.addr, "GATEHOUSE_ADDR", file.Addr, DefaultAddr),
+		Issuer:            pick("issuer", f.issuer, "GATEHOUSE_ISSUER", file.Issuer, DefaultIssuer),
+		DatabaseURL:       pick("database-url", f.databaseURL, "GATEHOUSE_DATABASE_URL", file.DatabaseURL, DefaultDatabaseURL),
+		LogLevel:          pick("", nil, "GATEHOUSE_LOG_LEVEL", file.LogLevel, DefaultLogLevel),
+		LogFormat:         pick("", nil, "GATEHOUSE_LOG_FORMAT", file.LogFormat, DefaultLogFormat),
+		TrustedProxies:    pick("trusted-proxies", f.trustedProxies, "GATEHOUSE_TRUSTED_PROXIES", file.TrustedProxies, ""),
+		KeySecret:         pick("key-secret", f.keySecret, "GATEHOUSE_KEY_SECRET", file.KeySecret, ""),
+		RedisURL:          pick("redis-url", f.redisURL, "GATEHOUSE_REDIS_URL", file.RedisURL, ""),
+		MetricsAddr:       pick("metrics-addr", f.metricsAddr, "GATEHOUSE_METRICS_ADDR", file.MetricsAddr, ""),
+		AllowPrivateFetch: getenv("GATEHOUSE_ALLOW_PRIVATE_FETCH"),
 	}
 	prefix := pick("oauth-prefix", f.oauthPrefix, "GATEHOUSE_OAUTH_PREFIX", prefixFromFile, DefaultOAuthPrefix)
 	if !set["oauth-prefix"] && getenv("GATEHOUSE_OAUTH_PREFIX") == "" && file.OAuth.Prefix != nil {
@@ -346,6 +354,14 @@ func validate(r raw, prefix string, paths map[string]string) (*Config, error) {
 		}
 	}
 	cfg.RedisURL = Secret(r.RedisURL)
+
+	switch r.AllowPrivateFetch {
+	case "", "0":
+	case "1":
+		cfg.AllowPrivateFetch = true
+	default:
+		add("GATEHOUSE_ALLOW_PRIVATE_FETCH %q must be 1 (tests only: fetch from private and loopback addresses) or empty", r.AllowPrivateFetch)
+	}
 
 	if len(problems) > 0 {
 		return nil, &Error{Problems: problems}

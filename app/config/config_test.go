@@ -381,3 +381,33 @@ func TestMetricsAddr(t *testing.T) {
 		}
 	}
 }
+
+// GATEHOUSE_ALLOW_PRIVATE_FETCH: off by default, 1 turns it on, from the
+// environment only (not the config file), anything else is refused.
+func TestAllowPrivateFetch(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, nil, sqliteEnv(t))
+	if err != nil || cfg.AllowPrivateFetch {
+		t.Fatalf("default: %v %v, want off", cfg, err)
+	}
+	for v, want := range map[string]bool{"1": true, "0": false, "": false} {
+		env := sqliteEnv(t)
+		env["GATEHOUSE_ALLOW_PRIVATE_FETCH"] = v
+		cfg, err := load(t, nil, env)
+		if err != nil || cfg.AllowPrivateFetch != want {
+			t.Errorf("GATEHOUSE_ALLOW_PRIVATE_FETCH=%q: %v %v, want %v", v, cfg.AllowPrivateFetch, err, want)
+		}
+	}
+	for _, v := range []string{"yes", "true", "2"} {
+		env := sqliteEnv(t)
+		env["GATEHOUSE_ALLOW_PRIVATE_FETCH"] = v
+		if _, err := load(t, nil, env); err == nil || !strings.Contains(err.Error(), "GATEHOUSE_ALLOW_PRIVATE_FETCH") {
+			t.Errorf("GATEHOUSE_ALLOW_PRIVATE_FETCH=%q: %v, want an error naming it", v, err)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "gatehouse.yaml")
+	os.WriteFile(file, []byte("allow_private_fetch: \"1\"\n"), 0o600)
+	if _, err := load(t, []string{"--config", file}, sqliteEnv(t)); err == nil {
+		t.Error("allow_private_fetch accepted in the config file")
+	}
+}
