@@ -116,6 +116,14 @@ var Tests = []Test{
 	// sessions.go: web sessions.
 	{"WebSession", testWebSession},
 
+	// logout.go: the back-channel logout queue (models/store_logout.go)
+	// and what ending sessions queues into it.
+	{"LogoutDelivery/Claim", testLogoutClaim},
+	{"LogoutDelivery/Complete", testLogoutComplete},
+	{"LogoutDelivery/ConcurrentClaim", testLogoutConcurrentClaim},
+	{"WebSession/EndQueuesLogout", testEndSessionQueuesLogout},
+	{"WebSession/EndConcurrent", testEndSessionConcurrent},
+
 	// throttle.go
 	{"Throttle", testThrottle},
 
