@@ -41,5 +41,8 @@ func cmdServe(args []string, stdio IO) error {
 		}
 	}
 	go srv.sweep(ctx)
+	// Stopped once the server has drained (before the store closes).
+	stopLogouts := srv.deliverLogouts(ctx)
+	defer stopLogouts()
 	return srv.Listen(ctx)
 }

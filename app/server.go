@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 
+	"github.com/gatehouse/gatehouse/app/backchannel"
 	"github.com/gatehouse/gatehouse/app/cache"
 	"github.com/gatehouse/gatehouse/app/config"
 	"github.com/gatehouse/gatehouse/app/secret"
@@ -49,6 +50,9 @@ type Server struct {
 	App       *fiber.App
 	sessions  *web.DBStore
 	sessionMW fiber.Handler
+	// Logouts delivers the queued back-channel logout notifications
+	// (started by `gatehouse serve`, see deliverLogouts).
+	Logouts *backchannel.Deliverer
 }
 
 // NewServer builds the fiber application. The database must be migrated.
@@ -65,6 +69,10 @@ func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *s
 	// decrypted (no or a wrong GATEHOUSE_KEY_SECRET) stops the start here.
 	if err := s.Handlers.Keys.Ensure(ctx); err != nil {
 		return nil, err
+	}
+	s.Logouts = newLogoutDeliverer(cfg, st, s.Handlers.Keys, log)
+	if cfg.AllowPrivateFetch {
+		log.WarnContext(ctx, "GATEHOUSE_ALLOW_PRIVATE_FETCH=1: requests to configured URLs (back-channel logout) may reach private and loopback addresses; for tests only")
 	}
 	if !s.Handlers.Keys.Encrypting() {
 		log.WarnContext(ctx, "signing keys are stored unencrypted, and so are the session keys: a copy of the database is enough to sign tokens; set GATEHOUSE_KEY_SECRET on every instance, then run `gatehouse keys rotate` and `gatehouse keys rotate --sessions`")

@@ -5,10 +5,12 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/gatehouse/gatehouse/app/backchannel"
 	"github.com/gatehouse/gatehouse/app/cache"
 	"github.com/gatehouse/gatehouse/app/config"
 	"github.com/gatehouse/gatehouse/app/keys"
 	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/outbound"
 	"github.com/gatehouse/gatehouse/app/password"
 	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/throttle"
@@ -49,6 +51,35 @@ func newHandlers(cfg *config.Config, st *models.Store, log *slog.Logger) *handle
 		Now:            time.Now,
 	})
 	return h
+}
+
+// newLogoutDeliverer builds the back-channel logout deliverer: logout
+// tokens signed with the keys and issuer of the ID tokens, POSTed through
+// the outbound client (which reaches private and loopback addresses only
+// with GATEHOUSE_ALLOW_PRIVATE_FETCH=1).
+func newLogoutDeliverer(cfg *config.Config, st *models.Store, signer *keys.Manager, log *slog.Logger) *backchannel.Deliverer {
+	return backchannel.New(backchannel.Options{
+		Store: st, Signer: signer, Issuer: cfg.Issuer, Log: log,
+		HTTP: outbound.New(outbound.Options{AllowPrivate: cfg.AllowPrivateFetch, UserAgent: "Gatehouse/" + Version}),
+	})
+}
+
+// deliverLogouts runs the back-channel logout deliverer (woken by the
+// store when a session's end queues notifications, and polling for those
+// of other instances and for retries) until ctx ends or stop is called;
+// stop waits until it has finished, its attempts in flight given their
+// grace, so that the database can be closed after it.
+func (s *Server) deliverLogouts(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Logouts.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // settingsPolicy maps the settings in force into the core's Policy.
