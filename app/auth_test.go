@@ -219,15 +219,15 @@ func TestLogoutEndsSession(t *testing.T) {
 	h.login("alice", pw)
 	stolen := *h.jar[web.CookieName(false)]
 	r := h.post("/dashboard", "/logout", url.Values{})
-	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/logout/done" {
 		t.Fatalf("logout: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
 	replay := h.browser(t, &stolen)
 	if r := replay.get("/dashboard"); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("session cookie works after logout: %d", r.StatusCode)
 	}
-	if r := h.get("/login?signed_out=1"); !strings.Contains(r.body, "You have signed out.") {
-		t.Fatal("no signed-out notice")
+	if r := h.get("/logout/done"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "You are signed out") {
+		t.Fatalf("no signed-out page: %d", r.StatusCode)
 	}
 }
 

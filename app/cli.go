@@ -59,7 +59,13 @@ Commands:
   users create --username U --password-stdin [--email E [--email-verified]] [--name N] [--role admin|developer|user]
   clients create --name N --redirect-uri URI ... --grant-type G ... --scope S ...
                  [--public] [--owner USERNAME] [--json]
+                 [--post-logout-redirect-uri URI ...]
+                 [--backchannel-logout-uri URI [--backchannel-logout-session-required]]
+                 [--frontchannel-logout-uri URI [--frontchannel-logout-session-required]]
+                 [--refresh-token-reuse-interval D]
                                  register a client (repeat the list flags)
+  clients update CLIENT_ID [--json] with flags of the last four lines above
+                                 change only the fields whose flags are given
   scopes create --id ID --name NAME [--description TEXT] [--icon ICON]
                 [--method M --path /api/...] [--default] [--machine]
                                  define a scope, validated as in the dashboard

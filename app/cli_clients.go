@@ -1,10 +1,14 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/app/accounts"
 	"github.com/gatehouse/gatehouse/app/clients"
@@ -14,11 +18,114 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 )
 
+const clientsUse = "usage: gatehouse clients create --name N --redirect-uri URI ... --grant-type G ... --scope S ... [--public] [--owner USERNAME] " +
+	clientFieldsUse + " [--json]\n" +
+	"       gatehouse clients update CLIENT_ID " + clientFieldsUse + " [--json]"
+
+// clientFieldsUse are the flags of clientFieldFlags, for the usage line.
+const clientFieldsUse = "[--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI [--backchannel-logout-session-required]] " +
+	"[--frontchannel-logout-uri URI [--frontchannel-logout-session-required]] [--refresh-token-reuse-interval D]"
+
 func cmdClients(args []string, stdio IO) error {
-	const use = "usage: gatehouse clients create --name N --redirect-uri URI ... --grant-type G ... --scope S ... [--public] [--owner USERNAME] [--json]"
-	if len(args) == 0 || args[0] != "create" {
-		return usageErr(use)
+	if len(args) == 0 {
+		return usageErr(clientsUse)
 	}
+	switch args[0] {
+	case "create":
+		return cmdClientsCreate(args[1:], stdio)
+	case "update":
+		return cmdClientsUpdate(args[1:], stdio)
+	}
+	return usageErr(clientsUse)
+}
+
+// clientFieldFlags are the flags of client fields that `clients create`
+// and `clients update` share: create applies all of them, update only
+// those given on its command line, so that the other fields keep what is
+// stored. A field that update learns to change gets its flag here (a
+// field, a line in register, a case in apply) instead of in create.
+type clientFieldFlags struct {
+	postLogoutRedirectURIs            listFlag
+	backchannelLogoutURI              string
+	backchannelLogoutSessionRequired  bool
+	frontchannelLogoutURI             string
+	frontchannelLogoutSessionRequired bool
+	refreshTokenReuseInterval         string
+}
+
+// Names of the flags of clientFieldFlags.
+const (
+	flagPostLogoutRedirectURI             = "post-logout-redirect-uri"
+	flagBackchannelLogoutURI              = "backchannel-logout-uri"
+	flagBackchannelLogoutSessionRequired  = "backchannel-logout-session-required"
+	flagFrontchannelLogoutURI             = "frontchannel-logout-uri"
+	flagFrontchannelLogoutSessionRequired = "frontchannel-logout-session-required"
+	flagRefreshTokenReuseInterval         = "refresh-token-reuse-interval"
+)
+
+// clientFieldFlagNames are the names of the flags of clientFieldFlags.
+var clientFieldFlagNames = []string{flagPostLogoutRedirectURI, flagBackchannelLogoutURI, flagBackchannelLogoutSessionRequired,
+	flagFrontchannelLogoutURI, flagFrontchannelLogoutSessionRequired, flagRefreshTokenReuseInterval}
+
+func (f *clientFieldFlags) register(fs *flag.FlagSet, update bool) {
+	listNote, clearNote := "repeatable", ""
+	if update {
+		listNote = "repeatable; replaces the list; once with \"\" empties it"
+		clearNote = "; \"\" removes it"
+	}
+	fs.Var(&f.postLogoutRedirectURIs, flagPostLogoutRedirectURI, "where RP-initiated logout may send the browser back to, matched exactly ("+listNote+")")
+	fs.StringVar(&f.backchannelLogoutURI, flagBackchannelLogoutURI, "", "where Gatehouse POSTs a logout token when a user signs out"+clearNote)
+	fs.BoolVar(&f.backchannelLogoutSessionRequired, flagBackchannelLogoutSessionRequired, false,
+		"logout tokens must carry the session ID (sid); needs --backchannel-logout-uri")
+	fs.StringVar(&f.frontchannelLogoutURI, flagFrontchannelLogoutURI, "", "loaded in an iframe of the signed-out page when a user signs out"+clearNote)
+	fs.BoolVar(&f.frontchannelLogoutSessionRequired, flagFrontchannelLogoutSessionRequired, false,
+		"add iss and sid to the front-channel logout URI; needs --frontchannel-logout-uri")
+	fs.StringVar(&f.refreshTokenReuseInterval, flagRefreshTokenReuseInterval, "",
+		`how long a just-rotated refresh token may be presented again, 0s to 60s (0s: off for this client); "" or default: the refresh_token_reuse_interval setting`)
+}
+
+// apply sets the fields whose flags given reports as on the command line.
+// Removing a logout URI (given as "") also turns its session-required
+// flag off, unless that flag is given too: it means nothing without the
+// URI.
+func (f *clientFieldFlags) apply(in *clients.Input, given func(name string) bool) {
+	if given(flagPostLogoutRedirectURI) {
+		in.PostLogoutRedirectURIs = nil
+		for _, v := range f.postLogoutRedirectURIs {
+			in.PostLogoutRedirectURIs = append(in.PostLogoutRedirectURIs, oauth.ParseRedirectURIs(v)...)
+		}
+	}
+	if given(flagBackchannelLogoutURI) {
+		in.BackchannelLogoutURI = f.backchannelLogoutURI
+		if strings.TrimSpace(f.backchannelLogoutURI) == "" && !given(flagBackchannelLogoutSessionRequired) {
+			in.BackchannelLogoutSessionRequired = false
+		}
+	}
+	if given(flagBackchannelLogoutSessionRequired) {
+		in.BackchannelLogoutSessionRequired = f.backchannelLogoutSessionRequired
+	}
+	if given(flagFrontchannelLogoutURI) {
+		in.FrontchannelLogoutURI = f.frontchannelLogoutURI
+		if strings.TrimSpace(f.frontchannelLogoutURI) == "" && !given(flagFrontchannelLogoutSessionRequired) {
+			in.FrontchannelLogoutSessionRequired = false
+		}
+	}
+	if given(flagFrontchannelLogoutSessionRequired) {
+		in.FrontchannelLogoutSessionRequired = f.frontchannelLogoutSessionRequired
+	}
+	if given(flagRefreshTokenReuseInterval) {
+		in.RefreshTokenReuseInterval = f.refreshTokenReuseInterval
+	}
+}
+
+// givenFlags returns whether a flag of fs was on the command line.
+func givenFlags(fs *flag.FlagSet) func(name string) bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return func(name string) bool { return set[name] }
+}
+
+func cmdClientsCreate(args []string, stdio IO) error {
 	fs := newFlagSet("clients create", stdio)
 	flags := config.RegisterFlags(fs)
 	name := fs.String("name", "", "the client's name, shown on the consent screen (required)")
@@ -31,8 +138,10 @@ func cmdClients(args []string, stdio IO) error {
 	fs.Var(&scopes, "scope", "a scope the client may request (repeatable; default any)")
 	public := fs.Bool("public", false, "a public client (no secret; must use PKCE)")
 	owner := fs.String("owner", "", "username of the owning developer")
+	var fields clientFieldFlags
+	fields.register(fs, false)
 	asJSON := fs.Bool("json", false, `print {"client_id": ..., "client_secret": ...}`)
-	pos, err := parseFlags(fs, args[1:])
+	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
@@ -62,9 +171,10 @@ func cmdClients(args []string, stdio IO) error {
 	}
 	in := clients.Input{Name: *name, Description: *description, Homepage: *homepage, Icon: *icon,
 		RedirectURIs: uris, GrantTypes: grants, Scopes: scopes, Public: *public}
+	fields.apply(&in, givenFlags(fs))
 	c, plain, errs, err := clients.Create(ctx, e.store, in, ownerID)
 	if errors.Is(err, clients.ErrInvalid) {
-		return fieldErrors(errs)
+		return clientFlagErrors(errs)
 	}
 	if err != nil {
 		return err
@@ -86,4 +196,105 @@ func cmdClients(args []string, stdio IO) error {
 		fmt.Fprintln(stdio.Stdout, "public client: no secret; it must use PKCE")
 	}
 	return nil
+}
+
+// cmdClientsUpdate changes the fields of a client whose flags are given,
+// on the operator's authority (as `clients create`), and prints what
+// changed.
+func cmdClientsUpdate(args []string, stdio IO) error {
+	fs := newFlagSet("clients update", stdio)
+	flags := config.RegisterFlags(fs)
+	var fields clientFieldFlags
+	fields.register(fs, true)
+	asJSON := fs.Bool("json", false, `print {"client_id": ..., "changed": [field, ...]}`)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("clients update takes one CLIENT_ID (run \"gatehouse clients update -h\" for its flags)")
+	}
+	clientID := pos[0]
+	given := givenFlags(fs)
+	if !slices.ContainsFunc(clientFieldFlagNames, given) {
+		return usageErr("clients update: nothing to change; give the flags of the fields to change (run \"gatehouse clients update -h\")")
+	}
+	ctx := context.Background()
+	e, err := openEnv(ctx, flags, stdio, true, false)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	before, after, errs, err := clients.Edit(ctx, e.store, clients.Operator, clientID, func(in *clients.Input) {
+		fields.apply(in, given)
+	}, nil)
+	switch {
+	case errors.Is(err, clients.ErrInvalid):
+		return clientFlagErrors(errs)
+	case errors.Is(err, store.ErrNotFound):
+		return usageErr("no client %q", clientID)
+	case err != nil:
+		return err
+	}
+	changed := clients.Changes(before, after)
+	_ = e.store.AddAuditEvent(ctx, &models.AuditEvent{Actor: "cli", Action: "client.updated", Target: clientID, Success: true,
+		Details: clients.AuditDetails(before, after)})
+	if *asJSON {
+		return json.NewEncoder(stdio.Stdout).Encode(map[string]any{"client_id": clientID, "changed": append([]string{}, changed...)})
+	}
+	if len(changed) == 0 {
+		fmt.Fprintf(stdio.Stdout, "client %q (%s): nothing changed\n", after.Name, clientID)
+		return nil
+	}
+	fmt.Fprintf(stdio.Stdout, "updated client %q (%s):\n", after.Name, clientID)
+	for _, f := range changed {
+		fmt.Fprintf(stdio.Stdout, "  %s: %s -> %s\n", f, clientFieldText(before, f), clientFieldText(after, f))
+	}
+	return nil
+}
+
+// clientFieldText shows a field of in for `clients update`'s report:
+// lists space-separated, "(none)" for nothing, "default" for an interval
+// that follows the setting.
+func clientFieldText(in clients.Input, field string) string {
+	var s string
+	switch field {
+	case clients.FieldPostLogoutRedirectURIs:
+		s = strings.Join(in.PostLogoutRedirectURIs, " ")
+	case clients.FieldBackchannelLogoutURI:
+		s = in.BackchannelLogoutURI
+	case clients.FieldBackchannelLogoutSessionRequired:
+		s = fmt.Sprint(in.BackchannelLogoutSessionRequired)
+	case clients.FieldFrontchannelLogoutURI:
+		s = in.FrontchannelLogoutURI
+	case clients.FieldFrontchannelLogoutSessionRequired:
+		s = fmt.Sprint(in.FrontchannelLogoutSessionRequired)
+	case clients.FieldRefreshTokenReuseInterval:
+		s = clients.ReuseIntervalText(in.RefreshTokenReuseInterval)
+	default:
+		return "(changed)"
+	}
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// clientFlagOf names the flag of each field of a client, for messages.
+var clientFlagOf = map[string]string{
+	clients.FieldName: "name", clients.FieldDescription: "description", clients.FieldIcon: "icon", clients.FieldHomepage: "homepage",
+	clients.FieldRedirectURIs: "redirect-uri", clients.FieldGrantTypes: "grant-type", clients.FieldScopes: "scope", clients.FieldPublic: "public",
+	clients.FieldPostLogoutRedirectURIs: flagPostLogoutRedirectURI, clients.FieldBackchannelLogoutURI: flagBackchannelLogoutURI,
+	clients.FieldBackchannelLogoutSessionRequired: flagBackchannelLogoutSessionRequired, clients.FieldFrontchannelLogoutURI: flagFrontchannelLogoutURI,
+	clients.FieldFrontchannelLogoutSessionRequired: flagFrontchannelLogoutSessionRequired, clients.FieldRefreshTokenReuseInterval: flagRefreshTokenReuseInterval,
+}
+
+// clientFlagErrors reports the problems with a client's fields by the
+// flags that set them ("--redirect-uri: ..."), as `scopes create` does.
+func clientFlagErrors(errs clients.Errors) error {
+	named := map[string]string{}
+	for k, v := range errs {
+		named["--"+cmp.Or(clientFlagOf[k], k)] = v
+	}
+	return fieldErrors(named)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -444,5 +445,150 @@ func TestCLIScopes(t *testing.T) {
 	}
 	if r := runCLI(env, "", "scopes", "delete"); r.code != 1 || !strings.HasPrefix(r.stderr, "error: usage: gatehouse scopes create") {
 		t.Errorf("unknown action: %+v", r)
+	}
+}
+
+// TestCLIClientsLogoutFields: `clients create` sets the logout fields and
+// the refresh token reuse interval; `clients update CLIENT_ID` changes only
+// the fields whose flags are given, says what changed and records it in
+// the audit log; bad input and unknown clients exit 1 with a message and
+// change nothing.
+func TestCLIClientsLogoutFields(t *testing.T) {
+	t.Parallel()
+	for _, b := range dbtest.Backends() {
+		t.Run(b.Dialect, func(t *testing.T) {
+			dbURL := b.URL(t)
+			env := map[string]string{"GATEHOUSE_DATABASE_URL": dbURL}
+			r := runCLI(env, "", "clients", "create", "--name", "Notes", "--redirect-uri", "https://notes.example/cb",
+				"--post-logout-redirect-uri", "https://notes.example/bye", "--post-logout-redirect-uri", "http://127.0.0.1:9/bye https://notes.example/bye",
+				"--backchannel-logout-uri", "https://notes.example/bc", "--backchannel-logout-session-required",
+				"--refresh-token-reuse-interval", "10s", "--json")
+			var out map[string]string
+			if r.code != 0 || json.Unmarshal([]byte(r.stdout), &out) != nil || out["client_id"] == "" {
+				t.Fatalf("create: %+v", r)
+			}
+			id := out["client_id"]
+			st := models.New(dbtest.Open(t, dbURL))
+			ctx := context.Background()
+			get := func() *models.Client {
+				t.Helper()
+				c, err := st.GetClient(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return c
+			}
+			c := get()
+			if !slices.Equal(c.PostLogoutRedirectURIs, []string{"https://notes.example/bye", "http://127.0.0.1:9/bye"}) ||
+				c.BackchannelLogoutURI != "https://notes.example/bc" || !c.BackchannelLogoutSessionRequired ||
+				c.FrontchannelLogoutURI != "" || c.FrontchannelLogoutSessionRequired || c.RefreshTokenReuseSeconds == nil || *c.RefreshTokenReuseSeconds != 10 {
+				t.Fatalf("created %+v", c)
+			}
+
+			// Only the flags given change; the report names each change.
+			r = runCLI(env, "", "clients", "update", id, "--frontchannel-logout-uri", "https://notes.example/fc",
+				"--frontchannel-logout-session-required", "--refresh-token-reuse-interval", "default")
+			want := "updated client \"Notes\" (" + id + "):\n" +
+				"  frontchannel_logout_uri: (none) -> https://notes.example/fc\n" +
+				"  frontchannel_logout_session_required: false -> true\n" +
+				"  refresh_token_reuse_interval: 10s -> default\n"
+			if r.code != 0 || r.stdout != want {
+				t.Fatalf("update: %+v, want stdout\n%s", r, want)
+			}
+			c = get()
+			if c.FrontchannelLogoutURI != "https://notes.example/fc" || !c.FrontchannelLogoutSessionRequired || c.RefreshTokenReuseSeconds != nil ||
+				c.BackchannelLogoutURI != "https://notes.example/bc" || len(c.PostLogoutRedirectURIs) != 2 || c.Name != "Notes" ||
+				!slices.Equal(c.RedirectURIs, []string{"https://notes.example/cb"}) || len(c.SecretHash) == 0 {
+				t.Fatalf("after update: %+v", c)
+			}
+			evs, _, err := st.ListAuditEvents(ctx, models.AuditFilter{Action: "client.updated"})
+			if err != nil || len(evs) != 1 || evs[0].Actor != "cli" || evs[0].Target != id ||
+				evs[0].Details["changed"] != "frontchannel_logout_uri,frontchannel_logout_session_required,refresh_token_reuse_interval" ||
+				evs[0].Details["refresh_token_reuse_interval"] != "10s -> default" || evs[0].Details["frontchannel_logout_uri"] != " -> https://notes.example/fc" {
+				t.Fatalf("audit events %+v (%v)", evs, err)
+			}
+
+			// Removing a logout URI turns its session-required flag off;
+			// the post-logout list is replaced (here emptied); 0s is the
+			// client's own "off"; flags may follow the client ID or
+			// precede it.
+			r = runCLI(env, "", "clients", "update", "--backchannel-logout-uri", "", id, "--post-logout-redirect-uri", "",
+				"--refresh-token-reuse-interval", "0s", "--json")
+			var upd struct {
+				ClientID string   `json:"client_id"`
+				Changed  []string `json:"changed"`
+			}
+			if r.code != 0 || json.Unmarshal([]byte(r.stdout), &upd) != nil || upd.ClientID != id ||
+				!slices.Equal(upd.Changed, []string{"post_logout_redirect_uris", "backchannel_logout_uri", "backchannel_logout_session_required", "refresh_token_reuse_interval"}) {
+				t.Fatalf("update --json: %+v", r)
+			}
+			c = get()
+			if len(c.PostLogoutRedirectURIs) != 0 || c.BackchannelLogoutURI != "" || c.BackchannelLogoutSessionRequired ||
+				c.RefreshTokenReuseSeconds == nil || *c.RefreshTokenReuseSeconds != 0 || c.FrontchannelLogoutURI != "https://notes.example/fc" {
+				t.Fatalf("after clearing: %+v", c)
+			}
+			r = runCLI(env, "", "clients", "update", id, "--refresh-token-reuse-interval", "0s")
+			if r.code != 0 || r.stdout != "client \"Notes\" ("+id+"): nothing changed\n" {
+				t.Fatalf("no change: %+v", r)
+			}
+			r = runCLI(env, "", "clients", "update", id, "--json", "--refresh-token-reuse-interval", "0s")
+			if r.code != 0 || strings.TrimSpace(r.stdout) != `{"changed":[],"client_id":"`+id+`"}` {
+				t.Fatalf("no change, --json: %+v", r)
+			}
+
+			// Bad input: exit 1, a message naming the flag, nothing saved.
+			stored := get()
+			for _, c := range []struct {
+				args []string
+				want string
+			}{
+				{[]string{"update", id, "--refresh-token-reuse-interval", "61s"}, `error: --refresh-token-reuse-interval: "61s" is longer than 60s`},
+				{[]string{"update", id, "--refresh-token-reuse-interval", "-1s"}, `error: --refresh-token-reuse-interval: "-1s" is negative`},
+				{[]string{"update", id, "--refresh-token-reuse-interval", "500ms"}, `error: --refresh-token-reuse-interval: "500ms" is not a whole number of seconds`},
+				{[]string{"update", id, "--refresh-token-reuse-interval", "5"}, `error: --refresh-token-reuse-interval: Add a unit to "5"`},
+				{[]string{"update", id, "--backchannel-logout-uri", "http://notes.example/bc"}, "error: --backchannel-logout-uri: The back-channel logout URI must use https"},
+				{[]string{"update", id, "--backchannel-logout-uri", "https://notes.example/bc#x"}, "error: --backchannel-logout-uri: The back-channel logout URI must not contain a fragment"},
+				{[]string{"update", id, "--backchannel-logout-session-required"}, "error: --backchannel-logout-uri: Session required (sid in logout tokens) needs a back-channel logout URI"},
+				{[]string{"update", id, "--frontchannel-logout-uri", "", "--frontchannel-logout-session-required"}, "error: --frontchannel-logout-uri: Session required"},
+				{[]string{"update", id, "--frontchannel-logout-uri", "/fc"}, "error: --frontchannel-logout-uri: The front-channel logout URI must be an absolute URL"},
+				{[]string{"update", id, "--post-logout-redirect-uri", "http://notes.example/bye"}, `error: --post-logout-redirect-uri: "http://notes.example/bye" must use https`},
+				{[]string{"update", "nosuchclient", "--refresh-token-reuse-interval", "5s"}, `error: no client "nosuchclient"`},
+				{[]string{"update", id}, "error: clients update: nothing to change"},
+				{[]string{"update", id, "--json"}, "error: clients update: nothing to change"},
+				{[]string{"update", "--refresh-token-reuse-interval", "5s"}, "error: clients update takes one CLIENT_ID"},
+				{[]string{"update", id, id, "--refresh-token-reuse-interval", "5s"}, "error: clients update takes one CLIENT_ID"},
+				{[]string{"update", id, "--name", "Renamed"}, "error: flag provided but not defined: -name"},
+				{[]string{"delete", id}, "error: usage: gatehouse clients create"},
+			} {
+				r := runCLI(env, "", append([]string{"clients"}, c.args...)...)
+				if r.code != 1 || !strings.HasPrefix(r.stderr, c.want) || strings.Contains(r.stderr, "goroutine") {
+					t.Errorf("clients %q: %+v, want exit 1 with %q", c.args, r, c.want)
+				}
+			}
+			if after := get(); !reflect.DeepEqual(after, stored) {
+				t.Errorf("refused updates changed the client:\n%+v\n%+v", stored, after)
+			}
+
+			// clients create refuses the same mistakes and creates nothing.
+			n, _ := st.CountClients(ctx, nil)
+			for _, c := range []struct {
+				args []string
+				want string
+			}{
+				{[]string{"--frontchannel-logout-session-required"}, "error: --frontchannel-logout-uri: Session required"},
+				{[]string{"--refresh-token-reuse-interval", "2m"}, `error: --refresh-token-reuse-interval: "2m" is longer than 60s`},
+				{[]string{"--post-logout-redirect-uri", "https://notes.example/bye#x"}, "error: --post-logout-redirect-uri: "},
+				{[]string{"--backchannel-logout-uri", "ftp://notes.example/bc"}, "error: --backchannel-logout-uri: The back-channel logout URI must use https"},
+			} {
+				args := append([]string{"clients", "create", "--name", "Bad", "--redirect-uri", "https://notes.example/cb"}, c.args...)
+				r := runCLI(env, "", args...)
+				if r.code != 1 || !strings.HasPrefix(r.stderr, c.want) {
+					t.Errorf("%q: %+v, want exit 1 with %q", args, r, c.want)
+				}
+			}
+			if m, _ := st.CountClients(ctx, nil); m != n {
+				t.Errorf("refused creates made %d clients", m-n)
+			}
+		})
 	}
 }

@@ -1002,3 +1002,194 @@ func TestClientIconFileAndURL(t *testing.T) {
 		t.Fatalf("icon = %q, want the upload", cl.Icon)
 	}
 }
+
+// signOutForm sets the sign-out and refresh token fields of a client form.
+func signOutForm(postLogout, backchannel string, bcSession bool, frontchannel string, fcSession bool, interval string) func(url.Values) {
+	return func(v url.Values) {
+		v.Set("post_logout_redirect_uris", postLogout)
+		v.Set("backchannel_logout_uri", backchannel)
+		v.Set("frontchannel_logout_uri", frontchannel)
+		v.Set("refresh_token_reuse_interval", interval)
+		v.Del("backchannel_logout_session_required")
+		v.Del("frontchannel_logout_session_required")
+		if bcSession {
+			v.Set("backchannel_logout_session_required", "on")
+		}
+		if fcSession {
+			v.Set("frontchannel_logout_session_required", "on")
+		}
+	}
+}
+
+// checkboxHTML is how the form renders a checkbox field, ticked or not.
+func checkboxHTML(name string, checked bool) string {
+	s := `id="` + name + `" name="` + name + `" type="checkbox" value="on" class="checkbox"`
+	if checked {
+		s += " checked"
+	}
+	return s + " aria-describedby="
+}
+
+// TestClientSignOutFields: the sign-out fields and the refresh token reuse
+// interval are saved from the form, shown on the client's page, changed
+// by an update (recorded in the audit log), and an empty interval follows
+// the server setting, which the form names.
+func TestClientSignOutFields(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		if _, err := h.srv.Handlers.Settings.Set(ctx, "refresh_token_reuse_interval", "3s"); err != nil {
+			t.Fatal(err)
+		}
+		signInAs(t, h, "dev", models.RoleDeveloper)
+		page := h.get("/dashboard/clients/new")
+		for _, want := range []string{`name="post_logout_redirect_uris"`, `name="backchannel_logout_uri"`, checkboxHTML("backchannel_logout_session_required", false),
+			`name="frontchannel_logout_uri"`, checkboxHTML("frontchannel_logout_session_required", false),
+			`name="refresh_token_reuse_interval"`, `placeholder="Use the server setting (currently 3s)"`, "POSTs a logout token here"} {
+			if !strings.Contains(page.body, want) {
+				t.Errorf("the new client form lacks %q", want)
+			}
+		}
+
+		id, _ := h.createClient(clientForm(signOutForm(
+			"https://notes.example.com/bye\r\nhttp://127.0.0.1:8400/bye  https://notes.example.com/bye",
+			" https://notes.example.com/backchannel ", true, "https://notes.example.com/frontchannel?x=1", false, " 5s ")))
+		cl, err := h.store.GetClient(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(cl.PostLogoutRedirectURIs, []string{"https://notes.example.com/bye", "http://127.0.0.1:8400/bye"}) ||
+			cl.BackchannelLogoutURI != "https://notes.example.com/backchannel" || !cl.BackchannelLogoutSessionRequired ||
+			cl.FrontchannelLogoutURI != "https://notes.example.com/frontchannel?x=1" || cl.FrontchannelLogoutSessionRequired ||
+			cl.RefreshTokenReuseSeconds == nil || *cl.RefreshTokenReuseSeconds != 5 {
+			t.Fatalf("stored %+v", cl)
+		}
+
+		// The client's page shows what is stored.
+		path := "/dashboard/clients/" + id
+		page = h.get(path)
+		for _, want := range []string{">https://notes.example.com/bye\nhttp://127.0.0.1:8400/bye</textarea>",
+			`value="https://notes.example.com/backchannel"`, checkboxHTML("backchannel_logout_session_required", true),
+			`value="https://notes.example.com/frontchannel?x=1"`, checkboxHTML("frontchannel_logout_session_required", false), `value="5s"`} {
+			if !strings.Contains(page.body, want) {
+				t.Errorf("the client's page lacks %q", want)
+			}
+		}
+
+		// An update: one URI less, front-channel sid on, the interval back
+		// to the setting.
+		r := h.postMultipart(path, path, clientForm(signOutForm("https://notes.example.com/bye", "https://notes.example.com/backchannel", true,
+			"https://notes.example.com/frontchannel?x=1", true, "")))
+		if r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("update: %d %s", r.StatusCode, errorsIn(r.body))
+		}
+		cl, _ = h.store.GetClient(ctx, id)
+		if !slices.Equal(cl.PostLogoutRedirectURIs, []string{"https://notes.example.com/bye"}) || !cl.FrontchannelLogoutSessionRequired ||
+			cl.RefreshTokenReuseSeconds != nil || cl.BackchannelLogoutURI != "https://notes.example.com/backchannel" {
+			t.Fatalf("after the update: %+v", cl)
+		}
+		var ev models.AuditEvent
+		h.store.DB().Where("action = ? AND target = ?", "client.updated", id).Take(&ev)
+		if ev.Details["changed"] != "post_logout_redirect_uris,frontchannel_logout_session_required,refresh_token_reuse_interval" ||
+			ev.Details["post_logout_redirect_uris"] != "https://notes.example.com/bye http://127.0.0.1:8400/bye -> https://notes.example.com/bye" ||
+			ev.Details["refresh_token_reuse_interval"] != "5s -> default" {
+			t.Errorf("audit details = %v", ev.Details)
+		}
+		if page := h.get(path); !strings.Contains(page.body, `placeholder="Use the server setting (currently 3s)"`) ||
+			strings.Contains(page.body, `value="5s"`) {
+			t.Error("an empty interval is not shown as following the server setting")
+		}
+
+		// 0s is this client's own "off", not the setting; clearing the
+		// URIs with their checkboxes unticked removes them.
+		r = h.postMultipart(path, path, clientForm(signOutForm("", "", false, "", false, "0s")))
+		if r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("update: %d %s", r.StatusCode, errorsIn(r.body))
+		}
+		cl, _ = h.store.GetClient(ctx, id)
+		if len(cl.PostLogoutRedirectURIs) != 0 || cl.BackchannelLogoutURI != "" || cl.BackchannelLogoutSessionRequired ||
+			cl.FrontchannelLogoutURI != "" || cl.FrontchannelLogoutSessionRequired || cl.RefreshTokenReuseSeconds == nil || *cl.RefreshTokenReuseSeconds != 0 {
+			t.Fatalf("after clearing: %+v", cl)
+		}
+		if page := h.get(path); !strings.Contains(page.body, `value="0s"`) {
+			t.Error("an interval of 0s is not shown")
+		}
+	})
+}
+
+// TestClientSignOutFieldsRefusedAndKept: bad sign-out fields and a bad
+// interval are each refused with a message next to the field, and the
+// form comes back with everything as typed, on the new and the edit form;
+// nothing is saved.
+func TestClientSignOutFieldsRefusedAndKept(t *testing.T) {
+	t.Parallel()
+	h := sqliteHarness(t)
+	signInAs(t, h, "dev", models.RoleDeveloper)
+	typedPostLogout := "https://ok.example/bye\r\nhttp://x.example/bye\r\n\r\nhttps://y.example/bye#frag"
+	bad := signOutForm(typedPostLogout, "http://app.example.com/bc", true, "", true, "90s")
+	fieldErrors := map[string]string{
+		"post_logout_redirect_uris":    html.EscapeString(`"http://x.example/bye" must use https (plain http is allowed only for 127.0.0.1, [::1] and localhost); "https://y.example/bye#frag" must not contain a fragment (#...).`),
+		"backchannel_logout_uri":       "The back-channel logout URI must use https",
+		"frontchannel_logout_uri":      "Session required (iss and sid in the address) needs a front-channel logout URI",
+		"refresh_token_reuse_interval": html.EscapeString(`"90s" is longer than 60s`),
+	}
+	check := func(t *testing.T, r *response) {
+		t.Helper()
+		if r.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("status %d, want 422", r.StatusCode)
+		}
+		for field, msg := range fieldErrors {
+			if !strings.Contains(r.body, `id="`+field+`-error"`) {
+				t.Errorf("no error next to %s; errors on: %s", field, errorsIn(r.body))
+			}
+			if !strings.Contains(r.body, msg) {
+				t.Errorf("message %q not shown", msg)
+			}
+		}
+		if got := errorsIn(r.body); strings.Count(got, ",") != len(fieldErrors)-1 {
+			t.Errorf("errors on %s, want only the sign-out fields and the interval", got)
+		}
+		for _, want := range []string{">" + html.EscapeString(typedPostLogout) + "</textarea>", `value="http://app.example.com/bc"`,
+			checkboxHTML("backchannel_logout_session_required", true), checkboxHTML("frontchannel_logout_session_required", true),
+			`value="90s"`, `value="Acme Notes"`, ">https://notes.example.com/cb\r\nhttp://127.0.0.1:8400/cb  https://notes.example.com/cb</textarea>"} {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("what was typed is lost: no %q", want)
+			}
+		}
+	}
+	t.Run("new", func(t *testing.T) {
+		before := h.countClients()
+		check(t, h.postMultipart("/dashboard/clients/new", "/dashboard/clients", clientForm(bad)))
+		if h.countClients() != before {
+			t.Error("a client was created")
+		}
+	})
+	t.Run("edit", func(t *testing.T) {
+		id, _ := h.createClient(clientForm())
+		path := "/dashboard/clients/" + id
+		check(t, h.postMultipart(path, path, clientForm(bad)))
+		cl, _ := h.store.GetClient(context.Background(), id)
+		if len(cl.PostLogoutRedirectURIs) != 0 || cl.BackchannelLogoutURI != "" || cl.FrontchannelLogoutSessionRequired || cl.RefreshTokenReuseSeconds != nil {
+			t.Fatalf("a refused update was saved: %+v", cl)
+		}
+	})
+	// Each rule alone.
+	for name, tc := range map[string]struct {
+		mod   func(url.Values)
+		field string
+		msg   string
+	}{
+		"back-channel sid without the URI": {signOutForm("", "", true, "", false, ""), "backchannel_logout_uri", "needs a back-channel logout URI"},
+		"relative front-channel URI":       {signOutForm("", "", false, "/logout", false, ""), "frontchannel_logout_uri", "must be an absolute URL such as https://app.example.com/logout"},
+		"interval without a unit":          {signOutForm("", "", false, "", false, "5"), "refresh_token_reuse_interval", "Add a unit to &#34;5&#34;"},
+		"negative interval":                {signOutForm("", "", false, "", false, "-1s"), "refresh_token_reuse_interval", "is negative"},
+		"fractional interval":              {signOutForm("", "", false, "", false, "1.5s"), "refresh_token_reuse_interval", "whole number of seconds"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := h.postMultipart("/dashboard/clients/new", "/dashboard/clients", clientForm(tc.mod))
+			if r.StatusCode != http.StatusUnprocessableEntity || errorsIn(r.body) != tc.field || !strings.Contains(r.body, tc.msg) {
+				t.Fatalf("%d, errors on %q, want %q with %q", r.StatusCode, errorsIn(r.body), tc.field, tc.msg)
+			}
+		})
+	}
+}

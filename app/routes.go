@@ -57,6 +57,11 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get("/.well-known/openid-configuration", h.Discovery)
 	a.Get("/.well-known/oauth-authorization-server", h.Discovery)
 	a.All(cfg.Endpoint("verify"), h.Verify)
+	// The end-session endpoint: a browser page without the CSRF check
+	// (relying parties send users to it); what it cannot end without
+	// asking, the confirmation form (POST /logout) ends.
+	a.Get(cfg.Endpoint("logout"), s.session(web.ValidText, h.EndSession)...)
+	a.Post(cfg.Endpoint("logout"), s.session(web.ValidText, h.EndSession)...)
 	a.Get("/consent", s.page(h.ConsentPage)...)
 	a.Post("/consent", s.page(h.ConsentDecision)...)
 
@@ -69,6 +74,7 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get("/login", s.page(h.LoginPage)...)
 	a.Post("/login", s.page(h.Login)...)
 	a.Post("/logout", s.page(h.Logout)...)
+	a.Get("/logout/done", s.page(h.SignedOut)...)
 	a.Get("/signup", s.page(h.SignupPage)...)
 	a.Post("/signup", s.page(h.Signup)...)
 	a.Get("/setup", s.page(h.SetupPage)...)

@@ -652,25 +652,34 @@ func textOf(page string) string {
 // missing packages are installed with npm ci.
 func nodeClient(t *testing.T) (node, script string) {
 	t.Helper()
+	return nodeScript(t, "client.mjs", "oauth4webapi")
+}
+
+// nodeScript returns node and the path of e2e/oidcclient/name, whose npm
+// package pkg must be installed in the repository's node_modules. Without
+// node or pkg the test is skipped, except in CI (CI set), where node
+// missing fails it and `npm ci` installs the packages first.
+func nodeScript(t *testing.T, name, pkg string) (node, script string) {
+	t.Helper()
 	ci := os.Getenv("CI") != ""
-	script, err := filepath.Abs(filepath.Join("oidcclient", "client.mjs"))
+	script, err := filepath.Abs(filepath.Join("oidcclient", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	node, err = exec.LookPath("node")
 	if err != nil {
 		if ci {
-			t.Fatal("node is not installed; CI needs it for the oauth4webapi test")
+			t.Fatalf("node is not installed; CI needs it for the %s test", pkg)
 		}
-		t.Skip("node is not installed: skipping the oauth4webapi end-to-end test")
+		t.Skipf("node is not installed: skipping the %s end-to-end test", pkg)
 	}
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(root, "node_modules", "oauth4webapi", "package.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(root, "node_modules", pkg, "package.json")); err != nil {
 		if !ci {
-			t.Skip("node_modules/oauth4webapi is missing: run `npm ci` (or `make generate`) in the repository root to run the oauth4webapi end-to-end test")
+			t.Skipf("node_modules/%s is missing: run `npm ci` (or `make generate`) in the repository root to run the %s end-to-end test", pkg, pkg)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()

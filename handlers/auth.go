@@ -214,15 +214,6 @@ func device(c *fiber.Ctx) web.Device {
 	return web.Device{UserAgent: c.Get(fiber.HeaderUserAgent), RemoteAddr: web.IP(c)}
 }
 
-// Logout ends the session (POST /logout).
-func (h *Handlers) Logout(c *fiber.Ctx) error {
-	if u := web.CurrentUser(c); u != nil {
-		h.audit(c, u, "logout", u.Username, true, nil)
-	}
-	web.CurrentSession(c).SignOut()
-	return seeOther(c, "/login?signed_out=1")
-}
-
 // SignupPage shows the registration form while allow_signup is on.
 func (h *Handlers) SignupPage(c *fiber.Ctx) error {
 	if err := h.requireSignup(c); err != nil {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/url"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/clients"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/app/web"
 	"github.com/gatehouse/gatehouse/models"
@@ -138,6 +138,12 @@ func formFromInput(in clients.Input) pages.ClientForm {
 		Name: in.Name, Description: in.Description, Homepage: in.Homepage, Icon: in.Icon,
 		RedirectURIs: strings.Join(in.RedirectURIs, "\n"),
 		GrantTypes:   in.GrantTypes, Scopes: in.Scopes, Public: in.Public,
+		PostLogoutRedirectURIs:            strings.Join(in.PostLogoutRedirectURIs, "\n"),
+		BackchannelLogoutURI:              in.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired:  in.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI:             in.FrontchannelLogoutURI,
+		FrontchannelLogoutSessionRequired: in.FrontchannelLogoutSessionRequired,
+		RefreshTokenReuseInterval:         in.RefreshTokenReuseInterval,
 	}
 	if clients.IsUploadedIcon(in.Icon) {
 		f.IconCurrent = in.Icon
@@ -179,10 +185,10 @@ type clientFormInput struct {
 	// errs hold what could not be read (the client type, the icon upload);
 	// Validate finds the rest.
 	errs clients.Errors
-	// redirectURIs is the redirect URI text exactly as typed, iconURL the
-	// image URL field and iconCurrent the uploaded icon the form carried,
-	// to show a refused form as it was sent.
-	redirectURIs, iconURL, iconCurrent string
+	// redirectURIs and postLogoutRedirectURIs are the URI texts exactly
+	// as typed, iconURL the image URL field and iconCurrent the uploaded
+	// icon the form carried, to show a refused form as it was sent.
+	redirectURIs, postLogoutRedirectURIs, iconURL, iconCurrent string
 	// iconURLUnused is set when both a file and an image URL were sent:
 	// the file is used.
 	iconURLUnused bool
@@ -198,10 +204,18 @@ func (h *Handlers) readClientForm(c *fiber.Ctx) (clientFormInput, error) {
 			RedirectURIs: oauth.ParseRedirectURIs(c.FormValue("redirect_uris")),
 			GrantTypes:   formValues(c, "grant_types"),
 			Scopes:       formValues(c, "scopes"),
+
+			PostLogoutRedirectURIs:            oauth.ParseRedirectURIs(c.FormValue("post_logout_redirect_uris")),
+			BackchannelLogoutURI:              c.FormValue("backchannel_logout_uri"),
+			BackchannelLogoutSessionRequired:  c.FormValue("backchannel_logout_session_required") != "",
+			FrontchannelLogoutURI:             c.FormValue("frontchannel_logout_uri"),
+			FrontchannelLogoutSessionRequired: c.FormValue("frontchannel_logout_session_required") != "",
+			RefreshTokenReuseInterval:         c.FormValue("refresh_token_reuse_interval"),
 		},
-		errs:         clients.Errors{},
-		redirectURIs: c.FormValue("redirect_uris"),
-		iconURL:      strings.TrimSpace(c.FormValue("icon_url")),
+		errs:                   clients.Errors{},
+		redirectURIs:           c.FormValue("redirect_uris"),
+		postLogoutRedirectURIs: c.FormValue("post_logout_redirect_uris"),
+		iconURL:                strings.TrimSpace(c.FormValue("icon_url")),
 	}
 	if cur := c.FormValue("icon_current"); clients.IsUploadedIcon(cur) {
 		r.iconCurrent = cur
@@ -249,6 +263,7 @@ func (h *Handlers) readClientForm(c *fiber.Ctx) (clientFormInput, error) {
 func refusedForm(r clientFormInput, errs views.FieldErrors, saved string, isNew bool) pages.ClientForm {
 	f := formFromInput(r.in)
 	f.RedirectURIs = r.redirectURIs
+	f.PostLogoutRedirectURIs = r.postLogoutRedirectURIs
 	f.IconURL, f.IconCurrent = r.iconURL, r.iconCurrent
 	switch {
 	case !isNew:
@@ -268,13 +283,9 @@ const uploadLost = "Choose the image again: an upload is kept only when the form
 // file and an image URL.
 const iconURLUnusedNote = "You both chose an image file and entered an image URL: the uploaded file is the icon, and the URL was not used."
 
-// offGrants returns the grant types the server's settings turn off now
-// (clients may still be given them: an admin may turn them on later).
-func (h *Handlers) offGrants(c *fiber.Ctx) ([]string, error) {
-	v, err := h.Settings.Load(c.UserContext())
-	if err != nil {
-		return nil, err
-	}
+// offGrants returns the grant types the settings v turn off (clients may
+// still be given them: an admin may turn them on later).
+func offGrants(v settings.Values) []string {
 	var off []string
 	if !v.AllowPasswordGrant {
 		off = append(off, oauth.GrantPassword)
@@ -282,7 +293,7 @@ func (h *Handlers) offGrants(c *fiber.Ctx) ([]string, error) {
 	if !v.AllowImplicitGrant {
 		off = append(off, oauth.GrantImplicit)
 	}
-	return off, nil
+	return off
 }
 
 // offGrantWarning says which of a client's grant types the server turns
@@ -313,9 +324,12 @@ func (h *Handlers) formOptions(c *fiber.Ctx, f *pages.ClientForm, saved *models.
 		return nil, err
 	}
 	f.AvailableScopes = scopeOptions(scopes)
-	if f.OffGrants, err = h.offGrants(c); err != nil {
+	v, err := h.Settings.Load(c.UserContext())
+	if err != nil {
 		return nil, err
 	}
+	f.OffGrants = offGrants(v)
+	f.ServerReuseInterval = settings.ShortDuration(v.RefreshTokenReuseInterval)
 	if web.CurrentUser(c).Role == models.RoleAdmin {
 		f.SettingsURL = "/dashboard/settings"
 	}
@@ -587,21 +601,9 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	changed := changedFields(before, in)
-	details := map[string]string{"changed": strings.Join(changed, ",")}
+	changed := clients.Changes(before, in)
 	// What widens a client's reach is recorded with its values.
-	for _, ch := range changed {
-		switch ch {
-		case clients.FieldRedirectURIs:
-			details["redirect_uris"] = strings.Join(before.RedirectURIs, " ") + " -> " + strings.Join(in.RedirectURIs, " ")
-		case clients.FieldGrantTypes:
-			details["grant_types"] = strings.Join(before.GrantTypes, " ") + " -> " + strings.Join(in.GrantTypes, " ")
-		case clients.FieldScopes:
-			details["scopes"] = strings.Join(before.Scopes, " ") + " -> " + strings.Join(in.Scopes, " ")
-		case clients.FieldPublic:
-			details["public"] = strconv.FormatBool(before.Public) + " -> " + strconv.FormatBool(in.Public)
-		}
-	}
+	details := clients.AuditDetails(before, in)
 	if issued {
 		details["secret"] = "issued"
 	}
@@ -652,32 +654,6 @@ func savedNotes(sess *web.Session, r clientFormInput, off []string, savedIcon st
 	if r.iconURLUnused && r.upload != nil && r.iconURL != savedIcon {
 		sess.AddFlash("info", iconURLUnusedNote)
 	}
-}
-
-// changedFields names the fields that differ between two inputs.
-func changedFields(a, b clients.Input) []string {
-	var out []string
-	add := func(name string, differs bool) {
-		if differs {
-			out = append(out, name)
-		}
-	}
-	add(clients.FieldName, a.Name != b.Name)
-	add(clients.FieldDescription, a.Description != b.Description)
-	add(clients.FieldIcon, a.Icon != b.Icon)
-	add(clients.FieldHomepage, a.Homepage != b.Homepage)
-	add(clients.FieldRedirectURIs, !slices.Equal(a.RedirectURIs, b.RedirectURIs))
-	add(clients.FieldGrantTypes, !sameSet(a.GrantTypes, b.GrantTypes))
-	add(clients.FieldScopes, !sameSet(a.Scopes, b.Scopes))
-	add(clients.FieldPublic, a.Public != b.Public)
-	return out
-}
-
-func sameSet(a, b []string) bool {
-	a, b = slices.Clone(a), slices.Clone(b)
-	sort.Strings(a)
-	sort.Strings(b)
-	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
 // RotateClientSecret replaces a confidential client's secret; the old one

@@ -19,7 +19,7 @@ func (h *Handlers) Discovery(c *fiber.Ctx) error {
 	m, e := h.OAuth.Metadata(c.UserContext(), oauth.Endpoints{
 		Authorization: cfg.EndpointURL("authorize"), Token: cfg.EndpointURL("token"), Revocation: cfg.EndpointURL("revoke"),
 		Introspection: cfg.EndpointURL("introspect"), UserInfo: cfg.EndpointURL("userinfo"), JWKS: cfg.EndpointURL("jwks"),
-		DeviceAuthorization: cfg.EndpointURL("device_code"),
+		DeviceAuthorization: cfg.EndpointURL("device_code"), EndSession: cfg.EndpointURL("logout"),
 	})
 	if e != nil {
 		return h.writeOAuthError(c, e, false)

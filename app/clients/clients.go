@@ -16,7 +16,9 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/app/oauth"
@@ -29,6 +31,9 @@ const (
 	MaxDescriptionLength = 1000
 	MaxURLLength         = 2000
 	MaxRedirectURIs      = 50
+	// MaxRefreshTokenReuseInterval bounds a client's refresh token reuse
+	// interval, as the refresh_token_reuse_interval setting is bounded.
+	MaxRefreshTokenReuseInterval = time.Minute
 	// MaxIconBytes bounds an uploaded icon.
 	MaxIconBytes = 256 << 10
 )
@@ -43,6 +48,14 @@ const (
 	FieldGrantTypes   = "grant_types"
 	FieldScopes       = "scopes"
 	FieldPublic       = "public"
+	// Logout (OpenID Connect RP-Initiated, Back-Channel and Front-Channel
+	// Logout 1.0) and refresh tokens.
+	FieldPostLogoutRedirectURIs            = "post_logout_redirect_uris"
+	FieldBackchannelLogoutURI              = "backchannel_logout_uri"
+	FieldBackchannelLogoutSessionRequired  = "backchannel_logout_session_required"
+	FieldFrontchannelLogoutURI             = "frontchannel_logout_uri"
+	FieldFrontchannelLogoutSessionRequired = "frontchannel_logout_session_required"
+	FieldRefreshTokenReuseInterval         = "refresh_token_reuse_interval"
 )
 
 // Input is a client registration as entered (everything but the owner and
@@ -60,6 +73,26 @@ type Input struct {
 	// Scopes empty means the client may request any scope.
 	Scopes []string
 	Public bool
+
+	// PostLogoutRedirectURIs are where RP-initiated logout may send the
+	// browser back to (exact match); the rules of redirect URIs apply.
+	PostLogoutRedirectURIs []string
+	// BackchannelLogoutURI is where Gatehouse POSTs logout tokens ("":
+	// none); BackchannelLogoutSessionRequired asks for sid in them, and
+	// is refused without the URI.
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
+	// FrontchannelLogoutURI is loaded in an iframe of the signed-out page
+	// ("": none); FrontchannelLogoutSessionRequired adds iss and sid to
+	// it, and is refused without the URI.
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
+	// RefreshTokenReuseInterval is the client's own
+	// refresh_token_reuse_interval as entered: "" (or "default") follows
+	// the setting; otherwise a Go duration in whole seconds from 0s to
+	// 60s ("0s" turns the grace off for this client). Normalize writes a
+	// valid one as "<n>s".
+	RefreshTokenReuseInterval string
 }
 
 // Errors maps a field name (FieldName, ...) to a message for the person
@@ -72,6 +105,12 @@ func FromClient(c *models.Client) Input {
 		Name: c.Name, Description: c.Description, Icon: c.Icon, Homepage: c.Homepage,
 		RedirectURIs: slices.Clone(c.RedirectURIs), GrantTypes: slices.Clone(c.GrantTypes),
 		Scopes: slices.Clone(c.Scopes), Public: c.Public,
+		PostLogoutRedirectURIs:            slices.Clone(c.PostLogoutRedirectURIs),
+		BackchannelLogoutURI:              c.BackchannelLogoutURI,
+		BackchannelLogoutSessionRequired:  c.BackchannelLogoutSessionRequired,
+		FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
+		FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
+		RefreshTokenReuseInterval:         FormatReuseInterval(c.RefreshTokenReuseSeconds),
 	}
 }
 
@@ -85,6 +124,51 @@ func (in *Input) Normalize() {
 	in.RedirectURIs = dedupe(in.RedirectURIs)
 	in.GrantTypes = dedupe(in.GrantTypes)
 	in.Scopes = dedupe(in.Scopes)
+	in.PostLogoutRedirectURIs = dedupe(in.PostLogoutRedirectURIs)
+	in.BackchannelLogoutURI = strings.TrimSpace(in.BackchannelLogoutURI)
+	in.FrontchannelLogoutURI = strings.TrimSpace(in.FrontchannelLogoutURI)
+	in.RefreshTokenReuseInterval = strings.TrimSpace(in.RefreshTokenReuseInterval)
+	if strings.EqualFold(in.RefreshTokenReuseInterval, "default") {
+		in.RefreshTokenReuseInterval = ""
+	}
+	if secs, msg := parseReuseInterval(in.RefreshTokenReuseInterval); msg == "" && secs != nil {
+		in.RefreshTokenReuseInterval = FormatReuseInterval(secs)
+	}
+}
+
+// FormatReuseInterval writes a client's refresh token reuse interval in
+// seconds as Input.RefreshTokenReuseInterval has it: "" for nil (the
+// setting), else "<n>s".
+func FormatReuseInterval(secs *int64) string {
+	if secs == nil {
+		return ""
+	}
+	return fmt.Sprintf("%ds", *secs)
+}
+
+// parseReuseInterval reads Input.RefreshTokenReuseInterval: nil for ""
+// (the setting), else the seconds; msg says what is wrong with it.
+func parseReuseInterval(raw string) (secs *int64, msg string) {
+	if raw == "" {
+		return nil, ""
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil {
+		if _, numErr := strconv.ParseFloat(raw, 64); numErr == nil {
+			return nil, fmt.Sprintf("Add a unit to %q: write it as a duration such as 5s, or leave it empty to use the server setting.", raw)
+		}
+		return nil, fmt.Sprintf("%q is not a duration: write one such as 5s or 30s, or leave it empty to use the server setting.", raw)
+	}
+	switch {
+	case d < 0:
+		return nil, fmt.Sprintf("%q is negative: use 0s to turn the reuse interval off for this client, or up to 60s.", raw)
+	case d > MaxRefreshTokenReuseInterval:
+		return nil, fmt.Sprintf("%q is longer than 60s: use at most 60s, and keep it to a few seconds.", raw)
+	case d%time.Second != 0:
+		return nil, fmt.Sprintf("%q is not a whole number of seconds: use whole seconds, such as 2s.", raw)
+	}
+	n := int64(d / time.Second)
+	return &n, ""
 }
 
 func dedupe(list []string) []string {
@@ -149,7 +233,47 @@ func (in *Input) Validate(knownScopes []string) Errors {
 			break
 		}
 	}
+	in.validateLogout(errs)
+	if _, msg := parseReuseInterval(in.RefreshTokenReuseInterval); msg != "" {
+		errs[FieldRefreshTokenReuseInterval] = msg
+	}
 	return errs
+}
+
+// validateLogout adds the problems with the logout fields to errs.
+func (in *Input) validateLogout(errs Errors) {
+	if len(in.PostLogoutRedirectURIs) > MaxRedirectURIs {
+		errs[FieldPostLogoutRedirectURIs] = fmt.Sprintf("Register at most %d post-logout redirect URIs.", MaxRedirectURIs)
+	} else if msg := redirectURIProblems(in.PostLogoutRedirectURIs); msg != "" {
+		errs[FieldPostLogoutRedirectURIs] = msg
+	}
+	if msg := checkLogoutURI("The back-channel logout URI", in.BackchannelLogoutURI); msg != "" {
+		errs[FieldBackchannelLogoutURI] = msg
+	} else if in.BackchannelLogoutURI == "" && in.BackchannelLogoutSessionRequired {
+		errs[FieldBackchannelLogoutURI] = "Session required (sid in logout tokens) needs a back-channel logout URI: enter one, or turn session required off."
+	}
+	if msg := checkLogoutURI("The front-channel logout URI", in.FrontchannelLogoutURI); msg != "" {
+		errs[FieldFrontchannelLogoutURI] = msg
+	} else if in.FrontchannelLogoutURI == "" && in.FrontchannelLogoutSessionRequired {
+		errs[FieldFrontchannelLogoutURI] = "Session required (iss and sid in the address) needs a front-channel logout URI: enter one, or turn session required off."
+	}
+}
+
+// checkLogoutURI returns why raw, named what ("The back-channel logout
+// URI"), is not a usable logout URI, or "" (empty is allowed): the rules
+// of redirect URIs (Back-Channel Logout 1.0 §2.2, Front-Channel Logout
+// 1.0 §2: absolute, no fragment; https, or http on a loopback host).
+func checkLogoutURI(what, raw string) string {
+	if raw == "" {
+		return ""
+	}
+	if u, err := url.Parse(raw); err == nil && (!u.IsAbs() || u.Host == "") && !strings.ContainsFunc(raw, func(r rune) bool { return r <= 0x20 || r == 0x7f }) {
+		return what + " must be an absolute URL such as https://app.example.com/logout."
+	}
+	if err := oauth.ValidateRedirectURI(raw); err != nil {
+		return what + " " + err.Error() + "."
+	}
+	return ""
 }
 
 // maxReportedURIs bounds how many invalid redirect URIs one message names;
@@ -391,6 +515,12 @@ func (in *Input) Apply(c *models.Client) {
 	c.GrantTypes = slices.Clone(in.GrantTypes)
 	c.Scopes = slices.Clone(in.Scopes)
 	c.Public = in.Public
+	c.PostLogoutRedirectURIs = slices.Clone(in.PostLogoutRedirectURIs)
+	c.BackchannelLogoutURI = in.BackchannelLogoutURI
+	c.BackchannelLogoutSessionRequired = in.BackchannelLogoutSessionRequired
+	c.FrontchannelLogoutURI = in.FrontchannelLogoutURI
+	c.FrontchannelLogoutSessionRequired = in.FrontchannelLogoutSessionRequired
+	c.RefreshTokenReuseSeconds, _ = parseReuseInterval(in.RefreshTokenReuseInterval)
 }
 
 // New builds a client from the (validated) input with fresh credentials:
@@ -471,26 +601,43 @@ type UpdateStore interface {
 // was. Problems come back as Errors with ErrInvalid, and nothing is saved;
 // an unknown client is store.ErrNotFound.
 func Update(ctx context.Context, st UpdateStore, actor Actor, clientID string, in Input, also func(x *models.Client)) (before Input, errs Errors, err error) {
-	in.Normalize()
+	before, _, errs, err = Edit(ctx, st, actor, clientID, func(x *Input) { *x = in }, also)
+	return before, errs, err
+}
+
+// Edit changes some fields of the client clientID as actor: edit changes
+// in place the input that describes the client as stored (FromClient),
+// in the same update, so that the fields it leaves alone keep what they
+// have even when someone else changed them meanwhile. The result is then
+// saved as Update saves an input: normalized, validated, its trust
+// checked, and also applied. It returns the client as it was and as it
+// is now (both normalized, for Changes). Problems come back as Errors
+// with ErrInvalid, and nothing is saved; an unknown client is
+// store.ErrNotFound.
+func Edit(ctx context.Context, st UpdateStore, actor Actor, clientID string, edit func(in *Input), also func(x *models.Client)) (before, after Input, errs Errors, err error) {
 	scopes, err := st.ListScopes(ctx)
 	if err != nil {
-		return before, nil, err
+		return before, after, nil, err
 	}
 	err = st.UpdateClient(ctx, clientID, func(x *models.Client) error {
 		before = FromClient(x)
-		if errs = check(actor, &before, in, scopes); len(errs) > 0 {
+		before.Normalize()
+		after = FromClient(x)
+		edit(&after)
+		after.Normalize()
+		if errs = check(actor, &before, after, scopes); len(errs) > 0 {
 			return ErrInvalid
 		}
-		in.Apply(x)
+		after.Apply(x)
 		if also != nil {
 			also(x)
 		}
 		return nil
 	})
 	if errors.Is(err, ErrInvalid) {
-		return before, errs, err
+		return before, after, errs, err
 	}
-	return before, nil, err
+	return before, after, nil, err
 }
 
 // SecretHint is how a stored secret is shown after its creation: the

@@ -42,7 +42,12 @@ var DefaultPaths = map[string]string{
 	"jwks":        "/jwks",
 	"device_code": "/device/code",
 	"verify":      "/verify",
+	"logout":      "/logout",
 }
+
+// EmptyPrefixLogoutPath is the end-session endpoint's default path when
+// the OAuth prefix is empty, where /logout is the sign-out form's.
+const EmptyPrefixLogoutPath = "/end_session"
 
 // reservedPaths are served by Gatehouse itself; no OAuth endpoint may sit at
 // or below one of them.
@@ -278,6 +283,10 @@ func validate(r raw, prefix string, paths map[string]string) (*Config, error) {
 	}
 	for name, def := range DefaultPaths {
 		cfg.OAuthPaths[name] = def
+	}
+	if prefix == "" {
+		// Without a prefix, /logout is the sign-out form's own address.
+		cfg.OAuthPaths["logout"] = EmptyPrefixLogoutPath
 	}
 	var unknown []string
 	for name, p := range paths {

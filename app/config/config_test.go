@@ -223,6 +223,19 @@ func TestEndpointsMustNotShadowPages(t *testing.T) {
 	if cfg.Endpoint("token") != "/token" {
 		t.Fatalf("token endpoint = %q", cfg.Endpoint("token"))
 	}
+	// A configuration of the previous release without a prefix still
+	// starts: the end-session endpoint, new, moves off /logout.
+	if cfg.Endpoint("logout") != "/end_session" {
+		t.Fatalf("end-session endpoint without a prefix = %q, want /end_session", cfg.Endpoint("logout"))
+	}
+	os.WriteFile(f, []byte("oauth:\n  prefix: \"\"\n  paths: {device_code: /device-authorization, logout: /logout}\n"), 0o600)
+	if _, err := load(t, []string{"--config", f}, sqliteEnv(t)); err == nil || !strings.Contains(err.Error(), "collides") {
+		t.Fatalf("end-session endpoint at /logout accepted: %v", err)
+	}
+	cfg, err = load(t, nil, sqliteEnv(t))
+	if err != nil || cfg.Endpoint("logout") != "/oauth/logout" {
+		t.Fatalf("default end-session endpoint = %q (%v), want /oauth/logout", cfg.Endpoint("logout"), err)
+	}
 }
 
 // TestKeySecret checks the key-encryption secret: flags > env > file >

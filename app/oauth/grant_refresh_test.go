@@ -338,3 +338,88 @@ func TestRule50_ConcurrentRefreshesWithinTheInterval(t *testing.T) {
 		t.Fatalf("the family was revoked: events %+v", c.Events())
 	}
 }
+
+// Rule 50 per client: a client's own refresh token reuse interval wins
+// over the policy's (refresh_token_reuse_interval) both ways — 0s turns
+// the grace off for the client while the policy has one, and an interval
+// gives the client grace while the policy has none — and nil follows the
+// policy. Each case is run with a client following the policy too, to
+// show that the client's interval made the difference.
+func TestRule50_ClientReuseIntervalWinsOverPolicy(t *testing.T) {
+	t.Parallel()
+	dur := func(d time.Duration) *time.Duration { return &d }
+	const reused = "already used; every token of this grant has been revoked"
+	cases := []struct {
+		name   string
+		policy time.Duration
+		client *time.Duration
+		after  time.Duration
+		desc   string // "" when the second use succeeds
+	}{
+		{name: "client 0s, policy 10s: reuse revokes", policy: 10 * time.Second, client: dur(0), after: time.Second, desc: reused},
+		{name: "client 10s, policy 0: second use within 10s succeeds", client: dur(10 * time.Second), after: 5 * time.Second},
+		{name: "client 10s, policy 0: at the end of the client's interval, reuse", client: dur(10 * time.Second), after: 10 * time.Second, desc: reused},
+		{name: "client 5s, policy 30s: the client's shorter interval counts", policy: 30 * time.Second, client: dur(5 * time.Second), after: 6 * time.Second, desc: reused},
+		{name: "client nil, policy 10s: the policy's", policy: 10 * time.Second, after: 5 * time.Second},
+		{name: "client nil, policy 0: reuse", after: 0, desc: reused},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCodeCore(t, oauthtest.WithPolicy(func(p *oauth.Policy) { p.RefreshTokenReuseInterval = tc.policy }))
+			own, ownSec := c.Client(oauth.Client{RedirectURIs: []string{codeRedirect}, RefreshTokenReuseInterval: tc.client})
+			// The client with its own interval, and (c.conf) one that
+			// follows the policy, rotate and present the old token again.
+			rotate := func(id, sec string) (first, second *oauth.TokenResponse) {
+				first = c.CodeTokens(id, sec, c.alice, "user.read")
+				second, err := c.Token(id, sec, refreshForm(first.RefreshToken))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return first, second
+			}
+			first, second := rotate(own, ownSec)
+			pFirst, pSecond := rotate(c.conf, c.confSec)
+			c.Advance(tc.after)
+			again, err := c.Token(own, ownSec, refreshForm(first.RefreshToken))
+			pAgain, pErr := c.Token(c.conf, c.confSec, refreshForm(pFirst.RefreshToken))
+
+			if tc.desc != "" {
+				oauthtest.WantTokens(t, again, err, "invalid_grant", tc.desc)
+				for _, tok := range []string{first.AccessToken, second.AccessToken, second.RefreshToken} {
+					if c.StoredToken(tok).RevokedAt == nil {
+						t.Fatal("a token of the reused family survived")
+					}
+				}
+				ev := c.Events()
+				if len(ev) == 0 || ev[0].Kind != oauth.SecurityRefreshReuse || ev[0].ClientID != own {
+					t.Fatalf("reuse not reported for the client: %+v", ev)
+				}
+			} else {
+				oauthtest.WantTokens(t, again, err, "", "")
+				if fam := c.StoredToken(first.RefreshToken).FamilyID; c.StoredToken(again.RefreshToken).FamilyID != fam {
+					t.Fatal("the fresh pair is not of the same family")
+				}
+				for _, rt := range []string{second.RefreshToken, again.RefreshToken} {
+					if _, err := c.Token(own, ownSec, refreshForm(rt)); err != nil {
+						t.Fatalf("a refresh token of the family no longer works: %v", err)
+					}
+				}
+				for _, ev := range c.Events() {
+					if ev.ClientID == own {
+						t.Fatalf("a presentation within the client's interval was reported: %+v", ev)
+					}
+				}
+			}
+
+			// The client following the policy gets the policy's answer.
+			if tc.policy > tc.after {
+				oauthtest.WantTokens(t, pAgain, pErr, "", "")
+				if c.StoredToken(pSecond.RefreshToken).RevokedAt != nil {
+					t.Fatal("the policy-following client's family was revoked within the policy's interval")
+				}
+			} else {
+				oauthtest.WantTokens(t, pAgain, pErr, "invalid_grant", reused)
+			}
+		})
+	}
+}

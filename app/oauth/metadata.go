@@ -8,7 +8,7 @@ import (
 // Endpoints are the absolute URLs of the endpoints in force (the
 // configuration may move each one).
 type Endpoints struct {
-	Authorization, Token, Revocation, Introspection, UserInfo, JWKS, DeviceAuthorization string
+	Authorization, Token, Revocation, Introspection, UserInfo, JWKS, DeviceAuthorization, EndSession string
 }
 
 // Metadata is the discovery document (OpenID Connect Discovery §3,
@@ -40,6 +40,13 @@ type Metadata struct {
 	RequestParameterSupported                  bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported               bool     `json:"request_uri_parameter_supported"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	// Logout: RP-Initiated (end_session_endpoint), Back-Channel and
+	// Front-Channel Logout 1.0, each with the session ID (sid).
+	EndSessionEndpoint                 string `json:"end_session_endpoint,omitempty"`
+	BackchannelLogoutSupported         bool   `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported  bool   `json:"backchannel_logout_session_supported"`
+	FrontchannelLogoutSupported        bool   `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupported bool   `json:"frontchannel_logout_session_supported"`
 }
 
 // Metadata builds the discovery document for the settings in force.
@@ -74,10 +81,15 @@ func (s *Server) Metadata(ctx context.Context, ep Endpoints) (*Metadata, error) 
 		RevocationEndpointAuthMethodsSupported:    []string{AuthSecretBasic, AuthSecretPost, AuthNone},
 		IntrospectionEndpointAuthMethodsSupported: []string{AuthSecretBasic, AuthSecretPost},
 		CodeChallengeMethodsSupported:             []string{"S256"},
-		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid",
 			"name", "preferred_username", "email", "email_verified"},
 		PromptValuesSupported:                      []string{"none", "login", "consent", "select_account"},
 		AuthorizationResponseIssParameterSupported: true,
+		EndSessionEndpoint:                         ep.EndSession,
+		BackchannelLogoutSupported:                 true,
+		BackchannelLogoutSessionSupported:          true,
+		FrontchannelLogoutSupported:                true,
+		FrontchannelLogoutSessionSupported:         true,
 	}
 	for _, g := range grants {
 		if g == GrantDeviceCode {

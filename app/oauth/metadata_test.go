@@ -96,7 +96,8 @@ func TestRule01_MetadataDocument(t *testing.T) {
 	c := oauthtest.NewCore(t, []oauth.Scope{{ID: "notes.read"}, {ID: "jobs.run", Machine: true}},
 		func(o *oauth.Options) { o.Issuer = iss })
 	ep := oauth.Endpoints{Authorization: iss + "/o2/authorize", Token: iss + "/o2/token", Revocation: iss + "/o2/revoke",
-		Introspection: iss + "/o2/introspect", UserInfo: iss + "/o2/userinfo", JWKS: iss + "/o2/jwks", DeviceAuthorization: iss + "/o2/device/code"}
+		Introspection: iss + "/o2/introspect", UserInfo: iss + "/o2/userinfo", JWKS: iss + "/o2/jwks", DeviceAuthorization: iss + "/o2/device/code",
+		EndSession: iss + "/o2/logout"}
 	m, err := c.Server.Metadata(context.Background(), ep)
 	if err != nil {
 		t.Fatal(err)
@@ -123,13 +124,18 @@ func TestRule01_MetadataDocument(t *testing.T) {
 		"revocation_endpoint_auth_methods_supported":    []any{"client_secret_basic", "client_secret_post", "none"},
 		"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},
 		"code_challenge_methods_supported":              []any{"S256"},
-		"claims_supported": []any{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+		"claims_supported": []any{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp", "sid",
 			"name", "preferred_username", "email", "email_verified"},
 		"prompt_values_supported":                        []any{"none", "login", "consent", "select_account"},
 		"claims_parameter_supported":                     false,
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false,
 		"authorization_response_iss_parameter_supported": true,
+		"end_session_endpoint":                           ep.EndSession,
+		"backchannel_logout_supported":                   true,
+		"backchannel_logout_session_supported":           true,
+		"frontchannel_logout_supported":                  true,
+		"frontchannel_logout_session_supported":          true,
 	}
 	for k, w := range want {
 		wj, _ := json.Marshal(w)

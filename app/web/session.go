@@ -33,6 +33,7 @@ import (
 func init() {
 	gob.Register(time.Time{})
 	gob.Register([]Flash{})
+	gob.Register([]string{})
 }
 
 // Flash is a one-time message shown on the next page.

@@ -257,6 +257,26 @@ func IP(c *fiber.Ctx) string {
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; " +
 	"font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
+// AllowFrames widens this page's CSP to load iframes from origins (the
+// front-channel logout addresses on the signed-out page); other pages
+// load none.
+func AllowFrames(c *fiber.Ctx, origins []string) {
+	var ok []string
+	for _, o := range origins {
+		if originRE.MatchString(o) && !slices.Contains(ok, o) {
+			ok = append(ok, o)
+		}
+	}
+	if len(ok) == 0 {
+		return
+	}
+	csp := string(c.Response().Header.Peek(fiber.HeaderContentSecurityPolicy))
+	if csp == "" {
+		csp = ContentSecurityPolicy
+	}
+	c.Set(fiber.HeaderContentSecurityPolicy, csp+"; frame-src "+strings.Join(ok, " "))
+}
+
 // originRE is what AllowFormTarget accepts: scheme://host[:port].
 var originRE = regexp.MustCompile(`^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$`)
 

@@ -90,8 +90,22 @@ type ClientForm struct {
 	GrantTypes   []string
 	Scopes       []string
 	Public       bool
+	// PostLogoutRedirectURIs is the textarea's text, like RedirectURIs.
+	PostLogoutRedirectURIs string
+	// The logout URIs ("" for none), and whether the app requires the
+	// session ID with them.
+	BackchannelLogoutURI              string
+	BackchannelLogoutSessionRequired  bool
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
+	// RefreshTokenReuseInterval is the client's own interval as entered
+	// ("" follows the server setting).
+	RefreshTokenReuseInterval string
 	ClientFormOptions
-	Errors views.FieldErrors // keys: name, description, icon, homepage, redirect_uris, grant_types, scopes, public, views.FormError
+	// keys: name, description, icon, homepage, redirect_uris, grant_types,
+	// scopes, public, post_logout_redirect_uris, backchannel_logout_uri,
+	// frontchannel_logout_uri, refresh_token_reuse_interval, views.FormError
+	Errors views.FieldErrors
 }
 
 // ClientFormOptions are what the form offers the signed-in user, whatever
@@ -118,6 +132,9 @@ type ClientFormOptions struct {
 	SavedCC           bool
 	SavedMachine      []string
 	SavedListsMachine []string
+	// ServerReuseInterval is the refresh_token_reuse_interval setting
+	// ("0s": off), which clients without their own interval follow.
+	ServerReuseInterval string
 }
 
 // ScopeOption is one scope checkbox.
@@ -186,11 +203,42 @@ func (f ClientForm) scopeDescribedBy(s ScopeOption) string {
 
 // redirectURIsText is the textarea's content: a leading line break is
 // doubled, as HTML drops the first one after <textarea>.
-func (f ClientForm) redirectURIsText() string {
-	if strings.HasPrefix(f.RedirectURIs, "\n") || strings.HasPrefix(f.RedirectURIs, "\r\n") {
-		return "\n" + f.RedirectURIs
+func (f ClientForm) redirectURIsText() string { return textareaText(f.RedirectURIs) }
+
+// postLogoutRedirectURIsText is that textarea's content, likewise.
+func (f ClientForm) postLogoutRedirectURIsText() string {
+	return textareaText(f.PostLogoutRedirectURIs)
+}
+
+// textareaText is a textarea's content for text: a leading line break is
+// doubled, as HTML drops the first one after <textarea>.
+func textareaText(text string) string {
+	if strings.HasPrefix(text, "\n") || strings.HasPrefix(text, "\r\n") {
+		return "\n" + text
 	}
-	return f.RedirectURIs
+	return text
+}
+
+// serverReuseText describes the server's refresh token reuse interval:
+// "0s, off" or "5s".
+func (f ClientForm) serverReuseText() string {
+	if f.ServerReuseInterval == "" || f.ServerReuseInterval == "0s" {
+		return "0s, off"
+	}
+	return f.ServerReuseInterval
+}
+
+// reuseIntervalPlaceholder is the interval field's placeholder, shown
+// while it is empty.
+func (f ClientForm) reuseIntervalPlaceholder() string {
+	return "Use the server setting (currently " + f.serverReuseText() + ")"
+}
+
+// reuseIntervalHelp explains the interval field.
+func (f ClientForm) reuseIntervalHelp() string {
+	return "For this long after your app uses a refresh token, it may present that token again and get fresh tokens instead of having the grant revoked; " +
+		"apps that refresh once per request in flight, such as oauth2-proxy, need a few seconds. " +
+		"Leave empty to use the server setting (currently " + f.serverReuseText() + "); 0s turns it off for this app; at most 60s."
 }
 
 // grantDescribedBy lists the IDs of the texts describing a grant's checkbox.
@@ -270,7 +318,11 @@ func (f ClientForm) errorItems() []components.ErrorItem {
 		components.ErrorField{Key: "icon", Anchor: "icon_file", Label: "Icon"},
 		components.ErrorField{Key: "public", Anchor: "client_type_confidential", Label: "Client type"},
 		components.ErrorField{Key: "redirect_uris", Label: "Redirect URIs"},
+		components.ErrorField{Key: "post_logout_redirect_uris", Label: "Post-logout redirect URIs"},
+		components.ErrorField{Key: "backchannel_logout_uri", Label: "Back-channel logout URI"},
+		components.ErrorField{Key: "frontchannel_logout_uri", Label: "Front-channel logout URI"},
 		components.ErrorField{Key: "grant_types", Anchor: "grant-" + oauth.GrantTypes[0].ID, Label: "Grant types"},
+		components.ErrorField{Key: "refresh_token_reuse_interval", Label: "Refresh token reuse interval"},
 		components.ErrorField{Key: "scopes", Anchor: "scopes-help", Label: "Allowed scopes"},
 	)
 }
