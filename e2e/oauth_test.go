@@ -84,7 +84,13 @@ type oauthServer struct {
 // a name and an email address for the OpenID Connect claims.
 func startOAuth(t *testing.T, dbURL string) *oauthServer {
 	t.Helper()
-	o := &oauthServer{server: start(t, dbURL), db: dbURL}
+	return startOAuthWith(t, dbURL, serverOptions{})
+}
+
+// startOAuthWith is startOAuth with server options.
+func startOAuthWith(t *testing.T, dbURL string, opts serverOptions) *oauthServer {
+	t.Helper()
+	o := &oauthServer{server: startWith(t, dbURL, opts), db: dbURL}
 	o.ctx = context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Timeout: 10 * time.Second})
 	gatehouseCLI(t, dbURL, oauthPassword+"\n", "users", "create", "--username", oauthUser, "--name", oauthName,
 		"--email", oauthEmail, "--password-stdin", "--role", "user")
@@ -167,13 +173,15 @@ func (o *oauthServer) authorize(t *testing.T, c *http.Client, authURL, decision 
 			}
 			action = "/login"
 			form = url.Values{"username": {oauthUser}, "password": {oauthPassword}, "next": {nextParam}}
-		case "/consent":
+		case "/consent", "/oauth/authorize":
+			// The consent screen: after signing in, or at once for a
+			// browser signed in already.
 			a.Consent = true
 			id := consentIDRE.FindStringSubmatch(body)
 			if id == nil {
 				t.Fatalf("consent page without a request id\n%s", snippet(body))
 			}
-			if want := u.Query().Get("id"); id[1] != want {
+			if want := u.Query().Get("id"); u.Path == "/consent" && id[1] != want {
 				t.Fatalf("consent form id %q, page URL id %q", id[1], want)
 			}
 			action = "/consent"

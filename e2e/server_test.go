@@ -81,6 +81,8 @@ type serverOptions struct {
 	// noSetup: the database has an administrator already, so no setup
 	// link is printed; wait for readiness alone.
 	noSetup bool
+	// env adds KEY=value variables to the process's environment.
+	env []string
 }
 
 var setupRE = regexp.MustCompile(`(http://\S+/setup\?token=[A-Za-z0-9_-]+)`)
@@ -113,7 +115,7 @@ func launch(t *testing.T, dbURL string, o serverOptions) *server {
 	issuer := cmp.Or(o.issuer, base)
 	cmd := exec.Command(binary, "serve", "--addr", addr, "--issuer", issuer, "--database-url", dbURL)
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "GATEHOUSE_LOG_LEVEL=info")
+	cmd.Env = append(append(os.Environ(), "GATEHOUSE_LOG_LEVEL=info"), o.env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
