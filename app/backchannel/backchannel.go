@@ -324,6 +324,9 @@ func (d *Deliverer) attempt(ctx context.Context, row models.LogoutDelivery) {
 			log.DebugContext(ctx, "back-channel logout dropped: the client has no backchannel_logout_uri any more")
 		}
 		return
+	case err != nil && ctx.Err() != nil:
+		d.release(row, log) // shutting down
+		return
 	case err != nil:
 		// Our database, not the client: the lease runs out and the row is
 		// claimed again, no attempt counted.
