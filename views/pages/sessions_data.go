@@ -2,7 +2,6 @@ package pages
 
 import (
 	"net/url"
-	"strconv"
 	"time"
 )
 
@@ -108,9 +107,6 @@ func (s SessionRow) lastSeen(now time.Time) string {
 func (s SessionRow) started(now time.Time) string {
 	return "Signed in " + ago(s.Started, now)
 }
-
-// rowID is the id of the session's label (its buttons name it).
-func (s SessionRow) rowID(i int) string { return "session-" + strconv.Itoa(i) }
 
 // appPermissions is "3 permissions" for the sessions page's app list.
 func (a AppRow) appPermissions() string {
