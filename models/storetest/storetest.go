@@ -115,6 +115,7 @@ var Tests = []Test{
 
 	// sessions.go: web sessions.
 	{"WebSession", testWebSession},
+	{"WebSession/ListUser", testListUserWebSessions},
 
 	// throttle.go
 	{"Throttle", testThrottle},
