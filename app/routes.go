@@ -86,6 +86,12 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Post("/account/password", s.signedIn(h.ChangePassword)...)
 	a.Get("/account/apps", s.signedIn(h.AppsPage)...)
 	a.Post("/account/apps/:client_id/revoke", s.signedIn(h.RevokeApp)...)
+	// Sessions: the user's browsers (and apps); admins end a user's.
+	a.Get("/account/sessions", s.signedIn(h.SessionsPage)...)
+	a.Post("/account/sessions/end-others", s.signedIn(h.EndOtherSessions)...)
+	a.Post("/account/sessions/:sid/end", s.signedIn(h.EndBrowserSession)...)
+	a.Post("/dashboard/users/:id/sessions/end", s.role(adminOnly, h.EndUserSessions)...)
+
 	a.Get("/device", s.signedIn(h.DevicePage)...)
 	a.Post("/device", s.signedIn(h.DeviceSubmit)...)
 

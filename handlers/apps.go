@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/url"
 	"strconv"
@@ -18,11 +19,20 @@ import (
 
 // AppsPage lists the apps the user authorized (GET /account/apps).
 func (h *Handlers) AppsPage(c *fiber.Ctx) error {
-	ctx := c.UserContext()
-	u := web.CurrentUser(c)
-	consents, err := h.Store.ListConsents(ctx, u.ID)
+	apps, err := h.authorizedApps(c.UserContext(), web.CurrentUser(c).ID)
 	if err != nil {
 		return err
+	}
+	return web.Render(c, fiber.StatusOK, pages.Apps(h.base(c, "Authorized apps", "apps"), pages.AppsData{Apps: apps}))
+}
+
+// authorizedApps are the apps the user authorized, with the names and
+// icons of their clients and of the granted scopes (the apps page, and
+// the sessions page's list).
+func (h *Handlers) authorizedApps(ctx context.Context, userID int64) ([]pages.AppRow, error) {
+	consents, err := h.Store.ListConsents(ctx, userID)
+	if err != nil {
+		return nil, err
 	}
 	ids := make([]string, len(consents))
 	for i, cs := range consents {
@@ -30,18 +40,18 @@ func (h *Handlers) AppsPage(c *fiber.Ctx) error {
 	}
 	clients, err := h.Store.GetClientsByID(ctx, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	scopes, err := h.Store.ListScopes(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	type scopeView struct{ name, icon string }
 	byID := make(map[string]scopeView, len(scopes))
 	for _, sc := range scopes {
 		byID[sc.ScopeID] = scopeView{sc.Name, sc.Icon}
 	}
-	var d pages.AppsData
+	var out []pages.AppRow
 	for _, cs := range consents {
 		row := pages.AppRow{ClientID: cs.ClientID, GrantedAt: cs.UpdatedAt}
 		if cl := clients[cs.ClientID]; cl != nil {
@@ -54,9 +64,9 @@ func (h *Handlers) AppsPage(c *fiber.Ctx) error {
 			}
 			row.Scopes = append(row.Scopes, s)
 		}
-		d.Apps = append(d.Apps, row)
+		out = append(out, row)
 	}
-	return web.Render(c, fiber.StatusOK, pages.Apps(h.base(c, "Authorized apps", "apps"), d))
+	return out, nil
 }
 
 // RevokeApp withdraws the user's authorization of a client

@@ -496,9 +496,10 @@ func (h *Handlers) clientDetail(c *fiber.Ctx, cl *models.Client, f pages.ClientF
 		ClientID: cl.ClientID, Name: cl.Name, Icon: cl.Icon, Public: cl.Public,
 		SecretHint: clients.SecretHint(cl), CreatedAt: cl.CreatedAt, SecretRotatedAt: cl.SecretRotatedAt,
 		AuthorizeURL: h.Config.EndpointURL("authorize"), TokenURL: h.Config.EndpointURL("token"),
-		DiscoveryURL: h.Config.Issuer + "/.well-known/openid-configuration",
-		Form:         f,
-		GrantWarning: offGrantWarning(cl.GrantTypes, f.OffGrants),
+		EndSessionURL: h.Config.EndpointURL("logout"),
+		DiscoveryURL:  h.Config.Issuer + "/.well-known/openid-configuration",
+		Form:          f,
+		GrantWarning:  offGrantWarning(cl.GrantTypes, f.OffGrants),
 	}
 	if cl.OwnerID != nil {
 		names, err := h.Store.ClientOwnerNames(c.UserContext(), []models.Client{*cl})

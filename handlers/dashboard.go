@@ -61,6 +61,7 @@ func (h *Handlers) Dashboard(c *fiber.Ctx) error {
 	}
 	d.Cards = append(d.Cards,
 		pages.DashboardCard{Title: "Authorized apps", Description: "Apps you allowed to use your account; revoke any of them.", Href: "/account/apps", Icon: "fa-solid fa-key", Count: int64(len(consents)), ShowCount: true},
+		pages.DashboardCard{Title: "Sessions", Description: "Where you are signed in; sign out other browsers.", Href: "/account/sessions", Icon: "fa-solid fa-laptop"},
 		pages.DashboardCard{Title: "Your account", Description: "Profile and password.", Href: "/account", Icon: "fa-solid fa-user-gear"},
 	)
 	cards := d.Cards[:0]

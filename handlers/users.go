@@ -145,6 +145,9 @@ func (h *Handlers) renderUserPage(c *fiber.Ctx, status int, u *models.User, form
 		return err
 	}
 	d.Clients, d.Apps = clients, int64(len(consents))
+	if d.Sessions, err = h.sessionList(c, u.ID, false); err != nil {
+		return err
+	}
 	title := u.Name
 	if title == "" {
 		title = u.Username
@@ -331,5 +334,40 @@ func (h *Handlers) ResetUserPassword(c *fiber.Ctx) error {
 	}
 	h.audit(c, me, "user.password_reset", u.Username, true, map[string]string{"families_revoked": strconv.FormatInt(revoked, 10)})
 	web.CurrentSession(c).AddFlash("success", "New password set for "+u.Username+". They were signed out everywhere, and apps they authorized lost their access.")
+	return seeOther(c, pages.UserURL(u.ID))
+}
+
+// EndUserSessions signs a user out of every browser
+// (POST /dashboard/users/:id/sessions/end): their sessions end as a
+// sign-out does (apps notified, the tokens of those sessions revoked).
+// An admin who does it on their own page is signed out here too, as the
+// button says, and sent to the sign-in page; "Sign out all other
+// sessions" on their sessions page spares this browser.
+func (h *Handlers) EndUserSessions(c *fiber.Ctx) error {
+	me := web.CurrentUser(c)
+	u, err := h.loadUser(c)
+	if err != nil {
+		return err
+	}
+	ended, err := h.Store.EndUserWebSessions(c.UserContext(), u.ID, nil)
+	if err != nil {
+		return err
+	}
+	sess := web.CurrentSession(c)
+	if len(ended) > 0 {
+		h.audit(c, me, "user.sessions_ended", u.Username, true, map[string]string{"count": strconv.Itoa(len(ended))})
+	}
+	if u.ID == me.ID {
+		// The row is gone already; SignOut keeps the flash for the
+		// sign-in page.
+		sess.SignOut()
+		sess.AddFlash("success", "You were signed out everywhere, here too ("+pages.Plural(int64(len(ended)), "session", "sessions")+" ended). Sign in again to continue.")
+		return seeOther(c, "/login")
+	}
+	if len(ended) == 0 {
+		sess.AddFlash("info", u.Username+" was not signed in anywhere.")
+	} else {
+		sess.AddFlash("success", u.Username+" was signed out everywhere ("+pages.Plural(int64(len(ended)), "session", "sessions")+" ended).")
+	}
 	return seeOther(c, pages.UserURL(u.ID))
 }

@@ -268,3 +268,24 @@ func (s *Store) DeleteExpiredWebSessions(ctx context.Context, now time.Time) (in
 	res := s.conn(ctx).Where("expires_at <= ?", ts(now)).Delete(&WebSession{})
 	return res.RowsAffected, wrapErr(res.Error, "delete expired web sessions")
 }
+
+// ListUserWebSessions returns the user's sessions that have not expired
+// at now, the most recently used first (UpdatedAt, then CreatedAt), at
+// most limit of them (0: all). Their Data is left out: the sessions
+// pages show where and when, never what a session holds.
+func (s *Store) ListUserWebSessions(ctx context.Context, userID int64, now time.Time, limit int) ([]WebSession, error) {
+	var out []WebSession
+	q := s.conn(ctx).Select("id_hash", "sid", "user_id", "user_agent", "remote_addr", "expires_at", "created_at", "updated_at").
+		Where("user_id = ? AND expires_at > ?", userID, ts(now)).
+		Order("updated_at DESC").Order("created_at DESC").Order("sid")
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	if err := q.Find(&out).Error; err != nil {
+		return nil, wrapErr(err, "web sessions")
+	}
+	for i := range out {
+		out[i].normalize()
+	}
+	return out, nil
+}

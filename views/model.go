@@ -141,6 +141,7 @@ var built = map[string]bool{
 	"/dashboard/users/new":   true,
 	"/dashboard/audit":       true,
 	"/account/apps":          true,
+	"/account/sessions":      true,
 	"/device":                true,
 }
 

@@ -256,7 +256,34 @@ func (in *Input) validateLogout(errs Errors) {
 		errs[FieldFrontchannelLogoutURI] = msg
 	} else if in.FrontchannelLogoutURI == "" && in.FrontchannelLogoutSessionRequired {
 		errs[FieldFrontchannelLogoutURI] = "Session required (iss and sid in the address) needs a front-channel logout URI: enter one, or turn session required off."
+	} else if in.FrontchannelLogoutURI != "" && !sameOriginAsOne(in.FrontchannelLogoutURI, in.RedirectURIs) {
+		// Front-Channel Logout 1.0 §2: the scheme, host and port are
+		// those of a registered redirect URI.
+		errs[FieldFrontchannelLogoutURI] = "The front-channel logout URI must be on the same scheme, host and port as one of the redirect URIs."
 	}
+}
+
+// sameOriginAsOne reports whether raw has the scheme, host and port of
+// one of uris.
+func sameOriginAsOne(raw string, uris []string) bool {
+	origin := func(s string) string {
+		u, err := url.Parse(s)
+		if err != nil {
+			return ""
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+		}
+		return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Hostname()) + ":" + port
+	}
+	want := origin(raw)
+	for _, r := range uris {
+		if want != "" && origin(r) == want {
+			return true
+		}
+	}
+	return false
 }
 
 // checkLogoutURI returns why raw, named what ("The back-channel logout

@@ -15,6 +15,7 @@ import (
 // withLogout is valid() with every logout field and a reuse interval set.
 func withLogout() Input {
 	in := valid()
+	in.RedirectURIs = append(in.RedirectURIs, "http://localhost:3000/cb", "http://[::1]:3000/cb")
 	in.PostLogoutRedirectURIs = []string{" https://app.example.com/bye ", "http://127.0.0.1:8400/bye", "https://app.example.com/bye", ""}
 	in.BackchannelLogoutURI = " https://app.example.com/backchannel?tenant=a "
 	in.BackchannelLogoutSessionRequired = true
@@ -100,6 +101,11 @@ func TestValidateLogoutAndReuseInterval(t *testing.T) {
 		{"front-channel: javascript", func(in *Input) { in.FrontchannelLogoutURI = "javascript:alert(1)" }, fc, "must be an absolute URL"},
 		{"front-channel: data", func(in *Input) { in.FrontchannelLogoutURI = "data://x/text/html,hi" }, fc, "The front-channel logout URI must use https (or http on a loopback address)."},
 		{"front-channel: loopback http", func(in *Input) { in.FrontchannelLogoutURI = "http://[::1]:3000/fc" }, "", ""},
+		{"front-channel: the origin of a redirect URI", func(in *Input) { in.FrontchannelLogoutURI = "https://APP.example.com:443/fc" }, "", ""},
+		{"front-channel: another host", func(in *Input) { in.FrontchannelLogoutURI = "https://other.example.com/fc" }, fc,
+			"The front-channel logout URI must be on the same scheme, host and port as one of the redirect URIs."},
+		{"front-channel: another port", func(in *Input) { in.FrontchannelLogoutURI = "http://localhost:3001/fc" }, fc, "same scheme, host and port"},
+		{"front-channel: another scheme", func(in *Input) { in.FrontchannelLogoutURI = "https://localhost:3000/fc" }, fc, "same scheme, host and port"},
 		{"front-channel: session required without the URI", func(in *Input) { in.FrontchannelLogoutURI = "" }, fc,
 			"Session required (iss and sid in the address) needs a front-channel logout URI: enter one, or turn session required off."},
 
@@ -191,6 +197,7 @@ func TestApplyAndFromClientLogoutFields(t *testing.T) {
 func TestChangesAndAuditDetails(t *testing.T) {
 	t.Parallel()
 	before := valid()
+	before.RedirectURIs = withLogout().RedirectURIs
 	before.Normalize()
 	if got := Changes(before, before); got != nil {
 		t.Fatalf("no change: %v", got)
@@ -239,6 +246,8 @@ func TestChangesAndAuditDetails(t *testing.T) {
 		t.Errorf("back to the defaults: %v", back)
 	}
 	// The fields that were there before keep their audit details.
+	before = valid()
+	before.Normalize()
 	wider := before
 	wider.RedirectURIs = append(slices.Clone(before.RedirectURIs), "https://app.example.com/cb2")
 	wider.Public = true

@@ -99,7 +99,7 @@ async function main() {
   } catch (err) {
     promptNoneError = err?.error ?? err?.cause?.error ?? String(err)
   }
-  say({ sid: claims.sid, end_session_url: endSession.href, prompt_none_error: promptNoneError })
+  say({ sid: claims.sid, prompt_none_error: promptNoneError })
 }
 
 try {

@@ -115,6 +115,7 @@ var Tests = []Test{
 
 	// sessions.go: web sessions.
 	{"WebSession", testWebSession},
+	{"WebSession/ListUser", testListUserWebSessions},
 
 	// logout.go: the back-channel logout queue (models/store_logout.go)
 	// and what ending sessions queues into it.

@@ -156,12 +156,18 @@ func Account(b views.Base, a AccountData) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if views.Built("/account/apps") {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<a href=\"/account/apps\" class=\"card card-link group flex items-center gap-4 p-5\"><span class=\"flex h-11 w-11 shrink-0 items-center justify-center rounded-lg bg-primary-50 text-lg text-primary-600 ring-1 ring-inset ring-primary-600/10\"><i class=\"fa-solid fa-plug-circle-check\" aria-hidden=\"true\"></i></span> <span class=\"min-w-0 flex-1\"><span class=\"block text-base font-semibold text-slate-900 group-hover:text-primary-700\">Authorized apps</span> <span class=\"block text-sm text-slate-600\">See which apps can access your account, and revoke them.</span></span> <i class=\"fa-solid fa-chevron-right text-sm text-slate-400 group-hover:text-primary-600\" aria-hidden=\"true\"></i></a>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<a href=\"/account/apps\" class=\"card card-link group flex items-center gap-4 p-5\"><span class=\"flex h-11 w-11 shrink-0 items-center justify-center rounded-lg bg-primary-50 text-lg text-primary-600 ring-1 ring-inset ring-primary-600/10\"><i class=\"fa-solid fa-plug-circle-check\" aria-hidden=\"true\"></i></span> <span class=\"min-w-0 flex-1\"><span class=\"block text-base font-semibold text-slate-900 group-hover:text-primary-700\">Authorized apps</span> <span class=\"block text-sm text-slate-600\">See which apps can access your account, and revoke them.</span></span> <i class=\"fa-solid fa-chevron-right text-sm text-slate-400 group-hover:text-primary-600\" aria-hidden=\"true\"></i></a> ")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</div><div class=\"space-y-6 lg:col-span-2\"><section class=\"card\" aria-labelledby=\"profile-form-title\"><div class=\"card-header\"><h2 id=\"profile-form-title\" class=\"card-title\">Profile</h2><p class=\"card-subtitle\">Your name and email address. Apps get them only when you allow it.</p></div><form method=\"post\" action=\"/account/profile\" novalidate><div class=\"card-body\">")
+			if views.Built("/account/sessions") {
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<a href=\"/account/sessions\" class=\"card card-link group flex items-center gap-4 p-5\"><span class=\"flex h-11 w-11 shrink-0 items-center justify-center rounded-lg bg-primary-50 text-lg text-primary-600 ring-1 ring-inset ring-primary-600/10\"><i class=\"fa-solid fa-laptop\" aria-hidden=\"true\"></i></span> <span class=\"min-w-0 flex-1\"><span class=\"block text-base font-semibold text-slate-900 group-hover:text-primary-700\">Sessions</span> <span class=\"block text-sm text-slate-600\">See where you are signed in, and sign out other browsers.</span></span> <i class=\"fa-solid fa-chevron-right text-sm text-slate-400 group-hover:text-primary-600\" aria-hidden=\"true\"></i></a>")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "</div><div class=\"space-y-6 lg:col-span-2\"><section class=\"card\" aria-labelledby=\"profile-form-title\"><div class=\"card-header\"><h2 id=\"profile-form-title\" class=\"card-title\">Profile</h2><p class=\"card-subtitle\">Your name and email address. Apps get them only when you allow it.</p></div><form method=\"post\" action=\"/account/profile\" novalidate><div class=\"card-body\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -169,7 +175,7 @@ func Account(b views.Base, a AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "<div class=\"max-w-lg space-y-5\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<div class=\"max-w-lg space-y-5\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -193,7 +199,7 @@ func Account(b views.Base, a AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "</div></div><div class=\"card-footer\"><button type=\"submit\" class=\"btn btn-primary\"><i class=\"fa-solid fa-floppy-disk\" aria-hidden=\"true\"></i> Save profile</button></div></form></section><section class=\"card\" aria-labelledby=\"password-title\"><div class=\"card-header\"><h2 id=\"password-title\" class=\"card-title\">Change password</h2><p class=\"card-subtitle\">You'll stay signed in here; your other sessions are signed out. Use a password you don't use anywhere else.</p></div><form method=\"post\" action=\"/account/password\"><div class=\"card-body\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "</div></div><div class=\"card-footer\"><button type=\"submit\" class=\"btn btn-primary\"><i class=\"fa-solid fa-floppy-disk\" aria-hidden=\"true\"></i> Save profile</button></div></form></section><section class=\"card\" aria-labelledby=\"password-title\"><div class=\"card-header\"><h2 id=\"password-title\" class=\"card-title\">Change password</h2><p class=\"card-subtitle\">You'll stay signed in here; your other sessions are signed out. Use a password you don't use anywhere else.</p></div><form method=\"post\" action=\"/account/password\"><div class=\"card-body\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -201,20 +207,20 @@ func Account(b views.Base, a AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<input type=\"text\" name=\"username\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<input type=\"text\" name=\"username\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var7 string
 			templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinStringErrs(a.Username)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 105, Col: 60}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages/account.templ`, Line: 117, Col: 60}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var7))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "\" autocomplete=\"username\" class=\"hidden\" hidden aria-hidden=\"true\" tabindex=\"-1\"><div class=\"max-w-lg space-y-5\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "\" autocomplete=\"username\" class=\"hidden\" hidden aria-hidden=\"true\" tabindex=\"-1\"><div class=\"max-w-lg space-y-5\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -251,7 +257,7 @@ func Account(b views.Base, a AccountData) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "</div></div><div class=\"card-footer\"><button type=\"submit\" class=\"btn btn-primary\"><i class=\"fa-solid fa-key\" aria-hidden=\"true\"></i> Update password</button></div></form></section></div></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "</div></div><div class=\"card-footer\"><button type=\"submit\" class=\"btn btn-primary\"><i class=\"fa-solid fa-key\" aria-hidden=\"true\"></i> Update password</button></div></form></section></div></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -289,12 +295,12 @@ func emailVerifiedBadge(verified bool) templ.Component {
 		}
 		ctx = templ.ClearChildren(ctx)
 		if verified {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "<span class=\"inline-flex shrink-0 items-center gap-1 text-xs font-medium text-emerald-700\" title=\"Apps see this address as verified\"><i class=\"fa-solid fa-circle-check\" aria-hidden=\"true\"></i> Verified</span>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "<span class=\"inline-flex shrink-0 items-center gap-1 text-xs font-medium text-emerald-700\" title=\"Apps see this address as verified\"><i class=\"fa-solid fa-circle-check\" aria-hidden=\"true\"></i> Verified</span>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "<span class=\"inline-flex shrink-0 items-center gap-1 text-xs font-normal text-slate-500\" title=\"Apps see this address as not verified\">Not verified</span>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 22, "<span class=\"inline-flex shrink-0 items-center gap-1 text-xs font-normal text-slate-500\" title=\"Apps see this address as not verified\">Not verified</span>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

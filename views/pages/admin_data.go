@@ -430,8 +430,9 @@ type UserDetailData struct {
 	// LastAdmin is set when this is the only enabled admin: it cannot be
 	// demoted or disabled.
 	LastAdmin         bool
-	Clients           int64 // clients the user owns
-	Apps              int64 // apps the user authorized
+	Clients           int64       // clients the user owns
+	Apps              int64       // apps the user authorized
+	Sessions          SessionList // the user's browser sessions
 	CreatedAt         time.Time
 	PasswordChangedAt time.Time
 	// RoleValue is the role chosen in the form (kept after an error).

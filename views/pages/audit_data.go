@@ -44,6 +44,11 @@ var AuditActionGroups = []AuditActionGroup{
 		{"user.role_changed", "Role changed"},
 		{"user.disabled", "User disabled"},
 		{"user.enabled", "User enabled"},
+		{"user.sessions_ended", "Signed out everywhere by an admin"},
+	}},
+	{"Sessions", "session.*", "All session events", []AuditAction{
+		{"session.ended", "Signed out another browser"},
+		{"session.ended_others", "Signed out all other browsers"},
 	}},
 	{"Consent", "consent.*", "All consent events", []AuditAction{
 		{"consent.granted", "Consent granted"},

@@ -267,7 +267,7 @@ type ClientDetailData struct {
 	CreatedAt       time.Time
 	SecretRotatedAt *time.Time
 	// Endpoints and a ready-to-paste authorization request.
-	AuthorizeURL, TokenURL, DiscoveryURL string
+	AuthorizeURL, TokenURL, DiscoveryURL, EndSessionURL string
 	// ExampleURL is empty when the client cannot use the authorization
 	// code flow (no redirect URI or no such grant).
 	ExampleURL, CodeVerifier string
