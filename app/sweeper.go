@@ -145,6 +145,12 @@ func (w *Sweeper) Sweep(ctx context.Context) (int64, error) {
 			}
 		}
 	}
+	// The clients of sessions that expired (ended ones drop theirs).
+	n, err := w.Store.DeleteOrphanSessionClients(ctx, t.Add(-time.Hour))
+	total += n
+	if err != nil && first == nil {
+		first = err
+	}
 	if w.Prune != nil {
 		n, err := w.Prune(ctx)
 		total += n

@@ -75,8 +75,13 @@ func (h *Handlers) EndSession(c *fiber.Ctx) error {
 func (h *Handlers) logoutError(c *fiber.Ctx, err error) error {
 	var oe *oauth.Error
 	if errors.As(err, &oe) && oe.Code == oauth.ErrInvalidRequest.Code {
-		return h.RenderError(c, fiber.StatusBadRequest, "Sign-out request not accepted",
-			"The app's request to sign you out was not accepted: "+oe.Description+". You are still signed in; use Sign out in Gatehouse's menu to sign out.")
+		msg := "The app's request to sign you out was not accepted: " + oe.Description + "."
+		if web.CurrentUser(c) != nil {
+			msg += " You are still signed in; use Sign out in Gatehouse's menu to sign out."
+		} else {
+			msg += " You are not signed in to Gatehouse."
+		}
+		return h.RenderError(c, fiber.StatusBadRequest, "Sign-out request not accepted", msg)
 	}
 	return err
 }

@@ -254,6 +254,14 @@ type OneTimeToken struct {
 	CreatedAt time.Time
 }
 
+// SessionClient records that browser session SID issued a code or tokens
+// to ClientID: the clients its end is told of.
+type SessionClient struct {
+	SID       string `gorm:"column:sid;primaryKey"`
+	ClientID  string `gorm:"primaryKey"`
+	CreatedAt time.Time
+}
+
 // LogoutDelivery is a back-channel logout token waiting to be POSTed to a
 // client's backchannel_logout_uri: a durable queue, so that a restart or a
 // second instance loses none. The token is signed at each attempt.

@@ -81,10 +81,21 @@ func oauthToken(t *Token) *oauth.Token {
 // SaveTokens implements oauth.TokenModel: one INSERT for all of them.
 func (m OAuthModel) SaveTokens(ctx context.Context, tokens ...*oauth.Token) error {
 	rows := make([]*Token, len(tokens))
+	refresh := false
 	for i, t := range tokens {
 		rows[i] = tokenRow(t)
+		refresh = refresh || t.Kind == oauth.KindRefresh
 	}
-	return m.S.CreateTokens(ctx, rows...)
+	if err := m.S.CreateTokens(ctx, rows...); err != nil {
+		return err
+	}
+	// Tokens of a browser session reach a client its code did not name
+	// when they come without a code (implicit grant, token exchange);
+	// a refresh is always by a client recorded already.
+	if len(tokens) > 0 && tokens[0].SID != "" && !refresh {
+		return m.S.RecordSessionClient(ctx, tokens[0].SID, tokens[0].ClientID)
+	}
+	return nil
 }
 
 // GetToken implements oauth.TokenModel.

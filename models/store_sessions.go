@@ -112,7 +112,7 @@ func (s *Store) EndUserWebSessionBySID(ctx context.Context, userID int64, sid st
 // design (§2.7), and so are the families of codes approved in them that
 // no client has exchanged yet; then, in one transaction, each row is
 // deleted and a back-channel logout delivery is queued for every client
-// with a backchannel_logout_uri that received tokens in it (an outbox:
+// with a backchannel_logout_uri that was issued codes or tokens in it (session_clients) (an outbox:
 // the session ends and its notifications are queued together, so that a
 // crash or a second instance loses none). Revoking comes first so that a
 // failure leaves the session in place to be ended again.
@@ -161,6 +161,9 @@ func (s *Store) endSessions(ctx context.Context, selects func(*gorm.DB) *gorm.DB
 				return err
 			}
 			queued = queued || n > 0
+			if err := tx.conn(ctx).Where("sid = ?", r.SID).Delete(&SessionClient{}).Error; err != nil {
+				return wrapErr(err, "session clients")
+			}
 		}
 		return nil
 	})
@@ -211,12 +214,12 @@ func (s *Store) sessionFamilies(ctx context.Context, sids []string, now time.Tim
 }
 
 // queueBackchannelLogout queues a logout delivery of session sid to every
-// client with a backchannel_logout_uri that received tokens in it, and
+// client with a backchannel_logout_uri that was issued codes or tokens in it (session_clients), and
 // returns how many it queued.
 func (s *Store) queueBackchannelLogout(ctx context.Context, sid string, userID int64, now time.Time) (int, error) {
 	var clientIDs []string
 	if err := s.conn(ctx).Model(&Client{}).
-		Where("backchannel_logout_uri <> '' AND client_id IN (?)", s.conn(ctx).Model(&Token{}).Distinct("client_id").Where("sid = ?", sid)).
+		Where("backchannel_logout_uri <> '' AND client_id IN (?)", s.conn(ctx).Model(&SessionClient{}).Select("client_id").Where("sid = ?", sid)).
 		Order("client_id").Pluck("client_id", &clientIDs).Error; err != nil {
 		return 0, wrapErr(err, "back-channel logout clients")
 	}
@@ -237,14 +240,14 @@ func (s *Store) queueBackchannelLogout(ctx context.Context, sid string, userID i
 	return len(rows), nil
 }
 
-// SessionClients returns the clients that received tokens in the browser
+// SessionClients returns the clients that were issued codes or tokens in the browser
 // session sid, ordered by client ID (front-channel logout).
 func (s *Store) SessionClients(ctx context.Context, sid string) ([]Client, error) {
 	var out []Client
 	if sid == "" {
 		return nil, nil
 	}
-	err := s.conn(ctx).Where("client_id IN (?)", s.conn(ctx).Model(&Token{}).Distinct("client_id").Where("sid = ?", sid)).
+	err := s.conn(ctx).Where("client_id IN (?)", s.conn(ctx).Model(&SessionClient{}).Select("client_id").Where("sid = ?", sid)).
 		Order("client_id").Find(&out).Error
 	for i := range out {
 		out[i].normalize()

@@ -24,7 +24,32 @@ func (c *AuthorizationCode) normalize() {
 func (s *Store) CreateAuthorizationCode(ctx context.Context, c *AuthorizationCode) error {
 	c.CreatedAt = s.orNow(c.CreatedAt)
 	c.normalize()
-	return wrapErr(s.conn(ctx).Create(c).Error, "authorization code")
+	if c.SID == "" {
+		return wrapErr(s.conn(ctx).Create(c).Error, "authorization code")
+	}
+	return s.Tx(ctx, func(tx *Store) error {
+		if err := tx.conn(ctx).Create(c).Error; err != nil {
+			return wrapErr(err, "authorization code")
+		}
+		return tx.RecordSessionClient(ctx, c.SID, c.ClientID)
+	})
+}
+
+// RecordSessionClient records that browser session sid issued a code or
+// tokens to clientID (once; again is a no-op).
+func (s *Store) RecordSessionClient(ctx context.Context, sid, clientID string) error {
+	err := s.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).
+		Create(&SessionClient{SID: sid, ClientID: clientID, CreatedAt: s.now()}).Error
+	return wrapErr(err, "session client")
+}
+
+// DeleteOrphanSessionClients deletes the records of sessions that no
+// longer exist (expired and swept), made before before, and returns how
+// many it deleted.
+func (s *Store) DeleteOrphanSessionClients(ctx context.Context, before time.Time) (int64, error) {
+	res := s.conn(ctx).Where("created_at < ? AND NOT EXISTS (SELECT 1 FROM web_sessions w WHERE w.sid = session_clients.sid)", ts(before)).
+		Delete(&SessionClient{})
+	return res.RowsAffected, wrapErr(res.Error, "delete orphan session clients")
 }
 
 // GetAuthorizationCode returns the code with that hash, redeemed or not,

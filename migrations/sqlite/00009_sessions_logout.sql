@@ -27,6 +27,17 @@ ALTER TABLE authorization_codes ADD COLUMN sid TEXT NOT NULL DEFAULT '';
 ALTER TABLE tokens ADD COLUMN sid TEXT NOT NULL DEFAULT '';
 CREATE INDEX tokens_sid ON tokens (sid) WHERE sid <> '';
 
+-- The clients each browser session issued codes or tokens to: whom to
+-- notify when it ends (tokens themselves expire and are swept long before
+-- a session does).
+CREATE TABLE session_clients (
+    sid        TEXT        NOT NULL,
+    client_id  TEXT        NOT NULL REFERENCES clients (client_id) ON DELETE CASCADE,
+    created_at DATETIME NOT NULL,
+    PRIMARY KEY (sid, client_id)
+);
+CREATE INDEX session_clients_created ON session_clients (created_at);
+
 -- Back-channel logout tokens waiting to be delivered (or retried).
 CREATE TABLE logout_deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -43,6 +54,7 @@ CREATE INDEX logout_deliveries_due ON logout_deliveries (next_attempt_at);
 
 -- +goose Down
 DROP TABLE logout_deliveries;
+DROP TABLE session_clients;
 DROP INDEX tokens_sid;
 ALTER TABLE tokens DROP COLUMN sid;
 ALTER TABLE authorization_codes DROP COLUMN sid;

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/models"
 )
 
@@ -257,8 +258,11 @@ func testLogoutConcurrentClaim(t *testing.T, s *models.Store) {
 
 // Ending a session revokes its grants but offline_access ones, and the
 // families of codes approved in it and not exchanged yet, and queues one
-// delivery per client with a backchannel_logout_uri that received tokens
-// in it; the store's hook is called after the commit when it queued any.
+// delivery per client with a backchannel_logout_uri that the session
+// issued a code or tokens to (session_clients: recorded with the code,
+// and by the OAuth model for tokens without one), even when those tokens
+// expired and were swept long ago; the store's hook is called after the
+// commit when it queued any.
 func testEndSessionQueuesLogout(t *testing.T, s *models.Store) {
 	ctx := t.Context()
 	u := newUser(t, s, "alice")
@@ -268,6 +272,7 @@ func testEndSessionQueuesLogout(t *testing.T, s *models.Store) {
 	newClient(t, s, "rp-b", nil, withBC) // tokens in s2 only
 	newClient(t, s, "rp-c", nil)         // tokens in s1, no URI
 	newClient(t, s, "rp-d", nil, withBC) // only a pending code in s1
+	newClient(t, s, "rp-e", nil, withBC) // an implicit token in s3, expired and swept
 	var hooked atomic.Int64
 	s.SetLogoutQueued(func() { hooked.Add(1) })
 	t.Cleanup(func() { s.SetLogoutQueued(nil) })
@@ -298,16 +303,32 @@ func testEndSessionQueuesLogout(t *testing.T, s *models.Store) {
 	))
 	code := newCode("d-code", "rp-d", u.ID, t0.Add(5*time.Minute))
 	code.SID, code.FamilyID = "s1", "f-code"
-	ok(t, s.CreateAuthorizationCode(ctx, code))
+	ok(t, s.CreateAuthorizationCode(ctx, code)) // records s1 → rp-d
+	for _, sc := range [][2]string{{"s1", "rp-a"}, {"s1", "rp-c"}, {"s2", "rp-b"}, {"s4", "rp-a"}} {
+		ok(t, s.RecordSessionClient(ctx, sc[0], sc[1]))
+		ok(t, s.RecordSessionClient(ctx, sc[0], sc[1])) // again: a no-op
+	}
+	// Tokens without a code (implicit grant, token exchange) are recorded
+	// by the OAuth model; a refresh response is not (its client is).
+	ok(t, models.OAuthModel{S: s}.SaveTokens(ctx, &oauth.Token{Hash: sha("e-at"), Kind: oauth.KindAccess, ClientID: "rp-e", UserID: &u.ID,
+		FamilyID: "f-e", SID: "s3", IssuedAt: t0, ExpiresAt: t0.Add(-time.Minute)}))
+	ok(t, models.OAuthModel{S: s}.SaveTokens(ctx,
+		&oauth.Token{Hash: sha("f-at"), Kind: oauth.KindAccess, ClientID: "rp-a", UserID: &u.ID, FamilyID: "f-f", SID: "s3", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)},
+		&oauth.Token{Hash: sha("f-rt"), Kind: oauth.KindRefresh, ClientID: "rp-a", UserID: &u.ID, FamilyID: "f-f", SID: "s3", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	eq(t, "session clients of s3", count(t, s, "session_clients", "sid = 's3'"), int64(1))
+	// rp-e's token expired and is swept: its session still tells it.
+	_, err := s.DeleteExpiredBatch(ctx, models.ExpireTokens, t0, 100)
+	ok(t, err)
 
 	ended, err := s.EndWebSession(ctx, sha("w1"))
 	ok(t, err)
+	eq(t, "session clients of s1 left", count(t, s, "session_clients", "sid = 's1'"), int64(0))
 	if ended == nil || ended.SID != "s1" || ended.UserID != u.ID {
 		t.Fatalf("EndWebSession = %+v, want s1 of alice", ended)
 	}
 	rows, err := s.ListLogoutDeliveries(ctx)
 	ok(t, err)
-	eq(t, "queued (client/sid)", pluck(rows, func(d models.LogoutDelivery) string { return d.ClientID + "/" + d.SID }), []string{"rp-a/s1"})
+	eq(t, "queued (client/sid)", pluck(rows, func(d models.LogoutDelivery) string { return d.ClientID + "/" + d.SID }), []string{"rp-a/s1", "rp-d/s1"})
 	d := rows[0]
 	eq(t, "Subject", d.Subject, u.Subject)
 	eq(t, "Attempts", d.Attempts, 0)
@@ -344,25 +365,42 @@ func testEndSessionQueuesLogout(t *testing.T, s *models.Store) {
 	if ended != nil {
 		t.Fatalf("ending an ended session again: %+v", ended)
 	}
-	// A session in which no client got tokens queues nothing and does not
-	// call the hook.
-	_, err = s.EndWebSession(ctx, sha("w3"))
+	// A session whose only clients have no back-channel address queues
+	// nothing and does not call the hook.
+	newClient(t, s, "rp-x", nil)
+	session("w5", "s5", u.ID)
+	ok(t, s.RecordSessionClient(ctx, "s5", "rp-x"))
+	_, err = s.EndWebSession(ctx, sha("w5"))
 	ok(t, err)
 	eq(t, "hook calls", hooked.Load(), int64(1))
-	eq(t, "queued", count(t, s, "logout_deliveries", ""), int64(1))
+	eq(t, "queued", count(t, s, "logout_deliveries", ""), int64(2))
 
 	// Signing the user out everywhere, and by sid, queue too.
 	all, err := s.EndUserWebSessions(ctx, u.ID, nil)
 	ok(t, err)
-	eq(t, "ended everywhere", pluck(all, func(e models.EndedSession) string { return e.SID }), []string{"s2"})
+	eq(t, "ended everywhere", pluck(slices.SortedFunc(slices.Values(all), func(a, b models.EndedSession) int { return strings.Compare(a.SID, b.SID) }),
+		func(e models.EndedSession) string { return e.SID }), []string{"s2", "s3"})
 	found, err := s.EndUserWebSessionBySID(ctx, v.ID, "s4")
 	ok(t, err)
 	eq(t, "ended by sid", found, true)
 	rows, err = s.ListLogoutDeliveries(ctx)
 	ok(t, err)
-	eq(t, "queued (client/sid/subject)", pluck(rows, func(d models.LogoutDelivery) string { return d.ClientID + "/" + d.SID + "/" + d.Subject }),
-		[]string{"rp-a/s1/" + u.Subject, "rp-b/s2/" + u.Subject, "rp-a/s4/" + v.Subject})
+	eq(t, "queued (client/sid/subject)", slices.Sorted(slices.Values(pluck(rows, func(d models.LogoutDelivery) string { return d.SID + "/" + d.ClientID + "/" + d.Subject }))),
+		[]string{"s1/rp-a/" + u.Subject, "s1/rp-d/" + u.Subject, "s2/rp-b/" + u.Subject, "s3/rp-e/" + u.Subject, "s4/rp-a/" + v.Subject})
 	eq(t, "hook calls", hooked.Load(), int64(3))
+
+	// The records of sessions that expired go with the sweeper; those of
+	// live sessions, and recent ones, stay.
+	session("w9", "s9", u.ID)
+	ok(t, s.RecordSessionClient(ctx, "s9", "rp-a"))
+	ok(t, s.RecordSessionClient(ctx, "s-gone", "rp-a"))
+	n, err := s.DeleteOrphanSessionClients(ctx, t0.Add(-time.Hour))
+	ok(t, err)
+	eq(t, "orphans deleted (recent ones kept)", n, int64(0))
+	n, err = s.DeleteOrphanSessionClients(ctx, time.Now().Add(time.Hour))
+	ok(t, err)
+	eq(t, "orphans deleted", n, int64(1))
+	eq(t, "session clients left", count(t, s, "session_clients", ""), int64(1))
 }
 
 // A session ended twice at once (say sign-out in two tabs) is ended, and
@@ -379,6 +417,7 @@ func testEndSessionConcurrent(t *testing.T, s *models.Store) {
 		tk := newToken("tok-"+sid, models.TokenAccess, "rp", &u.ID, "fam-"+sid, t0.Add(time.Hour))
 		tk.SID = sid
 		ok(t, s.CreateTokens(ctx, tk))
+		ok(t, s.RecordSessionClient(ctx, sid, "rp"))
 	}
 	for i := range sessions {
 		sid := fmt.Sprintf("sid-%d", i)
