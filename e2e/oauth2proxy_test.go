@@ -37,6 +37,10 @@ import (
 // than --cookie-refresh: each of them presents the same refresh token.
 // refresh_token_reuse_interval (RFC-CHECKLIST rule 50) lets that through;
 // with it at 0 the second use revokes the grant and the user is signed out.
+// After the refreshes (with the reuse interval) the user signs out through
+// the app's sign-out link, which the doc gives too: oauth2-proxy's
+// sign_out, sending the browser on to Gatehouse's end_session_endpoint
+// (RP-Initiated Logout); the next visit to the app asks for the password.
 //
 // oauth2-proxy is built from its Go module by scripts/build-oauth2-proxy.sh
 // (which .ci/run calls) into a cache folder; it is not in go.mod. The test
@@ -159,26 +163,103 @@ func o2pDocFlags(t *testing.T, doc string) map[string]string {
 	return flags
 }
 
+// o2pClientURIFlags are the flags of the doc's `gatehouse clients create`
+// line that give addresses of the app, which the test replaces with its
+// own; the line must have each.
+var o2pClientURIFlags = []string{"redirect-uri", "post-logout-redirect-uri"}
+
 // o2pDocClientArgs returns the arguments of the doc's `gatehouse clients
-// create` line, with redirectURI for its redirect URI and without --json.
-func o2pDocClientArgs(t *testing.T, doc, redirectURI string) []string {
+// create` line without --json, with the app's addresses on oauth2-proxy
+// at appBase (the doc's --redirect-url's scheme and host replaced by
+// appBase in each of o2pClientURIFlags; appBase "" leaves them as they
+// are).
+func o2pDocClientArgs(t *testing.T, doc, docApp, appBase string) []string {
 	t.Helper()
 	words := strings.Fields(o2pDocCommand(t, doc, "gatehouse clients create"))[3:]
 	var args []string
+	seen := map[string]bool{}
 	for i := 0; i < len(words); i++ {
-		switch words[i] {
-		case "--json":
-		case "--redirect-uri":
-			args = append(args, words[i], redirectURI)
+		w := words[i]
+		switch {
+		case w == "--json":
+		case slices.Contains(o2pClientURIFlags, strings.TrimPrefix(w, "--")):
+			if i+1 >= len(words) || !strings.HasPrefix(words[i+1], docApp+"/") {
+				t.Fatalf("docs/reverse-proxy.md: gatehouse clients create %s wants an address of the app (%s/...)", w, docApp)
+			}
+			v := words[i+1]
+			if appBase != "" {
+				v = appBase + strings.TrimPrefix(v, docApp)
+			}
+			args = append(args, w, v)
+			seen[strings.TrimPrefix(w, "--")] = true
 			i++
 		default:
-			if strings.ContainsAny(words[i], `"'$`) {
-				t.Fatalf("docs/reverse-proxy.md: the test cannot pass %s to gatehouse clients create as it is", words[i])
+			if strings.ContainsAny(w, `"'$`) {
+				t.Fatalf("docs/reverse-proxy.md: the test cannot pass %s to gatehouse clients create as it is", w)
 			}
-			args = append(args, words[i])
+			args = append(args, w)
+		}
+	}
+	for _, name := range o2pClientURIFlags {
+		if !seen[name] {
+			t.Fatalf("docs/reverse-proxy.md's gatehouse clients create line has no --%s", name)
 		}
 	}
 	return args
+}
+
+// o2pArg is the value of flag name in args ("" when absent).
+func o2pArg(args []string, name string) string {
+	if i := slices.Index(args, "--"+name); i >= 0 && i+1 < len(args) {
+		return args[i+1]
+	}
+	return ""
+}
+
+// docSignOutRE finds the app's sign-out link in the doc.
+var docSignOutRE = regexp.MustCompile(`href="(/oauth2/sign_out\?rd=[^"]*)"`)
+
+// o2pSignOutHref is the app's sign-out link as the doc writes it:
+// oauth2-proxy's sign_out with rd the end-session URL (issuer +
+// endSession) for clientID, back to postLogout.
+func o2pSignOutHref(issuer, endSession, clientID, postLogout string) string {
+	q := url.Values{"client_id": {clientID}, "post_logout_redirect_uri": {postLogout}}
+	return "/oauth2/sign_out?rd=" + url.QueryEscape(issuer+endSession+"?"+q.Encode())
+}
+
+// o2pDocSignOut checks the doc's sign-out link: its rd is the issuer's
+// end-session URL for the doc's client (CLIENT_ID) and the doc's
+// post-logout redirect URI, encoded as o2pSignOutHref does, on a host
+// --whitelist-domain lets oauth2-proxy redirect to. It returns the
+// end-session endpoint's path.
+func o2pDocSignOut(t *testing.T, c *o2pConfig) string {
+	t.Helper()
+	m := docSignOutRE.FindStringSubmatch(c.doc)
+	if m == nil {
+		t.Fatal(`docs/reverse-proxy.md's oauth2-proxy section has no sign-out link (href="/oauth2/sign_out?rd=...")`)
+	}
+	href := html.UnescapeString(m[1])
+	rd, err := url.Parse(href)
+	if err != nil {
+		t.Fatalf("docs/reverse-proxy.md's sign-out link %s: %v", href, err)
+	}
+	end, err := url.Parse(rd.Query().Get("rd"))
+	if err != nil || end.Host == "" {
+		t.Fatalf("docs/reverse-proxy.md's sign-out link %s: rd is not an absolute URL (%v)", href, err)
+	}
+	issuer := c.flags["oidc-issuer-url"]
+	if end.Scheme+"://"+end.Host != issuer {
+		t.Errorf("docs/reverse-proxy.md's sign-out link goes to %s, not to the issuer %s", end, issuer)
+	}
+	if w := c.flags["whitelist-domain"]; w != end.Host {
+		t.Errorf("docs/reverse-proxy.md: --whitelist-domain=%q, want %s (the host of the sign-out link's rd), or oauth2-proxy does not redirect there", w, end.Host)
+	}
+	postLogout := o2pArg(o2pDocClientArgs(t, c.doc, c.docApp, ""), "post-logout-redirect-uri")
+	if want := o2pSignOutHref(issuer, end.Path, "CLIENT_ID", postLogout); href != want {
+		t.Errorf("docs/reverse-proxy.md's sign-out link is\n  %s\nwant (rd: %s?client_id=CLIENT_ID&post_logout_redirect_uri=%s, URL-encoded)\n  %s",
+			href, issuer+end.Path, url.QueryEscape(postLogout), want)
+	}
+	return end.Path
 }
 
 // o2pConfig is the configuration docs/reverse-proxy.md gives.
@@ -191,6 +272,11 @@ type o2pConfig struct {
 	doc string
 	// reuseInterval is its refresh_token_reuse_interval.
 	reuseInterval time.Duration
+	// docApp is the app's scheme and host in the doc (of --redirect-url).
+	docApp string
+	// endSession is the path of the end-session endpoint in the doc's
+	// sign-out link.
+	endSession string
 }
 
 // o2pDocConfig finds oauth2-proxy and Chromium (or skips, see
@@ -203,7 +289,13 @@ func o2pDocConfig(t *testing.T) *o2pConfig {
 	c.doc = o2pDocSection(t)
 	c.reuseInterval = o2pDocReuseInterval(t, c.doc)
 	c.flags = o2pDocFlags(t, c.doc)
-	o2pDocClientArgs(t, c.doc, "") // fails now if the line is not usable
+	if u, err := url.Parse(c.flags["redirect-url"]); err != nil || u.Host == "" {
+		t.Fatalf("docs/reverse-proxy.md: --redirect-url=%q is not an absolute URL (%v)", c.flags["redirect-url"], err)
+	} else {
+		c.docApp = u.Scheme + "://" + u.Host
+	}
+	o2pDocClientArgs(t, c.doc, c.docApp, "") // fails now if the line is not usable
+	c.endSession = o2pDocSignOut(t, c)
 
 	// Every flag of the doc is oauth2-proxy's, and so is every flag the
 	// test adds.
@@ -253,6 +345,9 @@ type o2pStack struct {
 	gatehouse *uiServer
 	proxy     *oauth2Proxy
 	app       *o2pApp
+	// endSession is the end-session URL of the doc's sign-out link (on
+	// this Gatehouse), signOut that link (on this oauth2-proxy).
+	endSession, signOut string
 	// browser is Chromium; each newTab(t, browser) has its own cookies.
 	browser context.Context
 	// user and password sign in; email is the user's (verified) address.
@@ -280,22 +375,26 @@ func startO2PStack(ctx context.Context, t *testing.T, c *o2pConfig) *o2pStack {
 		"--name", "Ada Lovelace", "--email", st.email, "--email-verified")
 	addr := freePort(t)
 	proxyBase := "http://" + addr
-	id, secret := createClient(t, db, o2pDocClientArgs(t, c.doc, proxyBase+"/oauth2/callback")...)
+	clientArgs := o2pDocClientArgs(t, c.doc, c.docApp, proxyBase)
+	id, secret := createClient(t, db, clientArgs...)
 	st.gatehouse = uiStart(t, db)
 	st.app = newO2PApp(t)
+	st.endSession = st.gatehouse.base + c.endSession
+	st.signOut = proxyBase + o2pSignOutHref(st.gatehouse.base, c.endSession, id, o2pArg(clientArgs, "post-logout-redirect-uri"))
 
 	key := make([]byte, 32)
 	rand.Read(key)
 	values := map[string]string{
-		"oidc-issuer-url": st.gatehouse.base,
-		"client-id":       id,
-		"client-secret":   secret,
-		"redirect-url":    proxyBase + "/oauth2/callback",
-		"cookie-secret":   base64.URLEncoding.EncodeToString(key),
-		"cookie-refresh":  o2pCookieRefresh.String(),
-		"upstream":        st.app.URL + "/",
-		"http-address":    addr,
-		"cookie-secure":   "false",
+		"oidc-issuer-url":  st.gatehouse.base,
+		"client-id":        id,
+		"client-secret":    secret,
+		"redirect-url":     proxyBase + "/oauth2/callback",
+		"cookie-secret":    base64.URLEncoding.EncodeToString(key),
+		"cookie-refresh":   o2pCookieRefresh.String(),
+		"upstream":         st.app.URL + "/",
+		"whitelist-domain": strings.TrimPrefix(st.gatehouse.base, "http://"),
+		"http-address":     addr,
+		"cookie-secure":    "false",
 		// The doc's value for the rest.
 	}
 	var args []string
@@ -375,6 +474,12 @@ func (p *oauth2Proxy) refreshes() int {
 	return strings.Count(p.log.String(), "Refreshing session")
 }
 
+// signIns counts the sign-ins oauth2-proxy completed so far (its
+// callback, after the authorization code flow).
+func (p *oauth2Proxy) signIns() int {
+	return strings.Count(p.log.String(), "Authenticated via OAuth2")
+}
+
 // o2pHit is a request the app got from oauth2-proxy.
 type o2pHit struct {
 	Path, User, Email, AccessToken string
@@ -428,6 +533,15 @@ func (st *o2pStack) signIn(t *testing.T) *tab {
 	t.Helper()
 	tb := newTab(t, st.browser)
 	tb.open(st.proxy.base+"/", `form[action="/login"]`)
+	st.enterPassword(t, tb)
+	return tb
+}
+
+// enterPassword signs in on Gatehouse's sign-in page, where the app sent
+// the tab, allows the consent screen when it is shown, and checks that
+// the tab is back on the app's page.
+func (st *o2pStack) enterPassword(t *testing.T, tb *tab) {
+	t.Helper()
 	if loc, _ := url.Parse(tb.location()); !strings.HasPrefix(loc.String(), st.gatehouse.base+"/login?") ||
 		!strings.HasPrefix(loc.Query().Get("next"), "/consent?id=") {
 		t.Fatalf("the app sent the browser to %s, want Gatehouse's /login?next=/consent?id=...", loc)
@@ -449,7 +563,6 @@ func (st *o2pStack) signIn(t *testing.T) *tab {
 	if who := tb.text("#who"); who != st.email {
 		t.Fatalf("the app's page says the user is %q, want %q", who, st.email)
 	}
-	return tb
 }
 
 // cookies returns the tab's oauth2-proxy session cookies.
@@ -542,9 +655,10 @@ func countStatus(statuses []int, status int) int {
 // refreshes have expired, the page fetches again.
 //
 // With the doc's refresh_token_reuse_interval every request succeeds and
-// the session lives on. With 0 the second use of the refresh token revokes
-// the grant: requests fail with 401, the tokens oauth2-proxy got stop
-// working at Gatehouse, and the user is sent to sign in again.
+// the session lives on; then the user signs out (o2pSignOutRun). With 0
+// the second use of the refresh token revokes the grant: requests fail
+// with 401, the tokens oauth2-proxy got stop working at Gatehouse, and the
+// user is sent to sign in again.
 func TestOAuth2ProxyRefreshReuse(t *testing.T) {
 	c := o2pDocConfig(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -553,8 +667,9 @@ func TestOAuth2ProxyRefreshReuse(t *testing.T) {
 	st := startO2PStack(ctx, t, c)
 	t.Logf("Gatehouse, oauth2-proxy and Chromium started in %v", time.Since(begin).Round(time.Millisecond))
 
-	t.Run("reuse interval "+c.reuseInterval.String(), func(t *testing.T) {
-		o2pRefreshRun(t, st, c.reuseInterval)
+	t.Run("reuse interval "+c.reuseInterval.String()+" then sign-out", func(t *testing.T) {
+		tb := o2pRefreshRun(t, st, c.reuseInterval)
+		o2pSignOutRun(t, st, tb)
 	})
 	t.Run("reuse interval 0s", func(t *testing.T) {
 		o2pRefreshRun(t, st, 0)
@@ -562,8 +677,9 @@ func TestOAuth2ProxyRefreshReuse(t *testing.T) {
 }
 
 // o2pRefreshRun is one sign-in and its refreshes with
-// refresh_token_reuse_interval set to interval.
-func o2pRefreshRun(t *testing.T, st *o2pStack, interval time.Duration) {
+// refresh_token_reuse_interval set to interval. It returns the tab, on the
+// app's page (signed in, with interval > 0).
+func o2pRefreshRun(t *testing.T, st *o2pStack, interval time.Duration) *tab {
 	begin := time.Now()
 	uiCLI(t, st.gatehouse.db, "", "settings", "set", "refresh_token_reuse_interval", interval.String())
 	st.app.take()
@@ -676,4 +792,90 @@ func o2pRefreshRun(t *testing.T, st *o2pStack, interval time.Duration) {
 		}
 	}
 	t.Logf("refresh_token_reuse_interval %v: sign-in and checks took %v", interval, time.Since(begin).Round(time.Millisecond))
+	return tb
+}
+
+// o2pSignOutRun signs the user of tb, on the app's page, out of the app
+// and of Gatehouse with the doc's sign-out link, and checks that the next
+// visit to the app asks for the password. First, as the control,
+// oauth2-proxy's sign_out alone: it drops oauth2-proxy's cookie only, and
+// the next visit goes through Gatehouse and comes straight back signed
+// in. So a password prompt after the real sign-out is the end-session
+// endpoint's doing.
+func o2pSignOutRun(t *testing.T, st *o2pStack, tb *tab) {
+	begin := time.Now()
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	res, err := http.Get(st.gatehouse.base + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(res.Body).Decode(&meta)
+	res.Body.Close()
+	if err != nil || meta.EndSession != st.endSession {
+		t.Fatalf("Gatehouse's end_session_endpoint is %q (%v), want the doc's sign-out link's %s", meta.EndSession, err, st.endSession)
+	}
+
+	// 1. oauth2-proxy's sign-out alone (to /, its default rd).
+	st.app.take()
+	signIns := st.proxy.signIns()
+	page := tb.follow("oauth2-proxy's sign_out alone", chromedp.Navigate(st.proxy.base+"/oauth2/sign_out"))
+	if page.Status != http.StatusOK || page.URL != st.proxy.base+"/" {
+		t.Fatalf("after oauth2-proxy's sign_out alone the browser is at %d %s, want the app's page: through Gatehouse, still signed in there, and back without a password\n%s",
+			page.Status, page.URL, tb.text("body"))
+	}
+	tb.do("the app's page", chromedp.WaitVisible(chromedp.ID("app")))
+	if who := tb.text("#who"); who != st.email {
+		t.Fatalf("after oauth2-proxy's sign_out alone the app's page says the user is %q, want %q", who, st.email)
+	}
+	// oauth2-proxy dropped its session and signed in again through
+	// Gatehouse (the log line comes through a pipe: a moment).
+	for deadline := time.Now().Add(2 * time.Second); st.proxy.signIns() == signIns && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := st.proxy.signIns() - signIns; n != 1 {
+		t.Fatalf("oauth2-proxy's sign_out alone: oauth2-proxy completed %d sign-ins on the way back to the app, want 1 (through Gatehouse, without a password)", n)
+	}
+	if hits := st.app.take(); len(hits) != 1 || hits[0].Email != st.email {
+		t.Fatalf("the app got %+v after oauth2-proxy's sign_out alone, want one request from %s", hits, st.email)
+	}
+
+	// 2. The doc's sign-out link: oauth2-proxy drops its cookie and
+	// redirects to Gatehouse's end-session endpoint, which asks.
+	page = tb.follow("the app's sign-out link", chromedp.Navigate(st.signOut))
+	if page.Status != http.StatusOK || !strings.HasPrefix(page.URL, st.endSession+"?") {
+		t.Fatalf("the sign-out link %s led to %d %s, want Gatehouse's end-session endpoint %s (oauth2-proxy redirects only to --whitelist-domain)\n%s",
+			st.signOut, page.Status, page.URL, st.endSession, tb.text("body"))
+	}
+	if h := tb.text("h1"); h != "Sign out of Gatehouse?" {
+		t.Fatalf("the end-session endpoint shows %q, want the confirmation \"Sign out of Gatehouse?\"\n%s", h, tb.text("main"))
+	}
+	if cs := st.cookies(t, tb); len(cs) != 0 {
+		t.Errorf("oauth2-proxy's session cookie is still in the browser after its sign_out")
+	}
+	signOut := chromedp.JSPath(`[...document.querySelectorAll('main form[action="/logout"] button[type=submit]')].find(b => b.textContent.trim() === "Sign out") ?? null`)
+	tb.do("the Sign out button", chromedp.WaitVisible(signOut))
+	// Signed out, Gatehouse redirects to the post_logout_redirect_uri: the
+	// app, whose oauth2-proxy sends the browser to Gatehouse to sign in.
+	page = tb.follow("click Sign out", chromedp.Click(signOut))
+	loc, _ := url.Parse(page.URL)
+	if page.Status != http.StatusOK || !strings.HasPrefix(page.URL, st.gatehouse.base+"/login?") ||
+		!strings.HasPrefix(loc.Query().Get("next"), "/consent?id=") {
+		t.Fatalf("after signing out through Gatehouse the browser is at %d %s, want Gatehouse's sign-in page (/login?next=/consent?id=...), where the app sent it\n%s",
+			page.Status, page.URL, tb.text("main"))
+	}
+	tb.do("the password field", chromedp.WaitVisible(`form[action="/login"] input[type=password]`))
+	if hits := st.app.take(); len(hits) != 0 {
+		t.Fatalf("the app got %+v after the user signed out", hits)
+	}
+	if cs := st.cookies(t, tb); len(cs) != 0 {
+		t.Errorf("an oauth2-proxy session cookie is in the browser after the sign-out")
+	}
+	t.Logf("signed out through Gatehouse's end_session_endpoint; the app asks for the password (%v for the control and the sign-out)",
+		time.Since(begin).Round(time.Millisecond))
+
+	// 3. The password signs in again.
+	st.enterPassword(t, tb)
+	tb.checkConsole()
 }
