@@ -50,6 +50,11 @@ var AuditActionGroups = []AuditActionGroup{
 		{"session.ended", "Signed out another browser"},
 		{"session.ended_others", "Signed out all other browsers"},
 	}},
+	{"Back-channel logout", "backchannel_logout.*", "All back-channel logout events", []AuditAction{
+		{"backchannel_logout.failed", "Logout notification failed (retried)"},
+		{"backchannel_logout.delivered", "Logout notification delivered after failures"},
+		{"backchannel_logout.gave_up", "Logout notification given up"},
+	}},
 	{"Consent", "consent.*", "All consent events", []AuditAction{
 		{"consent.granted", "Consent granted"},
 		{"consent.denied", "Consent denied"},
