@@ -242,3 +242,44 @@ func TestFrontChannelLogout(t *testing.T) {
 		t.Fatal("the front-channel iframes load again on a second visit")
 	}
 }
+
+// Signing in again keeps the session's sid when it is the same user
+// (prompt=login, max_age: the same browser session to the apps), and
+// ends the session, with its notifications, when another user signs in
+// over it.
+func TestSignInOverASession(t *testing.T) {
+	t.Parallel()
+	h := sqliteHarness(t)
+	f := newLogoutFixture(t, h, false)
+	h.createUser("bob", alicePW, models.RoleUser)
+	f.signIn()
+	sidOf := func() string {
+		t.Helper()
+		_, claims := f.verifyJWT(f.oidcTokens("openid", "n")["id_token"].(string))
+		sid, _ := claims["sid"].(string)
+		return sid
+	}
+	queued := func() int64 {
+		t.Helper()
+		var n int64
+		if err := h.store.DB().Model(&models.LogoutDelivery{}).Count(&n).Error; err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	first := sidOf()
+	const reauth = "/login?reauth=1&next=/dashboard"
+	if r := h.post(reauth, "/login", url.Values{"username": {"alice"}, "password": {alicePW}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("alice again: %d", r.StatusCode)
+	}
+	if again := sidOf(); again != first || queued() != 0 {
+		t.Fatalf("alice signing in again: sid %q -> %q, %d notifications", first, again, queued())
+	}
+	if r := h.post(reauth, "/login", url.Values{"username": {"bob"}, "password": {alicePW}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("bob over alice: %d", r.StatusCode)
+	}
+	var d models.LogoutDelivery
+	if err := h.store.DB().Take(&d).Error; err != nil || d.SID != first || d.Subject != f.user.Subject || queued() != 1 {
+		t.Fatalf("bob signing in over alice's session: %+v (%v), %d queued", d, err, queued())
+	}
+}
