@@ -105,7 +105,7 @@ func (r *logoutReceiver) check(req *http.Request) (logoutToken, error) {
 	if raw == "" || len(req.PostForm) != 1 {
 		return tok, fmt.Errorf("form %v, want logout_token alone", req.PostForm)
 	}
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil {
 		return tok, fmt.Errorf("not a JWS: %w", err)
 	}

@@ -142,7 +142,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 // verify checks the token's signature with the JWK Set (the key its kid
 // names, of the algorithm it says) and decodes its header and claims.
 func (r *receiver) verify(rec *received) error {
-	jws, err := jose.ParseSigned(rec.token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSignedCompact(rec.token, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil {
 		return fmt.Errorf("parse: %w", err)
 	}
@@ -369,7 +369,7 @@ func TestDeliversVerifiableLogoutToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idJWS, _ := jose.ParseSigned(idToken, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	idJWS, _ := jose.ParseSignedCompact(idToken, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if h := idJWS.Signatures[0].Protected; r.header.KeyID != h.KeyID || r.header.Algorithm != h.Algorithm {
 		t.Errorf("logout token signed with %s/%s, ID tokens with %s/%s", r.header.KeyID, r.header.Algorithm, h.KeyID, h.Algorithm)
 	}
