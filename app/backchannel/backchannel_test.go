@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/backchannel"
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
 	"github.com/gatehouse/gatehouse/app/keys"
+	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/outbound"
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -280,9 +281,11 @@ func (f *fixture) signIn(clients ...string) ([]byte, string) {
 		f.t.Fatal(err)
 	}
 	for _, c := range clients {
-		tok := &models.Token{TokenHash: []byte(sid + "/" + c), Kind: models.TokenAccess, ClientID: c, UserID: &f.user.ID,
-			Scope: "openid", FamilyID: sid + "/" + c, SID: sid, ExpiresAt: time.Now().Add(time.Hour)}
-		if err := f.st.CreateTokens(ctx, tok); err != nil {
+		// As the OAuth model saves an implicit grant's token: the
+		// session records its client.
+		tok := &oauth.Token{Hash: []byte(sid + "/" + c), Kind: oauth.KindAccess, ClientID: c, UserID: &f.user.ID,
+			Scope: "openid", FamilyID: sid + "/" + c, SID: sid, IssuedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+		if err := (models.OAuthModel{S: f.st}).SaveTokens(ctx, tok); err != nil {
 			f.t.Fatal(err)
 		}
 	}
