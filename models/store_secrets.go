@@ -114,9 +114,15 @@ func (s *Store) openSecret(ctx context.Context, sec *AppSecret) ([]byte, error) 
 // ReplaceSecrets stores new values for the named app secrets (encrypted
 // when a key secret is set), creating those that do not exist, and
 // deletes every web session, in one transaction: the rotation of the
-// session keys, after which every browser is signed out.
+// session keys, after which every browser is signed out. Those sessions
+// end as endSessions ends them: their back-channel logouts are queued in
+// the same transaction, and their grants (but offline_access ones) are
+// revoked after it.
 func (s *Store) ReplaceSecrets(ctx context.Context, values map[string][]byte) (sessions int64, err error) {
+	var sids []string
+	queued := false
 	err = s.Tx(ctx, func(tx *Store) error {
+		sids, queued = nil, false
 		for name, value := range values {
 			if len(value) == 0 {
 				return fmt.Errorf("app secret %q: empty value", name)
@@ -130,11 +136,44 @@ func (s *Store) ReplaceSecrets(ctx context.Context, values map[string][]byte) (s
 				return wrapErr(err, fmt.Sprintf("app secret %q", name))
 			}
 		}
+		var rows []WebSession
+		if err := tx.conn(ctx).Select("sid", "user_id").Where("sid <> '' AND user_id IS NOT NULL").Find(&rows).Error; err != nil {
+			return wrapErr(err, "web sessions")
+		}
+		now := tx.now()
+		for _, r := range rows {
+			n, err := tx.queueBackchannelLogout(ctx, r.SID, *r.UserID, now)
+			if err != nil {
+				return err
+			}
+			queued = queued || n > 0
+			sids = append(sids, r.SID)
+		}
+		if err := tx.conn(ctx).Where("1 = 1").Delete(&SessionClient{}).Error; err != nil {
+			return wrapErr(err, "session clients")
+		}
 		res := tx.conn(ctx).Where("1 = 1").Delete(&WebSession{})
 		sessions = res.RowsAffected
 		return wrapErr(res.Error, "delete web sessions")
 	})
-	return sessions, err
+	if err != nil {
+		return sessions, err
+	}
+	if queued {
+		s.notifyLogoutQueued()
+	}
+	for len(sids) > 0 {
+		batch := sids[:min(len(sids), maxFamilyBatch)]
+		sids = sids[len(batch):]
+		families, err := s.sessionFamilies(ctx, batch, s.now())
+		if err != nil {
+			return sessions, err
+		}
+		if _, err := s.revokeFamilies(ctx, families, s.now()); err != nil {
+			return sessions, err
+		}
+	}
+	return sessions, nil
 }
 
 // CreateOneTimeToken inserts t; CreatedAt is set to now when zero. A hash

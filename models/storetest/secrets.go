@@ -117,12 +117,23 @@ func testSecretReplace(t *testing.T, s *models.Store) {
 	ok(t, err)
 	u := newUser(t, s, "alice")
 	for _, id := range []string{"s1", "s2"} {
-		ok(t, s.SaveWebSession(ctx, &models.WebSession{IDHash: sha(id), UserID: &u.ID, Data: []byte("x"), ExpiresAt: now().Add(time.Hour)}))
+		ok(t, s.SaveWebSession(ctx, &models.WebSession{IDHash: sha(id), SID: "sid-" + id, UserID: &u.ID, Data: []byte("x"), ExpiresAt: now().Add(time.Hour)}))
 	}
+	// s1's client is told, and its grant revoked, as on any other end.
+	newClient(t, s, "rp-rot", nil, func(c *models.Client) { c.BackchannelLogoutURI = "https://rp.example/bc" })
+	tk := newToken("rot-at", models.TokenAccess, "rp-rot", &u.ID, "f-rot", now().Add(time.Hour))
+	tk.SID = "sid-s1"
+	ok(t, s.CreateTokens(ctx, tk))
+	ok(t, s.RecordSessionClient(ctx, "sid-s1", "rp-rot"))
 	n, err := s.ReplaceSecrets(ctx, map[string][]byte{"session_hash_key": []byte("new key"), "session_block_key": []byte("new block")})
 	ok(t, err)
 	eq(t, "sessions ended", n, int64(2))
 	eq(t, "web sessions left", count(t, s, "web_sessions", ""), int64(0))
+	eq(t, "back-channel logouts queued", count(t, s, "logout_deliveries", "client_id = 'rp-rot' AND sid = 'sid-s1'"), int64(1))
+	eq(t, "session clients left", count(t, s, "session_clients", ""), int64(0))
+	revoked, err := s.FamilyRevoked(ctx, "f-rot")
+	ok(t, err)
+	eq(t, "the session's grant revoked", revoked, true)
 	got, err := s.GetOrCreateSecret(ctx, "session_hash_key", nil)
 	ok(t, err)
 	if string(got) == string(old) || string(got) != "new key" {
