@@ -65,8 +65,8 @@ func (h *Handlers) EndSession(c *fiber.Ctx) error {
 	if req.Client != nil {
 		d.ClientID, d.ClientName = req.Client.ID, truncateName(req.Client.Name)
 	}
-	if loc := req.Location(); loc != "" {
-		web.AllowFormTarget(c, originOf(loc))
+	if o := req.RedirectOrigin(); o != "" {
+		web.AllowFormTarget(c, o)
 	}
 	return web.Render(c, fiber.StatusOK, pages.LogoutConfirm(h.base(c, "Sign out", ""), d))
 }
@@ -191,9 +191,9 @@ func (h *Handlers) SignedOut(c *fiber.Ctx) error {
 			if !ok || cl.FrontchannelLogoutURI == "" {
 				continue
 			}
-			if src := h.OAuth.FrontChannelLogoutURL(cl.FrontchannelLogoutURI, sid); src != "" {
+			if src, origin := h.OAuth.FrontChannelLogoutURL(cl.FrontchannelLogoutURI, sid); src != "" {
 				d.FrontChannel = append(d.FrontChannel, src)
-				origins = append(origins, originOf(src))
+				origins = append(origins, origin)
 			}
 		}
 		web.AllowFrames(c, origins)
@@ -201,13 +201,4 @@ func (h *Handlers) SignedOut(c *fiber.Ctx) error {
 	b := h.base(c, "Signed out", "")
 	b.Scripts = []string{"js/logout.js"}
 	return web.Render(c, fiber.StatusOK, pages.SignedOut(b, d))
-}
-
-// originOf is scheme://host[:port] of an absolute URL ("" otherwise).
-func originOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" || u.Host == "" {
-		return ""
-	}
-	return u.Scheme + "://" + u.Host
 }

@@ -142,15 +142,12 @@ func (s *Store) ReplaceSecrets(ctx context.Context, values map[string][]byte) (s
 		}
 		now := tx.now()
 		for _, r := range rows {
-			n, err := tx.queueBackchannelLogout(ctx, r.SID, *r.UserID, now)
+			q, err := tx.sessionEnded(ctx, r.SID, *r.UserID, now)
 			if err != nil {
 				return err
 			}
-			queued = queued || n > 0
+			queued = queued || q
 			sids = append(sids, r.SID)
-		}
-		if err := tx.conn(ctx).Where("1 = 1").Delete(&SessionClient{}).Error; err != nil {
-			return wrapErr(err, "session clients")
 		}
 		res := tx.conn(ctx).Where("1 = 1").Delete(&WebSession{})
 		sessions = res.RowsAffected
@@ -162,18 +159,7 @@ func (s *Store) ReplaceSecrets(ctx context.Context, values map[string][]byte) (s
 	if queued {
 		s.notifyLogoutQueued()
 	}
-	for len(sids) > 0 {
-		batch := sids[:min(len(sids), maxFamilyBatch)]
-		sids = sids[len(batch):]
-		families, err := s.sessionFamilies(ctx, batch, s.now())
-		if err != nil {
-			return sessions, err
-		}
-		if _, err := s.revokeFamilies(ctx, families, s.now()); err != nil {
-			return sessions, err
-		}
-	}
-	return sessions, nil
+	return sessions, s.revokeSessionGrants(ctx, sids, s.now())
 }
 
 // CreateOneTimeToken inserts t; CreatedAt is set to now when zero. A hash

@@ -112,9 +112,10 @@ func (s *Store) EndUserWebSessionBySID(ctx context.Context, userID int64, sid st
 // design (§2.7), and so are the families of codes approved in them that
 // no client has exchanged yet; then, in one transaction, each row is
 // deleted and a back-channel logout delivery is queued for every client
-// with a backchannel_logout_uri that was issued codes or tokens in it (session_clients) (an outbox:
-// the session ends and its notifications are queued together, so that a
-// crash or a second instance loses none). Revoking comes first so that a
+// with a backchannel_logout_uri that it issued codes or tokens to
+// (session_clients, sessionEnded): an outbox, so that the session ends and
+// its notifications are queued together and a crash or a second instance
+// loses none. Revoking comes first so that a
 // failure leaves the session in place to be ended again.
 func (s *Store) endSessions(ctx context.Context, selects func(*gorm.DB) *gorm.DB) ([]EndedSession, error) {
 	var rows []WebSession
@@ -131,14 +132,8 @@ func (s *Store) endSessions(ctx context.Context, selects func(*gorm.DB) *gorm.DB
 			sids = append(sids, r.SID)
 		}
 	}
-	if len(sids) > 0 {
-		families, err := s.sessionFamilies(ctx, sids, now)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := s.revokeFamilies(ctx, families, now); err != nil {
-			return nil, err
-		}
+	if err := s.revokeSessionGrants(ctx, sids, now); err != nil {
+		return nil, err
 	}
 	var ended []EndedSession
 	queued := false
@@ -156,14 +151,11 @@ func (s *Store) endSessions(ctx context.Context, selects func(*gorm.DB) *gorm.DB
 			if r.SID == "" {
 				continue
 			}
-			n, err := tx.queueBackchannelLogout(ctx, r.SID, *r.UserID, now)
+			q, err := tx.sessionEnded(ctx, r.SID, *r.UserID, now)
 			if err != nil {
 				return err
 			}
-			queued = queued || n > 0
-			if err := tx.conn(ctx).Where("sid = ?", r.SID).Delete(&SessionClient{}).Error; err != nil {
-				return wrapErr(err, "session clients")
-			}
+			queued = queued || q
 		}
 		return nil
 	})
@@ -174,6 +166,38 @@ func (s *Store) endSessions(ctx context.Context, selects func(*gorm.DB) *gorm.DB
 		s.notifyLogoutQueued()
 	}
 	return ended, nil
+}
+
+// revokeSessionGrants revokes the grants that end with the sessions sids
+// (sessionFamilies), in batches; it must run outside a transaction, as
+// revokeFamilies does.
+func (s *Store) revokeSessionGrants(ctx context.Context, sids []string, now time.Time) error {
+	for len(sids) > 0 {
+		batch := sids[:min(len(sids), maxFamilyBatch)]
+		sids = sids[len(batch):]
+		families, err := s.sessionFamilies(ctx, batch, now)
+		if err != nil {
+			return err
+		}
+		if _, err := s.revokeFamilies(ctx, families, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sessionEnded, inside the transaction that deletes session sid's row,
+// queues its back-channel logouts and forgets its clients. It reports
+// whether it queued any.
+func (s *Store) sessionEnded(ctx context.Context, sid string, userID int64, now time.Time) (bool, error) {
+	n, err := s.queueBackchannelLogout(ctx, sid, userID, now)
+	if err != nil {
+		return false, err
+	}
+	if err := s.conn(ctx).Where("sid = ?", sid).Delete(&SessionClient{}).Error; err != nil {
+		return false, wrapErr(err, "session clients")
+	}
+	return n > 0, nil
 }
 
 // sessionFamilies returns the token families the sessions started that

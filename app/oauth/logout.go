@@ -120,19 +120,25 @@ func (r *LogoutRequest) Location() string {
 	return r.PostLogoutRedirectURI + sep + url.Values{"state": {r.State}}.Encode()
 }
 
+// RedirectOrigin is the origin of the post_logout_redirect_uri ("" for
+// none): the confirmation form's CSP must allow the redirect after it.
+func (r *LogoutRequest) RedirectOrigin() string { return originOf(r.PostLogoutRedirectURI) }
+
 // FrontChannelLogoutURL is the address of the iframe that tells a client
 // of the end of session sid (Front-Channel Logout 1.0 §2-§3): its
 // frontchannel_logout_uri with iss and sid added, which lets it tell
 // which session ended whether or not it registered
-// frontchannel_logout_session_required.
-func (s *Server) FrontChannelLogoutURL(uri, sid string) string {
+// frontchannel_logout_session_required. origin is the iframe's origin,
+// for the page's CSP ("" and "" when uri is not a URL).
+func (s *Server) FrontChannelLogoutURL(uri, sid string) (src, origin string) {
 	u, err := url.Parse(uri)
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	q := u.Query()
 	q.Set("iss", s.issuer)
 	q.Set("sid", sid)
 	u.RawQuery = q.Encode()
-	return u.String()
+	src = u.String()
+	return src, originOf(src)
 }
