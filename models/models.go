@@ -70,8 +70,39 @@ type Client struct {
 	// RefreshTokenReuseSeconds overrides the refresh_token_reuse_interval
 	// setting for this client (nil: the setting).
 	RefreshTokenReuseSeconds *int64
-	CreatedAt                time.Time
-	UpdatedAt                time.Time
+	// Registration says how the client came to be (ClientRegistered*).
+	Registration string
+	// RegistrationTokenHash is the SHA-256 of a dynamically registered
+	// client's registration access token (RFC 7592).
+	RegistrationTokenHash []byte
+	// ClientMetadata keeps registered metadata Gatehouse does not use
+	// itself (contacts, tos_uri, policy_uri, software_id, ...), returned
+	// as registered.
+	ClientMetadata map[string]any `gorm:"serializer:json"`
+	// MetadataExpiresAt is when a Client ID Metadata Document client's
+	// document must be fetched again.
+	MetadataExpiresAt *time.Time
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// How a client came to be (Client.Registration).
+const (
+	ClientRegisteredByAdmin = ""                  // dashboard, CLI or admin API
+	ClientRegisteredDynamic = "dynamic"           // RFC 7591 dynamic registration
+	ClientMetadataDocument  = "metadata_document" // a Client ID Metadata Document
+)
+
+// Resource is an API that tokens can be issued for (RFC 8707): its URI
+// (canonical, absolute) is the tokens' audience.
+type Resource struct {
+	ID          int64
+	URI         string `gorm:"column:uri"`
+	Name        string
+	Description string
+	Icon        string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Scope is a permission a client can ask for; it may guard a resource path.
@@ -83,7 +114,10 @@ type Scope struct {
 	Icon         string // Font Awesome class or image URL
 	ResourcePath string // e.g. /api/user; a trailing * matches a subtree
 	Method       string // HTTP method the scope guards
-	IsDefault    bool
+	// Resource is the URI of the resource the scope belongs to: "" for
+	// none, "/api" for the built-in {issuer}/api.
+	Resource  string
+	IsDefault bool
 	// Machine scopes can be granted without a user (client credentials,
 	// and token exchange of such a token), to clients an admin gives them.
 	Machine   bool
@@ -111,6 +145,7 @@ type AuthorizationCode struct {
 	Nonce               string
 	FamilyID            string
 	SID                 string `gorm:"column:sid"` // the browser session that approved it
+	Resource            string // requested resources (RFC 8707), space-separated
 	AuthTime            time.Time
 	ExpiresAt           time.Time
 	RedeemedAt          *time.Time
@@ -134,6 +169,7 @@ type Token struct {
 	Scope     string
 	FamilyID  string
 	SID       string `gorm:"column:sid"` // the browser session that issued the grant ("" for none)
+	Audience  string // resource URIs the token is for (RFC 8707), space-separated
 	AuthTime  *time.Time
 	ExpiresAt time.Time
 	RotatedAt *time.Time
@@ -173,6 +209,7 @@ type DeviceCode struct {
 	UserCode        string
 	ClientID        string
 	Scope           string
+	Resource        string // requested resources (RFC 8707), space-separated
 	Status          string
 	UserID          *int64
 	AuthTime        *time.Time

@@ -19,7 +19,7 @@ var _ oauth.Model = OAuthModel{}
 func OAuthClient(c *Client) *oauth.Client {
 	oc := &oauth.Client{ID: c.ClientID, SecretHash: c.SecretHash, Public: c.Public, Name: c.Name, Icon: c.Icon,
 		Homepage: c.Homepage, RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes,
-		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs}
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, Unverified: c.Registration != ClientRegisteredByAdmin}
 	if c.RefreshTokenReuseSeconds != nil {
 		iv := time.Duration(*c.RefreshTokenReuseSeconds) * time.Second
 		oc.RefreshTokenReuseInterval = &iv

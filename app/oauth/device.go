@@ -91,8 +91,9 @@ type DeviceCode struct {
 	// Scope is the scope asked for (validated, defaults added) until the
 	// user decides, then the scope granted.
 	Scope        string
-	Status       string // DevicePending, DeviceApproved, DeviceDenied, DeviceRedeemed
-	UserID       *int64 // who decided
+	Resources    []string // requested resources (RFC 8707), canonical, sorted
+	Status       string   // DevicePending, DeviceApproved, DeviceDenied, DeviceRedeemed
+	UserID       *int64   // who decided
 	AuthTime     *time.Time
 	Interval     time.Duration // minimum time between polls (whole seconds)
 	LastPolledAt *time.Time

@@ -66,6 +66,9 @@ var (
 	ErrRequestURINotSupported  = newError("request_uri_not_supported", http.StatusBadRequest)
 	ErrInvalidToken            = newError("invalid_token", http.StatusUnauthorized)
 	ErrInsufficientScope       = newError("insufficient_scope", http.StatusForbidden)
+	ErrInvalidTarget           = newError("invalid_target", http.StatusBadRequest)          // RFC 8707 §2
+	ErrInvalidRedirectURI      = newError("invalid_redirect_uri", http.StatusBadRequest)    // RFC 7591 §3.2.2
+	ErrInvalidClientMetadata   = newError("invalid_client_metadata", http.StatusBadRequest) // RFC 7591 §3.2.2
 	// ErrTooManyRequests answers throttled attempts: 429 with
 	// Retry-After (SPEC.md §3).
 	ErrTooManyRequests = newError("too_many_requests", http.StatusTooManyRequests)

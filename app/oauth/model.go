@@ -22,6 +22,10 @@ type Client struct {
 	// RefreshTokenReuseInterval overrides the policy's for this client
 	// (nil: the policy's).
 	RefreshTokenReuseInterval *time.Duration
+	// Unverified marks a client that described itself (dynamic
+	// registration or a Client ID Metadata Document): nobody vouched for
+	// its name and logo, and the consent screen says so.
+	Unverified bool
 }
 
 // ReuseInterval is the refresh token reuse interval in force for the
@@ -64,7 +68,10 @@ type Scope struct {
 	Icon         string
 	ResourcePath string
 	Method       string
-	Default      bool
+	// Resource is the canonical URI of the resource the scope belongs to
+	// ("" for none: such scopes may accompany any resource).
+	Resource string
+	Default  bool
 	// Machine scopes can be granted without a user: to client
 	// credentials, and by token exchange of a client-credentials token
 	// (SPEC.md §7.1). Nothing else a user-less token can carry.
@@ -87,7 +94,10 @@ type Token struct {
 	FamilyID string // tokens descended from one grant share it
 	// SID is the browser session the grant was approved in ("" for
 	// grants without one); its tokens keep it through refreshes.
-	SID       string
+	SID string
+	// Audience lists the resources the token is for (RFC 8707): the
+	// canonical URIs, sorted; empty for none.
+	Audience  []string
 	AuthTime  *time.Time
 	IssuedAt  time.Time
 	ExpiresAt time.Time
@@ -106,7 +116,8 @@ type AuthorizationCode struct {
 	CodeChallengeMethod string
 	Nonce               string
 	FamilyID            string
-	SID                 string // the browser session that approved it
+	SID                 string   // the browser session that approved it
+	Resources           []string // requested resources (RFC 8707), canonical, sorted
 	AuthTime            time.Time
 	ExpiresAt           time.Time
 }

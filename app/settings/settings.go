@@ -25,6 +25,8 @@ const (
 	Bool Kind = iota
 	Duration
 	Enum
+	// Text is free text checked and normalised by the Definition's Check.
+	Text
 )
 
 // Definition describes one setting.
@@ -44,6 +46,9 @@ type Definition struct {
 	// means (say "keep everything"); empty: 0 is refused like any value
 	// under Min.
 	Zero string
+
+	// Check validates and normalises a Text value (required for Text).
+	Check func(string) (string, error)
 }
 
 // Definitions lists every setting, in display order.
@@ -112,6 +117,18 @@ var Definitions = []Definition{
 		Title: "Session idle timeout",
 		Help:  "A session ends after this long without a request. Lowering it applies to open sessions at once.",
 		Risk:  "A browser left signed in on a shared computer stays usable this long; shorter is safer for admins."},
+	{Key: "dynamic_registration", Default: "off", Kind: Enum, Choices: []string{"off", "token", "open"}, Group: "Client registration",
+		Title: "Dynamic client registration",
+		Help:  "Lets applications register themselves at the registration endpoint (RFC 7591), as some MCP clients and agents do: off; token, with an initial access token an admin creates (gatehouse clients registration-token, or the Clients page); or open, by anyone. Registered clients may only use the authorization code, refresh token and device flows, and users see them as unverified on the consent screen.",
+		Risk:  "open lets anyone create clients whose name and logo nobody checked, to phish your users' consent. Prefer token, or Client ID Metadata Documents from known hosts."},
+	{Key: "client_id_metadata_documents", Default: "off", Kind: Enum, Choices: []string{"off", "allowlist", "any"}, Group: "Client registration",
+		Title: "Client ID Metadata Documents",
+		Help:  "Accepts an https URL as client_id and fetches the client's metadata document from it, as MCP clients do: off; allowlist, only from the hosts listed below; or any host.",
+		Risk:  "The app's name and logo come from its own document and are shown as unverified. any lets every site on the internet ask your users for consent; allowlist keeps it to known clients."},
+	{Key: "client_id_metadata_hosts", Default: "", Kind: Text, Check: checkHostPatterns, Group: "Client registration",
+		Title: "Client ID Metadata Document hosts",
+		Help:  "Comma-separated hosts whose metadata documents are accepted when the setting above is allowlist: a host name (claude.ai) or a wildcard for its subdomains (*.example.com).",
+		Risk:  "A wildcard trusts everyone who can publish a file on any subdomain."},
 	{Key: "allow_signup", Default: "false", Kind: Bool, Group: "Accounts",
 		Title: "Allow sign-up",
 		Help:  "Visitors can create their own account with the user role.",
@@ -199,6 +216,15 @@ func (d *Definition) Normalize(value string) (string, error) {
 			return "", fmt.Errorf("%s must be at most %s, not %q", d.Key, ShortDuration(d.Max), value)
 		}
 		return v, nil
+	case Text:
+		if d.Check == nil {
+			return v, nil
+		}
+		n, err := d.Check(v)
+		if err != nil {
+			return "", fmt.Errorf("%s: %v", d.Key, err)
+		}
+		return n, nil
 	case Enum:
 		lv := strings.ToLower(v)
 		for _, c := range d.Choices {
@@ -247,6 +273,12 @@ type Values struct {
 	SessionIdleTimeout        time.Duration
 	// AuditRetention is how long audit events are kept; 0 keeps them all.
 	AuditRetention time.Duration
+	// DynamicRegistration is off, token or open (RFC 7591).
+	DynamicRegistration string
+	// ClientIDMetadataDocuments is off, allowlist or any.
+	ClientIDMetadataDocuments string
+	// ClientIDMetadataHosts are the host patterns of the allowlist.
+	ClientIDMetadataHosts []string
 }
 
 // Resolve merges stored overrides over the defaults. A stored value that no
@@ -285,6 +317,9 @@ func Resolve(stored map[string]string) (v Values, raw map[string]string, bad []s
 		SessionLifetime:           dur("session_lifetime"),
 		SessionIdleTimeout:        dur("session_idle_timeout"),
 		AuditRetention:            dur("audit_retention"),
+		DynamicRegistration:       raw["dynamic_registration"],
+		ClientIDMetadataDocuments: raw["client_id_metadata_documents"],
+		ClientIDMetadataHosts:     splitList(raw["client_id_metadata_hosts"]),
 	}
 	return v, raw, bad
 }
@@ -389,3 +424,64 @@ type ValidationError struct {
 
 func (e *ValidationError) Error() string { return e.Err.Error() }
 func (e *ValidationError) Unwrap() error { return e.Err }
+
+// splitList splits a comma-separated setting value.
+func splitList(v string) []string {
+	var out []string
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// checkHostPatterns validates a comma-separated list of host names and
+// *.suffix wildcards, and writes it in lower case, comma-separated.
+func checkHostPatterns(v string) (string, error) {
+	var out []string
+	for _, h := range splitList(v) {
+		h = strings.ToLower(h)
+		name := strings.TrimPrefix(h, "*.")
+		if !validHostName(name) || strings.Contains(name, "*") {
+			return "", fmt.Errorf("%q is not a host name or a *.example.com wildcard", h)
+		}
+		out = append(out, h)
+	}
+	return strings.Join(out, ","), nil
+}
+
+// validHostName reports whether h is a DNS name of letters, digits and
+// hyphens (labels of 1 to 63 characters, at most 253 in all).
+func validHostName(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// HostAllowed reports whether host matches one of the patterns: equal
+// (ignoring case), or a subdomain of a *.suffix pattern's suffix.
+func HostAllowed(patterns []string, host string) bool {
+	host = strings.ToLower(host)
+	for _, p := range patterns {
+		if suffix, ok := strings.CutPrefix(p, "*."); ok {
+			if strings.HasSuffix(host, "."+suffix) {
+				return true
+			}
+		} else if host == p {
+			return true
+		}
+	}
+	return false
+}

@@ -27,6 +27,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"device_poll_interval": "5s", "access_token_format": "opaque",
 		"session_lifetime": "720h", "session_idle_timeout": "12h",
 		"audit_retention": "2160h", "refresh_token_reuse_interval": "0s",
+		"dynamic_registration": "off", "client_id_metadata_documents": "off", "client_id_metadata_hosts": "",
 	}
 	if len(raw) != len(want) {
 		t.Fatalf("%d settings, SPEC has %d", len(raw), len(want))
@@ -163,5 +164,33 @@ func TestZeroAllowed(t *testing.T) {
 	}
 	if v, _, _ := Resolve(nil); v.AuditRetention != 2160*time.Hour {
 		t.Errorf("default retention %v", v.AuditRetention)
+	}
+}
+
+func TestHostPatterns(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"":                            "",
+		" Claude.AI , *.Example.com ": "claude.ai,*.example.com",
+		"a-b.example.org":             "a-b.example.org",
+	} {
+		got, err := Normalize("client_id_metadata_hosts", in)
+		if err != nil || got != want {
+			t.Errorf("Normalize(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"https://claude.ai", "*.*.example.com", "a*.example.com", "exa mple.com", "-a.com", "a..b", "claude.ai/x", "127.0.0.1:443"} {
+		if _, err := Normalize("client_id_metadata_hosts", bad); err == nil {
+			t.Errorf("Normalize(%q) accepted", bad)
+		}
+	}
+	pats := []string{"claude.ai", "*.example.com"}
+	for host, want := range map[string]bool{
+		"claude.ai": true, "CLAUDE.AI": true, "x.claude.ai": false, "app.example.com": true,
+		"a.b.example.com": true, "example.com": false, "badexample.com": false, "claude.ai.evil.com": false,
+	} {
+		if HostAllowed(pats, host) != want {
+			t.Errorf("HostAllowed(%q) = %v", host, !want)
+		}
 	}
 }
