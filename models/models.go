@@ -4,6 +4,9 @@
 package models
 
 import (
+	"database/sql/driver"
+	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -78,7 +81,7 @@ type Client struct {
 	// ClientMetadata keeps registered metadata Gatehouse does not use
 	// itself (contacts, tos_uri, policy_uri, software_id, ...), returned
 	// as registered.
-	ClientMetadata map[string]any `gorm:"serializer:json"`
+	ClientMetadata JSONObject
 	// MetadataExpiresAt is when a Client ID Metadata Document client's
 	// document must be fetched again.
 	MetadataExpiresAt *time.Time
@@ -312,4 +315,42 @@ type LogoutDelivery struct {
 	LockedUntil   *time.Time
 	LastError     string
 	CreatedAt     time.Time
+}
+
+// JSONObject is a JSON object column: NULL and a nil map read and write
+// as {}.
+type JSONObject map[string]any
+
+// Value implements driver.Valuer.
+func (o JSONObject) Value() (driver.Value, error) {
+	if o == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(map[string]any(o))
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// Scan implements sql.Scanner.
+func (o *JSONObject) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+		*o = JSONObject{}
+		return nil
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("JSONObject: cannot scan %T", src)
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*o = m
+	return nil
 }

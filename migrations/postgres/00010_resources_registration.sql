@@ -14,6 +14,11 @@ CREATE TABLE resources (
     updated_at  TIMESTAMPTZ NOT NULL
 );
 
+-- Resources are cached with the scopes: a change moves the scopes counter.
+CREATE CONSTRAINT TRIGGER resources_cache AFTER INSERT OR UPDATE OR DELETE ON resources
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION gatehouse_bump_cache('scopes');
+CREATE TRIGGER resources_cache_truncate AFTER TRUNCATE ON resources FOR EACH STATEMENT EXECUTE FUNCTION gatehouse_bump_cache('scopes');
+
 -- A scope may belong to a resource ('' for none, '/api' for the built-in
 -- one); user.read guards Gatehouse's own /api/user.
 ALTER TABLE scopes ADD COLUMN resource TEXT NOT NULL DEFAULT '';
@@ -49,4 +54,6 @@ ALTER TABLE tokens DROP COLUMN audience;
 ALTER TABLE device_codes DROP COLUMN resource;
 ALTER TABLE authorization_codes DROP COLUMN resource;
 ALTER TABLE scopes DROP COLUMN resource;
+DROP TRIGGER resources_cache_truncate ON resources;
+DROP TRIGGER resources_cache ON resources;
 DROP TABLE resources;

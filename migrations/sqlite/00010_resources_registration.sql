@@ -14,6 +14,23 @@ CREATE TABLE resources (
     updated_at  DATETIME NOT NULL
 );
 
+-- Resources are cached with the scopes: a change moves the scopes counter.
+-- +goose StatementBegin
+CREATE TRIGGER resources_cache_insert AFTER INSERT ON resources BEGIN
+    UPDATE cache_state SET scopes = scopes + 1 WHERE id = 1;
+END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER resources_cache_update AFTER UPDATE ON resources BEGIN
+    UPDATE cache_state SET scopes = scopes + 1 WHERE id = 1;
+END;
+-- +goose StatementEnd
+-- +goose StatementBegin
+CREATE TRIGGER resources_cache_delete AFTER DELETE ON resources BEGIN
+    UPDATE cache_state SET scopes = scopes + 1 WHERE id = 1;
+END;
+-- +goose StatementEnd
+
 -- A scope may belong to a resource ('' for none, '/api' for the built-in
 -- one); user.read guards Gatehouse's own /api/user.
 ALTER TABLE scopes ADD COLUMN resource TEXT NOT NULL DEFAULT '';
@@ -49,4 +66,7 @@ ALTER TABLE tokens DROP COLUMN audience;
 ALTER TABLE device_codes DROP COLUMN resource;
 ALTER TABLE authorization_codes DROP COLUMN resource;
 ALTER TABLE scopes DROP COLUMN resource;
+DROP TRIGGER resources_cache_delete;
+DROP TRIGGER resources_cache_update;
+DROP TRIGGER resources_cache_insert;
 DROP TABLE resources;
