@@ -67,9 +67,14 @@ Commands:
   clients update CLIENT_ID [--json] with flags of the last four lines above
                                  change only the fields whose flags are given
   scopes create --id ID --name NAME [--description TEXT] [--icon ICON]
-                [--method M --path /api/...] [--default] [--machine]
+                [--method M --path /api/...] [--resource URI] [--default] [--machine]
                                  define a scope, validated as in the dashboard
-  scopes list                    the scopes and what they guard
+  scopes list                    the scopes, what they guard and their resource
+  resources create --uri URI --name N [--description D] [--icon I] [--json]
+                                 register a resource (RFC 8707): an API tokens
+                                 can be issued for, its URI their audience
+  resources list [--json]        the resources, the built-in {issuer}/api first
+  resources delete URI           delete a resource no scope belongs to
   settings get [KEY]             print one setting, or every key=value
   settings set KEY VALUE         validate and store a setting
   keys rotate [--withdraw-old]   new signing keys; the old ones stay published
@@ -136,6 +141,8 @@ func run(args []string, stdio IO) error {
 		return cmdClients(args, stdio)
 	case "scopes":
 		return cmdScopes(args, stdio)
+	case "resources":
+		return cmdResources(args, stdio)
 	case "keys":
 		return cmdKeys(args, stdio)
 	case "version":
