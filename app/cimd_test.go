@@ -155,3 +155,36 @@ func TestClientIDMetadataDocumentSupportedMetadata(t *testing.T) {
 		}
 	}
 }
+
+// Metadata document clients are listed in the dashboard with their URL and
+// a "Metadata document" badge; an admin can open and delete one (its
+// client ID is a URL, escaped into one path segment), and its next
+// request fetches the document again.
+func TestClientsListMetadataDocument(t *testing.T) {
+	t.Parallel()
+	f, srv := cimdFixture(t, "any")
+	good := srv.URL + "/good.json"
+	redirect := "http://127.0.0.1:7777/cb"
+	if r := f.authorize(f.cimdParams(good, redirect)); r.StatusCode != http.StatusOK {
+		t.Fatalf("authorize: %d", r.StatusCode)
+	}
+	adm := f.browser(t)
+	admSignIn(t, adm, "root", models.RoleAdmin)
+	list := adm.get("/dashboard/clients")
+	path := "/dashboard/clients/" + url.PathEscape(good)
+	admContains(t, "list", list.body, "Agent <Smith>", good, "Metadata document", `href="`+path+`"`)
+	admContains(t, "detail", adm.get(path).body, "Metadata document", "metadata document at its client ID URL")
+	admContains(t, "delete page", adm.get(path+"/delete").body, "fetches it again")
+	if r := adm.post(path+"/delete", path+"/delete", url.Values{}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("delete: %d %.300s", r.StatusCode, r.body)
+	}
+	if _, err := f.store.GetClient(t.Context(), good); err == nil {
+		t.Fatal("not deleted")
+	}
+	if r := f.authorize(f.cimdParams(good, redirect)); r.StatusCode != http.StatusOK {
+		t.Fatalf("after deletion: %d", r.StatusCode)
+	}
+	if _, err := f.store.GetClient(t.Context(), good); err != nil {
+		t.Fatalf("not fetched again: %v", err)
+	}
+}
