@@ -32,8 +32,9 @@ var settingGroups = []struct{ Name, ID, Description, Icon string }{
 
 // choiceLabels are the words the page uses for enum values.
 var choiceLabels = map[string]map[string]string{
-	"require_pkce":        {"public": "Public clients only", "all": "All clients", "none": "No clients"},
-	"access_token_format": {"opaque": "Opaque (random string)", "jwt": "JWT (RFC 9068)"},
+	"require_pkce":                 {"public": "Public clients only", "all": "All clients", "none": "No clients"},
+	"access_token_format":          {"opaque": "Opaque (random string)", "jwt": "JWT (RFC 9068)"},
+	"client_id_metadata_documents": {"off": "Off", "allowlist": "Only from the hosts below", "any": "From any host"},
 }
 
 // textHints say what a text setting takes, under its box.
