@@ -111,6 +111,13 @@ func TestRule45_ClientIDMetadataDocuments(t *testing.T) {
 
 	wantErrorPage(t, f.authorize(f.cimdParams(srv.URL+"/mismatch.json", redirect)), "differs from the URL")
 	wantErrorPage(t, f.authorize(f.cimdParams(srv.URL+"/big.json", redirect)), "larger than 5120 bytes")
+	// At the token endpoint a refused document is invalid_client, saying why.
+	tr, m = f.token(url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {redirect},
+		"client_id": {srv.URL + "/mismatch.json"}, "code_verifier": {f.verifier}}, false)
+	wantOAuthError(t, tr, m, 401, "invalid_client")
+	if d, _ := m["error_description"].(string); !strings.Contains(d, "differs from the URL") {
+		t.Errorf("token endpoint refusal: %q", d)
+	}
 	wantErrorPage(t, f.authorize(f.cimdParams(good, "http://127.0.0.1:7777/other")), "redirect_uri is not registered")
 	wantErrorPage(t, f.authorize(f.cimdParams(srv.URL+"/missing.json", redirect)), "HTTP 404")
 	wantErrorPage(t, f.authorize(f.cimdParams(strings.Replace(good, "https:", "http:", 1), redirect)), "must use https")
