@@ -119,7 +119,7 @@ func (p settingsPolicy) Policy(ctx context.Context) (oauth.Policy, error) {
 		AuthorizationCodeLifetime: v.AuthorizationCodeLifetime,
 		DeviceCodeLifetime:        v.DeviceCodeLifetime,
 		DevicePollInterval:        v.DevicePollInterval,
-		ClientIDMetadataDocuments: v.ClientIDMetadataDocuments != cimd.ModeOff,
+		ClientIDMetadataDocuments: v.ClientIDMetadataDocuments == cimd.ModeAllowlist || v.ClientIDMetadataDocuments == cimd.ModeAny,
 	}, nil
 }
 
