@@ -21,7 +21,7 @@ func (h *Handlers) ProtectedResourceMetadata(c *fiber.Ctx) error {
 	if q := c.Request().URI().QueryString(); len(q) > 0 {
 		suffix += "?" + string(q)
 	}
-	if suffix != "" && !strings.HasPrefix(suffix, "/") {
+	if suffix != "" && suffix[0] != '/' && suffix[0] != '?' {
 		return h.resourceMetadataNotFound(c) // /.well-known/oauth-protected-resourceX
 	}
 	m, ok, err := h.OAuth.ResourceMetadata(c.UserContext(), c.Hostname(), suffix)
