@@ -276,8 +276,10 @@ type ProtectedResourceMetadata struct {
 // keeps when it routes the well-known path of a resource's origin to
 // Gatehouse). The suffix is the path (and query) of the resource; the
 // resource is the known one with that path on host, or else on the
-// issuer's origin. An empty suffix is the built-in resource {issuer}/api,
-// Gatehouse's own API. ok is false when no resource matches.
+// issuer's origin. An empty suffix is a registered resource without a
+// path on host (another origin than the issuer's), otherwise the built-in
+// resource {issuer}/api, Gatehouse's own API. ok is false when no
+// resource matches.
 func (s *Server) ResourceMetadata(ctx context.Context, host, suffix string) (*ProtectedResourceMetadata, bool, error) {
 	all, err := s.Resources(ctx)
 	if err != nil {
@@ -285,28 +287,34 @@ func (s *Server) ResourceMetadata(ctx context.Context, host, suffix string) (*Pr
 	}
 	builtin := all[0]
 	issuerOrigin, _ := splitOrigin(builtin.URI)
-	var found *Resource
-	if suffix == "" || suffix == "/" {
+	issuerHost := hostOf(issuerOrigin)
+	// The suffix as a resource's path and query compare (CanonicalResource:
+	// no trailing slash on the path).
+	path, query := suffix, ""
+	if i := strings.IndexByte(suffix, '?'); i >= 0 {
+		path, query = suffix[:i], suffix[i:]
+	}
+	suffix = strings.TrimSuffix(path, "/") + query
+	host = strings.TrimSuffix(strings.TrimSuffix(strings.ToLower(host), ":443"), ":80")
+	var found, onIssuer *Resource
+	for i := range all {
+		origin, rest := splitOrigin(all[i].URI)
+		if rest != suffix {
+			continue
+		}
+		if hostOf(origin) == host && found == nil {
+			found = &all[i]
+		}
+		if origin == issuerOrigin && onIssuer == nil {
+			onIssuer = &all[i]
+		}
+	}
+	switch {
+	case suffix == "" && (found == nil || host == issuerHost):
+		// The bare well-known address on Gatehouse's origin: its own API.
 		found = &builtin
-	} else {
-		suffix = strings.TrimSuffix(suffix, "/")
-		host = strings.TrimSuffix(strings.TrimSuffix(strings.ToLower(host), ":443"), ":80")
-		var onIssuer *Resource
-		for i := range all {
-			origin, rest := splitOrigin(all[i].URI)
-			if rest != suffix {
-				continue
-			}
-			if hostOf(origin) == host && found == nil {
-				found = &all[i]
-			}
-			if origin == issuerOrigin && onIssuer == nil {
-				onIssuer = &all[i]
-			}
-		}
-		if found == nil {
-			found = onIssuer
-		}
+	case found == nil:
+		found = onIssuer
 	}
 	if found == nil {
 		return nil, false, nil

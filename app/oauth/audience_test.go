@@ -441,7 +441,9 @@ func TestRule43_ResourceMetadata(t *testing.T) {
 	ctx := context.Background()
 	onIssuer := oauth.Resource{URI: "https://gatehouse.test/tools", Name: "Tools here"}
 	sameOther := oauth.Resource{URI: "https://tools.example/tools", Name: "Tools there"}
-	for _, r := range []oauth.Resource{onIssuer, sameOther} {
+	bare := oauth.Resource{URI: "https://bare.example", Name: "No path"}
+	query := oauth.Resource{URI: "https://gatehouse.test/q?tenant=a/", Name: "With a query"}
+	for _, r := range []oauth.Resource{onIssuer, sameOther, bare, query} {
 		if err := f.c.Model.CreateResource(ctx, r); err != nil {
 			t.Fatal(err)
 		}
@@ -463,6 +465,11 @@ func TestRule43_ResourceMetadata(t *testing.T) {
 		{"mcp.example", "/mcp", mcpURI, []string{"jobs.run", "mcp.tools"}},
 		{"gatehouse.test", "/mcp", "", nil}, // on another origin, asked on Gatehouse's
 		{"gatehouse.test", "/nothing", "", nil},
+		{"bare.example", "", bare.URI, nil},                      // a resource without a path, on its origin
+		{"elsewhere.example", "", apiURI, []string{"user.read"}}, // the bare address elsewhere: Gatehouse's API
+		{"gatehouse.test", "/q?tenant=a/", query.URI, nil},       // the query as it is
+		{"gatehouse.test", "/q/?tenant=a/", query.URI, nil},      // a trailing slash of the path
+		{"gatehouse.test", "/q?tenant=a", "", nil},
 	}
 	for _, tc := range cases {
 		m, ok, err := f.c.Server.ResourceMetadata(ctx, tc.host, tc.suffix)
