@@ -68,8 +68,11 @@ type Scope struct {
 	Icon         string
 	ResourcePath string
 	Method       string
-	// Resource is the canonical URI of the resource the scope belongs to
-	// ("" for none: such scopes may accompany any resource).
+	// Resource is the resource the scope belongs to ("" for none: such
+	// scopes may accompany any resource). The Model gives it as stored:
+	// BuiltinResourcePath for the built-in {issuer}/api, otherwise a
+	// canonical URI; the core resolves it (Server.listScopes, the one
+	// place), so that everything past the Model sees URIs.
 	Resource string
 	Default  bool
 	// Machine scopes can be granted without a user: to client
@@ -138,9 +141,14 @@ type Model interface {
 	ScopeModel
 	ConsentModel
 	DeviceModel
+	ResourceModel
 }
 
-// ClientModel finds clients (getClient).
+// ClientModel finds clients (getClient). GetClient returns an error
+// matching store.ErrNotFound for an unknown client, or an *Error
+// (invalid_client with a description) for a client it refuses with a
+// reason, such as a Client ID Metadata Document that fails validation:
+// the authorization endpoint shows that reason on its error page.
 type ClientModel interface {
 	GetClient(ctx context.Context, clientID string) (*Client, error)
 }
@@ -225,6 +233,9 @@ type Policy struct {
 	AuthorizationCodeLifetime time.Duration
 	DeviceCodeLifetime        time.Duration
 	DevicePollInterval        time.Duration
+	// ClientIDMetadataDocuments: https URLs are accepted as client IDs
+	// (the setting client_id_metadata_documents is not off).
+	ClientIDMetadataDocuments bool
 }
 
 // PolicySource gives the Policy in force. It is read once per request,

@@ -31,6 +31,7 @@ type ClientListData struct {
 type ClientRow struct {
 	ClientID, Name, Icon string
 	Public               bool
+	Registration         string // how the client came to be (RegistrationLabel)
 	Owner                string // username; "" when the owner is gone
 	RedirectURIs         int
 	CreatedAt            time.Time
@@ -276,13 +277,44 @@ type ClientDetailData struct {
 	// turns off ("" when none).
 	GrantWarning string
 	Form         ClientForm
+	// Registration says how the client came to be (RegistrationLabel);
+	// MetadataExpiresAt is when a metadata document client's document is
+	// fetched again.
+	Registration      string
+	MetadataExpiresAt *time.Time
 }
 
 // ClientDeleteData is the confirmation page before deleting a client.
 type ClientDeleteData struct {
 	ClientID, Name, Icon   string
 	ActiveTokens, Consents int64
+	Registration           string // a metadata document client comes back on its next request
 }
+
+// How a client came to be (models.Client.Registration), as the pages
+// show it.
+const (
+	RegistrationDynamic          = "dynamic"
+	RegistrationMetadataDocument = "metadata_document"
+)
+
+// RegistrationLabel is the badge of a client that was not made in the
+// dashboard, CLI or admin API ("" for those).
+func RegistrationLabel(registration string) string {
+	switch registration {
+	case RegistrationDynamic:
+		return "Registered by the client"
+	case RegistrationMetadataDocument:
+		return "Metadata document"
+	case "":
+		return ""
+	}
+	return registration
+}
+
+// ClientPath is the dashboard address of a client: client IDs may be URLs
+// (Client ID Metadata Documents), escaped into one path segment.
+func ClientPath(clientID string) string { return "/dashboard/clients/" + url.PathEscape(clientID) }
 
 // formatDate shows a date like "3 Feb 2026".
 func formatDate(t time.Time) string {
