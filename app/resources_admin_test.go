@@ -326,3 +326,36 @@ func TestScopeFormResource(t *testing.T) {
 	// user.read belongs to the built-in resource out of the box.
 	admContains(t, "user.read", h.get("/dashboard/scopes/user.read").body, `<option value="`+resBuiltin+`" selected>`)
 }
+
+// TestResourceRegistryToToken: a resource registered in the dashboard,
+// with a scope put in it there, binds tokens: the code flow with its URI
+// (in another spelling) as resource gives a token whose audience is the
+// canonical URI; the resource cannot be deleted while the scope belongs
+// to it.
+func TestResourceRegistryToToken(t *testing.T) {
+	t.Parallel()
+	h := sqliteHarness(t)
+	f := newOAuthFixture(t, h)
+	admin := h.browser(t)
+	admSignIn(t, admin, "root", models.RoleAdmin)
+	if r := admin.post("/dashboard/resources/new", "/dashboard/resources", resourceForm("uri", "HTTPS://Files.Example.com:443/")); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("register: %d", r.StatusCode)
+	}
+	if r := admin.post("/dashboard/scopes/new", "/dashboard/scopes",
+		scopeForm("scope_id", "files.read", "resource_path", "/files/*", "resource", "https://files.example.com")); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("scope: %d", r.StatusCode)
+	}
+	f.signIn()
+	m := f.resourceTokens("files.read", []string{"https://FILES.example.com/"}, nil)
+	at, _ := m["access_token"].(string)
+	if in := f.introspect(at); in["active"] != true || in["aud"] != "https://files.example.com" || !strings.Contains(in["scope"].(string), "files.read") {
+		t.Errorf("introspection %v, want aud https://files.example.com", in)
+	}
+	res, err := h.store.GetResource(context.Background(), "https://files.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := admin.post(pages.ResourceURL(res.ID), pages.ResourceURL(res.ID)+"/delete", url.Values{"confirm": {"yes"}}); r.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("delete while files.read belongs to it: %d", r.StatusCode)
+	}
+}
