@@ -114,6 +114,40 @@ func mcpFlows(bctx context.Context, t *testing.T, node, clientScript, serverScri
 
 	doc := startMetadataDocument(t, ca)
 
+	// Gatehouse's own API seen by the SDK's discovery: the 401 of
+	// /api/user names its RFC 9728 metadata, which names the resource
+	// {issuer}/api and Gatehouse as its authorization server.
+	t.Run("Gatehouse's API discovered by the SDK", func(t *testing.T) {
+		var d struct {
+			Status              int    `json:"status"`
+			WWWAuthenticate     string `json:"www_authenticate"`
+			ResourceMetadataURL string `json:"resource_metadata_url"`
+			ResourceMetadata    *struct {
+				Resource             string   `json:"resource"`
+				AuthorizationServers []string `json:"authorization_servers"`
+			} `json:"resource_metadata"`
+			AuthorizationServerURL    string `json:"authorization_server_url"`
+			AuthorizationServerIssuer string `json:"authorization_server_issuer"`
+			Resource                  string `json:"resource"`
+		}
+		out := runNode(t, node, filepath.Join(filepath.Dir(clientScript), "discover.mjs"), "MCP_SERVER_URL="+o.base+"/api/user")
+		if err := json.Unmarshal(out, &d); err != nil {
+			t.Fatalf("discover.mjs printed %q: %v", out, err)
+		}
+		t.Logf("discovery of %s/api/user: %s", o.base, out)
+		if d.Status != http.StatusUnauthorized || !strings.HasPrefix(d.ResourceMetadataURL, o.base+"/.well-known/oauth-protected-resource") {
+			t.Fatalf("GET /api/user without a token: %d, WWW-Authenticate %q; want 401 with resource_metadata at %s/.well-known/oauth-protected-resource...",
+				d.Status, d.WWWAuthenticate, o.base)
+		}
+		if m := d.ResourceMetadata; m == nil || m.Resource != o.base+"/api" || !slices.Contains(m.AuthorizationServers, o.base) {
+			t.Fatalf("protected resource metadata at %s: %+v, want resource %s/api and authorization_servers with %s", d.ResourceMetadataURL, m, o.base, o.base)
+		}
+		if d.AuthorizationServerURL != o.base || d.AuthorizationServerIssuer != o.base || d.Resource != o.base+"/api" {
+			t.Fatalf("the SDK found authorization server %q (issuer %q) and resource %q; want %s, %s and %s/api",
+				d.AuthorizationServerURL, d.AuthorizationServerIssuer, d.Resource, o.base, o.base, o.base)
+		}
+	})
+
 	t.Run("pre-registered client", func(t *testing.T) {
 		id, _ := createClient(t, o.db, "--name", "MCP desktop app", "--public", "--redirect-uri", "http://127.0.0.1/callback")
 		r := runMCPClient(bctx, t, o, node, clientScript, mcpRun{label: "preregistered", server: a, other: b, clientID: id, clientName: "MCP desktop app"})
@@ -177,6 +211,23 @@ func mcpFlows(bctx context.Context, t *testing.T, node, clientScript, serverScri
 			t.Errorf("registration response %v has no client_id_issued_at (RFC 7591 §3.2.1)", r.Registered)
 		}
 	})
+}
+
+// runNode runs a node script that prints its result on stdout and exits
+// 0; anything else fails the test.
+func runNode(t *testing.T, node, script string, env ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\nstdout: %s\nstderr: %s", filepath.Base(script), err, out, stderr.String())
+	}
+	return out
 }
 
 // mcpDocClientName is the client_name of the client's metadata document,
