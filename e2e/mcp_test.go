@@ -55,7 +55,10 @@ import (
 // through SSL_CERT_FILE, and fetched from loopback thanks to
 // GATEHOUSE_ALLOW_PRIVATE_FETCH=1); and RFC 7591 dynamic registration
 // (dynamic_registration=open, CIMD off, so that the same SDK client falls
-// back to registering itself). SPEC.md §7.3, RFC-CHECKLIST rules 42–45.
+// back to registering itself), with JWT access tokens (RFC 9068) whose aud
+// must be the resource. A first subtest points the SDK's discovery at
+// Gatehouse's own API (/api/user's 401, the RFC 9728 metadata of
+// {issuer}/api). SPEC.md §7.3, RFC-CHECKLIST rules 42–45.
 //
 // Locally the test skips without node, the SDK in node_modules or
 // Chromium; in CI (CI set) it fails instead.
@@ -182,6 +185,8 @@ func mcpFlows(bctx context.Context, t *testing.T, node, clientScript, serverScri
 	t.Run("dynamic client registration", func(t *testing.T) {
 		gatehouseCLI(t, o.db, "", "settings", "set", "client_id_metadata_documents", "off")
 		gatehouseCLI(t, o.db, "", "settings", "set", "dynamic_registration", "open")
+		// And JWT access tokens (RFC 9068), whose aud is the resource.
+		gatehouseCLI(t, o.db, "", "settings", "set", "access_token_format", "jwt")
 		meta := asMetadata(t, o)
 		if meta["registration_endpoint"] != o.base+"/oauth/register" {
 			t.Fatalf("with dynamic_registration=open the metadata has registration_endpoint %v, want %s/oauth/register", meta["registration_endpoint"], o.base)
@@ -192,7 +197,7 @@ func mcpFlows(bctx context.Context, t *testing.T, node, clientScript, serverScri
 		// The client still knows its metadata document URL; the SDK must
 		// fall back to registering since the server does not take it.
 		r := runMCPClient(bctx, t, o, node, clientScript, mcpRun{label: "dcr", server: b, other: a, metadataURL: doc.url, doc: doc,
-			clientName: mcpDocClientName, unverified: true})
+			clientName: mcpDocClientName, unverified: true, jwt: true})
 		if r.ClientID == "" || r.ClientID == doc.url {
 			t.Errorf("the SDK used client_id %q, want one issued by dynamic registration", r.ClientID)
 		}
@@ -304,6 +309,9 @@ type mcpRun struct {
 	// unverified says whether it must carry the "unverified app" mark.
 	clientName string
 	unverified bool
+	// jwt: access_token_format is jwt, so the access tokens are RFC 9068
+	// JWTs whose aud the test reads too.
+	jwt bool
 }
 
 // mcpRequest is an HTTP request the SDK made, as client.mjs records it.
@@ -344,11 +352,13 @@ type mcpResult struct {
 	TokenType             string            `json:"token_type"`
 	Scope                 *string           `json:"scope"`
 	HasRefreshToken       bool              `json:"has_refresh_token"`
+	AccessTokenClaims     map[string]any    `json:"access_token_claims"`
 	Tools                 []string          `json:"tools"`
 	Whoami                mcpWhoami         `json:"whoami"`
 	Refreshed             *struct {
-		NewAccessToken bool      `json:"new_access_token"`
-		Whoami         mcpWhoami `json:"whoami"`
+		NewAccessToken    bool           `json:"new_access_token"`
+		AccessTokenClaims map[string]any `json:"access_token_claims"`
+		Whoami            mcpWhoami      `json:"whoami"`
 	} `json:"refreshed"`
 	Other *struct {
 		Refused      bool       `json:"refused"`
@@ -557,6 +567,7 @@ func checkMCPResult(t *testing.T, o *oauthServer, run mcpRun, r *mcpResult) {
 		t.Errorf("tools/list %v, want [whoami]", r.Tools)
 	}
 	checkWhoami(t, "the tool call", r.Whoami, run, r.ClientID)
+	checkJWTAudience(t, o, "the access token", r.AccessTokenClaims, run, r.ClientID)
 	if r.Refreshed == nil {
 		t.Errorf("no refresh: the token response had no refresh token")
 	} else {
@@ -564,6 +575,7 @@ func checkMCPResult(t *testing.T, o *oauthServer, run mcpRun, r *mcpResult) {
 			t.Errorf("the refresh gave the same access token")
 		}
 		checkWhoami(t, "the tool call after the refresh", r.Refreshed.Whoami, run, r.ClientID)
+		checkJWTAudience(t, o, "the refreshed access token", r.Refreshed.AccessTokenClaims, run, r.ClientID)
 	}
 
 	// Another resource: the token is refused there (401 from its
@@ -595,6 +607,21 @@ func checkWhoami(t *testing.T, what string, w mcpWhoami, run mcpRun, clientID st
 	}
 	if !slices.Contains(w.Scopes, run.server.scope) || slices.Contains(w.Scopes, run.other.scope) || slices.Contains(w.Scopes, "user.read") {
 		t.Errorf("%s: token scopes %v, want %s and no scope of another resource (%s, user.read)", what, w.Scopes, run.server.scope, run.other.scope)
+	}
+}
+
+// checkJWTAudience checks the claims of a JWT access token (RFC 9068) when
+// the run has JWT access tokens, and that the token is opaque otherwise.
+func checkJWTAudience(t *testing.T, o *oauthServer, what string, claims map[string]any, run mcpRun, clientID string) {
+	t.Helper()
+	switch {
+	case !run.jwt && claims != nil:
+		t.Errorf("%s is a JWT %v, want an opaque token (access_token_format opaque)", what, claims)
+	case !run.jwt:
+	case claims == nil:
+		t.Errorf("%s is not a JWT although access_token_format is jwt", what)
+	case !audienceHas(claims["aud"], run.server.url) || audienceHas(claims["aud"], run.other.url) || claims["iss"] != o.base || claims["client_id"] != clientID:
+		t.Errorf("%s: JWT claims %v, want aud %s (and not %s), iss %s, client_id %s", what, claims, run.server.url, run.other.url, o.base, clientID)
 	}
 }
 

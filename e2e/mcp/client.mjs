@@ -139,6 +139,18 @@ class Provider {
   discoveryState() { return this._discovery }
 }
 
+// jwtClaims is the payload of a JWT access token (RFC 9068), or null for
+// an opaque one.
+function jwtClaims(token) {
+  const parts = token.split('.')
+  if (parts.length !== 3) return null
+  try {
+    return JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'))
+  } catch {
+    return null
+  }
+}
+
 const newClient = () => new Client({ name: 'gatehouse-mcp-e2e', version: '1.0.0' })
 
 // callWhoami connects with transport and calls the whoami tool.
@@ -203,7 +215,11 @@ async function main() {
     const outcome = await auth(provider, { serverUrl, fetchFn: recordingFetch })
     if (outcome !== 'AUTHORIZED') throw new Error(`refresh: auth() answered ${outcome}`)
     const again = await callWhoami(new StreamableHTTPClientTransport(serverUrl, { authProvider: provider, fetch: recordingFetch }), 'refreshed')
-    refreshed = { new_access_token: provider.tokens().access_token !== tokens.access_token, whoami: again.whoami }
+    refreshed = {
+      new_access_token: provider.tokens().access_token !== tokens.access_token,
+      access_token_claims: jwtClaims(provider.tokens().access_token),
+      whoami: again.whoami,
+    }
   }
 
   // 5. Another resource: this token is refused there, and the refresh
@@ -239,7 +255,7 @@ async function main() {
     token_type: tokens.token_type,
     scope: tokens.scope ?? null,
     has_refresh_token: !!tokens.refresh_token,
-    access_token: provider.tokens().access_token,
+    access_token_claims: jwtClaims(tokens.access_token),
     tools: call.tools,
     whoami: call.whoami,
     refreshed,
