@@ -425,6 +425,7 @@ func runMCPClient(bctx context.Context, t *testing.T, o *oauthServer, node, scri
 		}
 	}
 
+	began := time.Now()
 	read(`{"callback": ...}`)
 	callback := step.Callback
 	if run.doc != nil {
@@ -435,7 +436,9 @@ func runMCPClient(bctx context.Context, t *testing.T, o *oauthServer, node, scri
 	if authURL.Scheme+"://"+authURL.Host+authURL.Path != o.base+"/oauth/authorize" {
 		fail("the SDK sends the user to %s, want Gatehouse's authorization endpoint %s/oauth/authorize", authURL, o.base)
 	}
+	toAuthorize := time.Since(began)
 	mcpConsent(bctx, t, o, step.AuthorizationURL, callback, run)
+	inBrowser := time.Since(began) - toAuthorize
 
 	out, _ := io.ReadAll(stdout)
 	err = cmd.Wait()
@@ -448,6 +451,9 @@ func runMCPClient(bctx context.Context, t *testing.T, o *oauthServer, node, scri
 		t.Fatalf("client.mjs printed %q: %v", out, err)
 	}
 	r.callback = callback
+	t.Logf("client.mjs took %v: %v to the authorization request, %v in the browser, %v for the tokens, tool calls and refresh",
+		time.Since(began).Round(time.Millisecond), toAuthorize.Round(time.Millisecond), inBrowser.Round(time.Millisecond),
+		(time.Since(began) - toAuthorize - inBrowser).Round(time.Millisecond))
 	t.Logf("MCP SDK requests:\n  %s", strings.Join(stringsOf(r.Requests), "\n  "))
 	checkMCPResult(t, o, run, &r)
 	return &r
