@@ -63,6 +63,7 @@ import (
 // Locally the test skips without node, the SDK in node_modules or
 // Chromium; in CI (CI set) it fails instead.
 func TestMCP(t *testing.T) {
+	// The scripts live in e2e/mcp/ (nodeScript names them from e2e/oidcclient/).
 	node, clientScript := nodeScript(t, "../mcp/client.mjs", "@modelcontextprotocol/sdk")
 	serverScript := filepath.Join(filepath.Dir(clientScript), "server.mjs")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -88,34 +89,6 @@ func mcpFlows(bctx context.Context, t *testing.T, node, clientScript, serverScri
 	// of the client's metadata document.
 	ca := newTestCA(t)
 	o := startOAuthWith(t, db, serverOptions{env: []string{"SSL_CERT_FILE=" + ca.file, "GATEHOUSE_ALLOW_PRIVATE_FETCH=1"}})
-
-	// The MCP servers introspect tokens as a confidential client.
-	rsID, rsSecret := createClient(t, o.db, "--name", "MCP resource servers", "--redirect-uri", callbackURI)
-	a := startMCPServer(t, node, serverScript, o.base, rsID, rsSecret, mcpScopeA, "MCP server A")
-	b := startMCPServer(t, node, serverScript, o.base, rsID, rsSecret, mcpScopeB, "MCP server B")
-
-	// Each MCP server is a registered resource (RFC 8707) with its scope.
-	gatehouseCLI(t, o.db, "", "resources", "create", "--uri", a.url, "--name", "MCP server A")
-	gatehouseCLI(t, o.db, "", "resources", "create", "--uri", b.url, "--name", "MCP server B")
-	gatehouseCLI(t, o.db, "", "scopes", "create", "--id", mcpScopeA, "--name", "Use the tools of MCP server A",
-		"--description", "{client_name} can call the tools of MCP server A as {user}.", "--resource", a.url)
-	gatehouseCLI(t, o.db, "", "scopes", "create", "--id", mcpScopeB, "--name", "Use the tools of MCP server B",
-		"--description", "{client_name} can call the tools of MCP server B as {user}.", "--resource", b.url)
-
-	// The protected resource metadata the SDK's server router serves.
-	for _, s := range []*mcpServer{a, b} {
-		var prm struct {
-			Resource             string   `json:"resource"`
-			AuthorizationServers []string `json:"authorization_servers"`
-			ScopesSupported      []string `json:"scopes_supported"`
-		}
-		getJSON(t, s.resourceMetadata, &prm)
-		if prm.Resource != s.url || !slices.Equal(prm.AuthorizationServers, []string{o.base}) || !slices.Equal(prm.ScopesSupported, []string{s.scope}) {
-			t.Fatalf("%s: protected resource metadata %+v, want resource %s, authorization_servers [%s], scopes [%s]", s.name, prm, s.url, o.base, s.scope)
-		}
-	}
-
-	doc := startMetadataDocument(t, ca)
 
 	// Gatehouse's own API seen by the SDK's discovery: the 401 of
 	// /api/user names its RFC 9728 metadata, which names the resource
@@ -150,6 +123,34 @@ func mcpFlows(bctx context.Context, t *testing.T, node, clientScript, serverScri
 				d.AuthorizationServerURL, d.AuthorizationServerIssuer, d.Resource, o.base, o.base, o.base)
 		}
 	})
+
+	// The MCP servers introspect tokens as a confidential client.
+	rsID, rsSecret := createClient(t, o.db, "--name", "MCP resource servers", "--redirect-uri", callbackURI)
+	a := startMCPServer(t, node, serverScript, o.base, rsID, rsSecret, mcpScopeA, "MCP server A")
+	b := startMCPServer(t, node, serverScript, o.base, rsID, rsSecret, mcpScopeB, "MCP server B")
+
+	// Each MCP server is a registered resource (RFC 8707) with its scope.
+	gatehouseCLI(t, o.db, "", "resources", "create", "--uri", a.url, "--name", "MCP server A")
+	gatehouseCLI(t, o.db, "", "resources", "create", "--uri", b.url, "--name", "MCP server B")
+	gatehouseCLI(t, o.db, "", "scopes", "create", "--id", mcpScopeA, "--name", "Use the tools of MCP server A",
+		"--description", "{client_name} can call the tools of MCP server A as {user}.", "--resource", a.url)
+	gatehouseCLI(t, o.db, "", "scopes", "create", "--id", mcpScopeB, "--name", "Use the tools of MCP server B",
+		"--description", "{client_name} can call the tools of MCP server B as {user}.", "--resource", b.url)
+
+	// The protected resource metadata the SDK's server router serves.
+	for _, s := range []*mcpServer{a, b} {
+		var prm struct {
+			Resource             string   `json:"resource"`
+			AuthorizationServers []string `json:"authorization_servers"`
+			ScopesSupported      []string `json:"scopes_supported"`
+		}
+		getJSON(t, s.resourceMetadata, &prm)
+		if prm.Resource != s.url || !slices.Equal(prm.AuthorizationServers, []string{o.base}) || !slices.Equal(prm.ScopesSupported, []string{s.scope}) {
+			t.Fatalf("%s: protected resource metadata %+v, want resource %s, authorization_servers [%s], scopes [%s]", s.name, prm, s.url, o.base, s.scope)
+		}
+	}
+
+	doc := startMetadataDocument(t, ca)
 
 	t.Run("pre-registered client", func(t *testing.T) {
 		id, _ := createClient(t, o.db, "--name", "MCP desktop app", "--public", "--redirect-uri", "http://127.0.0.1/callback")
