@@ -722,7 +722,7 @@ func newTestCA(t *testing.T) *testCA {
 	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &testCA{file: file, server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: nil}}
+	return &testCA{file: file, server: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}}
 }
 
 // metadataDocument serves the MCP client's Client ID Metadata Document
