@@ -292,8 +292,8 @@ func launchMCPServer(t *testing.T, node, script, issuer, id, secret, scope, name
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-s.exited
-		if t.Failed() {
-			t.Logf("%s log:\n%s", name, s.log.String())
+		if l := s.log.String(); t.Failed() && l != "" {
+			t.Logf("%s log:\n%s", name, l)
 		}
 	})
 	return s
