@@ -503,11 +503,14 @@ func testUsernameCase(t *testing.T, f Fixture) {
 func testListScopes(t *testing.T, f Fixture) {
 	ctx := t.Context()
 	prefix := name("files")
+	// A scope may belong only to a registered resource.
+	files := "https://" + prefix + ".example/api"
+	ok(t, f.Seed.CreateResource(ctx, oauth.Resource{URI: files, Name: "Files"}))
 	defined := []oauth.Scope{
 		{ID: prefix + ".read", Name: "Read files", Description: "{client_name} will read the files of {user}.", Icon: "fa-solid fa-file",
 			ResourcePath: "/api/files/*", Method: "GET", Default: true},
 		{ID: prefix + ".write", Name: "Write files", ResourcePath: "/api/files/*", Method: "POST", Machine: true,
-			Resource: "https://files.example/api"},
+			Resource: files},
 		// The built-in resource comes back as stored: the core resolves it.
 		{ID: prefix + ".profile", Name: "Profile", Resource: oauth.BuiltinResourcePath},
 	}
