@@ -42,6 +42,11 @@ func (s *Server) routes(extra ...func(*Server)) {
 		cfg.Endpoint("device_code"), "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/api/"} {
 		a.Use(p, crossOrigin)
 	}
+	// Dynamic client registration (RFC 7591, RFC 7592): browser-based
+	// MCP clients register themselves too; the subtree holds each client's
+	// configuration endpoint (PUT, DELETE).
+	a.Use(cfg.Endpoint("register"), cors.New(cors.Config{AllowOrigins: "*", AllowMethods: "GET,POST,PUT,DELETE",
+		AllowHeaders: "Authorization,Content-Type", ExposeHeaders: "WWW-Authenticate", MaxAge: 86400}))
 	// OAuth endpoints. The authorization endpoint is a browser page with a
 	// session but no CSRF check: clients send users to it from their own
 	// sites; the consent form behind it has the check.
@@ -57,6 +62,10 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get("/.well-known/openid-configuration", h.Discovery)
 	a.Get("/.well-known/oauth-authorization-server", h.Discovery)
 	a.All(cfg.Endpoint("verify"), h.Verify)
+	a.Post(cfg.Endpoint("register"), h.Register)
+	a.Get(cfg.Endpoint("register")+"/:client_id", h.ReadRegistration)
+	a.Put(cfg.Endpoint("register")+"/:client_id", h.UpdateRegistration)
+	a.Delete(cfg.Endpoint("register")+"/:client_id", h.DeleteRegistration)
 	// The end-session endpoint: a browser page without the CSRF check
 	// (relying parties send users to it); what it cannot end without
 	// asking, the confirmation form (POST /logout) ends.
