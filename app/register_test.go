@@ -380,3 +380,45 @@ func TestRegistrationThrottled(t *testing.T) {
 		t.Errorf("another address: %d", r.StatusCode)
 	}
 }
+
+// `gatehouse clients registration-token` prints a single-use initial
+// access token that registers one client while the setting is token; an
+// expiry past 30 days is refused.
+func TestRegistrationTokenCLI(t *testing.T) {
+	t.Parallel()
+	dbURL := "sqlite://" + t.TempDir() + "/g.db"
+	run := func(args ...string) (int, string, string) {
+		var out, errb strings.Builder
+		status := Main(append(args, "--database-url", dbURL), IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }})
+		return status, out.String(), errb.String()
+	}
+	if status, out, errs := run("clients", "registration-token"); status != 0 || !strings.Contains(out, "giat_") || !strings.Contains(out, "dynamic_registration") {
+		t.Fatalf("plain: %d %q %q", status, out, errs)
+	}
+	if status, _, errs := run("settings", "set", "dynamic_registration", "token"); status != 0 {
+		t.Fatal(errs)
+	}
+	status, out, errs := run("clients", "registration-token", "--expires", "2h", "--json")
+	var m map[string]string
+	if status != 0 || json.Unmarshal([]byte(out), &m) != nil || !strings.HasPrefix(m["initial_access_token"], "giat_") ||
+		m["registration_endpoint"] != "http://localhost:8080/oauth/register" {
+		t.Fatalf("json: %d %q %q", status, out, errs)
+	}
+	if exp, err := time.Parse(time.RFC3339, m["expires_at"]); err != nil || time.Until(exp) < 110*time.Minute || time.Until(exp) > 2*time.Hour {
+		t.Errorf("expires_at %q", m["expires_at"])
+	}
+	for _, bad := range []string{"31d", "0s", "-1h", "soon"} {
+		if status, _, errs := run("clients", "registration-token", "--expires", bad); status != 1 || !strings.Contains(errs, "--expires") {
+			t.Errorf("--expires %s: %d %q", bad, status, errs)
+		}
+	}
+
+	h := newHarness(t, dbURL, nil)
+	h.register(mcpRegistration, bearer(m["initial_access_token"])...)
+	if r, _ := h.sendJSON(http.MethodPost, registerPath, mcpRegistration, bearer(m["initial_access_token"])...); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("second use: %d", r.StatusCode)
+	}
+	if evs := admAudit(t, h, "client.registration_token_created"); len(evs) != 2 || evs[0].Actor != "cli" {
+		t.Errorf("audit %+v", evs)
+	}
+}
