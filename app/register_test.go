@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -421,4 +422,108 @@ func TestRegistrationTokenCLI(t *testing.T) {
 	if evs := admAudit(t, h, "client.registration_token_created"); len(evs) != 2 || evs[0].Actor != "cli" {
 		t.Errorf("audit %+v", evs)
 	}
+}
+
+var initialTokenRE = regexp.MustCompile(`value="(giat_[A-Za-z0-9_-]+)"`)
+
+// The dashboard lists self-registered clients as "registered by the
+// client"; admins make initial access tokens (shown once), promote a
+// self-registered client (audited; its registration access token stops
+// working and it becomes editable) or delete it; the edit form and secret
+// rotation are not offered before promotion. Developers see none of it.
+func TestRegisteredClientsInTheDashboard(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, h *harness) {
+		ctx := context.Background()
+		h.setRegistration("open")
+		a := h.register(confidentialRegistration)
+		b := h.register(mcpRegistration)
+		id, tok := a["client_id"].(string), a["registration_access_token"].(string)
+		admSignIn(t, h, "root", models.RoleAdmin)
+
+		list := h.get("/dashboard/clients")
+		admContains(t, "list", list.body, "Registered by the client", "Dynamic client registration", "Open: any application", "Create an initial access token")
+		if strings.Count(list.body, "Registered by the client") < 2 {
+			t.Error("each self-registered client has the badge")
+		}
+
+		// Initial access token: shown once, works once.
+		r := h.post("/dashboard/clients", "/dashboard/clients/registration-token", url.Values{"expires": {"1h"}})
+		if r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("token: %d", r.StatusCode)
+		}
+		page := h.get("/dashboard/clients")
+		m := initialTokenRE.FindStringSubmatch(page.body)
+		if m == nil {
+			t.Fatalf("token not shown: %.300s", page.body)
+		}
+		if initialTokenRE.MatchString(h.get("/dashboard/clients").body) {
+			t.Error("token shown twice")
+		}
+		if evs := admAudit(t, h, "client.registration_token_created"); len(evs) != 1 || evs[0].Actor != "root" {
+			t.Errorf("audit %+v", evs)
+		}
+		h.setRegistration("token")
+		anon := h.browser(t)
+		anon.register(mcpRegistration, bearer(m[1])...)
+		h.setRegistration("open")
+
+		// Before promotion: no edit form, no rotation; a posted edit
+		// changes nothing.
+		detail := h.get("/dashboard/clients/" + id)
+		admContains(t, "detail", detail.body, "Registered by the client", "Promote to a verified client", "registration access token")
+		if strings.Contains(detail.body, `id="settings-title"`) || strings.Contains(detail.body, "rotate-secret") {
+			t.Error("the edit form or secret rotation is offered for a self-registered client")
+		}
+		r = h.postMultipart("/dashboard/clients/"+id, "/dashboard/clients/"+id, clientForm(func(v url.Values) {
+			v.Set("grant_types", "client_credentials")
+		}))
+		if c, _ := h.store.GetClient(ctx, id); r.StatusCode != http.StatusSeeOther || c.Name != "Web App" || len(c.GrantTypes) != 1 {
+			t.Errorf("edit of a self-registered client: %d %+v", r.StatusCode, c)
+		}
+		if r := h.post("/dashboard/clients/"+id, "/dashboard/clients/"+id+"/rotate-secret", url.Values{}); r.StatusCode != http.StatusSeeOther {
+			t.Errorf("rotate: %d", r.StatusCode)
+		}
+		if evs := admAudit(t, h, "client.secret_rotated"); len(evs) != 0 {
+			t.Error("the secret of a self-registered client was rotated")
+		}
+
+		// Promote.
+		if r := h.post("/dashboard/clients/"+id, "/dashboard/clients/"+id+"/promote", url.Values{}); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("promote: %d", r.StatusCode)
+		}
+		c, err := h.store.GetClient(ctx, id)
+		if err != nil || c.Registration != "" || c.RegistrationTokenHash != nil {
+			t.Fatalf("promoted: %v %+v", err, c)
+		}
+		if r, _ := anon.sendJSON(http.MethodGet, registerPath+"/"+id, "", bearer(tok)...); r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("registration token after promotion: %d", r.StatusCode)
+		}
+		if evs := admAudit(t, h, "client.promoted"); len(evs) != 1 || evs[0].Target != id || evs[0].Actor != "root" {
+			t.Errorf("audit %+v", evs)
+		}
+		detail = h.get("/dashboard/clients/" + id)
+		if !strings.Contains(detail.body, `id="settings-title"`) || strings.Contains(detail.body, "Promote to a verified client") {
+			t.Error("the promoted client's page")
+		}
+
+		// Delete the other one from the dashboard.
+		bid := b["client_id"].(string)
+		if r := h.post("/dashboard/clients/"+bid+"/delete", "/dashboard/clients/"+bid+"/delete", url.Values{}); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("delete: %d", r.StatusCode)
+		}
+		if _, err := h.store.GetClient(ctx, bid); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("deleted: %v", err)
+		}
+
+		// Developers: no panel, no token, no promotion.
+		dev := h.browser(t)
+		admSignIn(t, dev, "dev", models.RoleDeveloper)
+		if strings.Contains(dev.get("/dashboard/clients").body, "Dynamic client registration") {
+			t.Error("a developer sees the registration panel")
+		}
+		if r := dev.post("/dashboard/clients", "/dashboard/clients/registration-token", url.Values{}); r.StatusCode != http.StatusForbidden {
+			t.Errorf("developer token: %d", r.StatusCode)
+		}
+	})
 }

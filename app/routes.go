@@ -132,6 +132,8 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get("/dashboard/clients", s.role(developerPlus, h.ClientList)...)
 	a.Get("/dashboard/clients/new", s.role(developerPlus, h.NewClientPage)...)
 	a.Post("/dashboard/clients", s.role(developerPlus, h.CreateClient)...)
+	a.Post("/dashboard/clients/registration-token", s.role(adminOnly, h.CreateInitialAccessToken)...)
+	a.Post("/dashboard/clients/:client_id/promote", s.role(adminOnly, h.PromoteClient)...)
 	a.Get("/dashboard/clients/:client_id", s.role(developerPlus, h.ClientPage)...)
 	a.Post("/dashboard/clients/:client_id", s.role(developerPlus, h.UpdateClient)...)
 	a.Post("/dashboard/clients/:client_id/rotate-secret", s.role(developerPlus, h.RotateClientSecret)...)

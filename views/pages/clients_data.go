@@ -25,6 +25,53 @@ type ClientListData struct {
 	// AnyClients is false when the user has no client at all (not just
 	// none matching the search): the empty state invites them to create one.
 	AnyClients bool
+	// Registration is what admins see of dynamic client registration
+	// (nil for developers).
+	Registration *RegistrationPanel
+}
+
+// RegistrationPanel is the clients list's panel about dynamic client
+// registration (RFC 7591), for admins: the setting in force and the
+// initial access token button.
+type RegistrationPanel struct {
+	// Mode is the dynamic_registration setting: off, token or open.
+	Mode string
+	// EndpointURL is the registration endpoint.
+	EndpointURL string
+	// NewToken is an initial access token made by the previous request,
+	// shown this once, valid until NewTokenExpires.
+	NewToken        string
+	NewTokenExpires time.Time
+	// SettingsURL is where the setting is changed.
+	SettingsURL string
+}
+
+// InitialTokenLifetimes are the choices of the initial access token
+// button: value (a duration) and label.
+var InitialTokenLifetimes = [][2]string{{"1h", "1 hour"}, {"24h", "24 hours"}, {"168h", "7 days"}, {"720h", "30 days"}}
+
+// RegistrationLabel is how the dashboard names the way a client came to
+// be (models.Client.Registration): "" for clients made in the dashboard,
+// the CLI or the API.
+func RegistrationLabel(registration string) string {
+	switch registration {
+	case "dynamic":
+		return "Registered by the client"
+	case "metadata_document":
+		return "Metadata document"
+	}
+	return ""
+}
+
+// registrationHelp explains RegistrationLabel's label (a tooltip).
+func registrationHelp(registration string) string {
+	switch registration {
+	case "dynamic":
+		return "This client registered itself (dynamic client registration): nobody checked its name and logo, and users see it as unverified."
+	case "metadata_document":
+		return "This client is described by its own Client ID Metadata Document: nobody checked its name and logo, and users see it as unverified."
+	}
+	return ""
 }
 
 // ClientRow is one client in the list.
@@ -34,6 +81,8 @@ type ClientRow struct {
 	Owner                string // username; "" when the owner is gone
 	RedirectURIs         int
 	CreatedAt            time.Time
+	// Registration is how the client came to be (RegistrationLabel).
+	Registration string
 }
 
 // from is the 1-based number of the first client shown.
@@ -276,7 +325,17 @@ type ClientDetailData struct {
 	// turns off ("" when none).
 	GrantWarning string
 	Form         ClientForm
+	// Registration is how the client came to be (RegistrationLabel). A
+	// client that registered itself ("dynamic") manages its own metadata:
+	// the page offers admins to promote it instead of the edit form.
+	Registration string
+	// CanPromote shows the promote form (admins).
+	CanPromote bool
 }
+
+// SelfRegistered reports whether the client registered itself and still
+// manages its own metadata (RFC 7592).
+func (d ClientDetailData) SelfRegistered() bool { return d.Registration == "dynamic" }
 
 // ClientDeleteData is the confirmation page before deleting a client.
 type ClientDeleteData struct {
