@@ -384,3 +384,37 @@ func TestSettingsAuditRetentionZero(t *testing.T) {
 	}
 	admContains(t, "page", h.get("/dashboard/settings").body, `id="audit_retention"`, `value="0"`, "0 to keep everything", "0 keeps everything.")
 }
+
+// Text settings (client_id_metadata_hosts) render as a box with a hint,
+// are normalised when saved, and a bad value is refused with a message;
+// the "Client registration" group is described.
+func TestSettingsTextKind(t *testing.T) {
+	t.Parallel()
+	h := sqliteHarness(t)
+	admSignIn(t, h, "root", models.RoleAdmin)
+	r := h.get("/dashboard/settings")
+	admContains(t, "page", r.body, `<input id="client_id_metadata_hosts" name="client_id_metadata_hosts" type="text"`,
+		`id="client_id_metadata_hosts-bounds"`, "Comma-separated host names, such as claude.ai", "default empty",
+		"Client registration", "How apps that no one registered here can introduce themselves")
+
+	f := settingsForm(defaults(), "client_id_metadata_hosts", "claude.ai  , bad host!")
+	r = h.post("/dashboard/settings", "/dashboard/settings", f)
+	if r.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("bad hosts: status %d, want 422", r.StatusCode)
+	}
+	admContains(t, "refusal", r.body, `id="client_id_metadata_hosts-error"`, "is not a host name or a *.example.com wildcard.",
+		`value="claude.ai  , bad host!"`)
+	if stored, _ := h.store.GetSettings(context.Background()); len(stored) != 0 {
+		t.Fatalf("stored after refusal: %v", stored)
+	}
+
+	f = settingsForm(defaults(), "client_id_metadata_documents", "allowlist", "client_id_metadata_hosts", " Claude.AI, *.Example.com ")
+	if r = h.post("/dashboard/settings", "/dashboard/settings", f); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("save: %d %.300s", r.StatusCode, r.body)
+	}
+	stored, _ := h.store.GetSettings(context.Background())
+	if stored["client_id_metadata_hosts"] != "claude.ai,*.example.com" || stored["client_id_metadata_documents"] != "allowlist" {
+		t.Fatalf("stored %v", stored)
+	}
+	admContains(t, "saved page", h.get("/dashboard/settings").body, `value="claude.ai,*.example.com"`)
+}

@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/backchannel"
 	"github.com/gatehouse/gatehouse/app/cache"
+	"github.com/gatehouse/gatehouse/app/cimd"
 	"github.com/gatehouse/gatehouse/app/config"
 	"github.com/gatehouse/gatehouse/app/keys"
 	"github.com/gatehouse/gatehouse/app/oauth"
@@ -33,8 +35,14 @@ func newHandlers(cfg *config.Config, st *models.Store, log *slog.Logger) *handle
 	clientThrottle := throttle.New(throttles, "client")
 	signingKeys := keys.New(keys.Options{Store: st, Secret: cfg.KeySecret.Reveal(), Now: clock, Log: log,
 		Version: func(ctx context.Context) (int64, error) { v, err := versions.Current(ctx); return v.Keys, err }})
+	// Client ID Metadata Documents: https client_ids are fetched and kept
+	// as clients rows, behind the model's GetClient.
+	model := cimd.Model{Model: models.NewCachedOAuthModel(st, versions), Resolver: cimd.NewResolver(cimd.Options{
+		Store: st, Settings: settingsSvc, Now: clock, Log: log,
+		HTTP: cimd.NewHTTP(outbound.Options{AllowPrivate: cfg.AllowPrivateFetch, UserAgent: "Gatehouse/" + Version, RootCAs: outboundRootCAs}),
+	})}
 	core := oauth.New(oauth.Options{
-		Issuer: cfg.Issuer, Model: models.NewCachedOAuthModel(st, versions), Policy: settingsPolicy{settingsSvc},
+		Issuer: cfg.Issuer, Model: model, Policy: settingsPolicy{settingsSvc},
 		Now: clock, Log: log, Signer: signingKeys, Passwords: password.Checker{},
 		ClientThrottle: coreLimiter{clientThrottle}, LoginThrottle: coreLimiter{login},
 		OnSecurityEvent: func(ctx context.Context, ev oauth.SecurityEvent) { h.OnSecurityEvent(ctx, ev) },
@@ -54,6 +62,12 @@ func newHandlers(cfg *config.Config, st *models.Store, log *slog.Logger) *handle
 	})
 	return h
 }
+
+// outboundRootCAs, when set (by tests only), are the certificate
+// authorities the fetches of Client ID Metadata Documents trust instead of
+// the system's, so that a test's TLS server on loopback can serve them. A
+// separate process (the e2e tests) sets SSL_CERT_FILE instead.
+var outboundRootCAs *x509.CertPool
 
 // newLogoutDeliverer builds the back-channel logout deliverer: logout
 // tokens signed with the keys and issuer of the ID tokens, POSTed through
@@ -107,6 +121,7 @@ func (p settingsPolicy) Policy(ctx context.Context) (oauth.Policy, error) {
 		AuthorizationCodeLifetime: v.AuthorizationCodeLifetime,
 		DeviceCodeLifetime:        v.DeviceCodeLifetime,
 		DevicePollInterval:        v.DevicePollInterval,
+		ClientIDMetadataDocuments: v.ClientIDMetadataDocuments == cimd.ModeAllowlist || v.ClientIDMetadataDocuments == cimd.ModeAny,
 	}, nil
 }
 

@@ -216,8 +216,11 @@ func (h *Handlers) consentData(c *fiber.Ctx, id string, req *oauth.AuthorizeRequ
 	}
 	d := pages.ConsentData{
 		RequestID: id, ClientName: req.Client.Name, ClientIcon: req.Client.Icon, ClientHomepage: req.Client.Homepage,
-		RedirectHost: hostOf(req.RedirectURI), UserName: name, Username: u.Username,
+		RedirectHost: hostOf(req.RedirectURI), UserName: name, Username: u.Username, Unverified: req.Client.Unverified,
 		SwitchURL: "/login?" + url.Values{"next": {consentURL(id)}, "reauth": {"1"}}.Encode(),
+	}
+	if req.Client.Unverified && strings.HasPrefix(req.Client.ID, "https://") {
+		d.ClientHost = hostOf(req.Client.ID) // a Client ID Metadata Document's publisher
 	}
 	scopes := append([]oauth.Scope(nil), req.ScopeDetails...)
 	sort.SliceStable(scopes, func(i, j int) bool { return scopes[i].ID < scopes[j].ID })

@@ -47,7 +47,11 @@ func mayManage(u *models.User, c *models.Client) bool {
 // loadClient returns the client named by the :client_id parameter when the
 // signed-in user may manage it, and errClientNotFound otherwise.
 func (h *Handlers) loadClient(c *fiber.Ctx) (*models.Client, error) {
-	cl, err := h.Store.GetClient(c.UserContext(), c.Params("client_id"))
+	id, err := url.PathUnescape(c.Params("client_id")) // a URL for metadata document clients
+	if err != nil {
+		return nil, errClientNotFound
+	}
+	cl, err := h.Store.GetClient(c.UserContext(), id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errClientNotFound
 	}
@@ -60,7 +64,7 @@ func (h *Handlers) loadClient(c *fiber.Ctx) (*models.Client, error) {
 	return cl, nil
 }
 
-func clientURL(clientID string) string { return "/dashboard/clients/" + clientID }
+func clientURL(clientID string) string { return pages.ClientPath(clientID) }
 
 // ClientList lists the clients the user manages: their own, or every
 // client for admins (GET /dashboard/clients?q=&offset=).
@@ -103,8 +107,8 @@ func (h *Handlers) ClientList(c *fiber.Ctx) error {
 		}
 	}
 	for _, cl := range list {
-		row := pages.ClientRow{ClientID: cl.ClientID, Name: cl.Name, Icon: cl.Icon, Public: cl.Public,
-			RedirectURIs: len(cl.RedirectURIs), CreatedAt: cl.CreatedAt, Registration: cl.Registration}
+		row := pages.ClientRow{ClientID: cl.ClientID, Name: cl.Name, Icon: cl.Icon, Public: cl.Public, Registration: cl.Registration,
+			RedirectURIs: len(cl.RedirectURIs), CreatedAt: cl.CreatedAt}
 		if cl.OwnerID != nil {
 			row.Owner = owners[*cl.OwnerID]
 		}
@@ -507,7 +511,7 @@ func (h *Handlers) clientDetail(c *fiber.Ctx, cl *models.Client, f pages.ClientF
 		DiscoveryURL:  h.Config.Issuer + "/.well-known/openid-configuration",
 		Form:          f,
 		GrantWarning:  offGrantWarning(cl.GrantTypes, f.OffGrants),
-		Registration:  cl.Registration,
+		Registration:  cl.Registration, MetadataExpiresAt: cl.MetadataExpiresAt,
 	}
 	if cl.OwnerID != nil {
 		names, err := h.Store.ClientOwnerNames(c.UserContext(), []models.Client{*cl})
@@ -724,7 +728,8 @@ func (h *Handlers) DeleteClientPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	d := pages.ClientDeleteData{ClientID: cl.ClientID, Name: cl.Name, Icon: cl.Icon, ActiveTokens: usage.ActiveTokens, Consents: usage.Consents}
+	d := pages.ClientDeleteData{ClientID: cl.ClientID, Name: cl.Name, Icon: cl.Icon, ActiveTokens: usage.ActiveTokens, Consents: usage.Consents,
+		Registration: cl.Registration}
 	return web.Render(c, fiber.StatusOK, pages.ClientDelete(h.clientsBase(c, "Delete "+cl.Name), d))
 }
 

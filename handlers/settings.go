@@ -24,6 +24,7 @@ var settingGroups = []struct{ Name, ID, Description, Icon string }{
 	{"Token lifetimes", "lifetimes", "How long codes and tokens stay valid once issued.", "fa-solid fa-hourglass-half"},
 	{"Tokens", "tokens", "What access tokens look like and where resources accept them.", "fa-solid fa-ticket"},
 	{"Device flow", "device", "Sign-in on TVs, consoles and command-line tools (RFC 8628).", "fa-solid fa-tv"},
+	{"Client registration", "registration", "How apps that no one registered here can introduce themselves, as MCP clients and AI agents do: by registering at the registration endpoint (RFC 7591), or by a client_id that is the URL of their metadata document. Such apps are marked unverified on the consent screen.", "fa-solid fa-id-card"},
 	{"Sessions", "sessions", "How long people stay signed in to Gatehouse (the dashboard, the sign-in and consent pages).", "fa-solid fa-clock"},
 	{"Accounts", "accounts", "Who can create an account.", "fa-solid fa-user-plus"},
 	{"Audit log", "audit", "How long the record of sign-ins and changes is kept.", "fa-solid fa-clock-rotate-left"},
@@ -31,8 +32,14 @@ var settingGroups = []struct{ Name, ID, Description, Icon string }{
 
 // choiceLabels are the words the page uses for enum values.
 var choiceLabels = map[string]map[string]string{
-	"require_pkce":        {"public": "Public clients only", "all": "All clients", "none": "No clients"},
-	"access_token_format": {"opaque": "Opaque (random string)", "jwt": "JWT (RFC 9068)"},
+	"require_pkce":                 {"public": "Public clients only", "all": "All clients", "none": "No clients"},
+	"access_token_format":          {"opaque": "Opaque (random string)", "jwt": "JWT (RFC 9068)"},
+	"client_id_metadata_documents": {"off": "Off", "allowlist": "Only from the hosts below", "any": "From any host"},
+}
+
+// textHints say what a text setting takes, under its box.
+var textHints = map[string]string{
+	"client_id_metadata_hosts": "Comma-separated host names, such as claude.ai, *.example.com. Empty: no host (while the setting above is allowlist).",
 }
 
 // settingsData builds the page from values (by key) and errors.
@@ -59,6 +66,9 @@ func settingsData(values, stored map[string]string, errs views.FieldErrors) page
 		case settings.Duration:
 			f.Kind = pages.SettingDuration
 			f.Min, f.Max, f.Zero = settings.ShortDuration(def.Min), settings.ShortDuration(def.Max), def.Zero
+		case settings.Text:
+			f.Kind = pages.SettingText
+			f.Hint = textHints[def.Key]
 		}
 		byGroup[def.Group] = append(byGroup[def.Group], f)
 	}
@@ -240,7 +250,11 @@ func settingMessage(def *settings.Definition, value string) string {
 		}
 	}
 	if _, err := def.Normalize(value); err != nil {
-		return err.Error()
+		msg := strings.TrimPrefix(err.Error(), def.Key+": ")
+		if def.Kind == settings.Text && msg != "" {
+			msg = strings.ToUpper(msg[:1]) + msg[1:] + "."
+		}
+		return msg
 	}
 	return ""
 }

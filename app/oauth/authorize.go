@@ -122,6 +122,10 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, page(ErrInvalidClient.WithDescription("no application is registered with this client_id"))
 	}
+	var refused *Error
+	if errors.As(err, &refused) { // a client refused with a reason (ClientModel)
+		return nil, page(refused)
+	}
 	if err != nil {
 		return nil, serverError(err)
 	}

@@ -119,6 +119,8 @@ func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*Aut
 	case errors.Is(err, store.ErrNotFound):
 		secret.Equal(secret.Digest(sec), make([]byte, 32)) // same work as a known client
 		return nil, s.clientFailed(ctx, r, id, "unknown client or bad credentials")
+	case errors.As(err, new(*Error)): // a client refused with a reason (ClientModel)
+		return nil, s.clientFailed(ctx, r, id, AsError(err).Description)
 	case err != nil:
 		return nil, serverError(err)
 	}

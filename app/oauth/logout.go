@@ -64,7 +64,7 @@ func (s *Server) ParseLogoutRequest(ctx context.Context, params url.Values) (*Lo
 			if isNotFound(err) {
 				return nil, ErrInvalidRequest.WithDescription("no application is registered with this client_id")
 			}
-			return nil, serverError(err)
+			return nil, AsError(err) // a client refused with a reason (ClientModel), or server_error
 		}
 		r.Client = c
 	}

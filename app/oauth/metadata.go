@@ -54,6 +54,9 @@ type Metadata struct {
 	BackchannelLogoutSessionSupported  bool   `json:"backchannel_logout_session_supported"`
 	FrontchannelLogoutSupported        bool   `json:"frontchannel_logout_supported"`
 	FrontchannelLogoutSessionSupported bool   `json:"frontchannel_logout_session_supported"`
+	// ClientIDMetadataDocumentSupported: https client_id URLs are
+	// fetched (draft-ietf-oauth-client-id-metadata-document).
+	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
 }
 
 // Metadata builds the discovery document for the settings in force.
@@ -100,6 +103,7 @@ func (s *Server) Metadata(ctx context.Context, ep Endpoints) (*Metadata, error) 
 		BackchannelLogoutSessionSupported:          true,
 		FrontchannelLogoutSupported:                true,
 		FrontchannelLogoutSessionSupported:         true,
+		ClientIDMetadataDocumentSupported:          pol.ClientIDMetadataDocuments,
 	}
 	for _, g := range grants {
 		if g == GrantDeviceCode {

@@ -140,7 +140,11 @@ type Model interface {
 	DeviceModel
 }
 
-// ClientModel finds clients (getClient).
+// ClientModel finds clients (getClient). GetClient returns an error
+// matching store.ErrNotFound for an unknown client, or an *Error
+// (invalid_client with a description) for a client it refuses with a
+// reason, such as a Client ID Metadata Document that fails validation:
+// the authorization endpoint shows that reason on its error page.
 type ClientModel interface {
 	GetClient(ctx context.Context, clientID string) (*Client, error)
 }
@@ -225,6 +229,9 @@ type Policy struct {
 	AuthorizationCodeLifetime time.Duration
 	DeviceCodeLifetime        time.Duration
 	DevicePollInterval        time.Duration
+	// ClientIDMetadataDocuments: https URLs are accepted as client IDs
+	// (the setting client_id_metadata_documents is not off).
+	ClientIDMetadataDocuments bool
 }
 
 // PolicySource gives the Policy in force. It is read once per request,

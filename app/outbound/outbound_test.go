@@ -319,3 +319,39 @@ func TestErrorsOmitURL(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// WithMaxResponseBytes narrows the cap of one caller's client and keeps
+// the original's.
+func TestWithMaxResponseBytes(t *testing.T) {
+	t.Parallel()
+	srv, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, strings.Repeat("a", 5<<10+1))
+	})
+	c := New(Options{AllowPrivate: true})
+	small := c.WithMaxResponseBytes(5 << 10)
+	if _, err := small.Get(t.Context(), srv.URL); !errors.Is(err, ErrResponseTooLarge) {
+		t.Fatalf("5 KB cap, 5 KB + 1 body: got %v, want ErrResponseTooLarge", err)
+	}
+	if res, err := c.Get(t.Context(), srv.URL); err != nil || len(res.Body) != 5<<10+1 {
+		t.Fatalf("the original client's cap changed: %v", err)
+	}
+}
+
+// RootCAs makes a test TLS server trusted; without it, its certificate is
+// refused; the address rule stays in force either way.
+func TestRootCAs(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	pool := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	if res, err := New(Options{AllowPrivate: true, RootCAs: pool}).Get(t.Context(), srv.URL); err != nil || string(res.Body) != "ok" {
+		t.Fatalf("trusted test server: %v", err)
+	}
+	if _, err := New(Options{AllowPrivate: true}).Get(t.Context(), srv.URL); err == nil {
+		t.Fatal("an unknown certificate authority was accepted")
+	}
+	_, err := New(Options{RootCAs: pool}).Get(t.Context(), srv.URL)
+	wantForbidden(t, err, "127.0.0.1")
+}

@@ -237,18 +237,20 @@ const (
 	SettingBool     = "bool"
 	SettingDuration = "duration"
 	SettingEnum     = "enum"
+	SettingText     = "text"
 )
 
 // SettingField is one setting in the form.
 type SettingField struct {
 	Key, Title, Help, Risk string
-	Kind                   string // SettingBool, SettingDuration or SettingEnum
+	Kind                   string // SettingBool, SettingDuration, SettingEnum or SettingText
 	Value                  string // as entered (kept after an error) or stored
 	Default                string
 	Choices                []SettingChoice // enums
 	Min, Max               string          // durations, e.g. "1s", "10m"
 	Zero                   string          // durations: what 0 means when allowed ("keep everything")
 	Modified               bool            // the stored value differs from the default
+	Hint                   string          // texts: what the box takes, under it
 }
 
 // SettingChoice is one option of an enum setting.
@@ -290,8 +292,22 @@ func (s SettingField) defaultText() string {
 				return c.Label
 			}
 		}
+	case SettingText:
+		if s.Default == "" {
+			return "empty"
+		}
 	}
 	return s.Default
+}
+
+// describedBy lists the IDs describing the setting's box: help, risk, the
+// error and the bounds or hint under it.
+func (s SettingField) describedBy(errMsg string) string {
+	ids := settingDescribedBy(s.Key, errMsg)
+	if s.Kind == SettingDuration || s.Hint != "" {
+		ids += " " + s.Key + "-bounds"
+	}
+	return ids
 }
 
 // ---- users -----------------------------------------------------------

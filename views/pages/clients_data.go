@@ -50,39 +50,14 @@ type RegistrationPanel struct {
 // button: value (a duration) and label.
 var InitialTokenLifetimes = [][2]string{{"1h", "1 hour"}, {"24h", "24 hours"}, {"168h", "7 days"}, {"720h", "30 days"}}
 
-// RegistrationLabel is how the dashboard names the way a client came to
-// be (models.Client.Registration): "" for clients made in the dashboard,
-// the CLI or the API.
-func RegistrationLabel(registration string) string {
-	switch registration {
-	case "dynamic":
-		return "Registered by the client"
-	case "metadata_document":
-		return "Metadata document"
-	}
-	return ""
-}
-
-// registrationHelp explains RegistrationLabel's label (a tooltip).
-func registrationHelp(registration string) string {
-	switch registration {
-	case "dynamic":
-		return "This client registered itself (dynamic client registration): nobody checked its name and logo, and users see it as unverified."
-	case "metadata_document":
-		return "This client is described by its own Client ID Metadata Document: nobody checked its name and logo, and users see it as unverified."
-	}
-	return ""
-}
-
 // ClientRow is one client in the list.
 type ClientRow struct {
 	ClientID, Name, Icon string
 	Public               bool
+	Registration         string // how the client came to be (RegistrationLabel)
 	Owner                string // username; "" when the owner is gone
 	RedirectURIs         int
 	CreatedAt            time.Time
-	// Registration is how the client came to be (RegistrationLabel).
-	Registration string
 }
 
 // from is the 1-based number of the first client shown.
@@ -325,23 +300,52 @@ type ClientDetailData struct {
 	// turns off ("" when none).
 	GrantWarning string
 	Form         ClientForm
-	// Registration is how the client came to be (RegistrationLabel). A
-	// client that registered itself ("dynamic") manages its own metadata:
-	// the page offers admins to promote it instead of the edit form.
-	Registration string
+	// Registration says how the client came to be (RegistrationLabel);
+	// MetadataExpiresAt is when a metadata document client's document is
+	// fetched again. A client that registered itself (RegistrationDynamic)
+	// manages its own metadata: the page offers admins to promote it
+	// instead of the edit form.
+	Registration      string
+	MetadataExpiresAt *time.Time
 	// CanPromote shows the promote form (admins).
 	CanPromote bool
 }
 
 // SelfRegistered reports whether the client registered itself and still
 // manages its own metadata (RFC 7592).
-func (d ClientDetailData) SelfRegistered() bool { return d.Registration == "dynamic" }
+func (d ClientDetailData) SelfRegistered() bool { return d.Registration == RegistrationDynamic }
 
 // ClientDeleteData is the confirmation page before deleting a client.
 type ClientDeleteData struct {
 	ClientID, Name, Icon   string
 	ActiveTokens, Consents int64
+	Registration           string // a metadata document client comes back on its next request
 }
+
+// How a client came to be (models.Client.Registration), as the pages
+// show it.
+const (
+	RegistrationDynamic          = "dynamic"
+	RegistrationMetadataDocument = "metadata_document"
+)
+
+// RegistrationLabel is the badge of a client that was not made in the
+// dashboard, CLI or admin API ("" for those).
+func RegistrationLabel(registration string) string {
+	switch registration {
+	case RegistrationDynamic:
+		return "Registered by the client"
+	case RegistrationMetadataDocument:
+		return "Metadata document"
+	case "":
+		return ""
+	}
+	return registration
+}
+
+// ClientPath is the dashboard address of a client: client IDs may be URLs
+// (Client ID Metadata Documents), escaped into one path segment.
+func ClientPath(clientID string) string { return "/dashboard/clients/" + url.PathEscape(clientID) }
 
 // formatDate shows a date like "3 Feb 2026".
 func formatDate(t time.Time) string {

@@ -7,10 +7,17 @@ type ConsentData struct {
 	ClientIcon     string // https URL, /icons/<id>, or "" (initials)
 	ClientHomepage string
 	RedirectHost   string // where the browser goes afterwards
-	UserName       string // the user's display name
-	Username       string
-	SwitchURL      string // sign in as someone else and come back
-	Scopes         []ConsentScope
+	// Unverified marks an app that described itself (dynamic
+	// registration, Client ID Metadata Document): its name and logo are
+	// its own claims, and the screen says so.
+	Unverified bool
+	// ClientHost is the host publishing a Client ID Metadata Document
+	// client's document (its client_id URL's host); "" for other clients.
+	ClientHost string
+	UserName   string // the user's display name
+	Username   string
+	SwitchURL  string // sign in as someone else and come back
+	Scopes     []ConsentScope
 	// UserCode is set when a device asks (RFC 8628): the code the user
 	// typed, shown for comparison with the one on the device. The form
 	// then goes to /device with the code instead of to /consent with
