@@ -321,16 +321,21 @@ func TestRegisteredClientsCompleteTheCodeFlow(t *testing.T) {
 	f.signIn()
 
 	redirect := "http://127.0.0.1:33418/callback"
-	code := f.code(url.Values{"response_type": {"code"}, "client_id": {pub["client_id"].(string)}, "redirect_uri": {redirect}, "state": {"s"},
-		"scope": {"openid"}, "code_challenge": {f.challenge}, "code_challenge_method": {"S256"}})
+	authz := url.Values{"response_type": {"code"}, "client_id": {pub["client_id"].(string)}, "redirect_uri": {redirect}, "state": {"s"},
+		"scope": {"openid"}, "code_challenge": {f.challenge}, "code_challenge_method": {"S256"}}
+	// The consent screen marks it unverified.
+	if consent := f.authorize(authz); consent.StatusCode != http.StatusOK || !strings.Contains(consent.body, "Unverified app") {
+		t.Errorf("consent for a registered client: %d, no unverified mark", consent.StatusCode)
+	}
+	code := f.code(authz)
 	r, m := f.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect},
 		"client_id": {pub["client_id"].(string)}, "code_verifier": {f.verifier}}, false)
 	if r.StatusCode != 200 || m["access_token"] == nil || m["refresh_token"] == nil {
 		t.Fatalf("public registered client: %d %s", r.StatusCode, r.body)
 	}
 	// Without PKCE, refused as for any public client.
-	authz := f.authorize(url.Values{"response_type": {"code"}, "client_id": {pub["client_id"].(string)}, "redirect_uri": {redirect}, "state": {"s"}})
-	if q := redirectParams(t, authz, false); q.Get("error") == "" {
+	noPKCE := f.authorize(url.Values{"response_type": {"code"}, "client_id": {pub["client_id"].(string)}, "redirect_uri": {redirect}, "state": {"s"}})
+	if q := redirectParams(t, noPKCE, false); q.Get("error") == "" {
 		t.Errorf("public registered client without PKCE: %v", q)
 	}
 
