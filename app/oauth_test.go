@@ -746,12 +746,14 @@ func TestExtensionGrantTokenExchange(t *testing.T) {
 func TestRule38_BearerChallenges(t *testing.T) {
 	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
+	// Every challenge of /api names its metadata (RFC 9728 §5.1).
+	bare := `Bearer realm="gatehouse", resource_metadata="http://localhost:8080/.well-known/oauth-protected-resource/api"`
 	r := f.get("/api/user")
-	if r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != `Bearer realm="gatehouse"` {
+	if r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != bare {
 		t.Fatalf("no token: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
 	}
 	r = f.do(http.MethodGet, "/api/user", nil, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("a:b")))
-	if r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != `Bearer realm="gatehouse"` {
+	if r.StatusCode != 401 || r.Header.Get("WWW-Authenticate") != bare {
 		t.Fatalf("Basic credentials: %d %q", r.StatusCode, r.Header.Get("WWW-Authenticate"))
 	}
 	r = f.do(http.MethodGet, "/api/user", nil, "Authorization", "Bearer gat_nope")

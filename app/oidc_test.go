@@ -416,7 +416,7 @@ func TestJWTAccessTokens(t *testing.T) {
 		if hdr.ExtraHeaders["typ"] != oauth.TypeAccessToken {
 			t.Errorf("typ %v", hdr.ExtraHeaders["typ"])
 		}
-		if c["iss"] != f.srv.Config.Issuer || c["sub"] != f.user.Subject || c["client_id"] != f.confID || c["aud"] != f.srv.Config.Issuer ||
+		if c["iss"] != f.srv.Config.Issuer || c["sub"] != f.user.Subject || c["client_id"] != f.confID || c["aud"] != f.srv.Config.Issuer+"/api" ||
 			c["scope"] != "openid user.read" || c["jti"] == "" || c["exp"].(float64)-c["iat"].(float64) != 3600 || c["auth_time"] == nil {
 			t.Errorf("claims: %v", c)
 		}

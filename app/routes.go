@@ -39,7 +39,8 @@ func (s *Server) routes(extra ...func(*Server)) {
 	crossOrigin := cors.New(cors.Config{AllowOrigins: "*", AllowMethods: "GET,POST", AllowHeaders: "Authorization,Content-Type",
 		ExposeHeaders: "WWW-Authenticate", MaxAge: 86400})
 	for _, p := range []string{cfg.Endpoint("token"), cfg.Endpoint("revoke"), cfg.Endpoint("userinfo"), cfg.Endpoint("jwks"),
-		cfg.Endpoint("device_code"), "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server", "/api/"} {
+		cfg.Endpoint("device_code"), "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server",
+		"/.well-known/oauth-protected-resource", "/api/"} {
 		a.Use(p, crossOrigin)
 	}
 	// Dynamic client registration (RFC 7591, RFC 7592): browser-based
@@ -61,6 +62,10 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get(cfg.Endpoint("jwks"), h.JWKS)
 	a.Get("/.well-known/openid-configuration", h.Discovery)
 	a.Get("/.well-known/oauth-authorization-server", h.Discovery)
+	// Protected resource metadata (RFC 9728): Gatehouse's API and the
+	// registered resources whose well-known path reaches it.
+	a.Get("/.well-known/oauth-protected-resource", h.ProtectedResourceMetadata)
+	a.Get("/.well-known/oauth-protected-resource/*", h.ProtectedResourceMetadata)
 	a.All(cfg.Endpoint("verify"), h.Verify)
 	a.Post(cfg.Endpoint("register"), h.Register)
 	a.Get(cfg.Endpoint("register")+"/:client_id", h.ReadRegistration)

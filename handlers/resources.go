@@ -17,10 +17,17 @@ const bearerRealm = "gatehouse"
 // localAccess is the Locals key of the checked access token.
 const localAccess = "oauth.access"
 
+// localResourceMetadata is the Locals key of the RFC 9728 metadata URL of
+// the resource a request is for: bearerChallenge names it in every
+// challenge (resource_metadata, RFC 9728 §5.1).
+const localResourceMetadata = "oauth.resource_metadata"
+
 // bearerChallenge answers a resource request refused by RFC 6750 §3: no
 // token (err nil) is a bare challenge; otherwise the error code (and the
 // scopes that would do, of a *oauth.ScopeError) go into WWW-Authenticate
-// and the JSON body. It is the one writer of bearer errors.
+// and the JSON body. For a protected resource (/api, {P}/verify guarding a
+// resource) the challenge names the resource's metadata (RFC 9728 §5.1,
+// resource_metadata). It is the one writer of bearer errors.
 func (h *Handlers) bearerChallenge(c *fiber.Ctx, err error) error {
 	var e *oauth.Error
 	var needed []string
@@ -35,15 +42,19 @@ func (h *Handlers) bearerChallenge(c *fiber.Ctx, err error) error {
 		}
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
+	metadata := ""
+	if m, ok := c.Locals(localResourceMetadata).(string); ok && m != "" {
+		metadata = fmt.Sprintf(`, resource_metadata=%q`, quoteSafe(m))
+	}
 	if e == nil {
-		c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf(`Bearer realm=%q`, bearerRealm))
+		c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf(`Bearer realm=%q`, bearerRealm)+metadata)
 		return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error_description": "an access token is required"})
 	}
 	v := fmt.Sprintf(`Bearer realm=%q, error=%q, error_description=%q`, bearerRealm, e.Code, quoteSafe(e.Description))
 	if len(needed) > 0 {
 		v += fmt.Sprintf(`, scope=%q`, strings.Join(needed, " "))
 	}
-	c.Set(fiber.HeaderWWWAuthenticate, v)
+	c.Set(fiber.HeaderWWWAuthenticate, v+metadata)
 	body := fiber.Map{"error": e.Code, "error_description": e.Description}
 	if len(needed) > 0 {
 		body["scope"] = strings.Join(needed, " ")
@@ -62,15 +73,22 @@ func quoteSafe(s string) string {
 	}, s)
 }
 
-// checkBearer authenticates the request's access token and checks that a
-// granted scope guards method on resource. query holds the request's query
-// parameters (for the access_token form while allowed).
-func (h *Handlers) checkBearer(c *fiber.Ctx, method, resource string, query url.Values) (*oauth.Access, error) {
+// checkBearer authenticates the request's access token, checks that its
+// audience allows audience (a resource URI, canonical; "" for no check:
+// see oauth.CheckAudience) and that a granted scope guards method on
+// path. query holds the request's query parameters (for the access_token
+// form while allowed).
+func (h *Handlers) checkBearer(c *fiber.Ctx, audience, method, path string, query url.Values) (*oauth.Access, error) {
 	a, err := h.bearerAccess(c, query)
 	if a == nil {
 		return nil, err
 	}
-	if err := h.OAuth.CheckResource(c.UserContext(), a, method, resource); err != nil {
+	if audience != "" {
+		if err := oauth.CheckAudience(a.Token, audience); err != nil {
+			return nil, h.bearerChallenge(c, err)
+		}
+	}
+	if err := h.OAuth.CheckResource(c.UserContext(), a, method, path); err != nil {
 		return nil, h.bearerChallenge(c, err)
 	}
 	return a, nil
@@ -107,12 +125,15 @@ func (h *Handlers) bearerAccess(c *fiber.Ctx, query url.Values) (*oauth.Access, 
 	return a, nil
 }
 
-// RequireToken protects a resource of this server (/api/...): the
-// request needs an access token with a scope guarding its method and
-// path.
+// RequireToken protects a resource of this server (/api/...), the
+// built-in resource {issuer}/api: the request needs an access token for
+// it (an audience that includes it, or none) with a scope guarding its
+// method and path. Challenges name the resource's metadata (RFC 9728).
 func (h *Handlers) RequireToken(c *fiber.Ctx) error {
+	builtin := oauth.BuiltinResource(h.Config.Issuer).URI
+	c.Locals(localResourceMetadata, oauth.ProtectedResourceMetadataURL(builtin))
 	query, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
-	a, err := h.checkBearer(c, c.Method(), c.Path(), query)
+	a, err := h.checkBearer(c, builtin, c.Method(), c.Path(), query)
 	if a == nil {
 		return err
 	}
@@ -147,6 +168,15 @@ func (h *Handlers) APIUser(c *fiber.Ctx) error {
 // bearer token must carry a scope guarding X-Forwarded-Method on
 // X-Forwarded-Uri. 200 with X-Gatehouse-* headers, 401 without a valid
 // token, 403 when no granted scope guards the request (deny by default).
+//
+// The proxy may say which resource (RFC 8707) the route is, by the
+// X-Gatehouse-Resource header or the resource query parameter of the
+// verify URL it calls (docs/mcp.md): then a token whose audience does not
+// include it is refused (401 invalid_token; tokens without an audience,
+// issued before resources existed, still pass), every 401 names the
+// resource's metadata (RFC 9728), and a 200 carries X-Gatehouse-Resource.
+// A malformed or unknown resource, or two that differ, is the proxy's
+// misconfiguration: 400, before any token is looked at.
 func (h *Handlers) Verify(c *fiber.Ctx) error {
 	method := strings.ToUpper(strings.TrimSpace(c.Get("X-Forwarded-Method")))
 	uri := strings.TrimSpace(c.Get("X-Forwarded-Uri"))
@@ -154,13 +184,30 @@ func (h *Handlers) Verify(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": "invalid_request",
 			"error_description": "X-Forwarded-Method and X-Forwarded-Uri are required"})
 	}
+	resource, msg, err := h.verifyResource(c)
+	if err != nil {
+		return err
+	}
+	if msg != "" {
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.Status(fiber.StatusBadRequest).JSON(fiber.Map{"error": "invalid_request", "error_description": msg})
+	}
+	if resource != "" {
+		c.Locals(localResourceMetadata, oauth.ProtectedResourceMetadataURL(resource))
+	}
 	var query url.Values
 	if i := strings.IndexByte(uri, '?'); i >= 0 {
 		query, _ = url.ParseQuery(uri[i+1:])
 	}
-	a, err := h.checkBearer(c, method, uri, query)
+	a, err := h.checkBearer(c, resource, method, uri, query)
 	if a == nil {
 		return err
+	}
+	if resource != "" {
+		c.Set(VerifyResourceHeader, resource)
+	}
+	if len(a.Token.Audience) > 0 {
+		c.Set("X-Gatehouse-Audience", strings.Join(a.Token.Audience, " "))
 	}
 	if a.User != nil {
 		c.Set("X-Gatehouse-User", a.User.Username)
@@ -172,4 +219,61 @@ func (h *Handlers) Verify(c *fiber.Ctx) error {
 	c.Set("X-Gatehouse-Scope", strings.Join(a.Scopes, " "))
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.SendStatus(fiber.StatusOK)
+}
+
+// VerifyResourceHeader is the request header by which a proxy tells
+// {P}/verify which resource the route is (its URI); the 200 answer
+// carries it back, canonical.
+const VerifyResourceHeader = "X-Gatehouse-Resource"
+
+// verifyResource is the resource {P}/verify guards for this request: the
+// X-Gatehouse-Resource header or the verify URL's resource query
+// parameter (either, or both when they agree), canonical; "" when the
+// proxy named none. msg explains a misconfiguration (malformed, unknown,
+// conflicting, repeated), answered with 400.
+func (h *Handlers) verifyResource(c *fiber.Ctx) (resource, msg string, err error) {
+	var named []string
+	if v := c.Request().Header.PeekAll(VerifyResourceHeader); len(v) > 1 {
+		return "", "the " + VerifyResourceHeader + " header was sent more than once", nil
+	} else if len(v) == 1 {
+		named = append(named, strings.TrimSpace(string(v[0])))
+	}
+	query, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
+	switch q := query["resource"]; len(q) {
+	case 0:
+	case 1:
+		named = append(named, q[0])
+	default:
+		return "", "the resource parameter of the verify URL was given more than once", nil
+	}
+	for _, n := range named {
+		canon, cerr := oauth.CanonicalResource(n)
+		if cerr != nil {
+			return "", fmt.Sprintf("the resource %q that the proxy names (%s header or resource parameter of the verify URL) is not valid: %v",
+				truncateText(n, 100), VerifyResourceHeader, cerr), nil
+		}
+		if resource != "" && canon != resource {
+			return "", fmt.Sprintf("the %s header (%s) and the resource parameter of the verify URL (%s) differ", VerifyResourceHeader,
+				named[0], truncateText(n, 100)), nil
+		}
+		resource = canon
+	}
+	if resource == "" {
+		return "", "", nil
+	}
+	if _, ok, rerr := h.OAuth.Resource(c.UserContext(), resource); rerr != nil {
+		return "", "", rerr
+	} else if !ok {
+		return "", fmt.Sprintf("the proxy names the resource %s (%s header or resource parameter of the verify URL), which is not registered: register it or correct the proxy configuration",
+			truncateText(resource, 200), VerifyResourceHeader), nil
+	}
+	return resource, "", nil
+}
+
+// truncateText shortens s for messages.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

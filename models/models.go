@@ -317,8 +317,8 @@ type LogoutDelivery struct {
 	CreatedAt     time.Time
 }
 
-// JSONObject is a JSON object column: NULL and a nil map read and write
-// as {}.
+// JSONObject is a JSON object column: a nil map is written as {}, and
+// NULL or {} read back as a nil map.
 type JSONObject map[string]any
 
 // Value implements driver.Valuer.
@@ -338,7 +338,7 @@ func (o *JSONObject) Scan(src any) error {
 	var b []byte
 	switch v := src.(type) {
 	case nil:
-		*o = JSONObject{}
+		*o = nil
 		return nil
 	case string:
 		b = []byte(v)
@@ -350,6 +350,9 @@ func (o *JSONObject) Scan(src any) error {
 	m := map[string]any{}
 	if err := json.Unmarshal(b, &m); err != nil {
 		return err
+	}
+	if len(m) == 0 {
+		m = nil
 	}
 	*o = m
 	return nil

@@ -33,10 +33,17 @@ func OAuthUser(u *User) *oauth.User {
 		Name: u.Name, Role: u.Role, Disabled: u.Disabled, PasswordHash: u.PasswordHash}
 }
 
-// OAuthScope converts a scope for the core.
+// OAuthScope converts a scope for the core. Its Resource goes as stored
+// ("", "/api" for the built-in resource, or a URI): the core resolves it
+// against the issuer.
 func OAuthScope(sc *Scope) oauth.Scope {
 	return oauth.Scope{ID: sc.ScopeID, Name: sc.Name, Description: sc.Description, Icon: sc.Icon,
-		ResourcePath: sc.ResourcePath, Method: sc.Method, Default: sc.IsDefault, Machine: sc.Machine}
+		ResourcePath: sc.ResourcePath, Method: sc.Method, Resource: sc.Resource, Default: sc.IsDefault, Machine: sc.Machine}
+}
+
+// OAuthResource converts a registered resource for the core.
+func OAuthResource(r *Resource) oauth.Resource {
+	return oauth.Resource{URI: r.URI, Name: r.Name, Description: r.Description, Icon: r.Icon}
 }
 
 // GetClient implements oauth.ClientModel.
@@ -68,13 +75,13 @@ func (m OAuthModel) GetUserByID(ctx context.Context, id int64) (*oauth.User, err
 
 func tokenRow(t *oauth.Token) *Token {
 	return &Token{TokenHash: t.Hash, Kind: t.Kind, ClientID: t.ClientID, UserID: t.UserID, Scope: t.Scope,
-		FamilyID: t.FamilyID, SID: t.SID, AuthTime: t.AuthTime, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt, RevokedAt: t.RevokedAt,
+		FamilyID: t.FamilyID, SID: t.SID, Audience: oauth.JoinResources(t.Audience), AuthTime: t.AuthTime, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt, RevokedAt: t.RevokedAt,
 		CreatedAt: t.IssuedAt}
 }
 
 func oauthToken(t *Token) *oauth.Token {
 	return &oauth.Token{Hash: t.TokenHash, Kind: t.Kind, ClientID: t.ClientID, UserID: t.UserID, Scope: t.Scope,
-		FamilyID: t.FamilyID, SID: t.SID, AuthTime: t.AuthTime, IssuedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt,
+		FamilyID: t.FamilyID, SID: t.SID, Audience: splitList(t.Audience), AuthTime: t.AuthTime, IssuedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt,
 		RevokedAt: t.RevokedAt}
 }
 
@@ -132,7 +139,8 @@ func (m OAuthModel) FamilyRevoked(ctx context.Context, familyID string) (bool, e
 func (m OAuthModel) SaveAuthorizationCode(ctx context.Context, c *oauth.AuthorizationCode) error {
 	return m.S.CreateAuthorizationCode(ctx, &AuthorizationCode{CodeHash: c.Hash, ClientID: c.ClientID, UserID: c.UserID,
 		RedirectURI: c.RedirectURI, Scope: c.Scope, CodeChallenge: c.CodeChallenge, CodeChallengeMethod: c.CodeChallengeMethod,
-		Nonce: c.Nonce, FamilyID: c.FamilyID, SID: c.SID, AuthTime: c.AuthTime, ExpiresAt: c.ExpiresAt})
+		Nonce: c.Nonce, FamilyID: c.FamilyID, SID: c.SID, Resource: oauth.JoinResources(c.Resources), AuthTime: c.AuthTime,
+		ExpiresAt: c.ExpiresAt})
 }
 
 // RedeemAuthorizationCode implements oauth.CodeModel.
@@ -143,7 +151,30 @@ func (m OAuthModel) RedeemAuthorizationCode(ctx context.Context, hash []byte, no
 	}
 	return &oauth.AuthorizationCode{Hash: c.CodeHash, ClientID: c.ClientID, UserID: c.UserID, RedirectURI: c.RedirectURI,
 		Scope: c.Scope, CodeChallenge: c.CodeChallenge, CodeChallengeMethod: c.CodeChallengeMethod, Nonce: c.Nonce,
-		FamilyID: c.FamilyID, SID: c.SID, AuthTime: c.AuthTime, ExpiresAt: c.ExpiresAt}, err
+		FamilyID: c.FamilyID, SID: c.SID, Resources: splitList(c.Resource), AuthTime: c.AuthTime, ExpiresAt: c.ExpiresAt}, err
+}
+
+// splitList reads a stored list of resources (oauth.JoinResources): nil
+// for none.
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return oauth.SplitResources(s)
+}
+
+// ListResources implements oauth.ResourceModel: the registered resources
+// by URI (the built-in one is the core's).
+func (m OAuthModel) ListResources(ctx context.Context) ([]oauth.Resource, error) {
+	rs, err := m.S.ListResources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]oauth.Resource, len(rs))
+	for i := range rs {
+		out[i] = OAuthResource(&rs[i])
+	}
+	return out, nil
 }
 
 // ListScopes implements oauth.ScopeModel.
@@ -180,13 +211,13 @@ func (m OAuthModel) SaveConsent(ctx context.Context, userID int64, clientID, sco
 
 func deviceRow(d *oauth.DeviceCode) *DeviceCode {
 	return &DeviceCode{ID: d.ID, DeviceCodeHash: d.Hash, UserCode: d.UserCodeDigest, ClientID: d.ClientID, Scope: d.Scope,
-		Status: d.Status, UserID: d.UserID, AuthTime: d.AuthTime, IntervalSeconds: int(d.Interval / time.Second),
+		Resource: oauth.JoinResources(d.Resources), Status: d.Status, UserID: d.UserID, AuthTime: d.AuthTime, IntervalSeconds: int(d.Interval / time.Second),
 		LastPolledAt: d.LastPolledAt, ExpiresAt: d.ExpiresAt}
 }
 
 func oauthDevice(d *DeviceCode) *oauth.DeviceCode {
 	return &oauth.DeviceCode{ID: d.ID, Hash: d.DeviceCodeHash, UserCodeDigest: d.UserCode, ClientID: d.ClientID, Scope: d.Scope,
-		Status: d.Status, UserID: d.UserID, AuthTime: d.AuthTime, Interval: time.Duration(d.IntervalSeconds) * time.Second,
+		Resources: splitList(d.Resource), Status: d.Status, UserID: d.UserID, AuthTime: d.AuthTime, Interval: time.Duration(d.IntervalSeconds) * time.Second,
 		LastPolledAt: d.LastPolledAt, ExpiresAt: d.ExpiresAt}
 }
 

@@ -16,8 +16,8 @@ const (
 	maxCachedTokens  = 50000
 )
 
-// CachedOAuthModel is the OAuthModel with clients, users (by ID) and the
-// scope list served from memory while their counters in the cache_state
+// CachedOAuthModel is the OAuthModel with clients, users (by ID), the
+// scope list and the resource list served from memory while their counters in the cache_state
 // row stay the same (see app/cache): one primary-key read per request
 // replaces a client read, a user read and a scope listing, and a change
 // made anywhere (another instance, the CLI) is seen by the next request.
@@ -31,7 +31,10 @@ type CachedOAuthModel struct {
 	clients  *cache.Map[string, *oauth.Client]
 	users    *cache.Map[int64, *oauth.User]
 	scopes   *cache.Value[[]oauth.Scope]
-	tokens   *cache.Map[[32]byte, *oauth.Token]
+	// resources are cached under the scopes counter, which every change
+	// of the resources table moves too (migration 10's triggers).
+	resources *cache.Value[[]oauth.Resource]
+	tokens    *cache.Map[[32]byte, *oauth.Token]
 }
 
 var _ oauth.Model = (*CachedOAuthModel)(nil)
@@ -44,6 +47,7 @@ func NewCachedOAuthModel(st *Store, versions *cache.Versions) *CachedOAuthModel 
 		clients:    cache.NewMap[string, *oauth.Client](maxCachedClients),
 		users:      cache.NewMap[int64, *oauth.User](maxCachedUsers),
 		scopes:     &cache.Value[[]oauth.Scope]{},
+		resources:  &cache.Value[[]oauth.Resource]{},
 		tokens:     cache.NewMap[[32]byte, *oauth.Token](maxCachedTokens),
 	}
 }
@@ -102,6 +106,23 @@ func (m *CachedOAuthModel) ListScopes(ctx context.Context) ([]oauth.Scope, error
 	return slices.Clone(all), nil
 }
 
+// ListResources implements oauth.ResourceModel from the cache (a copy
+// each time), under the scopes counter.
+func (m *CachedOAuthModel) ListResources(ctx context.Context) ([]oauth.Resource, error) {
+	vec, err := m.versions.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, ok := m.resources.Get(vec.Scopes)
+	if !ok {
+		if all, err = m.OAuthModel.ListResources(ctx); err != nil {
+			return nil, err
+		}
+		m.resources.Put(vec.Scopes, all)
+	}
+	return slices.Clone(all), nil
+}
+
 // GetToken implements oauth.TokenModel, serving access tokens from the
 // cache (a copy each time). Unknown hashes are not cached.
 func (m *CachedOAuthModel) GetToken(ctx context.Context, hash []byte) (*oauth.Token, error) {
@@ -124,5 +145,6 @@ func (m *CachedOAuthModel) GetToken(ctx context.Context, hash []byte) (*oauth.To
 		m.tokens.Put(vec.Tokens, key, t)
 	}
 	cp := *t
+	cp.Audience = slices.Clone(t.Audience)
 	return &cp, nil
 }

@@ -32,7 +32,14 @@ func (s storeSeeder) CreateUser(ctx context.Context, u *oauth.User) error {
 
 func (s storeSeeder) CreateScope(ctx context.Context, sc oauth.Scope) error {
 	return s.st.CreateScope(ctx, &models.Scope{ScopeID: sc.ID, Name: sc.Name, Description: sc.Description, Icon: sc.Icon,
-		ResourcePath: sc.ResourcePath, Method: sc.Method, IsDefault: sc.Default, Machine: sc.Machine})
+		ResourcePath: sc.ResourcePath, Method: sc.Method, Resource: sc.Resource, IsDefault: sc.Default, Machine: sc.Machine})
+}
+
+// CreateResource inserts the row directly: the resources registry's
+// Create (app/resources) validates for the dashboard and CLI, which the
+// Model contract does not need.
+func (s storeSeeder) CreateResource(ctx context.Context, r oauth.Resource) error {
+	return models.InsertResourceForTest(ctx, s.st, &models.Resource{URI: r.URI, Name: r.Name, Description: r.Description, Icon: r.Icon})
 }
 
 // runOAuthModelTests runs the Model contract tests (app/oauth/oauthtest)

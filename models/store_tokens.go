@@ -128,7 +128,7 @@ func (s *Store) insertTokens(ctx context.Context, rows []*Token) error {
 	return wrapErr(s.conn(ctx).Create(rows).Error, "token")
 }
 
-// maxTokenBatch bounds the rows of one grouped INSERT (12 bound values
+// maxTokenBatch bounds the rows of one grouped INSERT (13 bound values
 // each; SQLite allows 32766, PostgreSQL 65535).
 const maxTokenBatch = 512
 

@@ -34,8 +34,11 @@ type AuthorizeRequest struct {
 	ResponseMode     string
 	// Scopes are the scopes to grant (requested plus defaults), sorted,
 	// and ScopeDetails their definitions for the consent screen.
-	Scopes              []string
-	ScopeDetails        []Scope
+	Scopes       []string
+	ScopeDetails []Scope
+	// Resources are the resources the tokens are requested for (RFC 8707
+	// resource parameters): canonical, sorted, known.
+	Resources           []string
 	State               string
 	CodeChallenge       string
 	CodeChallengeMethod string
@@ -207,7 +210,10 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 	if serr != nil {
 		return nil, fail(serr)
 	}
-	req.Scopes, req.ScopeDetails, serr = s.ValidateScope(ctx, client, requested)
+	if req.Resources, serr = ParseResources(params["resource"]); serr != nil {
+		return nil, fail(serr)
+	}
+	req.Scopes, req.ScopeDetails, serr = s.ValidateScope(ctx, client, requested, req.Resources)
 	if serr != nil {
 		if errors.Is(serr, ErrServerError) {
 			return nil, serr
@@ -385,8 +391,12 @@ func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, v Visitor, re
 	}
 	if r.ResponseType == ResponseTypeToken {
 		uid, at := u.ID, authTime
+		aud, e := s.audienceOf(ctx, JoinScope(r.Scopes), r.Resources)
+		if e != nil {
+			return "", e
+		}
 		resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client, userID: &uid, user: u, scope: JoinScope(r.Scopes), authTime: &at,
-			sid: v.SID, noIDToken: true})
+			sid: v.SID, noIDToken: true, audience: aud})
 		if e != nil {
 			return "", e
 		}
@@ -405,14 +415,16 @@ func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, v Visitor, re
 }
 
 // issueCode stores a new authorization code bound to the client, the
-// redirect_uri, the PKCE challenge, the nonce and the scope.
+// redirect_uri, the PKCE challenge, the nonce, the scope and the
+// requested resources.
 func (s *Server) issueCode(ctx context.Context, r *AuthorizeRequest, u *User, authTime time.Time, sid string) (string, error) {
 	now := s.now()
 	plain := s.gen.AuthorizationCode()
 	c := &AuthorizationCode{
 		Hash: secret.Digest(plain), ClientID: r.Client.ID, UserID: u.ID, RedirectURI: r.RedirectURIParam,
 		Scope: JoinScope(r.Scopes), CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
-		Nonce: r.Nonce, FamilyID: newFamilyID(), SID: sid, AuthTime: authTime.UTC(), ExpiresAt: now.Add(r.Policy.AuthorizationCodeLifetime),
+		Nonce: r.Nonce, FamilyID: newFamilyID(), SID: sid, Resources: r.Resources, AuthTime: authTime.UTC(),
+		ExpiresAt: now.Add(r.Policy.AuthorizationCodeLifetime),
 	}
 	if err := s.model.SaveAuthorizationCode(ctx, c); err != nil {
 		return "", serverError(err)

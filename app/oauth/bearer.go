@@ -83,9 +83,9 @@ func (s *Server) usableScopes(ctx context.Context, t *Token) ([]string, error) {
 	if t.UserID != nil || len(scopes) == 0 {
 		return scopes, nil
 	}
-	all, err := s.model.ListScopes(ctx)
+	all, err := s.listScopes(ctx)
 	if err != nil {
-		return nil, serverError(err)
+		return nil, err
 	}
 	machine := make(map[string]bool, len(all))
 	for _, sc := range all {
@@ -117,9 +117,9 @@ func (e *ScopeError) Unwrap() error { return e.Err }
 // path (verifyScope): a granted scope must guard it. Resources no scope
 // guards are refused (deny by default). A refusal is a *ScopeError.
 func (s *Server) CheckResource(ctx context.Context, a *Access, method, resource string) error {
-	all, err := s.model.ListScopes(ctx)
+	all, err := s.listScopes(ctx)
 	if err != nil {
-		return serverError(err)
+		return err
 	}
 	ok, needed := VerifyScope(all, a.Scopes, method, resource)
 	if ok {

@@ -179,7 +179,11 @@ func (s *Server) DeviceAuthorization(ctx context.Context, r *ClientRequest) (*De
 	if serr != nil {
 		return nil, serr
 	}
-	scopes, _, serr := s.ValidateScope(ctx, client.Client, asked)
+	resources, serr := ParseResources(r.Form["resource"])
+	if serr != nil {
+		return nil, serr
+	}
+	scopes, _, serr := s.ValidateScope(ctx, client.Client, asked, resources)
 	if serr != nil {
 		return nil, serr
 	}
@@ -195,7 +199,7 @@ func (s *Server) DeviceAuthorization(ctx context.Context, r *ClientRequest) (*De
 	for attempt := 1; ; attempt++ {
 		userCode = NewUserCode()
 		d := &DeviceCode{Hash: secret.Digest(deviceCode), UserCodeDigest: UserCodeDigest(userCode), ClientID: client.ID,
-			Scope: JoinScope(scopes), Status: DevicePending, Interval: interval, ExpiresAt: now.Add(lifetime)}
+			Scope: JoinScope(scopes), Resources: resources, Status: DevicePending, Interval: interval, ExpiresAt: now.Add(lifetime)}
 		err := s.model.SaveDeviceCode(ctx, d)
 		if err == nil {
 			break
@@ -297,7 +301,9 @@ type DeviceRequest struct {
 	// re-validated now, and ScopeDetails their definitions.
 	Scopes       []string
 	ScopeDetails []Scope
-	ExpiresAt    time.Time
+	// Resources are the resources the device asked for (RFC 8707).
+	Resources []string
+	ExpiresAt time.Time
 }
 
 // LookupUserCode finds the pending authorization of a typed user code for
@@ -334,12 +340,12 @@ func (s *Server) LookupUserCode(ctx context.Context, typed string) (*DeviceReque
 	if !client.HasGrant(GrantDeviceCode) {
 		return nil, ErrUnauthorizedClient.WithDescription("this application may no longer use device sign-in")
 	}
-	scopes, details, serr := s.ValidateScope(ctx, client, strings.Fields(d.Scope))
+	scopes, details, serr := s.ValidateScope(ctx, client, strings.Fields(d.Scope), d.Resources)
 	if serr != nil {
 		return nil, serr
 	}
 	return &DeviceRequest{ID: d.ID, UserCode: FormatUserCode(code), Client: client, Scopes: scopes, ScopeDetails: details,
-		ExpiresAt: d.ExpiresAt}, nil
+		Resources: d.Resources, ExpiresAt: d.ExpiresAt}, nil
 }
 
 // ApproveDevice records that the user approved the device's request: the

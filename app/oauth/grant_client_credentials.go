@@ -28,9 +28,13 @@ func (g clientCredentialsGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 	if perr != nil {
 		return nil, perr
 	}
-	scopes, serr := g.s.ValidateMachineScope(ctx, r.Client.Client, asked)
+	scopes, serr := g.s.ValidateMachineScope(ctx, r.Client.Client, asked, r.Resources)
 	if serr != nil {
 		return nil, serr
 	}
-	return g.s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, scope: JoinScope(scopes)})
+	aud, aerr := g.s.audienceOf(ctx, JoinScope(scopes), r.Resources)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return g.s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, scope: JoinScope(scopes), audience: aud})
 }

@@ -82,9 +82,21 @@ func (g authorizationCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 	if uerr != nil {
 		return nil, uerr
 	}
+	// The grant's audience: the resources of the authorization request,
+	// or those of its scopes; resource parameters here narrow the access
+	// token's (RFC 8707 §2.2).
+	grant, aerr := s.audienceOf(ctx, rec.Scope, rec.Resources)
+	if aerr != nil {
+		return nil, aerr
+	}
+	aud, aerr := s.narrowAudience(ctx, grant, r.Resources, rec.Scope, false)
+	if aerr != nil {
+		return nil, aerr
+	}
 	uid, at := rec.UserID, rec.AuthTime
 	return s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: &uid, user: u, scope: rec.Scope, familyID: rec.FamilyID,
-		sid: rec.SID, authTime: &at, nonce: rec.Nonce, refresh: r.Client.HasGrant(GrantRefreshToken), recheck: true})
+		sid: rec.SID, authTime: &at, nonce: rec.Nonce, refresh: r.Client.HasGrant(GrantRefreshToken), recheck: true,
+		audience: aud, refreshAudience: grant})
 }
 
 // S256Challenge is the PKCE S256 transform of a verifier (RFC 7636 §4.2).

@@ -30,9 +30,13 @@ func (g passwordGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenRespo
 	if perr != nil {
 		return nil, perr
 	}
-	scopes, _, serr := s.ValidateScope(ctx, r.Client.Client, asked)
+	scopes, _, serr := s.ValidateScope(ctx, r.Client.Client, asked, r.Resources)
 	if serr != nil {
 		return nil, serr
+	}
+	aud, aerr := s.audienceOf(ctx, JoinScope(scopes), r.Resources)
+	if aerr != nil {
+		return nil, aerr
 	}
 	u, e := s.checkPassword(ctx, r.Form.Get("username"), r.Form.Get("password"), r.RemoteAddr)
 	s.passwordSignIn(ctx, GrantPassword, r.Client.ID, r.RemoteAddr, r.Form.Get("username"), u, e)
@@ -41,7 +45,7 @@ func (g passwordGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenRespo
 	}
 	uid, at := u.ID, s.now()
 	return s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: &uid, user: u, scope: JoinScope(scopes), authTime: &at,
-		refresh: r.Client.HasGrant(GrantRefreshToken)})
+		refresh: r.Client.HasGrant(GrantRefreshToken), audience: aud, refreshAudience: aud})
 }
 
 // MaxUsernameBytes is the longest username, in bytes (the same as

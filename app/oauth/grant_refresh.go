@@ -80,6 +80,14 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 	if serr != nil {
 		return nil, serr
 	}
+	// The refresh token keeps the grant's audience; resource parameters
+	// narrow the new access token's. A refresh token without one (issued
+	// before resources existed, or for scopes in no resource) takes them
+	// as a new request for its scopes.
+	aud, aerr := s.narrowAudience(ctx, t.Audience, r.Resources, JoinScope(scope), true)
+	if aerr != nil {
+		return nil, aerr
+	}
 	if !grace {
 		if err := s.model.RotateRefreshToken(ctx, hash, now); err != nil {
 			if !errors.Is(err, store.ErrConflict) {
@@ -96,7 +104,8 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 		}
 	}
 	return s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: t.UserID, user: u, scope: JoinScope(scope), familyID: t.FamilyID,
-		sid: t.SID, authTime: t.AuthTime, refresh: true, refreshScope: t.Scope, refreshExpiry: t.ExpiresAt, recheck: true})
+		sid: t.SID, authTime: t.AuthTime, refresh: true, refreshScope: t.Scope, refreshExpiry: t.ExpiresAt, recheck: true,
+		audience: aud, refreshAudience: t.Audience})
 }
 
 // withinReuseInterval reports whether t was rotated less than the reuse

@@ -14,7 +14,8 @@ const TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 // example of how one is added: this file plus one line in builtinGrants. It
 // implements the down-scoping case of RFC 8693 token exchange: a client
 // trades one of its own access tokens for a new one with a subset of the
-// scopes that expires no later. The new token joins the subject token's
+// scopes (and of the audience: resource and audience parameters) that
+// expires no later. The new token joins the subject token's
 // family, so revoking the grant revokes it too.
 type tokenExchangeGrant struct{ s *Server }
 
@@ -41,8 +42,16 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 	if rt := r.Form.Get("requested_token_type"); rt != "" && rt != TokenTypeAccessToken {
 		return nil, ErrInvalidRequest.WithDescription("only access tokens can be requested")
 	}
-	if r.Form.Get("actor_token") != "" || r.Form.Get("resource") != "" || r.Form.Get("audience") != "" {
-		return nil, ErrInvalidRequest.WithDescription("actor_token, resource and audience are not supported")
+	if r.Form.Get("actor_token") != "" {
+		return nil, ErrInvalidRequest.WithDescription("actor_token is not supported")
+	}
+	// resource and audience (RFC 8693 §2.1) name where the new token is
+	// for. Gatehouse's audiences are resource URIs, so both are resource
+	// indicators here, canonicalised and checked like RFC 8707's: a
+	// subset of the subject token's audience.
+	requested, perr := ParseResources(append(append([]string(nil), r.Resources...), r.Audience...))
+	if perr != nil {
+		return nil, perr
 	}
 	t, err := s.model.GetToken(ctx, secret.Digest(subject))
 	if err != nil {
@@ -74,8 +83,12 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 			return nil, uerr
 		}
 	}
+	aud, aerr := s.narrowAudience(ctx, t.Audience, requested, JoinScope(scope), true)
+	if aerr != nil {
+		return nil, aerr
+	}
 	resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: t.UserID, scope: JoinScope(scope), familyID: t.FamilyID,
-		sid: t.SID, authTime: t.AuthTime, accessExpiry: t.ExpiresAt, noIDToken: true, recheck: true})
+		sid: t.SID, authTime: t.AuthTime, accessExpiry: t.ExpiresAt, noIDToken: true, recheck: true, audience: aud})
 	if e != nil {
 		return nil, e
 	}
@@ -89,9 +102,9 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 // only inherited from the subject token are dropped quietly, as a refresh
 // drops scopes taken from a client.
 func (s *Server) machineSubset(ctx context.Context, client *Client, scopes []string, asked bool) ([]string, error) {
-	all, err := s.model.ListScopes(ctx)
+	all, err := s.listScopes(ctx)
 	if err != nil {
-		return nil, serverError(err)
+		return nil, err
 	}
 	if asked {
 		if e := checkMachineScope(all, client, scopes); e != nil {

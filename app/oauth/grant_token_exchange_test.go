@@ -22,9 +22,9 @@ func exchangeForm(subject string, pairs ...string) url.Values {
 }
 
 // A client trades one of its live access tokens for one with the same or
-// fewer scopes that expires no later, in the same family (revoking the
-// grant revokes it too), without refresh or ID token; anything else of
-// RFC 8693 is invalid_request.
+// fewer scopes (and the same or a narrower audience) that expires no
+// later, in the same family (revoking the grant revokes it too), without
+// refresh or ID token; actor tokens are invalid_request.
 func TestTokenExchange(t *testing.T) {
 	t.Parallel()
 	const (
@@ -50,9 +50,15 @@ func TestTokenExchange(t *testing.T) {
 		{name: "no subject_token_type", form: []string{"subject_token_type", ""}, code: "invalid_request", desc: "subject_token_type must be " + oauth.TokenTypeAccessToken},
 		{name: "subject_token_type refresh_token", form: []string{"subject_token_type", refreshTokenType}, code: "invalid_request", desc: "subject_token_type must be"},
 		{name: "requested_token_type refresh_token", form: []string{"requested_token_type", refreshTokenType}, code: "invalid_request", desc: "only access tokens can be requested"},
-		{name: "actor_token", form: []string{"actor_token", "x"}, code: "invalid_request", desc: "actor_token, resource and audience are not supported"},
-		{name: "resource", form: []string{"resource", "https://api.example"}, code: "invalid_request", desc: "are not supported"},
-		{name: "audience", form: []string{"audience", "api"}, code: "invalid_request", desc: "are not supported"},
+		{name: "actor_token", form: []string{"actor_token", "x"}, code: "invalid_request", desc: "actor_token is not supported"},
+		// resource and audience narrow the audience like RFC 8707's
+		// resource at the token endpoint: the subject token's (user.read:
+		// the built-in {issuer}/api), compared canonically.
+		{name: "resource of the subject token", form: []string{"resource", "HTTPS://Gatehouse.TEST:443/api/"}, scope: granted},
+		{name: "audience of the subject token", form: []string{"audience", "https://gatehouse.test/api"}, scope: granted},
+		{name: "resource outside the subject token's", form: []string{"resource", "https://api.example"}, code: "invalid_target",
+			desc: "the resource https://api.example was not part of the grant"},
+		{name: "audience that is no URI", form: []string{"audience", "api"}, code: "invalid_target", desc: "must be an absolute URI"},
 		{name: "an unknown subject token", form: []string{"subject_token", "gat_unknown"}, code: "invalid_grant", desc: "the subject_token is invalid"},
 		{name: "a refresh token as subject", present: func(_ *oauthtest.Core, p *oauth.TokenResponse) string { return p.RefreshToken }, code: "invalid_grant", desc: dead},
 		{name: "a revoked subject token", present: func(c *oauthtest.Core, p *oauth.TokenResponse) string {

@@ -68,15 +68,15 @@ func userClaims(u *User, scopes []string) UserClaims {
 
 // AccessTokenClaims are the claims of a JWT access token (RFC 9068 §2.2).
 type AccessTokenClaims struct {
-	Issuer   string `json:"iss"`
-	Subject  string `json:"sub"`
-	Audience string `json:"aud"`
-	Expiry   int64  `json:"exp"`
-	IssuedAt int64  `json:"iat"`
-	JTI      string `json:"jti"`
-	ClientID string `json:"client_id"`
-	Scope    string `json:"scope,omitempty"`
-	AuthTime int64  `json:"auth_time,omitempty"`
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience Audience `json:"aud"`
+	Expiry   int64    `json:"exp"`
+	IssuedAt int64    `json:"iat"`
+	JTI      string   `json:"jti"`
+	ClientID string   `json:"client_id"`
+	Scope    string   `json:"scope,omitempty"`
+	AuthTime int64    `json:"auth_time,omitempty"`
 }
 
 // atHash is the at_hash of an access token for an RS256/ES256 ID token:
@@ -118,15 +118,20 @@ func (s *Server) idToken(ctx context.Context, in issue, u *User, accessToken str
 }
 
 // jwtAccessToken signs an access token in the RFC 9068 format. Its
-// audience is this server, whose resources (the /api endpoints and
-// everything {P}/verify guards) it is for; sub is the user's subject, or
+// audience (§2.2: aud) is the token's resources (RFC 8707): a string for
+// one, an array for several; a token for no particular resource is for
+// this server (aud the issuer), as before resources existed. sub is the
+// user's subject, or
 // the client ID for client-credentials tokens (§2.2). A random jti makes
 // every token unique, so that its hash identifies it.
 func (s *Server) jwtAccessToken(ctx context.Context, in issue, u *User, now, exp time.Time) (string, error) {
 	c := AccessTokenClaims{
-		Issuer: s.issuer, Subject: in.client.ID, Audience: s.issuer, IssuedAt: now.Unix(), Expiry: exp.Unix(),
+		Issuer: s.issuer, Subject: in.client.ID, Audience: Audience{s.issuer}, IssuedAt: now.Unix(), Expiry: exp.Unix(),
 		JTI: base64.RawURLEncoding.EncodeToString(secret.Random(16)), ClientID: in.client.ID, Scope: in.scope,
 		AuthTime: unixOrZero(in.authTime),
+	}
+	if len(in.audience) > 0 {
+		c.Audience = Audience(in.audience)
 	}
 	if u != nil {
 		c.Subject = u.Subject

@@ -20,9 +20,13 @@ type Introspection struct {
 	Expiry    int64  `json:"exp,omitempty"`
 	IssuedAt  int64  `json:"iat,omitempty"`
 	Subject   string `json:"sub,omitempty"`
-	Audience  string `json:"aud,omitempty"`
-	Issuer    string `json:"iss,omitempty"`
-	AuthTime  int64  `json:"auth_time,omitempty"`
+	// Audience is the token's audience (RFC 8707): as in a JWT access
+	// token, a string for one resource and an array for several; an
+	// access token for no particular resource is for this server (the
+	// issuer).
+	Audience Audience `json:"aud,omitempty"`
+	Issuer   string   `json:"iss,omitempty"`
+	AuthTime int64    `json:"auth_time,omitempty"`
 }
 
 // Token type names in introspection answers: access tokens are Bearer
@@ -62,9 +66,12 @@ func (s *Server) Introspect(ctx context.Context, r *ClientRequest) (*Introspecti
 	if u != nil {
 		out.Username, out.Subject = u.Username, u.Subject
 	}
+	out.Audience = Audience(t.Audience)
 	if t.Kind == KindAccess {
 		out.TokenType = TokenTypeBearer
-		out.Audience = s.issuer
+		if len(out.Audience) == 0 {
+			out.Audience = Audience{s.issuer}
+		}
 	} else {
 		out.TokenType = TokenTypeRefresh
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"reflect"
 	"testing"
 	"time"
 
@@ -71,32 +72,32 @@ func TestRule37_Introspection(t *testing.T) {
 			now := f.c.Now()
 			return f.codeTokens("user.read email").AccessToken, oauth.Introspection{Active: true, Scope: "email user.read", ClientID: f.conf,
 				Username: "alice", TokenType: "Bearer", Expiry: now.Add(hour).Unix(), IssuedAt: now.Unix(), Subject: "sub-alice",
-				Audience: issuer, Issuer: issuer, AuthTime: now.Unix()}
+				Audience: oauth.Audience{issuer + "/api"}, Issuer: issuer, AuthTime: now.Unix()}
 		}},
 		{"refresh token", func(f *fixture) (string, oauth.Introspection) {
 			now := f.c.Now()
 			return f.codeTokens("user.read").RefreshToken, oauth.Introspection{Active: true, Scope: "user.read", ClientID: f.conf,
 				Username: "alice", TokenType: "refresh_token", Expiry: now.Add(720 * hour).Unix(), IssuedAt: now.Unix(), Subject: "sub-alice",
-				Issuer: issuer, AuthTime: now.Unix()}
+				Audience: oauth.Audience{issuer + "/api"}, Issuer: issuer, AuthTime: now.Unix()}
 		}},
 		{"the new tokens of a refresh", func(f *fixture) (string, oauth.Introspection) {
 			rt := f.codeTokens("user.read").RefreshToken
 			f.c.Advance(time.Minute)
 			now := f.c.Now()
 			return f.refresh(rt).AccessToken, oauth.Introspection{Active: true, Scope: "user.read", ClientID: f.conf, Username: "alice",
-				TokenType: "Bearer", Expiry: now.Add(hour).Unix(), IssuedAt: now.Unix(), Subject: "sub-alice", Audience: issuer, Issuer: issuer,
-				AuthTime: now.Add(-time.Minute).Unix()}
+				TokenType: "Bearer", Expiry: now.Add(hour).Unix(), IssuedAt: now.Unix(), Subject: "sub-alice", Audience: oauth.Audience{issuer + "/api"},
+				Issuer: issuer, AuthTime: now.Add(-time.Minute).Unix()}
 		}},
 		{"client-credentials token: sub is the client", func(f *fixture) (string, oauth.Introspection) {
 			now := f.c.Now()
 			return f.machineToken(), oauth.Introspection{Active: true, Scope: "jobs.run", ClientID: f.rs, TokenType: "Bearer",
-				Expiry: now.Add(hour).Unix(), IssuedAt: now.Unix(), Subject: f.rs, Audience: issuer, Issuer: issuer}
+				Expiry: now.Add(hour).Unix(), IssuedAt: now.Unix(), Subject: f.rs, Audience: oauth.Audience{issuer}, Issuer: issuer}
 		}},
 		{"rule 51: a user-less token shows its machine scopes only", func(f *fixture) (string, oauth.Introspection) {
 			now := f.c.Now()
 			tok := f.c.SeedToken(oauth.Token{ClientID: f.rs, Scope: "jobs.run user.read"})
 			return tok, oauth.Introspection{Active: true, Scope: "jobs.run", ClientID: f.rs, TokenType: "Bearer",
-				Expiry: now.Add(hour).Unix(), IssuedAt: now.Unix(), Subject: f.rs, Audience: issuer, Issuer: issuer}
+				Expiry: now.Add(hour).Unix(), IssuedAt: now.Unix(), Subject: f.rs, Audience: oauth.Audience{issuer}, Issuer: issuer}
 		}},
 		{"expired access token", func(f *fixture) (string, oauth.Introspection) {
 			return f.seed(func(t *oauth.Token) { t.ExpiresAt = f.c.Now().Add(-time.Second) }), oauth.Introspection{}
@@ -143,7 +144,7 @@ func TestRule37_Introspection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if *got != want {
+			if !reflect.DeepEqual(*got, want) {
 				t.Errorf("got  %+v\nwant %+v", *got, want)
 			}
 			if !want.Active {

@@ -68,8 +68,11 @@ type Scope struct {
 	Icon         string
 	ResourcePath string
 	Method       string
-	// Resource is the canonical URI of the resource the scope belongs to
-	// ("" for none: such scopes may accompany any resource).
+	// Resource is the resource the scope belongs to ("" for none: such
+	// scopes may accompany any resource). The Model gives it as stored:
+	// BuiltinResourcePath for the built-in {issuer}/api, otherwise a
+	// canonical URI; the core resolves it (Server.listScopes, the one
+	// place), so that everything past the Model sees URIs.
 	Resource string
 	Default  bool
 	// Machine scopes can be granted without a user: to client
@@ -138,6 +141,7 @@ type Model interface {
 	ScopeModel
 	ConsentModel
 	DeviceModel
+	ResourceModel
 }
 
 // ClientModel finds clients (getClient). GetClient returns an error

@@ -9,11 +9,18 @@ import (
 // ValidateScope decides the scopes a client gets for a request
 // (validateScope): every requested scope must exist and be allowed to the
 // client (otherwise invalid_scope); the default scopes the client may have
-// are added. The result is sorted.
-func (s *Server) ValidateScope(ctx context.Context, client *Client, requested []string) ([]string, []Scope, error) {
-	all, err := s.model.ListScopes(ctx)
+// are added. With resources (RFC 8707, canonical: ParseResources) they
+// must be known and every requested scope that belongs to a resource
+// must belong to one of them (invalid_target otherwise); default scopes
+// of other resources are left out. The result is sorted; its details
+// carry each scope's resolved resource.
+func (s *Server) ValidateScope(ctx context.Context, client *Client, requested, resources []string) ([]string, []Scope, error) {
+	if err := s.checkKnownResources(ctx, resources); err != nil {
+		return nil, nil, err
+	}
+	all, err := s.listScopes(ctx)
 	if err != nil {
-		return nil, nil, serverError(err)
+		return nil, nil, err
 	}
 	byID := make(map[string]Scope, len(all))
 	for _, sc := range all {
@@ -40,8 +47,11 @@ func (s *Server) ValidateScope(ctx context.Context, client *Client, requested []
 		}
 		set[r] = true
 	}
+	if e := outsideResources(all, requested, resources); e != nil {
+		return nil, nil, e
+	}
 	for _, sc := range all {
-		if sc.Default && allowed(sc.ID) {
+		if sc.Default && allowed(sc.ID) && inResources(sc, resources) {
 			set[sc.ID] = true
 		}
 	}
@@ -64,13 +74,20 @@ func (s *Server) ValidateScope(ctx context.Context, client *Client, requested []
 // consents). Without requested scopes the request gets every such scope
 // (possibly none); otherwise the requested ones plus the default scopes
 // among them. A requested scope outside them is invalid_scope, saying
-// why. The result is sorted.
-func (s *Server) ValidateMachineScope(ctx context.Context, client *Client, requested []string) ([]string, error) {
-	all, err := s.model.ListScopes(ctx)
+// why. Resources (canonical) are checked as ValidateScope checks them;
+// scopes of other resources are not added. The result is sorted.
+func (s *Server) ValidateMachineScope(ctx context.Context, client *Client, requested, resources []string) ([]string, error) {
+	if err := s.checkKnownResources(ctx, resources); err != nil {
+		return nil, err
+	}
+	all, err := s.listScopes(ctx)
 	if err != nil {
-		return nil, serverError(err)
+		return nil, err
 	}
 	if e := checkMachineScope(all, client, requested); e != nil {
+		return nil, e
+	}
+	if e := outsideResources(all, requested, resources); e != nil {
 		return nil, e
 	}
 	allowed := machineScopes(all, client)
@@ -79,7 +96,7 @@ func (s *Server) ValidateMachineScope(ctx context.Context, client *Client, reque
 		set[r] = true
 	}
 	for _, sc := range all {
-		if allowed[sc.ID] && (len(requested) == 0 || sc.Default) {
+		if allowed[sc.ID] && (len(requested) == 0 || sc.Default) && inResources(sc, resources) {
 			set[sc.ID] = true
 		}
 	}
@@ -128,9 +145,9 @@ func checkMachineScope(all []Scope, client *Client, scopes []string) error {
 // stillAllowed keeps the scopes that still exist and that the client may
 // still have (for refreshes of grants made before a change).
 func (s *Server) stillAllowed(ctx context.Context, client *Client, scopes []string) ([]string, error) {
-	all, err := s.model.ListScopes(ctx)
+	all, err := s.listScopes(ctx)
 	if err != nil {
-		return nil, serverError(err)
+		return nil, err
 	}
 	exists := make(map[string]bool, len(all))
 	for _, sc := range all {

@@ -193,12 +193,16 @@ func newFamilyID() string {
 	return base64.RawURLEncoding.EncodeToString(secret.Random(16))
 }
 
-// singleValues checks that no parameter was sent more than once
-// (RFC 6749 §3.1, §3.2) and names the first one that was.
+// repeatable are the parameters that may be sent more than once:
+// resource (RFC 8707 §2) and token exchange's audience (RFC 8693 §2.1).
+var repeatable = map[string]bool{"resource": true, "audience": true}
+
+// singleValues checks that no parameter but the repeatable ones was sent
+// more than once (RFC 6749 §3.1, §3.2) and names the first one that was.
 func singleValues(v url.Values) (dup string, ok bool) {
 	names := make([]string, 0, len(v))
 	for k, vals := range v {
-		if len(vals) > 1 {
+		if len(vals) > 1 && !repeatable[k] {
 			names = append(names, k)
 		}
 	}

@@ -26,10 +26,17 @@ type TokenRequest struct {
 	RemoteAddr string
 	// Policy is the policy in force for this request (read once).
 	Policy Policy
+	// Resources are the request's resource parameters (RFC 8707),
+	// canonical, sorted, without duplicates; Audience its audience
+	// parameters as sent (RFC 8693 token exchange). Form.Get gives only
+	// the first of each.
+	Resources []string
+	Audience  []string
 }
 
 // FormValues is the request body (url.Values without the ambiguity: the
-// token endpoint refuses repeated parameters before grants see them).
+// token endpoint refuses repeated parameters before grants see them; the
+// repeatable ones reach grants as TokenRequest.Resources and Audience).
 type FormValues interface {
 	Get(key string) string
 }
@@ -81,7 +88,12 @@ func (s *Server) Token(ctx context.Context, r *ClientRequest) (*TokenResponse, e
 	if !client.HasGrant(gt) {
 		return nil, ErrUnauthorizedClient.WithDescription("this client may not use the %s grant", gt)
 	}
-	return h.Handle(ctx, &TokenRequest{Form: r.Form, Client: client, RemoteAddr: r.RemoteAddr, Policy: pol})
+	resources, rerr := ParseResources(r.Form["resource"])
+	if rerr != nil {
+		return nil, rerr
+	}
+	return h.Handle(ctx, &TokenRequest{Form: r.Form, Client: client, RemoteAddr: r.RemoteAddr, Policy: pol, Resources: resources,
+		Audience: r.Form["audience"]})
 }
 
 // issue describes the tokens of one token response.
@@ -91,9 +103,15 @@ type issue struct {
 	userID *int64
 	// user is the user of userID when the grant loaded it already
 	// (nil: loaded here when an ID token or JWT access token needs it).
-	user     *User
-	scope    string
-	familyID string
+	user  *User
+	scope string
+	// audience is the access token's audience (RFC 8707; none: the
+	// token is for no particular resource), and refreshAudience the
+	// refresh token's: the grant's whole audience, which a request may
+	// have narrowed for the access token only.
+	audience        []string
+	refreshAudience []string
+	familyID        string
 	// sid is the browser session the grant came from ("" for none): the
 	// tokens remember it and the ID token carries it.
 	sid      string
@@ -124,9 +142,9 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		// Every token without a user is issued here: the last check that
 		// it carries only machine scopes the client lists (rule 51),
 		// whichever grant made it.
-		all, err := s.model.ListScopes(ctx)
+		all, err := s.listScopes(ctx)
 		if err != nil {
-			return nil, serverError(err)
+			return nil, err
 		}
 		if e := checkMachineScope(all, in.client, strings.Fields(in.scope)); e != nil {
 			return nil, e
@@ -161,7 +179,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		access = s.gen.AccessToken()
 	}
 	tokens := []*Token{{Hash: secret.Digest(access), Kind: KindAccess, ClientID: in.client.ID, UserID: in.userID,
-		Scope: in.scope, FamilyID: in.familyID, SID: in.sid, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: exp}}
+		Scope: in.scope, FamilyID: in.familyID, SID: in.sid, Audience: in.audience, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: exp}}
 	resp := &TokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: in.scope}
 	if in.refresh {
 		rexp := in.refreshExpiry
@@ -174,7 +192,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		}
 		refresh := s.gen.RefreshToken()
 		tokens = append(tokens, &Token{Hash: secret.Digest(refresh), Kind: KindRefresh, ClientID: in.client.ID, UserID: in.userID,
-			Scope: rscope, FamilyID: in.familyID, SID: in.sid, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: rexp})
+			Scope: rscope, FamilyID: in.familyID, SID: in.sid, Audience: in.refreshAudience, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: rexp})
 		resp.RefreshToken = refresh
 	}
 	if wantID {

@@ -407,7 +407,8 @@ func TestTokenResponseShape(t *testing.T) {
 }
 
 // RFC 9068: with access_token_format jwt and a signer, access tokens are
-// JWTs ("typ" at+jwt) for this server (aud = the issuer), sub the user's
+// JWTs ("typ" at+jwt) for their resources (aud: the built-in {issuer}/api
+// of user.read; the issuer for a token of scopes in no resource), sub the user's
 // subject or, without a user, the client ID; each with its own jti. The
 // stored digest is the JWT's. Without a signer the format falls back to
 // opaque.
@@ -423,15 +424,18 @@ func TestJWTAccessTokens(t *testing.T) {
 		resp  func() *oauth.TokenResponse
 		sub   string
 		scope string
+		aud   string
 	}{
-		{"user token", func() *oauth.TokenResponse { return c.CodeTokens(id, sec, u, "user.read") }, u.Subject, "user.read"},
+		// user.read belongs to the built-in resource: that is the aud.
+		{"user token", func() *oauth.TokenResponse { return c.CodeTokens(id, sec, u, "user.read") }, u.Subject, "user.read",
+			"https://gatehouse.test/api"},
 		{"client-credentials token", func() *oauth.TokenResponse {
 			resp, err := c.Token(id, sec, form("grant_type", "client_credentials"))
 			if err != nil {
 				t.Fatal(err)
 			}
 			return resp
-		}, id, "jobs.run"},
+		}, id, "jobs.run", "https://gatehouse.test"},
 	}
 	jtis := map[string]bool{}
 	for _, tc := range cases {
@@ -440,7 +444,7 @@ func TestJWTAccessTokens(t *testing.T) {
 			var cl oauth.AccessTokenClaims
 			c.Claims(resp.AccessToken, oauth.TypeAccessToken, &cl)
 			now := c.Now().Unix()
-			if cl.Issuer != "https://gatehouse.test" || cl.Audience != "https://gatehouse.test" || cl.Subject != tc.sub || cl.ClientID != id ||
+			if cl.Issuer != "https://gatehouse.test" || !slices.Equal(cl.Audience, oauth.Audience{tc.aud}) || cl.Subject != tc.sub || cl.ClientID != id ||
 				cl.Scope != tc.scope || cl.IssuedAt != now || cl.Expiry != now+3600 || cl.JTI == "" || jtis[cl.JTI] {
 				t.Fatalf("claims %+v", cl)
 			}

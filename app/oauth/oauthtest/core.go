@@ -24,7 +24,7 @@ var DefaultPolicy = oauth.Policy{
 // of them is a machine scope).
 var BuiltinScopes = []oauth.Scope{
 	{ID: "email"}, {ID: "offline_access"}, {ID: "openid"}, {ID: "profile"},
-	{ID: "user.read", ResourcePath: "/api/user", Method: "GET", Default: true},
+	{ID: "user.read", ResourcePath: "/api/user", Method: "GET", Default: true, Resource: oauth.BuiltinResourcePath},
 }
 
 // Core is the protocol core over a MemModel, for tests of grants and

@@ -28,25 +28,26 @@ import (
 // goes in and comes out as a copy. Like the store, it keeps times in UTC
 // with microsecond precision and usernames in lower case.
 //
-// It also implements Seeder (clients, users and scopes, which the Model
-// only reads) and offers Update methods for tests that change them. It
+// It also implements Seeder (clients, users, scopes and resources, which
+// the Model only reads) and offers Update methods for tests that change them. It
 // checks only the unique keys the Model looks things up by (client ID,
 // user ID and username, scope ID, token, code and device code hashes,
 // user code digests), not references between rows.
 //
 // A MemModel is safe for concurrent use; one mutex guards it all.
 type MemModel struct {
-	mu       sync.Mutex
-	clients  map[string]*oauth.Client
-	users    map[int64]*oauth.User
-	nextUser int64
-	scopes   map[string]oauth.Scope
-	tokens   map[string]*oauth.Token
-	codes    map[string]*memCode
-	consents map[consentKey]string
-	families map[string]time.Time // tombstones of revoked families
-	devices  map[int64]*oauth.DeviceCode
-	nextDev  int64
+	mu        sync.Mutex
+	clients   map[string]*oauth.Client
+	users     map[int64]*oauth.User
+	nextUser  int64
+	scopes    map[string]oauth.Scope
+	tokens    map[string]*oauth.Token
+	codes     map[string]*memCode
+	consents  map[consentKey]string
+	families  map[string]time.Time // tombstones of revoked families
+	devices   map[int64]*oauth.DeviceCode
+	nextDev   int64
+	resources map[string]oauth.Resource
 }
 
 // memCode is a stored authorization code and whether it was redeemed.
@@ -68,14 +69,15 @@ var (
 // NewMemModel returns an empty MemModel: no clients, users or scopes.
 func NewMemModel() *MemModel {
 	return &MemModel{
-		clients:  map[string]*oauth.Client{},
-		users:    map[int64]*oauth.User{},
-		scopes:   map[string]oauth.Scope{},
-		tokens:   map[string]*oauth.Token{},
-		codes:    map[string]*memCode{},
-		consents: map[consentKey]string{},
-		families: map[string]time.Time{},
-		devices:  map[int64]*oauth.DeviceCode{},
+		clients:   map[string]*oauth.Client{},
+		users:     map[int64]*oauth.User{},
+		scopes:    map[string]oauth.Scope{},
+		tokens:    map[string]*oauth.Token{},
+		codes:     map[string]*memCode{},
+		consents:  map[consentKey]string{},
+		families:  map[string]time.Time{},
+		devices:   map[int64]*oauth.DeviceCode{},
+		resources: map[string]oauth.Resource{},
 	}
 }
 
@@ -128,7 +130,17 @@ func copyToken(t *oauth.Token) *oauth.Token {
 	cp.ExpiresAt = ts(t.ExpiresAt)
 	cp.RotatedAt = tsp(t.RotatedAt)
 	cp.RevokedAt = tsp(t.RevokedAt)
+	cp.Audience = cloneList(t.Audience)
 	return &cp
+}
+
+// cloneList copies a list of resources; empty is nil, as the store reads
+// an empty column back.
+func cloneList(l []string) []string {
+	if len(l) == 0 {
+		return nil
+	}
+	return slices.Clone(l)
 }
 
 func copyCode(c *oauth.AuthorizationCode) *oauth.AuthorizationCode {
@@ -136,6 +148,7 @@ func copyCode(c *oauth.AuthorizationCode) *oauth.AuthorizationCode {
 	cp.Hash = bytes.Clone(c.Hash)
 	cp.AuthTime = ts(c.AuthTime)
 	cp.ExpiresAt = ts(c.ExpiresAt)
+	cp.Resources = cloneList(c.Resources)
 	return &cp
 }
 
@@ -147,6 +160,7 @@ func copyDevice(d *oauth.DeviceCode) *oauth.DeviceCode {
 	cp.Interval = d.Interval.Truncate(time.Second) // stored in whole seconds
 	cp.LastPolledAt = tsp(d.LastPolledAt)
 	cp.ExpiresAt = ts(d.ExpiresAt)
+	cp.Resources = cloneList(d.Resources)
 	return &cp
 }
 
@@ -203,6 +217,30 @@ func (m *MemModel) CreateScope(_ context.Context, sc oauth.Scope) error {
 		return alreadyExists(fmt.Sprintf("scope %q", sc.ID))
 	}
 	m.scopes[sc.ID] = sc
+	return nil
+}
+
+// CreateResource implements Seeder. A taken URI gives
+// store.ErrAlreadyExists.
+func (m *MemModel) CreateResource(_ context.Context, r oauth.Resource) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.resources[r.URI]; ok {
+		return alreadyExists(fmt.Sprintf("resource %q", r.URI))
+	}
+	m.resources[r.URI] = r
+	return nil
+}
+
+// DeleteResource removes a registered resource (tests of resources that
+// go away); unknown URIs are store.ErrNotFound.
+func (m *MemModel) DeleteResource(uri string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.resources[uri]; !ok {
+		return notFound(fmt.Sprintf("resource %q", uri))
+	}
+	delete(m.resources, uri)
 	return nil
 }
 
@@ -307,6 +345,19 @@ func (m *MemModel) ListScopes(context.Context) ([]oauth.Scope, error) {
 		out = append(out, sc)
 	}
 	slices.SortFunc(out, func(a, b oauth.Scope) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// ListResources implements oauth.ResourceModel: every registered
+// resource, ordered by URI.
+func (m *MemModel) ListResources(context.Context) ([]oauth.Resource, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]oauth.Resource, 0, len(m.resources))
+	for _, r := range m.resources {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b oauth.Resource) int { return strings.Compare(a.URI, b.URI) })
 	return out, nil
 }
 

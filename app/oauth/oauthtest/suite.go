@@ -27,9 +27,13 @@ type Seeder interface {
 	// u.Username, as the store keeps it). A taken username gives
 	// store.ErrAlreadyExists.
 	CreateUser(ctx context.Context, u *oauth.User) error
-	// CreateScope stores a new scope. A taken scope ID gives
-	// store.ErrAlreadyExists.
+	// CreateScope stores a new scope (its Resource as stored: "",
+	// oauth.BuiltinResourcePath or a canonical URI). A taken scope ID
+	// gives store.ErrAlreadyExists.
 	CreateScope(ctx context.Context, sc oauth.Scope) error
+	// CreateResource registers a resource (r.URI canonical; Builtin
+	// false). A taken URI gives store.ErrAlreadyExists.
+	CreateResource(ctx context.Context, r oauth.Resource) error
 }
 
 // Fixture is one backend under test: a Model and the Seeder that writes
@@ -58,6 +62,7 @@ var Tests = []Test{
 	{"User/Get", testUser},
 	{"User/UsernameIgnoresCase", testUsernameCase},
 	{"Scope/List", testListScopes},
+	{"Resource/List", testListResources},
 
 	{"Token/SaveGet", testTokenSaveGet},
 	{"Token/SaveIsOneWrite", testTokenSaveDuplicate},
@@ -267,7 +272,8 @@ func (s *seeded) token(kind, family string, at time.Time) *oauth.Token {
 	uid := s.user.ID
 	auth := at.Add(-time.Minute)
 	return &oauth.Token{Hash: hash(), Kind: kind, ClientID: s.client.ID, UserID: &uid, Scope: "openid profile",
-		FamilyID: family, AuthTime: &auth, IssuedAt: at, ExpiresAt: at.Add(time.Hour)}
+		FamilyID: family, Audience: []string{"https://api.example/v1", "https://gatehouse.test/api"}, AuthTime: &auth, IssuedAt: at,
+		ExpiresAt: at.Add(time.Hour)}
 }
 
 // saved stores tokens and returns them.
@@ -287,14 +293,16 @@ func (s *seeded) get(t *testing.T, h []byte) *oauth.Token {
 func (s *seeded) code(family string, at time.Time) *oauth.AuthorizationCode {
 	return &oauth.AuthorizationCode{Hash: hash(), ClientID: s.client.ID, UserID: s.user.ID, RedirectURI: "https://app.example/cb",
 		Scope: "openid profile", CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", CodeChallengeMethod: "S256",
-		Nonce: "n-0S6_WzA2Mj", FamilyID: family, AuthTime: at.Add(-time.Minute), ExpiresAt: at.Add(time.Minute)}
+		Nonce: "n-0S6_WzA2Mj", FamilyID: family, Resources: []string{"https://api.example/v1", "https://mcp.example:8443/mcp?x=1"},
+		AuthTime: at.Add(-time.Minute), ExpiresAt: at.Add(time.Minute)}
 }
 
 // device stores a pending device authorization of the seeded client.
 func (s *seeded) device(t *testing.T, exp time.Time) *oauth.DeviceCode {
 	t.Helper()
 	d := &oauth.DeviceCode{Hash: hash(), UserCodeDigest: oauth.UserCodeDigest(oauth.NewUserCode()), ClientID: s.client.ID,
-		Scope: "openid profile", Status: oauth.DevicePending, Interval: 5 * time.Second, ExpiresAt: exp}
+		Scope: "openid profile", Resources: []string{"https://api.example/v1"}, Status: oauth.DevicePending, Interval: 5 * time.Second,
+		ExpiresAt: exp}
 	ok(t, s.Model.SaveDeviceCode(s.ctx, d))
 	if d.ID == 0 {
 		t.Fatal("SaveDeviceCode did not set the ID")
@@ -396,8 +404,10 @@ func testReturnsCopies(t *testing.T, f Fixture) {
 		}
 		gt := s.get(t, tok.Hash)
 		gt.Scope, gt.RevokedAt = "changed", ptr(now())
+		gt.Audience[0] = "https://changed.example"
 		gd := s.getDevice(t, d.Hash)
 		gd.Status = oauth.DeviceApproved
+		gd.Resources[0] = "https://changed.example"
 	}
 	c, err := s.Model.GetClient(s.ctx, s.client.ID)
 	ok(t, err)
@@ -413,9 +423,7 @@ func testReturnsCopies(t *testing.T, f Fixture) {
 		}
 	}
 	same(t, "token", s.get(t, tok.Hash), tok)
-	if got := s.getDevice(t, d.Hash); got.Status != oauth.DevicePending {
-		t.Errorf("device status = %q, want pending", got.Status)
-	}
+	same(t, "device", s.getDevice(t, d.Hash), d)
 }
 
 // ---- clients, users, scopes ------------------------------------------
@@ -498,7 +506,10 @@ func testListScopes(t *testing.T, f Fixture) {
 	defined := []oauth.Scope{
 		{ID: prefix + ".read", Name: "Read files", Description: "{client_name} will read the files of {user}.", Icon: "fa-solid fa-file",
 			ResourcePath: "/api/files/*", Method: "GET", Default: true},
-		{ID: prefix + ".write", Name: "Write files", ResourcePath: "/api/files/*", Method: "POST", Machine: true},
+		{ID: prefix + ".write", Name: "Write files", ResourcePath: "/api/files/*", Method: "POST", Machine: true,
+			Resource: "https://files.example/api"},
+		// The built-in resource comes back as stored: the core resolves it.
+		{ID: prefix + ".profile", Name: "Profile", Resource: oauth.BuiltinResourcePath},
 	}
 	for _, sc := range defined {
 		ok(t, f.Seed.CreateScope(ctx, sc))
@@ -527,6 +538,51 @@ func testListScopes(t *testing.T, f Fixture) {
 	later := oauth.Scope{ID: prefix + ".delete", Name: "Delete files", Method: "DELETE"}
 	ok(t, f.Seed.CreateScope(ctx, later))
 	check(append(defined, later))
+}
+
+// ListResources lists every registered resource once, with every field,
+// ordered by URI; one registered after a listing is in the next one (and
+// the caching model sees it: resources share the scopes' counter).
+func testListResources(t *testing.T, f Fixture) {
+	ctx := t.Context()
+	tag := name("")
+	defined := []oauth.Resource{
+		{URI: "https://mcp-" + tag + ".example/mcp", Name: "MCP server", Description: "Tools", Icon: "fa-solid fa-robot"},
+		{URI: "https://api-" + tag + ".example:8443/v1?tenant=a", Name: "API"},
+	}
+	check := func(want []oauth.Resource) {
+		t.Helper()
+		all, err := f.Model.ListResources(ctx)
+		ok(t, err)
+		byURI := map[string]oauth.Resource{}
+		for i, r := range all {
+			if _, dup := byURI[r.URI]; dup {
+				t.Errorf("resource %q listed twice", r.URI)
+			}
+			if i > 0 && all[i-1].URI > r.URI {
+				t.Errorf("resources not ordered by URI: %q before %q", all[i-1].URI, r.URI)
+			}
+			byURI[r.URI] = r
+		}
+		for _, w := range want {
+			got, found := byURI[w.URI]
+			if !found {
+				t.Errorf("resource %q not listed", w.URI)
+				continue
+			}
+			same(t, "resource "+w.URI, got, w)
+		}
+		// What the caller changes is its own.
+		for i := range all {
+			all[i].Name = "changed"
+		}
+	}
+	ok(t, f.Seed.CreateResource(ctx, defined[0]))
+	check(defined[:1])
+	ok(t, f.Seed.CreateResource(ctx, defined[1]))
+	check(defined)
+	isErr(t, "CreateResource with a URI in use", f.Seed.CreateResource(ctx, defined[0]), store.ErrAlreadyExists)
+	check(defined)
 }
 
 // ---- tokens ----------------------------------------------------------
