@@ -70,9 +70,14 @@ Commands:
                                  a single-use initial access token for dynamic
                                  client registration (default 24h, at most 30d)
   scopes create --id ID --name NAME [--description TEXT] [--icon ICON]
-                [--method M --path /api/...] [--default] [--machine]
+                [--method M --path /api/...] [--resource URI] [--default] [--machine]
                                  define a scope, validated as in the dashboard
-  scopes list                    the scopes and what they guard
+  scopes list                    the scopes, what they guard and their resource
+  resources create --uri URI --name N [--description D] [--icon I] [--json]
+                                 register a resource (RFC 8707): an API tokens
+                                 can be issued for, its URI their audience
+  resources list [--json]        the resources, the built-in {issuer}/api first
+  resources delete URI           delete a resource no scope belongs to
   settings get [KEY]             print one setting, or every key=value
   settings set KEY VALUE         validate and store a setting
   keys rotate [--withdraw-old]   new signing keys; the old ones stay published
@@ -139,6 +144,8 @@ func run(args []string, stdio IO) error {
 		return cmdClients(args, stdio)
 	case "scopes":
 		return cmdScopes(args, stdio)
+	case "resources":
+		return cmdResources(args, stdio)
 	case "keys":
 		return cmdKeys(args, stdio)
 	case "version":

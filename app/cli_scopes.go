@@ -7,13 +7,14 @@ import (
 	"fmt"
 
 	"github.com/gatehouse/gatehouse/app/config"
+	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/scopes"
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
 )
 
 func cmdScopes(args []string, stdio IO) error {
-	const use = "usage: gatehouse scopes create --id ID --name NAME [--description TEXT] [--icon ICON] [--method M --path /api/...] [--default] [--machine] | gatehouse scopes list"
+	const use = "usage: gatehouse scopes create --id ID --name NAME [--description TEXT] [--icon ICON] [--method M --path /api/...] [--resource URI] [--default] [--machine] | gatehouse scopes list"
 	if len(args) == 0 || (args[0] != "create" && args[0] != "list") {
 		return usageErr(use)
 	}
@@ -28,6 +29,7 @@ func cmdScopes(args []string, stdio IO) error {
 		fs.StringVar(&in.Icon, "icon", "", "a Font Awesome class (fa-solid fa-calendar) or an https:// image URL")
 		fs.StringVar(&in.Method, "method", "", "the HTTP method the scope guards: GET, POST, PUT, PATCH, DELETE or *")
 		fs.StringVar(&in.ResourcePath, "path", "", "the resource path the scope guards; a trailing * matches a subtree")
+		fs.StringVar(&in.Resource, "resource", "", "the URI of the resource (RFC 8707) the scope belongs to: a registered one or the built-in {issuer}/api")
 		fs.BoolVar(&in.IsDefault, "default", false, "granted even when a request's scope omits it")
 		fs.BoolVar(&in.Machine, "machine", false, "a machine scope: can be granted without a user (client credentials), to clients an admin gives it")
 	}
@@ -69,11 +71,12 @@ func cmdScopes(args []string, stdio IO) error {
 			if s.Machine {
 				machine = "machine"
 			}
-			fmt.Fprintf(stdio.Stdout, "%-24s %-28s %-7s %-7s  %s\n", s.ScopeID, guard, def, machine, s.Name)
+			res := cmp.Or(oauth.ResolveResource(e.cfg.Issuer, s.Resource), "-")
+			fmt.Fprintf(stdio.Stdout, "%-24s %-28s %-7s %-7s  %-32s %s\n", s.ScopeID, guard, def, machine, res, s.Name)
 		}
 		return nil
 	}
-	sc, errs, err := scopes.Create(ctx, e.store, in)
+	sc, errs, err := scopes.Create(ctx, e.store, e.cfg.Issuer, in)
 	switch {
 	case errors.Is(err, scopes.ErrInvalid):
 		return scopeFlagErrors(errs)

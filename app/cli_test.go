@@ -412,9 +412,9 @@ func TestCLIScopes(t *testing.T) {
 		t.Fatalf("create without a resource: %+v", r)
 	}
 	r = runCLI(env, "", "scopes", "list")
-	if r.code != 0 || !regexp.MustCompile(`(?m)^calendar\.read +GET /api/calendar\* +default +Read your calendar$`).MatchString(r.stdout) ||
-		!regexp.MustCompile(`(?m)^contacts\.read +- +Contacts$`).MatchString(r.stdout) ||
-		!regexp.MustCompile(`(?m)^user\.read +GET /api/user +default`).MatchString(r.stdout) {
+	if r.code != 0 || !regexp.MustCompile(`(?m)^calendar\.read +GET /api/calendar\* +default +- +Read your calendar$`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^contacts\.read +- +- +Contacts$`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^user\.read +GET /api/user +default +http://localhost:8080/api +Read your profile$`).MatchString(r.stdout) {
 		t.Fatalf("list:\n%s", r.stdout)
 	}
 

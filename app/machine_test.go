@@ -235,7 +235,7 @@ func TestCLIMachineScope(t *testing.T) {
 	if r := runCLI(env, "", "scopes", "create", "--id", "jobs.run", "--name", "Run jobs", "--machine", "--method", "POST", "--path", "/jobs/*"); r.code != 0 {
 		t.Fatalf("create: %+v", r)
 	}
-	if r := runCLI(env, "", "scopes", "list"); !regexp.MustCompile(`(?m)^jobs\.run +POST /jobs/\* +machine +Run jobs$`).MatchString(r.stdout) ||
+	if r := runCLI(env, "", "scopes", "list"); !regexp.MustCompile(`(?m)^jobs\.run +POST /jobs/\* +machine +- +Run jobs$`).MatchString(r.stdout) ||
 		regexp.MustCompile(`(?m)^user\.read .*machine`).MatchString(r.stdout) {
 		t.Fatalf("list:\n%s", r.stdout)
 	}

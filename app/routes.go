@@ -117,6 +117,14 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Post("/dashboard/scopes/:scope_id", s.role(adminOnly, h.UpdateScope)...)
 	a.Post("/dashboard/scopes/:scope_id/delete", s.role(adminOnly, h.DeleteScope)...)
 
+	// Resources (RFC 8707): developers read, admins write.
+	a.Get("/dashboard/resources", s.role(developerPlus, h.ResourceList)...)
+	a.Get("/dashboard/resources/new", s.role(adminOnly, h.NewResourcePage)...)
+	a.Post("/dashboard/resources", s.role(adminOnly, h.CreateResource)...)
+	a.Get("/dashboard/resources/:id", s.role(developerPlus, h.ResourcePage)...)
+	a.Post("/dashboard/resources/:id", s.role(adminOnly, h.UpdateResource)...)
+	a.Post("/dashboard/resources/:id/delete", s.role(adminOnly, h.DeleteResource)...)
+
 	a.Get("/dashboard/settings", s.role(adminOnly, h.SettingsPage)...)
 	a.Post("/dashboard/settings", s.role(adminOnly, h.SaveSettings)...)
 	a.Post("/dashboard/settings/keys/rotate", s.role(adminOnly, h.RotateSigningKeys)...)

@@ -11,6 +11,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/resources"
 	"github.com/gatehouse/gatehouse/app/scopes"
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/app/web"
@@ -38,24 +39,43 @@ func readScopeForm(c *fiber.Ctx) scopes.Input {
 		Icon:         c.FormValue("icon"),
 		ResourcePath: c.FormValue("resource_path"),
 		Method:       c.FormValue("method"),
+		Resource:     c.FormValue("resource"),
 		IsDefault:    c.FormValue("is_default") != "",
 		Machine:      c.FormValue("machine") != "",
 	}
 }
 
-func scopeFormOf(sc *models.Scope) pages.ScopeForm {
-	return pages.ScopeForm{
-		ScopeID: sc.ScopeID, Name: sc.Name, Description: sc.Description, Icon: sc.Icon,
-		ResourcePath: sc.ResourcePath, Method: sc.Method, IsDefault: sc.IsDefault, Machine: sc.Machine,
-		Heading: sc.Name, CreatedAt: sc.CreatedAt, UpdatedAt: sc.UpdatedAt,
-	}
+func (h *Handlers) scopeFormOf(sc *models.Scope) pages.ScopeForm {
+	f := scopeFormWith(scopes.FromScope(h.Config.Issuer, sc), pages.ScopeForm{})
+	f.Heading, f.CreatedAt, f.UpdatedAt = sc.Name, sc.CreatedAt, sc.UpdatedAt
+	return f
 }
 
 // scopeFormWith fills f with the input's fields.
 func scopeFormWith(in scopes.Input, f pages.ScopeForm) pages.ScopeForm {
 	f.ScopeID, f.Name, f.Description, f.Icon = in.ScopeID, in.Name, in.Description, in.Icon
 	f.ResourcePath, f.Method, f.IsDefault, f.Machine = in.ResourcePath, in.Method, in.IsDefault, in.Machine
+	f.Resource = in.Resource
 	return f
+}
+
+// withResourceChoices adds the resources a scope can belong to to f: none,
+// the built-in one, the registered ones; a scope's resource that is none
+// of them (typed in a refused form) is kept as a choice.
+func (h *Handlers) withResourceChoices(c *fiber.Ctx, f pages.ScopeForm) (pages.ScopeForm, error) {
+	list, err := resources.List(c.UserContext(), h.Store, h.Config.Issuer)
+	if err != nil {
+		return f, err
+	}
+	found := f.Resource == ""
+	for _, r := range list {
+		f.Resources = append(f.Resources, pages.ResourceChoice{URI: r.URI, Name: r.Name, Builtin: r.Builtin})
+		found = found || r.URI == f.Resource
+	}
+	if !found {
+		f.Resources = append(f.Resources, pages.ResourceChoice{URI: f.Resource, Name: "Not registered"})
+	}
+	return f, nil
 }
 
 func (h *Handlers) scopesBase(c *fiber.Ctx, title string) views.Base {
@@ -103,6 +123,7 @@ func (h *Handlers) ScopeList(c *fiber.Ctx) error {
 		d.Scopes = append(d.Scopes, pages.ScopeRow{
 			ScopeID: sc.ScopeID, Name: sc.Name, Description: sc.Description, Icon: sc.Icon,
 			Method: sc.Method, ResourcePath: sc.ResourcePath, IsDefault: sc.IsDefault, Machine: sc.Machine,
+			Resource: oauth.ResolveResource(h.Config.Issuer, sc.Resource),
 		})
 	}
 	return web.Render(c, fiber.StatusOK, pages.ScopeList(h.base(c, "Scopes", "scopes"), d))
@@ -110,7 +131,10 @@ func (h *Handlers) ScopeList(c *fiber.Ctx) error {
 
 // NewScopePage shows the new-scope form (GET /dashboard/scopes/new).
 func (h *Handlers) NewScopePage(c *fiber.Ctx) error {
-	f := pages.ScopeForm{New: true, CanEdit: true, PreviewUser: web.CurrentUser(c).Username}
+	f, err := h.withResourceChoices(c, pages.ScopeForm{New: true, CanEdit: true, PreviewUser: web.CurrentUser(c).Username})
+	if err != nil {
+		return err
+	}
 	return web.Render(c, fiber.StatusOK, pages.ScopeNew(h.scopesBase(c, "New scope"), f))
 }
 
@@ -121,10 +145,13 @@ func (h *Handlers) CreateScope(c *fiber.Ctx) error {
 	in := readScopeForm(c)
 	render := func(errs views.FieldErrors) error {
 		shown, _ := scopes.Check(in, true)
-		f := scopeFormWith(shown, pages.ScopeForm{New: true, CanEdit: true, PreviewUser: u.Username, Errors: errs})
+		f, err := h.withResourceChoices(c, scopeFormWith(shown, pages.ScopeForm{New: true, CanEdit: true, PreviewUser: u.Username, Errors: errs}))
+		if err != nil {
+			return err
+		}
 		return web.Render(c, fiber.StatusUnprocessableEntity, pages.ScopeNew(h.scopesBase(c, "New scope"), f))
 	}
-	sc, errs, err := scopes.Create(ctx, h.Store, in)
+	sc, errs, err := scopes.Create(ctx, h.Store, h.Config.Issuer, in)
 	switch {
 	case errors.Is(err, scopes.ErrInvalid):
 		return render(views.FieldErrors(errs))
@@ -145,7 +172,7 @@ func (h *Handlers) ScopePage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	f := scopeFormOf(sc)
+	f := h.scopeFormOf(sc)
 	f.PreviewUser = web.CurrentUser(c).Username
 	return h.renderScope(c, fiber.StatusOK, sc, f, nil)
 }
@@ -155,6 +182,10 @@ func (h *Handlers) ScopePage(c *fiber.Ctx) error {
 func (h *Handlers) renderScope(c *fiber.Ctx, status int, sc *models.Scope, f pages.ScopeForm, use *scopeUse) error {
 	f.CanEdit = isAdmin(c)
 	f.Heading = sc.Name
+	f, err := h.withResourceChoices(c, f)
+	if err != nil {
+		return err
+	}
 	if f.CanEdit {
 		if use == nil {
 			u, err := h.scopeUsage(c, sc.ScopeID)
@@ -222,7 +253,7 @@ func (h *Handlers) UpdateScope(c *fiber.Ctx) error {
 		return err
 	}
 	in := readScopeForm(c)
-	before, after, errs, err := scopes.Update(ctx, h.Store, sc.ScopeID, in)
+	before, after, errs, err := scopes.Update(ctx, h.Store, h.Config.Issuer, sc.ScopeID, in)
 	switch {
 	case errors.Is(err, scopes.ErrInvalid):
 		shown, _ := scopes.Check(in, false)
@@ -300,7 +331,7 @@ func (h *Handlers) DeleteScope(c *fiber.Ctx) error {
 		return err
 	}
 	refuse := func(confirmMsg, formMsg string) error {
-		f := scopeFormOf(sc)
+		f := h.scopeFormOf(sc)
 		f.PreviewUser = u.Username
 		f.Delete = &pages.ScopeDeleteData{Error: confirmMsg}
 		if formMsg != "" {

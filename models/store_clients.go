@@ -183,7 +183,7 @@ func (s *Store) GetClientUsage(ctx context.Context, clientID string) (ClientUsag
 }
 
 // scopeColumns are the columns UpdateScope writes.
-var scopeColumns = []string{"name", "description", "icon", "resource_path", "method", "is_default", "machine", "updated_at"}
+var scopeColumns = []string{"name", "description", "icon", "resource_path", "method", "resource", "is_default", "machine", "updated_at"}
 
 func (sc *Scope) normalize() {
 	sc.CreatedAt = ts(sc.CreatedAt)
@@ -191,12 +191,19 @@ func (sc *Scope) normalize() {
 }
 
 // CreateScope inserts sc and sets its ID; CreatedAt and UpdatedAt are set
-// to now when zero. A taken scope ID gives ErrAlreadyExists.
+// to now when zero. A taken scope ID gives ErrAlreadyExists; a resource
+// (sc.Resource) that is neither "", the built-in path nor registered gives
+// an *UnknownResourceError.
 func (s *Store) CreateScope(ctx context.Context, sc *Scope) error {
 	sc.CreatedAt = s.orNow(sc.CreatedAt)
 	sc.UpdatedAt = s.orNow(sc.UpdatedAt)
 	sc.normalize()
-	return wrapErr(s.conn(ctx).Create(sc).Error, fmt.Sprintf("scope %q", sc.ScopeID))
+	return s.tx(ctx, func(tx *gorm.DB) error {
+		if err := s.checkScopeResource(ctx, tx, sc.Resource); err != nil {
+			return err
+		}
+		return wrapErr(tx.Create(sc).Error, fmt.Sprintf("scope %q", sc.ScopeID))
+	})
 }
 
 // GetScope returns the scope with that scope ID, or ErrNotFound.
@@ -230,12 +237,18 @@ func (s *Store) CountScopes(ctx context.Context) (int64, error) {
 
 // UpdateScope changes the scope with that scope ID through fn (see
 // updateRow): nothing is written when fn returns an error. UpdatedAt is set
-// to now; ID, ScopeID and CreatedAt cannot be changed.
+// to now; ID, ScopeID and CreatedAt cannot be changed. A new resource that
+// is not registered gives an *UnknownResourceError (see CreateScope).
 func (s *Store) UpdateScope(ctx context.Context, scopeID string, fn func(*Scope) error) error {
 	entity := fmt.Sprintf("scope %q", scopeID)
 	return updateRow(ctx, s, entity, "scope_id = ?", scopeID, fn, func(tx *gorm.DB, old, sc *Scope) error {
 		if sc.ScopeID != old.ScopeID {
 			return fmt.Errorf("%s: the scope ID cannot be changed", entity)
+		}
+		if sc.Resource != old.Resource {
+			if err := s.checkScopeResource(ctx, tx, sc.Resource); err != nil {
+				return err
+			}
 		}
 		sc.ID = old.ID
 		sc.UpdatedAt = s.now()

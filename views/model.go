@@ -71,7 +71,7 @@ type Base struct {
 	CSRFToken string       // for every form (the logout form in the nav too)
 	User      *CurrentUser // nil when signed out
 	Flashes   []Flash
-	Active    string // nav key: "dashboard", "clients", "scopes", "settings", "users", "audit", "account", "apps", "device"
+	Active    string // nav key: "dashboard", "clients", "scopes", "resources", "settings", "users", "audit", "account", "apps", "device"
 	// Focused pages (the consent screen) use the centered card of the
 	// signed-out pages even for a signed-in user: no navigation to wander
 	// off into in the middle of an authorization.
@@ -119,6 +119,7 @@ var (
 	navDashboard = NavItem{"dashboard", "Dashboard", "/dashboard", "fa-solid fa-gauge"}
 	navClients   = NavItem{"clients", "Clients", "/dashboard/clients", "fa-solid fa-cubes"}
 	navScopes    = NavItem{"scopes", "Scopes", "/dashboard/scopes", "fa-solid fa-shield-halved"}
+	navResources = NavItem{"resources", "Resources", "/dashboard/resources", "fa-solid fa-server"}
 	navSettings  = NavItem{"settings", "Settings", "/dashboard/settings", "fa-solid fa-sliders"}
 	navUsers     = NavItem{"users", "Users", "/dashboard/users", "fa-solid fa-users"}
 	navAudit     = NavItem{"audit", "Audit", "/dashboard/audit", "fa-solid fa-clock-rotate-left"}
@@ -130,19 +131,21 @@ var (
 // link to these, so no link leads to a 404 while the dashboard grows: add
 // a page's path here when its handler lands in the route table.
 var built = map[string]bool{
-	"/dashboard":             true,
-	"/account":               true,
-	"/dashboard/clients":     true,
-	"/dashboard/clients/new": true,
-	"/dashboard/scopes":      true,
-	"/dashboard/scopes/new":  true,
-	"/dashboard/settings":    true,
-	"/dashboard/users":       true,
-	"/dashboard/users/new":   true,
-	"/dashboard/audit":       true,
-	"/account/apps":          true,
-	"/account/sessions":      true,
-	"/device":                true,
+	"/dashboard":               true,
+	"/account":                 true,
+	"/dashboard/clients":       true,
+	"/dashboard/clients/new":   true,
+	"/dashboard/scopes":        true,
+	"/dashboard/scopes/new":    true,
+	"/dashboard/resources":     true,
+	"/dashboard/resources/new": true,
+	"/dashboard/settings":      true,
+	"/dashboard/users":         true,
+	"/dashboard/users/new":     true,
+	"/dashboard/audit":         true,
+	"/account/apps":            true,
+	"/account/sessions":        true,
+	"/device":                  true,
 }
 
 // Built reports whether the page at path exists.
@@ -153,9 +156,9 @@ func NavItems(role string) []NavItem {
 	var all []NavItem
 	switch role {
 	case RoleAdmin:
-		all = []NavItem{navDashboard, navClients, navScopes, navSettings, navUsers, navAudit, navDevice}
+		all = []NavItem{navDashboard, navClients, navScopes, navResources, navSettings, navUsers, navAudit, navDevice}
 	case RoleDeveloper:
-		all = []NavItem{navDashboard, navClients, navScopes, navDevice}
+		all = []NavItem{navDashboard, navClients, navScopes, navResources, navDevice}
 	default:
 		all = []NavItem{navDashboard, navDevice}
 	}

@@ -33,6 +33,7 @@ const (
 	FieldIcon         = "icon"
 	FieldResourcePath = "resource_path"
 	FieldMethod       = "method"
+	FieldResource     = "resource"
 )
 
 // ReservedID is the one scope ID the dashboard keeps for itself (the
@@ -51,7 +52,10 @@ type Input struct {
 	// neither.
 	ResourcePath string
 	Method       string
-	IsDefault    bool
+	// Resource is the URI of the resource (RFC 8707) the scope belongs
+	// to: "" for none, the built-in {issuer}/api or a registered one.
+	Resource  string
+	IsDefault bool
 	// Machine: can be granted without a user (SPEC.md §7.1).
 	Machine bool
 }
@@ -69,11 +73,14 @@ func (in *Input) Normalize() {
 	in.Icon = strings.TrimSpace(in.Icon)
 	in.ResourcePath = strings.TrimSpace(in.ResourcePath)
 	in.Method = strings.ToUpper(strings.TrimSpace(in.Method))
+	in.Resource = strings.TrimSpace(in.Resource)
 }
 
 // Validate returns every problem with the (normalized) input, checking the
 // scope ID only when isNew (an existing scope keeps its ID). A valid icon
-// is put in its canonical form (CheckIcon), in place.
+// is put in its canonical form (CheckIcon), and a resource URI in its
+// canonical form (oauth.CanonicalResource), in place. Whether the resource
+// is registered is for Create and Update to find out.
 func (in *Input) Validate(isNew bool) Errors {
 	errs := Errors{}
 	if isNew {
@@ -100,6 +107,13 @@ func (in *Input) Validate(isNew bool) Errors {
 	if err := oauth.ValidateResourcePath(in.ResourcePath); err != nil {
 		errs[FieldResourcePath] = err.Error()
 	}
+	if in.Resource != "" {
+		if uri, err := oauth.CanonicalResource(in.Resource); err != nil {
+			errs[FieldResource] = upperFirst(err.Error()) + "."
+		} else {
+			in.Resource = uri
+		}
+	}
 	switch {
 	case in.Method != "" && !slices.Contains(oauth.ScopeMethods, in.Method):
 		errs[FieldMethod] = "Choose GET, POST, PUT, PATCH, DELETE or any method (*)."
@@ -109,6 +123,13 @@ func (in *Input) Validate(isNew bool) Errors {
 		errs[FieldResourcePath] = "Enter the path the method applies to, or set the method to None."
 	}
 	return errs
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // Check is the input as Create (isNew) and Update check it: normalized,
@@ -123,17 +144,28 @@ func Check(in Input, isNew bool) (Input, Errors) {
 	return in, errs
 }
 
-// Apply copies the input's fields onto sc, but not the scope ID.
-func (in *Input) Apply(sc *models.Scope) {
+// Apply copies the input's fields onto sc, but not the scope ID. The
+// resource is stored as oauth.StoredResource has it for issuer (the
+// built-in {issuer}/api as its path).
+func (in *Input) Apply(issuer string, sc *models.Scope) {
 	sc.Name, sc.Description, sc.Icon = in.Name, in.Description, in.Icon
 	sc.ResourcePath, sc.Method, sc.IsDefault, sc.Machine = in.ResourcePath, in.Method, in.IsDefault, in.Machine
+	sc.Resource = oauth.StoredResource(issuer, in.Resource)
+}
+
+// FromScope is a stored scope as input (the form's values), its resource
+// resolved for issuer.
+func FromScope(issuer string, sc *models.Scope) Input {
+	return Input{ScopeID: sc.ScopeID, Name: sc.Name, Description: sc.Description, Icon: sc.Icon,
+		ResourcePath: sc.ResourcePath, Method: sc.Method, Resource: oauth.ResolveResource(issuer, sc.Resource),
+		IsDefault: sc.IsDefault, Machine: sc.Machine}
 }
 
 // Details are a scope's fields for the audit log (all but its ID and
-// description).
+// description). The resource is as stored ("/api" for the built-in one).
 func Details(sc *models.Scope) map[string]string {
 	return map[string]string{"name": sc.Name, "icon": sc.Icon, "method": sc.Method, "resource_path": sc.ResourcePath,
-		"default": strconv.FormatBool(sc.IsDefault), "machine": strconv.FormatBool(sc.Machine)}
+		"resource": sc.Resource, "default": strconv.FormatBool(sc.IsDefault), "machine": strconv.FormatBool(sc.Machine)}
 }
 
 // Changes lists the fields that differ from a to b, description included,
@@ -158,18 +190,33 @@ type Creator interface {
 	CreateScope(ctx context.Context, sc *models.Scope) error
 }
 
+// unknownResource is the message of a resource that is not registered.
+const unknownResource = "No resource with this URI is registered. Register it first, or choose the built-in one or none."
+
+// resourceErrors turns the store's refusal of an unregistered resource
+// into the field error.
+func resourceErrors(err error) (Errors, error) {
+	var unknown *models.UnknownResourceError
+	if errors.As(err, &unknown) {
+		return Errors{FieldResource: unknownResource}, ErrInvalid
+	}
+	return nil, err
+}
+
 // Create checks the input as entered (Check) and stores it as a new
-// scope. Problems come back as Errors with ErrInvalid; a taken scope ID
-// is the store's ErrAlreadyExists, for the caller to word.
-func Create(ctx context.Context, st Creator, in Input) (*models.Scope, Errors, error) {
+// scope, its resource stored for issuer (Apply). Problems come back as
+// Errors with ErrInvalid, an unregistered resource among them; a taken
+// scope ID is the store's ErrAlreadyExists, for the caller to word.
+func Create(ctx context.Context, st Creator, issuer string, in Input) (*models.Scope, Errors, error) {
 	in, errs := Check(in, true)
 	if len(errs) > 0 {
 		return nil, errs, ErrInvalid
 	}
 	sc := &models.Scope{ScopeID: in.ScopeID}
-	in.Apply(sc)
+	in.Apply(issuer, sc)
 	if err := st.CreateScope(ctx, sc); err != nil {
-		return nil, nil, err
+		errs, err := resourceErrors(err)
+		return nil, errs, err
 	}
 	return sc, nil, nil
 }
@@ -182,17 +229,22 @@ type Updater interface {
 // Update checks the input as entered (Check; its ScopeID is ignored) and
 // saves it over the scope scopeID. It returns the scope as it was and as
 // it is now. Problems come back as Errors with ErrInvalid, and nothing is
-// saved; an unknown scope is the store's ErrNotFound.
-func Update(ctx context.Context, st Updater, scopeID string, in Input) (before, after models.Scope, errs Errors, err error) {
+// saved (an unregistered resource among them); an unknown scope is the
+// store's ErrNotFound.
+func Update(ctx context.Context, st Updater, issuer, scopeID string, in Input) (before, after models.Scope, errs Errors, err error) {
 	in, errs = Check(in, false)
 	if len(errs) > 0 {
 		return before, after, errs, ErrInvalid
 	}
 	err = st.UpdateScope(ctx, scopeID, func(x *models.Scope) error {
 		before = *x
-		in.Apply(x)
+		in.Apply(issuer, x)
 		after = *x
 		return nil
 	})
-	return before, after, nil, err
+	if err != nil {
+		errs, err = resourceErrors(err)
+		return before, after, errs, err
+	}
+	return before, after, nil, nil
 }

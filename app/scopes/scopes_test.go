@@ -3,10 +3,12 @@ package scopes
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -159,13 +161,28 @@ func TestFontAwesomeNamesRead(t *testing.T) {
 	}
 }
 
+const testIssuer = "https://id.example.com"
+
+// fakeStore knows the resources of registered as the store's CreateScope
+// and UpdateScope do: "", the built-in path and registered URIs.
 type fakeStore struct {
-	scopes map[string]*models.Scope
+	scopes     map[string]*models.Scope
+	registered map[string]bool
+}
+
+func (f *fakeStore) knows(resource string) error {
+	if resource == "" || resource == oauth.BuiltinResourcePath || f.registered[resource] {
+		return nil
+	}
+	return &models.UnknownResourceError{URI: resource}
 }
 
 func (f *fakeStore) CreateScope(_ context.Context, sc *models.Scope) error {
 	if f.scopes[sc.ScopeID] != nil {
 		return store.ErrAlreadyExists
+	}
+	if err := f.knows(sc.Resource); err != nil {
+		return err
 	}
 	f.scopes[sc.ScopeID] = sc
 	return nil
@@ -180,6 +197,9 @@ func (f *fakeStore) UpdateScope(_ context.Context, id string, fn func(*models.Sc
 	if err := fn(&x); err != nil {
 		return err
 	}
+	if err := f.knows(x.Resource); err != nil {
+		return err
+	}
 	*sc = x
 	return nil
 }
@@ -188,7 +208,7 @@ func TestCreateAndUpdate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := &fakeStore{scopes: map[string]*models.Scope{}}
-	sc, errs, err := Create(ctx, st, valid())
+	sc, errs, err := Create(ctx, st, testIssuer, valid())
 	if err != nil || errs != nil {
 		t.Fatal(err, errs)
 	}
@@ -196,24 +216,24 @@ func TestCreateAndUpdate(t *testing.T) {
 		t.Fatalf("created %+v", sc)
 	}
 	want := map[string]string{"name": "Read your orders", "icon": "fa-solid fa-box", "method": "GET", "resource_path": "/api/orders/*",
-		"default": "false", "machine": "false"}
+		"resource": "", "default": "false", "machine": "false"}
 	if d := Details(sc); !maps.Equal(d, want) {
 		t.Errorf("Details = %v, want %v", d, want)
 	}
-	if _, _, err := Create(ctx, st, valid()); !errors.Is(err, store.ErrAlreadyExists) {
+	if _, _, err := Create(ctx, st, testIssuer, valid()); !errors.Is(err, store.ErrAlreadyExists) {
 		t.Errorf("taken ID: %v", err)
 	}
 	bad := valid()
 	bad.ScopeID = "other"
 	bad.Name = ""
-	if _, errs, err := Create(ctx, st, bad); !errors.Is(err, ErrInvalid) || errs[FieldName] == "" || st.scopes["other"] != nil {
+	if _, errs, err := Create(ctx, st, testIssuer, bad); !errors.Is(err, ErrInvalid) || errs[FieldName] == "" || st.scopes["other"] != nil {
 		t.Errorf("invalid input: %v %v", err, errs)
 	}
 
 	up := valid()
 	up.ScopeID = "ignored"
 	up.Description, up.Icon, up.Machine = "Orders.", "https://example.com/i.png", true
-	before, after, errs, err := Update(ctx, st, "orders.read", up)
+	before, after, errs, err := Update(ctx, st, testIssuer, "orders.read", up)
 	if err != nil || errs != nil {
 		t.Fatal(err, errs)
 	}
@@ -230,10 +250,71 @@ func TestCreateAndUpdate(t *testing.T) {
 	}
 
 	up.Method = "TRACE"
-	if _, _, errs, err := Update(ctx, st, "orders.read", up); !errors.Is(err, ErrInvalid) || errs[FieldMethod] == "" || st.scopes["orders.read"].Method != "GET" {
+	if _, _, errs, err := Update(ctx, st, testIssuer, "orders.read", up); !errors.Is(err, ErrInvalid) || errs[FieldMethod] == "" || st.scopes["orders.read"].Method != "GET" {
 		t.Errorf("invalid update: %v %v", err, errs)
 	}
-	if _, _, _, err := Update(ctx, st, "gone", valid()); !errors.Is(err, store.ErrNotFound) {
+	if _, _, _, err := Update(ctx, st, testIssuer, "gone", valid()); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown scope: %v", err)
+	}
+}
+
+// A scope's resource is checked (an absolute URI), canonicalised, and
+// stored as registered: the built-in {issuer}/api as its path, others as
+// their canonical URI; an unregistered one is a field error and stores
+// nothing.
+func TestScopeResource(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := &fakeStore{scopes: map[string]*models.Scope{}, registered: map[string]bool{"https://files.example.com": true}}
+	cases := []struct {
+		name, resource, stored, field string
+	}{
+		{"none", "", "", ""},
+		{"built in", testIssuer + "/api", oauth.BuiltinResourcePath, ""},
+		{"built in, other spelling", "HTTPS://ID.example.com:443/api/", oauth.BuiltinResourcePath, ""},
+		{"registered", "https://files.example.com", "https://files.example.com", ""},
+		{"registered, other spelling", " HTTPS://Files.Example.COM:443/ ", "https://files.example.com", ""},
+		{"unregistered", "https://other.example.com", "", FieldResource},
+		{"relative", "/api", "", FieldResource},
+		{"fragment", "https://files.example.com#x", "", FieldResource},
+		{"not a URI", "files", "", FieldResource},
+	}
+	for i, tc := range cases {
+		in := valid()
+		in.ScopeID = fmt.Sprintf("s%d", i)
+		in.Resource = tc.resource
+		sc, errs, err := Create(ctx, st, testIssuer, in)
+		if tc.field != "" {
+			if !errors.Is(err, ErrInvalid) || errs[tc.field] == "" || st.scopes[in.ScopeID] != nil {
+				t.Errorf("%s: %v %v, want a %s error and nothing stored", tc.name, err, errs, tc.field)
+			}
+			continue
+		}
+		if err != nil || sc.Resource != tc.stored {
+			t.Errorf("%s: %v, stored %q, want %q", tc.name, err, sc.Resource, tc.stored)
+			continue
+		}
+		if got := FromScope(testIssuer, sc).Resource; got != oauth.ResolveResource(testIssuer, tc.stored) {
+			t.Errorf("%s: FromScope resource %q", tc.name, got)
+		}
+	}
+	if _, errs, _ := Create(ctx, st, testIssuer, Input{ScopeID: "x", Name: "X", Resource: "https://nope.example.com"}); errs[FieldResource] != unknownResource {
+		t.Errorf("unregistered message: %q", errs[FieldResource])
+	}
+
+	// Update: moved to another resource, to none; an unregistered one
+	// changes nothing.
+	in := valid()
+	in.Resource = "https://files.example.com"
+	before, after, _, err := Update(ctx, st, testIssuer, "s0", in)
+	if err != nil || before.Resource != "" || after.Resource != "https://files.example.com" {
+		t.Fatalf("update: %v %+v", err, after)
+	}
+	if ch := Changes(&before, &after); ch["resource"] != " → https://files.example.com" {
+		t.Errorf("changes: %v", ch)
+	}
+	in.Resource = "https://gone.example.com"
+	if _, _, errs, err := Update(ctx, st, testIssuer, "s0", in); !errors.Is(err, ErrInvalid) || errs[FieldResource] == "" || st.scopes["s0"].Resource != "https://files.example.com" {
+		t.Errorf("unregistered update: %v %v %+v", err, errs, st.scopes["s0"])
 	}
 }

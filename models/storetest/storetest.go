@@ -61,6 +61,11 @@ var Tests = []Test{
 	{"Admin/DeleteScopeDetached", testDeleteScopeDetached},
 	{"Admin/ScopeClientUsage", testScopeClientUsage},
 
+	// resources.go (RFC 8707) and the scopes that belong to them.
+	{"Resource/CRUD", testResourceCRUD},
+	{"Resource/Scopes", testResourceScopes},
+	{"Resource/DeleteRace", testResourceDeleteRace},
+
 	// settings.go
 	{"Settings", testSettings},
 

@@ -35,6 +35,9 @@ type ScopeRow struct {
 	Method, ResourcePath             string
 	IsDefault                        bool
 	Machine                          bool
+	// Resource is the URI of the resource the scope belongs to ("" for
+	// none).
+	Resource string
 }
 
 // ScopeForm is the scope form (new and edit) or, for developers, the
@@ -49,11 +52,15 @@ type ScopeForm struct {
 	Icon         string
 	ResourcePath string
 	Method       string
-	IsDefault    bool
+	// Resource is the URI of the resource (RFC 8707) the scope belongs to
+	// ("" for none); Resources are the choices.
+	Resource  string
+	Resources []ResourceChoice
+	IsDefault bool
 	// Machine: can be granted without a user (client credentials), to
 	// clients an admin gives it.
 	Machine bool
-	Errors  views.FieldErrors // keys: scope_id, name, description, icon, resource_path, method, views.FormError
+	Errors  views.FieldErrors // keys: scope_id, name, description, icon, resource_path, method, resource, views.FormError
 
 	// PreviewUser is the username the preview fills in for {user}.
 	PreviewUser string
@@ -136,6 +143,7 @@ var scopeErrorFields = []components.ErrorField{
 	{Key: "name", Label: "Display name"},
 	{Key: "description", Label: "Consent text"},
 	{Key: "icon", Label: "Icon"},
+	{Key: "resource", Label: "Resource"},
 	{Key: "method", Label: "Method"},
 	{Key: "resource_path", Label: "Path"},
 }

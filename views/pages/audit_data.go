@@ -85,6 +85,11 @@ var AuditActionGroups = []AuditActionGroup{
 		{"scope.updated", "Scope changed"},
 		{"scope.deleted", "Scope deleted"},
 	}},
+	{"Resources", "resource.*", "All resource events", []AuditAction{
+		{"resource.created", "Resource registered"},
+		{"resource.updated", "Resource changed"},
+		{"resource.deleted", "Resource deleted"},
+	}},
 	{"Server", "", "", []AuditAction{
 		{"setting.changed", "Setting changed"},
 		{"keys.rotate", "Signing keys rotated"},
