@@ -66,6 +66,9 @@ Commands:
                                  register a client (repeat the list flags)
   clients update CLIENT_ID [--json] with flags of the last four lines above
                                  change only the fields whose flags are given
+  clients registration-token [--expires D] [--json]
+                                 a single-use initial access token for dynamic
+                                 client registration (default 24h, at most 30d)
   scopes create --id ID --name NAME [--description TEXT] [--icon ICON]
                 [--method M --path /api/...] [--resource URI] [--default] [--machine]
                                  define a scope, validated as in the dashboard

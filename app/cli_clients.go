@@ -8,7 +8,9 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gatehouse/gatehouse/app/accounts"
 	"github.com/gatehouse/gatehouse/app/clients"
@@ -20,7 +22,8 @@ import (
 
 const clientsUse = "usage: gatehouse clients create --name N --redirect-uri URI ... --grant-type G ... --scope S ... [--public] [--owner USERNAME] " +
 	clientFieldsUse + " [--json]\n" +
-	"       gatehouse clients update CLIENT_ID " + clientFieldsUse + " [--json]"
+	"       gatehouse clients update CLIENT_ID " + clientFieldsUse + " [--json]\n" +
+	"       gatehouse clients registration-token [--expires D] [--json]"
 
 // clientFieldsUse are the flags of clientFieldFlags, for the usage line.
 const clientFieldsUse = "[--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI [--backchannel-logout-session-required]] " +
@@ -35,6 +38,8 @@ func cmdClients(args []string, stdio IO) error {
 		return cmdClientsCreate(args[1:], stdio)
 	case "update":
 		return cmdClientsUpdate(args[1:], stdio)
+	case "registration-token":
+		return cmdClientsRegistrationToken(args[1:], stdio)
 	}
 	return usageErr(clientsUse)
 }
@@ -297,4 +302,66 @@ func clientFlagErrors(errs clients.Errors) error {
 		named["--"+cmp.Or(clientFlagOf[k], k)] = v
 	}
 	return fieldErrors(named)
+}
+
+// cmdClientsRegistrationToken prints a new initial access token (RFC 7591
+// §3): with it, one client can register itself while the
+// dynamic_registration setting is token. It is single-use, valid for
+// --expires (default 24h, at most 30 days), stored only as its digest and
+// printed once.
+func cmdClientsRegistrationToken(args []string, stdio IO) error {
+	fs := newFlagSet("clients registration-token", stdio)
+	flags := config.RegisterFlags(fs)
+	expires := fs.String("expires", "24h", "how long the token is valid: a duration such as 1h, 24h or 7d (at most 30d)")
+	asJSON := fs.Bool("json", false, `print {"initial_access_token": ..., "expires_at": ..., "registration_endpoint": ...}`)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usageErr("clients registration-token takes no arguments (got %q)", pos[0])
+	}
+	ttl, err := parseDays(*expires)
+	if err != nil || ttl <= 0 || ttl > clients.MaxInitialTokenTTL {
+		return usageErr("--expires %q: give a duration such as 1h, 24h or 7d, at most 30d", *expires)
+	}
+	ctx := context.Background()
+	e, err := openEnv(ctx, flags, stdio, true, false)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	token, exp, err := clients.NewInitialAccessToken(ctx, e.store, ttl, time.Now())
+	if err != nil {
+		return err
+	}
+	_ = e.store.AddAuditEvent(ctx, &models.AuditEvent{Actor: "cli", Action: "client.registration_token_created", Success: true,
+		Details: map[string]string{"expires_at": exp.Format(time.RFC3339)}})
+	mode := ""
+	if v, err := e.store.GetSettings(ctx); err == nil {
+		mode = v["dynamic_registration"]
+	}
+	endpoint := e.cfg.EndpointURL("register")
+	if *asJSON {
+		return json.NewEncoder(stdio.Stdout).Encode(map[string]string{"initial_access_token": token, "expires_at": exp.Format(time.RFC3339),
+			"registration_endpoint": endpoint})
+	}
+	fmt.Fprintf(stdio.Stdout, "initial access token: %s\nexpires:              %s\n(shown only now; it registers one client)\n"+
+		"register with:        POST %s with \"Authorization: Bearer <token>\"\n", token, exp.Format(time.RFC3339), endpoint)
+	if mode != "token" {
+		fmt.Fprintln(stdio.Stdout, "note: the dynamic_registration setting is not token: turn it on with \"gatehouse settings set dynamic_registration token\"")
+	}
+	return nil
+}
+
+// parseDays parses a Go duration, or a whole number of days ("7d").
+func parseDays(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		d, err := strconv.Atoi(n)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
 }

@@ -43,6 +43,11 @@ func (s *Server) routes(extra ...func(*Server)) {
 		"/.well-known/oauth-protected-resource", "/api/"} {
 		a.Use(p, crossOrigin)
 	}
+	// Dynamic client registration (RFC 7591, RFC 7592): browser-based
+	// MCP clients register themselves too; the subtree holds each client's
+	// configuration endpoint (PUT, DELETE).
+	a.Use(cfg.Endpoint("register"), cors.New(cors.Config{AllowOrigins: "*", AllowMethods: "GET,POST,PUT,DELETE",
+		AllowHeaders: "Authorization,Content-Type", ExposeHeaders: "WWW-Authenticate", MaxAge: 86400}))
 	// OAuth endpoints. The authorization endpoint is a browser page with a
 	// session but no CSRF check: clients send users to it from their own
 	// sites; the consent form behind it has the check.
@@ -62,6 +67,10 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get("/.well-known/oauth-protected-resource", h.ProtectedResourceMetadata)
 	a.Get("/.well-known/oauth-protected-resource/*", h.ProtectedResourceMetadata)
 	a.All(cfg.Endpoint("verify"), h.Verify)
+	a.Post(cfg.Endpoint("register"), h.Register)
+	a.Get(cfg.Endpoint("register")+"/:client_id", h.ReadRegistration)
+	a.Put(cfg.Endpoint("register")+"/:client_id", h.UpdateRegistration)
+	a.Delete(cfg.Endpoint("register")+"/:client_id", h.DeleteRegistration)
 	// The end-session endpoint: a browser page without the CSRF check
 	// (relying parties send users to it); what it cannot end without
 	// asking, the confirmation form (POST /logout) ends.
@@ -136,6 +145,8 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get("/dashboard/clients", s.role(developerPlus, h.ClientList)...)
 	a.Get("/dashboard/clients/new", s.role(developerPlus, h.NewClientPage)...)
 	a.Post("/dashboard/clients", s.role(developerPlus, h.CreateClient)...)
+	a.Post("/dashboard/clients/registration-token", s.role(adminOnly, h.CreateInitialAccessToken)...)
+	a.Post("/dashboard/clients/:client_id/promote", s.role(adminOnly, h.PromoteClient)...)
 	a.Get("/dashboard/clients/:client_id", s.role(developerPlus, h.ClientPage)...)
 	a.Post("/dashboard/clients/:client_id", s.role(developerPlus, h.UpdateClient)...)
 	a.Post("/dashboard/clients/:client_id/rotate-secret", s.role(developerPlus, h.RotateClientSecret)...)

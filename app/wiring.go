@@ -52,11 +52,13 @@ func newHandlers(cfg *config.Config, st *models.Store, log *slog.Logger) *handle
 		LoginThrottle:  login,
 		SignupThrottle: handlers.NewEveryAttemptLimiter(throttles, "signup"),
 		EmailThrottle:  handlers.NewEveryAttemptLimiter(throttles, "email_change"),
-		Throttles:      throttles,
-		OAuth:          core,
-		Tokens:         &speculativeTokens{core: core, versions: versions, clientThrottle: clientThrottle},
-		Keys:           signingKeys,
-		Now:            time.Now,
+		// Dynamic client registration (RFC 7591): 10 an hour per address.
+		RegisterThrottle: handlers.NewEveryAttemptLimiter(throttles, "register"),
+		Throttles:        throttles,
+		OAuth:            core,
+		Tokens:           &speculativeTokens{core: core, versions: versions, clientThrottle: clientThrottle},
+		Keys:             signingKeys,
+		Now:              time.Now,
 	})
 	return h
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -113,7 +114,12 @@ func (h *Handlers) ClientList(c *fiber.Ctx) error {
 		}
 		d.Clients = append(d.Clients, row)
 	}
-	return web.Render(c, fiber.StatusOK, pages.ClientList(h.base(c, "Clients", "clients"), d))
+	if admin {
+		if d.Registration, err = h.registrationPanel(c); err != nil {
+			return err
+		}
+	}
+	return web.Render(c, fiber.StatusOK, pages.ClientList(h.clientsBase(c, "Clients"), d))
 }
 
 // clientsBase is the layout data of the client pages (they load
@@ -486,6 +492,7 @@ func (h *Handlers) ClientPage(c *fiber.Ctx) error {
 		return err
 	}
 	d.NewSecret = newSecret
+	d.CanPromote = web.CurrentUser(c).Role == models.RoleAdmin
 	b := h.clientsBase(c, cl.Name)
 	// The warning said after saving is the page's own: shown once.
 	b.Flashes = slices.DeleteFunc(b.Flashes, func(fl views.Flash) bool {
@@ -562,6 +569,9 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if cl.Registration == models.ClientRegisteredDynamic {
+		return h.selfRegistered(c, cl)
+	}
 	r, opts, errs, err := h.submittedClientForm(c, cl)
 	if err != nil {
 		return err
@@ -603,6 +613,9 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return errClientNotFound // deleted meanwhile
+	}
+	if errors.Is(err, clients.ErrSelfRegistered) {
+		return h.selfRegistered(c, cl)
 	}
 	if err != nil {
 		return err
@@ -670,6 +683,9 @@ func (h *Handlers) RotateClientSecret(c *fiber.Ctx) error {
 	cl, err := h.loadClient(c)
 	if err != nil {
 		return err
+	}
+	if cl.Registration == models.ClientRegisteredDynamic {
+		return h.selfRegistered(c, cl)
 	}
 	sess := web.CurrentSession(c)
 	if cl.Public {
@@ -745,4 +761,84 @@ func (h *Handlers) DeleteClient(c *fiber.Ctx) error {
 	}
 	web.CurrentSession(c).AddFlash("success", msg)
 	return seeOther(c, "/dashboard/clients")
+}
+
+// sessionInitialToken holds "<token> <expiry, RFC 3339>", sealed, between
+// the POST that made an initial access token and the list that shows it,
+// once.
+const sessionInitialToken = "initial_access_token_once"
+
+// selfRegistered answers a change the dashboard does not make to a client
+// that registered itself: back to its page, which offers promotion.
+func (h *Handlers) selfRegistered(c *fiber.Ctx, cl *models.Client) error {
+	web.CurrentSession(c).AddFlash("error", "“"+cl.Name+"” registered itself and manages its own settings: promote it first to change it here.")
+	return seeOther(c, clientURL(cl.ClientID))
+}
+
+// registrationPanel is the admins' dynamic registration panel of the
+// clients list, with an initial access token made by the previous
+// request (shown this once).
+func (h *Handlers) registrationPanel(c *fiber.Ctx) (*pages.RegistrationPanel, error) {
+	v, err := h.Settings.Load(c.UserContext())
+	if err != nil {
+		return nil, err
+	}
+	p := &pages.RegistrationPanel{Mode: v.DynamicRegistration, EndpointURL: h.Config.EndpointURL("register"),
+		SettingsURL: "/dashboard/settings"}
+	if once := web.CurrentSession(c).TakeOnce(sessionInitialToken); once != "" {
+		if tok, exp, ok := strings.Cut(once, " "); ok {
+			if at, err := time.Parse(time.RFC3339, exp); err == nil {
+				p.NewToken, p.NewTokenExpires = tok, at
+			}
+		}
+	}
+	return p, nil
+}
+
+// CreateInitialAccessToken makes a single-use initial access token for
+// dynamic client registration, shown once on the clients list (POST
+// /dashboard/clients/registration-token, admins).
+func (h *Handlers) CreateInitialAccessToken(c *fiber.Ctx) error {
+	ttl, err := time.ParseDuration(c.FormValue("expires"))
+	if err != nil {
+		ttl = clients.DefaultInitialTokenTTL
+	}
+	sess := web.CurrentSession(c)
+	token, exp, err := clients.NewInitialAccessToken(c.UserContext(), h.Store, ttl, h.Now())
+	if errors.Is(err, clients.ErrInitialTokenTTL) {
+		sess.AddFlash("error", "Choose how long the token is valid: at most 30 days.")
+		return seeOther(c, "/dashboard/clients")
+	}
+	if err != nil {
+		return err
+	}
+	h.audit(c, web.CurrentUser(c), "client.registration_token_created", "", true, map[string]string{"expires_at": exp.Format(time.RFC3339)})
+	sess.SealOnce(sessionInitialToken, token+" "+exp.Format(time.RFC3339))
+	sess.AddFlash("success", "An initial access token was created. Copy it below: it is shown only this once.")
+	return seeOther(c, "/dashboard/clients#registration-title")
+}
+
+// PromoteClient makes a client that registered itself an ordinary,
+// verified client: editable here, no longer marked unverified, and its
+// registration access token stops working (POST
+// /dashboard/clients/{client_id}/promote, admins).
+func (h *Handlers) PromoteClient(c *fiber.Ctx) error {
+	cl, err := h.loadClient(c)
+	if err != nil {
+		return err
+	}
+	sess := web.CurrentSession(c)
+	err = clients.Promote(c.UserContext(), h.Store, cl.ClientID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errClientNotFound
+	case errors.Is(err, clients.ErrNotRegistered):
+		sess.AddFlash("info", "“"+cl.Name+"” is not a self-registered client: there is nothing to promote.")
+		return seeOther(c, clientURL(cl.ClientID))
+	case err != nil:
+		return err
+	}
+	h.audit(c, web.CurrentUser(c), "client.promoted", cl.ClientID, true, map[string]string{"name": cl.Name})
+	sess.AddFlash("success", "“"+cl.Name+"” is now a verified client: you can edit it here, and its registration access token no longer works.")
+	return seeOther(c, clientURL(cl.ClientID))
 }

@@ -38,6 +38,9 @@ type Deps struct {
 	// every change of email address on the account page per account and
 	// address.
 	SignupThrottle, EmailThrottle *throttle.Limiter
+	// RegisterThrottle counts every dynamic client registration request
+	// per address.
+	RegisterThrottle *throttle.Limiter
 	// Throttles keeps every limiter's counts: the database, or Redis when
 	// GATEHOUSE_REDIS_URL is set.
 	Throttles throttle.Store

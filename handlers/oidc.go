@@ -16,10 +16,15 @@ import (
 // briefly.
 func (h *Handlers) Discovery(c *fiber.Ctx) error {
 	cfg := h.Config
+	registration, err := h.RegistrationEndpointURL(c)
+	if err != nil {
+		return h.writeOAuthError(c, err, false)
+	}
 	m, e := h.OAuth.Metadata(c.UserContext(), oauth.Endpoints{
 		Authorization: cfg.EndpointURL("authorize"), Token: cfg.EndpointURL("token"), Revocation: cfg.EndpointURL("revoke"),
 		Introspection: cfg.EndpointURL("introspect"), UserInfo: cfg.EndpointURL("userinfo"), JWKS: cfg.EndpointURL("jwks"),
 		DeviceAuthorization: cfg.EndpointURL("device_code"), EndSession: cfg.EndpointURL("logout"),
+		Registration: registration,
 	})
 	if e != nil {
 		return h.writeOAuthError(c, e, false)

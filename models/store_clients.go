@@ -24,7 +24,8 @@ type ClientFilter struct {
 var clientColumns = []string{"secret_hash", "secret_hint", "name", "description", "icon", "homepage",
 	"redirect_uris", "grant_types", "scopes", "public", "owner_id", "secret_rotated_at",
 	"post_logout_redirect_uris", "backchannel_logout_uri", "backchannel_logout_session_required",
-	"frontchannel_logout_uri", "frontchannel_logout_session_required", "refresh_token_reuse_seconds", "updated_at"}
+	"frontchannel_logout_uri", "frontchannel_logout_session_required", "refresh_token_reuse_seconds", "updated_at",
+	"registration", "registration_token_hash", "client_metadata"}
 
 func (c *Client) normalize() {
 	c.RedirectURIs = nonNil(c.RedirectURIs)

@@ -626,7 +626,8 @@ type UpdateStore interface {
 // meanwhile counts). also, when not nil, makes the caller's further
 // changes in that update (new credentials). It returns the client as it
 // was. Problems come back as Errors with ErrInvalid, and nothing is saved;
-// an unknown client is store.ErrNotFound.
+// an unknown client is store.ErrNotFound, one that registered itself
+// ErrSelfRegistered.
 func Update(ctx context.Context, st UpdateStore, actor Actor, clientID string, in Input, also func(x *models.Client)) (before Input, errs Errors, err error) {
 	before, _, errs, err = Edit(ctx, st, actor, clientID, func(x *Input) { *x = in }, also)
 	return before, errs, err
@@ -640,13 +641,16 @@ func Update(ctx context.Context, st UpdateStore, actor Actor, clientID string, i
 // checked, and also applied. It returns the client as it was and as it
 // is now (both normalized, for Changes). Problems come back as Errors
 // with ErrInvalid, and nothing is saved; an unknown client is
-// store.ErrNotFound.
+// store.ErrNotFound, one that registered itself ErrSelfRegistered.
 func Edit(ctx context.Context, st UpdateStore, actor Actor, clientID string, edit func(in *Input), also func(x *models.Client)) (before, after Input, errs Errors, err error) {
 	scopes, err := st.ListScopes(ctx)
 	if err != nil {
 		return before, after, nil, err
 	}
 	err = st.UpdateClient(ctx, clientID, func(x *models.Client) error {
+		if x.Registration == models.ClientRegisteredDynamic {
+			return ErrSelfRegistered
+		}
 		before = FromClient(x)
 		before.Normalize()
 		after = FromClient(x)

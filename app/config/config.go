@@ -43,6 +43,10 @@ var DefaultPaths = map[string]string{
 	"device_code": "/device/code",
 	"verify":      "/verify",
 	"logout":      "/logout",
+	// register is dynamic client registration (RFC 7591); its subtree,
+	// register/{client_id}, is the client configuration endpoint (RFC
+	// 7592).
+	"register": "/register",
 }
 
 // EmptyPrefixLogoutPath is the end-session endpoint's default path when
@@ -318,9 +322,13 @@ func validate(r raw, prefix string, paths map[string]string) (*Config, error) {
 	}
 
 	// Endpoints must not shadow the pages or other fixed paths (matters
-	// when the prefix is empty).
+	// when the prefix is empty), nor sit in the registration endpoint's
+	// subtree ({P}/register/{client_id}).
 	for _, n := range names {
 		full := prefix + cfg.OAuthPaths[n]
+		if reg := prefix + cfg.OAuthPaths["register"]; n != "register" && strings.HasPrefix(full, reg+"/") {
+			add("oauth endpoint %s at %q is below the registration endpoint %s, whose subtree is its clients' configuration endpoints", n, full, reg)
+		}
 		for _, r := range reservedPaths {
 			if full == r || strings.HasPrefix(full, r+"/") {
 				add("oauth endpoint %s at %q collides with Gatehouse's own %s", n, full, r)

@@ -238,6 +238,39 @@ func TestEndpointsMustNotShadowPages(t *testing.T) {
 	}
 }
 
+// TestRegisterEndpointPath: the registration endpoint (RFC 7591) is
+// {P}/register by default, may move like the others, must not shadow a
+// page, and no endpoint may sit in its subtree ({P}/register/{client_id}).
+func TestRegisterEndpointPath(t *testing.T) {
+	t.Parallel()
+	cfg, err := load(t, nil, sqliteEnv(t))
+	if err != nil || cfg.Endpoint("register") != "/oauth/register" || cfg.EndpointURL("register") != "http://localhost:8080/oauth/register" {
+		t.Fatalf("default: %q (%v)", cfg.Endpoint("register"), err)
+	}
+	f := filepath.Join(t.TempDir(), "g.yaml")
+	os.WriteFile(f, []byte("oauth:\n  prefix: \"\"\n  paths: {device_code: /device-authorization}\n"), 0o600)
+	if cfg, err = load(t, []string{"--config", f}, sqliteEnv(t)); err != nil || cfg.Endpoint("register") != "/register" {
+		t.Fatalf("without a prefix: %q (%v)", cfg.Endpoint("register"), err)
+	}
+	os.WriteFile(f, []byte("oauth:\n  paths: {register: /clients/register}\n"), 0o600)
+	if cfg, err = load(t, []string{"--config", f}, sqliteEnv(t)); err != nil || cfg.Endpoint("register") != "/oauth/clients/register" {
+		t.Fatalf("moved: %q (%v)", cfg.Endpoint("register"), err)
+	}
+	for _, yaml := range []string{
+		"oauth:\n  prefix: \"\"\n  paths: {device_code: /device-authorization, register: /dashboard/register}\n",
+		"oauth:\n  prefix: \"\"\n  paths: {device_code: /device-authorization, register: /api}\n",
+	} {
+		os.WriteFile(f, []byte(yaml), 0o600)
+		if _, err := load(t, []string{"--config", f}, sqliteEnv(t)); err == nil || !strings.Contains(err.Error(), "collides") {
+			t.Errorf("%q accepted: %v", yaml, err)
+		}
+	}
+	os.WriteFile(f, []byte("oauth:\n  paths: {token: /register/token}\n"), 0o600)
+	if _, err := load(t, []string{"--config", f}, sqliteEnv(t)); err == nil || !strings.Contains(err.Error(), "below the registration endpoint") {
+		t.Errorf("token endpoint below the registration endpoint accepted: %v", err)
+	}
+}
+
 // TestKeySecret checks the key-encryption secret: flags > env > file >
 // empty default, a short secret refused without showing it, and the value
 // hidden from fmt and log/slog.

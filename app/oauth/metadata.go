@@ -9,6 +9,10 @@ import (
 // configuration may move each one).
 type Endpoints struct {
 	Authorization, Token, Revocation, Introspection, UserInfo, JWKS, DeviceAuthorization, EndSession string
+	// Registration is the dynamic client registration endpoint (RFC 7591),
+	// "" while the dynamic_registration setting is off: the caller, which
+	// reads the settings, decides.
+	Registration string
 }
 
 // Metadata is the discovery document (OpenID Connect Discovery §3,
@@ -42,7 +46,10 @@ type Metadata struct {
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	// Logout: RP-Initiated (end_session_endpoint), Back-Channel and
 	// Front-Channel Logout 1.0, each with the session ID (sid).
-	EndSessionEndpoint                 string `json:"end_session_endpoint,omitempty"`
+	EndSessionEndpoint string `json:"end_session_endpoint,omitempty"`
+	// RegistrationEndpoint is advertised while dynamic registration is on
+	// (RFC 8414 §2, RFC 7591 §3).
+	RegistrationEndpoint               string `json:"registration_endpoint,omitempty"`
 	BackchannelLogoutSupported         bool   `json:"backchannel_logout_supported"`
 	BackchannelLogoutSessionSupported  bool   `json:"backchannel_logout_session_supported"`
 	FrontchannelLogoutSupported        bool   `json:"frontchannel_logout_supported"`
@@ -77,9 +84,12 @@ func (s *Server) Metadata(ctx context.Context, ep Endpoints) (*Metadata, error) 
 		JWKSURI: ep.JWKS, RevocationEndpoint: ep.Revocation, IntrospectionEndpoint: ep.Introspection,
 		ScopesSupported: ids, ResponseTypesSupported: responseTypes, ResponseModesSupported: []string{ModeQuery, ModeFragment}, GrantTypesSupported: grants,
 		SubjectTypesSupported: []string{"public"},
+		RegistrationEndpoint:  ep.Registration,
 		// ID tokens are always RS256 (clients cannot register another
 		// algorithm), whatever other keys the JWKS publishes.
-		IDTokenSigningAlgValuesSupported:          []string{"RS256"},
+		IDTokenSigningAlgValuesSupported: []string{"RS256"},
+		// none is always listed: public clients (PKCE), and the MCP
+		// clients that register themselves as such, look for it.
 		TokenEndpointAuthMethodsSupported:         []string{AuthSecretBasic, AuthSecretPost, AuthNone},
 		RevocationEndpointAuthMethodsSupported:    []string{AuthSecretBasic, AuthSecretPost, AuthNone},
 		IntrospectionEndpointAuthMethodsSupported: []string{AuthSecretBasic, AuthSecretPost},

@@ -75,6 +75,10 @@ var AuditActionGroups = []AuditActionGroup{
 		{"client.updated", "Client changed"},
 		{"client.secret_rotated", "Client secret rotated"},
 		{"client.deleted", "Client deleted"},
+		{"client.registered", "Client registered itself"},
+		{"client.registration_updated", "Client changed its registration"},
+		{"client.promoted", "Self-registered client promoted"},
+		{"client.registration_token_created", "Initial access token created"},
 	}},
 	{"Scopes", "scope.*", "All scope events", []AuditAction{
 		{"scope.created", "Scope created"},

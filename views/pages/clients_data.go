@@ -25,7 +25,30 @@ type ClientListData struct {
 	// AnyClients is false when the user has no client at all (not just
 	// none matching the search): the empty state invites them to create one.
 	AnyClients bool
+	// Registration is what admins see of dynamic client registration
+	// (nil for developers).
+	Registration *RegistrationPanel
 }
+
+// RegistrationPanel is the clients list's panel about dynamic client
+// registration (RFC 7591), for admins: the setting in force and the
+// initial access token button.
+type RegistrationPanel struct {
+	// Mode is the dynamic_registration setting: off, token or open.
+	Mode string
+	// EndpointURL is the registration endpoint.
+	EndpointURL string
+	// NewToken is an initial access token made by the previous request,
+	// shown this once, valid until NewTokenExpires.
+	NewToken        string
+	NewTokenExpires time.Time
+	// SettingsURL is where the setting is changed.
+	SettingsURL string
+}
+
+// InitialTokenLifetimes are the choices of the initial access token
+// button: value (a duration) and label.
+var InitialTokenLifetimes = [][2]string{{"1h", "1 hour"}, {"24h", "24 hours"}, {"168h", "7 days"}, {"720h", "30 days"}}
 
 // ClientRow is one client in the list.
 type ClientRow struct {
@@ -279,10 +302,18 @@ type ClientDetailData struct {
 	Form         ClientForm
 	// Registration says how the client came to be (RegistrationLabel);
 	// MetadataExpiresAt is when a metadata document client's document is
-	// fetched again.
+	// fetched again. A client that registered itself (RegistrationDynamic)
+	// manages its own metadata: the page offers admins to promote it
+	// instead of the edit form.
 	Registration      string
 	MetadataExpiresAt *time.Time
+	// CanPromote shows the promote form (admins).
+	CanPromote bool
 }
+
+// SelfRegistered reports whether the client registered itself and still
+// manages its own metadata (RFC 7592).
+func (d ClientDetailData) SelfRegistered() bool { return d.Registration == RegistrationDynamic }
 
 // ClientDeleteData is the confirmation page before deleting a client.
 type ClientDeleteData struct {
