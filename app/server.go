@@ -178,6 +178,10 @@ func (s *Server) isAPIPath(path string) bool {
 				return true
 			}
 		}
+		// ... and the registration management URLs under {P}/register/.
+		if strings.HasPrefix(path, s.Config.Endpoint("register")+"/") {
+			return true
+		}
 	}
 	for _, prefix := range []string{"/api/", "/.well-known/", "/healthz", "/readyz", "/metrics"} {
 		if strings.HasPrefix(path, prefix) {

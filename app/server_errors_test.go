@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/app/config"
 )
 
 // securityHeaderNames are the headers securityHeaders puts on every
@@ -75,6 +77,26 @@ func TestEarlyErrorsCarrySecurityHeaders(t *testing.T) {
 			if got, want := res.Header.Get(k), page.Header.Get(k); got != want || want == "" {
 				t.Errorf("%s: %s = %q, want %q", c.name, k, got, want)
 			}
+		}
+	}
+}
+
+// Without a prefix, the OAuth endpoints and the registration management
+// URLs under {P}/register/ answer errors in JSON; pages do not.
+func TestAPIPathsWithoutPrefix(t *testing.T) {
+	t.Parallel()
+	paths := map[string]string{}
+	for name, p := range config.DefaultPaths {
+		paths[name] = p
+	}
+	paths["logout"] = config.EmptyPrefixLogoutPath
+	s := &Server{Config: &config.Config{OAuthPrefix: "", OAuthPaths: paths}}
+	for path, want := range map[string]bool{
+		"/token": true, "/register": true, "/register/abc": true, "/authorize": false,
+		"/dashboard": false, "/registered": false, "/api/user": true, "/.well-known/oauth-protected-resource": true,
+	} {
+		if got := s.isAPIPath(path); got != want {
+			t.Errorf("isAPIPath(%q) = %v, want %v", path, got, want)
 		}
 	}
 }
