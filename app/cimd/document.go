@@ -227,14 +227,15 @@ func ParseDocument(clientID string, body []byte) (*Document, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Grant types Gatehouse does not give such clients are left out
+		// (the draft leaves grant policy to the server): VS Code's
+		// document lists the device flow besides the code flow.
 		var out []string
 		for _, g := range gts {
-			if g != oauth.GrantAuthorizationCode && g != oauth.GrantRefreshToken {
-				return nil, refused("grant type %q is not allowed for a metadata document client (only authorization_code and refresh_token)", truncate(g, 60))
+			if !contains(allowedGrantTypes, g) || contains(out, g) {
+				continue
 			}
-			if !contains(out, g) {
-				out = append(out, g)
-			}
+			out = append(out, g)
 		}
 		if !contains(out, oauth.GrantAuthorizationCode) {
 			return nil, refused("grant_types must include authorization_code")
@@ -265,6 +266,10 @@ func ParseDocument(clientID string, body []byte) (*Document, error) {
 	}
 	return doc, nil
 }
+
+// allowedGrantTypes are the grant types a metadata document client may
+// have: those of a self-registered client.
+var allowedGrantTypes = []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken, oauth.GrantDeviceCode}
 
 func present(raw json.RawMessage) bool {
 	return len(raw) > 0 && !bytes.Equal(bytes.TrimSpace(raw), []byte("null"))

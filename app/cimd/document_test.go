@@ -77,6 +77,13 @@ func TestParseDocument(t *testing.T) {
 		len(d.RedirectURIs) != 3 || len(d.GrantTypes) != 1 || d.Extra["tos_uri"] != "https://app.example.com/tos" {
 		t.Errorf("document = %+v", d)
 	}
+	// VS Code's document lists the device flow too; grant types a
+	// metadata document client may not have are left out, not refused.
+	d, err = ParseDocument(testID, doc(map[string]any{"grant_types": []string{"authorization_code", "refresh_token",
+		"urn:ietf:params:oauth:grant-type:device_code", "client_credentials", "implicit", "authorization_code"}}))
+	if err != nil || strings.Join(d.GrantTypes, " ") != "authorization_code refresh_token urn:ietf:params:oauth:grant-type:device_code" {
+		t.Errorf("grant types: %+v, %v", d, err)
+	}
 	// Defaults: both grants; the host as the name.
 	d, err = ParseDocument(testID, doc(map[string]any{"client_name": nil}))
 	if err != nil || d.Name != "app.example.com" || len(d.GrantTypes) != 2 {
@@ -105,7 +112,6 @@ func TestParseDocument(t *testing.T) {
 		"odd method":          {doc(map[string]any{"token_endpoint_auth_method": "tls_client_auth"}), "not supported"},
 		"client_secret":       {doc(map[string]any{"client_secret": "s3cret"}), "client_secret"},
 		"secret expiry":       {doc(map[string]any{"client_secret_expires_at": 0}), "client_secret"},
-		"client_credentials":  {doc(map[string]any{"grant_types": []string{"authorization_code", "client_credentials"}}), "client_credentials"},
 		"no code grant":       {doc(map[string]any{"grant_types": []string{"refresh_token"}}), "authorization_code"},
 		"implicit":            {doc(map[string]any{"response_types": []string{"token"}}), "only code"},
 		"http logo":           {doc(map[string]any{"logo_uri": "http://app.example.com/logo.png"}), "logo_uri"},

@@ -25,17 +25,13 @@ const (
 	MinCacheAge     = 5 * time.Minute
 	MaxCacheAge     = 24 * time.Hour
 	DefaultCacheAge = time.Hour
-	// StaleGrace is how long past its expiry a stored document is still
-	// used while its URL cannot be reached (network error, timeout, 5xx):
-	// a short outage of the client's site does not break its users, and
-	// a document that can no longer be fetched stops being trusted soon
-	// after. A document that answers but is refused (4xx, invalid) is
-	// never used again.
-	StaleGrace = 10 * time.Minute
-	// FailureMemory is how long a failed fetch is remembered by one
+	// FailureMemory is how long a fetch that failed for a transient
+	// reason (network error, timeout, 5xx, 429) is remembered by one
 	// instance before the URL is tried again, so that a client whose
 	// document is down (or an attacker's URL) costs one fetch per URL per
-	// FailureMemory, not one per request.
+	// FailureMemory, not one per request. A document that answered but
+	// was refused is not remembered (the draft forbids caching invalid
+	// documents): once fixed, it works on the next request.
 	FailureMemory = 10 * time.Second
 	// FetchTimeout bounds one fetch, connection included.
 	FetchTimeout = 5 * time.Second
@@ -169,14 +165,11 @@ func (r *Resolver) GetClient(ctx context.Context, clientID string, next func(con
 	}
 	c, err := r.refresh(ctx, clientID)
 	if err != nil {
+		// An expired document that cannot be fetched again is not used
+		// (the draft: the server SHOULD abort the request).
 		var re *RefusedError
 		if !errors.As(err, &re) {
 			return nil, err
-		}
-		if re.Transient && row != nil && row.MetadataExpiresAt != nil && now.Before(row.MetadataExpiresAt.Add(StaleGrace)) {
-			r.o.Log.Warn("client metadata document unreachable; using the stored one within its grace",
-				"client_id", clientID, "reason", re.Reason, "expired_at", row.MetadataExpiresAt)
-			return models.OAuthClient(row), nil
 		}
 		return nil, refusal(re)
 	}
@@ -242,7 +235,7 @@ func (r *Resolver) refresh(ctx context.Context, clientID string) (*models.Client
 	r.mu.Lock()
 	delete(r.inflight, clientID)
 	var re *RefusedError
-	if errors.As(c.err, &re) {
+	if errors.As(c.err, &re) && re.Transient {
 		if len(r.failures) >= maxFailures {
 			clear(r.failures)
 		}
