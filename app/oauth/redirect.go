@@ -13,7 +13,8 @@ import (
 // the client registered. With exact set (require_exact_redirect_uri), the
 // strings must be equal (RFC 6749 §3.1.2.3), except that for a registered
 // loopback IP literal (http://127.0.0.1, http://[::1]) any port is accepted
-// (RFC 8252 §7.3). With exact unset, the same scheme, host and port and a
+// (RFC 8252 §7.3), and so is for http://localhost registered without a
+// port. With exact unset, the same scheme, host and port and a
 // path at or below a registered path also match.
 func MatchRedirectURI(registered []string, requested string, exact bool) bool {
 	if requested == "" || len(requested) > maxRedirectURILength || strings.Contains(requested, "#") {
@@ -45,15 +46,20 @@ func MatchRedirectURI(registered []string, requested string, exact bool) bool {
 	return false
 }
 
-// loopbackMatch: registered is http on a loopback IP literal; requested
-// differs at most in the port.
+// loopbackMatch: registered is http on a loopback IP literal, or on
+// localhost without a port; requested differs at most in the port.
+// localhost is a name (RFC 8252 §8.3 prefers the literals), but native and
+// MCP clients such as Claude Code register http://localhost/callback and
+// listen on a port chosen at run time; a registered port keeps the exact
+// match.
 func loopbackMatch(reg, req *url.URL) bool {
 	if reg.Scheme != "http" || req.Scheme != "http" {
 		return false
 	}
-	ip := net.ParseIP(reg.Hostname())
-	if ip == nil || !ip.IsLoopback() {
-		return false
+	if ip := net.ParseIP(reg.Hostname()); ip == nil || !ip.IsLoopback() {
+		if !strings.EqualFold(reg.Host, "localhost") {
+			return false
+		}
 	}
 	if reg.Hostname() != req.Hostname() {
 		return false

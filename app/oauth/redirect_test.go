@@ -6,7 +6,7 @@ import "testing"
 // relaxed prefix match only when require_exact_redirect_uri is off.
 func TestRule06_RedirectURIMatching(t *testing.T) {
 	t.Parallel()
-	reg := []string{"https://app.example.com/cb", "http://127.0.0.1/native", "http://[::1]:9/v6", "http://localhost:3000/dev"}
+	reg := []string{"https://app.example.com/cb", "http://127.0.0.1/native", "http://[::1]:9/v6", "http://localhost:3000/dev", "http://localhost/callback"}
 	cases := []struct {
 		uri          string
 		exact, loose bool
@@ -30,6 +30,14 @@ func TestRule06_RedirectURIMatching(t *testing.T) {
 		{"http://[::1]:4000/v6", true, true},
 		{"http://localhost:4000/dev", false, false}, // localhost is a name, not a loopback literal
 		{"http://localhost:3000/dev", true, true},
+		// localhost registered without a port: any port (Claude Code), the
+		// same path and query only.
+		{"http://localhost:58135/callback", true, true},
+		{"http://LOCALHOST:58135/callback", false, false},
+		{"http://localhost:58135/callback/x", false, false},
+		{"http://localhost:58135/other", false, false},
+		{"https://localhost:58135/callback", false, false},
+		{"http://localhost.evil.com:58135/callback", false, false},
 		{"", false, false},
 		// Relaxed matching refuses what could climb out of the
 		// registered path on the client's server: ";" path parameters,
