@@ -238,15 +238,20 @@ func TestVerifyResourceAudience(t *testing.T) {
 		if r := f.verifyAt("/oauth/verify", "POST", "/mcp", otherToken); r.StatusCode != http.StatusOK || r.Header.Get("X-Gatehouse-Resource") != "" {
 			t.Errorf("no resource named: %d %v", r.StatusCode, r.Header)
 		}
-		// A token without an audience (issued before resources existed)
-		// passes; introspection says it is for this server.
+		// A token without an audience (issued before resources existed, or
+		// for scopes in no resource) is refused where a resource is named
+		// (the check is new there: the MCP spec's MUST), and passes where
+		// none is; introspection says it is for this server.
 		filesToken := seedLegacyToken(t, f, "files.write")
 		if in := f.introspect(filesToken); in["aud"] != "http://localhost:8080" {
 			t.Errorf("files.write token aud %v", in["aud"])
 		}
-		if r := f.verifyAt("/oauth/verify", "PUT", "/files/a", filesToken, "X-Gatehouse-Resource", mcpResource); r.StatusCode != http.StatusOK ||
-			r.Header.Get("X-Gatehouse-Audience") != "" {
-			t.Errorf("token without an audience: %d %v", r.StatusCode, r.Header)
+		if r := f.verifyAt("/oauth/verify", "PUT", "/files/a", filesToken, "X-Gatehouse-Resource", mcpResource); r.StatusCode != http.StatusUnauthorized ||
+			!strings.Contains(r.Header.Get("WWW-Authenticate"), `error="invalid_token"`) || !strings.Contains(r.Header.Get("WWW-Authenticate"), "resource_metadata=") {
+			t.Errorf("token without an audience at a named resource: %d %v", r.StatusCode, r.Header)
+		}
+		if r := f.verifyAt("/oauth/verify", "PUT", "/files/a", filesToken); r.StatusCode != http.StatusOK || r.Header.Get("X-Gatehouse-Audience") != "" {
+			t.Errorf("token without an audience, no resource named: %d %v", r.StatusCode, r.Header)
 		}
 		// Misconfigured proxies.
 		for name, tc := range map[string]struct {

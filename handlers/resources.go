@@ -78,13 +78,13 @@ func quoteSafe(s string) string {
 // see oauth.CheckAudience) and that a granted scope guards method on
 // path. query holds the request's query parameters (for the access_token
 // form while allowed).
-func (h *Handlers) checkBearer(c *fiber.Ctx, audience, method, path string, query url.Values) (*oauth.Access, error) {
+func (h *Handlers) checkBearer(c *fiber.Ctx, audience string, acceptNoAudience bool, method, path string, query url.Values) (*oauth.Access, error) {
 	a, err := h.bearerAccess(c, query)
 	if a == nil {
 		return nil, err
 	}
 	if audience != "" {
-		if err := oauth.CheckAudience(a.Token, audience); err != nil {
+		if err := oauth.CheckAudience(a.Token, audience, acceptNoAudience); err != nil {
 			return nil, h.bearerChallenge(c, err)
 		}
 	}
@@ -133,7 +133,9 @@ func (h *Handlers) RequireToken(c *fiber.Ctx) error {
 	builtin := oauth.BuiltinResource(h.Config.Issuer).URI
 	c.Locals(localResourceMetadata, oauth.ProtectedResourceMetadataURL(builtin))
 	query, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
-	a, err := h.checkBearer(c, builtin, c.Method(), c.Path(), query)
+	// Tokens without an audience (issued before resources existed) keep
+	// working here.
+	a, err := h.checkBearer(c, builtin, true, c.Method(), c.Path(), query)
 	if a == nil {
 		return err
 	}
@@ -199,7 +201,8 @@ func (h *Handlers) Verify(c *fiber.Ctx) error {
 	if i := strings.IndexByte(uri, '?'); i >= 0 {
 		query, _ = url.ParseQuery(uri[i+1:])
 	}
-	a, err := h.checkBearer(c, resource, method, uri, query)
+	// A named resource is a new configuration: a token must be for it.
+	a, err := h.checkBearer(c, resource, false, method, uri, query)
 	if a == nil {
 		return err
 	}

@@ -228,10 +228,19 @@ func (s *Server) narrowAudience(ctx context.Context, granted, requested []string
 // resource (a canonical URI) with invalid_token (RFC 6750 §3.1: a token
 // for another resource is not valid here). A token with an empty
 // audience (issued before resources existed, or for scopes in no
-// resource) is accepted, as before.
-func CheckAudience(t *Token, resource string) error {
-	if len(t.Audience) == 0 || slices.Contains(t.Audience, resource) {
+// resource) is accepted only with acceptNone: where tokens of the previous
+// release must keep working (/api/user), not where the check is new (a
+// route {P}/verify is told is a resource; the MCP authorization spec:
+// servers MUST reject tokens that do not name them in their audience).
+func CheckAudience(t *Token, resource string, acceptNone bool) error {
+	if slices.Contains(t.Audience, resource) {
 		return nil
+	}
+	if len(t.Audience) == 0 {
+		if acceptNone {
+			return nil
+		}
+		return ErrInvalidToken.WithDescription("the access token was not issued for a resource; this one (%s) needs a token requested with resource=%s", truncate(resource, 200), truncate(resource, 200))
 	}
 	return ErrInvalidToken.WithDescription("the access token was issued for another resource: its audience does not include %s", truncate(resource, 200))
 }

@@ -410,8 +410,9 @@ func TestRule42_JWTAndIntrospectionAudience(t *testing.T) {
 }
 
 // CheckAudience: a token is for a resource when its audience includes it;
-// a token without an audience is for any (tokens of the previous
-// release keep working); otherwise invalid_token.
+// a token without an audience is for any where tokens of the previous
+// release must keep working, for none where the check is strict;
+// otherwise invalid_token.
 func TestCheckAudience(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -424,9 +425,14 @@ func TestCheckAudience(t *testing.T) {
 		{[]string{filesURI, mcpURI}, true, "one of several"},
 		{[]string{filesURI}, false, "another resource"},
 	} {
-		err := oauth.CheckAudience(&oauth.Token{Audience: tc.aud}, mcpURI)
+		err := oauth.CheckAudience(&oauth.Token{Audience: tc.aud}, mcpURI, true)
 		if tc.ok != (err == nil) || (err != nil && oauth.AsError(err).Code != "invalid_token") {
 			t.Errorf("%s: %v", tc.name, err)
+		}
+		// Strict (a {P}/verify resource): no audience is refused too.
+		err = oauth.CheckAudience(&oauth.Token{Audience: tc.aud}, mcpURI, false)
+		if (tc.ok && tc.aud != nil) != (err == nil) || (err != nil && oauth.AsError(err).Code != "invalid_token") {
+			t.Errorf("%s, strict: %v", tc.name, err)
 		}
 	}
 }
