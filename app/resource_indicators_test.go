@@ -304,8 +304,22 @@ func TestRule43_ProtectedResourceMetadata(t *testing.T) {
 			t.Errorf("registered resource on Gatehouse's origin: %d %v", r.StatusCode, m)
 		}
 		if r, m := get("mcp.example.com", "/.well-known/oauth-protected-resource/mcp"); r.StatusCode != http.StatusOK || m["resource"] != mcpResource ||
-			!slices.Equal(toStrings(m["scopes_supported"]), []string{"mcp.tools"}) {
-			t.Errorf("resource on its own origin: %d %v", r.StatusCode, m)
+			!slices.Equal(toStrings(m["scopes_supported"]), []string{"mcp.tools"}) || r.Header.Get("Vary") != "Host" {
+			t.Errorf("resource on its own origin: %d %v %v", r.StatusCode, m, r.Header)
+		}
+		// On a resource's origin, nothing but its resources (RFC 9728
+		// §3.3): not Gatehouse's API, not Gatehouse's resources.
+		for _, path := range []string{"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/tools"} {
+			if r, m := get("mcp.example.com", path); r.StatusCode != http.StatusNotFound {
+				t.Errorf("%s on the MCP server's origin: %d %v", path, r.StatusCode, m)
+			}
+		}
+		// X-Forwarded-Host, which any client can send, does not choose the
+		// origin (the answer is cacheable).
+		req := httptest.NewRequest(http.MethodGet, "http://mcp.example.com/.well-known/oauth-protected-resource/mcp", nil)
+		req.Header.Set("X-Forwarded-Host", "localhost:8080")
+		if r := f.send(req); r.StatusCode != http.StatusOK || !strings.Contains(r.body, `"resource":"`+mcpResource+`"`) {
+			t.Errorf("X-Forwarded-Host chose the origin: %d %s", r.StatusCode, r.body)
 		}
 		for _, path := range []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource/nothing",
 			"/.well-known/oauth-protected-resourcex"} {

@@ -13,9 +13,9 @@ import (
 // own API, the built-in resource {issuer}/api (also at the path-suffixed
 // address RFC 9728 §3.1 gives it, .../oauth-protected-resource/api), and
 // /.well-known/oauth-protected-resource/{path} a registered resource
-// whose URI has that path: on the origin the request was made to (a
-// proxy routing a resource origin's well-known path here keeps the Host),
-// else on Gatehouse's. Anything else is a JSON 404.
+// whose URI has that path on the origin the request was made to (a proxy
+// routing a resource origin's well-known path here keeps the Host).
+// Anything else is a JSON 404.
 func (h *Handlers) ProtectedResourceMetadata(c *fiber.Ctx) error {
 	suffix := strings.TrimPrefix(string(c.Request().URI().PathOriginal()), oauth.ProtectedResourceMetadataPath)
 	if q := c.Request().URI().QueryString(); len(q) > 0 {
@@ -24,7 +24,10 @@ func (h *Handlers) ProtectedResourceMetadata(c *fiber.Ctx) error {
 	if suffix != "" && suffix[0] != '/' && suffix[0] != '?' {
 		return h.resourceMetadataNotFound(c) // /.well-known/oauth-protected-resourceX
 	}
-	m, ok, err := h.OAuth.ResourceMetadata(c.UserContext(), c.Hostname(), suffix)
+	// The Host header itself: not X-Forwarded-Host, which any client
+	// can send (fiber's Hostname honours it), and the answer may be cached.
+	c.Vary(fiber.HeaderHost)
+	m, ok, err := h.OAuth.ResourceMetadata(c.UserContext(), string(c.Request().Host()), suffix)
 	if err != nil {
 		return h.writeOAuthError(c, err, false)
 	}

@@ -284,11 +284,12 @@ type ProtectedResourceMetadata struct {
 // (RFC 9728 §3.1) asked of host (the Host the client used, which a proxy
 // keeps when it routes the well-known path of a resource's origin to
 // Gatehouse). The suffix is the path (and query) of the resource; the
-// resource is the known one with that path on host, or else on the
-// issuer's origin. An empty suffix is a registered resource without a
-// path on host (another origin than the issuer's), otherwise the built-in
-// resource {issuer}/api, Gatehouse's own API. ok is false when no
-// resource matches.
+// resource is the known one with that path on host. On the issuer's
+// origin (or a host that is no resource's: Gatehouse under another name),
+// an empty suffix is the built-in resource {issuer}/api, Gatehouse's own
+// API (SPEC.md §7.3), and a path also finds a resource on the issuer's
+// origin; on a resource's origin, only that origin's resources. ok is
+// false when no resource matches.
 func (s *Server) ResourceMetadata(ctx context.Context, host, suffix string) (*ProtectedResourceMetadata, bool, error) {
 	all, err := s.Resources(ctx)
 	if err != nil {
@@ -306,8 +307,12 @@ func (s *Server) ResourceMetadata(ctx context.Context, host, suffix string) (*Pr
 	suffix = strings.TrimSuffix(path, "/") + query
 	host = strings.TrimSuffix(strings.TrimSuffix(strings.ToLower(host), ":443"), ":80")
 	var found, onIssuer *Resource
+	resourceHost := false // host is the origin of a resource not on Gatehouse's
 	for i := range all {
 		origin, rest := splitOrigin(all[i].URI)
+		if hostOf(origin) == host && origin != issuerOrigin {
+			resourceHost = true
+		}
 		if rest != suffix {
 			continue
 		}
@@ -318,12 +323,19 @@ func (s *Server) ResourceMetadata(ctx context.Context, host, suffix string) (*Pr
 			onIssuer = &all[i]
 		}
 	}
-	switch {
-	case suffix == "" && (found == nil || host == issuerHost):
-		// The bare well-known address on Gatehouse's origin: its own API.
-		found = &builtin
-	case found == nil:
-		found = onIssuer
+	// On the origin of a resource other than Gatehouse's (a proxy routes
+	// its well-known path here), only that origin's resources: a client
+	// checks that the resource named equals the address it asked (RFC 9728
+	// §3.3). Any other Host is Gatehouse's own origin under another name
+	// (an internal address, say).
+	if host == issuerHost || !resourceHost {
+		switch {
+		case suffix == "":
+			// The bare well-known address on Gatehouse's origin: its own API.
+			found = &builtin
+		default:
+			found = onIssuer
+		}
 	}
 	if found == nil {
 		return nil, false, nil

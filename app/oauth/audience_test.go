@@ -467,7 +467,9 @@ func TestRule43_ResourceMetadata(t *testing.T) {
 		{"gatehouse.test", "/tools", onIssuer.URI, []string{"tools.use"}},
 		{"tools.example", "/tools", sameOther.URI, nil},
 		{"TOOLS.example:443", "/tools/", sameOther.URI, nil},
-		{"elsewhere.example", "/tools", onIssuer.URI, []string{"tools.use"}}, // not on that host: Gatehouse's
+		{"elsewhere.example", "/tools", onIssuer.URI, []string{"tools.use"}}, // no resource's host: Gatehouse under another name
+		{"mcp.example", "/tools", "", nil},                                   // a resource's host: its resources only (RFC 9728 §3.3)
+		{"mcp.example", "", "", nil},
 		{"mcp.example", "/mcp", mcpURI, []string{"jobs.run", "mcp.tools"}},
 		{"gatehouse.test", "/mcp", "", nil}, // on another origin, asked on Gatehouse's
 		{"gatehouse.test", "/nothing", "", nil},
