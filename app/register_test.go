@@ -333,10 +333,11 @@ func TestRegisteredClientsCompleteTheCodeFlow(t *testing.T) {
 	if r.StatusCode != 200 || m["access_token"] == nil || m["refresh_token"] == nil {
 		t.Fatalf("public registered client: %d %s", r.StatusCode, r.body)
 	}
-	// Without PKCE, refused as for any public client.
+	// Without PKCE, refused as for any public client; being unverified,
+	// on the error page, not redirected (no open redirector).
 	noPKCE := f.authorize(url.Values{"response_type": {"code"}, "client_id": {pub["client_id"].(string)}, "redirect_uri": {redirect}, "state": {"s"}})
-	if q := redirectParams(t, noPKCE, false); q.Get("error") == "" {
-		t.Errorf("public registered client without PKCE: %v", q)
+	if noPKCE.StatusCode != http.StatusBadRequest || noPKCE.Header.Get("Location") != "" || !strings.Contains(noPKCE.body, "PKCE") {
+		t.Errorf("public registered client without PKCE: %d %v", noPKCE.StatusCode, noPKCE.Header)
 	}
 
 	code = f.code(url.Values{"response_type": {"code"}, "client_id": {conf["client_id"].(string)}, "redirect_uri": {"https://app.example/cb"},

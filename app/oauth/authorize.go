@@ -158,7 +158,7 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 		req.ResponseMode = ModeFragment
 	}
 	req.State = params.Get("state")
-	fail := func(e error) error { return req.Fail(e) }
+	fail := func(e error) error { return req.failBeforeConsent(e) }
 	switch m := params.Get("response_mode"); m {
 	case "":
 	case ModeQuery:
@@ -328,7 +328,7 @@ type Visitor struct {
 func (s *Server) Decide(ctx context.Context, r *AuthorizeRequest, v Visitor) (Next, string, error) {
 	if r.NeedsLogin(v.User != nil, v.AuthTime, v.Started, s.now()) {
 		if r.PromptNone {
-			return NextRedirect, s.ErrorLocation(r.Fail(ErrLoginRequired.WithDescription("the user is not signed in"))), nil
+			return s.answerBeforeConsent(r, ErrLoginRequired.WithDescription("the user is not signed in"))
 		}
 		return NextLogin, "", nil
 	}
@@ -344,9 +344,34 @@ func (s *Server) Decide(ctx context.Context, r *AuthorizeRequest, v Visitor) (Ne
 		return NextRedirect, loc, nil
 	}
 	if r.PromptNone {
-		return NextRedirect, s.ErrorLocation(r.Fail(ErrConsentRequired.WithDescription("the user has not approved this application"))), nil
+		return s.answerBeforeConsent(r, ErrConsentRequired.WithDescription("the user has not approved this application"))
 	}
 	return NextConsent, "", nil
+}
+
+// answerBeforeConsent is Decide's answer for prompt=none when the user
+// must sign in or approve: a redirect to the client, or for an unverified
+// client the error page (failBeforeConsent).
+func (s *Server) answerBeforeConsent(r *AuthorizeRequest, err error) (Next, string, error) {
+	ae := r.failBeforeConsent(err)
+	if !ae.Redirect {
+		return 0, "", ae
+	}
+	return NextRedirect, s.ErrorLocation(ae), nil
+}
+
+// failBeforeConsent is Fail for errors found before the user took part:
+// for an unverified client (a Client ID Metadata Document or a dynamic
+// registration, whose redirect URIs anyone can choose) they are shown on
+// Gatehouse's error page, not redirected, so that the authorization
+// endpoint is no open redirector (RFC 9700 §4.11.2). Once the user has
+// seen the consent screen, a denial goes back to the client as usual.
+func (r *AuthorizeRequest) failBeforeConsent(err error) *AuthorizeError {
+	ae := r.Fail(err)
+	if r.Client != nil && r.Client.Unverified {
+		ae.Redirect = false
+	}
+	return ae
 }
 
 // Fail turns an error into the redirect the client receives.

@@ -860,3 +860,44 @@ func TestHeadlessErrorJSON(t *testing.T) {
 		t.Errorf("empty state sent: %s", b)
 	}
 }
+
+// An unverified client (a metadata document or a dynamic registration:
+// anyone chooses its redirect URIs) gets the errors found before the user
+// took part on the error page, not redirected, so that the authorization
+// endpoint is no open redirector (RFC 9700 §4.11.2); prompt=none's
+// login_required and consent_required too. A verified client's go back.
+func TestUnverifiedClientErrorsAreNotRedirected(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	unverified, _ := f.c.Client(oauth.Client{Public: true, Unverified: true, RedirectURIs: []string{"https://evil.example/land"}})
+	verified, _ := f.c.Client(oauth.Client{Public: true, RedirectURIs: []string{"https://good.example/land"}})
+	for _, tc := range []struct {
+		client, redirect string
+		redirects        bool
+	}{{unverified, "https://evil.example/land", false}, {verified, "https://good.example/land", true}} {
+		pkce := []string{"code_challenge", oauthtest.VerifierChallenge, "code_challenge_method", "S256"}
+		for _, kv := range [][]string{{"response_type", "bogus"}, {"scope", "no.such.scope"}, {"resource", "https://unknown.example"}, {"code_challenge", ""}} {
+			_, err := f.c.Server.ParseAuthorizeRequest(ctx, oauthtest.AuthorizeParams(tc.client, tc.redirect, append(pkce, kv...)...))
+			var ae *oauth.AuthorizeError
+			if !errors.As(err, &ae) || ae.Redirect != tc.redirects {
+				t.Errorf("%s %v: %+v, want Redirect %v", tc.redirect, kv, err, tc.redirects)
+			}
+		}
+		for _, who := range []visitor{signedOut, signedInBefore} {
+			r, err := f.c.Server.ParseAuthorizeRequest(ctx, oauthtest.AuthorizeParams(tc.client, tc.redirect, append(pkce, "prompt", "none")...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			next, loc, err := f.c.Server.Decide(ctx, r, who.of(f))
+			var ae *oauth.AuthorizeError
+			if tc.redirects {
+				if err != nil || next != oauth.NextRedirect || !strings.HasPrefix(loc, tc.redirect+"?error=") {
+					t.Errorf("verified, prompt=none: %v %q %v", next, loc, err)
+				}
+			} else if !errors.As(err, &ae) || ae.Redirect || loc != "" {
+				t.Errorf("unverified, prompt=none: %v %q %v, want the error page", next, loc, err)
+			}
+		}
+	}
+}
