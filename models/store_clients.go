@@ -110,8 +110,28 @@ func (s *Store) UpdateClient(ctx context.Context, clientID string, fn func(*Clie
 		c.ID = old.ID
 		c.UpdatedAt = s.now()
 		c.normalize()
-		return wrapErr(tx.Model(c).Select(clientColumns).Updates(c).Error, entity)
+		if err := tx.Model(c).Select(clientColumns).Updates(c).Error; err != nil {
+			return wrapErr(err, entity)
+		}
+		return dropConsentsOnNewRedirect(tx, old, c)
 	})
+}
+
+// dropConsentsOnNewRedirect deletes the users' consents to a client that
+// described itself (dynamic registration, a metadata document) when its
+// redirect URIs gain one: whoever controls its metadata now must not
+// receive codes silently at an address the users never saw (remembered
+// consent and prompt=none would send them there).
+func dropConsentsOnNewRedirect(tx *gorm.DB, old, c *Client) error {
+	if old.Registration == ClientRegisteredByAdmin {
+		return nil
+	}
+	for _, u := range c.RedirectURIs {
+		if !slices.Contains(old.RedirectURIs, u) {
+			return wrapErr(tx.Where("client_id = ?", c.ClientID).Delete(&Consent{}).Error, fmt.Sprintf("consents of client %q", c.ClientID))
+		}
+	}
+	return nil
 }
 
 // DeleteClient deletes the client with that client ID together with its

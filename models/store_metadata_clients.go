@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -27,15 +28,25 @@ func (s *Store) UpsertMetadataClient(ctx context.Context, c *Client) (stored boo
 	c.UpdatedAt = s.now()
 	c.MetadataExpiresAt = tsp(c.MetadataExpiresAt)
 	c.normalize()
-	res := s.conn(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "client_id"}},
-		DoUpdates: clause.AssignmentColumns(metadataClientColumns),
-		Where: clause.Where{Exprs: []clause.Expression{
-			clause.Eq{Column: clause.Column{Table: "clients", Name: "registration"}, Value: ClientMetadataDocument},
-		}},
-	}).Create(c)
-	if res.Error != nil {
-		return false, wrapErr(res.Error, entity)
-	}
-	return res.RowsAffected > 0, nil
+	err = s.tx(ctx, func(tx *gorm.DB) error {
+		// The stored document, to see whether its redirect URIs grow.
+		var old Client
+		found := s.forUpdate(tx).Where("client_id = ?", c.ClientID).Take(&old).Error == nil
+		res := tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "client_id"}},
+			DoUpdates: clause.AssignmentColumns(metadataClientColumns),
+			Where: clause.Where{Exprs: []clause.Expression{
+				clause.Eq{Column: clause.Column{Table: "clients", Name: "registration"}, Value: ClientMetadataDocument},
+			}},
+		}).Create(c)
+		if res.Error != nil {
+			return wrapErr(res.Error, entity)
+		}
+		stored = res.RowsAffected > 0
+		if stored && found {
+			return dropConsentsOnNewRedirect(tx, &old, c)
+		}
+		return nil
+	})
+	return stored, err
 }
