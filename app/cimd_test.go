@@ -138,7 +138,7 @@ func TestRule45_ClientIDMetadataDocuments(t *testing.T) {
 }
 
 // Metadata advertises client_id_metadata_document_supported while the
-// setting is not off.
+// setting is any, or allowlist without dynamic registration.
 func TestClientIDMetadataDocumentSupportedMetadata(t *testing.T) {
 	t.Parallel()
 	f, _ := cimdFixture(t, "off")
@@ -160,6 +160,17 @@ func TestClientIDMetadataDocumentSupportedMetadata(t *testing.T) {
 		if v, _ := supported(); !v {
 			t.Errorf("%s: not advertised", mode)
 		}
+	}
+	// With an allowlist and dynamic registration on, clients off the list
+	// are sent to registration instead of a dead end; any stays advertised.
+	f.set("dynamic_registration", "open")
+	f.set("client_id_metadata_documents", "allowlist")
+	if v, _ := supported(); v {
+		t.Error("allowlist with dynamic registration: advertised")
+	}
+	f.set("client_id_metadata_documents", "any")
+	if v, _ := supported(); !v {
+		t.Error("any with dynamic registration: not advertised")
 	}
 }
 

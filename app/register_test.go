@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/app/store"
+	"github.com/gatehouse/gatehouse/handlers"
 	"github.com/gatehouse/gatehouse/models"
 )
 
@@ -355,15 +356,15 @@ func TestRegisteredClientsCompleteTheCodeFlow(t *testing.T) {
 	}
 }
 
-// Ten registration requests per address an hour, whatever their
-// outcome; the next gets 429 with Retry-After and stores nothing; other
+// handlers.RegistrationsPerAddress registration requests per address an
+// hour, whatever their outcome; the next gets 429 with Retry-After and stores nothing; other
 // addresses go on.
 func TestRegistrationThrottled(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, dbtest.SQLiteURL(t), throttleEnv(""))
 	h.setRegistration("open")
 	const ip = "192.0.2.44"
-	for i := range 10 {
+	for i := range handlers.RegistrationsPerAddress {
 		body, want := mcpRegistration, http.StatusCreated
 		if i%2 == 1 {
 			body, want = `{"redirect_uris": ["http://evil.example/cb"]}`, http.StatusBadRequest
@@ -375,7 +376,7 @@ func TestRegistrationThrottled(t *testing.T) {
 	before := h.countClients()
 	r, m := h.sendJSON(http.MethodPost, registerPath, mcpRegistration, xff(ip)...)
 	if r.StatusCode != http.StatusTooManyRequests || m["error"] == nil {
-		t.Fatalf("11th: %d %s", r.StatusCode, r.body)
+		t.Fatalf("one over the limit: %d %s", r.StatusCode, r.body)
 	}
 	if ra, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || ra < 3000 || ra > 3600 {
 		t.Errorf("Retry-After %q", r.Header.Get("Retry-After"))

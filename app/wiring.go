@@ -53,7 +53,7 @@ func newHandlers(cfg *config.Config, st *models.Store, log *slog.Logger) *handle
 		SignupThrottle: handlers.NewEveryAttemptLimiter(throttles, "signup"),
 		EmailThrottle:  handlers.NewEveryAttemptLimiter(throttles, "email_change"),
 		// Dynamic client registration (RFC 7591): 10 an hour per address.
-		RegisterThrottle: handlers.NewEveryAttemptLimiter(throttles, "register"),
+		RegisterThrottle: handlers.NewRegistrationLimiter(throttles),
 		Throttles:        throttles,
 		OAuth:            core,
 		Tokens:           &speculativeTokens{core: core, versions: versions, clientThrottle: clientThrottle},
@@ -121,7 +121,13 @@ func (p settingsPolicy) Policy(ctx context.Context) (oauth.Policy, error) {
 		AuthorizationCodeLifetime: v.AuthorizationCodeLifetime,
 		DeviceCodeLifetime:        v.DeviceCodeLifetime,
 		DevicePollInterval:        v.DevicePollInterval,
-		ClientIDMetadataDocuments: v.ClientIDMetadataDocuments == cimd.ModeAllowlist || v.ClientIDMetadataDocuments == cimd.ModeAny,
+		// Advertised unless it would send most clients to a dead end:
+		// MCP clients use a metadata document whenever the server says it
+		// supports them, so with an allowlist and dynamic registration on,
+		// clients off the list would never try registration (the draft's
+		// AS metadata section). Allowlisted hosts still work either way.
+		ClientIDMetadataDocuments: v.ClientIDMetadataDocuments == cimd.ModeAny ||
+			v.ClientIDMetadataDocuments == cimd.ModeAllowlist && v.DynamicRegistration == "off",
 	}, nil
 }
 

@@ -84,6 +84,21 @@ func NewEveryAttemptLimiter(st throttle.Store, scope string) *throttle.Limiter {
 	return l
 }
 
+// RegistrationsPerAddress is how many dynamic client registration
+// requests (RFC 7591) one address may make within an hour, whatever their
+// outcome: enough for the MCP clients of a hosted assistant, which register
+// from a few addresses again for each new connection, and a bound on
+// mass registration.
+const RegistrationsPerAddress = 60
+
+// NewRegistrationLimiter limits dynamic client registration requests:
+// RegistrationsPerAddress per address within an hour, counting every one.
+func NewRegistrationLimiter(st throttle.Store) *throttle.Limiter {
+	l := throttle.New(st, "register")
+	l.Window, l.PerAccount, l.PerAddress = time.Hour, RegistrationsPerAddress, RegistrationsPerAddress
+	return l
+}
+
 // base builds the layout data of a page.
 func (h *Handlers) base(c *fiber.Ctx, title, active string) views.Base {
 	sess := web.CurrentSession(c)

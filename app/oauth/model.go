@@ -233,8 +233,9 @@ type Policy struct {
 	AuthorizationCodeLifetime time.Duration
 	DeviceCodeLifetime        time.Duration
 	DevicePollInterval        time.Duration
-	// ClientIDMetadataDocuments: https URLs are accepted as client IDs
-	// (the setting client_id_metadata_documents is not off).
+	// ClientIDMetadataDocuments: the metadata advertises
+	// client_id_metadata_document_supported (the setting is any, or
+	// allowlist while dynamic registration is off).
 	ClientIDMetadataDocuments bool
 }
 
