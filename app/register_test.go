@@ -209,6 +209,10 @@ func TestRegistrationInitialAccessToken(t *testing.T) {
 			if r.StatusCode != http.StatusUnauthorized || m["error"] != "invalid_token" || !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer ") {
 				t.Errorf("%s: %d %s %q", name, r.StatusCode, r.body, r.Header.Get("WWW-Authenticate"))
 			}
+			// RFC 6750 §3.1: no error code in the challenge without credentials.
+			if named := strings.Contains(r.Header.Get("WWW-Authenticate"), "error="); named != (hdr != nil) {
+				t.Errorf("%s: challenge %q", name, r.Header.Get("WWW-Authenticate"))
+			}
 		}
 		// Bad metadata with the right token: 400, and the token still works.
 		if r, m := h.sendJSON(http.MethodPost, registerPath, `{"redirect_uris": ["http://evil.example/cb"]}`, bearer(tok)...); r.StatusCode != 400 || m["error"] != "invalid_redirect_uri" {

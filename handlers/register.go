@@ -65,9 +65,14 @@ func registrationIsOff(c *fiber.Ctx) error {
 }
 
 // invalidToken answers a missing or wrong initial or registration access
-// token: 401 invalid_token with a Bearer challenge (RFC 6750 §3).
+// token: 401 invalid_token with a Bearer challenge (RFC 6750 §3), which
+// names no error when the request sent no credentials (§3.1).
 func (h *Handlers) invalidToken(c *fiber.Ctx, description string) error {
-	c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gatehouse", error="invalid_token"`)
+	if c.Get(fiber.HeaderAuthorization) == "" {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gatehouse"`)
+	} else {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gatehouse", error="invalid_token"`)
+	}
 	return h.writeOAuthError(c, oauth.ErrInvalidToken.WithDescription("%s", description), false)
 }
 
