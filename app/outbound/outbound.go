@@ -319,6 +319,15 @@ func NonPublic(a netip.Addr) string {
 				return why + " (through 6to4)"
 			}
 		}
+		// Outside global unicast (2000::/3) nothing is public: this
+		// catches the deprecated IPv4-compatible form (::127.0.0.1) and
+		// SIIT (::ffff:0:0/96), which translators may route inside.
+		if !globalUnicast6.Contains(a) && !nat64.Contains(a) {
+			return "not global unicast"
+		}
 	}
 	return ""
 }
+
+// globalUnicast6 is IPv6's global unicast space (RFC 4291 §2.4).
+var globalUnicast6 = netip.MustParsePrefix("2000::/3")

@@ -60,6 +60,9 @@ func TestNonPublic(t *testing.T) {
 		"64:ff9b::a00:1":   "private (through NAT64)",   // 10.0.0.1
 		"64:ff9b::7f00:1":  "loopback (through NAT64)",  // 127.0.0.1
 		"2002:a9fe:a9fe::": "link-local (through 6to4)", // 169.254.169.254
+		"::127.0.0.1":      "not global unicast",        // IPv4-compatible
+		"::ffff:0:7f00:1":  "not global unicast",        // SIIT
+		"4000::1":          "not global unicast",
 	}
 	for s, want := range refused {
 		if got := NonPublic(netip.MustParseAddr(s)); got != want {
