@@ -99,6 +99,11 @@ func ParseClientIDURL(raw string) (*url.URL, error) {
 	if strings.Contains(raw, "#") {
 		return nil, refused("the client_id URL must not contain a fragment")
 	}
+	// The draft: SHOULD NOT contain a query. Refused, so that one document
+	// cannot be fetched (and stored) under endless client IDs.
+	if strings.Contains(raw, "?") {
+		return nil, refused("the client_id URL must not contain a query")
+	}
 	path := u.EscapedPath()
 	if path == "" || path == "/" {
 		return nil, refused("the client_id URL must have a path, such as https://app.example.com/oauth/client.json")

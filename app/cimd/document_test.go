@@ -17,7 +17,6 @@ func TestParseClientIDURL(t *testing.T) {
 	for _, ok := range []string{
 		"https://app.example.com/client.json",
 		"https://app.example.com:8443/oauth/client",
-		"https://app.example.com/c?v=1",
 	} {
 		if _, err := ParseClientIDURL(ok); err != nil {
 			t.Errorf("%s: %v", ok, err)
@@ -32,6 +31,8 @@ func TestParseClientIDURL(t *testing.T) {
 		"https://app.example.com/./client.json":               ". or ..",
 		"https://app.example.com/a/%2e%2e/c":                  ". or ..",
 		"https://app.example.com/client.json#x":               "fragment",
+		"https://app.example.com/c?v=1":                       "query",
+		"https://app.example.com/c?":                          "query",
 		"https://u:p@app.example.com/client.json":             "user name",
 		"https://u@app.example.com/client.json":               "user name",
 		"https:///client.json":                                "host",

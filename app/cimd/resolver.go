@@ -90,7 +90,14 @@ type Resolver struct {
 	mu       sync.Mutex
 	inflight map[string]*call
 	failures map[string]failure
+	// fetching bounds the fetches in flight at once (MaxConcurrentFetches):
+	// unauthenticated requests naming new URLs cannot tie up the server.
+	fetching chan struct{}
 }
+
+// MaxConcurrentFetches is how many documents one instance fetches at once;
+// a request that would start another is refused for now (transiently).
+const MaxConcurrentFetches = 16
 
 type call struct {
 	done chan struct{}
@@ -114,7 +121,7 @@ func NewResolver(o Options) *Resolver {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	return &Resolver{o: o, inflight: map[string]*call{}, failures: map[string]failure{}}
+	return &Resolver{o: o, inflight: map[string]*call{}, failures: map[string]failure{}, fetching: make(chan struct{}, MaxConcurrentFetches)}
 }
 
 // Model is an oauth.Model whose GetClient also knows the clients of Client
@@ -247,6 +254,12 @@ func (r *Resolver) refresh(ctx context.Context, clientID string) (*models.Client
 }
 
 func (r *Resolver) fetchAndStore(ctx context.Context, clientID string) (*models.Client, error) {
+	select {
+	case r.fetching <- struct{}{}:
+		defer func() { <-r.fetching }()
+	default:
+		return nil, &RefusedError{Reason: "too many metadata documents are being fetched at once; try again in a moment", Transient: true}
+	}
 	doc, age, err := r.Fetch(ctx, clientID)
 	if err != nil {
 		return nil, err

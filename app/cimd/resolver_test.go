@@ -416,3 +416,29 @@ func TestUpsertKeepsAdminClients(t *testing.T) {
 		}
 	})
 }
+
+// At most MaxConcurrentFetches documents are fetched at once by an
+// instance: one more is refused for now, without a fetch, and goes
+// through once a fetch ends.
+func TestConcurrentFetchesBounded(t *testing.T) {
+	t.Parallel()
+	d := newDocServer(t)
+	d.serve(nil, nil)
+	r := resolver(newMemStore(), ModeAny, *d.pool(), newClock())
+	for range MaxConcurrentFetches {
+		r.fetching <- struct{}{}
+	}
+	_, err := r.GetClient(t.Context(), d.id(), notFoundNext)
+	wantRefused(t, err, "too many")
+	if d.hits.Load() != 0 {
+		t.Fatalf("fetched beyond the bound: hits = %d", d.hits.Load())
+	}
+	<-r.fetching
+	// The refusal was transient: remembered for FailureMemory only.
+	r.mu.Lock()
+	clear(r.failures)
+	r.mu.Unlock()
+	if _, err := r.GetClient(t.Context(), d.id(), notFoundNext); err != nil {
+		t.Fatal(err)
+	}
+}
