@@ -234,9 +234,14 @@ func TestVerifyResourceAudience(t *testing.T) {
 		if r := f.verifyAt("/oauth/verify", "GET", "/other/x", otherToken, "X-Gatehouse-Resource", otherResource); r.StatusCode != http.StatusOK {
 			t.Errorf("token for the other API there: %d %s", r.StatusCode, r.body)
 		}
-		// Without a resource named, verify checks scopes only (as before).
-		if r := f.verifyAt("/oauth/verify", "POST", "/mcp", otherToken); r.StatusCode != http.StatusOK || r.Header.Get("X-Gatehouse-Resource") != "" {
+		// Without a resource named, verify checks scopes only (as before)...
+		if r := f.verifyAt("/oauth/verify", "POST", "/mcp", mcpToken); r.StatusCode != http.StatusOK || r.Header.Get("X-Gatehouse-Resource") != "" {
 			t.Errorf("no resource named: %d %v", r.StatusCode, r.Header)
+		}
+		// ... and the token narrowed to the other API no longer carries
+		// mcp.tools (RFC 8707 §2.2): refused there too.
+		if r := f.verifyAt("/oauth/verify", "POST", "/mcp", otherToken); r.StatusCode != http.StatusForbidden {
+			t.Errorf("narrowed token, no resource named: %d %v", r.StatusCode, r.Header)
 		}
 		// A token without an audience (issued before resources existed, or
 		// for scopes in no resource) is refused where a resource is named

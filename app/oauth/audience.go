@@ -153,6 +153,22 @@ func inResources(sc Scope, resources []string) bool {
 	return len(resources) == 0 || sc.Resource == "" || slices.Contains(resources, sc.Resource)
 }
 
+// scopeForAudience keeps of scope (space-separated) the scopes in no
+// resource and those of a resource in audience. all is listScopes's list.
+func scopeForAudience(all []Scope, scope string, audience []string) string {
+	res := make(map[string]string, len(all))
+	for _, sc := range all {
+		res[sc.ID] = sc.Resource
+	}
+	var out []string
+	for _, id := range strings.Fields(scope) {
+		if r := res[id]; r == "" || slices.Contains(audience, r) {
+			out = append(out, id)
+		}
+	}
+	return JoinScope(out)
+}
+
 // grantAudience is the audience of a grant of scopes: the requested
 // resources, or else the resources the scopes belong to (sorted, none
 // for scopes in no resource). all is listScopes's list.

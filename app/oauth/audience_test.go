@@ -236,6 +236,13 @@ func TestRule42_CodeExchangeNarrows(t *testing.T) {
 	}
 	wantAud(t, "narrowed access token", f.aud(resp.AccessToken), filesURI)
 	wantAud(t, "refresh token", f.aud(resp.RefreshToken), filesURI, mcpURI)
+	// The narrowed access token takes only its resource's scopes (and
+	// those of none) along; the refresh token keeps them all.
+	if resp.Scope != "files.read" || f.c.StoredToken(resp.AccessToken).Scope != "files.read" ||
+		f.c.StoredToken(resp.RefreshToken).Scope != "files.read mcp.tools" {
+		t.Errorf("narrowed scopes: response %q, access %q, refresh %q", resp.Scope,
+			f.c.StoredToken(resp.AccessToken).Scope, f.c.StoredToken(resp.RefreshToken).Scope)
+	}
 	// Repeated resource parameters are allowed (RFC 8707 §2).
 	if resp, err = f.exchange(f.code("mcp.tools files.read", mcpURI, filesURI), mcpURI, filesURI); err != nil {
 		t.Fatal(err)
@@ -280,6 +287,9 @@ func TestRule42_RefreshKeepsOrNarrowsTheAudience(t *testing.T) {
 	}
 	wantAud(t, "narrowing refresh: access", f.aud(resp.AccessToken), mcpURI)
 	wantAud(t, "narrowing refresh: refresh keeps the grant's", f.aud(resp.RefreshToken), filesURI, mcpURI)
+	if resp.Scope != "mcp.tools" || f.c.StoredToken(resp.RefreshToken).Scope != "files.read mcp.tools" {
+		t.Errorf("narrowing refresh scopes: response %q, refresh %q", resp.Scope, f.c.StoredToken(resp.RefreshToken).Scope)
+	}
 	// ... so that the next refresh may name the other one.
 	rt = resp.RefreshToken
 	if resp, err = refresh(rt, filesURI); err != nil {

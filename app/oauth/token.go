@@ -150,6 +150,20 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 			return nil, e
 		}
 	}
+	if len(in.audience) > 0 {
+		// The access token carries only the scopes of its audience's
+		// resources (and those of none): narrowed to some resources, it
+		// must not take another's scopes along (RFC 8707 §2.2). The
+		// refresh token keeps the grant's.
+		if in.refreshScope == "" {
+			in.refreshScope = in.scope
+		}
+		all, err := s.listScopes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		in.scope = scopeForAudience(all, in.scope, in.audience)
+	}
 	now := s.now()
 	exp := now.Add(pol.AccessTokenLifetime)
 	if !in.accessExpiry.IsZero() && in.accessExpiry.Before(exp) {
