@@ -296,7 +296,10 @@ func (r *Resolver) Fetch(ctx context.Context, clientID string) (*Document, time.
 		case errors.Is(err, outbound.ErrResponseTooLarge):
 			return nil, 0, refused("the metadata document is larger than %d bytes", MaxDocumentBytes)
 		case errors.Is(err, outbound.ErrForbiddenAddress):
-			return nil, 0, refused("the client_id's host resolves to an address that is not public")
+			// Worded as an unknown host: the page must not tell whether an
+			// internal name exists.
+			r.o.Log.Info("client metadata document host is not public", "client_id", clientID, "error", err)
+			return nil, 0, refused("its URL could not be fetched (unknown host, or not a public address)")
 		}
 		r.o.Log.Info("client metadata document fetch failed", "client_id", clientID, "error", err)
 		return nil, 0, &RefusedError{Reason: "its URL could not be fetched (" + fetchErrorWords(err) + ")", Transient: true}
@@ -327,7 +330,7 @@ func fetchErrorWords(err error) string {
 	case strings.Contains(s, "certificate"), strings.Contains(s, "tls:"):
 		return "TLS certificate not trusted"
 	case strings.Contains(s, "no such host"):
-		return "unknown host"
+		return "unknown host, or not a public address"
 	case strings.Contains(s, "connection refused"):
 		return "connection refused"
 	}

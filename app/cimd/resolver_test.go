@@ -123,7 +123,7 @@ func TestFetchRefusals(t *testing.T) {
 	o := *d.pool()
 	o.AllowPrivate = false
 	_, err := resolver(mem, ModeAny, o, clk).GetClient(ctx, d.id(), notFoundNext)
-	wantRefused(t, err, "not public")
+	wantRefused(t, err, "unknown host, or not a public address")
 	if d.hits.Load() != 0 {
 		t.Fatal("a loopback server was reached")
 	}
