@@ -36,6 +36,9 @@ func resCreate(t *testing.T, h *harness, uri, name string) *models.Resource {
 
 // TestResourcePermissions: developers read the resources, users get 403,
 // signed-out visitors are sent to sign in; only admins write.
+// resCard is the Resources card's description on the dashboard.
+const resCard = "APIs apps can ask tokens for, and their scopes."
+
 func TestResourcePermissions(t *testing.T) {
 	t.Parallel()
 	h := sqliteHarness(t)
@@ -52,6 +55,9 @@ func TestResourcePermissions(t *testing.T) {
 	}
 
 	admSignIn(t, h, "dev", models.RoleDeveloper)
+	if !strings.Contains(h.get("/dashboard").body, resCard) {
+		t.Error("a developer's dashboard has no Resources card")
+	}
 	r := h.get("/dashboard/resources")
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("developer list: %d", r.StatusCode)
@@ -91,6 +97,10 @@ func TestResourcePermissions(t *testing.T) {
 		t.Errorf("developer registered a resource: %v", err)
 	}
 
+	admSignIn(t, h, "root", models.RoleAdmin)
+	if !strings.Contains(h.get("/dashboard").body, resCard) {
+		t.Error("an admin's dashboard has no Resources card")
+	}
 	h.clearCookies()
 	if r := h.get("/dashboard/resources"); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
 		t.Errorf("signed out: %d %s", r.StatusCode, r.Header.Get("Location"))
