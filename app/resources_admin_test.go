@@ -233,7 +233,8 @@ func TestResourceCreateEditDelete(t *testing.T) {
 		}
 		r = h.get("/dashboard/scopes/files.read")
 		admContains(t, "scope page", r.body, `<option value="https://files.example.com" selected>`)
-		admContains(t, "scopes list", h.get("/dashboard/scopes").body, "https://files.example.com", resBuiltin, "Any resource")
+		admContains(t, "scopes list", h.get("/dashboard/scopes").body, "https://files.example.com", resBuiltin, "Any resource",
+			`<a href="`+page+`" class="relative font-medium text-primary-700 hover:underline">Files API</a>`, "Gatehouse API")
 		admContains(t, "resources list", h.get("/dashboard/resources").body, `href="/dashboard/scopes/files.read"`)
 
 		// Edit: the URI is not taken from the form.
