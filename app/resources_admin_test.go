@@ -265,7 +265,7 @@ func TestResourceCreateEditDelete(t *testing.T) {
 
 		// Delete: refused while files.read belongs to it.
 		r = h.get(page)
-		admContains(t, "danger zone in use", r.body, "1 scope belongs to this resource", `href="/dashboard/scopes/files.read"`)
+		admContains(t, "danger zone in use", r.body, "1 scope belongs to this resource", "Move it to another resource", `href="/dashboard/scopes/files.read"`)
 		if strings.Contains(r.body, `class="btn btn-danger"`) {
 			t.Error("delete offered while a scope belongs to the resource")
 		}
@@ -290,7 +290,8 @@ func TestResourceCreateEditDelete(t *testing.T) {
 		if r.StatusCode != http.StatusUnprocessableEntity {
 			t.Fatalf("unconfirmed delete: %d", r.StatusCode)
 		}
-		admContains(t, "unconfirmed delete", r.body, "Tick this box to confirm", `id="confirm-error"`, `class="btn btn-danger"`)
+		admContains(t, "unconfirmed delete", r.body, "Tick this box to confirm", `id="confirm-error"`, `class="btn btn-danger"`,
+			`/delete" novalidate>`, `<textarea id="description" name="description" rows="3" class="input font-sans"`)
 		if got := admFirstAutofocus(r.body); got != "confirm" {
 			t.Errorf("unconfirmed delete: autofocus on %q", got)
 		}
