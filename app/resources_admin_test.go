@@ -36,6 +36,9 @@ func resCreate(t *testing.T, h *harness, uri, name string) *models.Resource {
 
 // TestResourcePermissions: developers read the resources, users get 403,
 // signed-out visitors are sent to sign in; only admins write.
+// resCard is the Resources card's description on the dashboard.
+const resCard = "APIs apps can ask tokens for, and their scopes."
+
 func TestResourcePermissions(t *testing.T) {
 	t.Parallel()
 	h := sqliteHarness(t)
@@ -52,6 +55,9 @@ func TestResourcePermissions(t *testing.T) {
 	}
 
 	admSignIn(t, h, "dev", models.RoleDeveloper)
+	if !strings.Contains(h.get("/dashboard").body, resCard) {
+		t.Error("a developer's dashboard has no Resources card")
+	}
 	r := h.get("/dashboard/resources")
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("developer list: %d", r.StatusCode)
@@ -91,6 +97,10 @@ func TestResourcePermissions(t *testing.T) {
 		t.Errorf("developer registered a resource: %v", err)
 	}
 
+	admSignIn(t, h, "root", models.RoleAdmin)
+	if !strings.Contains(h.get("/dashboard").body, resCard) {
+		t.Error("an admin's dashboard has no Resources card")
+	}
 	h.clearCookies()
 	if r := h.get("/dashboard/resources"); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
 		t.Errorf("signed out: %d %s", r.StatusCode, r.Header.Get("Location"))
@@ -223,7 +233,8 @@ func TestResourceCreateEditDelete(t *testing.T) {
 		}
 		r = h.get("/dashboard/scopes/files.read")
 		admContains(t, "scope page", r.body, `<option value="https://files.example.com" selected>`)
-		admContains(t, "scopes list", h.get("/dashboard/scopes").body, "https://files.example.com", resBuiltin, "Any resource")
+		admContains(t, "scopes list", h.get("/dashboard/scopes").body, "https://files.example.com", resBuiltin, "Any resource",
+			`<a href="`+page+`" class="relative font-medium text-primary-700 hover:underline">Files API</a>`, "Gatehouse API")
 		admContains(t, "resources list", h.get("/dashboard/resources").body, `href="/dashboard/scopes/files.read"`)
 
 		// Edit: the URI is not taken from the form.
@@ -254,7 +265,7 @@ func TestResourceCreateEditDelete(t *testing.T) {
 
 		// Delete: refused while files.read belongs to it.
 		r = h.get(page)
-		admContains(t, "danger zone in use", r.body, "1 scope belongs to this resource", `href="/dashboard/scopes/files.read"`)
+		admContains(t, "danger zone in use", r.body, "1 scope belongs to this resource", "Move it to another resource", `href="/dashboard/scopes/files.read"`)
 		if strings.Contains(r.body, `class="btn btn-danger"`) {
 			t.Error("delete offered while a scope belongs to the resource")
 		}
@@ -279,7 +290,8 @@ func TestResourceCreateEditDelete(t *testing.T) {
 		if r.StatusCode != http.StatusUnprocessableEntity {
 			t.Fatalf("unconfirmed delete: %d", r.StatusCode)
 		}
-		admContains(t, "unconfirmed delete", r.body, "Tick this box to confirm", `id="confirm-error"`, `class="btn btn-danger"`)
+		admContains(t, "unconfirmed delete", r.body, "Tick this box to confirm", `id="confirm-error"`, `class="btn btn-danger"`,
+			`/delete" novalidate>`, `<textarea id="description" name="description" rows="3" class="input font-sans"`)
 		if got := admFirstAutofocus(r.body); got != "confirm" {
 			t.Errorf("unconfirmed delete: autofocus on %q", got)
 		}

@@ -79,6 +79,18 @@ func TestSettingsPageShowsEverySetting(t *testing.T) {
 		`role="switch"`, `<select id="require_pkce" name="require_pkce"`, "Public clients only",
 		"Between 1s and 10m.", `value="5m"`, `for="authorization_code_lifetime"`, `aria-labelledby="enforce_state-label"`,
 		"0 to keep everything, or between 1h and 87600h.")
+	// Every choice of a list has words of its own, not the stored value.
+	for _, d := range settings.Definitions {
+		if d.Kind != settings.Enum {
+			continue
+		}
+		for _, ch := range d.Choices {
+			if strings.Contains(r.body, ">"+ch+"</option>") {
+				t.Errorf("%s: the choice %q shows its raw value; add it to choiceLabels", d.Key, ch)
+			}
+		}
+	}
+	admContains(t, "dynamic registration", r.body, ">With an initial access token</option>", ">Open to any app</option>")
 	bools := 0
 	for _, d := range settings.Definitions {
 		if d.Kind == settings.Bool {

@@ -36,6 +36,7 @@ func (h *Handlers) Dashboard(c *fiber.Ctx) error {
 		d.Cards = []pages.DashboardCard{
 			{Title: "Clients", Description: "Every application registered with Gatehouse.", Href: "/dashboard/clients", Icon: "fa-solid fa-cubes", Count: clients, ShowCount: true},
 			{Title: "Scopes", Description: "Permissions clients ask for, and the resources they guard.", Href: "/dashboard/scopes", Icon: "fa-solid fa-shield-halved", Count: scopes, ShowCount: true},
+			{Title: "Resources", Description: "APIs apps can ask tokens for, and their scopes.", Href: "/dashboard/resources", Icon: "fa-solid fa-server"},
 			{Title: "Users", Description: "Accounts, roles and access.", Href: "/dashboard/users", Icon: "fa-solid fa-users", Count: users, ShowCount: true},
 			{Title: "Settings", Description: "Grants, PKCE, redirect matching and token lifetimes.", Href: "/dashboard/settings", Icon: "fa-solid fa-sliders"},
 			{Title: "Audit log", Description: "Sign-ins, consents and changes: who, what, when.", Href: "/dashboard/audit", Icon: "fa-solid fa-clock-rotate-left"},
@@ -53,6 +54,7 @@ func (h *Handlers) Dashboard(c *fiber.Ctx) error {
 		d.Cards = []pages.DashboardCard{
 			{Title: "Your clients", Description: "Register an app, manage its redirect URIs and rotate its secret.", Href: "/dashboard/clients", Icon: "fa-solid fa-cubes", Count: clients, ShowCount: true},
 			{Title: "Scopes", Description: "The permissions your apps can ask users for.", Href: "/dashboard/scopes", Icon: "fa-solid fa-shield-halved", Count: scopes, ShowCount: true},
+			{Title: "Resources", Description: "APIs apps can ask tokens for, and their scopes.", Href: "/dashboard/resources", Icon: "fa-solid fa-server"},
 		}
 	}
 	consents, err := h.Store.ListConsents(ctx, u.ID)

@@ -118,12 +118,27 @@ func (h *Handlers) ScopeList(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	registered, err := h.Store.ListResources(c.UserContext())
+	if err != nil {
+		return err
+	}
+	builtin := oauth.BuiltinResource(h.Config.Issuer)
+	type named struct {
+		name string
+		id   int64 // 0: the built-in resource, which has no page
+	}
+	byURI := map[string]named{builtin.URI: {name: builtin.Name}}
+	for _, r := range registered {
+		byURI[r.URI] = named{r.Name, r.ID}
+	}
 	d := pages.ScopeListData{CanEdit: isAdmin(c)}
 	for _, sc := range list {
+		uri := oauth.ResolveResource(h.Config.Issuer, sc.Resource)
+		res := byURI[uri] // zero for none or an unregistered URI
 		d.Scopes = append(d.Scopes, pages.ScopeRow{
 			ScopeID: sc.ScopeID, Name: sc.Name, Description: sc.Description, Icon: sc.Icon,
 			Method: sc.Method, ResourcePath: sc.ResourcePath, IsDefault: sc.IsDefault, Machine: sc.Machine,
-			Resource: oauth.ResolveResource(h.Config.Issuer, sc.Resource),
+			Resource: uri, ResourceName: res.name, ResourceID: res.id,
 		})
 	}
 	return web.Render(c, fiber.StatusOK, pages.ScopeList(h.base(c, "Scopes", "scopes"), d))

@@ -35,11 +35,12 @@ var choiceLabels = map[string]map[string]string{
 	"require_pkce":                 {"public": "Public clients only", "all": "All clients", "none": "No clients"},
 	"access_token_format":          {"opaque": "Opaque (random string)", "jwt": "JWT (RFC 9068)"},
 	"client_id_metadata_documents": {"off": "Off", "allowlist": "Only from the hosts below", "any": "From any host"},
+	"dynamic_registration":         {"off": "Off", "token": "With an initial access token", "open": "Open to any app"},
 }
 
 // textHints say what a text setting takes, under its box.
 var textHints = map[string]string{
-	"client_id_metadata_hosts": "Comma-separated host names, such as claude.ai, *.example.com. Empty: no host (while the setting above is allowlist).",
+	"client_id_metadata_hosts": "Comma-separated host names, such as claude.ai, *.example.com. Empty: no host (while the setting above is 'Only from the hosts below').",
 }
 
 // settingsData builds the page from values (by key) and errors.

@@ -20,6 +20,7 @@ type Field struct {
 	Placeholder string
 	Optional    bool // adds "(optional)" to the label
 	Rows        int  // TextArea only; 4 when zero
+	Sans        bool // TextArea only: prose in the sans-serif font (code is monospace by default)
 	MinLength   int  // minlength attribute when > 0
 }
 

@@ -36,8 +36,11 @@ type ScopeRow struct {
 	IsDefault                        bool
 	Machine                          bool
 	// Resource is the URI of the resource the scope belongs to ("" for
-	// none).
-	Resource string
+	// none); ResourceName its name ("" when it is not registered) and
+	// ResourceID its page (0: the built-in one, which has none).
+	Resource     string
+	ResourceName string
+	ResourceID   int64
 }
 
 // ScopeForm is the scope form (new and edit) or, for developers, the

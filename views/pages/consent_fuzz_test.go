@@ -106,7 +106,7 @@ func structure(t *testing.T, page string) (string, string) {
 				}
 			}
 			skel.WriteString(">")
-			inDesc = tok.Data == "p" && class == "text-sm text-slate-900"
+			inDesc = tok.Data == "p" && class == "text-sm text-slate-900 [overflow-wrap:anywhere]"
 			if inDesc {
 				text.WriteString("\x00desc:")
 			}
