@@ -34,7 +34,7 @@ const BuiltinResourcePath = "/api"
 // API (/api/user).
 func BuiltinResource(issuer string) Resource {
 	uri, _ := CanonicalResource(strings.TrimRight(issuer, "/") + BuiltinResourcePath)
-	return Resource{URI: uri, Name: "Gatehouse API", Description: "The user profile at /api/user.", Icon: "fa-solid fa-user", Builtin: true}
+	return Resource{URI: uri, Name: "Gatehouse API", Description: "The user profile at /api/user.", Icon: "fa-solid fa-server", Builtin: true}
 }
 
 // ResolveResource turns a scope's stored resource into its URI: the
