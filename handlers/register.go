@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"mime"
 	"net/url"
 	"strconv"
@@ -69,9 +70,9 @@ func registrationIsOff(c *fiber.Ctx) error {
 // names no error when the request sent no credentials (§3.1).
 func (h *Handlers) invalidToken(c *fiber.Ctx, description string) error {
 	if c.Get(fiber.HeaderAuthorization) == "" {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gatehouse"`)
+		c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf(`Bearer realm=%q`, bearerRealm))
 	} else {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="gatehouse", error="invalid_token"`)
+		c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf(`Bearer realm=%q, error="invalid_token"`, bearerRealm))
 	}
 	return h.writeOAuthError(c, oauth.ErrInvalidToken.WithDescription("%s", description), false)
 }

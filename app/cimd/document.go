@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -237,12 +238,12 @@ func ParseDocument(clientID string, body []byte) (*Document, error) {
 		// document lists the device flow besides the code flow.
 		var out []string
 		for _, g := range gts {
-			if !contains(allowedGrantTypes, g) || contains(out, g) {
+			if !slices.Contains(allowedGrantTypes, g) || slices.Contains(out, g) {
 				continue
 			}
 			out = append(out, g)
 		}
-		if !contains(out, oauth.GrantAuthorizationCode) {
+		if !slices.Contains(out, oauth.GrantAuthorizationCode) {
 			return nil, refused("grant_types must include authorization_code")
 		}
 		doc.GrantTypes = out
@@ -322,15 +323,6 @@ func jsonFieldError(err error) string {
 		return te.Field
 	}
 	return "invalid JSON"
-}
-
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func truncate(s string, n int) string {

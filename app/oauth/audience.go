@@ -169,13 +169,10 @@ func scopeForAudience(all []Scope, scope string, audience []string) string {
 	return JoinScope(out)
 }
 
-// grantAudience is the audience of a grant of scopes: the requested
-// resources, or else the resources the scopes belong to (sorted, none
-// for scopes in no resource). all is listScopes's list.
-func grantAudience(all []Scope, scopes, requested []string) []string {
-	if len(requested) > 0 {
-		return slices.Clone(requested)
-	}
+// grantAudience is the audience of a grant of scopes when no resources
+// were requested: the resources the scopes belong to (sorted, none for
+// scopes in no resource). all is listScopes's list.
+func grantAudience(all []Scope, scopes []string) []string {
 	res := map[string]Scope{}
 	for _, sc := range all {
 		res[sc.ID] = sc
@@ -200,7 +197,7 @@ func (s *Server) audienceOf(ctx context.Context, scope string, requested []strin
 	if err != nil {
 		return nil, err
 	}
-	return grantAudience(all, strings.Fields(scope), nil), nil
+	return grantAudience(all, strings.Fields(scope)), nil
 }
 
 // narrowAudience applies the resource parameters of a token request

@@ -138,31 +138,29 @@ type issue struct {
 // in one write and returns the response.
 func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, error) {
 	pol := in.pol
-	if in.userID == nil {
-		// Every token without a user is issued here: the last check that
-		// it carries only machine scopes the client lists (rule 51),
-		// whichever grant made it.
+	if in.userID == nil || len(in.audience) > 0 {
 		all, err := s.listScopes(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if e := checkMachineScope(all, in.client, strings.Fields(in.scope)); e != nil {
-			return nil, e
+		if in.userID == nil {
+			// Every token without a user is issued here: the last check
+			// that it carries only machine scopes the client lists (rule
+			// 51), whichever grant made it.
+			if e := checkMachineScope(all, in.client, strings.Fields(in.scope)); e != nil {
+				return nil, e
+			}
 		}
-	}
-	if len(in.audience) > 0 {
-		// The access token carries only the scopes of its audience's
-		// resources (and those of none): narrowed to some resources, it
-		// must not take another's scopes along (RFC 8707 §2.2). The
-		// refresh token keeps the grant's.
-		if in.refreshScope == "" {
-			in.refreshScope = in.scope
+		if len(in.audience) > 0 {
+			// The access token carries only the scopes of its audience's
+			// resources (and those of none): narrowed to some resources,
+			// it must not take another's scopes along (RFC 8707 §2.2).
+			// The refresh token keeps the grant's.
+			if in.refreshScope == "" {
+				in.refreshScope = in.scope
+			}
+			in.scope = scopeForAudience(all, in.scope, in.audience)
 		}
-		all, err := s.listScopes(ctx)
-		if err != nil {
-			return nil, err
-		}
-		in.scope = scopeForAudience(all, in.scope, in.audience)
 	}
 	now := s.now()
 	exp := now.Add(pol.AccessTokenLifetime)

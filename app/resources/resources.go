@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -118,22 +117,13 @@ func checkURI(issuer, raw string) (string, string) {
 	if err != nil {
 		return "", "Enter an absolute URI, such as https://api.example.com."
 	}
-	if u.Scheme != "https" && !isLoopback(u.Hostname()) {
+	if h := u.Hostname(); u.Scheme != "https" && !oauth.IsLoopbackHost(h) && !strings.HasSuffix(h, ".localhost") {
 		return "", "Use https: plain http is only for loopback hosts (localhost, 127.0.0.1, [::1])."
 	}
 	if uri == oauth.BuiltinResource(issuer).URI {
 		return "", MsgBuiltin
 	}
 	return uri, ""
-}
-
-// isLoopback reports whether host is localhost or a loopback address.
-func isLoopback(host string) bool {
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Apply copies the input's fields onto r, but not the URI.
