@@ -92,6 +92,12 @@ func TestRule42_ResourceIndicatorsOnTheWire(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, h *harness) {
 		f := newResourceWireFixture(t, h)
 		f.set("access_token_format", "jwt")
+		// The consent screen names the resource the tokens will be for.
+		cv := f.authzParams("scope", "mcp.tools")
+		cv["resource"] = []string{mcpResource}
+		if r := f.authorize(cv); r.StatusCode != http.StatusOK || !strings.Contains(r.body, `<span class="font-medium text-slate-900">MCP server</span> <span class="text-slate-500">(mcp.example.com)</span>`) {
+			t.Errorf("consent without the resource's name: %d", r.StatusCode)
+		}
 		m := f.resourceTokens("mcp.tools", []string{"HTTPS://MCP.example.com:443/mcp/"}, nil)
 		at := m["access_token"].(string)
 		if _, c := f.verifyJWT(at); c["aud"] != mcpResource {

@@ -222,6 +222,18 @@ func (h *Handlers) consentData(c *fiber.Ctx, id string, req *oauth.AuthorizeRequ
 	if req.Client.Unverified && strings.HasPrefix(req.Client.ID, "https://") {
 		d.ClientHost = hostOf(req.Client.ID) // a Client ID Metadata Document's publisher
 	}
+	if len(req.Resources) > 0 {
+		// The resources the tokens will be for (RFC 8707), by name.
+		names := map[string]string{}
+		if all, err := h.OAuth.Resources(c.UserContext()); err == nil {
+			for _, r := range all {
+				names[r.URI] = r.Name
+			}
+		}
+		for _, uri := range req.Resources {
+			d.Resources = append(d.Resources, pages.ConsentResource{Name: names[uri], Host: hostOf(uri)})
+		}
+	}
 	scopes := append([]oauth.Scope(nil), req.ScopeDetails...)
 	sort.SliceStable(scopes, func(i, j int) bool { return scopes[i].ID < scopes[j].ID })
 	for _, sc := range scopes {

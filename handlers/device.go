@@ -215,7 +215,7 @@ func (h *Handlers) deviceRefused(c *fiber.Ctx, u *models.User, err error, fail f
 // deviceConsentData is the consent screen for a device: the same as for
 // an authorization request, with the user code shown and sent back.
 func (h *Handlers) deviceConsentData(c *fiber.Ctx, req *oauth.DeviceRequest, u *models.User) pages.ConsentData {
-	d := h.consentData(c, "", &oauth.AuthorizeRequest{Client: req.Client, ScopeDetails: req.ScopeDetails}, u)
+	d := h.consentData(c, "", &oauth.AuthorizeRequest{Client: req.Client, ScopeDetails: req.ScopeDetails, Resources: req.Resources}, u)
 	d.UserCode = req.UserCode
 	d.SwitchURL = "/login?" + url.Values{"next": {"/device?" + url.Values{"user_code": {req.UserCode}}.Encode()}, "reauth": {"1"}}.Encode()
 	return d

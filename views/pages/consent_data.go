@@ -18,6 +18,9 @@ type ConsentData struct {
 	Username   string
 	SwitchURL  string // sign in as someone else and come back
 	Scopes     []ConsentScope
+	// Resources are the APIs the tokens will be for (RFC 8707), when the
+	// request named them.
+	Resources []ConsentResource
 	// UserCode is set when a device asks (RFC 8628): the code the user
 	// typed, shown for comparison with the one on the device. The form
 	// then goes to /device with the code instead of to /consent with
@@ -31,6 +34,13 @@ func (d ConsentData) action() string {
 		return "/device"
 	}
 	return "/consent"
+}
+
+// ConsentResource is an API the tokens will be for: its name (registered
+// resources have one) and its host.
+type ConsentResource struct {
+	Name string
+	Host string
 }
 
 // ConsentScope is one permission on the consent screen.
