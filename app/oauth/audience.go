@@ -200,6 +200,21 @@ func (s *Server) audienceOf(ctx context.Context, scope string, requested []strin
 	return grantAudience(all, strings.Fields(scope)), nil
 }
 
+// storedGrantAudience is the audience of a stored grant (an authorization
+// code or an approved device authorization: its scope and the resources
+// its request named) and the new access token's, narrowed by the token
+// request's resource parameters, which must name resources of the grant
+// (invalid_target).
+func (s *Server) storedGrantAudience(ctx context.Context, scope string, stored, requested []string) (grant, aud []string, err error) {
+	if grant, err = s.audienceOf(ctx, scope, stored); err != nil {
+		return nil, nil, err
+	}
+	if aud, err = s.narrowAudience(ctx, grant, requested, scope, false); err != nil {
+		return nil, nil, err
+	}
+	return grant, aud, nil
+}
+
 // narrowAudience applies the resource parameters of a token request
 // (requested, canonical) to a grant's audience: none keep it; otherwise
 // they must be a subset of it (invalid_target) and become the new access

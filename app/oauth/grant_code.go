@@ -85,11 +85,7 @@ func (g authorizationCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 	// The grant's audience: the resources of the authorization request,
 	// or those of its scopes; resource parameters here narrow the access
 	// token's (RFC 8707 §2.2).
-	grant, aerr := s.audienceOf(ctx, rec.Scope, rec.Resources)
-	if aerr != nil {
-		return nil, aerr
-	}
-	aud, aerr := s.narrowAudience(ctx, grant, r.Resources, rec.Scope, false)
+	grant, aud, aerr := s.storedGrantAudience(ctx, rec.Scope, rec.Resources, r.Resources)
 	if aerr != nil {
 		return nil, aerr
 	}

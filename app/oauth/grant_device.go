@@ -68,10 +68,13 @@ func (g deviceCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenRes
 		if d.Status == DeviceApproved {
 			// resource parameters must name resources of the grant: checked
 			// before redemption, so that a wrong one does not use the code up.
-			if _, _, e := g.audience(ctx, r, d); e != nil {
+			// (An approved authorization's scope and resources no longer
+			// change: the redemption uses this answer.)
+			grant, aud, e := g.s.storedGrantAudience(ctx, d.Scope, d.Resources, r.Resources)
+			if e != nil {
 				return nil, e
 			}
-			resp, e, retry := g.redeem(ctx, r, hash, now)
+			resp, e, retry := g.redeem(ctx, r, hash, now, grant, aud)
 			if retry {
 				continue
 			}
@@ -113,8 +116,9 @@ func slowDown(interval time.Duration) *Error {
 // redeem exchanges an approved authorization for tokens. retry is true
 // when the authorization changed since it was read (redeemed by a
 // concurrent poll, denied by the user revoking the app, expired): the
-// caller reads it again and answers for its new state.
-func (g deviceCodeGrant) redeem(ctx context.Context, r *TokenRequest, hash []byte, now time.Time) (*TokenResponse, error, bool) {
+// caller reads it again and answers for its new state. grant and aud are
+// the audiences the caller worked out for it (storedGrantAudience).
+func (g deviceCodeGrant) redeem(ctx context.Context, r *TokenRequest, hash []byte, now time.Time, grant, aud []string) (*TokenResponse, error, bool) {
 	s := g.s
 	d, err := s.model.RedeemDeviceCode(ctx, hash, now)
 	switch {
@@ -130,26 +134,8 @@ func (g deviceCodeGrant) redeem(ctx context.Context, r *TokenRequest, hash []byt
 	if uerr != nil {
 		return nil, uerr, false
 	}
-	grant, aud, aerr := g.audience(ctx, r, d)
-	if aerr != nil {
-		return nil, aerr, false
-	}
 	uid, at := *d.UserID, *d.AuthTime
 	resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: &uid, user: u, scope: d.Scope, authTime: &at,
 		refresh: r.Client.HasGrant(GrantRefreshToken), audience: aud, refreshAudience: grant})
 	return resp, e, false
-}
-
-// audience is the audience of an approved device authorization (the
-// resources of the device's request, or those of the granted scopes) and
-// the access token's: narrowed by the poll's resource parameters, which
-// must name resources of the grant (invalid_target).
-func (g deviceCodeGrant) audience(ctx context.Context, r *TokenRequest, d *DeviceCode) (grant, aud []string, err error) {
-	if grant, err = g.s.audienceOf(ctx, d.Scope, d.Resources); err != nil {
-		return nil, nil, err
-	}
-	if aud, err = g.s.narrowAudience(ctx, grant, r.Resources, d.Scope, false); err != nil {
-		return nil, nil, err
-	}
-	return grant, aud, nil
 }
