@@ -114,6 +114,7 @@ func (w *Sweeper) Sweep(ctx context.Context) (int64, error) {
 		{models.ExpireOneTimeTokens, t},
 		{models.ExpireThrottleEvents, t.Add(-ThrottleWindow)},
 		{models.ExpireRevokedFamilies, t.Add(-FamilyTombstoneTTL)},
+		{models.ExpireUsedJTIs, t},
 	}
 	var total int64
 	var first error

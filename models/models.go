@@ -85,8 +85,29 @@ type Client struct {
 	// MetadataExpiresAt is when a Client ID Metadata Document client's
 	// document must be fetched again.
 	MetadataExpiresAt *time.Time
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// TokenEndpointAuthMethod is how the client authenticates (RFC 7591
+	// names; "" as before: the secret in Basic or the body, or none for a
+	// public client).
+	TokenEndpointAuthMethod string
+	// SecretSealed is the client secret encrypted under the key secret,
+	// kept only for client_secret_jwt (the secret is the HMAC key).
+	SecretSealed []byte
+	// JWKS is the client's public keys for private_key_jwt (a JWK Set as
+	// JSON text, "" for none); JWKSURI where to fetch them instead.
+	JWKS    string `gorm:"column:jwks"`
+	JWKSURI string `gorm:"column:jwks_uri"`
+	// IDTokenSignedResponseAlg is RS256 ("" means RS256) or ES256.
+	IDTokenSignedResponseAlg string `gorm:"column:id_token_signed_response_alg"`
+	// DPoPBoundAccessTokens: the client's access tokens must be DPoP-bound
+	// (RFC 9449).
+	DPoPBoundAccessTokens bool `gorm:"column:dpop_bound_access_tokens"`
+	// RequirePushedAuthorizationRequests: the client must use PAR (RFC 9126).
+	RequirePushedAuthorizationRequests bool
+	// MayAct lists the client IDs whose tokens this client may present as
+	// actor_token in a token exchange besides its own (RFC 8693).
+	MayAct    []string `gorm:"column:may_act;serializer:json"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // How a client came to be (Client.Registration).
@@ -149,6 +170,7 @@ type AuthorizationCode struct {
 	FamilyID            string
 	SID                 string `gorm:"column:sid"` // the browser session that approved it
 	Resource            string // requested resources (RFC 8707), space-separated
+	DPoPJkt             string `gorm:"column:dpop_jkt"` // dpop_jkt of the request (RFC 9449 §10)
 	AuthTime            time.Time
 	ExpiresAt           time.Time
 	RedeemedAt          *time.Time
@@ -173,6 +195,8 @@ type Token struct {
 	FamilyID  string
 	SID       string `gorm:"column:sid"` // the browser session that issued the grant ("" for none)
 	Audience  string // resource URIs the token is for (RFC 8707), space-separated
+	Jkt       string // DPoP key thumbprint the token is bound to (RFC 9449), "" for none
+	Act       string // the act claim of a delegated token as JSON (RFC 8693), "" for none
 	AuthTime  *time.Time
 	ExpiresAt time.Time
 	RotatedAt *time.Time

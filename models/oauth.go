@@ -19,7 +19,10 @@ var _ oauth.Model = OAuthModel{}
 func OAuthClient(c *Client) *oauth.Client {
 	oc := &oauth.Client{ID: c.ClientID, SecretHash: c.SecretHash, Public: c.Public, Name: c.Name, Icon: c.Icon,
 		Homepage: c.Homepage, RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes, Scopes: c.Scopes,
-		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, Unverified: c.Registration != ClientRegisteredByAdmin}
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, Unverified: c.Registration != ClientRegisteredByAdmin,
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI,
+		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
+		RequirePAR: c.RequirePushedAuthorizationRequests, MayAct: c.MayAct}
 	if c.RefreshTokenReuseSeconds != nil {
 		iv := time.Duration(*c.RefreshTokenReuseSeconds) * time.Second
 		oc.RefreshTokenReuseInterval = &iv
@@ -75,13 +78,13 @@ func (m OAuthModel) GetUserByID(ctx context.Context, id int64) (*oauth.User, err
 
 func tokenRow(t *oauth.Token) *Token {
 	return &Token{TokenHash: t.Hash, Kind: t.Kind, ClientID: t.ClientID, UserID: t.UserID, Scope: t.Scope,
-		FamilyID: t.FamilyID, SID: t.SID, Audience: oauth.JoinResources(t.Audience), AuthTime: t.AuthTime, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt, RevokedAt: t.RevokedAt,
+		FamilyID: t.FamilyID, SID: t.SID, Audience: oauth.JoinResources(t.Audience), Jkt: t.Jkt, Act: t.Act, AuthTime: t.AuthTime, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt, RevokedAt: t.RevokedAt,
 		CreatedAt: t.IssuedAt}
 }
 
 func oauthToken(t *Token) *oauth.Token {
 	return &oauth.Token{Hash: t.TokenHash, Kind: t.Kind, ClientID: t.ClientID, UserID: t.UserID, Scope: t.Scope,
-		FamilyID: t.FamilyID, SID: t.SID, Audience: splitList(t.Audience), AuthTime: t.AuthTime, IssuedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt,
+		FamilyID: t.FamilyID, SID: t.SID, Audience: splitList(t.Audience), Jkt: t.Jkt, Act: t.Act, AuthTime: t.AuthTime, IssuedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt, RotatedAt: t.RotatedAt,
 		RevokedAt: t.RevokedAt}
 }
 
@@ -139,7 +142,7 @@ func (m OAuthModel) FamilyRevoked(ctx context.Context, familyID string) (bool, e
 func (m OAuthModel) SaveAuthorizationCode(ctx context.Context, c *oauth.AuthorizationCode) error {
 	return m.S.CreateAuthorizationCode(ctx, &AuthorizationCode{CodeHash: c.Hash, ClientID: c.ClientID, UserID: c.UserID,
 		RedirectURI: c.RedirectURI, Scope: c.Scope, CodeChallenge: c.CodeChallenge, CodeChallengeMethod: c.CodeChallengeMethod,
-		Nonce: c.Nonce, FamilyID: c.FamilyID, SID: c.SID, Resource: oauth.JoinResources(c.Resources), AuthTime: c.AuthTime,
+		Nonce: c.Nonce, FamilyID: c.FamilyID, SID: c.SID, Resource: oauth.JoinResources(c.Resources), DPoPJkt: c.DPoPJkt, AuthTime: c.AuthTime,
 		ExpiresAt: c.ExpiresAt})
 }
 
@@ -151,7 +154,7 @@ func (m OAuthModel) RedeemAuthorizationCode(ctx context.Context, hash []byte, no
 	}
 	return &oauth.AuthorizationCode{Hash: c.CodeHash, ClientID: c.ClientID, UserID: c.UserID, RedirectURI: c.RedirectURI,
 		Scope: c.Scope, CodeChallenge: c.CodeChallenge, CodeChallengeMethod: c.CodeChallengeMethod, Nonce: c.Nonce,
-		FamilyID: c.FamilyID, SID: c.SID, Resources: splitList(c.Resource), AuthTime: c.AuthTime, ExpiresAt: c.ExpiresAt}, err
+		FamilyID: c.FamilyID, SID: c.SID, Resources: splitList(c.Resource), DPoPJkt: c.DPoPJkt, AuthTime: c.AuthTime, ExpiresAt: c.ExpiresAt}, err
 }
 
 // splitList reads a stored list of resources (oauth.JoinResources): nil

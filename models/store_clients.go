@@ -25,13 +25,16 @@ var clientColumns = []string{"secret_hash", "secret_hint", "name", "description"
 	"redirect_uris", "grant_types", "scopes", "public", "owner_id", "secret_rotated_at",
 	"post_logout_redirect_uris", "backchannel_logout_uri", "backchannel_logout_session_required",
 	"frontchannel_logout_uri", "frontchannel_logout_session_required", "refresh_token_reuse_seconds", "updated_at",
-	"registration", "registration_token_hash", "client_metadata"}
+	"registration", "registration_token_hash", "client_metadata",
+	"token_endpoint_auth_method", "secret_sealed", "jwks", "jwks_uri", "id_token_signed_response_alg",
+	"dpop_bound_access_tokens", "require_pushed_authorization_requests", "may_act"}
 
 func (c *Client) normalize() {
 	c.RedirectURIs = nonNil(c.RedirectURIs)
 	c.GrantTypes = nonNil(c.GrantTypes)
 	c.Scopes = nonNil(c.Scopes)
 	c.PostLogoutRedirectURIs = nonNil(c.PostLogoutRedirectURIs)
+	c.MayAct = nonNil(c.MayAct)
 	c.SecretRotatedAt = tsp(c.SecretRotatedAt)
 	c.CreatedAt = ts(c.CreatedAt)
 	c.UpdatedAt = ts(c.UpdatedAt)

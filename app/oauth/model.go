@@ -26,6 +26,26 @@ type Client struct {
 	// registration or a Client ID Metadata Document): nobody vouched for
 	// its name and logo, and the consent screen says so.
 	Unverified bool
+	// TokenEndpointAuthMethod is how the client authenticates (RFC 7591
+	// names); "" accepts the secret in Basic or the body (or none for a
+	// public client), as clients made before it existed.
+	TokenEndpointAuthMethod string
+	// SecretKey is the client secret itself, for client_secret_jwt only
+	// (the HMAC key of its assertions); nil otherwise.
+	SecretKey []byte
+	// JWKS is the client's public keys for private_key_jwt (a JWK Set as
+	// JSON, "" for none); JWKSURI is where to fetch them instead.
+	JWKS    string
+	JWKSURI string
+	// IDTokenSignedResponseAlg is RS256 ("" means RS256) or ES256.
+	IDTokenSignedResponseAlg string
+	// DPoPBoundAccessTokens: the client's access tokens must be DPoP-bound.
+	DPoPBoundAccessTokens bool
+	// RequirePAR: the client must push its authorization requests.
+	RequirePAR bool
+	// MayAct lists the client IDs whose tokens this client may present as
+	// actor_token in a token exchange besides its own.
+	MayAct []string
 }
 
 // ReuseInterval is the refresh token reuse interval in force for the
@@ -100,7 +120,13 @@ type Token struct {
 	SID string
 	// Audience lists the resources the token is for (RFC 8707): the
 	// canonical URIs, sorted; empty for none.
-	Audience  []string
+	Audience []string
+	// Jkt is the JWK SHA-256 thumbprint of the DPoP key the token is bound
+	// to (RFC 9449 cnf.jkt); "" for a Bearer token.
+	Jkt string
+	// Act is the act claim of a delegated token (RFC 8693 §4.1) as JSON;
+	// "" for none.
+	Act       string
 	AuthTime  *time.Time
 	IssuedAt  time.Time
 	ExpiresAt time.Time
@@ -121,6 +147,7 @@ type AuthorizationCode struct {
 	FamilyID            string
 	SID                 string   // the browser session that approved it
 	Resources           []string // requested resources (RFC 8707), canonical, sorted
+	DPoPJkt             string   // dpop_jkt of the authorization request (RFC 9449 §10), "" for none
 	AuthTime            time.Time
 	ExpiresAt           time.Time
 }
@@ -142,6 +169,7 @@ type Model interface {
 	ConsentModel
 	DeviceModel
 	ResourceModel
+	ReplayModel
 }
 
 // ClientModel finds clients (getClient). GetClient returns an error

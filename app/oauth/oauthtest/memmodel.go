@@ -48,6 +48,7 @@ type MemModel struct {
 	devices   map[int64]*oauth.DeviceCode
 	nextDev   int64
 	resources map[string]oauth.Resource
+	used      map[string]time.Time // single-use identifiers until their expiry
 }
 
 // memCode is a stored authorization code and whether it was redeemed.
@@ -78,6 +79,7 @@ func NewMemModel() *MemModel {
 		families:  map[string]time.Time{},
 		devices:   map[int64]*oauth.DeviceCode{},
 		resources: map[string]oauth.Resource{},
+		used:      map[string]time.Time{},
 	}
 }
 

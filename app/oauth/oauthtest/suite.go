@@ -91,6 +91,9 @@ var Tests = []Test{
 	{"Device/PollConcurrent", testDevicePollConcurrent},
 	{"Device/Redeem", testDeviceRedeem},
 	{"Device/RedeemConcurrent", testDeviceRedeemConcurrent},
+
+	{"Replay/Once", testReplayOnce},
+	{"Replay/Concurrent", testReplayConcurrent},
 }
 
 // RunModelTests runs every contract test as a parallel subtest, each on its
