@@ -207,7 +207,9 @@ func TestVerifyAssertion_Refusals(t *testing.T) {
 	now := c.Now()
 	pol := oauth.AssertionPolicy{Namespace: oauth.ReplayClientAssertion, Issuer: "cid", Subject: "cid",
 		Audiences: []string{testIssuer, testIssuer + "/oauth/token"}, JWKS: pasted}
-	good := func(kv ...any) string { return sign(t, jose.RS256, rsKey.priv, "k1", claimsFor("cid", testIssuer, now, kv...)) }
+	good := func(kv ...any) string {
+		return sign(t, jose.RS256, rsKey.priv, "k1", claimsFor("cid", testIssuer, now, kv...))
+	}
 
 	// The public key's bytes as an HMAC secret (alg confusion).
 	pubDER, _ := json.Marshal(rsKey.jwk())
