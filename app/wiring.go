@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/outbound"
 	"github.com/gatehouse/gatehouse/app/password"
+	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/throttle"
 	"github.com/gatehouse/gatehouse/handlers"
@@ -38,7 +39,10 @@ func newHandlers(cfg *config.Config, st *models.Store, log *slog.Logger) *handle
 		Version: func(ctx context.Context) (int64, error) { v, err := versions.Current(ctx); return v.Keys, err }})
 	// Client ID Metadata Documents: https client_ids are fetched and kept
 	// as clients rows, behind the model's GetClient.
-	model := cimd.Model{Model: models.NewCachedOAuthModel(st, versions), Resolver: cimd.NewResolver(cimd.Options{
+	cached := models.NewCachedOAuthModel(st, versions)
+	// client_secret_jwt clients' secrets, sealed under the key secret.
+	cached.Secrets = secret.NewClientSecretSealer(cfg.KeySecret.Reveal())
+	model := cimd.Model{Model: cached, Resolver: cimd.NewResolver(cimd.Options{
 		Store: st, Settings: settingsSvc, Now: clock, Log: log,
 		HTTP: cimd.NewHTTP(outbound.Options{AllowPrivate: cfg.AllowPrivateFetch, UserAgent: "Gatehouse/" + Version, RootCAs: outboundRootCAs}),
 	})}
@@ -168,7 +172,9 @@ func (l coreLimiter) Begin(ctx context.Context, account, address string) (oauth.
 // runs again on the state in force, so the answer is the same as without
 // speculation, one database round trip sooner. Failed client
 // authentications are held back (throttle.Held) and counted only for the
-// run whose answer is sent. Other grants go to the core directly.
+// run whose answer is sent. Other grants go to the core directly, and so
+// do requests authenticated by a client assertion: its jti is spent by
+// the first run, so a second run would be refused as a replay.
 type speculativeTokens struct {
 	core           *oauth.Server
 	versions       *cache.Versions
@@ -177,7 +183,7 @@ type speculativeTokens struct {
 
 // Token implements handlers.TokenService.
 func (s *speculativeTokens) Token(ctx context.Context, r *oauth.ClientRequest) (*oauth.TokenResponse, error) {
-	if len(r.Form["grant_type"]) != 1 || r.Form.Get("grant_type") != oauth.GrantClientCredentials {
+	if len(r.Form["grant_type"]) != 1 || r.Form.Get("grant_type") != oauth.GrantClientCredentials || r.Form.Has("client_assertion") {
 		return s.core.Token(ctx, r)
 	}
 	held := s.clientThrottle.Hold()

@@ -60,6 +60,9 @@ func (h *Handlers) clientEndpoint(c *fiber.Ctx, serve func(*oauth.ClientRequest)
 	if err != nil {
 		return h.writeOAuthError(c, err, false)
 	}
+	if name := h.clientEndpointName(c); name != "other" {
+		r.Endpoint = h.Config.EndpointURL(name)
+	}
 	resp, err := serve(r)
 	if err != nil {
 		if errors.Is(err, oauth.ErrInvalidClient) {

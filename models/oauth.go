@@ -3,15 +3,22 @@ package models
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/app/store"
 )
 
 // OAuthModel implements the OAuth core's storage interfaces (oauth.Model)
 // over the Store.
-type OAuthModel struct{ S *Store }
+type OAuthModel struct {
+	S *Store
+	// Secrets opens the sealed client secrets of client_secret_jwt
+	// clients (oauth.Client.SecretKey); nil leaves SecretKey empty.
+	Secrets *secret.ClientSecretSealer
+}
 
 var _ oauth.Model = OAuthModel{}
 
@@ -55,7 +62,24 @@ func (m OAuthModel) GetClient(ctx context.Context, clientID string) (*oauth.Clie
 	if err != nil {
 		return nil, err
 	}
-	return OAuthClient(c), nil
+	oc := OAuthClient(c)
+	oc.SecretKey = m.secretKey(ctx, c)
+	return oc, nil
+}
+
+// secretKey opens the sealed secret of a client_secret_jwt client: nil
+// for other clients, without a sealed secret, or when it does not open
+// (another key secret): the core then says to rotate the secret.
+func (m OAuthModel) secretKey(ctx context.Context, c *Client) []byte {
+	if c.TokenEndpointAuthMethod != oauth.AuthSecretJWT || len(c.SecretSealed) == 0 || m.Secrets == nil {
+		return nil
+	}
+	key, err := m.Secrets.Open(c.ClientID, c.SecretSealed)
+	if err != nil {
+		slog.WarnContext(ctx, "client_secret_jwt client: its sealed secret does not open with this key secret", "client_id", c.ClientID)
+		return nil
+	}
+	return key
 }
 
 // GetUserByUsername implements oauth.UserModel.

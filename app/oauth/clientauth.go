@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"unicode/utf8"
@@ -13,24 +14,40 @@ import (
 )
 
 // ClientRequest is what a client-authenticated endpoint (token, revoke,
-// introspect) receives: the form body, the Authorization header and the
-// caller's address (for throttling).
+// introspect, device authorization, PAR) receives: the form body, the
+// Authorization header, the caller's address (for throttling) and the
+// endpoint's URL (an aud client assertions may name).
 type ClientRequest struct {
 	Form          url.Values
 	Authorization string
 	RemoteAddr    string
+	// Endpoint is the absolute URL of the endpoint that received the
+	// request ("" when unknown): client assertions may name it as aud
+	// besides the issuer and the token endpoint.
+	Endpoint string
 	// ClientThrottle, when set, counts this request's failed client
 	// authentications instead of Options.ClientThrottle (a speculative
 	// run holds them back until its answer is the one sent).
 	ClientThrottle Limiter
 }
 
-// Auth methods (RFC 8414 token_endpoint_auth_methods_supported).
+// Auth methods (RFC 8414 token_endpoint_auth_methods_supported, RFC 7591
+// token_endpoint_auth_method).
 const (
-	AuthSecretBasic = "client_secret_basic"
-	AuthSecretPost  = "client_secret_post"
-	AuthNone        = "none"
+	AuthSecretBasic   = "client_secret_basic"
+	AuthSecretPost    = "client_secret_post"
+	AuthSecretJWT     = "client_secret_jwt"
+	AuthPrivateKeyJWT = "private_key_jwt"
+	AuthNone          = "none"
 )
+
+// AuthMethods are the client authentication methods Gatehouse supports,
+// as listed in the discovery document.
+var AuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthSecretJWT, AuthPrivateKeyJWT, AuthNone}
+
+// ClientAssertionTypeJWT is the client_assertion_type of JWT client
+// assertions (RFC 7523 §2.2).
+const ClientAssertionTypeJWT = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 // AuthenticatedClient is a client that proved who it is.
 type AuthenticatedClient struct {
@@ -80,14 +97,39 @@ func validCredential(s string) bool {
 }
 
 // AuthenticateClient identifies and authenticates the client of a token,
-// revocation or introspection request: client_secret_basic,
-// client_secret_post, or none (client_id alone) for public clients. Two
-// methods in one request are invalid_request. Secrets are compared in
-// constant time on their SHA-256 digests. Failures are throttled per
+// revocation, introspection, device authorization or pushed authorization
+// request, by the method the client registered
+// (Client.TokenEndpointAuthMethod):
+//
+//   - client_secret_basic and client_secret_post: the secret, in HTTP
+//     Basic or in the body — either one whichever of the two the client
+//     registered, as before the field existed: the secret is the same and
+//     libraries that probe (golang.org/x/oauth2) try both. Secrets are
+//     compared in constant time on their SHA-256 digests;
+//   - client_secret_jwt: a client assertion (RFC 7523 §2.2, OIDC Core §9)
+//     signed with HS256 and the client secret itself (Client.SecretKey);
+//   - private_key_jwt: a client assertion signed with one of the client's
+//     public keys (Client.JWKS or Client.JWKSURI, through the KeySource);
+//   - none: client_id alone (public clients);
+//   - "" (clients made before the field): the secret in Basic or the body,
+//     or none for a public client.
+//
+// Client assertions are client_assertion_type
+// urn:ietf:params:oauth:client-assertion-type:jwt-bearer with
+// client_assertion: iss = sub = client_id, aud the issuer, the token
+// endpoint or the endpoint that receives it, at most 5 minutes of life,
+// a jti used once (Server.VerifyAssertion); client_id in the body is
+// optional and must then be the assertion's sub. A client presenting
+// another method than its own gets invalid_client naming the method
+// expected. Two methods in one request are invalid_request. Every failed
+// authentication is 401 invalid_client with its cause, throttled per
 // client and per address (429 with RetryAfter once over the limit).
 func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*AuthenticatedClient, error) {
 	var id, sec, method string
 	hasSecret := false
+	_, hasAssertion := r.Form["client_assertion"]
+	_, hasAssertionType := r.Form["client_assertion_type"]
+	assertionSent := hasAssertion || hasAssertionType
 	if strings.TrimSpace(r.Authorization) != "" {
 		bid, bsec, ok := ParseBasic(r.Authorization)
 		if !ok {
@@ -96,10 +138,18 @@ func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*Aut
 		if len(r.Form["client_secret"]) > 0 {
 			return nil, ErrInvalidRequest.WithDescription("use one client authentication method, not both Basic and client_secret")
 		}
+		if assertionSent {
+			return nil, ErrInvalidRequest.WithDescription("use one client authentication method, not both Basic and client_assertion")
+		}
 		if bodyID := r.Form.Get("client_id"); bodyID != "" && bodyID != bid {
 			return nil, ErrInvalidRequest.WithDescription("client_id in the body differs from the Authorization header")
 		}
 		id, sec, method, hasSecret = bid, bsec, AuthSecretBasic, true
+	} else if assertionSent {
+		if _, ok := r.Form["client_secret"]; ok {
+			return nil, ErrInvalidRequest.WithDescription("use one client authentication method, not both client_secret and client_assertion")
+		}
+		return s.authenticateAssertion(ctx, r)
 	} else {
 		id = r.Form.Get("client_id")
 		if _, ok := r.Form["client_secret"]; ok {
@@ -124,6 +174,15 @@ func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*Aut
 	case err != nil:
 		return nil, serverError(err)
 	}
+	if jwtMethod(c.TokenEndpointAuthMethod) {
+		// A client secret is not how this client authenticates, even
+		// when it is right (client_secret_jwt: the secret must not
+		// travel).
+		if hasSecret {
+			return nil, s.clientFailed(ctx, r, id, fmt.Sprintf("this client authenticates with %s (a signed client_assertion), not with its client secret", c.TokenEndpointAuthMethod))
+		}
+		return nil, s.clientFailed(ctx, r, id, fmt.Sprintf("this client authenticates with %s: send client_assertion_type %s and a signed client_assertion", c.TokenEndpointAuthMethod, ClientAssertionTypeJWT))
+	}
 	if c.Public {
 		if hasSecret && sec == "" && method == AuthSecretBasic {
 			// Libraries that probe for the method (golang.org/x/oauth2)
@@ -142,6 +201,81 @@ func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*Aut
 		return nil, s.clientFailed(ctx, r, id, "unknown client or bad credentials")
 	}
 	return &AuthenticatedClient{Client: c, Method: method}, nil
+}
+
+// jwtMethod reports whether method authenticates with client assertions.
+func jwtMethod(method string) bool { return method == AuthSecretJWT || method == AuthPrivateKeyJWT }
+
+// authenticateAssertion authenticates a client by a JWT client assertion
+// (client_secret_jwt, private_key_jwt).
+func (s *Server) authenticateAssertion(ctx context.Context, r *ClientRequest) (*AuthenticatedClient, error) {
+	switch {
+	case len(r.Form["client_assertion_type"]) != 1 || r.Form.Get("client_assertion_type") == "":
+		return nil, ErrInvalidRequest.WithDescription("client_assertion needs client_assertion_type %s", ClientAssertionTypeJWT)
+	case r.Form.Get("client_assertion_type") != ClientAssertionTypeJWT:
+		return nil, ErrInvalidClient.WithDescription("client_assertion_type %q is not supported (only %s)", truncate(r.Form.Get("client_assertion_type"), 100), ClientAssertionTypeJWT)
+	case len(r.Form["client_assertion"]) != 1 || r.Form.Get("client_assertion") == "":
+		return nil, ErrInvalidRequest.WithDescription("client_assertion_type was sent without a client_assertion")
+	}
+	raw := r.Form.Get("client_assertion")
+	iss, sub, err := PeekAssertion(raw)
+	if err != nil {
+		return nil, ErrInvalidClient.WithDescription("the client assertion cannot be read: %s", AssertionReason(err))
+	}
+	id := r.Form.Get("client_id")
+	switch {
+	case sub == "":
+		return nil, ErrInvalidClient.WithDescription("the client assertion has no sub (it must be the client_id)")
+	case iss != sub:
+		return nil, s.clientFailed(ctx, r, sub, fmt.Sprintf("the client assertion's iss %q and sub %q differ: both must be the client_id", truncate(iss, 100), truncate(sub, 100)))
+	case id != "" && id != sub:
+		return nil, s.clientFailed(ctx, r, id, "client_id in the body differs from the client assertion's sub")
+	}
+	id = sub
+	if len(id) > maxClientIDLength {
+		return nil, ErrInvalidClient.WithDescription("unknown client")
+	}
+	c, err := s.model.GetClient(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, s.clientFailed(ctx, r, id, "unknown client (the client assertion's sub)")
+	case errors.As(err, new(*Error)):
+		return nil, s.clientFailed(ctx, r, id, AsError(err).Description)
+	case err != nil:
+		return nil, serverError(err)
+	}
+	pol := AssertionPolicy{Namespace: ReplayClientAssertion, Issuer: c.ID, Subject: c.ID,
+		Audiences: []string{s.issuer, s.tokenEndpoint, r.Endpoint}}
+	switch c.TokenEndpointAuthMethod {
+	case AuthSecretJWT:
+		if len(c.SecretKey) == 0 {
+			return nil, s.clientFailed(ctx, r, id, "client_secret_jwt needs the stored client secret, which this server does not have (or cannot decrypt): rotate the client secret")
+		}
+		pol.Secret = c.SecretKey
+	case AuthPrivateKeyJWT:
+		pol.JWKS, pol.JWKSURI = c.JWKS, c.JWKSURI
+	default:
+		return nil, s.clientFailed(ctx, r, id, "this client does not authenticate with a client assertion: "+secretMethodHint(c))
+	}
+	if _, err := s.VerifyAssertion(ctx, raw, pol); err != nil {
+		if why := AssertionReason(err); why != "" {
+			return nil, s.clientFailed(ctx, r, id, "client assertion refused: "+why)
+		}
+		return nil, AsError(err)
+	}
+	return &AuthenticatedClient{Client: c, Method: c.TokenEndpointAuthMethod}, nil
+}
+
+// secretMethodHint says how a client that does not use assertions
+// authenticates.
+func secretMethodHint(c *Client) string {
+	switch {
+	case c.Public || c.TokenEndpointAuthMethod == AuthNone:
+		return "it is a public client (none): send client_id alone"
+	case c.TokenEndpointAuthMethod != "":
+		return "it uses " + c.TokenEndpointAuthMethod + " (its client secret)"
+	}
+	return "it uses its client secret (client_secret_basic or client_secret_post)"
 }
 
 // clientFailed counts a failed client authentication and returns the

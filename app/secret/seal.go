@@ -65,3 +65,27 @@ func (s *Sealer) Open(sealed, additionalData []byte) ([]byte, error) {
 	}
 	return plain, nil
 }
+
+// ClientSecretSealer seals the client secrets that must be kept usable as
+// keys (client_secret_jwt: the secret is the HMAC key of the client's
+// assertions), in clients.secret_sealed: purpose "client-secret",
+// additional data the client ID, so that a sealed secret cannot be moved
+// to another client.
+type ClientSecretSealer struct{ s *Sealer }
+
+// NewClientSecretSealer derives the client secret key from keySecret
+// (GATEHOUSE_KEY_SECRET).
+func NewClientSecretSealer(keySecret string) *ClientSecretSealer {
+	return &ClientSecretSealer{s: NewSealer(keySecret, "client-secret")}
+}
+
+// Seal encrypts the secret of clientID.
+func (c *ClientSecretSealer) Seal(clientID, plain string) []byte {
+	return c.s.Seal([]byte(plain), []byte(clientID))
+}
+
+// Open decrypts the sealed secret of clientID (ErrUnsealable when it was
+// sealed under another key secret or for another client).
+func (c *ClientSecretSealer) Open(clientID string, sealed []byte) ([]byte, error) {
+	return c.s.Open(sealed, []byte(clientID))
+}

@@ -38,3 +38,25 @@ func TestSealer(t *testing.T) {
 		}
 	}
 }
+
+// A client secret is sealed with purpose "client-secret" and the client
+// ID as additional data (the form the clients service writes and the
+// model reads): it opens for its client only, under its key secret only.
+func TestClientSecretSealer(t *testing.T) {
+	t.Parallel()
+	c := NewClientSecretSealer("key secret")
+	sealed := c.Seal("client-a", "s3cret")
+	if got, err := c.Open("client-a", sealed); err != nil || string(got) != "s3cret" {
+		t.Fatalf("Open = %q, %v", got, err)
+	}
+	if _, err := c.Open("client-b", sealed); err != ErrUnsealable {
+		t.Fatalf("another client: %v", err)
+	}
+	if _, err := NewClientSecretSealer("other").Open("client-a", sealed); err != ErrUnsealable {
+		t.Fatalf("another key secret: %v", err)
+	}
+	// The same as NewSealer(keySecret, "client-secret") with the client ID.
+	if got, err := NewSealer("key secret", "client-secret").Open(sealed, []byte("client-a")); err != nil || string(got) != "s3cret" {
+		t.Fatalf("generic sealer: %q %v", got, err)
+	}
+}
