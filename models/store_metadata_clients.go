@@ -11,7 +11,8 @@ import (
 // metadataClientColumns are the columns a Client ID Metadata Document
 // refresh rewrites.
 var metadataClientColumns = []string{"name", "icon", "homepage", "redirect_uris", "grant_types", "scopes", "public",
-	"secret_hash", "client_metadata", "metadata_expires_at", "updated_at"}
+	"secret_hash", "client_metadata", "metadata_expires_at", "updated_at",
+	"token_endpoint_auth_method", "jwks", "jwks_uri"}
 
 // UpsertMetadataClient inserts c, a client described by its Client ID
 // Metadata Document (Registration must be ClientMetadataDocument), or

@@ -15,8 +15,11 @@
 // the row forgets the client; its next request fetches the document again.
 //
 // The Model decorator puts all this behind oauth.ClientModel.GetClient,
-// so the protocol core sees an ordinary public client (auth method none,
-// PKCE as for any public client), marked Unverified.
+// so the protocol core sees an ordinary client marked Unverified: public
+// (auth method none, PKCE as for any public client), or, when the
+// document says token_endpoint_auth_method private_key_jwt, a confidential
+// client that authenticates with assertions signed by the keys of its
+// jwks_uri or jwks. A document never carries a shared secret.
 package cimd
 
 import (
@@ -30,6 +33,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/gatehouse/gatehouse/app/jwks"
 	"github.com/gatehouse/gatehouse/app/oauth"
 )
 
@@ -126,6 +130,12 @@ type Document struct {
 	ClientURI    string
 	RedirectURIs []string
 	GrantTypes   []string // a subset of authorization_code, refresh_token
+	// TokenEndpointAuthMethod is none (a public client, with PKCE) or
+	// private_key_jwt, whose keys are JWKS (a JWK Set as JSON text) or at
+	// JWKSURI, exactly one of them.
+	TokenEndpointAuthMethod string
+	JWKS                    string
+	JWKSURI                 string
 	// Extra keeps the informative metadata shown to admins (tos_uri,
 	// policy_uri, software_id, software_version).
 	Extra map[string]any
@@ -143,6 +153,8 @@ type document struct {
 	TokenEndpointAuthMethod json.RawMessage `json:"token_endpoint_auth_method"`
 	ClientSecret            json.RawMessage `json:"client_secret"`
 	ClientSecretExpiresAt   json.RawMessage `json:"client_secret_expires_at"`
+	JWKS                    json.RawMessage `json:"jwks"`
+	JWKSURI                 json.RawMessage `json:"jwks_uri"`
 }
 
 // extraFields are the informative fields kept in Document.Extra.
@@ -178,17 +190,19 @@ func ParseDocument(clientID string, body []byte) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
+	u, _ := url.Parse(clientID)
+	doc := &Document{ClientID: clientID, Name: u.Hostname(), TokenEndpointAuthMethod: oauth.AuthNone}
 	switch method {
 	case "", oauth.AuthNone:
-	case "private_key_jwt":
-		return nil, refused("token_endpoint_auth_method private_key_jwt is not supported yet: Gatehouse accepts metadata document clients as public clients only (token_endpoint_auth_method none, with PKCE)")
-	case "client_secret_basic", "client_secret_post", "client_secret_jwt":
-		return nil, refused("a metadata document client cannot use a shared secret (token_endpoint_auth_method %s); use none", method)
+	case oauth.AuthPrivateKeyJWT:
+		if err := parseKeys(&d, doc); err != nil {
+			return nil, err
+		}
+	case oauth.AuthSecretBasic, oauth.AuthSecretPost, oauth.AuthSecretJWT:
+		return nil, refused("a metadata document client cannot use a shared secret (token_endpoint_auth_method %s); use none or private_key_jwt", method)
 	default:
-		return nil, refused("token_endpoint_auth_method %q is not supported; use none", truncate(method, 40))
+		return nil, refused("token_endpoint_auth_method %q is not supported; use none or private_key_jwt", truncate(method, 40))
 	}
-	u, _ := url.Parse(clientID)
-	doc := &Document{ClientID: clientID, Name: u.Hostname()}
 	name, err := optString(d.ClientName, "client_name")
 	if err != nil {
 		return nil, err
@@ -271,6 +285,41 @@ func ParseDocument(clientID string, body []byte) (*Document, error) {
 		}
 	}
 	return doc, nil
+}
+
+// parseKeys reads the keys of a private_key_jwt document: jwks_uri (an
+// https URL, fetched when an assertion needs it) or jwks (a JWK Set of
+// public keys, app/jwks rules), exactly one.
+func parseKeys(d *document, doc *Document) error {
+	doc.TokenEndpointAuthMethod = oauth.AuthPrivateKeyJWT
+	switch {
+	case present(d.JWKS) && present(d.JWKSURI):
+		return refused("a private_key_jwt document has jwks or jwks_uri, not both")
+	case present(d.JWKSURI):
+		u, err := optString(d.JWKSURI, "jwks_uri")
+		if err != nil {
+			return err
+		}
+		if len(u) > maxURLLength {
+			return refused("jwks_uri is longer than %d characters", maxURLLength)
+		}
+		if err := jwks.CheckURI(u, false); err != nil {
+			return refused("%v", err)
+		}
+		doc.JWKSURI = u
+	case present(d.JWKS):
+		if _, err := jwks.ParsePublic(d.JWKS); err != nil {
+			return refused("jwks: %v", err)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, d.JWKS); err != nil {
+			return refused("jwks is not valid JSON")
+		}
+		doc.JWKS = compact.String()
+	default:
+		return refused("token_endpoint_auth_method private_key_jwt needs the client's public keys: jwks_uri or jwks")
+	}
+	return nil
 }
 
 // allowedGrantTypes are the grant types a metadata document client may

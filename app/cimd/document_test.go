@@ -1,12 +1,17 @@
 package cimd
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse/app/settings"
 	"github.com/gatehouse/gatehouse/app/store"
@@ -95,31 +100,37 @@ func TestParseDocument(t *testing.T) {
 		body []byte
 		want string
 	}{
-		"not an object":       {[]byte(`["client_id"]`), "JSON object"},
-		"not JSON":            {[]byte(`<html>`), "JSON object"},
-		"null":                {[]byte(`null`), "JSON object"},
-		"no client_id":        {doc(map[string]any{"client_id": nil}), "no client_id"},
-		"mismatched":          {doc(map[string]any{"client_id": "https://app.example.com/other.json"}), "differs"},
-		"trailing slash":      {doc(map[string]any{"client_id": testID + "/"}), "differs"},
-		"client_id not str":   {doc(map[string]any{"client_id": 5}), "wrong type"},
-		"no redirect_uris":    {doc(map[string]any{"redirect_uris": nil}), "no redirect_uris"},
-		"empty redirect_uris": {doc(map[string]any{"redirect_uris": []string{}}), "empty"},
-		"redirect not list":   {doc(map[string]any{"redirect_uris": "https://app.example.com/cb"}), "array of strings"},
-		"javascript:":         {doc(map[string]any{"redirect_uris": []string{"javascript:alert(1)"}}), "redirect URI"},
-		"http non-loopback":   {doc(map[string]any{"redirect_uris": []string{"http://app.example.com/cb"}}), "https"},
-		"fragment":            {doc(map[string]any{"redirect_uris": []string{"https://app.example.com/cb#x"}}), "fragment"},
-		"private_key_jwt":     {doc(map[string]any{"token_endpoint_auth_method": "private_key_jwt"}), "private_key_jwt is not supported yet"},
-		"client_secret_basic": {doc(map[string]any{"token_endpoint_auth_method": "client_secret_basic"}), "shared secret"},
-		"odd method":          {doc(map[string]any{"token_endpoint_auth_method": "tls_client_auth"}), "not supported"},
-		"client_secret":       {doc(map[string]any{"client_secret": "s3cret"}), "client_secret"},
-		"secret expiry":       {doc(map[string]any{"client_secret_expires_at": 0}), "client_secret"},
-		"no code grant":       {doc(map[string]any{"grant_types": []string{"refresh_token"}}), "authorization_code"},
-		"implicit":            {doc(map[string]any{"response_types": []string{"token"}}), "only code"},
-		"http logo":           {doc(map[string]any{"logo_uri": "http://app.example.com/logo.png"}), "logo_uri"},
-		"javascript homepage": {doc(map[string]any{"client_uri": "javascript:alert(1)"}), "client_uri"},
-		"long name":           {doc(map[string]any{"client_name": strings.Repeat("n", 101)}), "longer"},
-		"control in name":     {doc(map[string]any{"client_name": "a\u0007b"}), "control"},
-		"oversized":           {append(doc(nil), []byte(strings.Repeat(" ", MaxDocumentBytes))...), "larger than 5120"},
+		"not an object":                {[]byte(`["client_id"]`), "JSON object"},
+		"not JSON":                     {[]byte(`<html>`), "JSON object"},
+		"null":                         {[]byte(`null`), "JSON object"},
+		"no client_id":                 {doc(map[string]any{"client_id": nil}), "no client_id"},
+		"mismatched":                   {doc(map[string]any{"client_id": "https://app.example.com/other.json"}), "differs"},
+		"trailing slash":               {doc(map[string]any{"client_id": testID + "/"}), "differs"},
+		"client_id not str":            {doc(map[string]any{"client_id": 5}), "wrong type"},
+		"no redirect_uris":             {doc(map[string]any{"redirect_uris": nil}), "no redirect_uris"},
+		"empty redirect_uris":          {doc(map[string]any{"redirect_uris": []string{}}), "empty"},
+		"redirect not list":            {doc(map[string]any{"redirect_uris": "https://app.example.com/cb"}), "array of strings"},
+		"javascript:":                  {doc(map[string]any{"redirect_uris": []string{"javascript:alert(1)"}}), "redirect URI"},
+		"http non-loopback":            {doc(map[string]any{"redirect_uris": []string{"http://app.example.com/cb"}}), "https"},
+		"fragment":                     {doc(map[string]any{"redirect_uris": []string{"https://app.example.com/cb#x"}}), "fragment"},
+		"private_key_jwt without keys": {doc(map[string]any{"token_endpoint_auth_method": "private_key_jwt"}), "needs the client's public keys"},
+		"jwks and jwks_uri":            {doc(map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example.com/jwks", "jwks": testJWKS(t)}), "not both"},
+		"http jwks_uri":                {doc(map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://app.example.com/jwks"}), "https"},
+		"jwks_uri not a string":        {doc(map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": 5}), "jwks_uri must be a string"},
+		"private key in jwks":          {doc(map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks": privateJWKS(t)}), "private key"},
+		"jwks not a set":               {doc(map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks": []string{"x"}}), "jwks:"},
+		"client_secret_jwt":            {doc(map[string]any{"token_endpoint_auth_method": "client_secret_jwt"}), "shared secret"},
+		"client_secret_basic":          {doc(map[string]any{"token_endpoint_auth_method": "client_secret_basic"}), "shared secret"},
+		"odd method":                   {doc(map[string]any{"token_endpoint_auth_method": "tls_client_auth"}), "not supported"},
+		"client_secret":                {doc(map[string]any{"client_secret": "s3cret"}), "client_secret"},
+		"secret expiry":                {doc(map[string]any{"client_secret_expires_at": 0}), "client_secret"},
+		"no code grant":                {doc(map[string]any{"grant_types": []string{"refresh_token"}}), "authorization_code"},
+		"implicit":                     {doc(map[string]any{"response_types": []string{"token"}}), "only code"},
+		"http logo":                    {doc(map[string]any{"logo_uri": "http://app.example.com/logo.png"}), "logo_uri"},
+		"javascript homepage":          {doc(map[string]any{"client_uri": "javascript:alert(1)"}), "client_uri"},
+		"long name":                    {doc(map[string]any{"client_name": strings.Repeat("n", 101)}), "longer"},
+		"control in name":              {doc(map[string]any{"client_name": "a\u0007b"}), "control"},
+		"oversized":                    {append(doc(nil), []byte(strings.Repeat(" ", MaxDocumentBytes))...), "larger than 5120"},
 	}
 	for name, c := range bad {
 		_, err := ParseDocument(testID, c.body)
@@ -128,6 +139,48 @@ func TestParseDocument(t *testing.T) {
 			t.Errorf("%s: error %v, want a refusal mentioning %q", name, err, c.want)
 		}
 	}
+}
+
+// A private_key_jwt document names its keys by jwks_uri or jwks (rules
+// of app/jwks); a none document is public and keys in it are ignored.
+func TestParseDocumentPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
+	d, err := ParseDocument(testID, doc(map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example.com/jwks.json"}))
+	if err != nil || d.TokenEndpointAuthMethod != "private_key_jwt" || d.JWKSURI != "https://app.example.com/jwks.json" || d.JWKS != "" {
+		t.Fatalf("jwks_uri: %+v, %v", d, err)
+	}
+	d, err = ParseDocument(testID, doc(map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks": testJWKS(t)}))
+	if err != nil || d.JWKSURI != "" || !strings.HasPrefix(d.JWKS, `{"keys":[{`) {
+		t.Fatalf("jwks: %+v, %v", d, err)
+	}
+	d, err = ParseDocument(testID, doc(map[string]any{"jwks_uri": "https://app.example.com/jwks.json"}))
+	if err != nil || d.TokenEndpointAuthMethod != "none" || d.JWKSURI != "" {
+		t.Fatalf("none: %+v, %v", d, err)
+	}
+}
+
+// testJWKS is a JWK Set with one public EC key, as a JSON value.
+func testJWKS(t *testing.T) any {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return jwkSet(t, jose.JSONWebKey{Key: k.Public(), KeyID: "k1"})
+}
+
+// privateJWKS is a JWK Set holding a private key.
+func privateJWKS(t *testing.T) any {
+	t.Helper()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return jwkSet(t, jose.JSONWebKey{Key: k, KeyID: "k1"})
+}
+
+func jwkSet(t *testing.T, keys ...jose.JSONWebKey) any {
+	b, err := json.Marshal(jose.JSONWebKeySet{Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v any
+	_ = json.Unmarshal(b, &v)
+	return v
 }
 
 func TestCacheAge(t *testing.T) {

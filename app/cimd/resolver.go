@@ -153,7 +153,9 @@ func (r *Resolver) GetClient(ctx context.Context, clientID string, next func(con
 	case err != nil:
 		return nil, err
 	case row.Registration != models.ClientMetadataDocument:
-		return models.OAuthClient(row), nil
+		// Made by an admin: the wrapped model's (which also opens a
+		// client_secret_jwt client's secret).
+		return next(ctx, clientID)
 	}
 	v, err := r.o.Settings.Load(ctx)
 	if err != nil {
@@ -266,7 +268,9 @@ func (r *Resolver) fetchAndStore(ctx context.Context, clientID string) (*models.
 	}
 	exp := r.o.Now().Add(age)
 	row := &models.Client{
-		ClientID: clientID, Name: doc.Name, Icon: doc.LogoURI, Homepage: doc.ClientURI, Public: true,
+		ClientID: clientID, Name: doc.Name, Icon: doc.LogoURI, Homepage: doc.ClientURI,
+		Public:                  doc.TokenEndpointAuthMethod != oauth.AuthPrivateKeyJWT,
+		TokenEndpointAuthMethod: doc.TokenEndpointAuthMethod, JWKS: doc.JWKS, JWKSURI: doc.JWKSURI,
 		RedirectURIs: doc.RedirectURIs, GrantTypes: doc.GrantTypes, Scopes: []string{},
 		Registration: models.ClientMetadataDocument, ClientMetadata: models.JSONObject(doc.Extra),
 		MetadataExpiresAt: &exp,

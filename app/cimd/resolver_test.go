@@ -297,6 +297,36 @@ func TestCacheBehaviour(t *testing.T) {
 	})
 }
 
+// A document that turns to private_key_jwt makes a confidential client
+// with its keys, on both databases (the refresh rewrites the method and
+// key columns); back to none, a public one again.
+func TestPrivateKeyJWTDocument(t *testing.T) {
+	t.Parallel()
+	dbtest.Each(t, func(t *testing.T, db *gorm.DB) {
+		st := models.New(db)
+		ctx := t.Context()
+		d := newDocServer(t)
+		d.serve(nil, nil)
+		clk := newClock()
+		r := resolver(st, ModeAny, *d.pool(), clk)
+		if c, err := r.GetClient(ctx, d.id(), notFoundNext); err != nil || !c.Public || c.TokenEndpointAuthMethod != oauth.AuthNone {
+			t.Fatalf("none: %+v %v", c, err)
+		}
+		clk.Add(DefaultCacheAge + time.Second)
+		d.serve(nil, map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example.com/jwks.json"})
+		c, err := r.GetClient(ctx, d.id(), notFoundNext)
+		if err != nil || c.Public || c.TokenEndpointAuthMethod != oauth.AuthPrivateKeyJWT || c.JWKSURI != "https://app.example.com/jwks.json" ||
+			len(c.SecretHash) != 0 || !c.Unverified {
+			t.Fatalf("private_key_jwt: %+v %v", c, err)
+		}
+		clk.Add(DefaultCacheAge + time.Second)
+		d.serve(nil, nil)
+		if c, err := r.GetClient(ctx, d.id(), notFoundNext); err != nil || !c.Public || c.TokenEndpointAuthMethod != oauth.AuthNone || c.JWKSURI != "" {
+			t.Fatalf("none again: %+v %v", c, err)
+		}
+	})
+}
+
 // A huge max-age is kept 24 hours at most; no header means an hour.
 func TestCacheBounds(t *testing.T) {
 	t.Parallel()
@@ -375,8 +405,16 @@ func TestSettings(t *testing.T) {
 	}
 	admin := d.srv.URL + "/admin-made"
 	mem.rows[admin] = models.Client{ClientID: admin, Name: "Admin's", RedirectURIs: []string{"https://x.example/cb"}}
+	// The wrapped model serves it (it opens sealed secrets too).
+	modelNext := func(ctx context.Context, id string) (*oauth.Client, error) {
+		row, err := mem.GetClient(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return models.OAuthClient(row), nil
+	}
 	for _, mode := range []string{ModeOff, ModeAny} {
-		c, err := resolver(mem, mode, *d.pool(), clk).GetClient(ctx, admin, notFoundNext)
+		c, err := resolver(mem, mode, *d.pool(), clk).GetClient(ctx, admin, modelNext)
 		if err != nil || c.Name != "Admin's" || c.Unverified {
 			t.Fatalf("%s: admin-made URL client: %+v, %v", mode, c, err)
 		}

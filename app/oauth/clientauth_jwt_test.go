@@ -47,23 +47,21 @@ func newJWTFixture(t *testing.T) *jwtFixture {
 		o.Keys = f.keys
 		o.TokenEndpoint = tokenEndpoint
 		o.ClientThrottle = f.lim
-		p := oauthtest.DefaultPolicy
-		o.Policy = p
 	})
 	f.pkjKey = newRSAKey(t, "rsa-1", jose.RS256)
-	f.pkj = f.client(oauth.Client{TokenEndpointAuthMethod: oauth.AuthPrivateKeyJWT, JWKS: jwksJSON(t, f.pkjKey)}, false)
+	f.pkj = f.client(oauth.Client{TokenEndpointAuthMethod: oauth.AuthPrivateKeyJWT, JWKS: jwksJSON(t, f.pkjKey)})
 	f.uriKey = newECKey(t, "ec-1")
 	f.keys.set("https://client.example/jwks", &jose.JSONWebKeySet{Keys: []jose.JSONWebKey{f.uriKey.jwk()}})
-	f.uri = f.client(oauth.Client{TokenEndpointAuthMethod: oauth.AuthPrivateKeyJWT, JWKSURI: "https://client.example/jwks"}, false)
+	f.uri = f.client(oauth.Client{TokenEndpointAuthMethod: oauth.AuthPrivateKeyJWT, JWKSURI: "https://client.example/jwks"})
 	f.csj, f.csjSec = f.clientWithSecret(oauth.Client{TokenEndpointAuthMethod: oauth.AuthSecretJWT}, true)
 	f.basic, f.basSec = f.clientWithSecret(oauth.Client{TokenEndpointAuthMethod: oauth.AuthSecretBasic}, false)
 	f.legacy, f.legSec = f.clientWithSecret(oauth.Client{}, false)
-	f.public = f.client(oauth.Client{Public: true, TokenEndpointAuthMethod: oauth.AuthNone}, false)
+	f.public = f.client(oauth.Client{Public: true, TokenEndpointAuthMethod: oauth.AuthNone})
 	return f
 }
 
 // client registers a client with the machine grants and returns its ID.
-func (f *jwtFixture) client(cl oauth.Client, _ bool) string {
+func (f *jwtFixture) client(cl oauth.Client) string {
 	id, _ := f.clientWithSecret(cl, false)
 	return id
 }
@@ -119,7 +117,7 @@ func TestRule46_ValidAssertionsAuthenticate(t *testing.T) {
 	t.Parallel()
 	f := newJWTFixture(t)
 	ps, ed := newRSAKey(t, "ps", jose.PS256), newEdKey(t, "ed")
-	multi := f.client(oauth.Client{TokenEndpointAuthMethod: oauth.AuthPrivateKeyJWT, JWKS: jwksJSON(t, f.pkjKey, ps, ed, f.uriKey)}, false)
+	multi := f.client(oauth.Client{TokenEndpointAuthMethod: oauth.AuthPrivateKeyJWT, JWKS: jwksJSON(t, f.pkjKey, ps, ed, f.uriKey)})
 	cases := []struct {
 		name, id, raw, method string
 		extra                 []string
@@ -258,7 +256,9 @@ func TestClientSecretJWTWithoutStoredSecret(t *testing.T) {
 func TestClientAuthMethodMismatch(t *testing.T) {
 	t.Parallel()
 	f := newJWTFixture(t)
-	cc := func(kv ...string) url.Values { return oauthtest.Change(form("grant_type", oauth.GrantClientCredentials), kv...) }
+	cc := func(kv ...string) url.Values {
+		return oauthtest.Change(form("grant_type", oauth.GrantClientCredentials), kv...)
+	}
 	cases := []struct {
 		name, authorization string
 		form                url.Values
