@@ -245,3 +245,61 @@ func TestRule46_ClientAssertionsOnTheWire(t *testing.T) {
 		}
 	}
 }
+
+// A client registers itself with private_key_jwt and a jwks (RFC 7591):
+// no secret is issued, the answer and the read-back return its keys, and
+// it authenticates with assertions at the device authorization and
+// revocation endpoints (never with a secret); an update to a jwks_uri
+// keeps it secret-less.
+func TestDynamicRegistrationPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
+	h := assertionHarness(t)
+	h.setRegistration("open")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "dev-1"}}})
+	m := h.register(`{"grant_types": ["urn:ietf:params:oauth:grant-type:device_code"], "client_name": "CLI",
+		"token_endpoint_auth_method": "private_key_jwt", "jwks": ` + string(set) + `}`)
+	id, _ := m["client_id"].(string)
+	if _, ok := m["client_secret"]; ok || m["token_endpoint_auth_method"] != "private_key_jwt" || m["jwks"] == nil {
+		t.Fatalf("registration answer: %v", m)
+	}
+	row, err := h.store.GetClient(context.Background(), id)
+	if err != nil || row.Public || len(row.SecretHash) != 0 || row.TokenEndpointAuthMethod != oauth.AuthPrivateKeyJWT || !strings.Contains(row.JWKS, `"dev-1"`) {
+		t.Fatalf("stored: %+v %v", row, err)
+	}
+	token, _ := m["registration_access_token"].(string)
+	_, read := h.sendJSON(http.MethodGet, registerPath+"/"+url.PathEscape(id), "", bearer(token)...)
+	if read["token_endpoint_auth_method"] != "private_key_jwt" || read["jwks"] == nil {
+		t.Fatalf("read back: %v", read)
+	}
+	cfg := h.srv.Config
+	for _, ep := range []string{"device_code", "revoke"} {
+		f := url.Values{}
+		if ep == "revoke" {
+			f.Set("token", "gat_unknown")
+		}
+		r := h.do(http.MethodPost, cfg.Endpoint(ep), withAssertion(f, signAssertion(t, jose.ES256, key, "dev-1", id, cfg.Issuer)))
+		if r.StatusCode != http.StatusOK {
+			t.Fatalf("%s: %d %s", ep, r.StatusCode, r.body)
+		}
+	}
+	r := h.do(http.MethodPost, cfg.Endpoint("device_code"), url.Values{"client_id": {id}})
+	wantAssertionError(t, r, 401, "invalid_client", "authenticates with private_key_jwt")
+
+	// Update (RFC 7592) to a jwks_uri: still no secret.
+	r, upd := h.sendJSON(http.MethodPut, registerPath+"/"+url.PathEscape(id), `{"client_id": "`+id+`", "grant_types": ["urn:ietf:params:oauth:grant-type:device_code"],
+		"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks.json"}`, bearer(token)...)
+	if r.StatusCode != http.StatusOK || upd["jwks_uri"] != "https://app.example/jwks.json" || upd["jwks"] != nil {
+		t.Fatalf("update: %d %s", r.StatusCode, r.body)
+	}
+	if _, ok := upd["client_secret"]; ok {
+		t.Fatal("a secret was issued to a private_key_jwt client")
+	}
+	row, _ = h.store.GetClient(context.Background(), id)
+	if len(row.SecretHash) != 0 || row.JWKS != "" || row.JWKSURI != "https://app.example/jwks.json" {
+		t.Fatalf("after update: %+v", row)
+	}
+}

@@ -117,6 +117,8 @@ func RegisteredMetadata(c *models.Client) *oauth.ClientMetadata {
 	switch m := str(metaAuthMethod); {
 	case c.Public:
 		md.TokenEndpointAuthMethod = oauth.AuthNone
+	case c.TokenEndpointAuthMethod == oauth.AuthPrivateKeyJWT:
+		md.TokenEndpointAuthMethod, md.JWKS, md.JWKSURI = c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI
 	case m == oauth.AuthSecretPost:
 		md.TokenEndpointAuthMethod = m
 	default:
@@ -204,6 +206,10 @@ func Register(ctx context.Context, st Store, md *oauth.ClientMetadata) (*Registe
 		return nil, err
 	}
 	c, plain := New(in, nil)
+	if !md.Public() && !md.UsesSecret() { // private_key_jwt: keys, no secret
+		c.SecretHash, c.SecretHint, plain = nil, "", ""
+	}
+	c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI = md.TokenEndpointAuthMethod, md.JWKS, md.JWKSURI
 	token, hash := oauth.NewRegistrationAccessToken()
 	c.Registration, c.RegistrationTokenHash, c.ClientMetadata = models.ClientRegisteredDynamic, hash, extraMetadata(md)
 	if err := st.CreateClient(ctx, c); err != nil {
@@ -252,8 +258,9 @@ func UpdateRegistered(ctx context.Context, st UpdateStore, clientID string, md *
 		}
 		in.Apply(x)
 		x.ClientMetadata = extraMetadata(md)
+		x.TokenEndpointAuthMethod, x.JWKS, x.JWKSURI = md.TokenEndpointAuthMethod, md.JWKS, md.JWKSURI
 		switch {
-		case x.Public:
+		case x.Public || !md.UsesSecret():
 			x.SecretHash, x.SecretHint, x.SecretRotatedAt = nil, "", nil
 		case len(x.SecretHash) == 0:
 			var hash []byte

@@ -7,7 +7,7 @@
 //   - a JWK Set holds public signing keys only: a private key (someone
 //     pasted or published the wrong half), a symmetric key, an RSA key
 //     shorter than 2048 bits or an unsupported key type refuses the whole
-//     set with the reason (ParsePublic);
+//     set with the reason (ParsePublic, that is oauth.ParsePublicJWKS);
 //   - jwks_uri must be https (http too when Options.AllowHTTP, for tests),
 //     the response 200 and at most MaxBytes;
 //   - a fetched set is kept for its Cache-Control max-age bounded to
@@ -21,12 +21,7 @@ package jwks
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,10 +45,6 @@ const (
 	DefaultTTL             = time.Hour
 	DefaultRefreshInterval = 10 * time.Second
 	DefaultMaxBytes        = 64 << 10
-	// MaxKeys bounds the keys of one set.
-	MaxKeys = 100
-	// MinRSABits is the smallest RSA modulus accepted.
-	MinRSABits = 2048
 	// maxEntries bounds the cache (URLs and pasted sets); when full it
 	// is emptied.
 	maxEntries = 10000
@@ -270,84 +261,10 @@ func (s *Source) ttl(h http.Header) time.Duration {
 	return max(s.o.MinTTL, min(ttl, s.o.MaxTTL))
 }
 
-// ParsePublic parses a JWK Set (RFC 7517 §5) of public signing keys: RSA
-// of at least MinRSABits, EC on P-256, P-384 or P-521, and Ed25519. A
-// private key, a symmetric key, a key of another type or a key meant for
-// encryption (use enc) refuses the set with the reason; so do duplicate
-// kids and more than MaxKeys keys. The reason never quotes key material.
-func ParsePublic(data []byte) (*jose.JSONWebKeySet, error) {
-	var raw struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, errors.New("not a JSON object with a keys array")
-	}
-	if raw.Keys == nil {
-		return nil, errors.New(`no "keys" array`)
-	}
-	if len(raw.Keys) == 0 {
-		return nil, errors.New("the set has no keys")
-	}
-	if len(raw.Keys) > MaxKeys {
-		return nil, fmt.Errorf("more than %d keys", MaxKeys)
-	}
-	set := &jose.JSONWebKeySet{}
-	kids := map[string]bool{}
-	for i, rk := range raw.Keys {
-		name := fmt.Sprintf("key %d", i+1)
-		var probe struct {
-			Kty string `json:"kty"`
-			Kid string `json:"kid"`
-			D   string `json:"d"`
-			K   string `json:"k"`
-			Use string `json:"use"`
-		}
-		if err := json.Unmarshal(rk, &probe); err != nil {
-			return nil, fmt.Errorf("%s is not a JSON object", name)
-		}
-		if probe.Kid != "" {
-			name = fmt.Sprintf("key %q", trunc(probe.Kid, 64))
-		}
-		switch {
-		case probe.Kty == "oct" || probe.K != "":
-			return nil, fmt.Errorf("%s is a symmetric key: a JWK Set here holds public keys only", name)
-		case probe.D != "":
-			return nil, fmt.Errorf("%s is a private key: register the public key only (and consider this private key exposed)", name)
-		case probe.Kty != "RSA" && probe.Kty != "EC" && probe.Kty != "OKP":
-			return nil, fmt.Errorf("%s has unsupported kty %q (RSA, EC or OKP)", name, trunc(probe.Kty, 20))
-		case probe.Use != "" && probe.Use != "sig":
-			return nil, fmt.Errorf("%s has use %q: keys that verify signatures have use sig or none", name, trunc(probe.Use, 20))
-		}
-		var k jose.JSONWebKey
-		if err := k.UnmarshalJSON(rk); err != nil {
-			return nil, fmt.Errorf("%s is not a valid JWK: %s", name, strings.TrimPrefix(err.Error(), "go-jose/go-jose: "))
-		}
-		if !k.IsPublic() || !k.Valid() {
-			return nil, fmt.Errorf("%s is not a valid public key", name)
-		}
-		switch pk := k.Key.(type) {
-		case *rsa.PublicKey:
-			if pk.N.BitLen() < MinRSABits {
-				return nil, fmt.Errorf("%s is an RSA key of %d bits (at least %d)", name, pk.N.BitLen(), MinRSABits)
-			}
-		case *ecdsa.PublicKey:
-			if pk.Curve != elliptic.P256() && pk.Curve != elliptic.P384() && pk.Curve != elliptic.P521() {
-				return nil, fmt.Errorf("%s is on an unsupported curve", name)
-			}
-		case ed25519.PublicKey:
-		default:
-			return nil, fmt.Errorf("%s is not a supported public key (RSA, EC, Ed25519)", name)
-		}
-		if k.KeyID != "" {
-			if kids[k.KeyID] {
-				return nil, fmt.Errorf("two keys have kid %q", trunc(k.KeyID, 64))
-			}
-			kids[k.KeyID] = true
-		}
-		set.Keys = append(set.Keys, k)
-	}
-	return set, nil
-}
+// ParsePublic parses a JWK Set of public signing keys by the rules of
+// oauth.ParsePublicJWKS (which is where they live, so that the core can
+// check the jwks of a registration without this package's HTTP).
+func ParsePublic(data []byte) (*jose.JSONWebKeySet, error) { return oauth.ParsePublicJWKS(data) }
 
 func trunc(s string, n int) string {
 	if len(s) <= n {

@@ -25,8 +25,10 @@ var DynamicGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, Gran
 
 // DynamicAuthMethods are the token endpoint authentication methods a
 // client may register (RFC 7591 §2): none makes a public client (PKCE),
-// the two others a confidential one with a generated secret.
-var DynamicAuthMethods = []string{AuthNone, AuthSecretBasic, AuthSecretPost}
+// client_secret_basic and client_secret_post a confidential one with a
+// generated secret, private_key_jwt a confidential one without a secret
+// that signs client assertions with the keys of its jwks or jwks_uri.
+var DynamicAuthMethods = []string{AuthNone, AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT}
 
 // Limits of a registration request.
 const (
@@ -53,6 +55,10 @@ type ClientMetadata struct {
 	RedirectURIs []string
 	// TokenEndpointAuthMethod is one of DynamicAuthMethods.
 	TokenEndpointAuthMethod string
+	// JWKS (a JWK Set of public keys as compact JSON text) or JWKSURI (an
+	// https URL), exactly one, for private_key_jwt; both "" otherwise.
+	JWKS    string
+	JWKSURI string
 	// GrantTypes are among DynamicGrantTypes (default authorization_code).
 	GrantTypes []string
 	// ResponseTypes are code, or none without the authorization_code
@@ -84,6 +90,13 @@ type ClientMetadata struct {
 // Public reports whether the metadata registers a public client.
 func (m *ClientMetadata) Public() bool { return m.TokenEndpointAuthMethod == AuthNone }
 
+// UsesSecret reports whether the metadata registers a client that
+// authenticates with a client secret (client_secret_basic or
+// client_secret_post): only those are issued one.
+func (m *ClientMetadata) UsesSecret() bool {
+	return m.TokenEndpointAuthMethod == AuthSecretBasic || m.TokenEndpointAuthMethod == AuthSecretPost
+}
+
 // metadataError is invalid_client_metadata with a description.
 func metadataError(format string, args ...any) *Error {
 	return ErrInvalidClientMetadata.WithDescription(format, args...)
@@ -92,8 +105,8 @@ func metadataError(format string, args ...any) *Error {
 // ParseClientMetadata reads and checks a registration (or RFC 7592
 // update) request body: a JSON object of client metadata. Unknown fields
 // are ignored, as are a software statement (Gatehouse does not process
-// them: only the plain fields count), jwks and jwks_uri (no method that
-// uses keys can be registered) and language-tagged variants
+// them: only the plain fields count), jwks and jwks_uri unless the method
+// is private_key_jwt, and language-tagged variants
 // ("client_name#fr"). Bad redirect URIs are invalid_redirect_uri; any
 // other problem invalid_client_metadata, its description naming the
 // field.
@@ -128,7 +141,11 @@ func ParseClientMetadata(body []byte) (*ClientMetadata, error) {
 
 		ClientID:     r.string("client_id"),
 		ClientSecret: r.string("client_secret"),
+		JWKSURI:      r.string("jwks_uri"),
 	}
+	var jwks json.RawMessage
+	r.decode("jwks", &jwks, "a JSON object (a JWK Set)")
+	m.JWKS = string(jwks)
 	scope := r.string("scope")
 	_, hasResponseTypes := raw["response_types"]
 	if r.err != nil {
@@ -148,8 +165,11 @@ func (m *ClientMetadata) check(scope string, hasResponseTypes bool) *Error {
 		m.TokenEndpointAuthMethod = AuthSecretBasic
 	}
 	if !slices.Contains(DynamicAuthMethods, m.TokenEndpointAuthMethod) {
-		return metadataError("token_endpoint_auth_method %q is not supported: use none (a public client, with PKCE), client_secret_basic or client_secret_post",
+		return metadataError("token_endpoint_auth_method %q is not supported: use none (a public client, with PKCE), client_secret_basic, client_secret_post or private_key_jwt",
 			truncate(m.TokenEndpointAuthMethod, 100))
+	}
+	if err := m.checkKeys(); err != nil {
+		return err
 	}
 
 	// Grant and response types (RFC 7591 §2.1: defaults
@@ -236,6 +256,36 @@ func (m *ClientMetadata) check(scope string, hasResponseTypes bool) *Error {
 		if len(c) > 200 || strings.ContainsFunc(c, isControlRune) {
 			return metadataError("contacts: each is a single line of at most 200 characters")
 		}
+	}
+	return nil
+}
+
+// checkKeys checks the keys of a private_key_jwt client: a jwks_uri (an
+// https URL) or a jwks of public signing keys (ParsePublicJWKS), exactly
+// one; other methods use no keys, and what they sent is dropped.
+func (m *ClientMetadata) checkKeys() *Error {
+	if m.TokenEndpointAuthMethod != AuthPrivateKeyJWT {
+		m.JWKS, m.JWKSURI = "", ""
+		return nil
+	}
+	switch {
+	case m.JWKS != "" && m.JWKSURI != "":
+		return metadataError("jwks and jwks_uri: send one of them, not both (RFC 7591 §2)")
+	case m.JWKSURI != "":
+		if msg := checkMetadataURL(m.JWKSURI, true); msg != "" {
+			return metadataError("jwks_uri %s", msg)
+		}
+	case m.JWKS != "":
+		if _, err := ParsePublicJWKS([]byte(m.JWKS)); err != nil {
+			return metadataError("jwks: %v", err)
+		}
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, []byte(m.JWKS)); err != nil {
+			return metadataError("jwks must be a JSON object (a JWK Set)")
+		}
+		m.JWKS = compact.String()
+	default:
+		return metadataError("token_endpoint_auth_method private_key_jwt needs the client's public keys: jwks_uri or jwks")
 	}
 	return nil
 }
@@ -349,19 +399,21 @@ type ClientInformation struct {
 	RegistrationAccessToken string `json:"registration_access_token,omitempty"`
 	RegistrationClientURI   string `json:"registration_client_uri"`
 
-	RedirectURIs            []string `json:"redirect_uris"`
-	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
-	GrantTypes              []string `json:"grant_types"`
-	ResponseTypes           []string `json:"response_types"`
-	ClientName              string   `json:"client_name,omitempty"`
-	ClientURI               string   `json:"client_uri,omitempty"`
-	LogoURI                 string   `json:"logo_uri,omitempty"`
-	Scope                   string   `json:"scope,omitempty"`
-	Contacts                []string `json:"contacts,omitempty"`
-	TOSURI                  string   `json:"tos_uri,omitempty"`
-	PolicyURI               string   `json:"policy_uri,omitempty"`
-	SoftwareID              string   `json:"software_id,omitempty"`
-	SoftwareVersion         string   `json:"software_version,omitempty"`
+	RedirectURIs            []string        `json:"redirect_uris"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                 string          `json:"jwks_uri,omitempty"`
+	GrantTypes              []string        `json:"grant_types"`
+	ResponseTypes           []string        `json:"response_types"`
+	ClientName              string          `json:"client_name,omitempty"`
+	ClientURI               string          `json:"client_uri,omitempty"`
+	LogoURI                 string          `json:"logo_uri,omitempty"`
+	Scope                   string          `json:"scope,omitempty"`
+	Contacts                []string        `json:"contacts,omitempty"`
+	TOSURI                  string          `json:"tos_uri,omitempty"`
+	PolicyURI               string          `json:"policy_uri,omitempty"`
+	SoftwareID              string          `json:"software_id,omitempty"`
+	SoftwareVersion         string          `json:"software_version,omitempty"`
 
 	PostLogoutRedirectURIs            []string `json:"post_logout_redirect_uris,omitempty"`
 	BackchannelLogoutURI              string   `json:"backchannel_logout_uri,omitempty"`
@@ -385,6 +437,10 @@ func (m *ClientMetadata) Information(clientID string, issuedAt time.Time, regist
 		PostLogoutRedirectURIs: m.PostLogoutRedirectURIs, BackchannelLogoutURI: m.BackchannelLogoutURI,
 		BackchannelLogoutSessionRequired: m.BackchannelLogoutSessionRequired, FrontchannelLogoutURI: m.FrontchannelLogoutURI,
 		FrontchannelLogoutSessionRequired: m.FrontchannelLogoutSessionRequired,
+		JWKSURI:                           m.JWKSURI,
+	}
+	if m.JWKS != "" {
+		info.JWKS = json.RawMessage(m.JWKS)
 	}
 	if secret != "" {
 		never := int64(0) // client secrets do not expire

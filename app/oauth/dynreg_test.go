@@ -40,7 +40,13 @@ func TestParseClientMetadataRefusals(t *testing.T) {
 		{"response type token", `{` + ok + `, "response_types": ["code", "token"]}`, "invalid_client_metadata", `"token"`},
 		{"code without grant", `{"grant_types": ["urn:ietf:params:oauth:grant-type:device_code"], "response_types": ["code"]}`, "invalid_client_metadata", "needs the authorization_code grant"},
 		{"grant without code", `{` + ok + `, "response_types": []}`, "invalid_client_metadata", "needs the response type code"},
-		{"private_key_jwt", `{` + ok + `, "token_endpoint_auth_method": "private_key_jwt"}`, "invalid_client_metadata", "not supported"},
+		{"private_key_jwt without keys", `{` + ok + `, "token_endpoint_auth_method": "private_key_jwt"}`, "invalid_client_metadata", "needs the client's public keys"},
+		{"jwks and jwks_uri", `{` + ok + `, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks", "jwks": ` + testJWKS + `}`, "invalid_client_metadata", "not both"},
+		{"http jwks_uri", `{` + ok + `, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://app.example/jwks"}`, "invalid_client_metadata", "jwks_uri must be an https URL"},
+		{"jwks with a private key", `{` + ok + `, "token_endpoint_auth_method": "private_key_jwt", "jwks": ` + testPrivateJWKS + `}`, "invalid_client_metadata", "private key"},
+		{"jwks with a symmetric key", `{` + ok + `, "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}]}}`, "invalid_client_metadata", "symmetric"},
+		{"jwks not a set", `{` + ok + `, "token_endpoint_auth_method": "private_key_jwt", "jwks": ["x"]}`, "invalid_client_metadata", "jwks"},
+		{"client_secret_jwt", `{` + ok + `, "token_endpoint_auth_method": "client_secret_jwt"}`, "invalid_client_metadata", "not supported"},
 		{"tls auth", `{` + ok + `, "token_endpoint_auth_method": "tls_client_auth"}`, "invalid_client_metadata", "not supported"},
 		{"auth method type", `{` + ok + `, "token_endpoint_auth_method": ["none"]}`, "invalid_client_metadata", "must be a string"},
 		{"bad scope token", `{` + ok + `, "scope": "read \"x\""}`, "invalid_client_metadata", "scope"},
@@ -83,8 +89,11 @@ func TestParseClientMetadataDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.TokenEndpointAuthMethod != AuthSecretBasic || m.Public() {
+	if m.TokenEndpointAuthMethod != AuthSecretBasic || m.Public() || !m.UsesSecret() {
 		t.Errorf("auth method %q", m.TokenEndpointAuthMethod)
+	}
+	if m.JWKSURI != "" || m.JWKS != "" {
+		t.Errorf("keys kept for a secret client: %q %q", m.JWKSURI, m.JWKS)
 	}
 	if !slices.Equal(m.GrantTypes, []string{GrantAuthorizationCode}) || !slices.Equal(m.ResponseTypes, []string{"code"}) {
 		t.Errorf("grants %v responses %v", m.GrantTypes, m.ResponseTypes)
@@ -150,5 +159,35 @@ func TestRegistrationAccessToken(t *testing.T) {
 	}
 	if !RegistrationTokenMatches(ha, a) || RegistrationTokenMatches(ha, b) || RegistrationTokenMatches(nil, a) || RegistrationTokenMatches(ha, "") {
 		t.Error("RegistrationTokenMatches")
+	}
+}
+
+// testJWKS is a JWK Set of one public EC key (P-256), testPrivateJWKS the
+// same key with its private part.
+const (
+	testJWKS        = `{"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4", "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM"}]}`
+	testPrivateJWKS = `{"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1", "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4", "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM", "d": "870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eAE"}]}`
+)
+
+// private_key_jwt registers with a jwks_uri (https) or a jwks of public
+// keys, and the information response returns them; no secret is issued
+// to it (UsesSecret).
+func TestParseClientMetadataPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
+	m, err := ParseClientMetadata([]byte(`{"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example/jwks.json"}`))
+	if err != nil || m.Public() || m.UsesSecret() || m.JWKSURI != "https://app.example/jwks.json" || m.JWKS != "" {
+		t.Fatalf("jwks_uri: %+v %v", m, err)
+	}
+	info, _ := json.Marshal(m.Information("cid", time.Unix(0, 0), "https://as.example/register/cid", "", ""))
+	if !strings.Contains(string(info), `"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://app.example/jwks.json"`) || strings.Contains(string(info), "client_secret") {
+		t.Errorf("information: %s", info)
+	}
+	m, err = ParseClientMetadata([]byte(`{"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": ` + testJWKS + `}`))
+	if err != nil || m.JWKSURI != "" || !strings.HasPrefix(m.JWKS, `{"keys":[{"kty":"EC"`) {
+		t.Fatalf("jwks: %+v %v", m, err)
+	}
+	info, _ = json.Marshal(m.Information("cid", time.Unix(0, 0), "https://as.example/register/cid", "", ""))
+	if !strings.Contains(string(info), `"jwks":{"keys":[{"kty":"EC"`) {
+		t.Errorf("information: %s", info)
 	}
 }
