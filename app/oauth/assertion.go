@@ -159,6 +159,8 @@ func parseAssertion(raw string, algs []string) (*jwt.JSONWebToken, error) {
 		switch {
 		case strings.EqualFold(alg, "none"):
 			return nil, refuseAssertion("the assertion is unsigned (alg none), which is never accepted")
+		case alg == "Ed25519":
+			return nil, refuseAssertion("the assertion's algorithm Ed25519 (RFC 9864) is not supported yet: sign with Ed25519 keys as alg EdDSA (allowed: %s)", strings.Join(algs, ", "))
 		case alg != "":
 			return nil, refuseAssertion("the assertion's algorithm %s is not allowed (allowed: %s)", truncate(alg, 20), strings.Join(algs, ", "))
 		}

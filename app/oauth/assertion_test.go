@@ -354,3 +354,19 @@ func TestPeekAssertion(t *testing.T) {
 		t.Fatalf("not a JWT: %v", err)
 	}
 }
+
+// alg Ed25519 (RFC 9864, what oauth4webapi sends for Ed25519 keys) is
+// refused with a hint to use EdDSA.
+func TestVerifyAssertion_Ed25519AlgName(t *testing.T) {
+	t.Parallel()
+	c, _ := newAssertionCore(t)
+	k := newEdKey(t, "ed")
+	raw := sign(t, jose.EdDSA, k.priv, "ed", claimsFor("cid", testIssuer, c.Now()))
+	parts := strings.Split(raw, ".")
+	parts[0] = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"Ed25519","kid":"ed"}`))
+	_, err := c.Server.VerifyAssertion(context.Background(), strings.Join(parts, "."), oauth.AssertionPolicy{Namespace: oauth.ReplayClientAssertion,
+		Issuer: "cid", Audiences: []string{testIssuer}, JWKS: jwksJSON(t, k)})
+	if !strings.Contains(oauth.AssertionReason(err), "sign with Ed25519 keys as alg EdDSA") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -100,4 +100,3 @@ func ParsePublicJWKS(data []byte) (*jose.JSONWebKeySet, error) {
 	}
 	return set, nil
 }
-
