@@ -371,7 +371,6 @@ func (s *Server) checkAssertionClaims(ctx context.Context, c *jwt.Claims, extra 
 	case err != nil:
 		return nil, serverError(err)
 	}
-	delete(extra, "") // never nil map for callers
 	return &AssertionClaims{Issuer: c.Issuer, Subject: c.Subject, Audience: []string(c.Audience), ID: c.ID,
 		Expiry: exp, IssuedAt: iat, KeyID: h.KeyID, Alg: h.Algorithm, Extra: extra}, nil
 }
