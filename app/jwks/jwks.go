@@ -202,7 +202,11 @@ func (s *Source) remoteSet(ctx context.Context, jwksURI string, refresh bool) (*
 		return nil, e.err
 	}
 	e.attempted = now
-	set, ttl, err := s.fetch(ctx, jwksURI)
+	// The fetch serves every request waiting for this URL and its outcome
+	// is remembered: it must not end with the first caller's request (a
+	// client hanging up would otherwise make the URL fail for everyone
+	// for RefreshInterval). The outbound client's timeout bounds it.
+	set, ttl, err := s.fetch(context.WithoutCancel(ctx), jwksURI)
 	if err != nil {
 		e.err = err
 		if e.set != nil && now.Before(e.expires.Add(s.o.MaxTTL)) {

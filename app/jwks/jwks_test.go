@@ -302,3 +302,34 @@ func TestParsePublicRefusals(t *testing.T) {
 		t.Fatalf("fetched private key: %v", err)
 	}
 }
+
+// A caller that hangs up does not make the URL fail for the others: the
+// fetch runs to its end and its keys are kept.
+func TestFetchOutlivesItsCaller(t *testing.T) {
+	t.Parallel()
+	a := jose.JSONWebKey{Key: ecKey(t).Public(), KeyID: "a"}
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		<-release
+		_, _ = w.Write([]byte(setJSON(t, a)))
+	}))
+	t.Cleanup(srv.Close)
+	clk := &clock{now: time.Now()}
+	src := newSource(clk)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := src.PublicKeys(ctx, "", srv.URL, false)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("the fetch ended with its caller: %v", err)
+	}
+	set, err := src.PublicKeys(context.Background(), "", srv.URL, true)
+	if err != nil || kids(set) != "a" {
+		t.Fatalf("after: %v", err)
+	}
+}

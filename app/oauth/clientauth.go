@@ -203,6 +203,10 @@ func (s *Server) AuthenticateClient(ctx context.Context, r *ClientRequest) (*Aut
 	return &AuthenticatedClient{Client: c, Method: method}, nil
 }
 
+// minHMACKeyBytes is the shortest HS256 key (RFC 7518 §3.2: at least the
+// hash's size). Generated secrets are longer.
+const minHMACKeyBytes = 32
+
 // jwtMethod reports whether method authenticates with client assertions.
 func jwtMethod(method string) bool { return method == AuthSecretJWT || method == AuthPrivateKeyJWT }
 
@@ -250,6 +254,9 @@ func (s *Server) authenticateAssertion(ctx context.Context, r *ClientRequest) (*
 	case AuthSecretJWT:
 		if len(c.SecretKey) == 0 {
 			return nil, s.clientFailed(ctx, r, id, "client_secret_jwt needs the stored client secret, which this server does not have (or cannot decrypt): rotate the client secret")
+		}
+		if len(c.SecretKey) < minHMACKeyBytes {
+			return nil, s.clientFailed(ctx, r, id, fmt.Sprintf("client_secret_jwt needs a client secret of at least %d bytes for HS256 (RFC 7518 §3.2): rotate the client secret", minHMACKeyBytes))
 		}
 		pol.Secret = c.SecretKey
 	case AuthPrivateKeyJWT:

@@ -248,6 +248,16 @@ func TestClientSecretJWTWithoutStoredSecret(t *testing.T) {
 	id, sec := f.clientWithSecret(oauth.Client{TokenEndpointAuthMethod: oauth.AuthSecretJWT}, false)
 	_, err := post(f.c, "", assertionForm(f.hs256(id, sec)))
 	oauthtest.WantError(t, err, "invalid_client", "rotate the client secret")
+
+	// A secret shorter than HS256's key size (an imported one) cannot
+	// sign: the client is told so, not "bad signature".
+	short := "pkj-short"
+	if err := f.c.Model.CreateClient(context.Background(), &oauth.Client{ID: short, Name: "Short", GrantTypes: machineGrants,
+		TokenEndpointAuthMethod: oauth.AuthSecretJWT, SecretKey: []byte("sixteen-byte-key")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = post(f.c, "", assertionForm(sign(t, jose.HS256, []byte(strings.Repeat("k", 32)), "", claimsFor(short, testIssuer, f.c.Now()))))
+	oauthtest.WantError(t, err, "invalid_client", "at least 32 bytes")
 }
 
 // A client presenting another method than the one it registered gets
