@@ -303,3 +303,52 @@ func TestDynamicRegistrationPrivateKeyJWT(t *testing.T) {
 		t.Fatalf("after update: %+v", row)
 	}
 }
+
+// A Client ID Metadata Document with private_key_jwt and its jwks: the
+// client runs the code flow and redeems the code with an assertion
+// (iss = sub = its URL); the code without an assertion, or with client_id
+// alone, is refused naming the method.
+func TestMetadataDocumentPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
+	h := assertionHarness(t)
+	f := newOAuthFixture(t, h)
+	f.set("client_id_metadata_documents", "any")
+	f.signIn()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set any
+	b, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "doc-1"}}})
+	_ = json.Unmarshal(b, &set)
+	var srv *httptest.Server
+	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"client_id": srv.URL + r.URL.Path, "client_name": "Keyed agent",
+			"redirect_uris": []string{"http://127.0.0.1:7777/cb"}, "token_endpoint_auth_method": "private_key_jwt", "jwks": set})
+	}))
+	t.Cleanup(srv.Close)
+	id := srv.URL + "/agent.json"
+	redirect := "http://127.0.0.1:7777/cb"
+	code := func() string {
+		return f.code(url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {redirect}, "state": {"s1"},
+			"scope": {"openid"}, "code_challenge": {f.challenge}, "code_challenge_method": {"S256"}})
+	}
+	redeem := func(c string) url.Values {
+		return url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {redirect}, "code_verifier": {f.verifier}}
+	}
+	// client_id alone (as a public client would): refused, naming the method.
+	v := redeem(code())
+	v.Set("client_id", id)
+	r, _ := f.token(v, false)
+	wantAssertionError(t, r, 401, "invalid_client", "authenticates with private_key_jwt")
+	// With an assertion signed by the document's key.
+	r, m := f.token(withAssertion(redeem(code()), signAssertion(t, jose.ES256, key, "doc-1", id, h.srv.Config.Issuer)), false)
+	if r.StatusCode != http.StatusOK || m["access_token"] == nil {
+		t.Fatalf("token: %d %s", r.StatusCode, r.body)
+	}
+	row, err := h.store.GetClient(context.Background(), id)
+	if err != nil || row.Public || row.TokenEndpointAuthMethod != oauth.AuthPrivateKeyJWT || row.Registration != models.ClientMetadataDocument {
+		t.Fatalf("row: %+v %v", row, err)
+	}
+}
