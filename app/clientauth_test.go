@@ -352,3 +352,34 @@ func TestMetadataDocumentPrivateKeyJWT(t *testing.T) {
 		t.Fatalf("row: %+v %v", row, err)
 	}
 }
+
+// Client-credentials requests with an assertion are not served
+// speculatively: a speculation found stale runs the request again, and
+// the assertion's jti, spent by the first run, would make it a replay.
+// Instance B holds a stale client when A changes it; B's next request
+// must still succeed, once.
+func TestAssertionRequestsAreNotSpeculated(t *testing.T) {
+	t.Parallel()
+	dbURL := dbtest.SQLiteURL(t)
+	a := newHarness(t, dbURL, nil)
+	b := newHarness(t, dbURL, nil)
+	c := newAssertionClients(t, a)
+	token := func(h *harness) *response {
+		return h.do(http.MethodPost, "/oauth/token", withAssertion(url.Values{"grant_type": {"client_credentials"}}, c.sign(t, c.pkj, a.srv.Config.Issuer)))
+	}
+	if r := token(b); r.StatusCode != http.StatusOK { // B caches the client
+		t.Fatalf("first: %d %s", r.StatusCode, r.body)
+	}
+	if err := a.store.UpdateClient(context.Background(), c.pkj, func(x *models.Client) error { x.Name = "Renamed"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if r := token(b); r.StatusCode != http.StatusOK {
+		t.Fatalf("after a change elsewhere: %d %s", r.StatusCode, r.body)
+	}
+	var live, revoked int64
+	_ = a.store.DB().Model(&models.Token{}).Where("client_id = ? AND revoked_at IS NULL", c.pkj).Count(&live).Error
+	_ = a.store.DB().Model(&models.Token{}).Where("client_id = ? AND revoked_at IS NOT NULL", c.pkj).Count(&revoked).Error
+	if live != 2 || revoked != 0 {
+		t.Fatalf("tokens: %d live, %d revoked; want 2 and none (no speculation)", live, revoked)
+	}
+}
