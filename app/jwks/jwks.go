@@ -269,10 +269,3 @@ func (s *Source) ttl(h http.Header) time.Duration {
 // oauth.ParsePublicJWKS (which is where they live, so that the core can
 // check the jwks of a registration without this package's HTTP).
 func ParsePublic(data []byte) (*jose.JSONWebKeySet, error) { return oauth.ParsePublicJWKS(data) }
-
-func trunc(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

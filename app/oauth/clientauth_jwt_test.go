@@ -169,7 +169,7 @@ func (f *jwtFixture) reSign(raw, id string) string {
 }
 
 func headerAlgOf(raw string) string {
-	tok, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256, jose.EdDSA, jose.HS256})
+	tok, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256, jose.EdDSA, jose.HS256})
 	if err != nil {
 		return ""
 	}

@@ -49,10 +49,10 @@ func TestClientSecretSealer(t *testing.T) {
 	if got, err := c.Open("client-a", sealed); err != nil || string(got) != "s3cret" {
 		t.Fatalf("Open = %q, %v", got, err)
 	}
-	if _, err := c.Open("client-b", sealed); err != ErrUnsealable {
+	if _, err := c.Open("client-b", sealed); !errors.Is(err, ErrUnsealable) {
 		t.Fatalf("another client: %v", err)
 	}
-	if _, err := NewClientSecretSealer("other").Open("client-a", sealed); err != ErrUnsealable {
+	if _, err := NewClientSecretSealer("other").Open("client-a", sealed); !errors.Is(err, ErrUnsealable) {
 		t.Fatalf("another key secret: %v", err)
 	}
 	// The same as NewSealer(keySecret, "client-secret") with the client ID.
