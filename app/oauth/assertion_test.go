@@ -370,3 +370,23 @@ func TestVerifyAssertion_Ed25519AlgName(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// A policy may allow a longer lifetime (a trusted issuer's); the default
+// stays 5 minutes.
+func TestVerifyAssertion_MaxLifetime(t *testing.T) {
+	t.Parallel()
+	c, _ := newAssertionCore(t)
+	k := newECKey(t, "k")
+	p := oauth.AssertionPolicy{Namespace: oauth.ReplayJWTBearer, Issuer: "https://idp.example", Audiences: []string{testIssuer}, JWKS: jwksJSON(t, k)}
+	claims := func() map[string]any {
+		return claimsFor("https://idp.example", testIssuer, c.Now(), "sub", "user-1", "exp", c.Now().Add(30*time.Minute).Unix())
+	}
+	if _, err := c.Server.VerifyAssertion(context.Background(), sign(t, jose.ES256, k.priv, "k", claims()), p); !strings.Contains(oauth.AssertionReason(err), "more than 5m0s ahead") {
+		t.Fatalf("default: %v", err)
+	}
+	p.MaxLifetime = time.Hour
+	got, err := c.Server.VerifyAssertion(context.Background(), sign(t, jose.ES256, k.priv, "k", claims()), p)
+	if err != nil || got.Subject != "user-1" {
+		t.Fatalf("an hour allowed: %+v %v", got, err)
+	}
+}
