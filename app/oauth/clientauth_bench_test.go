@@ -7,19 +7,21 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/gatehouse/gatehouse/app/jwks"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
 )
 
 // BenchmarkClientAuthentication is the server's cost of authenticating a
-// client (AuthenticateClient over the in-memory model, pasted keys): a
+// client (AuthenticateClient over the in-memory model, pasted keys through
+// app/jwks): a
 // secret in Basic against assertions of each method. The assertions are
 // signed before the timer starts (one per request: each jti is single
 // use). Run with e.g. -benchtime 2000x.
 func BenchmarkClientAuthentication(b *testing.B) {
-	keys := &testKeys{}
-	c := oauthtest.NewCore(&testing.T{}, nil, func(o *oauth.Options) { o.Keys = keys; o.TokenEndpoint = tokenEndpoint })
-	f := &jwtFixture{c: c, keys: keys, lim: &oauthtest.FakeLimiter{}}
+	// The application's key source: pasted sets parsed once.
+	c := oauthtest.NewCore(&testing.T{}, nil, func(o *oauth.Options) { o.Keys = jwks.New(jwks.Options{}); o.TokenEndpoint = tokenEndpoint })
+	f := &jwtFixture{c: c, lim: &oauthtest.FakeLimiter{}}
 	rs, es, ed := newRSAKey(b, "rs", jose.RS256), newECKey(b, "es"), newEdKey(b, "ed")
 	pkj := f.client(oauth.Client{TokenEndpointAuthMethod: oauth.AuthPrivateKeyJWT, JWKS: jwksJSON(b, rs, es, ed)})
 	csj, csjSec := f.clientWithSecret(oauth.Client{TokenEndpointAuthMethod: oauth.AuthSecretJWT}, true)
