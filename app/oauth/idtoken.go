@@ -110,11 +110,21 @@ func (s *Server) idToken(ctx context.Context, in issue, u *User, accessToken str
 		AuthTime: unixOrZero(in.authTime), Nonce: in.nonce, AtHash: atHash(accessToken), SessionID: in.sid,
 		UserClaims: userClaims(u, strings.Fields(in.scope)),
 	}
-	tok, err := s.signer.Sign(ctx, c, TypeIDToken)
+	tok, err := s.signer.SignWith(ctx, in.client.IDTokenAlg(), c, TypeIDToken)
 	if err != nil {
 		return "", serverError(err)
 	}
 	return tok, nil
+}
+
+// IDTokenAlg is the algorithm that signs the client's ID tokens: its
+// id_token_signed_response_alg, RS256 when it has none (OIDC Dynamic
+// Client Registration §2).
+func (c *Client) IDTokenAlg() string {
+	if c.IDTokenSignedResponseAlg == "" {
+		return AlgRS256
+	}
+	return c.IDTokenSignedResponseAlg
 }
 
 // jwtAccessToken signs an access token in the RFC 9068 format. Its
