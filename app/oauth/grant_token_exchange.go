@@ -29,7 +29,7 @@ var _ GrantHandler = tokenExchangeGrant{}
 
 // Info implements GrantHandler.
 func (tokenExchangeGrant) Info() GrantTypeInfo {
-	return GrantTypeInfo{GrantTokenExchange, "Token exchange (down-scoping)", "Your app trades one of its access tokens for a shorter-lived token with fewer scopes (RFC 8693).", false}
+	return GrantTypeInfo{GrantTokenExchange, "Token exchange (down-scoping, delegation)", "Your app trades one of its access tokens for a shorter-lived token with fewer scopes, or for one that names the service acting for the user (RFC 8693).", false}
 }
 
 func (tokenExchangeGrant) bind(s *Server) GrantHandler { return tokenExchangeGrant{s} }
