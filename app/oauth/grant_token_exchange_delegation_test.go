@@ -337,3 +337,20 @@ func TestTokenExchangeDelegationWithResources(t *testing.T) {
 		})
 	}
 }
+
+// Token exchange issues no refresh token, but a delegated refresh token
+// (stored act) keeps its act through refreshes: both the new access
+// token and the new refresh token carry it.
+func TestRefreshKeepsAct(t *testing.T) {
+	t.Parallel()
+	f := newDelegationFixture(t)
+	act := `{"sub":"` + f.cl + `","client_id":"` + f.cl + `"}`
+	rt := f.c.SeedToken(oauth.Token{Kind: oauth.KindRefresh, ClientID: f.a, UserID: &f.alice.ID, Scope: "openid user.read", Act: act})
+	resp, err := f.c.Token(f.a, f.aSec, refreshForm(rt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, r := f.c.StoredToken(resp.AccessToken).Act, f.c.StoredToken(resp.RefreshToken).Act; a != act || r != act {
+		t.Fatalf("after refresh: access act %q, refresh act %q, want %s", a, r, act)
+	}
+}
