@@ -93,10 +93,11 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 		if e != nil {
 			return nil, e
 		}
-		actor.Act = act
-		if act = actor; act.depth() > MaxDelegationDepth {
+		actor.Act = act // the earlier actors, nested under the current one
+		if actor.depth() > MaxDelegationDepth {
 			return nil, ErrInvalidRequest.WithDescription("the delegation chain would have more than %d actors", MaxDelegationDepth)
 		}
+		act = actor
 		if at.ExpiresAt.Before(expiry) {
 			// A delegation lasts no longer than the actor's authority.
 			expiry = at.ExpiresAt
