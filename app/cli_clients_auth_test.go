@@ -20,7 +20,12 @@ import (
 // values with a message naming the flag (exit 1, nothing saved).
 func TestCLIClientsAuthFields(t *testing.T) {
 	t.Parallel()
-	dbURL := dbtest.SQLiteURL(t)
+	for _, b := range dbtest.Backends() {
+		t.Run(b.Dialect, func(t *testing.T) { testCLIClientsAuthFields(t, b.URL(t)) })
+	}
+}
+
+func testCLIClientsAuthFields(t *testing.T, dbURL string) {
 	env := map[string]string{"GATEHOUSE_DATABASE_URL": dbURL, "GATEHOUSE_KEY_SECRET": testKeySecret}
 	noKey := map[string]string{"GATEHOUSE_DATABASE_URL": dbURL}
 	st := models.New(dbtest.Open(t, dbURL))

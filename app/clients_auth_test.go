@@ -167,6 +167,12 @@ func TestCreateClientAuthMethods(t *testing.T) {
 	if c := h.client(id); !c.Public || c.TokenEndpointAuthMethod != "none" || c.JWKS != "" || plain != "" {
 		t.Fatalf("public: %+v", c)
 	}
+	// Its page pre-selects client_secret_basic for if it is made
+	// confidential, and promises no secret replacement (it has none).
+	if page := h.get("/dashboard/clients/" + id); !strings.Contains(page.body, radioChecked("client_secret_basic")) ||
+		strings.Contains(page.body, "Choosing it gives the client a new secret") || !strings.Contains(page.body, "None (public client)") {
+		t.Error("a public client's page does not pre-select client_secret_basic, or shows the wrong notes")
+	}
 	// Keys typed for another method are not saved.
 	id, _ = h.createClient(clientForm(set("token_endpoint_auth_method", "client_secret_basic"), set("jwks", keys), set("jwks_uri", "https://x.example/jwks")))
 	if c := h.client(id); c.JWKS != "" || c.JWKSURI != "" {
@@ -250,7 +256,14 @@ func TestClientFormAuthErrorsKeepInput(t *testing.T) {
 // to a secret method issues one. Each change is in the audit log.
 func TestUpdateClientAuthMethod(t *testing.T) {
 	t.Parallel()
-	h := keySecretHarness(t)
+	for _, b := range dbtest.Backends() {
+		t.Run(b.Dialect, func(t *testing.T) {
+			testUpdateClientAuthMethod(t, newHarness(t, b.URL(t), map[string]string{"GATEHOUSE_KEY_SECRET": testKeySecret}))
+		})
+	}
+}
+
+func testUpdateClientAuthMethod(t *testing.T, h *harness) {
 	signInAs(t, h, "admin", models.RoleAdmin)
 	ctx := context.Background()
 	id, old := h.createClient(clientForm())

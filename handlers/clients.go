@@ -152,8 +152,13 @@ func (h *Handlers) serviceOptions() []clients.Option {
 
 // formFromInput fills the form with what an input holds. A client stored
 // before the authentication method could be chosen shows
-// client_secret_basic (what it accepts besides client_secret_post).
+// client_secret_basic (what it accepts besides client_secret_post), and
+// so does a public one (none), for if it is made confidential.
 func formFromInput(in clients.Input) pages.ClientForm {
+	method := in.TokenEndpointAuthMethod
+	if in.Public || method == clients.AuthNone {
+		method = ""
+	}
 	f := pages.ClientForm{
 		Name: in.Name, Description: in.Description, Homepage: in.Homepage, Icon: in.Icon,
 		RedirectURIs: strings.Join(in.RedirectURIs, "\n"),
@@ -164,7 +169,7 @@ func formFromInput(in clients.Input) pages.ClientForm {
 		FrontchannelLogoutURI:             in.FrontchannelLogoutURI,
 		FrontchannelLogoutSessionRequired: in.FrontchannelLogoutSessionRequired,
 		RefreshTokenReuseInterval:         in.RefreshTokenReuseInterval,
-		TokenEndpointAuthMethod:           clients.AuthMethodOf(in.Public, in.TokenEndpointAuthMethod),
+		TokenEndpointAuthMethod:           clients.AuthMethodOf(false, method),
 		JWKS:                              in.JWKS, JWKSURI: in.JWKSURI,
 		IDTokenSignedResponseAlg:           cmp.Or(in.IDTokenSignedResponseAlg, clients.AlgRS256),
 		DPoPBoundAccessTokens:              in.DPoPBoundAccessTokens,
@@ -310,7 +315,7 @@ func refusedForm(r clientFormInput, errs views.FieldErrors, saved string, isNew 
 	f := formFromInput(r.in)
 	f.RedirectURIs = r.redirectURIs
 	f.PostLogoutRedirectURIs = r.postLogoutRedirectURIs
-	if r.method != "" && !r.in.Public {
+	if r.method != "" {
 		f.TokenEndpointAuthMethod = r.method
 	}
 	f.JWKS, f.JWKSURI, f.MayAct = r.jwks, r.jwksURI, r.mayAct
@@ -386,6 +391,7 @@ func (h *Handlers) formOptions(c *fiber.Ctx, f *pages.ClientForm, saved *models.
 	if saved != nil {
 		f.SavedAuthMethod = saved.TokenEndpointAuthMethod
 		f.LegacyAuthMethod = saved.TokenEndpointAuthMethod == "" && !saved.Public
+		f.SavedHasSecret = len(saved.SecretHash) > 0
 	}
 	f.ServerReuseInterval = settings.ShortDuration(v.RefreshTokenReuseInterval)
 	if web.CurrentUser(c).Role == models.RoleAdmin {

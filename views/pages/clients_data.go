@@ -203,7 +203,7 @@ func (f ClientForm) authMethodDescribedBy(id string) string {
 // switchesToSecretJWT reports whether choosing client_secret_jwt would
 // replace the saved client's secret: it is kept only hashed.
 func (f ClientForm) switchesToSecretJWT() bool {
-	return !f.New && f.SavedAuthMethod != "client_secret_jwt"
+	return !f.New && f.SavedHasSecret && f.SavedAuthMethod != "client_secret_jwt"
 }
 
 // ClientFormOptions are what the form offers the signed-in user, whatever
@@ -241,6 +241,9 @@ type ClientFormOptions struct {
 	// for a confidential one).
 	SavedAuthMethod  string
 	LegacyAuthMethod bool
+	// SavedHasSecret: the saved client has a secret (kept only hashed
+	// unless it uses client_secret_jwt).
+	SavedHasSecret bool
 }
 
 // ScopeOption is one scope checkbox.
