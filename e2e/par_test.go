@@ -68,9 +68,11 @@ func TestPARNode(t *testing.T) {
 				user.do("fill in the sign-in form", typeInto("Username", oauthUser), typeInto("Password", oauthPassword))
 				user.submit("sign in", chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`)), "/consent")
 				// Allow: POST /consent answers the form_post page, whose
-				// script posts the answer to the client.
+				// script posts the answer to the client. (par.mjs asks for
+				// prompt=consent: the par run above approved the client.)
 				user.do("allow", chromedp.Click(chromedp.CSS(`form[action="/consent"] button[name="decision"][value="allow"]`)))
 				post := cb.wait(t)
+				user.do("back at the client", chromedp.WaitVisible(`#callback`))
 				if loc := user.location(); loc != cb.URI {
 					t.Errorf("the browser is at %s, want the client's %s", loc, cb.URI)
 				}

@@ -64,7 +64,8 @@ async function main() {
   if (mode === 'par') {
     authorizationURL = await client.buildAuthorizationUrlWithPAR(config, params)
   } else if (mode === 'form_post') {
-    authorizationURL = client.buildAuthorizationUrl(config, { ...params, response_mode: 'form_post' })
+    // prompt=consent: the answer comes from the consent form's POST.
+    authorizationURL = client.buildAuthorizationUrl(config, { ...params, response_mode: 'form_post', prompt: 'consent' })
   } else {
     throw new Error(`unknown OIDC_MODE ${mode}`)
   }
