@@ -216,8 +216,9 @@ func (h *Handlers) authorizeError(c *fiber.Ctx, err error) error {
 	}
 	if !ae.Redirect {
 		if ae.Err.Code == oauth.ErrInvalidRequestURI.Code {
+			// A pushed request's link (RFC 9126): unknown, expired, used.
 			return h.RenderError(c, fiber.StatusBadRequest, "Authorization link expired",
-				"This sign-in link has expired or was already used: "+ae.Err.Description+". Go back to the application and start again.")
+				"This sign-in link has expired or was already used. Go back to the application and start again.")
 		}
 		return h.RenderError(c, fiber.StatusBadRequest, "Invalid authorization request",
 			"The application sent an authorization request that cannot be accepted: "+ae.Err.Description+". Contact the application's developer.")
