@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/handlers"
 )
 
 // Rules 47 and 49 through the app: the PAR endpoint, the authorization
@@ -241,4 +243,26 @@ func TestRule49_FragmentErrors(t *testing.T) {
 	if q := redirectParams(t, r, false); q.Get("error") != "invalid_request" {
 		t.Errorf("unknown response_mode: %v", q)
 	}
+}
+
+// Pushes without client credentials (public clients) are bounded per
+// address; confidential clients are not.
+func TestRule47_PublicPushesAreThrottled(t *testing.T) {
+	t.Parallel()
+	f := newOAuthFixture(t, sqliteHarness(t))
+	public := url.Values{"client_id": {f.pubID}, "response_type": {"code"}, "redirect_uri": {f.pubRedir},
+		"state": {"s"}, "code_challenge": {f.challenge}, "code_challenge_method": {"S256"}}
+	for i := range handlers.PushesPerAddress {
+		if r := f.do(http.MethodPost, "/oauth/par", public); r.StatusCode != http.StatusCreated {
+			t.Fatalf("push %d: %d %s", i+1, r.StatusCode, r.body)
+		}
+	}
+	r := f.do(http.MethodPost, "/oauth/par", public)
+	var m map[string]any
+	_ = json.Unmarshal([]byte(r.body), &m)
+	wantOAuthError(t, r, m, http.StatusTooManyRequests, "too_many_requests")
+	if r.Header.Get("Retry-After") == "" {
+		t.Errorf("no Retry-After")
+	}
+	f.pushed(f.authzParams()) // the confidential client still pushes
 }
