@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
+	"github.com/gatehouse/gatehouse/app/secret"
 )
 
 // Rule 47: pushed authorization requests (RFC 9126), par.go, without
@@ -325,5 +326,37 @@ func TestRule47_Metadata(t *testing.T) {
 		if strings.Join(m.ResponseModesSupported, " ") != "query fragment form_post" {
 			t.Errorf("response_modes_supported %v", m.ResponseModesSupported)
 		}
+	}
+}
+
+// RFC 8707 resources travel in the pushed request: those pushed are the
+// request's (and the code's); a resource sent beside request_uri is not.
+func TestRule47_PushedResources(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	api := issuer + "/api"
+	uri := f.push(t, conf("resource", api)(f))
+	r, err := f.c.Server.ParseAuthorizeRequest(ctx, url.Values{"client_id": {f.conf}, "request_uri": {uri}, "resource": {"https://other.example/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(r.Resources, " ") != api {
+		t.Fatalf("resources %v, want the pushed %s", r.Resources, api)
+	}
+	resp, err := f.c.Server.Approve(ctx, r, oauth.Visitor{User: f.user, AuthTime: f.c.Now()}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := f.c.Model.RedeemAuthorizationCode(ctx, secret.Digest(resp.Params.Get("code")), f.c.Now())
+	if err != nil || strings.Join(code.Resources, " ") != api {
+		t.Fatalf("code %+v %v, want it bound to %s", code, err, api)
+	}
+	// Without resource in the push, none is sent beside request_uri
+	// either.
+	uri = f.push(t, conf()(f))
+	r, err = f.c.Server.ParseAuthorizeRequest(ctx, url.Values{"client_id": {f.conf}, "request_uri": {uri}, "resource": {api}})
+	if err != nil || len(r.Resources) != 0 {
+		t.Fatalf("resources %v %v, want none", r.Resources, err)
 	}
 }
