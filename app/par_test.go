@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"html"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/handlers"
+	"github.com/gatehouse/gatehouse/models"
 )
 
 // Rules 47 and 49 through the app: the PAR endpoint, the authorization
@@ -265,4 +267,32 @@ func TestRule47_PublicPushesAreThrottled(t *testing.T) {
 		t.Errorf("no Retry-After")
 	}
 	f.pushed(f.authzParams()) // the confidential client still pushes
+}
+
+// The client's own flag (clients.require_pushed_authorization_requests)
+// holds that client to PAR, through the store and its cache.
+func TestRule47_RequirePARClientFlag(t *testing.T) {
+	t.Parallel()
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	if err := f.store.UpdateClient(context.Background(), f.confID, func(c *models.Client) error {
+		c.RequirePushedAuthorizationRequests = true
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	q := redirectParams(t, f.authorize(f.authzParams()), false)
+	if q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), "pushed authorization requests") {
+		t.Fatalf("not pushed: %v", q)
+	}
+	uri := f.pushed(f.authzParams())
+	if r := f.get("/oauth/authorize?" + url.Values{"client_id": {f.confID}, "request_uri": {uri}}.Encode()); r.StatusCode != http.StatusOK {
+		t.Fatalf("pushed: %d %.300s", r.StatusCode, r.body)
+	}
+	// Other clients are not held to it.
+	r := f.authorize(url.Values{"response_type": {"code"}, "client_id": {f.pubID}, "redirect_uri": {f.pubRedir}, "state": {"s"},
+		"code_challenge": {f.challenge}, "code_challenge_method": {"S256"}})
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("another client: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
 }
