@@ -93,8 +93,9 @@ type AuthorizeResponse struct {
 
 // Location is the URL the browser is redirected to: the parameters in
 // the redirect URI's query, keeping the query it has (RFC 6749 §3.1.2),
-// or in its fragment. It is "" for none (nil), and for form_post, whose parameters go in the
-// body of a POST (the handler renders the page that sends it).
+// or in its fragment. It is "" for no answer (nil), and for form_post,
+// whose parameters go in the body of a POST (the handler renders the
+// page that sends it).
 func (r *AuthorizeResponse) Location() string {
 	if r == nil {
 		return ""
@@ -131,7 +132,7 @@ func (s *Server) respond(redirectURI, mode string, v url.Values) *AuthorizeRespo
 
 // defaultResponseMode is where a response type's answers go unless
 // response_mode says otherwise (OAuth 2.0 Multiple Response Type Encoding
-// Practices §2.1): the fragment for every type that returns a token or an
+// Practices §2.1, §5): the fragment for every type that returns a token or an
 // ID token (token, id_token, code id_token, ...), so that they never
 // appear in a query; the query otherwise. Unsupported types count too:
 // their unsupported_response_type error goes where the client looks.
@@ -463,8 +464,8 @@ func (s *Server) NeedsConsent(ctx context.Context, r *AuthorizeRequest, userID i
 
 // Approve completes the request for a user who consented (or whose
 // consent is remembered): it records the consent, issues the code (or,
-// for the implicit grant, the access token) and returns where to send the
-// browser. v.User is the user; v.AuthTime and v.SID go into what is
+// for the implicit grant, the access token) and returns the answer for the
+// client. v.User is the user; v.AuthTime and v.SID go into what is
 // issued.
 func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, v Visitor, recordConsent bool) (*AuthorizeResponse, error) {
 	u, authTime := v.User, v.AuthTime
