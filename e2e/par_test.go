@@ -25,7 +25,8 @@ import (
 // real binary: a pushed authorization request (RFC 9126) built with
 // buildAuthorizationUrlWithPAR, signed in and approved by the form-filling
 // browser, the code exchanged, and the request_uri refused the second
-// time (rule 47); then response_mode=form_post through headless Chromium
+// time (rule 47); a client created with --require-par gets its
+// unpushed request refused; then response_mode=form_post through headless Chromium
 // (rule 49): the page's script, allowed by its CSP nonce, posts the
 // answer to the client's loopback redirect URI, and openid-client
 // completes the exchange from the posted body.
@@ -56,6 +57,17 @@ func TestPARNode(t *testing.T) {
 				res, body := get(t, browser(t), rp.authorizationURL)
 				if res.StatusCode != http.StatusBadRequest || res.Header.Get("Location") != "" || !strings.Contains(body, "already used") {
 					t.Fatalf("second use of the request_uri: %d %q\n%s", res.StatusCode, res.Header.Get("Location"), snippet(body))
+				}
+			})
+
+			t.Run("client held to PAR", func(t *testing.T) {
+				strict, _ := createClient(t, o.db, "--name", "Strict PAR RP", "--redirect-uri", callbackURI, "--require-par")
+				res, _ := get(t, browser(t), o.base+"/oauth/authorize?"+url.Values{"response_type": {"code"}, "client_id": {strict},
+					"redirect_uri": {callbackURI}, "state": {"s"}, "scope": {"openid"}}.Encode())
+				loc := mustParseURL(t, res.Header.Get("Location"))
+				if res.StatusCode != http.StatusSeeOther || loc.Query().Get("error") != "invalid_request" ||
+					!strings.Contains(loc.Query().Get("error_description"), "pushed authorization requests") {
+					t.Fatalf("a request that was not pushed: %d %s, want invalid_request back at the client", res.StatusCode, loc)
 				}
 			})
 
