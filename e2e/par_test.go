@@ -25,10 +25,10 @@ import (
 // real binary: a pushed authorization request (RFC 9126) built with
 // buildAuthorizationUrlWithPAR, signed in and approved by the form-filling
 // browser, the code exchanged, and the request_uri refused the second
-// time (rule 47); a client created with --require-par gets its
-// unpushed request refused; then response_mode=form_post through headless Chromium
-// (rule 49): the page's script, allowed by its CSP nonce, posts the
-// answer to the client's loopback redirect URI, and openid-client
+// time (rule 47); a client created with --require-par gets its unpushed
+// request refused; then response_mode=form_post through headless
+// Chromium (rule 49): the page's script, allowed by its CSP nonce, posts
+// the answer to the client's loopback redirect URI, and openid-client
 // completes the exchange from the posted body.
 func TestPARNode(t *testing.T) {
 	node, script := nodeScript(t, "par.mjs", "openid-client")
