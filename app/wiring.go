@@ -120,19 +120,20 @@ func (p settingsPolicy) Policy(ctx context.Context) (oauth.Policy, error) {
 		return oauth.Policy{}, err
 	}
 	return oauth.Policy{
-		AllowImplicitGrant:        v.AllowImplicitGrant,
-		AllowPasswordGrant:        v.AllowPasswordGrant,
-		EnforceState:              v.EnforceState,
-		RequireExactRedirectURI:   v.RequireExactRedirectURI,
-		RequirePKCE:               v.RequirePKCE,
-		RememberConsent:           v.RememberConsent,
-		AccessTokenFormat:         v.AccessTokenFormat,
-		AccessTokenLifetime:       v.AccessTokenLifetime,
-		RefreshTokenLifetime:      v.RefreshTokenLifetime,
-		RefreshTokenReuseInterval: v.RefreshTokenReuseInterval,
-		AuthorizationCodeLifetime: v.AuthorizationCodeLifetime,
-		DeviceCodeLifetime:        v.DeviceCodeLifetime,
-		DevicePollInterval:        v.DevicePollInterval,
+		AllowImplicitGrant:                 v.AllowImplicitGrant,
+		AllowPasswordGrant:                 v.AllowPasswordGrant,
+		EnforceState:                       v.EnforceState,
+		RequireExactRedirectURI:            v.RequireExactRedirectURI,
+		RequirePKCE:                        v.RequirePKCE,
+		RememberConsent:                    v.RememberConsent,
+		RequirePushedAuthorizationRequests: v.RequirePAR,
+		AccessTokenFormat:                  v.AccessTokenFormat,
+		AccessTokenLifetime:                v.AccessTokenLifetime,
+		RefreshTokenLifetime:               v.RefreshTokenLifetime,
+		RefreshTokenReuseInterval:          v.RefreshTokenReuseInterval,
+		AuthorizationCodeLifetime:          v.AuthorizationCodeLifetime,
+		DeviceCodeLifetime:                 v.DeviceCodeLifetime,
+		DevicePollInterval:                 v.DevicePollInterval,
 		// Advertised unless it would send most clients to a dead end:
 		// MCP clients use a metadata document whenever the server says it
 		// supports them, so with an allowlist and dynamic registration on,
