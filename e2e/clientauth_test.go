@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -22,12 +23,11 @@ import (
 
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
 	"github.com/gatehouse/gatehouse/app/oauth"
-	"github.com/gatehouse/gatehouse/app/secret"
-	"github.com/gatehouse/gatehouse/models"
 )
 
-// e2eKeySecret is the GATEHOUSE_KEY_SECRET of the assertion test's
-// server: the test seals the client_secret_jwt client's secret with it.
+// e2eKeySecret is the GATEHOUSE_KEY_SECRET of the assertion test's server
+// and command line: the client_secret_jwt client's secret is sealed under
+// it.
 const e2eKeySecret = "e2e-key-secret-0123456789abcdefghijklmnop"
 
 // assertionClient is a client of the script oidcclient/clientauth.mjs.
@@ -87,9 +87,8 @@ func publicJWKS(t *testing.T, keys map[string]any) string {
 // GATEHOUSE_KEY_SECRET) against the real binary on SQLite and PostgreSQL:
 // client credentials, introspection and revocation, each with a fresh
 // assertion; an assertion with a wrong aud is 401 invalid_client saying
-// so (rule 46). The clients are written to the database directly, as the
-// clients service will once `clients create --token-endpoint-auth-method`
-// exists. (Ed25519 keys are not in it: oauth4webapi signs with them as
+// so (rule 46). The clients are made with `clients create
+// --token-endpoint-auth-method` (and --jwks FILE, --jwks-uri URL). (Ed25519 keys are not in it: oauth4webapi signs with them as
 // alg "Ed25519" (RFC 9864), which go-jose does not know; the server says
 // so. EdDSA is covered by the Go tests.)
 func TestOpenIDClientAssertions(t *testing.T) {
@@ -120,32 +119,46 @@ func TestOpenIDClientAssertions(t *testing.T) {
 		t.Run(b.Dialect, func(t *testing.T) {
 			dbURL := b.URL(t)
 			o := startOAuthWith(t, dbURL, serverOptions{env: []string{"GATEHOUSE_KEY_SECRET=" + e2eKeySecret, "GATEHOUSE_ALLOW_PRIVATE_FETCH=1"}})
-			st := models.New(dbtest.Open(t, dbURL))
-			ctx := context.Background()
-			grants := []string{oauth.GrantClientCredentials}
-			csj := oauth.NewCredentials(false)
-			clients := []assertionClient{
-				{Name: "rs256-pasted", ClientID: "pkj-rs256-" + b.Dialect, Method: oauth.AuthPrivateKeyJWT, JWK: privateJWK(t, rsaKey, "rsa-1", "RS256")},
-				{Name: "es256-jwks-uri", ClientID: "pkj-es256-" + b.Dialect, Method: oauth.AuthPrivateKeyJWT, JWK: privateJWK(t, ecKey, "ec-1", "ES256")},
-				{Name: "ps256-pasted", ClientID: "pkj-ps256-" + b.Dialect, Method: oauth.AuthPrivateKeyJWT, JWK: privateJWK(t, psKey, "ps-1", "PS256")},
-				{Name: "hs256", ClientID: csj.ClientID, Method: oauth.AuthSecretJWT, Secret: csj.Secret},
+			// The clients, made with the command line as an admin would
+			// (client_secret_jwt seals the secret under the key secret).
+			create := func(name string, args ...string) (string, string) {
+				args = append([]string{"clients", "create", "--json", "--name", name, "--grant-type", "client_credentials"}, args...)
+				cmd := exec.Command(binary, args...)
+				cmd.Env = append(os.Environ(), "GATEHOUSE_DATABASE_URL="+dbURL, "GATEHOUSE_KEY_SECRET="+e2eKeySecret)
+				out, err := cmd.Output()
+				var v struct {
+					ClientID     string `json:"client_id"`
+					ClientSecret string `json:"client_secret"`
+				}
+				if err != nil || json.Unmarshal(out, &v) != nil || v.ClientID == "" {
+					t.Fatalf("gatehouse %s: %v %s", strings.Join(args, " "), err, out)
+				}
+				return v.ClientID, v.ClientSecret
 			}
-			rows := []*models.Client{
-				{ClientID: clients[0].ClientID, JWKS: publicJWKS(t, map[string]any{"rsa-1": rsaKey.Public()})},
-				{ClientID: clients[1].ClientID, JWKSURI: jwksSrv.URL + "/jwks.json"},
-				{ClientID: clients[2].ClientID, JWKS: publicJWKS(t, map[string]any{"ps-1": psKey.Public()})},
-				{ClientID: csj.ClientID, SecretHash: csj.SecretHash, SecretHint: csj.SecretHint,
-					SecretSealed: secret.NewClientSecretSealer(e2eKeySecret).Seal(csj.ClientID, csj.Secret)},
-			}
-			for i, r := range rows {
-				r.Name, r.GrantTypes, r.TokenEndpointAuthMethod = clients[i].Name, grants, clients[i].Method
-				if err := st.CreateClient(ctx, r); err != nil {
+			jwksFile := func(kid string, key any) string {
+				f := filepath.Join(t.TempDir(), kid+".json")
+				if err := os.WriteFile(f, []byte(publicJWKS(t, map[string]any{kid: key})), 0o600); err != nil {
 					t.Fatal(err)
 				}
+				return f
+			}
+			pm := oauth.AuthPrivateKeyJWT
+			rsID, _ := create("rs256-pasted", "--token-endpoint-auth-method", pm, "--jwks", jwksFile("rsa-1", rsaKey.Public()))
+			esID, _ := create("es256-jwks-uri", "--token-endpoint-auth-method", pm, "--jwks-uri", jwksSrv.URL+"/jwks.json")
+			psID, _ := create("ps256-pasted", "--token-endpoint-auth-method", pm, "--jwks", jwksFile("ps-1", psKey.Public()))
+			csID, csSecret := create("hs256", "--token-endpoint-auth-method", oauth.AuthSecretJWT)
+			clients := []assertionClient{
+				{Name: "rs256-pasted", ClientID: rsID, Method: pm, JWK: privateJWK(t, rsaKey, "rsa-1", "RS256")},
+				{Name: "es256-jwks-uri", ClientID: esID, Method: pm, JWK: privateJWK(t, ecKey, "ec-1", "ES256")},
+				{Name: "ps256-pasted", ClientID: psID, Method: pm, JWK: privateJWK(t, psKey, "ps-1", "PS256")},
+				{Name: "hs256", ClientID: csID, Method: oauth.AuthSecretJWT, Secret: csSecret},
+			}
+			if csSecret == "" {
+				t.Fatal("clients create gave the client_secret_jwt client no secret")
 			}
 			list, _ := json.Marshal(clients)
 
-			rctx, cancel := context.WithTimeout(ctx, time.Minute)
+			rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			cmd := exec.CommandContext(rctx, node, script)
 			cmd.Env = append(os.Environ(), "OIDC_ISSUER="+o.base, "OIDC_CLIENTS="+string(list))

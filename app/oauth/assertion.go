@@ -335,7 +335,7 @@ func (s *Server) checkAssertionClaims(ctx context.Context, c *jwt.Claims, extra 
 		}
 	}
 	if !audOK {
-		return nil, refuseAssertion("the assertion's aud %s names neither the issuer %s nor this endpoint", audString(c.Audience), p.Audiences[0])
+		return nil, refuseAssertion("the assertion's aud %s names neither the issuer %s, the token endpoint nor the endpoint receiving it", audString(c.Audience), p.Audiences[0])
 	}
 	if c.Expiry == nil {
 		return nil, refuseAssertion("the assertion has no exp")
