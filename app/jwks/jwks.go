@@ -5,9 +5,12 @@
 //
 // Rules:
 //   - a JWK Set holds public signing keys only: a private key (someone
-//     pasted or published the wrong half), a symmetric key, an RSA key
-//     shorter than 2048 bits or an unsupported key type refuses the whole
-//     set with the reason (ParsePublic, that is oauth.ParsePublicJWKS);
+//     pasted or published the wrong half) or a symmetric key refuses the
+//     whole set with the reason; in a pasted set so does any key that
+//     cannot verify assertions (an RSA key shorter than 2048 bits, another
+//     curve than P-256, an encryption key: oauth.ParsePublicJWKS), while a
+//     published set at a jwks_uri may hold such keys for other uses, and
+//     they are left out (oauth.ParsePublishedJWKS);
 //   - jwks_uri must be https (http too when Options.AllowHTTP, for tests),
 //     the response 200 and at most MaxBytes;
 //   - a fetched set is kept for its Cache-Control max-age bounded to
@@ -240,7 +243,7 @@ func (s *Source) fetch(ctx context.Context, jwksURI string) (*jose.JSONWebKeySet
 	if res.StatusCode != http.StatusOK {
 		return nil, 0, fmt.Errorf("jwks_uri answered HTTP %d", res.StatusCode)
 	}
-	set, err := ParsePublic(res.Body)
+	set, err := oauth.ParsePublishedJWKS(res.Body)
 	if err != nil {
 		return nil, 0, fmt.Errorf("the JWK Set at jwks_uri: %w", err)
 	}

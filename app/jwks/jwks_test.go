@@ -333,3 +333,41 @@ func TestFetchOutlivesItsCaller(t *testing.T) {
 		t.Fatalf("after: %v", err)
 	}
 }
+
+// A published set at a jwks_uri may hold keys for other uses (encryption,
+// other curves, other algorithms): they are left out, not fatal, unlike
+// in a pasted set; a set with nothing usable left is refused.
+func TestPublishedSetSkipsOtherKeys(t *testing.T) {
+	t.Parallel()
+	sig := jose.JSONWebKey{Key: ecKey(t).Public(), KeyID: "sig"}
+	enc := jose.JSONWebKey{Key: rsaKey(t, 2048).Public(), KeyID: "enc", Use: "enc"}
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	other := jose.JSONWebKey{Key: p384.Public(), KeyID: "p384"}
+	wrongAlg := jose.JSONWebKey{Key: ecKey(t).Public(), KeyID: "rs-on-ec", Algorithm: "RS256"}
+	body := setJSON(t, enc, other, sig, wrongAlg)
+	srv := newServer(t, body)
+	set, err := newSource(&clock{now: time.Now()}).PublicKeys(context.Background(), "", srv.URL, false)
+	if err != nil || kids(set) != "sig" {
+		t.Fatalf("published: %q %v", kids(set), err)
+	}
+	// Pasted, the same set is refused, naming the first unusable key.
+	if _, err := jwks.New(jwks.Options{}).PublicKeys(context.Background(), body, "", false); err == nil || !strings.Contains(err.Error(), `key "enc" has use "enc"`) {
+		t.Fatalf("pasted: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		key  jose.JSONWebKey
+		want string
+	}{
+		"P-384":     {other, "P-384: ES256 keys are on P-256"},
+		"wrong alg": {wrongAlg, `has alg "RS256"`},
+	} {
+		if _, err := jwks.ParsePublic([]byte(setJSON(t, tc.key))); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Nothing usable: refused, saying why.
+	none := newServer(t, setJSON(t, enc))
+	if _, err := newSource(&clock{now: time.Now()}).PublicKeys(context.Background(), "", none.URL, false); err == nil || !strings.Contains(err.Error(), "no key can verify signatures") {
+		t.Fatalf("nothing usable: %v", err)
+	}
+}
