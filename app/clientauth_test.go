@@ -383,3 +383,31 @@ func TestAssertionRequestsAreNotSpeculated(t *testing.T) {
 		t.Fatalf("tokens: %d live, %d revoked; want 2 and none (no speculation)", live, revoked)
 	}
 }
+
+// PAR (RFC 9126) authenticates clients the same way: a private_key_jwt
+// client pushes its request with an assertion whose aud is the issuer or
+// the PAR endpoint itself; the assertion is not kept with the request.
+func TestPARWithClientAssertion(t *testing.T) {
+	t.Parallel()
+	h := assertionHarness(t)
+	a := newAssertionClients(t, h)
+	ctx := context.Background()
+	if err := h.store.UpdateClient(ctx, a.pkj, func(x *models.Client) error {
+		x.GrantTypes = []string{oauth.GrantAuthorizationCode}
+		x.RedirectURIs = []string{"https://client.example/cb"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := h.srv.Config
+	for _, aud := range []string{cfg.Issuer, cfg.EndpointURL("par")} {
+		f := url.Values{"response_type": {"code"}, "redirect_uri": {"https://client.example/cb"}, "scope": {"openid"}, "state": {"s"}}
+		r := h.do(http.MethodPost, cfg.Endpoint("par"), withAssertion(f, a.sign(t, a.pkj, aud)))
+		if r.StatusCode != http.StatusCreated || !strings.Contains(r.body, "request_uri") {
+			t.Fatalf("PAR (aud %s): %d %s", aud, r.StatusCode, r.body)
+		}
+	}
+	f := url.Values{"response_type": {"code"}, "redirect_uri": {"https://client.example/cb"}, "client_id": {a.pkj}}
+	r := h.do(http.MethodPost, cfg.Endpoint("par"), f)
+	wantAssertionError(t, r, 401, "invalid_client", "authenticates with private_key_jwt")
+}
