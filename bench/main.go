@@ -14,8 +14,10 @@
 //
 // -only measures some endpoints of Gatehouse, by name: introspect (the
 // lookup, on /api/user in a build without introspection), api_user,
-// client_credentials, half_rate (client_credentials at half its rate;
-// measures client_credentials too), refresh_token, authorization_code,
+// client_credentials, private_key_jwt (client_credentials authenticated
+// with an ES256 client assertion, signed by the load generator for each
+// request: jti is single use), half_rate (client_credentials at half its
+// rate; measures client_credentials too), refresh_token, authorization_code,
 // big (the lookup after topping up to -big tokens).
 // The baselines are always measured, so that ratios stay within one run;
 // a ratio to an endpoint that was not measured is left out. Pair it with
@@ -45,10 +47,15 @@ import (
 	"syscall"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/valyala/fasthttp"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/secret"
 )
 
 type options struct {
@@ -64,7 +71,7 @@ type options struct {
 }
 
 // endpointNames are the names -only accepts.
-var endpointNames = []string{"introspect", "api_user", "client_credentials", "half_rate", "refresh_token", "authorization_code", "big"}
+var endpointNames = []string{"introspect", "api_user", "client_credentials", "private_key_jwt", "half_rate", "refresh_token", "authorization_code", "big"}
 
 // measures reports whether the endpoint called name is to be measured.
 func (o options) measures(name string) bool { return o.only == nil || o.only[name] }
@@ -263,6 +270,24 @@ func benchBackend(ctx context.Context, o options, backend, dbURL string, fixed, 
 	cc := &scenario{name: "client_credentials", method: "POST", path: "/oauth/token", auth: basic,
 		next:  func(_ int, req *fasthttp.Request) bool { form(req, "grant_type=client_credentials"); return true },
 		check: ok200With(`"access_token"`)}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: f.pkjKey}, (&jose.SignerOptions{}).WithHeader("kid", "bench"))
+	if err != nil {
+		return err
+	}
+	issuer := "http://" + srv.addr
+	pkj := &scenario{name: "private_key_jwt", method: "POST", path: "/oauth/token",
+		next: func(_ int, req *fasthttp.Request) bool {
+			now := time.Now()
+			assertion, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: f.pkjID, Subject: f.pkjID, Audience: jwt.Audience{issuer},
+				ID: base64.RawURLEncoding.EncodeToString(secret.Random(16)), IssuedAt: jwt.NewNumericDate(now),
+				Expiry: jwt.NewNumericDate(now.Add(time.Minute))}).Serialize()
+			if err != nil {
+				return false
+			}
+			form(req, "grant_type=client_credentials&client_assertion_type="+url.QueryEscape(oauth.ClientAssertionTypeJWT)+"&client_assertion="+assertion)
+			return true
+		},
+		check: ok200With(`"access_token"`)}
 	chain := make([]string, o.conns)
 	refresh := &scenario{name: "refresh_token", method: "POST", path: "/oauth/token", auth: basic,
 		next: func(w int, req *fasthttp.Request) bool {
@@ -330,6 +355,11 @@ func benchBackend(ctx context.Context, o options, backend, dbURL string, fixed, 
 		rcc = measure(cc, "client_credentials", 0)
 		ratio(&rcc, insertCeiling.Endpoint, insertCeiling)
 		add(rcc)
+	}
+	if o.measures(pkj.name) {
+		r := measure(pkj, "client_credentials, private_key_jwt (ES256)", 0)
+		ratio(&r, "client_credentials", rcc)
+		add(r)
 	}
 	if o.measures("half_rate") {
 		half := measure(cc, "client_credentials at half that rate", rcc.Rate/2)

@@ -2,8 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"gorm.io/gorm"
 
@@ -15,16 +21,21 @@ import (
 	"github.com/gatehouse/gatehouse/models"
 )
 
-// fixture is what the seeding stored: one confidential client, one user,
-// and plaintexts of tokens and codes stored through the store.
+// fixture is what the seeding stored: one confidential client, one
+// private_key_jwt client (and its private key), one user, and plaintexts
+// of tokens and codes stored through the store.
 type fixture struct {
 	clientID, secret string
-	userID           int64
-	access           []string   // user access tokens with user.read
-	refresh          [][]string // per worker: unused refresh tokens
-	codes            []string   // unredeemed authorization codes
-	db               *gorm.DB
-	st               *models.Store
+	// pkjID is a client_credentials client that authenticates with
+	// private_key_jwt (ES256, key pkjKey with kid "bench").
+	pkjID   string
+	pkjKey  *ecdsa.PrivateKey
+	userID  int64
+	access  []string   // user access tokens with user.read
+	refresh [][]string // per worker: unused refresh tokens
+	codes   []string   // unredeemed authorization codes
+	db      *gorm.DB
+	st      *models.Store
 }
 
 func openStore(dbURL string) (*gorm.DB, *models.Store, error) {
@@ -58,6 +69,19 @@ func seed(ctx context.Context, dbURL string, nAccess, conns, nCodes int) (*fixtu
 		return nil, fmt.Errorf("client: %v %v", err, cerrs)
 	}
 	f.clientID, f.secret = c.ClientID, sec
+	if f.pkjKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
+		return nil, err
+	}
+	jwks, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: f.pkjKey.Public(), KeyID: "bench", Use: "sig"}}})
+	if err != nil {
+		return nil, err
+	}
+	pkj, _, perrs, err := clients.Create(ctx, st, clients.Input{Name: "Bench private_key_jwt", GrantTypes: []string{oauth.GrantClientCredentials},
+		TokenEndpointAuthMethod: oauth.AuthPrivateKeyJWT, JWKS: string(jwks)}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("private_key_jwt client: %v %v", err, perrs)
+	}
+	f.pkjID = pkj.ClientID
 	if err := f.addAccess(ctx, nAccess); err != nil {
 		return nil, err
 	}
