@@ -72,7 +72,7 @@ func NewServer(ctx context.Context, cfg *config.Config, st *models.Store, log *s
 	}
 	s.Logouts = newLogoutDeliverer(cfg, st, s.Handlers.Keys, log)
 	if cfg.AllowPrivateFetch {
-		log.WarnContext(ctx, "GATEHOUSE_ALLOW_PRIVATE_FETCH=1: requests to configured URLs (back-channel logout) may reach private and loopback addresses; for tests only")
+		log.WarnContext(ctx, "GATEHOUSE_ALLOW_PRIVATE_FETCH=1: requests to configured URLs (back-channel logout, metadata documents, jwks_uri) may reach private and loopback addresses; for tests only")
 	}
 	if !s.Handlers.Keys.Encrypting() {
 		log.WarnContext(ctx, "signing keys are stored unencrypted, and so are the session keys: a copy of the database is enough to sign tokens; set GATEHOUSE_KEY_SECRET on every instance, then run `gatehouse keys rotate` and `gatehouse keys rotate --sessions`")
