@@ -49,6 +49,7 @@ type MemModel struct {
 	nextDev   int64
 	resources map[string]oauth.Resource
 	used      map[string]time.Time // single-use identifiers until their expiry
+	trusted   map[string]oauth.TrustedIssuer
 }
 
 // memCode is a stored authorization code and whether it was redeemed.
