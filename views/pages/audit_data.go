@@ -90,6 +90,10 @@ var AuditActionGroups = []AuditActionGroup{
 		{"resource.updated", "Resource changed"},
 		{"resource.deleted", "Resource deleted"},
 	}},
+	{"Trusted issuers", "trust.*", "All trusted issuer events", []AuditAction{
+		{"trust.created", "Trusted issuer registered"},
+		{"trust.deleted", "Trusted issuer deleted"},
+	}},
 	{"Server", "", "", []AuditAction{
 		{"setting.changed", "Setting changed"},
 		{"keys.rotate", "Signing keys rotated"},
