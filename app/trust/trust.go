@@ -39,13 +39,12 @@ import (
 	"unicode/utf8"
 
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/rsa"
 
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse/app/accounts"
+	"github.com/gatehouse/gatehouse/app/jwks"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
@@ -60,7 +59,6 @@ const (
 	MaxJWKSBytes     = 64 << 10
 	MaxJWKSKeys      = 20
 	MaxJWKSURILength = 2000
-	MinRSABits       = 2048
 	MinLifetime      = time.Minute
 	MaxLifetime      = 24 * time.Hour
 	DefaultLifetime  = time.Hour
@@ -223,9 +221,11 @@ func ParseLifetime(raw string) (d time.Duration, msg string) {
 	return d, ""
 }
 
-// CheckJWKS reads a pasted JWK Set: valid JSON with 1 to MaxJWKSKeys
-// public signing keys of a kind the assertion verifier accepts, distinct
-// kids. It returns the set re-encoded (compact JSON) or a message.
+// CheckJWKS reads a pasted JWK Set with app/jwks's rules (public signing
+// keys only: ParsePublic), then what the assertion verifier can use:
+// 1 to MaxJWKSKeys keys, EC keys on P-256 (ES256), no alg outside
+// oauth.AssertionPublicKeyAlgs, a kid on each key when there are several.
+// It returns the set re-encoded (compact JSON) or a message.
 func CheckJWKS(text string) (string, string) {
 	if len(text) > MaxJWKSBytes {
 		return "", fmt.Sprintf("The JWK Set is longer than %d KiB: paste only the public keys.", MaxJWKSBytes>>10)
@@ -240,30 +240,28 @@ func CheckJWKS(text string) (string, string) {
 		}
 		return "", `This is not a JWK Set: it has no "keys" array.`
 	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal([]byte(text), &set); err != nil {
-		return "", "This is not a JWK Set (JSON with a \"keys\" array of public keys): " + jsonProblem(err) + "."
-	}
-	if len(set.Keys) == 0 {
-		return "", `The JWK Set has no keys: paste {"keys": [ ... ]} with the issuer's public keys.`
+	set, err := jwks.ParsePublic([]byte(text))
+	if err != nil {
+		msg := err.Error()
+		return "", "The JWK Set is refused: " + msg + "."
 	}
 	if len(set.Keys) > MaxJWKSKeys {
 		return "", fmt.Sprintf("The JWK Set has %d keys: at most %d.", len(set.Keys), MaxJWKSKeys)
 	}
-	kids := map[string]bool{}
+	kids := 0
 	for i, k := range set.Keys {
 		name := keyName(i, k)
-		if msg := checkKey(name, k); msg != "" {
-			return "", msg
+		if k.Algorithm != "" && !slices.Contains(oauth.AssertionPublicKeyAlgs, k.Algorithm) {
+			return "", fmt.Sprintf("%s has alg %s: assertions may use %s.", name, k.Algorithm, strings.Join(oauth.AssertionPublicKeyAlgs, ", "))
+		}
+		if ec, ok := k.Key.(*ecdsa.PublicKey); ok && ec.Curve != elliptic.P256() {
+			return "", fmt.Sprintf("%s is on curve %s: EC keys must be P-256 (ES256).", name, ec.Curve.Params().Name)
 		}
 		if k.KeyID != "" {
-			if kids[k.KeyID] {
-				return "", fmt.Sprintf("Two keys have kid %q: each key needs its own kid.", k.KeyID)
-			}
-			kids[k.KeyID] = true
+			kids++
 		}
 	}
-	if len(set.Keys) > 1 && len(kids) < len(set.Keys) {
+	if len(set.Keys) > 1 && kids < len(set.Keys) {
 		return "", "With several keys, give each one a kid: assertions name the key that signed them with it."
 	}
 	b, err := json.Marshal(set)
@@ -278,37 +276,6 @@ func keyName(i int, k jose.JSONWebKey) string {
 		return fmt.Sprintf("Key %q", k.KeyID)
 	}
 	return fmt.Sprintf("Key %d", i+1)
-}
-
-// assertionAlgs are the algorithms the assertion verifier accepts with
-// public keys (oauth.AssertionPublicKeyAlgs once app/oauth has it).
-var assertionAlgs = []string{string(jose.RS256), string(jose.PS256), string(jose.ES256), string(jose.EdDSA)}
-
-// checkKey says what is wrong with one key of a JWK Set, or "".
-func checkKey(name string, k jose.JSONWebKey) string {
-	if !k.IsPublic() {
-		return name + " is a private or secret key: paste only public keys (never the private part, d, or a shared secret, k)."
-	}
-	if k.Use != "" && k.Use != "sig" {
-		return fmt.Sprintf("%s is for %q: keys that verify assertions have use \"sig\" (or none).", name, k.Use)
-	}
-	if k.Algorithm != "" && !slices.Contains(assertionAlgs, k.Algorithm) {
-		return fmt.Sprintf("%s has alg %s: assertions may use %s.", name, k.Algorithm, strings.Join(assertionAlgs, ", "))
-	}
-	switch key := k.Key.(type) {
-	case *rsa.PublicKey:
-		if key.N.BitLen() < MinRSABits {
-			return fmt.Sprintf("%s is an RSA key of %d bits: use at least %d.", name, key.N.BitLen(), MinRSABits)
-		}
-	case *ecdsa.PublicKey:
-		if key.Curve != elliptic.P256() {
-			return fmt.Sprintf("%s is on curve %s: EC keys must be P-256 (ES256).", name, key.Curve.Params().Name)
-		}
-	case ed25519.PublicKey:
-	default:
-		return fmt.Sprintf("%s is of a kind assertions cannot use: RSA, EC P-256 or Ed25519 public keys only.", name)
-	}
-	return ""
 }
 
 // jsonProblem words a JSON error shortly.

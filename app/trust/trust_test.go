@@ -59,7 +59,7 @@ func (f *fakeStore) CreateTrustedIssuer(_ context.Context, ti *models.TrustedIss
 	return nil
 }
 
-func jwks(t *testing.T, keys ...jose.JSONWebKey) string {
+func keySet(t *testing.T, keys ...jose.JSONWebKey) string {
 	t.Helper()
 	b, err := json.Marshal(jose.JSONWebKeySet{Keys: keys})
 	if err != nil {
@@ -100,7 +100,7 @@ func testKeys(t *testing.T) {
 
 func valid(t *testing.T) Input {
 	testKeys(t)
-	return Input{Issuer: " https://ci.example.com ", Name: " CI ", JWKS: jwks(t, jose.JSONWebKey{Key: &rsaKey.PublicKey, KeyID: "k1", Use: "sig", Algorithm: "RS256"}),
+	return Input{Issuer: " https://ci.example.com ", Name: " CI ", JWKS: keySet(t, jose.JSONWebKey{Key: &rsaKey.PublicKey, KeyID: "k1", Use: "sig", Algorithm: "RS256"}),
 		Subjects: []string{" repo:acme/app=Deploy ", "", "svc-1 = alice"}, Scopes: []string{"openid", " deploy ", "openid"}}
 }
 
@@ -155,21 +155,21 @@ func TestCheckRules(t *testing.T) {
 		{"jwks not JSON", func(in *Input) { in.JWKS = "{keys" }, FieldJWKS, "not a JWK Set"},
 		{"jwks single key", func(in *Input) { b, _ := json.Marshal(rsaPub); in.JWKS = string(b) }, FieldJWKS, "single JWK"},
 		{"jwks empty", func(in *Input) { in.JWKS = `{"keys":[]}` }, FieldJWKS, "no keys"},
-		{"jwks private RSA", func(in *Input) { in.JWKS = jwks(t, jose.JSONWebKey{Key: rsaKey, KeyID: "p"}) }, FieldJWKS, "private or secret"},
-		{"jwks private EC", func(in *Input) { in.JWKS = jwks(t, jose.JSONWebKey{Key: ecKey, KeyID: "p"}) }, FieldJWKS, "private or secret"},
+		{"jwks private RSA", func(in *Input) { in.JWKS = keySet(t, jose.JSONWebKey{Key: rsaKey, KeyID: "p"}) }, FieldJWKS, "is a private key"},
+		{"jwks private EC", func(in *Input) { in.JWKS = keySet(t, jose.JSONWebKey{Key: ecKey, KeyID: "p"}) }, FieldJWKS, "is a private key"},
 		{"jwks symmetric", func(in *Input) {
-			in.JWKS = jwks(t, jose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "h"})
-		}, FieldJWKS, "private or secret"},
-		{"jwks small RSA", func(in *Input) { in.JWKS = jwks(t, jose.JSONWebKey{Key: &rsaSmall.PublicKey}) }, FieldJWKS, "1024 bits"},
-		{"jwks P-384", func(in *Input) { in.JWKS = jwks(t, jose.JSONWebKey{Key: &ec384.PublicKey}) }, FieldJWKS, "P-256"},
-		{"jwks P-256", func(in *Input) { in.JWKS = jwks(t, jose.JSONWebKey{Key: &ecKey.PublicKey}) }, "", ""},
-		{"jwks Ed25519", func(in *Input) { in.JWKS = jwks(t, jose.JSONWebKey{Key: edPub}) }, "", ""},
-		{"jwks enc key", func(in *Input) { in.JWKS = jwks(t, jose.JSONWebKey{Key: &rsaKey.PublicKey, Use: "enc"}) }, FieldJWKS, `"enc"`},
-		{"jwks HS256 alg", func(in *Input) { in.JWKS = jwks(t, jose.JSONWebKey{Key: &rsaKey.PublicKey, Algorithm: "HS256"}) }, FieldJWKS, "alg HS256"},
-		{"jwks RS384 alg", func(in *Input) { in.JWKS = jwks(t, jose.JSONWebKey{Key: &rsaKey.PublicKey, Algorithm: "RS384"}) }, FieldJWKS, "alg RS384"},
-		{"jwks duplicate kid", func(in *Input) { in.JWKS = jwks(t, rsaPub, jose.JSONWebKey{Key: &ecKey.PublicKey, KeyID: "r"}) }, FieldJWKS, "Two keys"},
-		{"jwks several without kid", func(in *Input) { in.JWKS = jwks(t, rsaPub, jose.JSONWebKey{Key: &ecKey.PublicKey}) }, FieldJWKS, "give each one a kid"},
-		{"jwks two keys", func(in *Input) { in.JWKS = jwks(t, rsaPub, jose.JSONWebKey{Key: &ecKey.PublicKey, KeyID: "e"}) }, "", ""},
+			in.JWKS = keySet(t, jose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "h"})
+		}, FieldJWKS, "is a symmetric key"},
+		{"jwks small RSA", func(in *Input) { in.JWKS = keySet(t, jose.JSONWebKey{Key: &rsaSmall.PublicKey}) }, FieldJWKS, "1024 bits"},
+		{"jwks P-384", func(in *Input) { in.JWKS = keySet(t, jose.JSONWebKey{Key: &ec384.PublicKey}) }, FieldJWKS, "P-256"},
+		{"jwks P-256", func(in *Input) { in.JWKS = keySet(t, jose.JSONWebKey{Key: &ecKey.PublicKey}) }, "", ""},
+		{"jwks Ed25519", func(in *Input) { in.JWKS = keySet(t, jose.JSONWebKey{Key: edPub}) }, "", ""},
+		{"jwks enc key", func(in *Input) { in.JWKS = keySet(t, jose.JSONWebKey{Key: &rsaKey.PublicKey, Use: "enc"}) }, FieldJWKS, `"enc"`},
+		{"jwks HS256 alg", func(in *Input) { in.JWKS = keySet(t, jose.JSONWebKey{Key: &rsaKey.PublicKey, Algorithm: "HS256"}) }, FieldJWKS, "alg HS256"},
+		{"jwks RS384 alg", func(in *Input) { in.JWKS = keySet(t, jose.JSONWebKey{Key: &rsaKey.PublicKey, Algorithm: "RS384"}) }, FieldJWKS, "alg RS384"},
+		{"jwks duplicate kid", func(in *Input) { in.JWKS = keySet(t, rsaPub, jose.JSONWebKey{Key: &ecKey.PublicKey, KeyID: "r"}) }, FieldJWKS, "two keys have kid"},
+		{"jwks several without kid", func(in *Input) { in.JWKS = keySet(t, rsaPub, jose.JSONWebKey{Key: &ecKey.PublicKey}) }, FieldJWKS, "give each one a kid"},
+		{"jwks two keys", func(in *Input) { in.JWKS = keySet(t, rsaPub, jose.JSONWebKey{Key: &ecKey.PublicKey, KeyID: "e"}) }, "", ""},
 		{"jwks too big", func(in *Input) { in.JWKS = `{"keys":[],"x":"` + strings.Repeat("a", MaxJWKSBytes) + `"}` }, FieldJWKS, "KiB"},
 		{"no subjects", func(in *Input) { in.Subjects = []string{" ", ""} }, FieldSubjects, "at least one subject"},
 		{"subject without =", func(in *Input) { in.Subjects = []string{"alice"} }, FieldSubjects, "SUB=USERNAME"},
