@@ -76,6 +76,10 @@ type AssertionPolicy struct {
 	Secret  []byte
 	JWKS    string
 	JWKSURI string
+	// MaxLifetime bounds exp ahead of now and of iat; 0 means
+	// AssertionMaxLifetime (client assertions). The JWT bearer grant
+	// sets its trusted issuer's.
+	MaxLifetime time.Duration
 }
 
 // AssertionClaims are the verified claims of an assertion.
@@ -338,8 +342,12 @@ func (s *Server) checkAssertionClaims(ctx context.Context, c *jwt.Claims, extra 
 	if now.After(exp.Add(AssertionSkew)) {
 		return nil, refuseAssertion("the assertion expired at %s", exp.UTC().Format(time.RFC3339))
 	}
-	if exp.After(now.Add(AssertionMaxLifetime + AssertionSkew)) {
-		return nil, refuseAssertion("the assertion's exp is more than %s ahead (assertions live at most %s)", AssertionMaxLifetime, AssertionMaxLifetime)
+	maxLife := p.MaxLifetime
+	if maxLife <= 0 {
+		maxLife = AssertionMaxLifetime
+	}
+	if exp.After(now.Add(maxLife + AssertionSkew)) {
+		return nil, refuseAssertion("the assertion's exp is more than %s ahead (assertions live at most %s)", maxLife, maxLife)
 	}
 	if c.NotBefore != nil && c.NotBefore.Time().After(now.Add(AssertionSkew)) {
 		return nil, refuseAssertion("the assertion is not valid before %s (nbf)", c.NotBefore.Time().UTC().Format(time.RFC3339))
@@ -351,8 +359,8 @@ func (s *Server) checkAssertionClaims(ctx context.Context, c *jwt.Claims, extra 
 		if t.After(now.Add(AssertionSkew)) {
 			return nil, refuseAssertion("the assertion is issued in the future (iat %s)", t.UTC().Format(time.RFC3339))
 		}
-		if exp.Sub(t) > AssertionMaxLifetime+AssertionSkew {
-			return nil, refuseAssertion("the assertion lives longer than %s (from iat to exp)", AssertionMaxLifetime)
+		if exp.Sub(t) > maxLife+AssertionSkew {
+			return nil, refuseAssertion("the assertion lives longer than %s (from iat to exp)", maxLife)
 		}
 	}
 	if c.ID == "" {

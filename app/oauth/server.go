@@ -132,8 +132,12 @@ type SecurityEvent struct {
 	RemoteAddr string
 	// Revoked is how many tokens were revoked because of it.
 	Revoked int64
-	// Username is the username a sign-in tried (sign-ins only).
+	// Username is the username a sign-in tried (sign-ins only), or the
+	// user a JWT bearer assertion was mapped to.
 	Username string
+	// Issuer, Subject and Reason describe a JWT bearer assertion: its
+	// trusted issuer, its sub, and the cause of its refusal.
+	Issuer, Subject, Reason string
 }
 
 // securityEvent logs ev (replays and reuse) and passes it to
