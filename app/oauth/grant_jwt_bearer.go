@@ -31,8 +31,11 @@ const (
 //     (pasted JWK Set or jwks_uri, through the KeySource; RS256, PS256,
 //     ES256, EdDSA); aud is Gatehouse's issuer or the token endpoint; exp
 //     is present, and neither exp - iat nor exp - now exceeds the issuer's
-//     maximum lifetime; nbf and iat are not in the future; jti is single
-//     use (ReplayJWTBearer, per issuer) until exp;
+//     maximum lifetime; nbf and iat are not in the future; the jti is
+//     single use (ReplayJWTBearer, per issuer) until exp, and an
+//     assertion without jti (RFC 7523 §3 makes it optional;
+//     golang.org/x/oauth2/jwt sends none) is itself single use: its signed
+//     content (AssertionPolicy.JTIOptional);
 //   - sub is one the admin mapped to a username; that user exists and is
 //     not disabled;
 //   - the scope parameter (or, without one, the assertion's scope claim,
@@ -96,7 +99,7 @@ func (g jwtBearerGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResp
 		return e
 	}
 	claims, err := s.VerifyAssertion(ctx, raw, AssertionPolicy{Namespace: ReplayJWTBearer, Issuer: ti.Issuer,
-		Audiences: []string{s.issuer, s.tokenEndpoint}, JWKS: ti.JWKS, JWKSURI: ti.JWKSURI, MaxLifetime: ti.MaxLifetime})
+		Audiences: []string{s.issuer, s.tokenEndpoint}, JWKS: ti.JWKS, JWKSURI: ti.JWKSURI, MaxLifetime: ti.MaxLifetime, JTIOptional: true})
 	if err != nil {
 		return nil, refuse(assertionGrantError(err))
 	}

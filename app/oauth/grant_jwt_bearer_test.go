@@ -214,7 +214,6 @@ func TestJWTBearerRefusals(t *testing.T) {
 		{"lifetime too long", f.id, f.sec, bearerForm(f.assertion(t, "iat", now.Add(-9*time.Minute).Unix(), "exp", now.Add(3*time.Minute).Unix())), "invalid_grant", "lives longer than 10m0s", false},
 		{"issued in the future", f.id, f.sec, bearerForm(f.assertion(t, "iat", now.Add(5*time.Minute).Unix(), "exp", now.Add(6*time.Minute).Unix())), "invalid_grant", "issued in the future", false},
 		{"not yet valid", f.id, f.sec, bearerForm(f.assertion(t, "nbf", now.Add(3*time.Minute).Unix())), "invalid_grant", "not valid before", false},
-		{"no jti", f.id, f.sec, bearerForm(f.assertion(t, "jti", nil)), "invalid_grant", "has no jti", false},
 		{"replayed jti", f.id, f.sec, bearerForm(replayed), "invalid_grant", "was used before (replayed assertion)", false},
 		{"wrong aud", f.id, f.sec, bearerForm(f.assertion(t, "aud", "https://other.example")), "invalid_grant", "names neither the issuer", false},
 		{"no aud", f.id, f.sec, bearerForm(f.assertion(t, "aud", nil)), "invalid_grant", "has no aud", false},
@@ -281,4 +280,38 @@ func TestJWTBearerIssuerLifetimeAndKeysFromURI(t *testing.T) {
 		"jti": "x", "iat": now.Unix(), "exp": now.Add(time.Hour + 2*time.Minute).Unix()})
 	_, err = c.Token(id, sec, bearerForm(over))
 	oauthtest.WantError(t, err, "invalid_grant", "more than 1h0m0s ahead")
+}
+
+// An assertion without jti (golang.org/x/oauth2/jwt sends none) is
+// accepted once: its signed content is then the single-use identifier,
+// so neither the same bytes nor the same claims under a fresh ECDSA
+// signature get a second token; other content (a new iat) does.
+func TestJWTBearerWithoutJTIIsSingleUse(t *testing.T) {
+	t.Parallel()
+	f := newBearerFixture(t)
+	claims := f.claims("jti", nil)
+	first := sign(t, f.key.alg, f.key.priv, f.key.kid, claims)
+	if _, err := f.c.Token(f.id, f.sec, bearerForm(first)); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	resigned := sign(t, f.key.alg, f.key.priv, f.key.kid, claims)
+	if resigned == first {
+		t.Fatal("ECDSA signatures should differ")
+	}
+	for name, a := range map[string]string{"same bytes": first, "same claims, new signature": resigned} {
+		t.Run(name, func(t *testing.T) {
+			_, err := f.c.Token(f.id, f.sec, bearerForm(a))
+			oauthtest.WantError(t, err, "invalid_grant", "the assertion (without jti) was used before (replayed assertion)")
+		})
+	}
+	f.c.Advance(time.Second)
+	if _, err := f.c.Token(f.id, f.sec, bearerForm(f.assertion(t, "jti", nil))); err != nil {
+		t.Fatalf("a new assertion without jti: %v", err)
+	}
+	// Client assertions still need their jti (AssertionPolicy.JTIOptional
+	// is the bearer grant's alone).
+	if _, err := f.c.Server.VerifyAssertion(context.Background(), f.assertion(t, "jti", nil, "iss", bearerIss),
+		oauth.AssertionPolicy{Namespace: oauth.ReplayClientAssertion, Issuer: bearerIss, Audiences: []string{testIssuer}, JWKS: jwksJSON(t, f.key)}); oauth.AssertionReason(err) != "the assertion has no jti" {
+		t.Fatalf("client assertion without jti: %v", err)
+	}
 }
