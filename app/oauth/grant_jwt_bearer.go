@@ -91,10 +91,11 @@ func (g jwtBearerGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResp
 	case err != nil:
 		return nil, serverError(err)
 	}
+	sub := "" // known once the assertion verified
 	refuse := func(e error) error {
 		if oe := AsError(e); oe.Code != ErrServerError.Code {
 			s.securityEvent(ctx, SecurityEvent{Kind: SecurityAssertionRefused, Grant: GrantJWTBearer, ClientID: r.Client.ID,
-				RemoteAddr: r.RemoteAddr, Issuer: ti.Issuer, Reason: oe.Description})
+				RemoteAddr: r.RemoteAddr, Issuer: ti.Issuer, Subject: sub, Reason: oe.Description})
 		}
 		return e
 	}
@@ -103,6 +104,7 @@ func (g jwtBearerGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResp
 	if err != nil {
 		return nil, refuse(assertionGrantError(err))
 	}
+	sub = claims.Subject
 	u, uerr := g.mappedUser(ctx, ti, claims.Subject)
 	if uerr != nil {
 		return nil, refuse(uerr)
