@@ -27,6 +27,10 @@ type Introspection struct {
 	Audience Audience `json:"aud,omitempty"`
 	Issuer   string   `json:"iss,omitempty"`
 	AuthTime int64    `json:"auth_time,omitempty"`
+	// Act names who acts for the subject of a delegated token (RFC 8693
+	// §4.1, which registers it for introspection answers too), as in a
+	// JWT access token; omitted for other tokens.
+	Act *Actor `json:"act,omitempty"`
 }
 
 // Token type names in introspection answers: access tokens are Bearer
@@ -67,6 +71,9 @@ func (s *Server) Introspect(ctx context.Context, r *ClientRequest) (*Introspecti
 		out.Username, out.Subject = u.Username, u.Subject
 	}
 	out.Audience = Audience(t.Audience)
+	if out.Act, e = parseAct(t.Act); e != nil {
+		return nil, serverError(e)
+	}
 	if t.Kind == KindAccess {
 		out.TokenType = TokenTypeBearer
 		if len(out.Audience) == 0 {

@@ -132,6 +132,10 @@ type issue struct {
 	// noIDToken: the grant never answers with an ID token even for the
 	// openid scope (implicit response_type=token, token exchange).
 	noIDToken bool
+	// act is the act claim of delegated tokens (token exchange with an
+	// actor token, RFC 8693 §4.1; nil for none): stored with the tokens,
+	// and in JWT access tokens.
+	act *Actor
 }
 
 // issueTokens stores the access token (and refresh token) of one response
@@ -191,7 +195,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		access = s.gen.AccessToken()
 	}
 	tokens := []*Token{{Hash: secret.Digest(access), Kind: KindAccess, ClientID: in.client.ID, UserID: in.userID,
-		Scope: in.scope, FamilyID: in.familyID, SID: in.sid, Audience: in.audience, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: exp}}
+		Scope: in.scope, FamilyID: in.familyID, SID: in.sid, Audience: in.audience, Act: storedAct(in.act), AuthTime: in.authTime, IssuedAt: now, ExpiresAt: exp}}
 	resp := &TokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: in.scope}
 	if in.refresh {
 		rexp := in.refreshExpiry
@@ -204,7 +208,7 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		}
 		refresh := s.gen.RefreshToken()
 		tokens = append(tokens, &Token{Hash: secret.Digest(refresh), Kind: KindRefresh, ClientID: in.client.ID, UserID: in.userID,
-			Scope: rscope, FamilyID: in.familyID, SID: in.sid, Audience: in.refreshAudience, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: rexp})
+			Scope: rscope, FamilyID: in.familyID, SID: in.sid, Audience: in.refreshAudience, Act: storedAct(in.act), AuthTime: in.authTime, IssuedAt: now, ExpiresAt: rexp})
 		resp.RefreshToken = refresh
 	}
 	if wantID {
