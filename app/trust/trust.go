@@ -31,7 +31,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +43,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse/app/accounts"
+	"github.com/gatehouse/gatehouse/app/clients"
 	"github.com/gatehouse/gatehouse/app/jwks"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/store"
@@ -58,7 +58,6 @@ const (
 	MaxSubjectLength = 255
 	MaxJWKSBytes     = 64 << 10
 	MaxJWKSKeys      = 20
-	MaxJWKSURILength = 2000
 	MinLifetime      = time.Minute
 	MaxLifetime      = 24 * time.Hour
 	DefaultLifetime  = time.Hour
@@ -161,7 +160,7 @@ func Check(ctx context.Context, st Lookup, in Input) (*models.TrustedIssuer, Err
 			ti.JWKS = set
 		}
 	default:
-		if msg := CheckJWKSURI(in.JWKSURI); msg != "" {
+		if msg := clients.CheckJWKSURI(in.JWKSURI); msg != "" { // the rules of clients' jwks_uri
 			errs[FieldJWKSURI] = msg
 		} else {
 			ti.JWKSURI = in.JWKSURI
@@ -290,30 +289,6 @@ func jsonProblem(err error) string {
 		msg = msg[:200] + "…"
 	}
 	return msg
-}
-
-// CheckJWKSURI checks where an issuer publishes its keys: an absolute
-// https URL (http only on loopback hosts, for tests), without user info
-// or fragment.
-func CheckJWKSURI(raw string) string {
-	if len(raw) > MaxJWKSURILength {
-		return fmt.Sprintf("Use at most %d characters.", MaxJWKSURILength)
-	}
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" || hasControl(raw) || strings.ContainsRune(raw, ' ') {
-		return "Enter an absolute URL, such as https://issuer.example.com/.well-known/jwks.json."
-	}
-	switch {
-	case u.User != nil:
-		return "Leave out the user name and password."
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return "Leave out the fragment (#...)."
-	case u.Scheme == "https":
-	case u.Scheme == "http" && oauth.IsLoopbackHost(u.Hostname()):
-	default:
-		return "Use https: plain http is only for loopback hosts (localhost, 127.0.0.1, [::1])."
-	}
-	return ""
 }
 
 // checkSubjects reads SUB=USERNAME lines into the mapping, checking that
