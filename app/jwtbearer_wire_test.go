@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,4 +92,50 @@ func TestJWTBearerWire(t *testing.T) {
 			t.Errorf("refused audit: %+v", evs)
 		}
 	})
+}
+
+// Only an admin gives a client the JWT bearer grant (tokens for users
+// who never consented): the box is disabled for developers, a forged
+// form is refused with a field error and nothing saved; what an admin
+// gave, the developer keeps when editing.
+func TestJWTBearerGrantNeedsAdmin(t *testing.T) {
+	t.Parallel()
+	h := sqliteHarness(t)
+	ctx := context.Background()
+	const box = `value="` + oauth.GrantJWTBearer + `" class="checkbox"`
+	signInAs(t, h, "dev", models.RoleDeveloper)
+	if page := h.get("/dashboard/clients/new"); !strings.Contains(page.body, box+" disabled") {
+		t.Error("the JWT bearer grant is not disabled for a developer")
+	}
+	withBearer := func(v url.Values) { v["grant_types"] = []string{"authorization_code", oauth.GrantJWTBearer} }
+	r := h.postMultipart("/dashboard/clients/new", "/dashboard/clients", clientForm(withBearer))
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(fieldError(r.body, "grant_types"), "Only an admin can give a client the JWT bearer grant") {
+		t.Fatalf("forged create: %d %q", r.StatusCode, fieldError(r.body, "grant_types"))
+	}
+	if h.countClients() != 0 {
+		t.Fatal("the client was created")
+	}
+	id, _ := h.createClient(clientForm())
+	path := "/dashboard/clients/" + id
+	if r := h.postMultipart(path, path, clientForm(withBearer)); r.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("forged update: %d", r.StatusCode)
+	}
+	if cl, _ := h.store.GetClient(ctx, id); slices.Contains(cl.GrantTypes, oauth.GrantJWTBearer) {
+		t.Fatalf("saved: %+v", cl.GrantTypes)
+	}
+	signInAs(t, h, "root", models.RoleAdmin)
+	if r := h.postMultipart(path, path, clientForm(withBearer)); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin: %d %s", r.StatusCode, errorsIn(r.body))
+	}
+	signInAs(t, h, "dev", models.RoleDeveloper)
+	page := h.get(path)
+	if !strings.Contains(page.body, box+" checked") || !strings.Contains(page.body, "An admin gave this client this grant") {
+		t.Error("the grant an admin gave is not shown as given to the developer")
+	}
+	if r := h.postMultipart(path, path, clientForm(withBearer, func(v url.Values) { v.Set("name", "Renamed") })); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("developer renaming: %d %q", r.StatusCode, fieldError(r.body, "grant_types"))
+	}
+	if cl, _ := h.store.GetClient(ctx, id); cl.Name != "Renamed" || !slices.Contains(cl.GrantTypes, oauth.GrantJWTBearer) {
+		t.Fatalf("after renaming: %+v", cl)
+	}
 }
