@@ -126,6 +126,13 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Post("/dashboard/resources/:id", s.role(adminOnly, h.UpdateResource)...)
 	a.Post("/dashboard/resources/:id/delete", s.role(adminOnly, h.DeleteResource)...)
 
+	// Trusted issuers of the JWT bearer grant (RFC 7523): admins only.
+	a.Get("/dashboard/trust", s.role(adminOnly, h.TrustList)...)
+	a.Get("/dashboard/trust/new", s.role(adminOnly, h.NewTrustPage)...)
+	a.Post("/dashboard/trust", s.role(adminOnly, h.CreateTrust)...)
+	a.Get("/dashboard/trust/:id", s.role(adminOnly, h.TrustPage)...)
+	a.Post("/dashboard/trust/:id/delete", s.role(adminOnly, h.DeleteTrust)...)
+
 	a.Get("/dashboard/settings", s.role(adminOnly, h.SettingsPage)...)
 	a.Post("/dashboard/settings", s.role(adminOnly, h.SaveSettings)...)
 	a.Post("/dashboard/settings/keys/rotate", s.role(adminOnly, h.RotateSigningKeys)...)

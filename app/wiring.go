@@ -10,6 +10,7 @@ import (
 	"github.com/gatehouse/gatehouse/app/cache"
 	"github.com/gatehouse/gatehouse/app/cimd"
 	"github.com/gatehouse/gatehouse/app/config"
+	"github.com/gatehouse/gatehouse/app/jwks"
 	"github.com/gatehouse/gatehouse/app/keys"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/outbound"
@@ -41,8 +42,15 @@ func newHandlers(cfg *config.Config, st *models.Store, log *slog.Logger) *handle
 		Store: st, Settings: settingsSvc, Now: clock, Log: log,
 		HTTP: cimd.NewHTTP(outbound.Options{AllowPrivate: cfg.AllowPrivateFetch, UserAgent: "Gatehouse/" + Version, RootCAs: outboundRootCAs}),
 	})}
+	// Public keys of private_key_jwt clients (and later trusted issuers):
+	// pasted JWK Sets and jwks_uri fetched through the outbound client.
+	publicKeys := jwks.New(jwks.Options{
+		HTTP:      outbound.New(outbound.Options{AllowPrivate: cfg.AllowPrivateFetch, UserAgent: "Gatehouse/" + Version, RootCAs: outboundRootCAs}),
+		AllowHTTP: cfg.AllowPrivateFetch, Log: log,
+	})
 	core := oauth.New(oauth.Options{
 		Issuer: cfg.Issuer, Model: model, Policy: settingsPolicy{settingsSvc},
+		Keys: publicKeys, TokenEndpoint: cfg.EndpointURL("token"),
 		Now: clock, Log: log, Signer: signingKeys, Passwords: password.Checker{},
 		ClientThrottle: coreLimiter{clientThrottle}, LoginThrottle: coreLimiter{login},
 		OnSecurityEvent: func(ctx context.Context, ev oauth.SecurityEvent) { h.OnSecurityEvent(ctx, ev) },

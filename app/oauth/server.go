@@ -51,6 +51,11 @@ type Server struct {
 	passwords     PasswordChecker
 	// onSecurityEvent hears of replays and reuse; nil: only logged.
 	onSecurityEvent func(context.Context, SecurityEvent)
+	// keys gives the public keys of assertions' signers; nil: none.
+	keys KeySource
+	// tokenEndpoint is the token endpoint's URL, an aud every client
+	// assertion may name (OIDC Core §9).
+	tokenEndpoint string
 }
 
 // Options configure New.
@@ -81,6 +86,15 @@ type Options struct {
 	// headless authorization, to record it in the audit log. It runs
 	// in the request.
 	OnSecurityEvent func(ctx context.Context, ev SecurityEvent)
+	// Keys gives the public keys that verify private_key_jwt client
+	// assertions (and JWT bearer grant assertions): pasted JWK Sets and
+	// jwks_uri fetched (app/jwks). Without it such assertions fail.
+	Keys KeySource
+	// TokenEndpoint is the absolute URL of the token endpoint: client
+	// assertions may name it as aud at every client-authenticated
+	// endpoint (OIDC Core §9), besides the issuer and the endpoint that
+	// receives them (ClientRequest.Endpoint).
+	TokenEndpoint string
 }
 
 // Security event kinds (SecurityEvent.Kind), also the audit log's action
@@ -118,8 +132,12 @@ type SecurityEvent struct {
 	RemoteAddr string
 	// Revoked is how many tokens were revoked because of it.
 	Revoked int64
-	// Username is the username a sign-in tried (sign-ins only).
+	// Username is the username a sign-in tried (sign-ins only), or the
+	// user a JWT bearer assertion was mapped to.
 	Username string
+	// Issuer, Subject and Reason describe a JWT bearer assertion: its
+	// trusted issuer, its sub, and the cause of its refusal.
+	Issuer, Subject, Reason string
 }
 
 // securityEvent logs ev (replays and reuse) and passes it to
@@ -162,6 +180,7 @@ func New(o Options) *Server {
 	s := &Server{
 		issuer: o.Issuer, model: o.Model, policy: o.Policy, gen: o.Generator, signer: o.Signer, now: o.Now, log: o.Log,
 		clientThrottle: o.ClientThrottle, loginThrottle: o.LoginThrottle, passwords: o.Passwords, onSecurityEvent: o.OnSecurityEvent,
+		keys: o.Keys, tokenEndpoint: o.TokenEndpoint,
 		grants: map[string]GrantHandler{},
 	}
 	if s.gen == nil {
