@@ -88,7 +88,8 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 		return nil, aerr
 	}
 	resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: t.UserID, scope: JoinScope(scope), familyID: t.FamilyID,
-		sid: t.SID, authTime: t.AuthTime, accessExpiry: t.ExpiresAt, noIDToken: true, recheck: true, audience: aud})
+		sid: t.SID, authTime: t.AuthTime, accessExpiry: t.ExpiresAt, noIDToken: true, recheck: true, audience: aud,
+		jkt: r.DPoPJkt})
 	if e != nil {
 		return nil, e
 	}

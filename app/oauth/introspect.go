@@ -27,10 +27,13 @@ type Introspection struct {
 	Audience Audience `json:"aud,omitempty"`
 	Issuer   string   `json:"iss,omitempty"`
 	AuthTime int64    `json:"auth_time,omitempty"`
+	// Cnf names the DPoP key a token is bound to (RFC 9449 §6.2).
+	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 // Token type names in introspection answers: access tokens are Bearer
-// tokens (RFC 6749 §7.1); refresh tokens are named after their kind.
+// tokens (RFC 6749 §7.1), or DPoP tokens when bound to a key
+// (TokenTypeDPoP); refresh tokens are named after their kind.
 const (
 	TokenTypeBearer  = "Bearer"
 	TokenTypeRefresh = "refresh_token"
@@ -67,8 +70,12 @@ func (s *Server) Introspect(ctx context.Context, r *ClientRequest) (*Introspecti
 		out.Username, out.Subject = u.Username, u.Subject
 	}
 	out.Audience = Audience(t.Audience)
+	out.Cnf = confirmation(t.Jkt)
 	if t.Kind == KindAccess {
 		out.TokenType = TokenTypeBearer
+		if t.Jkt != "" {
+			out.TokenType = TokenTypeDPoP
+		}
 		if len(out.Audience) == 0 {
 			out.Audience = Audience{s.issuer}
 		}

@@ -51,6 +51,10 @@ type Server struct {
 	passwords     PasswordChecker
 	// onSecurityEvent hears of replays and reuse; nil: only logged.
 	onSecurityEvent func(context.Context, SecurityEvent)
+	// nonceKey gives the key of DPoP server nonces (nil: a random key of
+	// this process, localNonceKeyState).
+	nonceKey func(context.Context) ([]byte, error)
+	localNonceKeyState
 }
 
 // Options configure New.
@@ -81,6 +85,10 @@ type Options struct {
 	// headless authorization, to record it in the audit log. It runs
 	// in the request.
 	OnSecurityEvent func(ctx context.Context, ev SecurityEvent)
+	// DPoPNonceKey gives the HMAC key of DPoP server nonces (at least 32
+	// bytes), the same on every instance; nil: a random key of this
+	// process, which a single instance may use.
+	DPoPNonceKey func(ctx context.Context) ([]byte, error)
 }
 
 // Security event kinds (SecurityEvent.Kind), also the audit log's action
@@ -162,7 +170,8 @@ func New(o Options) *Server {
 	s := &Server{
 		issuer: o.Issuer, model: o.Model, policy: o.Policy, gen: o.Generator, signer: o.Signer, now: o.Now, log: o.Log,
 		clientThrottle: o.ClientThrottle, loginThrottle: o.LoginThrottle, passwords: o.Passwords, onSecurityEvent: o.OnSecurityEvent,
-		grants: map[string]GrantHandler{},
+		nonceKey: o.DPoPNonceKey,
+		grants:   map[string]GrantHandler{},
 	}
 	if s.gen == nil {
 		s.gen = RandomGenerator{}

@@ -28,6 +28,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"session_lifetime": "720h", "session_idle_timeout": "12h",
 		"audit_retention": "2160h", "refresh_token_reuse_interval": "0s",
 		"dynamic_registration": "off", "client_id_metadata_documents": "off", "client_id_metadata_hosts": "",
+		"dpop_nonce": "off",
 	}
 	if len(raw) != len(want) {
 		t.Fatalf("%d settings, SPEC has %d", len(raw), len(want))
@@ -55,6 +56,7 @@ func TestValidation(t *testing.T) {
 		"session_lifetime":             "1m",
 		"session_idle_timeout":         "721h",
 		"refresh_token_reuse_interval": "61s",
+		"dpop_nonce":                   "sometimes",
 	}
 	for k, v := range bad {
 		if _, err := Normalize(k, v); err == nil {
