@@ -436,6 +436,16 @@ func TestDPoPEveryGrantBinds(t *testing.T) {
 	pair := c.CodeTokens(c.conf, c.confSec, c.alice, "openid user.read")
 	resp, err = c.token(c.conf, c.confSec, exchangeForm(pair.AccessToken), c.proof(k))
 	c.wantDPoP(resp, err, k)
+
+	// A bound subject token is exchanged only with a proof of its key:
+	// not for a Bearer token, nor for one bound to another key.
+	other := oauthtest.NewDPoPKey(t, jose.ES256)
+	_, err = c.token(c.conf, c.confSec, exchangeForm(resp.AccessToken))
+	oauthtest.WantError(t, err, "invalid_dpop_proof", "the subject_token is bound to a DPoP key")
+	_, err = c.token(c.conf, c.confSec, exchangeForm(resp.AccessToken), c.proof(other))
+	oauthtest.WantError(t, err, "invalid_dpop_proof", "another key than the one the subject_token is bound to")
+	again, err := c.token(c.conf, c.confSec, exchangeForm(resp.AccessToken), c.proof(k))
+	c.wantDPoP(again, err, k)
 }
 
 // JWT access tokens of a bound token carry cnf.jkt (RFC 9449 §6.1);

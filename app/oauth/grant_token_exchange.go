@@ -67,6 +67,12 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 	if t.ClientID != r.Client.ID {
 		return nil, ErrInvalidGrant.WithDescription("the subject_token was issued to another client")
 	}
+	// A DPoP-bound subject token is exchanged only with a proof of its
+	// key: otherwise whoever stole it could trade it for an unbound one
+	// (a public client authenticates with nothing else).
+	if err := dpopKeyMatches(t.Jkt, r.DPoPJkt, "the subject_token"); err != nil {
+		return nil, err
+	}
 	scope, serr := narrowScope(r.Form.Get("scope"), strings.Fields(t.Scope), "the subject token's")
 	if serr != nil {
 		return nil, serr
