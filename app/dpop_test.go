@@ -153,10 +153,12 @@ func TestDPoPTokenEndpointRefusals(t *testing.T) {
 	if r.StatusCode != http.StatusOK || m["token_type"] != "DPoP" || r.Header.Get("DPoP-Nonce") != "" {
 		t.Fatalf("client credentials with a proof: %d %v (DPoP-Nonce %q while nonces are off)", r.StatusCode, m, r.Header.Get("DPoP-Nonce"))
 	}
-	// Metadata and CORS.
-	md := f.get("/.well-known/openid-configuration")
-	if !strings.Contains(md.body, `"dpop_signing_alg_values_supported":["ES256","EdDSA","PS256","RS256"]`) {
-		t.Errorf("metadata: %s", md.body)
+	// Metadata (the server's and the built-in resource's) and CORS.
+	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-protected-resource/api"} {
+		md := f.get(p)
+		if !strings.Contains(md.body, `"dpop_signing_alg_values_supported":["ES256","EdDSA","PS256","RS256"]`) {
+			t.Errorf("%s: %s", p, md.body)
+		}
 	}
 	pre := f.do(http.MethodOptions, "/oauth/token", nil, "Origin", "https://spa.example", "Access-Control-Request-Method", "POST",
 		"Access-Control-Request-Headers", "dpop")
