@@ -7,6 +7,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,7 +29,9 @@ const clientsUse = "usage: gatehouse clients create --name N --redirect-uri URI 
 
 // clientFieldsUse are the flags of clientFieldFlags, for the usage line.
 const clientFieldsUse = "[--post-logout-redirect-uri URI ...] [--backchannel-logout-uri URI [--backchannel-logout-session-required]] " +
-	"[--frontchannel-logout-uri URI [--frontchannel-logout-session-required]] [--refresh-token-reuse-interval D]"
+	"[--frontchannel-logout-uri URI [--frontchannel-logout-session-required]] [--refresh-token-reuse-interval D] " +
+	"[--token-endpoint-auth-method M] [--jwks FILE | --jwks-uri URL] [--id-token-signed-response-alg RS256|ES256] " +
+	"[--dpop-bound] [--require-par] [--may-act CLIENT_ID ...]"
 
 func cmdClients(args []string, stdio IO) error {
 	if len(args) == 0 {
@@ -56,6 +60,13 @@ type clientFieldFlags struct {
 	frontchannelLogoutURI             string
 	frontchannelLogoutSessionRequired bool
 	refreshTokenReuseInterval         string
+	tokenEndpointAuthMethod           string
+	jwksFile, jwksURI                 string
+	idTokenAlg                        string
+	dpopBound, requirePAR             bool
+	mayAct                            listFlag
+	// update: the flags change a stored client (clients update).
+	update bool
 }
 
 // Names of the flags of clientFieldFlags.
@@ -66,17 +77,27 @@ const (
 	flagFrontchannelLogoutURI             = "frontchannel-logout-uri"
 	flagFrontchannelLogoutSessionRequired = "frontchannel-logout-session-required"
 	flagRefreshTokenReuseInterval         = "refresh-token-reuse-interval"
+	flagTokenEndpointAuthMethod           = "token-endpoint-auth-method"
+	flagJWKS                              = "jwks"
+	flagJWKSURI                           = "jwks-uri"
+	flagIDTokenAlg                        = "id-token-signed-response-alg"
+	flagDPoPBound                         = "dpop-bound"
+	flagRequirePAR                        = "require-par"
+	flagMayAct                            = "may-act"
 )
 
 // clientFieldFlagNames are the names of the flags of clientFieldFlags.
 var clientFieldFlagNames = []string{flagPostLogoutRedirectURI, flagBackchannelLogoutURI, flagBackchannelLogoutSessionRequired,
-	flagFrontchannelLogoutURI, flagFrontchannelLogoutSessionRequired, flagRefreshTokenReuseInterval}
+	flagFrontchannelLogoutURI, flagFrontchannelLogoutSessionRequired, flagRefreshTokenReuseInterval,
+	flagTokenEndpointAuthMethod, flagJWKS, flagJWKSURI, flagIDTokenAlg, flagDPoPBound, flagRequirePAR, flagMayAct}
 
 func (f *clientFieldFlags) register(fs *flag.FlagSet, update bool) {
-	listNote, clearNote := "repeatable", ""
+	f.update = update
+	listNote, clearNote, boolNote := "repeatable", "", ""
 	if update {
 		listNote = "repeatable; replaces the list; once with \"\" empties it"
 		clearNote = "; \"\" removes it"
+		boolNote = " (=false turns it off)"
 	}
 	fs.Var(&f.postLogoutRedirectURIs, flagPostLogoutRedirectURI, "where RP-initiated logout may send the browser back to, matched exactly ("+listNote+")")
 	fs.StringVar(&f.backchannelLogoutURI, flagBackchannelLogoutURI, "", "where Gatehouse POSTs a logout token when a user signs out"+clearNote)
@@ -87,13 +108,51 @@ func (f *clientFieldFlags) register(fs *flag.FlagSet, update bool) {
 		"add iss and sid to the front-channel logout URI; needs --frontchannel-logout-uri")
 	fs.StringVar(&f.refreshTokenReuseInterval, flagRefreshTokenReuseInterval, "",
 		`how long a just-rotated refresh token may be presented again, 0s to 60s (0s: off for this client); "" or default: the refresh_token_reuse_interval setting`)
+	methodNote := "client_secret_basic (default for confidential clients), client_secret_post, client_secret_jwt (needs GATEHOUSE_KEY_SECRET: the secret is kept encrypted), private_key_jwt (with --jwks or --jwks-uri), or none (a public client)"
+	if update {
+		methodNote += "; switching to client_secret_jwt makes a new secret, printed once (the old one is kept only hashed); to private_key_jwt or none deletes the secret"
+	}
+	fs.StringVar(&f.tokenEndpointAuthMethod, flagTokenEndpointAuthMethod, "", "how the client authenticates at the token endpoint: "+methodNote)
+	fs.StringVar(&f.jwksFile, flagJWKS, "", `a file with the client's public keys for private_key_jwt, as a JWK Set ({"keys": [...]}; "-" reads stdin)`+clearNote)
+	fs.StringVar(&f.jwksURI, flagJWKSURI, "", "where the client publishes its public keys for private_key_jwt (https)"+clearNote)
+	fs.StringVar(&f.idTokenAlg, flagIDTokenAlg, "", "the ID token signing algorithm: RS256 (default) or ES256")
+	fs.BoolVar(&f.dpopBound, flagDPoPBound, false, "the client's access tokens must be DPoP-bound (dpop_bound_access_tokens)"+boolNote)
+	fs.BoolVar(&f.requirePAR, flagRequirePAR, false, "the client must use pushed authorization requests (require_pushed_authorization_requests)"+boolNote)
+	fs.Var(&f.mayAct, flagMayAct, "the client ID of another client whose tokens this client may present as actor_token in a token exchange ("+listNote+")")
 }
 
-// apply sets the fields whose flags given reports as on the command line.
-// Removing a logout URI (given as "") also turns its session-required
-// flag off, unless that flag is given too: it means nothing without the
-// URI.
-func (f *clientFieldFlags) apply(in *clients.Input, given func(name string) bool) {
+// readJWKS reads the --jwks file ("-": stdin; "": none), at most a little
+// over clients.MaxJWKSBytes (the service says when it is too large).
+func (f *clientFieldFlags) readJWKS(stdin io.Reader) (string, error) {
+	var r io.Reader
+	switch f.jwksFile {
+	case "":
+		return "", nil
+	case "-":
+		r = stdin
+	default:
+		file, err := os.Open(f.jwksFile)
+		if err != nil {
+			return "", usageErr("--%s: %v", flagJWKS, errors.Unwrap(err))
+		}
+		defer file.Close()
+		r = file
+	}
+	b, err := io.ReadAll(io.LimitReader(r, clients.MaxJWKSBytes+1))
+	if err != nil {
+		return "", usageErr("--%s: %v", flagJWKS, err)
+	}
+	return string(b), nil
+}
+
+// apply sets the fields whose flags given reports as on the command line
+// (jwks is the --jwks file's content). Removing a logout URI (given as
+// "") also turns its session-required flag off, unless that flag is given
+// too: it means nothing without the URI. The method decides the client
+// type (none: public); on update, a method other than private_key_jwt
+// drops the stored keys, and new keys of one kind (a JWK Set, a URL)
+// replace those of the other.
+func (f *clientFieldFlags) apply(in *clients.Input, given func(name string) bool, jwks string) {
 	if given(flagPostLogoutRedirectURI) {
 		in.PostLogoutRedirectURIs = nil
 		for _, v := range f.postLogoutRedirectURIs {
@@ -121,6 +180,75 @@ func (f *clientFieldFlags) apply(in *clients.Input, given func(name string) bool
 	if given(flagRefreshTokenReuseInterval) {
 		in.RefreshTokenReuseInterval = f.refreshTokenReuseInterval
 	}
+	if given(flagTokenEndpointAuthMethod) {
+		m := strings.TrimSpace(f.tokenEndpointAuthMethod)
+		in.TokenEndpointAuthMethod = m
+		switch {
+		case m == clients.AuthNone:
+			in.Public = true
+		case f.update && slices.Contains(clients.AuthMethods, m):
+			in.Public = false
+		}
+		if f.update && m != clients.AuthPrivateKeyJWT && !given(flagJWKS) && !given(flagJWKSURI) {
+			in.JWKS, in.JWKSURI = "", ""
+		}
+	}
+	if given(flagJWKS) {
+		in.JWKS = jwks
+		if !given(flagJWKSURI) {
+			in.JWKSURI = ""
+		}
+	}
+	if given(flagJWKSURI) {
+		in.JWKSURI = f.jwksURI
+		if !given(flagJWKS) {
+			in.JWKS = ""
+		}
+	}
+	if given(flagIDTokenAlg) {
+		in.IDTokenSignedResponseAlg = f.idTokenAlg
+	}
+	if given(flagDPoPBound) {
+		in.DPoPBoundAccessTokens = f.dpopBound
+	}
+	if given(flagRequirePAR) {
+		in.RequirePushedAuthorizationRequests = f.requirePAR
+	}
+	if given(flagMayAct) {
+		in.MayAct = nil
+		for _, v := range f.mayAct {
+			in.MayAct = append(in.MayAct, strings.Fields(v)...)
+		}
+	}
+}
+
+// clientJSON is what `clients create --json` and `clients update --json`
+// print of a client: its ID, the secret made now (if any) and how it
+// authenticates, with its RFC 7591 names; flags at their defaults (false,
+// an empty list, no keys) are left out.
+func clientJSON(c *models.Client, plainSecret string) map[string]any {
+	out := map[string]any{"client_id": c.ClientID,
+		clients.FieldTokenEndpointAuthMethod:  clients.AuthMethodOf(c.Public, c.TokenEndpointAuthMethod),
+		clients.FieldIDTokenSignedResponseAlg: cmp.Or(c.IDTokenSignedResponseAlg, clients.AlgRS256)}
+	if plainSecret != "" {
+		out["client_secret"] = plainSecret
+	}
+	if c.JWKS != "" {
+		out[clients.FieldJWKS] = json.RawMessage(c.JWKS)
+	}
+	if c.JWKSURI != "" {
+		out[clients.FieldJWKSURI] = c.JWKSURI
+	}
+	if c.DPoPBoundAccessTokens {
+		out[clients.FieldDPoPBoundAccessTokens] = true
+	}
+	if c.RequirePushedAuthorizationRequests {
+		out[clients.FieldRequirePushedAuthorizationRequests] = true
+	}
+	if len(c.MayAct) > 0 {
+		out[clients.FieldMayAct] = c.MayAct
+	}
+	return out
 }
 
 // givenFlags returns whether a flag of fs was on the command line.
@@ -174,10 +302,14 @@ func cmdClientsCreate(args []string, stdio IO) error {
 	for _, r := range redirects {
 		uris = append(uris, oauth.ParseRedirectURIs(r)...)
 	}
+	jwks, err := fields.readJWKS(stdio.Stdin)
+	if err != nil {
+		return err
+	}
 	in := clients.Input{Name: *name, Description: *description, Homepage: *homepage, Icon: *icon,
 		RedirectURIs: uris, GrantTypes: grants, Scopes: scopes, Public: *public}
-	fields.apply(&in, givenFlags(fs))
-	c, plain, errs, err := clients.Create(ctx, e.store, in, ownerID)
+	fields.apply(&in, givenFlags(fs), jwks)
+	c, plain, errs, err := clients.Create(ctx, e.store, in, ownerID, clients.WithKeySecret(e.cfg.KeySecret.Reveal()))
 	if errors.Is(err, clients.ErrInvalid) {
 		return clientFlagErrors(errs)
 	}
@@ -185,20 +317,20 @@ func cmdClientsCreate(args []string, stdio IO) error {
 		return err
 	}
 	_ = e.store.AddAuditEvent(ctx, &models.AuditEvent{Actor: "cli", Action: "client.created", Target: c.ClientID, Success: true,
-		Details: map[string]string{"name": c.Name}})
+		Details: map[string]string{"name": c.Name, clients.FieldTokenEndpointAuthMethod: c.TokenEndpointAuthMethod}})
 	if *asJSON {
-		out := map[string]string{"client_id": c.ClientID}
-		if plain != "" {
-			out["client_secret"] = plain
-		}
-		enc := json.NewEncoder(stdio.Stdout)
-		return enc.Encode(out)
+		return json.NewEncoder(stdio.Stdout).Encode(clientJSON(c, plain))
 	}
 	fmt.Fprintf(stdio.Stdout, "created client %q\nclient_id:     %s\n", c.Name, c.ClientID)
-	if plain != "" {
+	switch {
+	case plain != "" && c.TokenEndpointAuthMethod == clients.AuthSecretJWT:
+		fmt.Fprintf(stdio.Stdout, "client_secret: %s\n(shown only now: store it safely; it signs the client's client_secret_jwt assertions)\n", plain)
+	case plain != "":
 		fmt.Fprintf(stdio.Stdout, "client_secret: %s\n(shown only now: store it safely)\n", plain)
-	} else {
+	case c.Public:
 		fmt.Fprintln(stdio.Stdout, "public client: no secret; it must use PKCE")
+	default:
+		fmt.Fprintln(stdio.Stdout, "private_key_jwt: no secret; the client signs its assertions with its private key")
 	}
 	return nil
 }
@@ -211,7 +343,7 @@ func cmdClientsUpdate(args []string, stdio IO) error {
 	flags := config.RegisterFlags(fs)
 	var fields clientFieldFlags
 	fields.register(fs, true)
-	asJSON := fs.Bool("json", false, `print {"client_id": ..., "changed": [field, ...]}`)
+	asJSON := fs.Bool("json", false, `print {"client_id": ..., "changed": [field, ...], "client_secret": (when a new one was made), "token_endpoint_auth_method": ..., ...}`)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -230,22 +362,39 @@ func cmdClientsUpdate(args []string, stdio IO) error {
 		return err
 	}
 	defer e.close()
-	before, after, errs, err := clients.Edit(ctx, e.store, clients.Operator, clientID, func(in *clients.Input) {
-		fields.apply(in, given)
-	}, nil)
+	jwks, err := fields.readJWKS(stdio.Stdin)
+	if err != nil {
+		return err
+	}
+	saved, errs, err := clients.Edit(ctx, e.store, clients.Operator, clientID, func(in *clients.Input) {
+		fields.apply(in, given, jwks)
+	}, clients.WithKeySecret(e.cfg.KeySecret.Reveal()))
 	switch {
 	case errors.Is(err, clients.ErrInvalid):
 		return clientFlagErrors(errs)
 	case errors.Is(err, store.ErrNotFound):
 		return usageErr("no client %q", clientID)
+	case errors.Is(err, clients.ErrSelfRegistered):
+		return usageErr("client %q registered itself and manages its own metadata: promote it in the dashboard first", clientID)
 	case err != nil:
 		return err
 	}
+	before, after := saved.Before, saved.After
 	changed := clients.Changes(before, after)
+	details := clients.AuditDetails(before, after)
+	if saved.Secret != clients.SecretKept {
+		details["secret"] = saved.Secret.String()
+	}
 	_ = e.store.AddAuditEvent(ctx, &models.AuditEvent{Actor: "cli", Action: "client.updated", Target: clientID, Success: true,
-		Details: clients.AuditDetails(before, after)})
+		Details: details})
 	if *asJSON {
-		return json.NewEncoder(stdio.Stdout).Encode(map[string]any{"client_id": clientID, "changed": append([]string{}, changed...)})
+		c, err := e.store.GetClient(ctx, clientID)
+		if err != nil {
+			return err
+		}
+		out := clientJSON(c, saved.NewSecret)
+		out["changed"] = append([]string{}, changed...)
+		return json.NewEncoder(stdio.Stdout).Encode(out)
 	}
 	if len(changed) == 0 {
 		fmt.Fprintf(stdio.Stdout, "client %q (%s): nothing changed\n", after.Name, clientID)
@@ -254,6 +403,16 @@ func cmdClientsUpdate(args []string, stdio IO) error {
 	fmt.Fprintf(stdio.Stdout, "updated client %q (%s):\n", after.Name, clientID)
 	for _, f := range changed {
 		fmt.Fprintf(stdio.Stdout, "  %s: %s -> %s\n", f, clientFieldText(before, f), clientFieldText(after, f))
+	}
+	switch saved.Secret {
+	case clients.SecretIssued, clients.SecretRotated:
+		note := "shown only now: store it safely"
+		if saved.Secret == clients.SecretRotated {
+			note += "; the old secret no longer works (client_secret_jwt keeps a new one, encrypted)"
+		}
+		fmt.Fprintf(stdio.Stdout, "client_secret: %s\n(%s)\n", saved.NewSecret, note)
+	case clients.SecretDeleted:
+		fmt.Fprintln(stdio.Stdout, "the client secret was deleted: the client has none with this method")
 	}
 	return nil
 }
@@ -276,6 +435,22 @@ func clientFieldText(in clients.Input, field string) string {
 		s = fmt.Sprint(in.FrontchannelLogoutSessionRequired)
 	case clients.FieldRefreshTokenReuseInterval:
 		s = clients.ReuseIntervalText(in.RefreshTokenReuseInterval)
+	case clients.FieldPublic:
+		s = fmt.Sprint(in.Public)
+	case clients.FieldTokenEndpointAuthMethod:
+		s = clients.AuthMethodText(in)
+	case clients.FieldJWKS:
+		s = clients.JWKSSummary(in.JWKS)
+	case clients.FieldJWKSURI:
+		s = in.JWKSURI
+	case clients.FieldIDTokenSignedResponseAlg:
+		s = in.IDTokenSignedResponseAlg
+	case clients.FieldDPoPBoundAccessTokens:
+		s = fmt.Sprint(in.DPoPBoundAccessTokens)
+	case clients.FieldRequirePushedAuthorizationRequests:
+		s = fmt.Sprint(in.RequirePushedAuthorizationRequests)
+	case clients.FieldMayAct:
+		s = strings.Join(in.MayAct, " ")
 	default:
 		return "(changed)"
 	}
@@ -292,6 +467,9 @@ var clientFlagOf = map[string]string{
 	clients.FieldPostLogoutRedirectURIs: flagPostLogoutRedirectURI, clients.FieldBackchannelLogoutURI: flagBackchannelLogoutURI,
 	clients.FieldBackchannelLogoutSessionRequired: flagBackchannelLogoutSessionRequired, clients.FieldFrontchannelLogoutURI: flagFrontchannelLogoutURI,
 	clients.FieldFrontchannelLogoutSessionRequired: flagFrontchannelLogoutSessionRequired, clients.FieldRefreshTokenReuseInterval: flagRefreshTokenReuseInterval,
+	clients.FieldTokenEndpointAuthMethod: flagTokenEndpointAuthMethod, clients.FieldJWKS: flagJWKS, clients.FieldJWKSURI: flagJWKSURI,
+	clients.FieldIDTokenSignedResponseAlg: flagIDTokenAlg, clients.FieldDPoPBoundAccessTokens: flagDPoPBound,
+	clients.FieldRequirePushedAuthorizationRequests: flagRequirePAR, clients.FieldMayAct: flagMayAct,
 }
 
 // clientFlagErrors reports the problems with a client's fields by the

@@ -532,7 +532,7 @@ func TestCLIClientsLogoutFields(t *testing.T) {
 				t.Fatalf("no change: %+v", r)
 			}
 			r = runCLI(env, "", "clients", "update", id, "--json", "--refresh-token-reuse-interval", "0s")
-			if r.code != 0 || strings.TrimSpace(r.stdout) != `{"changed":[],"client_id":"`+id+`"}` {
+			if r.code != 0 || strings.TrimSpace(r.stdout) != `{"changed":[],"client_id":"`+id+`","id_token_signed_response_alg":"RS256","token_endpoint_auth_method":"client_secret_basic"}` {
 				t.Fatalf("no change, --json: %+v", r)
 			}
 

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -142,8 +143,22 @@ func scopeOptions(scopes []models.Scope) []pages.ScopeOption {
 // actor is the signed-in user as the clients service sees them.
 func actor(c *fiber.Ctx) clients.Actor { return clients.Actor{Role: web.CurrentUser(c).Role} }
 
-// formFromInput fills the form with what an input holds.
+// serviceOptions are what the clients service needs from the server: the
+// key secret (client_secret_jwt secrets are kept sealed under it) and the
+// clock.
+func (h *Handlers) serviceOptions() []clients.Option {
+	return []clients.Option{clients.WithKeySecret(h.Config.KeySecret.Reveal()), clients.WithClock(h.Now)}
+}
+
+// formFromInput fills the form with what an input holds. A client stored
+// before the authentication method could be chosen shows
+// client_secret_basic (what it accepts besides client_secret_post), and
+// so does a public one (none), for if it is made confidential.
 func formFromInput(in clients.Input) pages.ClientForm {
+	method := in.TokenEndpointAuthMethod
+	if in.Public || method == clients.AuthNone {
+		method = ""
+	}
 	f := pages.ClientForm{
 		Name: in.Name, Description: in.Description, Homepage: in.Homepage, Icon: in.Icon,
 		RedirectURIs: strings.Join(in.RedirectURIs, "\n"),
@@ -154,6 +169,12 @@ func formFromInput(in clients.Input) pages.ClientForm {
 		FrontchannelLogoutURI:             in.FrontchannelLogoutURI,
 		FrontchannelLogoutSessionRequired: in.FrontchannelLogoutSessionRequired,
 		RefreshTokenReuseInterval:         in.RefreshTokenReuseInterval,
+		TokenEndpointAuthMethod:           clients.AuthMethodOf(false, method),
+		JWKS:                              in.JWKS, JWKSURI: in.JWKSURI,
+		IDTokenSignedResponseAlg:           cmp.Or(in.IDTokenSignedResponseAlg, clients.AlgRS256),
+		DPoPBoundAccessTokens:              in.DPoPBoundAccessTokens,
+		RequirePushedAuthorizationRequests: in.RequirePushedAuthorizationRequests,
+		MayAct:                             strings.Join(in.MayAct, "\n"),
 	}
 	if clients.IsUploadedIcon(in.Icon) {
 		f.IconCurrent = in.Icon
@@ -197,8 +218,11 @@ type clientFormInput struct {
 	errs clients.Errors
 	// redirectURIs and postLogoutRedirectURIs are the URI texts exactly
 	// as typed, iconURL the image URL field and iconCurrent the uploaded
-	// icon the form carried, to show a refused form as it was sent.
+	// icon the form carried, to show a refused form as it was sent;
+	// method, jwks, jwksURI and mayAct likewise (the keys are used only
+	// with private_key_jwt, but kept in the form whatever the method).
 	redirectURIs, postLogoutRedirectURIs, iconURL, iconCurrent string
+	method, jwks, jwksURI, mayAct                              string
 	// iconURLUnused is set when both a file and an image URL were sent:
 	// the file is used.
 	iconURLUnused bool
@@ -221,21 +245,38 @@ func (h *Handlers) readClientForm(c *fiber.Ctx) (clientFormInput, error) {
 			FrontchannelLogoutURI:             c.FormValue("frontchannel_logout_uri"),
 			FrontchannelLogoutSessionRequired: c.FormValue("frontchannel_logout_session_required") != "",
 			RefreshTokenReuseInterval:         c.FormValue("refresh_token_reuse_interval"),
+
+			IDTokenSignedResponseAlg:           c.FormValue("id_token_signed_response_alg"),
+			DPoPBoundAccessTokens:              c.FormValue("dpop_bound_access_tokens") != "",
+			RequirePushedAuthorizationRequests: c.FormValue("require_pushed_authorization_requests") != "",
+			MayAct:                             strings.Fields(c.FormValue("may_act")),
 		},
 		errs:                   clients.Errors{},
 		redirectURIs:           c.FormValue("redirect_uris"),
 		postLogoutRedirectURIs: c.FormValue("post_logout_redirect_uris"),
 		iconURL:                strings.TrimSpace(c.FormValue("icon_url")),
+		method:                 c.FormValue("token_endpoint_auth_method"),
+		jwks:                   c.FormValue("jwks"),
+		jwksURI:                c.FormValue("jwks_uri"),
+		mayAct:                 c.FormValue("may_act"),
 	}
 	if cur := c.FormValue("icon_current"); clients.IsUploadedIcon(cur) {
 		r.iconCurrent = cur
 	}
 	switch c.FormValue("client_type") {
 	case "public":
-		r.in.Public = true
+		// Public clients authenticate with none: the method radios are
+		// for confidential clients.
+		r.in.Public, r.in.TokenEndpointAuthMethod = true, clients.AuthNone
 	case "confidential":
+		r.in.TokenEndpointAuthMethod = cmp.Or(strings.TrimSpace(r.method), clients.AuthSecretBasic)
 	default:
 		r.errs[clients.FieldPublic] = "Choose whether the client is confidential or public."
+	}
+	if r.in.TokenEndpointAuthMethod == clients.AuthPrivateKeyJWT {
+		// The key fields show only with private_key_jwt; with another
+		// method what they hold is not saved.
+		r.in.JWKS, r.in.JWKSURI = r.jwks, r.jwksURI
 	}
 
 	file, err := c.FormFile("icon_file")
@@ -274,6 +315,13 @@ func refusedForm(r clientFormInput, errs views.FieldErrors, saved string, isNew 
 	f := formFromInput(r.in)
 	f.RedirectURIs = r.redirectURIs
 	f.PostLogoutRedirectURIs = r.postLogoutRedirectURIs
+	if r.method != "" {
+		f.TokenEndpointAuthMethod = r.method
+	}
+	f.JWKS, f.JWKSURI, f.MayAct = r.jwks, r.jwksURI, r.mayAct
+	if v := r.in.IDTokenSignedResponseAlg; v != "" {
+		f.IDTokenSignedResponseAlg = v
+	}
 	f.IconURL, f.IconCurrent = r.iconURL, r.iconCurrent
 	switch {
 	case !isNew:
@@ -339,6 +387,12 @@ func (h *Handlers) formOptions(c *fiber.Ctx, f *pages.ClientForm, saved *models.
 		return nil, err
 	}
 	f.OffGrants = offGrants(v)
+	f.KeySecretSet = h.Config.KeySecret.Reveal() != ""
+	if saved != nil {
+		f.SavedAuthMethod = saved.TokenEndpointAuthMethod
+		f.LegacyAuthMethod = saved.TokenEndpointAuthMethod == "" && !saved.Public
+		f.SavedHasSecret = len(saved.SecretHash) > 0
+	}
 	f.ServerReuseInterval = settings.ShortDuration(v.RefreshTokenReuseInterval)
 	if web.CurrentUser(c).Role == models.RoleAdmin {
 		f.SettingsURL = "/dashboard/settings"
@@ -387,7 +441,15 @@ func (h *Handlers) submittedClientForm(c *fiber.Ctx, saved *models.Client) (r cl
 		b := clients.FromClient(saved)
 		before = &b
 	}
-	errs = validateClientForm(&r.in, clients.ScopeIDs(scopes), r.errs, clients.CheckTrust(actor(c), before, r.in, scopes))
+	clientID := ""
+	if saved != nil {
+		clientID = saved.ClientID
+	}
+	refs, err := clients.CheckRefs(c.UserContext(), h.Store, clientID, r.in, h.Config.KeySecret.Reveal() != "")
+	if err != nil {
+		return r, opts, nil, err
+	}
+	errs = validateClientForm(&r.in, clients.ScopeIDs(scopes), r.errs, clients.CheckTrust(actor(c), before, r.in, scopes), refs)
 	if errs != nil && r.upload != nil && errs[clients.FieldIcon] == "" {
 		errs[clients.FieldIcon] = uploadLost
 	}
@@ -398,9 +460,10 @@ func (h *Handlers) submittedClientForm(c *fiber.Ctx, saved *models.Client) (r cl
 // rules, plus at least one grant type (an empty list would silently mean
 // the defaults, which the form cannot show). errs are the problems found
 // while reading the form; they win over the rules' messages. trust are
-// the trust problems (clients.CheckTrust), reported on fields that have
-// no other problem.
-func validateClientForm(in *clients.Input, known []string, errs, trust clients.Errors) views.FieldErrors {
+// the trust problems (clients.CheckTrust) and then what depends on the
+// server (clients.CheckRefs), each reported on fields that have no other
+// problem.
+func validateClientForm(in *clients.Input, known []string, errs clients.Errors, later ...clients.Errors) views.FieldErrors {
 	out := views.FieldErrors{}
 	for k, v := range in.Validate(known) {
 		out[k] = v
@@ -411,9 +474,11 @@ func validateClientForm(in *clients.Input, known []string, errs, trust clients.E
 	if len(in.GrantTypes) == 0 && out[clients.FieldGrantTypes] == "" {
 		out[clients.FieldGrantTypes] = "Choose at least one grant type."
 	}
-	for k, v := range trust {
-		if out[k] == "" {
-			out[k] = v
+	for _, more := range later {
+		for k, v := range more {
+			if out[k] == "" {
+				out[k] = v
+			}
 		}
 	}
 	if len(out) == 0 {
@@ -447,7 +512,7 @@ func (h *Handlers) CreateClient(c *fiber.Ctx) error {
 		}
 	}
 	owner := u.ID
-	cl, plain, cerrs, err := clients.CreateAs(ctx, h.Store, actor(c), r.in, &owner)
+	cl, plain, cerrs, err := clients.CreateAs(ctx, h.Store, actor(c), r.in, &owner, h.serviceOptions()...)
 	if errors.Is(err, clients.ErrInvalid) {
 		// The scopes changed since the form was checked.
 		return refused(h.lateErrors(c, r, cerrs))
@@ -455,13 +520,17 @@ func (h *Handlers) CreateClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	h.audit(c, u, "client.created", cl.ClientID, true, map[string]string{"name": cl.Name, "public": strconv.FormatBool(cl.Public)})
+	h.audit(c, u, "client.created", cl.ClientID, true, map[string]string{"name": cl.Name, "public": strconv.FormatBool(cl.Public),
+		clients.FieldTokenEndpointAuthMethod: cl.TokenEndpointAuthMethod})
 	sess := web.CurrentSession(c)
-	if plain != "" {
+	switch {
+	case plain != "":
 		sess.SealOnce(sessionNewSecret, cl.ClientID+" "+plain)
 		sess.AddFlash("success", fmt.Sprintf("“%s” is registered. Copy its client secret below: it is shown only this once.", cl.Name))
-	} else {
+	case cl.Public:
 		sess.AddFlash("success", fmt.Sprintf("“%s” is registered. It is a public client: it has no secret and must use PKCE.", cl.Name))
+	default:
+		sess.AddFlash("success", fmt.Sprintf("“%s” is registered. It authenticates with private_key_jwt: it has no secret, and signs its assertions with the private key of the public keys you gave.", cl.Name))
 	}
 	savedNotes(sess, r, opts.OffGrants, "")
 	return seeOther(c, clientURL(cl.ClientID))
@@ -512,6 +581,13 @@ func (h *Handlers) clientDetail(c *fiber.Ctx, cl *models.Client, f pages.ClientF
 		Form:          f,
 		GrantWarning:  offGrantWarning(cl.GrantTypes, f.OffGrants),
 		Registration:  cl.Registration, MetadataExpiresAt: cl.MetadataExpiresAt,
+		AuthMethod: cl.TokenEndpointAuthMethod,
+	}
+	if cl.Public {
+		d.AuthMethod = clients.AuthNone
+	}
+	if d.AuthMethod == clients.AuthPrivateKeyJWT {
+		d.Keys = cmp.Or(clients.JWKSSummary(cl.JWKS), cl.JWKSURI)
 	}
 	if cl.OwnerID != nil {
 		names, err := h.Store.ClientOwnerNames(c.UserContext(), []models.Client{*cl})
@@ -595,18 +671,7 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	plain, hash, hint := oauth.NewClientSecret()
-	issued := false
-	now := h.Now().UTC()
-	before, cerrs, err := clients.Update(ctx, h.Store, actor(c), cl.ClientID, in, func(x *models.Client) {
-		switch {
-		case x.Public:
-			x.SecretHash, x.SecretHint, x.SecretRotatedAt = nil, "", nil
-		case len(x.SecretHash) == 0:
-			x.SecretHash, x.SecretHint, x.SecretRotatedAt = hash, hint, &now
-			issued = true
-		}
-	})
+	saved, cerrs, err := clients.Update(ctx, h.Store, actor(c), cl.ClientID, in, h.serviceOptions()...)
 	if errors.Is(err, clients.ErrInvalid) {
 		// The client or the scopes changed since the form was checked.
 		return refused(h.lateErrors(c, r, cerrs))
@@ -620,23 +685,32 @@ func (h *Handlers) UpdateClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	changed := clients.Changes(before, in)
+	before := saved.Before
+	changed := clients.Changes(before, saved.After)
 	// What widens a client's reach is recorded with its values.
-	details := clients.AuditDetails(before, in)
-	if issued {
-		details["secret"] = "issued"
+	details := clients.AuditDetails(before, saved.After)
+	if saved.Secret != clients.SecretKept {
+		details["secret"] = saved.Secret.String()
 	}
 	if before.Icon != in.Icon {
 		h.dropUnusedIcon(c, before.Icon)
 	}
 	h.audit(c, u, "client.updated", cl.ClientID, true, details)
 	sess := web.CurrentSession(c)
+	if saved.NewSecret != "" {
+		sess.SealOnce(sessionNewSecret, cl.ClientID+" "+saved.NewSecret)
+	}
 	switch {
-	case issued:
-		sess.SealOnce(sessionNewSecret, cl.ClientID+" "+plain)
+	case saved.Secret == clients.SecretRotated:
+		sess.AddFlash("success", "Saved. The client now uses client_secret_jwt, so it has a new secret, kept encrypted: copy it below, it is shown only this once. The old secret no longer works.")
+	case saved.Secret == clients.SecretIssued && before.Public:
 		sess.AddFlash("success", "Saved. The client is now confidential: copy its new secret below, it is shown only this once.")
-	case in.Public && !cl.Public:
+	case saved.Secret == clients.SecretIssued:
+		sess.AddFlash("success", "Saved. The client now authenticates with a client secret: copy it below, it is shown only this once.")
+	case saved.Secret == clients.SecretDeleted && saved.After.Public:
 		sess.AddFlash("success", "Saved. The client is now public: its secret was deleted, and it must use PKCE.")
+	case saved.Secret == clients.SecretDeleted:
+		sess.AddFlash("success", "Saved. The client now uses private_key_jwt: its secret was deleted, and it signs its assertions with its private key.")
 	case len(changed) == 0:
 		sess.AddFlash("info", "Nothing changed.")
 	default:
@@ -688,23 +762,13 @@ func (h *Handlers) RotateClientSecret(c *fiber.Ctx) error {
 		return h.selfRegistered(c, cl)
 	}
 	sess := web.CurrentSession(c)
-	if cl.Public {
-		sess.AddFlash("error", "Public clients have no secret to rotate.")
-		return seeOther(c, clientURL(cl.ClientID))
-	}
-	plain, hash, hint := oauth.NewClientSecret()
-	now := h.Now().UTC()
-	errPublic := errors.New("public client")
-	err = h.Store.UpdateClient(c.UserContext(), cl.ClientID, func(x *models.Client) error {
-		if x.Public {
-			return errPublic
-		}
-		x.SecretHash, x.SecretHint, x.SecretRotatedAt = hash, hint, &now
-		return nil
-	})
+	plain, err := clients.RotateSecret(c.UserContext(), h.Store, cl.ClientID, h.serviceOptions()...)
 	switch {
-	case errors.Is(err, errPublic):
-		sess.AddFlash("error", "Public clients have no secret to rotate.")
+	case errors.Is(err, clients.ErrNoSecret):
+		sess.AddFlash("error", noSecretToRotate(cl))
+		return seeOther(c, clientURL(cl.ClientID))
+	case errors.Is(err, clients.ErrNoKeySecret):
+		sess.AddFlash("error", "This client uses client_secret_jwt, whose secret is kept encrypted under the server's key secret (GATEHOUSE_KEY_SECRET), and none is configured: ask the operator to set it, or choose another method.")
 		return seeOther(c, clientURL(cl.ClientID))
 	case errors.Is(err, store.ErrNotFound):
 		return errClientNotFound
@@ -715,6 +779,14 @@ func (h *Handlers) RotateClientSecret(c *fiber.Ctx) error {
 	sess.SealOnce(sessionNewSecret, cl.ClientID+" "+plain)
 	sess.AddFlash("success", "A new secret was generated and the old one no longer works. Copy the new one below: it is shown only this once.")
 	return seeOther(c, clientURL(cl.ClientID))
+}
+
+// noSecretToRotate says why a client has no secret to rotate.
+func noSecretToRotate(cl *models.Client) string {
+	if !cl.Public && cl.TokenEndpointAuthMethod == clients.AuthPrivateKeyJWT {
+		return "This client uses private_key_jwt: it has no secret to rotate. To change its keys, edit its public keys below."
+	}
+	return "Public clients have no secret to rotate."
 }
 
 // DeleteClientPage asks for confirmation before deleting a client, saying

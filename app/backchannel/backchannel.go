@@ -74,9 +74,10 @@ var DefaultBackoff = []time.Duration{
 	time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 8 * time.Hour,
 }
 
-// Signer signs JWTs with the key that signs ID tokens (app/keys.Manager).
+// Signer signs JWTs with the keys that sign ID tokens (app/keys.Manager).
 type Signer interface {
-	Sign(ctx context.Context, claims any, typ string) (string, error)
+	// SignWith signs with the current key of alg (RS256 or ES256).
+	SignWith(ctx context.Context, alg string, claims any, typ string) (string, error)
 }
 
 // Poster sends the logout request (app/outbound.Client).
@@ -299,8 +300,11 @@ type LogoutClaims struct {
 	SessionID string                    `json:"sid,omitempty"`
 }
 
-// Token signs the logout token of row for its client, issued at now.
-func (d *Deliverer) Token(ctx context.Context, row *models.LogoutDelivery, now time.Time) (string, error) {
+// Token signs the logout token of row for its client, issued at now, with
+// the algorithm of the client's ID tokens (its id_token_signed_response_alg,
+// "" for RS256): Back-Channel Logout 1.0 §2.4 applies the ID tokens'
+// signing rules to logout tokens.
+func (d *Deliverer) Token(ctx context.Context, row *models.LogoutDelivery, alg string, now time.Time) (string, error) {
 	c := LogoutClaims{
 		Issuer: d.o.Issuer, Subject: row.Subject, Audience: row.ClientID,
 		IssuedAt: now.Unix(), Expiry: now.Add(d.o.TokenLifetime).Unix(),
@@ -308,7 +312,10 @@ func (d *Deliverer) Token(ctx context.Context, row *models.LogoutDelivery, now t
 		Events:    map[string]map[string]any{EventLogout: {}},
 		SessionID: row.SID,
 	}
-	return d.o.Signer.Sign(ctx, c, TypeLogoutToken)
+	if alg == "" {
+		alg = "RS256"
+	}
+	return d.o.Signer.SignWith(ctx, alg, c, TypeLogoutToken)
 }
 
 // attempt makes one attempt at row, which this instance has claimed.
@@ -336,7 +343,7 @@ func (d *Deliverer) attempt(ctx context.Context, row models.LogoutDelivery) {
 	now := d.o.Now()
 	var failure string
 	status := 0
-	token, err := d.Token(ctx, &row, now)
+	token, err := d.Token(ctx, &row, client.IDTokenSignedResponseAlg, now)
 	if err != nil {
 		failure = "signing the logout token: " + err.Error()
 	} else {

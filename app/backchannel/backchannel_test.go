@@ -416,6 +416,34 @@ func TestDeliversVerifiableLogoutToken(t *testing.T) {
 	f.noTokenLeaked()
 }
 
+// A client whose ID tokens are ES256 (id_token_signed_response_alg) gets
+// ES256 logout tokens, signed by the published ES256 key (Back-Channel
+// Logout 1.0 §2.4: the ID tokens' signing rules apply).
+func TestLogoutTokenFollowsTheIDTokenAlg(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	if err := f.st.UpdateClient(t.Context(), "rp", func(c *models.Client) error { c.IDTokenSignedResponseAlg = "ES256"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := f.signIn("rp")
+	f.signOut(hash)
+	if n := f.deliverer().RunOnce(t.Context()); n != 1 {
+		t.Fatalf("RunOnce made %d attempts, want 1", n)
+	}
+	idToken, err := f.km.SignWith(t.Context(), "ES256", map[string]any{"sub": "x"}, "JWT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idJWS, _ := jose.ParseSignedCompact(idToken, []jose.SignatureAlgorithm{jose.ES256})
+	got := f.rcv.requests()
+	if len(got) != 1 || got[0].err != nil {
+		t.Fatalf("requests %+v", got)
+	}
+	if h := got[0].header; h.Algorithm != "ES256" || h.KeyID != idJWS.Signatures[0].Protected.KeyID || got[0].claims["aud"] != "rp" {
+		t.Fatalf("logout token alg %s kid %s, want the ES256 key %s", h.Algorithm, h.KeyID, idJWS.Signatures[0].Protected.KeyID)
+	}
+}
+
 // A receiver that keeps failing gets the attempts of the backoff schedule
 // (10s, 30s, 1m, ... 8h, 8h after each failure: twelve attempts over
 // about a day), each failure audited with the attempt and the HTTP

@@ -30,6 +30,13 @@ func Changes(before, after Input) []string {
 	add(FieldFrontchannelLogoutURI, before.FrontchannelLogoutURI != after.FrontchannelLogoutURI)
 	add(FieldFrontchannelLogoutSessionRequired, before.FrontchannelLogoutSessionRequired != after.FrontchannelLogoutSessionRequired)
 	add(FieldRefreshTokenReuseInterval, before.RefreshTokenReuseInterval != after.RefreshTokenReuseInterval)
+	add(FieldTokenEndpointAuthMethod, before.TokenEndpointAuthMethod != after.TokenEndpointAuthMethod)
+	add(FieldJWKS, before.JWKS != after.JWKS)
+	add(FieldJWKSURI, before.JWKSURI != after.JWKSURI)
+	add(FieldIDTokenSignedResponseAlg, before.IDTokenSignedResponseAlg != after.IDTokenSignedResponseAlg)
+	add(FieldDPoPBoundAccessTokens, before.DPoPBoundAccessTokens != after.DPoPBoundAccessTokens)
+	add(FieldRequirePushedAuthorizationRequests, before.RequirePushedAuthorizationRequests != after.RequirePushedAuthorizationRequests)
+	add(FieldMayAct, !sameSet(before.MayAct, after.MayAct))
 	return out
 }
 
@@ -44,8 +51,10 @@ func sameSet(a, b []string) bool {
 // lists the changed fields (Changes, comma-separated), and what widens a
 // client's reach or weakens a protection — where users are sent, where
 // Gatehouse sends logout tokens or loads pages, grants, scopes, the
-// client type, the refresh token reuse interval — is recorded with its
-// values as "before -> after".
+// client type, the refresh token reuse interval, how the client
+// authenticates and with which keys, the DPoP and PAR requirements, the
+// ID token algorithm, whom it may act for — is recorded with its values
+// as "before -> after" (a pasted JWK Set by its key IDs, JWKSSummary).
 func AuditDetails(before, after Input) map[string]string {
 	changed := Changes(before, after)
 	details := map[string]string{"changed": strings.Join(changed, ",")}
@@ -67,6 +76,20 @@ func AuditDetails(before, after Input) map[string]string {
 			details[ch] = before.FrontchannelLogoutURI + " -> " + after.FrontchannelLogoutURI
 		case FieldRefreshTokenReuseInterval:
 			details[ch] = ReuseIntervalText(before.RefreshTokenReuseInterval) + " -> " + ReuseIntervalText(after.RefreshTokenReuseInterval)
+		case FieldTokenEndpointAuthMethod:
+			details[ch] = AuthMethodText(before) + " -> " + AuthMethodText(after)
+		case FieldJWKS:
+			details[ch] = JWKSSummary(before.JWKS) + " -> " + JWKSSummary(after.JWKS)
+		case FieldJWKSURI:
+			details[ch] = before.JWKSURI + " -> " + after.JWKSURI
+		case FieldIDTokenSignedResponseAlg:
+			details[ch] = before.IDTokenSignedResponseAlg + " -> " + after.IDTokenSignedResponseAlg
+		case FieldDPoPBoundAccessTokens:
+			details[ch] = strconv.FormatBool(before.DPoPBoundAccessTokens) + " -> " + strconv.FormatBool(after.DPoPBoundAccessTokens)
+		case FieldRequirePushedAuthorizationRequests:
+			details[ch] = strconv.FormatBool(before.RequirePushedAuthorizationRequests) + " -> " + strconv.FormatBool(after.RequirePushedAuthorizationRequests)
+		case FieldMayAct:
+			details[ch] = strings.Join(before.MayAct, " ") + " -> " + strings.Join(after.MayAct, " ")
 		}
 	}
 	return details
@@ -79,4 +102,17 @@ func ReuseIntervalText(v string) string {
 		return "default"
 	}
 	return v
+}
+
+// AuthMethodText shows Input.TokenEndpointAuthMethod to a person: the
+// method, or for a client stored before it could be chosen what it
+// accepts ("client_secret_basic or client_secret_post", or "none").
+func AuthMethodText(in Input) string {
+	switch {
+	case in.TokenEndpointAuthMethod != "":
+		return in.TokenEndpointAuthMethod
+	case in.Public:
+		return AuthNone
+	}
+	return AuthSecretBasic + " or " + AuthSecretPost
 }

@@ -56,6 +56,16 @@ const (
 	FieldFrontchannelLogoutURI             = "frontchannel_logout_uri"
 	FieldFrontchannelLogoutSessionRequired = "frontchannel_logout_session_required"
 	FieldRefreshTokenReuseInterval         = "refresh_token_reuse_interval"
+	// Client authentication and sender-constrained tokens (SPEC.md §7.4):
+	// the RFC 7591 names, which are also the CLI flags' and the admin
+	// API's.
+	FieldTokenEndpointAuthMethod            = "token_endpoint_auth_method"
+	FieldJWKS                               = "jwks"
+	FieldJWKSURI                            = "jwks_uri"
+	FieldIDTokenSignedResponseAlg           = "id_token_signed_response_alg"
+	FieldDPoPBoundAccessTokens              = "dpop_bound_access_tokens"
+	FieldRequirePushedAuthorizationRequests = "require_pushed_authorization_requests"
+	FieldMayAct                             = "may_act"
 )
 
 // Input is a client registration as entered (everything but the owner and
@@ -93,6 +103,30 @@ type Input struct {
 	// 60s ("0s" turns the grace off for this client). Normalize writes a
 	// valid one as "<n>s".
 	RefreshTokenReuseInterval string
+
+	// TokenEndpointAuthMethod is how the client authenticates (AuthMethods):
+	// none for public clients, any other for confidential ones. "" is
+	// what clients stored before it existed have (the secret in Basic or
+	// in the body); new clients get client_secret_basic or none.
+	TokenEndpointAuthMethod string
+	// JWKS is the client's public keys for private_key_jwt, a JWK Set as
+	// JSON text; JWKSURI is where the client publishes them instead. One
+	// of the two, with private_key_jwt only.
+	JWKS    string
+	JWKSURI string
+	// IDTokenSignedResponseAlg is RS256 (the default; "" is RS256) or
+	// ES256.
+	IDTokenSignedResponseAlg string
+	// DPoPBoundAccessTokens: the client's access tokens must be bound to
+	// a DPoP key (RFC 9449).
+	DPoPBoundAccessTokens bool
+	// RequirePushedAuthorizationRequests: the client must push its
+	// authorization requests (RFC 9126).
+	RequirePushedAuthorizationRequests bool
+	// MayAct are the client IDs of existing clients whose tokens this
+	// client may present as actor_token in a token exchange (RFC 8693),
+	// besides its own.
+	MayAct []string
 }
 
 // Errors maps a field name (FieldName, ...) to a message for the person
@@ -111,6 +145,12 @@ func FromClient(c *models.Client) Input {
 		FrontchannelLogoutURI:             c.FrontchannelLogoutURI,
 		FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
 		RefreshTokenReuseInterval:         FormatReuseInterval(c.RefreshTokenReuseSeconds),
+		TokenEndpointAuthMethod:           c.TokenEndpointAuthMethod,
+		JWKS:                              c.JWKS, JWKSURI: c.JWKSURI,
+		IDTokenSignedResponseAlg:           c.IDTokenSignedResponseAlg,
+		DPoPBoundAccessTokens:              c.DPoPBoundAccessTokens,
+		RequirePushedAuthorizationRequests: c.RequirePushedAuthorizationRequests,
+		MayAct:                             slices.Clone(c.MayAct),
 	}
 }
 
@@ -134,6 +174,7 @@ func (in *Input) Normalize() {
 	if secs, msg := parseReuseInterval(in.RefreshTokenReuseInterval); msg == "" && secs != nil {
 		in.RefreshTokenReuseInterval = FormatReuseInterval(secs)
 	}
+	in.normalizeAuth()
 }
 
 // FormatReuseInterval writes a client's refresh token reuse interval in
@@ -237,6 +278,7 @@ func (in *Input) Validate(knownScopes []string) Errors {
 	if _, msg := parseReuseInterval(in.RefreshTokenReuseInterval); msg != "" {
 		errs[FieldRefreshTokenReuseInterval] = msg
 	}
+	in.validateAuth(errs)
 	return errs
 }
 
@@ -548,13 +590,20 @@ func (in *Input) Apply(c *models.Client) {
 	c.FrontchannelLogoutURI = in.FrontchannelLogoutURI
 	c.FrontchannelLogoutSessionRequired = in.FrontchannelLogoutSessionRequired
 	c.RefreshTokenReuseSeconds, _ = parseReuseInterval(in.RefreshTokenReuseInterval)
+	c.TokenEndpointAuthMethod = in.TokenEndpointAuthMethod
+	c.JWKS, c.JWKSURI = in.JWKS, in.JWKSURI
+	c.IDTokenSignedResponseAlg = in.IDTokenSignedResponseAlg
+	c.DPoPBoundAccessTokens = in.DPoPBoundAccessTokens
+	c.RequirePushedAuthorizationRequests = in.RequirePushedAuthorizationRequests
+	c.MayAct = slices.Clone(in.MayAct)
 }
 
 // New builds a client from the (validated) input with fresh credentials:
-// a client ID and, unless the client is public, a secret, returned in
-// plain text for showing once (only its digest is in the client).
+// a client ID and, unless the client is public or uses private_key_jwt,
+// a secret, returned in plain text for showing once (only its digest is
+// in the client; a client_secret_jwt client's is sealed by CreateAs).
 func New(in Input, ownerID *int64) (c *models.Client, plainSecret string) {
-	cred := oauth.NewCredentials(in.Public)
+	cred := oauth.NewCredentials(!NeedsSecret(in.Public, in.TokenEndpointAuthMethod))
 	c = &models.Client{ClientID: cred.ClientID, SecretHash: cred.SecretHash, SecretHint: cred.SecretHint, OwnerID: ownerID}
 	in.Apply(c)
 	return c, cred.Secret
@@ -577,21 +626,28 @@ var ErrInvalid = errors.New("invalid client")
 type Store interface {
 	ListScopes(ctx context.Context) ([]models.Scope, error)
 	CreateClient(ctx context.Context, c *models.Client) error
+	GetClient(ctx context.Context, clientID string) (*models.Client, error)
 }
 
 // Create registers a client on the operator's authority (the command
 // line): CreateAs with Operator, who may give any trust.
-func Create(ctx context.Context, st Store, in Input, ownerID *int64) (*models.Client, string, Errors, error) {
-	return CreateAs(ctx, st, Operator, in, ownerID)
+func Create(ctx context.Context, st Store, in Input, ownerID *int64, opts ...Option) (*models.Client, string, Errors, error) {
+	return CreateAs(ctx, st, Operator, in, ownerID, opts...)
 }
 
 // CreateAs normalizes and validates the input against the scopes that
-// exist, checks that actor may give the trust it asks for (CheckTrust),
-// and stores a new client owned by ownerID (nil: nobody). It returns the
-// client and its secret in plain text (empty for public clients), to be
-// shown once. Problems come back as Errors with ErrInvalid.
-func CreateAs(ctx context.Context, st Store, actor Actor, in Input, ownerID *int64) (*models.Client, string, Errors, error) {
+// exist, checks that actor may give the trust it asks for (CheckTrust)
+// and what depends on the server (CheckRefs), and stores a new client
+// owned by ownerID (nil: nobody). A client without an authentication
+// method gets client_secret_basic, or none when public. It returns the
+// client and its secret in plain text (empty for public and
+// private_key_jwt clients), to be shown once; a client_secret_jwt
+// client's secret is also kept sealed under the key secret
+// (WithKeySecret). Problems come back as Errors with ErrInvalid.
+func CreateAs(ctx context.Context, st Store, actor Actor, in Input, ownerID *int64, opts ...Option) (*models.Client, string, Errors, error) {
+	o := newOptions(opts)
 	in.Normalize()
+	in.TokenEndpointAuthMethod = AuthMethodOf(in.Public, in.TokenEndpointAuthMethod)
 	scopes, err := st.ListScopes(ctx)
 	if err != nil {
 		return nil, "", nil, err
@@ -599,11 +655,25 @@ func CreateAs(ctx context.Context, st Store, actor Actor, in Input, ownerID *int
 	if errs := check(actor, nil, in, scopes); len(errs) > 0 {
 		return nil, "", errs, ErrInvalid
 	}
+	if errs, err := CheckRefs(ctx, st, "", in, o.keySecret != ""); err != nil || len(errs) > 0 {
+		return nil, "", errs, cmpErr(err, ErrInvalid)
+	}
 	c, plain := New(in, ownerID)
+	if c.TokenEndpointAuthMethod == AuthSecretJWT {
+		c.SecretSealed = SealSecret(o.keySecret, c.ClientID, plain)
+	}
 	if err := st.CreateClient(ctx, c); err != nil {
 		return nil, "", nil, err
 	}
 	return c, plain, nil, nil
+}
+
+// cmpErr is err, or else fallback.
+func cmpErr(err, fallback error) error {
+	if err != nil {
+		return err
+	}
+	return fallback
 }
 
 // check is Validate and then, when the input is valid, CheckTrust.
@@ -618,57 +688,87 @@ func check(actor Actor, before *Input, in Input, scopes []models.Scope) Errors {
 type UpdateStore interface {
 	ListScopes(ctx context.Context) ([]models.Scope, error)
 	UpdateClient(ctx context.Context, clientID string, fn func(*models.Client) error) error
+	GetClient(ctx context.Context, clientID string) (*models.Client, error)
 }
 
-// Update saves the input over the client clientID as actor: normalized,
-// validated against the scopes that exist, and its trust checked against
-// the client as stored, in the same update (what an admin changed
-// meanwhile counts). also, when not nil, makes the caller's further
-// changes in that update (new credentials). It returns the client as it
-// was. Problems come back as Errors with ErrInvalid, and nothing is saved;
-// an unknown client is store.ErrNotFound, one that registered itself
-// ErrSelfRegistered.
-func Update(ctx context.Context, st UpdateStore, actor Actor, clientID string, in Input, also func(x *models.Client)) (before Input, errs Errors, err error) {
-	before, _, errs, err = Edit(ctx, st, actor, clientID, func(x *Input) { *x = in }, also)
-	return before, errs, err
+// Saved is what Update and Edit saved.
+type Saved struct {
+	// Before and After describe the client as it was and as it is now
+	// (both normalized, for Changes and AuditDetails).
+	Before, After Input
+	// Secret says what happened to the client's secret; NewSecret is the
+	// secret made (SecretIssued, SecretRotated), in plain text, to be
+	// shown once.
+	Secret    SecretChange
+	NewSecret string
+}
+
+// Update saves the input over the client clientID as actor, as Edit saves
+// its edit: in replaces every field.
+func Update(ctx context.Context, st UpdateStore, actor Actor, clientID string, in Input, opts ...Option) (Saved, Errors, error) {
+	return Edit(ctx, st, actor, clientID, func(x *Input) { *x = in }, opts...)
 }
 
 // Edit changes some fields of the client clientID as actor: edit changes
 // in place the input that describes the client as stored (FromClient),
 // in the same update, so that the fields it leaves alone keep what they
-// have even when someone else changed them meanwhile. The result is then
-// saved as Update saves an input: normalized, validated, its trust
-// checked, and also applied. It returns the client as it was and as it
-// is now (both normalized, for Changes). Problems come back as Errors
-// with ErrInvalid, and nothing is saved; an unknown client is
-// store.ErrNotFound, one that registered itself ErrSelfRegistered.
-func Edit(ctx context.Context, st UpdateStore, actor Actor, clientID string, edit func(in *Input), also func(x *models.Client)) (before, after Input, errs Errors, err error) {
+// have even when someone else changed them meanwhile. The result is
+// normalized, validated against the scopes that exist, its trust checked
+// against the client as stored (what an admin changed meanwhile counts),
+// and what depends on the server checked (CheckRefs). The secret then
+// follows the client's type and method: a client that became public or
+// uses private_key_jwt loses it; one that needs a secret and has none
+// gets one; one that switches to client_secret_jwt gets a new one, sealed
+// under the key secret (WithKeySecret), as the old one was kept only as a
+// hash. Problems come back as Errors with ErrInvalid, and nothing is
+// saved; an unknown client is store.ErrNotFound, one that registered
+// itself ErrSelfRegistered.
+func Edit(ctx context.Context, st UpdateStore, actor Actor, clientID string, edit func(in *Input), opts ...Option) (Saved, Errors, error) {
+	o := newOptions(opts)
+	var s Saved
 	scopes, err := st.ListScopes(ctx)
 	if err != nil {
-		return before, after, nil, err
+		return s, nil, err
 	}
+	// What depends on other clients is checked before the update, on the
+	// edit of the client as it is now.
+	cur, err := st.GetClient(ctx, clientID)
+	if err != nil {
+		return s, nil, err
+	}
+	if cur.Registration == models.ClientRegisteredDynamic {
+		return s, nil, ErrSelfRegistered
+	}
+	pre := FromClient(cur)
+	edit(&pre)
+	pre.Normalize()
+	if errs, err := CheckRefs(ctx, st, clientID, pre, o.keySecret != ""); err != nil || len(errs) > 0 {
+		return s, errs, cmpErr(err, ErrInvalid)
+	}
+	var errs Errors
 	err = st.UpdateClient(ctx, clientID, func(x *models.Client) error {
 		if x.Registration == models.ClientRegisteredDynamic {
 			return ErrSelfRegistered
 		}
-		before = FromClient(x)
-		before.Normalize()
-		after = FromClient(x)
-		edit(&after)
-		after.Normalize()
-		if errs = check(actor, &before, after, scopes); len(errs) > 0 {
+		s.Before = FromClient(x)
+		s.Before.Normalize()
+		s.After = FromClient(x)
+		edit(&s.After)
+		s.After.Normalize()
+		if errs = check(actor, &s.Before, s.After, scopes); len(errs) > 0 {
 			return ErrInvalid
 		}
-		after.Apply(x)
-		if also != nil {
-			also(x)
+		s.After.Apply(x)
+		if x.TokenEndpointAuthMethod == AuthSecretJWT && !x.Public && o.keySecret == "" {
+			return ErrNoKeySecret // CheckRefs refused it, unless changed meanwhile
 		}
+		s.Secret, s.NewSecret = fitSecret(x, o.keySecret, o.now())
 		return nil
 	})
 	if errors.Is(err, ErrInvalid) {
-		return before, after, errs, err
+		return s, errs, err
 	}
-	return before, after, nil, err
+	return s, nil, err
 }
 
 // SecretHint is how a stored secret is shown after its creation: the

@@ -12,6 +12,7 @@ import (
 	"testing/iotest"
 
 	"github.com/gatehouse/gatehouse/app/secret"
+	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
 )
 
@@ -154,6 +155,14 @@ func (f *fakeStore) ListScopes(context.Context) ([]models.Scope, error) {
 func (f *fakeStore) CreateClient(_ context.Context, c *models.Client) error {
 	f.created = append(f.created, c)
 	return nil
+}
+func (f *fakeStore) GetClient(_ context.Context, id string) (*models.Client, error) {
+	for _, c := range f.created {
+		if c.ClientID == id {
+			return c, nil
+		}
+	}
+	return nil, store.ErrNotFound
 }
 
 func TestCreate(t *testing.T) {

@@ -269,14 +269,14 @@ func TestEdit(t *testing.T) {
 	}
 	// Meanwhile someone renamed it: Edit keeps that.
 	st.clients[c.ClientID].Name = "Renamed"
-	before, after, errs, err := Edit(ctx, st, developer, c.ClientID, func(in *Input) {
+	saved, errs, err := Edit(ctx, st, developer, c.ClientID, func(in *Input) {
 		in.BackchannelLogoutURI = "https://app.example.com/bc2"
 		in.RefreshTokenReuseInterval = "default"
-	}, nil)
+	})
 	if err != nil {
 		t.Fatal(err, errs)
 	}
-	if got := Changes(before, after); !slices.Equal(got, []string{FieldBackchannelLogoutURI, FieldRefreshTokenReuseInterval}) {
+	if got := Changes(saved.Before, saved.After); !slices.Equal(got, []string{FieldBackchannelLogoutURI, FieldRefreshTokenReuseInterval}) {
 		t.Fatalf("Changes = %v", got)
 	}
 	got := st.clients[c.ClientID]
@@ -285,14 +285,14 @@ func TestEdit(t *testing.T) {
 		t.Fatalf("stored %+v", got)
 	}
 	// Clearing the URI while session required stays on is refused.
-	_, _, errs, err = Edit(ctx, st, developer, c.ClientID, func(in *Input) { in.BackchannelLogoutURI = "" }, nil)
+	_, errs, err = Edit(ctx, st, developer, c.ClientID, func(in *Input) { in.BackchannelLogoutURI = "" })
 	if !errors.Is(err, ErrInvalid) || !strings.Contains(errs[FieldBackchannelLogoutURI], "needs a back-channel logout URI") {
 		t.Fatalf("session required without a URI: %v %v", err, errs)
 	}
 	if st.clients[c.ClientID].BackchannelLogoutURI != "https://app.example.com/bc2" {
 		t.Fatal("a refused edit was saved")
 	}
-	if _, _, _, err := Edit(ctx, st, developer, "nope", func(*Input) {}, nil); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := Edit(ctx, st, developer, "nope", func(*Input) {}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("unknown client: %v", err)
 	}
 }

@@ -170,7 +170,7 @@ func TestEditRefusesSelfRegistered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, _, err = Edit(ctx, st, admin, r.Client.ClientID, func(in *Input) { in.GrantTypes = []string{"client_credentials"} }, nil)
+	_, _, err = Edit(ctx, st, admin, r.Client.ClientID, func(in *Input) { in.GrantTypes = []string{"client_credentials"} })
 	if !errors.Is(err, ErrSelfRegistered) {
 		t.Fatalf("edit: %v", err)
 	}

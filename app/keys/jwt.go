@@ -16,7 +16,8 @@ func (m *Manager) Sign(ctx context.Context, claims any, typ string) (string, err
 	return m.SignWith(ctx, RS256, claims, typ)
 }
 
-// SignWith is Sign with the current key of another algorithm (ES256).
+// SignWith is Sign with the current key of algorithm alg (RS256 or ES256;
+// ErrNoKey for any other).
 func (m *Manager) SignWith(ctx context.Context, alg string, claims any, typ string) (string, error) {
 	s, err := m.keys(ctx)
 	if err != nil {

@@ -1,5 +1,7 @@
 // Package keys manages Gatehouse's JOSE signing keys: an RS256 key (the one
-// that signs ID tokens and JWT access tokens) and an ES256 key, generated on
+// that signs ID tokens and JWT access tokens) and an ES256 key (the one that
+// signs the ID tokens of clients whose id_token_signed_response_alg is
+// ES256), generated on
 // first start and kept in the database so that every instance on one
 // database signs with the same keys; their public parts are published as a
 // JWK Set. Private keys are stored as PKCS#8 DER, encrypted with AES-256-GCM

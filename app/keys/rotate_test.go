@@ -33,6 +33,10 @@ func TestRotation(t *testing.T) {
 		mustEnsure(t, m)
 		old := sign(t, m, map[string]string{"sub": "1"}, "JWT")
 		oldKID := header(t, old)["kid"].(string)
+		oldES, err := m.SignWith(ctx, ES256, map[string]string{"sub": "1"}, "JWT")
+		if err != nil {
+			t.Fatal(err)
+		}
 		before, _ := jwks(t, m)
 
 		rotatedAt := c.Now()
@@ -56,13 +60,21 @@ func TestRotation(t *testing.T) {
 		if newKID == oldKID || newKID != rot.New[0].KID {
 			t.Fatalf("after Rotate the token is signed by %s (old %s, new %s)", newKID, oldKID, rot.New[0].KID)
 		}
+		// The ES256 key rotates with the RS256 one.
+		freshES, err := m.SignWith(ctx, ES256, map[string]string{"sub": "1"}, "JWT")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := header(t, freshES); h["kid"] != rot.New[1].KID || h["alg"] != ES256 || h["kid"] == header(t, oldES)["kid"] {
+			t.Fatalf("after Rotate the ES256 token header is %v (new ES256 key %s)", h, rot.New[1].KID)
+		}
 		set, _ := jwks(t, m)
 		got := kids(set)
 		want := []string{rot.New[0].KID, rot.New[1].KID, before.Keys[0].KeyID, before.Keys[1].KeyID}
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("JWKS after rotation = %v, want %v", got, want)
 		}
-		for _, tok := range []string{old, fresh} {
+		for _, tok := range []string{old, fresh, oldES, freshES} {
 			if _, err := m.Verify(ctx, tok, "JWT"); err != nil {
 				t.Fatalf("Verify after rotation: %v", err)
 			}

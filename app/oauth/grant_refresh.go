@@ -108,9 +108,14 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 			}
 		}
 	}
+	// A delegated grant stays delegated (RFC 8693 §4.1).
+	act, perr := parseAct(t.Act)
+	if perr != nil {
+		return nil, serverError(perr)
+	}
 	return s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: t.UserID, user: u, scope: JoinScope(scope), familyID: t.FamilyID,
 		sid: t.SID, authTime: t.AuthTime, refresh: true, refreshScope: t.Scope, refreshExpiry: t.ExpiresAt, recheck: true,
-		audience: aud, refreshAudience: t.Audience, jkt: r.DPoPJkt})
+		audience: aud, refreshAudience: t.Audience, act: act, jkt: r.DPoPJkt})
 }
 
 // withinReuseInterval reports whether t was rotated less than the reuse

@@ -24,7 +24,7 @@ func exchangeForm(subject string, pairs ...string) url.Values {
 // A client trades one of its live access tokens for one with the same or
 // fewer scopes (and the same or a narrower audience) that expires no
 // later, in the same family (revoking the grant revokes it too), without
-// refresh or ID token; actor tokens are invalid_request.
+// refresh or ID token.
 func TestTokenExchange(t *testing.T) {
 	t.Parallel()
 	const (
@@ -50,7 +50,8 @@ func TestTokenExchange(t *testing.T) {
 		{name: "no subject_token_type", form: []string{"subject_token_type", ""}, code: "invalid_request", desc: "subject_token_type must be " + oauth.TokenTypeAccessToken},
 		{name: "subject_token_type refresh_token", form: []string{"subject_token_type", refreshTokenType}, code: "invalid_request", desc: "subject_token_type must be"},
 		{name: "requested_token_type refresh_token", form: []string{"requested_token_type", refreshTokenType}, code: "invalid_request", desc: "only access tokens can be requested"},
-		{name: "actor_token", form: []string{"actor_token", "x"}, code: "invalid_request", desc: "actor_token is not supported"},
+		// Actor tokens (delegation): grant_token_exchange_delegation_test.go.
+		{name: "actor_token without actor_token_type", form: []string{"actor_token", "x"}, code: "invalid_request", desc: "no actor_token_type"},
 		// resource and audience narrow the audience like RFC 8707's
 		// resource at the token endpoint: the subject token's (user.read:
 		// the built-in {issuer}/api), compared canonically.

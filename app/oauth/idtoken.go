@@ -79,6 +79,9 @@ type AccessTokenClaims struct {
 	AuthTime int64    `json:"auth_time,omitempty"`
 	// Cnf names the DPoP key of a bound token (RFC 9449 §6.1).
 	Cnf *Confirmation `json:"cnf,omitempty"`
+	// Act names the party acting for the subject in a delegated token
+	// (RFC 8693 §4.1), nil for none.
+	Act *Actor `json:"act,omitempty"`
 }
 
 // atHash is the at_hash of an access token for an RS256/ES256 ID token:
@@ -112,11 +115,21 @@ func (s *Server) idToken(ctx context.Context, in issue, u *User, accessToken str
 		AuthTime: unixOrZero(in.authTime), Nonce: in.nonce, AtHash: atHash(accessToken), SessionID: in.sid,
 		UserClaims: userClaims(u, strings.Fields(in.scope)),
 	}
-	tok, err := s.signer.Sign(ctx, c, TypeIDToken)
+	tok, err := s.signer.SignWith(ctx, in.client.IDTokenAlg(), c, TypeIDToken)
 	if err != nil {
 		return "", serverError(err)
 	}
 	return tok, nil
+}
+
+// IDTokenAlg is the algorithm that signs the client's ID tokens: its
+// id_token_signed_response_alg, RS256 when it has none (OIDC Dynamic
+// Client Registration §2).
+func (c *Client) IDTokenAlg() string {
+	if c.IDTokenSignedResponseAlg == "" {
+		return AlgRS256
+	}
+	return c.IDTokenSignedResponseAlg
 }
 
 // jwtAccessToken signs an access token in the RFC 9068 format. Its
@@ -130,7 +143,7 @@ func (s *Server) jwtAccessToken(ctx context.Context, in issue, u *User, now, exp
 	c := AccessTokenClaims{
 		Issuer: s.issuer, Subject: in.client.ID, Audience: Audience{s.issuer}, IssuedAt: now.Unix(), Expiry: exp.Unix(),
 		JTI: base64.RawURLEncoding.EncodeToString(secret.Random(16)), ClientID: in.client.ID, Scope: in.scope,
-		AuthTime: unixOrZero(in.authTime), Cnf: confirmation(in.jkt),
+		AuthTime: unixOrZero(in.authTime), Act: in.act, Cnf: confirmation(in.jkt),
 	}
 	if len(in.audience) > 0 {
 		c.Audience = Audience(in.audience)

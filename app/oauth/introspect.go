@@ -29,6 +29,10 @@ type Introspection struct {
 	AuthTime int64    `json:"auth_time,omitempty"`
 	// Cnf names the DPoP key a token is bound to (RFC 9449 §6.2).
 	Cnf *Confirmation `json:"cnf,omitempty"`
+	// Act names who acts for the subject of a delegated token (RFC 8693
+	// §4.1, which registers it for introspection answers too), as in a
+	// JWT access token; omitted for other tokens.
+	Act *Actor `json:"act,omitempty"`
 }
 
 // Token type names in introspection answers: access tokens are Bearer
@@ -71,6 +75,9 @@ func (s *Server) Introspect(ctx context.Context, r *ClientRequest) (*Introspecti
 	}
 	out.Audience = Audience(t.Audience)
 	out.Cnf = confirmation(t.Jkt)
+	if out.Act, e = parseAct(t.Act); e != nil {
+		return nil, serverError(e)
+	}
 	if t.Kind == KindAccess {
 		out.TokenType = TokenTypeBearer
 		if t.Jkt != "" {

@@ -88,9 +88,10 @@ func (s *Server) Metadata(ctx context.Context, ep Endpoints) (*Metadata, error) 
 		ScopesSupported: ids, ResponseTypesSupported: responseTypes, ResponseModesSupported: []string{ModeQuery, ModeFragment}, GrantTypesSupported: grants,
 		SubjectTypesSupported: []string{"public"},
 		RegistrationEndpoint:  ep.Registration,
-		// ID tokens are always RS256 (clients cannot register another
-		// algorithm), whatever other keys the JWKS publishes.
-		IDTokenSigningAlgValuesSupported: []string{"RS256"},
+		// ID tokens are RS256 unless the client's
+		// id_token_signed_response_alg is ES256; both keys are in the
+		// JWKS.
+		IDTokenSigningAlgValuesSupported: IDTokenSigningAlgs,
 		// none is always listed: public clients (PKCE), and the MCP
 		// clients that register themselves as such, look for it.
 		TokenEndpointAuthMethodsSupported:         []string{AuthSecretBasic, AuthSecretPost, AuthNone},

@@ -88,7 +88,7 @@ func TestRule02_SupportedGrants(t *testing.T) {
 }
 
 // Rules 1, 2, 3 and 15: the document names the configured issuer and
-// endpoints exactly, S256 only, RS256 ID tokens, iss on authorization
+// endpoints exactly, S256 only, RS256 and ES256 ID tokens, iss on authorization
 // responses, no request objects, and the scopes defined now.
 func TestRule01_MetadataDocument(t *testing.T) {
 	t.Parallel()
@@ -119,7 +119,7 @@ func TestRule01_MetadataDocument(t *testing.T) {
 		"response_modes_supported":                      []any{"query", "fragment"},
 		"grant_types_supported":                         []any{"authorization_code", "refresh_token", "client_credentials", oauth.GrantDeviceCode, oauth.GrantTokenExchange},
 		"subject_types_supported":                       []any{"public"},
-		"id_token_signing_alg_values_supported":         []any{"RS256"},
+		"id_token_signing_alg_values_supported":         []any{"RS256", "ES256"},
 		"token_endpoint_auth_methods_supported":         []any{"client_secret_basic", "client_secret_post", "none"},
 		"revocation_endpoint_auth_methods_supported":    []any{"client_secret_basic", "client_secret_post", "none"},
 		"introspection_endpoint_auth_methods_supported": []any{"client_secret_basic", "client_secret_post"},

@@ -142,6 +142,10 @@ type issue struct {
 	// jkt binds the access token to a DPoP key (RFC 9449; "" for a Bearer
 	// token), and a public client's refresh token too (§5).
 	jkt string
+	// act is the act claim of delegated tokens (token exchange with an
+	// actor token, RFC 8693 §4.1; nil for none): stored with the tokens,
+	// and in JWT access tokens.
+	act *Actor
 }
 
 // issueTokens stores the access token (and refresh token) of one response
@@ -201,7 +205,8 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		access = s.gen.AccessToken()
 	}
 	tokens := []*Token{{Hash: secret.Digest(access), Kind: KindAccess, ClientID: in.client.ID, UserID: in.userID,
-		Scope: in.scope, FamilyID: in.familyID, SID: in.sid, Audience: in.audience, Jkt: in.jkt, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: exp}}
+		Scope: in.scope, FamilyID: in.familyID, SID: in.sid, Audience: in.audience, Act: storedAct(in.act), Jkt: in.jkt, AuthTime: in.authTime,
+		IssuedAt: now, ExpiresAt: exp}}
 	resp := &TokenResponse{AccessToken: access, TokenType: TokenTypeBearer, ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: in.scope}
 	if in.jkt != "" {
 		resp.TokenType = TokenTypeDPoP
@@ -224,7 +229,8 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		}
 		refresh := s.gen.RefreshToken()
 		tokens = append(tokens, &Token{Hash: secret.Digest(refresh), Kind: KindRefresh, ClientID: in.client.ID, UserID: in.userID,
-			Scope: rscope, FamilyID: in.familyID, SID: in.sid, Audience: in.refreshAudience, Jkt: refreshJkt, AuthTime: in.authTime, IssuedAt: now, ExpiresAt: rexp})
+			Scope: rscope, FamilyID: in.familyID, SID: in.sid, Audience: in.refreshAudience, Act: storedAct(in.act), Jkt: refreshJkt,
+			AuthTime: in.authTime, IssuedAt: now, ExpiresAt: rexp})
 		resp.RefreshToken = refresh
 	}
 	if wantID {

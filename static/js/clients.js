@@ -80,4 +80,33 @@
   document.querySelectorAll("input[data-select-all]").forEach(function (input) {
     input.addEventListener("focus", function () { input.select(); });
   });
+
+  // The client form: the authentication methods show only for
+  // confidential clients (public ones use none), and the public key
+  // fields only with private_key_jwt. Without this script every field
+  // shows, and the server ignores what does not apply.
+  document.querySelectorAll("form[data-client-form]").forEach(function (form) {
+    var methods = form.querySelector("[data-auth-methods]");
+    var keys = form.querySelector("[data-auth-keys]");
+    if (!methods) return;
+    var publicNote = form.querySelector("[data-auth-public]");
+    function checked(name) {
+      var el = form.querySelector('input[name="' + name + '"]:checked');
+      return el ? el.value : "";
+    }
+    function update() {
+      var isPublic = checked("client_type") === "public";
+      methods.hidden = isPublic;
+      if (publicNote) publicNote.hidden = !isPublic;
+      if (keys) {
+        // Keep fields with an error in view whatever the method.
+        var hasError = keys.querySelector("[aria-invalid=true]") !== null;
+        keys.hidden = !hasError && checked("token_endpoint_auth_method") !== "private_key_jwt";
+      }
+    }
+    form.addEventListener("change", function (e) {
+      if (e.target.name === "client_type" || e.target.name === "token_endpoint_auth_method") update();
+    });
+    update();
+  });
 })();

@@ -125,11 +125,85 @@ type ClientForm struct {
 	// RefreshTokenReuseInterval is the client's own interval as entered
 	// ("" follows the server setting).
 	RefreshTokenReuseInterval string
+	// TokenEndpointAuthMethod is the chosen method of a confidential
+	// client (client_secret_basic, client_secret_post, client_secret_jwt,
+	// private_key_jwt); public clients use none.
+	TokenEndpointAuthMethod string
+	// JWKS (the pasted JWK Set) and JWKSURI are the private_key_jwt keys,
+	// as typed.
+	JWKS, JWKSURI string
+	// IDTokenSignedResponseAlg is RS256 or ES256.
+	IDTokenSignedResponseAlg string
+	// DPoPBoundAccessTokens and RequirePushedAuthorizationRequests are
+	// the security checkboxes.
+	DPoPBoundAccessTokens              bool
+	RequirePushedAuthorizationRequests bool
+	// MayAct is the textarea's text: client IDs, one per line.
+	MayAct string
 	ClientFormOptions
 	// keys: name, description, icon, homepage, redirect_uris, grant_types,
 	// scopes, public, post_logout_redirect_uris, backchannel_logout_uri,
-	// frontchannel_logout_uri, refresh_token_reuse_interval, views.FormError
+	// frontchannel_logout_uri, refresh_token_reuse_interval,
+	// token_endpoint_auth_method, jwks, jwks_uri,
+	// id_token_signed_response_alg, may_act, views.FormError
 	Errors views.FieldErrors
+}
+
+// AuthMethodOption is one choice of the authentication radio group.
+type AuthMethodOption struct {
+	ID, Label, Help string
+}
+
+// AuthMethodOptions are the methods a confidential client may choose, in
+// order; public clients use none.
+var AuthMethodOptions = []AuthMethodOption{
+	{"client_secret_basic", "Client secret in the Authorization header",
+		"The app sends its client ID and secret with HTTP Basic. What most libraries do by default."},
+	{"client_secret_post", "Client secret in the request body",
+		"The app sends client_id and client_secret as form fields, for libraries that cannot use the Authorization header."},
+	{"client_secret_jwt", "JWT signed with the client secret",
+		"The app signs a short-lived JWT assertion with its secret (HS256), so the secret itself never travels."},
+	{"private_key_jwt", "JWT signed with a private key",
+		"The app signs a JWT assertion with its own private key; Gatehouse holds only the public keys. No shared secret at all."},
+}
+
+// AuthMethodLabel names a method for a person ("" and unknown methods
+// as they are).
+func AuthMethodLabel(method string) string {
+	if method == "none" {
+		return "None (public client)"
+	}
+	for _, o := range AuthMethodOptions {
+		if o.ID == method {
+			return o.Label
+		}
+	}
+	return method
+}
+
+func (f ClientForm) authMethodIs(id string) bool { return f.TokenEndpointAuthMethod == id }
+
+// authMethodLocked reports whether a method's radio is disabled:
+// client_secret_jwt without a key secret on the server, unless the
+// client uses it already (then the form says what is wrong on saving).
+func (f ClientForm) authMethodLocked(id string) bool {
+	return id == "client_secret_jwt" && !f.KeySecretSet && f.SavedAuthMethod != id
+}
+
+// authMethodDescribedBy lists the IDs of the texts describing a method's
+// radio.
+func (f ClientForm) authMethodDescribedBy(id string) string {
+	ids := "auth-" + id + "-help"
+	if id == "client_secret_jwt" {
+		ids += " auth-client_secret_jwt-tradeoff"
+	}
+	return ids
+}
+
+// switchesToSecretJWT reports whether choosing client_secret_jwt would
+// replace the saved client's secret: it is kept only hashed.
+func (f ClientForm) switchesToSecretJWT() bool {
+	return !f.New && f.SavedHasSecret && f.SavedAuthMethod != "client_secret_jwt"
 }
 
 // ClientFormOptions are what the form offers the signed-in user, whatever
@@ -159,6 +233,17 @@ type ClientFormOptions struct {
 	// ServerReuseInterval is the refresh_token_reuse_interval setting
 	// ("0s": off), which clients without their own interval follow.
 	ServerReuseInterval string
+	// KeySecretSet: the server has a key secret (GATEHOUSE_KEY_SECRET),
+	// which client_secret_jwt needs.
+	KeySecretSet bool
+	// SavedAuthMethod is the saved client's method ("" for a new client,
+	// or one saved before the method could be chosen: LegacyAuthMethod,
+	// for a confidential one).
+	SavedAuthMethod  string
+	LegacyAuthMethod bool
+	// SavedHasSecret: the saved client has a secret (kept only hashed
+	// unless it uses client_secret_jwt).
+	SavedHasSecret bool
 }
 
 // ScopeOption is one scope checkbox.
@@ -299,7 +384,12 @@ type ClientDetailData struct {
 	// GrantWarning says which of the client's grant types the server
 	// turns off ("" when none).
 	GrantWarning string
-	Form         ClientForm
+	// AuthMethod is how the client authenticates (AuthMethodOptions'
+	// IDs, "none", or "" for a confidential client saved before the
+	// method could be chosen); Keys describes its private_key_jwt keys
+	// ("2 keys (kid a, b)" or the JWKS URL).
+	AuthMethod, Keys string
+	Form             ClientForm
 	// Registration says how the client came to be (RegistrationLabel);
 	// MetadataExpiresAt is when a metadata document client's document is
 	// fetched again. A client that registered itself (RegistrationDynamic)
@@ -380,6 +470,9 @@ func (f ClientForm) errorItems() []components.ErrorItem {
 		components.ErrorField{Key: "homepage", Label: "Home page"},
 		components.ErrorField{Key: "icon", Anchor: "icon_file", Label: "Icon"},
 		components.ErrorField{Key: "public", Anchor: "client_type_confidential", Label: "Client type"},
+		components.ErrorField{Key: "token_endpoint_auth_method", Anchor: "auth-client_secret_basic", Label: "Authentication method"},
+		components.ErrorField{Key: "jwks", Label: "Public keys (JWK Set)"},
+		components.ErrorField{Key: "jwks_uri", Label: "JWKS URL"},
 		components.ErrorField{Key: "redirect_uris", Label: "Redirect URIs"},
 		components.ErrorField{Key: "post_logout_redirect_uris", Label: "Post-logout redirect URIs"},
 		components.ErrorField{Key: "backchannel_logout_uri", Label: "Back-channel logout URI"},
@@ -387,5 +480,7 @@ func (f ClientForm) errorItems() []components.ErrorItem {
 		components.ErrorField{Key: "grant_types", Anchor: "grant-" + oauth.GrantTypes[0].ID, Label: "Grant types"},
 		components.ErrorField{Key: "refresh_token_reuse_interval", Label: "Refresh token reuse interval"},
 		components.ErrorField{Key: "scopes", Anchor: "scopes-help", Label: "Allowed scopes"},
+		components.ErrorField{Key: "id_token_signed_response_alg", Anchor: "id_token_alg_RS256", Label: "ID token signing algorithm"},
+		components.ErrorField{Key: "may_act", Label: "Actors"},
 	)
 }

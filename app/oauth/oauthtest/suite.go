@@ -603,10 +603,15 @@ func testTokenSaveGet(t *testing.T, f Fixture) {
 	refresh.Scope, refresh.ExpiresAt = "offline_access openid profile", at.Add(30*24*time.Hour)
 	machine := &oauth.Token{Hash: hash(), Kind: oauth.KindAccess, ClientID: s.client.ID, Scope: "", FamilyID: name("fam-"),
 		IssuedAt: at, ExpiresAt: at.Add(time.Hour)}
+	// A delegated token (token exchange with an actor, RFC 8693) keeps its
+	// act claim, as JSON.
+	delegated := s.token(oauth.KindAccess, name("fam-"), at)
+	delegated.Act = `{"sub":"svc-b","client_id":"svc-b","act":{"sub":"svc-a","client_id":"svc-a"}}`
 	ok(t, s.Model.SaveTokens(s.ctx))
 	s.saved(t, access, refresh)
 	s.saved(t, machine)
-	for _, want := range []*oauth.Token{access, refresh, machine} {
+	s.saved(t, delegated)
+	for _, want := range []*oauth.Token{access, refresh, machine, delegated} {
 		same(t, want.Kind+" token", s.get(t, want.Hash), want)
 	}
 }
