@@ -39,7 +39,7 @@ func (s *Server) routes(extra ...func(*Server)) {
 	crossOrigin := cors.New(cors.Config{AllowOrigins: "*", AllowMethods: "GET,POST", AllowHeaders: "Authorization,Content-Type,DPoP",
 		ExposeHeaders: "WWW-Authenticate,DPoP-Nonce", MaxAge: 86400})
 	for _, p := range []string{cfg.Endpoint("token"), cfg.Endpoint("revoke"), cfg.Endpoint("userinfo"), cfg.Endpoint("jwks"),
-		cfg.Endpoint("device_code"), "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server",
+		cfg.Endpoint("device_code"), cfg.Endpoint("par"), "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server",
 		"/.well-known/oauth-protected-resource", "/api/"} {
 		a.Use(p, crossOrigin)
 	}
@@ -55,6 +55,7 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Post(cfg.Endpoint("authorize"), s.session(h.Authorize)...)
 	a.Post(cfg.Endpoint("token"), h.Token)
 	a.Post(cfg.Endpoint("device_code"), h.DeviceAuthorization)
+	a.Post(cfg.Endpoint("par"), h.PushedAuthorizationRequest)
 	a.Post(cfg.Endpoint("revoke"), h.Revoke)
 	a.Post(cfg.Endpoint("introspect"), h.Introspect)
 	a.Get(cfg.Endpoint("userinfo"), h.UserInfo)

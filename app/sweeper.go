@@ -115,6 +115,7 @@ func (w *Sweeper) Sweep(ctx context.Context) (int64, error) {
 		{models.ExpireThrottleEvents, t.Add(-ThrottleWindow)},
 		{models.ExpireRevokedFamilies, t.Add(-FamilyTombstoneTTL)},
 		{models.ExpireUsedJTIs, t},
+		{models.ExpirePushedRequests, t},
 	}
 	var total int64
 	var first error

@@ -40,6 +40,7 @@ func sweepFixture(t *testing.T, db *gorm.DB, now time.Time, expiredPerTable int)
 		must(t, db.Create(&models.RevokedFamily{FamilyID: "old" + string(rune('a'+i)), RevokedAt: now.Add(-2 * time.Hour)}).Error)
 		must(t, db.Create(&models.DeviceCode{DeviceCodeHash: secret.Random(32), UserCode: "OLD" + string(rune('A'+i)), ClientID: c.ClientID,
 			Status: models.DevicePending, IntervalSeconds: 5, ExpiresAt: now.Add(-2 * time.Hour), CreatedAt: past}).Error)
+		must(t, db.Create(&models.PushedRequest{RequestHash: secret.Random(32), ClientID: c.ClientID, Params: "x=1", ExpiresAt: past, CreatedAt: past}).Error)
 	}
 	live := &models.Token{TokenHash: secret.Random(32), Kind: models.TokenRefresh, ClientID: c.ClientID, FamilyID: "live", ExpiresAt: future, CreatedAt: now}
 	tokens = append(tokens, live)
@@ -57,11 +58,12 @@ func sweepFixture(t *testing.T, db *gorm.DB, now time.Time, expiredPerTable int)
 	// expired_token.
 	must(t, db.Create(&models.DeviceCode{DeviceCodeHash: secret.Random(32), UserCode: "LIVE", ClientID: c.ClientID,
 		Status: models.DevicePending, IntervalSeconds: 5, ExpiresAt: past, CreatedAt: past}).Error)
+	must(t, db.Create(&models.PushedRequest{RequestHash: secret.Random(32), ClientID: c.ClientID, Params: "x=1", ExpiresAt: future, CreatedAt: now}).Error)
 
 	return func() {
 		t.Helper()
 		for _, m := range []any{&models.Token{}, &models.AuthorizationCode{}, &models.WebSession{}, &models.ThrottleEvent{},
-			&models.OneTimeToken{}, &models.RevokedFamily{}, &models.DeviceCode{}} {
+			&models.OneTimeToken{}, &models.RevokedFamily{}, &models.DeviceCode{}, &models.PushedRequest{}} {
 			var n int64
 			must(t, db.Model(m).Count(&n).Error)
 			if n != 1 {
@@ -76,6 +78,9 @@ func sweepFixture(t *testing.T, db *gorm.DB, now time.Time, expiredPerTable int)
 		}
 	}
 }
+
+// sweptTables is how many tables sweepFixture fills with expired rows.
+const sweptTables = 8
 
 func must(t *testing.T, err error) {
 	t.Helper()
@@ -96,8 +101,8 @@ func TestSweeperDeletesExpiredInBatches(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n != 7*7 {
-			t.Errorf("deleted %d rows, want %d", n, 7*7)
+		if n != 7*sweptTables {
+			t.Errorf("deleted %d rows, want %d", n, 7*sweptTables)
 		}
 		if pruned != 1 {
 			t.Errorf("signing keys pruned %d times, want 1", pruned)
@@ -136,8 +141,8 @@ func TestSweepersOnSeveralInstances(t *testing.T) {
 			}
 			sum += totals[i]
 		}
-		if sum != 25*7 {
-			t.Errorf("deleted %d rows in all, want %d", sum, 25*7)
+		if sum != 25*sweptTables {
+			t.Errorf("deleted %d rows in all, want %d", sum, 25*sweptTables)
 		}
 		check()
 	})

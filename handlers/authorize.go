@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -22,12 +23,19 @@ import (
 // the authorize endpoint, the sign-in page and the consent form, under a
 // random ID. Only the ID travels through the browser; the parameters are
 // validated again each time they are used, so nothing the browser could
-// alter is trusted.
+// alter is trusted. A pushed request (RFC 9126) is kept the same way, by
+// its parameters: its request_uri is used up when it arrives, and the
+// later steps never look it up again.
 type pendingAuthorization struct {
 	Params  string    `json:"p"` // the request's parameters, form-encoded
 	Started time.Time `json:"t"` // when the request arrived (prompt=login)
 	Origin  string    `json:"o"` // the redirect URI's origin (CSP form-action)
 	Client  string    `json:"c"` // the client's name (sign-in page)
+	// Pushed: Params came from the PAR endpoint; RequestURI is the hex
+	// digest of the request_uri that brought them, so that a reload of
+	// the authorization URL resumes this request instead of failing.
+	Pushed     bool   `json:"x,omitempty"`
+	RequestURI string `json:"r,omitempty"`
 }
 
 // Bounds of the requests kept per session: a signed-out visitor's session
@@ -138,24 +146,62 @@ func (h *Handlers) Authorize(c *fiber.Ctx) error {
 			return h.authorizeHeadless(c, params)
 		}
 		// A request that would fail is answered now: re-sent in a URL it
-		// may be too long to be read (10,000 scopes).
-		if _, err := h.OAuth.ParseAuthorizeRequest(c.UserContext(), params); err != nil {
-			return h.authorizeError(c, err)
+		// may be too long to be read (10,000 scopes). A pushed request is
+		// short, and looking at it would use it up.
+		if !params.Has("request_uri") {
+			if _, err := h.OAuth.ParseAuthorizeRequest(c.UserContext(), params); err != nil {
+				return h.authorizeError(c, err)
+			}
 		}
 		return c.Redirect(h.Config.Endpoint("authorize")+"?"+params.Encode(), fiber.StatusSeeOther)
 	}
 	ctx := c.UserContext()
+	sess := web.CurrentSession(c)
+	if id, ok := reloadedPush(sess, params); ok {
+		// The same browser opened the same request_uri again (reload,
+		// back) before the request was answered: go on with it.
+		p, req, ok, err := h.pendingRequest(c, id)
+		if ok && err == nil {
+			return h.resumeAuthorization(c, id, p, req)
+		}
+		dropPending(sess, id)
+	}
 	req, err := h.OAuth.ParseAuthorizeRequest(ctx, params)
 	if err != nil {
 		return h.authorizeError(c, err)
 	}
-	sess := web.CurrentSession(c)
-	p := pendingAuthorization{Params: params.Encode(), Started: h.Now().UTC(), Origin: req.RedirectOrigin(), Client: truncateName(req.Client.Name)}
+	p := pendingAuthorization{Params: req.Params.Encode(), Started: h.Now().UTC(), Origin: req.RedirectOrigin(), Client: truncateName(req.Client.Name),
+		Pushed: req.Pushed}
+	if req.RequestURIHash != nil {
+		p.RequestURI = hex.EncodeToString(req.RequestURIHash)
+	}
 	id, ok := savePending(sess, p)
 	if !ok {
 		return h.authorizeError(c, req.Fail(oauth.ErrInvalidRequest.WithDescription("the authorization request is too large")))
 	}
 	return h.resumeAuthorization(c, id, p, req)
+}
+
+// reloadedPush finds the request in flight in this session that the
+// request_uri of params brought (and the same client_id), if any.
+func reloadedPush(sess *web.Session, params url.Values) (string, bool) {
+	if len(params["request_uri"]) != 1 {
+		return "", false
+	}
+	digest := oauth.RequestURIDigest(params.Get("request_uri"))
+	if digest == nil {
+		return "", false
+	}
+	key := hex.EncodeToString(digest)
+	for id, p := range loadPending(sess) {
+		if p.RequestURI != key {
+			continue
+		}
+		if q, err := url.ParseQuery(p.Params); err == nil && q.Get("client_id") == params.Get("client_id") {
+			return id, true
+		}
+	}
+	return "", false
 }
 
 // authorizeError shows the error page (untrusted client or redirect URI)
@@ -169,10 +215,40 @@ func (h *Handlers) authorizeError(c *fiber.Ctx, err error) error {
 		return ae.Err.Unwrap()
 	}
 	if !ae.Redirect {
+		if ae.Err.Code == oauth.ErrInvalidRequestURI.Code {
+			// A pushed request's link (RFC 9126): unknown, expired, used.
+			return h.RenderError(c, fiber.StatusBadRequest, "Authorization link expired",
+				"This sign-in link has expired or was already used. Go back to the application and start again.")
+		}
 		return h.RenderError(c, fiber.StatusBadRequest, "Invalid authorization request",
 			"The application sent an authorization request that cannot be accepted: "+ae.Err.Description+". Contact the application's developer.")
 	}
-	return c.Redirect(h.OAuth.ErrorLocation(ae), fiber.StatusSeeOther)
+	return h.sendAuthorizeResponse(c, h.OAuth.ErrorResponse(ae))
+}
+
+// sendAuthorizeResponse sends the answer to the client: a 303 to the
+// redirect URI with the parameters in its query or fragment, or for
+// form_post a page that posts them there (OAuth 2.0 Form Post Response
+// Mode): nothing on it but the form and the script that submits it,
+// never cached.
+func (h *Handlers) sendAuthorizeResponse(c *fiber.Ctx, resp *oauth.AuthorizeResponse) error {
+	if resp.Mode != oauth.ModeFormPost {
+		return c.Redirect(resp.Location(), fiber.StatusSeeOther)
+	}
+	d := pages.FormPostData{Action: resp.RedirectURI, Nonce: web.FormPostPolicy(c, resp.RedirectURI)}
+	names := make([]string, 0, len(resp.Params))
+	for k := range resp.Params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		for _, v := range resp.Params[k] {
+			d.Fields = append(d.Fields, pages.FormPostField{Name: k, Value: v})
+		}
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderPragma, "no-cache")
+	return web.Render(c, fiber.StatusOK, pages.FormPost(d))
 }
 
 // resumeAuthorization takes a validated request as far as it can go: to
@@ -186,7 +262,7 @@ func (h *Handlers) resumeAuthorization(c *fiber.Ctx, id string, p pendingAuthori
 	if u != nil {
 		v.User = models.OAuthUser(u)
 	}
-	next, loc, err := h.OAuth.Decide(ctx, req, v)
+	next, resp, err := h.OAuth.Decide(ctx, req, v)
 	if err != nil {
 		dropPending(sess, id)
 		return h.authorizeError(c, err)
@@ -194,7 +270,7 @@ func (h *Handlers) resumeAuthorization(c *fiber.Ctx, id string, p pendingAuthori
 	switch next {
 	case oauth.NextRedirect:
 		dropPending(sess, id)
-		return c.Redirect(loc, fiber.StatusSeeOther)
+		return h.sendAuthorizeResponse(c, resp)
 	case oauth.NextLogin:
 		q := url.Values{"next": {consentURL(id)}}
 		if u != nil {
@@ -269,7 +345,7 @@ func (h *Handlers) pendingRequest(c *fiber.Ctx, id string) (pendingAuthorization
 	if err != nil {
 		return p, nil, false, nil
 	}
-	req, err := h.OAuth.ParseAuthorizeRequest(c.UserContext(), params)
+	req, err := h.OAuth.ParseAuthorizeParams(c.UserContext(), params, p.Pushed)
 	if err != nil {
 		return p, nil, true, err
 	}
@@ -320,14 +396,14 @@ func (h *Handlers) ConsentDecision(c *fiber.Ctx) error {
 	dropPending(sess, id)
 	if c.FormValue("decision") != "allow" {
 		h.audit(c, u, "consent.denied", req.Client.ID, true, nil)
-		return c.Redirect(h.OAuth.Deny(req), fiber.StatusSeeOther)
+		return h.sendAuthorizeResponse(c, h.OAuth.Deny(req))
 	}
-	loc, err := h.OAuth.Approve(c.UserContext(), req, oauth.Visitor{User: models.OAuthUser(u), AuthTime: sess.AuthTime(), SID: sess.SID()}, true)
+	resp, err := h.OAuth.Approve(c.UserContext(), req, oauth.Visitor{User: models.OAuthUser(u), AuthTime: sess.AuthTime(), SID: sess.SID()}, true)
 	if err != nil {
 		return h.authorizeError(c, err)
 	}
 	h.audit(c, u, "consent.granted", req.Client.ID, true, map[string]string{"scope": oauth.JoinScope(req.Scopes)})
-	return c.Redirect(loc, fiber.StatusSeeOther)
+	return h.sendAuthorizeResponse(c, resp)
 }
 
 // authorizeHeadless answers the headless authorization of first-party

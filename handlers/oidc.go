@@ -24,7 +24,7 @@ func (h *Handlers) Discovery(c *fiber.Ctx) error {
 		Authorization: cfg.EndpointURL("authorize"), Token: cfg.EndpointURL("token"), Revocation: cfg.EndpointURL("revoke"),
 		Introspection: cfg.EndpointURL("introspect"), UserInfo: cfg.EndpointURL("userinfo"), JWKS: cfg.EndpointURL("jwks"),
 		DeviceAuthorization: cfg.EndpointURL("device_code"), EndSession: cfg.EndpointURL("logout"),
-		Registration: registration,
+		Registration: registration, PushedAuthorizationRequest: cfg.EndpointURL("par"),
 	})
 	if e != nil {
 		return h.writeOAuthError(c, e, false)

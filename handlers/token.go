@@ -121,7 +121,7 @@ func (h *Handlers) clientEndpoint(c *fiber.Ctx, serve func(*oauth.ClientRequest)
 func (h *Handlers) clientEndpointName(c *fiber.Ctx) string {
 	if h.Config != nil {
 		p := c.Route().Path
-		for _, name := range []string{"token", "revoke", "introspect", "device_code"} {
+		for _, name := range []string{"token", "revoke", "introspect", "device_code", "par"} {
 			if p == h.Config.Endpoint(name) {
 				return name
 			}

@@ -511,13 +511,14 @@ var (
 	ExpireThrottleEvents  = Expirable{"throttle_events", "created_at"}
 	ExpireRevokedFamilies = Expirable{"revoked_families", "revoked_at"}
 	ExpireUsedJTIs        = Expirable{"used_jtis", "expires_at"}
+	ExpirePushedRequests  = Expirable{"pushed_requests", "expires_at"}
 	// ExpireAuditEvents: events older than the audit_retention setting.
 	ExpireAuditEvents = Expirable{"audit_events", "created_at"}
 )
 
 var expirables = map[Expirable]bool{ExpireTokens: true, ExpireCodes: true, ExpireDeviceCodes: true, ExpireWebSessions: true,
 	ExpireOneTimeTokens: true, ExpireThrottleEvents: true, ExpireRevokedFamilies: true, ExpireAuditEvents: true,
-	ExpireUsedJTIs: true}
+	ExpireUsedJTIs: true, ExpirePushedRequests: true}
 
 // DeleteExpiredBatch deletes at most batch rows of e whose time column is
 // before `before` and returns how many it deleted: one short statement

@@ -41,8 +41,10 @@ var DefaultPaths = map[string]string{
 	"userinfo":    "/userinfo",
 	"jwks":        "/jwks",
 	"device_code": "/device/code",
-	"verify":      "/verify",
-	"logout":      "/logout",
+	// par is the pushed authorization request endpoint (RFC 9126).
+	"par":    "/par",
+	"verify": "/verify",
+	"logout": "/logout",
 	// register is dynamic client registration (RFC 7591); its subtree,
 	// register/{client_id}, is the client configuration endpoint (RFC
 	// 7592).

@@ -107,7 +107,7 @@ func TestRule42_UnknownResourceIsInvalidTarget(t *testing.T) {
 	if !errors.As(err, &ae) || !ae.Redirect || ae.Err.Code != "invalid_target" || !strings.Contains(ae.Err.Description, unknown) {
 		t.Fatalf("authorize: %v", err)
 	}
-	if loc := oauthtest.ParseLocation(t, f.c.Server.ErrorLocation(ae)); loc.Base != f.redirect || loc.Query.Get("error") != "invalid_target" {
+	if loc := oauthtest.ParseLocation(t, f.c.Server.ErrorResponse(ae).Location()); loc.Base != f.redirect || loc.Query.Get("error") != "invalid_target" {
 		t.Fatalf("authorize error location %+v", loc)
 	}
 	_, err = f.c.Server.ParseAuthorizeRequest(context.Background(), f.authorize("mcp.tools", "https://mcp.example/mcp#x"))
@@ -220,7 +220,7 @@ func TestRule42_Audience(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantAud(t, "implicit grant", f2.aud(oauthtest.ParseLocation(t, loc).Fragment.Get("access_token")), mcpURI)
+	wantAud(t, "implicit grant", f2.aud(oauthtest.ParseLocation(t, loc.Location()).Fragment.Get("access_token")), mcpURI)
 }
 
 // At the token endpoint after a code, resource parameters name a subset

@@ -20,6 +20,9 @@ const (
 	ResponseTypeToken = "token"
 	ModeQuery         = "query"
 	ModeFragment      = "fragment"
+	// ModeFormPost answers with a page that posts the parameters to the
+	// redirect URI (OAuth 2.0 Form Post Response Mode).
+	ModeFormPost = "form_post"
 )
 
 // AuthorizeRequest is a validated authorization request (RFC 6749 §4.1.1,
@@ -50,6 +53,14 @@ type AuthorizeRequest struct {
 	MaxAge int
 	// Policy is the policy the request was validated under.
 	Policy Policy
+	// Params are the parameters the request was validated from: those
+	// sent, or for a pushed request (RFC 9126) those pushed.
+	Params url.Values
+	// Pushed: the parameters came from the PAR endpoint. RequestURIHash
+	// is the digest of the request_uri that brought them, when it was
+	// used just now (RequestURIDigest).
+	Pushed         bool
+	RequestURIHash []byte
 }
 
 // AuthorizeError is a refused authorization request. When Redirect is
@@ -70,8 +81,39 @@ func (e *AuthorizeError) Error() string { return e.Err.Error() }
 // Unwrap exposes the OAuth error to errors.As.
 func (e *AuthorizeError) Unwrap() error { return e.Err }
 
-// ErrorLocation is where a redirectable error sends the browser.
-func (s *Server) ErrorLocation(e *AuthorizeError) string {
+// AuthorizeResponse is an answer for the client at the end of an
+// authorization request: the parameters (a code or token, or an error,
+// with state and iss), the redirect URI and the response mode that
+// carries them there.
+type AuthorizeResponse struct {
+	RedirectURI string
+	Mode        string
+	Params      url.Values
+}
+
+// Location is the URL the browser is redirected to: the parameters in
+// the redirect URI's query, keeping the query it has (RFC 6749 §3.1.2),
+// or in its fragment. It is "" for no answer (nil), and for form_post,
+// whose parameters go in the body of a POST (the handler renders the
+// page that sends it).
+func (r *AuthorizeResponse) Location() string {
+	if r == nil {
+		return ""
+	}
+	switch r.Mode {
+	case ModeFormPost:
+		return ""
+	case ModeFragment:
+		return r.RedirectURI + "#" + r.Params.Encode()
+	}
+	if strings.Contains(r.RedirectURI, "?") {
+		return r.RedirectURI + "&" + r.Params.Encode()
+	}
+	return r.RedirectURI + "?" + r.Params.Encode()
+}
+
+// ErrorResponse is the answer a redirectable error sends to the client.
+func (s *Server) ErrorResponse(e *AuthorizeError) *AuthorizeResponse {
 	v := url.Values{"error": {e.Err.Code}}
 	if e.Err.Description != "" {
 		v.Set("error_description", e.Err.Description)
@@ -79,21 +121,28 @@ func (s *Server) ErrorLocation(e *AuthorizeError) string {
 	if e.State != "" {
 		v.Set("state", e.State)
 	}
-	return s.location(e.RedirectURI, e.ResponseMode, v)
+	return s.respond(e.RedirectURI, e.ResponseMode, v)
 }
 
-// location adds the response parameters and iss (RFC 9207) to the
-// redirect URI: to its query, keeping the query it has (RFC 6749 §3.1.2),
-// or to the fragment.
-func (s *Server) location(redirectURI, mode string, v url.Values) string {
+// respond adds iss (RFC 9207) to the response parameters.
+func (s *Server) respond(redirectURI, mode string, v url.Values) *AuthorizeResponse {
 	v.Set("iss", s.issuer)
-	if mode == ModeFragment {
-		return redirectURI + "#" + v.Encode()
+	return &AuthorizeResponse{RedirectURI: redirectURI, Mode: mode, Params: v}
+}
+
+// defaultResponseMode is where a response type's answers go unless
+// response_mode says otherwise (OAuth 2.0 Multiple Response Type Encoding
+// Practices §2.1, §5): the fragment for every type that returns a token or an
+// ID token (token, id_token, code id_token, ...), so that they never
+// appear in a query; the query otherwise. Unsupported types count too:
+// their unsupported_response_type error goes where the client looks.
+func defaultResponseMode(responseType string) string {
+	for _, t := range strings.Fields(responseType) {
+		if t == "token" || t == "id_token" {
+			return ModeFragment
+		}
 	}
-	if strings.Contains(redirectURI, "?") {
-		return redirectURI + "&" + v.Encode()
-	}
-	return redirectURI + "?" + v.Encode()
+	return ModeQuery
 }
 
 // RedirectOrigin is the origin the browser is sent to at the end of the
@@ -104,10 +153,30 @@ func (r *AuthorizeRequest) RedirectOrigin() string { return originOf(r.RedirectU
 // (RFC 7636 §4.1, §4.2): 43 to 128 unreserved characters.
 var codeChallengeRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 
-// ParseAuthorizeRequest validates an authorization request. The client and
-// the redirect URI are checked first; until both are trusted, errors are
-// not redirectable (Redirect false). The error is *AuthorizeError.
+// ParseAuthorizeRequest validates an authorization request as it arrives
+// at the authorization endpoint. The client and the redirect URI are
+// checked first; until both are trusted, errors are not redirectable
+// (Redirect false). The error is *AuthorizeError. A request with
+// request_uri uses up the pushed request it names (RFC 9126 §4) and is
+// validated from the pushed parameters alone.
 func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (*AuthorizeRequest, error) {
+	if params.Has("request_uri") {
+		return s.usePushed(ctx, params)
+	}
+	return s.parseAuthorize(ctx, params, false)
+}
+
+// ParseAuthorizeParams validates again the parameters of a request in
+// flight (AuthorizeRequest.Params, kept between the sign-in page and the
+// consent form), pushed when they came from the PAR endpoint: they are
+// not looked up again, and the requirement to push is met.
+func (s *Server) ParseAuthorizeParams(ctx context.Context, params url.Values, pushed bool) (*AuthorizeRequest, error) {
+	return s.parseAuthorize(ctx, params, pushed)
+}
+
+// parseAuthorize validates the parameters of an authorization request;
+// pushed: they came from the PAR endpoint (or are being pushed).
+func (s *Server) parseAuthorize(ctx context.Context, params url.Values, pushed bool) (*AuthorizeRequest, error) {
 	page := func(e error) error { return &AuthorizeError{Err: AsError(e)} }
 	for _, k := range []string{"client_id", "redirect_uri"} {
 		if len(params[k]) > 1 {
@@ -136,7 +205,7 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 	if perr != nil {
 		return nil, perr
 	}
-	req := &AuthorizeRequest{Client: client, RedirectURIParam: params.Get("redirect_uri"), MaxAge: -1, Policy: pol}
+	req := &AuthorizeRequest{Client: client, RedirectURIParam: params.Get("redirect_uri"), MaxAge: -1, Policy: pol, Params: params, Pushed: pushed}
 	switch {
 	case req.RedirectURIParam != "":
 		if !MatchRedirectURI(client.RedirectURIs, req.RedirectURIParam, pol.RequireExactRedirectURI) {
@@ -153,22 +222,22 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 
 	// From here on errors go back to the client.
 	rt := params.Get("response_type")
-	req.ResponseMode = ModeQuery
-	if rt == ResponseTypeToken {
-		req.ResponseMode = ModeFragment
-	}
+	req.ResponseMode = defaultResponseMode(rt)
 	req.State = params.Get("state")
 	fail := func(e error) error { return req.failBeforeConsent(e) }
 	switch m := params.Get("response_mode"); m {
 	case "":
 	case ModeQuery:
-		if rt == ResponseTypeToken {
-			return nil, fail(ErrInvalidRequest.WithDescription("response_mode=query is not allowed with response_type=token"))
+		if req.ResponseMode == ModeFragment {
+			return nil, fail(ErrInvalidRequest.WithDescription("response_mode=query is not allowed with response_type=%s: tokens must not appear in a query", truncate(rt, 32)))
 		}
-	case ModeFragment:
-		req.ResponseMode = ModeFragment
+	case ModeFragment, ModeFormPost:
+		req.ResponseMode = m
 	default:
 		return nil, fail(ErrInvalidRequest.WithDescription("unsupported response_mode %q", truncate(m, 32)))
+	}
+	if !pushed && (pol.RequirePushedAuthorizationRequests || client.RequirePAR) {
+		return nil, fail(ErrInvalidRequest.WithDescription("this client must use pushed authorization requests (RFC 9126): push the request, then send request_uri"))
 	}
 	if dup, ok := singleValues(params); !ok {
 		return nil, fail(ErrInvalidRequest.WithDescription("the %s parameter was sent more than once", truncate(dup, 32)))
@@ -181,8 +250,8 @@ func (s *Server) ParseAuthorizeRequest(ctx context.Context, params url.Values) (
 	if params.Get("request") != "" {
 		return nil, fail(ErrRequestNotSupported.WithDescription("request objects are not supported"))
 	}
-	if params.Get("request_uri") != "" {
-		return nil, fail(ErrRequestURINotSupported.WithDescription("request_uri is not supported"))
+	if params.Has("request_uri") {
+		return nil, fail(ErrInvalidRequest.WithDescription("request_uri cannot be part of a pushed request"))
 	}
 	switch rt {
 	case "":
@@ -325,39 +394,39 @@ type Visitor struct {
 // or an answer for the client. prompt=none never asks: it answers
 // login_required or consent_required instead. When consent is remembered
 // the code (or token) is issued here and the answer carries it.
-func (s *Server) Decide(ctx context.Context, r *AuthorizeRequest, v Visitor) (Next, string, error) {
+func (s *Server) Decide(ctx context.Context, r *AuthorizeRequest, v Visitor) (Next, *AuthorizeResponse, error) {
 	if r.NeedsLogin(v.User != nil, v.AuthTime, v.Started, s.now()) {
 		if r.PromptNone {
 			return s.answerBeforeConsent(r, ErrLoginRequired.WithDescription("the user is not signed in"))
 		}
-		return NextLogin, "", nil
+		return NextLogin, nil, nil
 	}
 	need, err := s.NeedsConsent(ctx, r, v.User.ID)
 	if err != nil {
-		return 0, "", err
+		return 0, nil, err
 	}
 	if !need {
-		loc, err := s.Approve(ctx, r, v, false)
+		resp, err := s.Approve(ctx, r, v, false)
 		if err != nil {
-			return 0, "", err
+			return 0, nil, err
 		}
-		return NextRedirect, loc, nil
+		return NextRedirect, resp, nil
 	}
 	if r.PromptNone {
 		return s.answerBeforeConsent(r, ErrConsentRequired.WithDescription("the user has not approved this application"))
 	}
-	return NextConsent, "", nil
+	return NextConsent, nil, nil
 }
 
 // answerBeforeConsent is Decide's answer for prompt=none when the user
 // must sign in or approve: a redirect to the client, or for an unverified
 // client the error page (failBeforeConsent).
-func (s *Server) answerBeforeConsent(r *AuthorizeRequest, err error) (Next, string, error) {
+func (s *Server) answerBeforeConsent(r *AuthorizeRequest, err error) (Next, *AuthorizeResponse, error) {
 	ae := r.failBeforeConsent(err)
 	if !ae.Redirect {
-		return 0, "", ae
+		return 0, nil, ae
 	}
-	return NextRedirect, s.ErrorLocation(ae), nil
+	return NextRedirect, s.ErrorResponse(ae), nil
 }
 
 // failBeforeConsent is Fail for errors found before the user took part:
@@ -395,19 +464,19 @@ func (s *Server) NeedsConsent(ctx context.Context, r *AuthorizeRequest, userID i
 
 // Approve completes the request for a user who consented (or whose
 // consent is remembered): it records the consent, issues the code (or,
-// for the implicit grant, the access token) and returns where to send the
-// browser. v.User is the user; v.AuthTime and v.SID go into what is
+// for the implicit grant, the access token) and returns the answer for the
+// client. v.User is the user; v.AuthTime and v.SID go into what is
 // issued.
-func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, v Visitor, recordConsent bool) (string, error) {
+func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, v Visitor, recordConsent bool) (*AuthorizeResponse, error) {
 	u, authTime := v.User, v.AuthTime
 	if recordConsent {
 		prev, err := s.model.GetConsent(ctx, u.ID, r.Client.ID)
 		if err != nil {
-			return "", serverError(err)
+			return nil, serverError(err)
 		}
 		merged, _ := ParseScope(strings.TrimSpace(prev + " " + JoinScope(r.Scopes)))
 		if err := s.model.SaveConsent(ctx, u.ID, r.Client.ID, JoinScope(merged)); err != nil {
-			return "", serverError(err)
+			return nil, serverError(err)
 		}
 	}
 	q := url.Values{}
@@ -418,25 +487,25 @@ func (s *Server) Approve(ctx context.Context, r *AuthorizeRequest, v Visitor, re
 		uid, at := u.ID, authTime
 		aud, e := s.audienceOf(ctx, JoinScope(r.Scopes), r.Resources)
 		if e != nil {
-			return "", e
+			return nil, e
 		}
 		resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client, userID: &uid, user: u, scope: JoinScope(r.Scopes), authTime: &at,
 			sid: v.SID, noIDToken: true, audience: aud})
 		if e != nil {
-			return "", e
+			return nil, e
 		}
 		q.Set("access_token", resp.AccessToken)
 		q.Set("token_type", resp.TokenType)
 		q.Set("expires_in", strconv.FormatInt(resp.ExpiresIn, 10))
 		q.Set("scope", resp.Scope)
-		return s.location(r.RedirectURI, r.ResponseMode, q), nil
+		return s.respond(r.RedirectURI, r.ResponseMode, q), nil
 	}
 	code, err := s.issueCode(ctx, r, u, authTime, v.SID)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	q.Set("code", code)
-	return s.location(r.RedirectURI, r.ResponseMode, q), nil
+	return s.respond(r.RedirectURI, r.ResponseMode, q), nil
 }
 
 // issueCode stores a new authorization code bound to the client, the
@@ -457,9 +526,9 @@ func (s *Server) issueCode(ctx context.Context, r *AuthorizeRequest, u *User, au
 	return plain, nil
 }
 
-// Deny is where the browser goes when the user refuses (access_denied).
-func (s *Server) Deny(r *AuthorizeRequest) string {
-	return s.ErrorLocation(r.Fail(ErrAccessDenied.WithDescription("the user denied the request")))
+// Deny is the answer when the user refuses (access_denied).
+func (s *Server) Deny(r *AuthorizeRequest) *AuthorizeResponse {
+	return s.ErrorResponse(r.Fail(ErrAccessDenied.WithDescription("the user denied the request")))
 }
 
 // HeadlessResult is the answer of a headless authorization.

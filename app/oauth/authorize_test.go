@@ -107,6 +107,7 @@ const (
 	page     = "page" // an error page: never redirected (rule 5)
 	query    = oauth.ModeQuery
 	fragment = oauth.ModeFragment
+	formPost = oauth.ModeFormPost
 )
 
 // parseCase is one row of the ParseAuthorizeRequest tables.
@@ -245,7 +246,7 @@ func TestRule08_ErrorsGoBackToTheClient(t *testing.T) {
 	implicitOn := func(p *oauth.Policy) { p.AllowImplicitGrant = true }
 	runParse(t, []parseCase{
 		{name: "missing response_type", params: conf("response_type", ""), err: "invalid_request", to: query},
-		{name: "unknown response_type", params: conf("response_type", "code id_token"), err: "unsupported_response_type", to: query},
+		{name: "unknown response_type", params: conf("response_type", "code_id"), err: "unsupported_response_type", to: query},
 		{name: "client not allowed the code grant", params: client(func(f *fixture) string { return f.ccOnly }), err: "unauthorized_client", to: query},
 		{name: "unknown scope", params: conf("scope", "user.read no.such.scope"), err: "invalid_scope", to: query},
 		{name: "malformed scope", params: conf("scope", `user.read bad"scope`), err: "invalid_scope", to: query},
@@ -253,13 +254,15 @@ func TestRule08_ErrorsGoBackToTheClient(t *testing.T) {
 		{name: "to the redirect_uri sent", params: func(f *fixture) url.Values {
 			return oauthtest.AuthorizeParams(f.multi, "https://b.example/cb", "scope", "nope")
 		}, err: "invalid_scope", to: query},
-		{name: "unsupported response_mode", params: conf("response_mode", "form_post"), err: "invalid_request", to: query},
+		{name: "unsupported response_mode", params: conf("response_mode", "web_message"), err: "invalid_request", to: query},
 		{name: "response_mode=fragment for an error", params: conf("response_mode", "fragment", "scope", "nope"), err: "invalid_scope", to: fragment},
 		{name: "response_mode=query with token", pol: implicitOn, params: imp("response_mode", "query"), err: "invalid_request", to: fragment},
 		{name: "invalid UTF-8 in a value", params: conf("nonce", "n\xff"), err: "invalid_request", to: query},
 		{name: "invalid UTF-8 in a name", params: conf("x\xff", "1"), err: "invalid_request", to: query},
 		{name: "rule 15: request", params: conf("request", "eyJ.x.y"), err: "request_not_supported", to: query},
-		{name: "rule 15: request_uri", params: conf("request_uri", "https://x.example/r"), err: "request_uri_not_supported", to: query},
+		// A request_uri is the pushed request's (rule 47): the other
+		// parameters, redirect_uri among them, do not count.
+		{name: "rule 15: request_uri", params: conf("request_uri", "https://x.example/r"), err: "request_uri_not_supported", to: page},
 		{name: "no state (not enforced), the error still goes back", pol: func(p *oauth.Policy) { p.EnforceState = false },
 			params: conf("state", "", "scope", "nope"), err: "invalid_scope", to: query},
 	})
@@ -495,7 +498,8 @@ func TestRule13_Decide(t *testing.T) {
 				}
 			}
 			v := tc.who.of(f)
-			next, loc, err := f.c.Server.Decide(ctx, r, v)
+			next, resp, err := f.c.Server.Decide(ctx, r, v)
+			loc := resp.Location()
 			if err != nil || next != tc.want {
 				t.Fatalf("Decide = %v %q %v, want %v", next, loc, err, tc.want)
 			}
@@ -607,10 +611,11 @@ func TestApprove(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			loc, err := f.c.Server.Approve(ctx, r, oauth.Visitor{User: f.user, AuthTime: f.c.Now().Add(-time.Minute)}, false)
+			resp, err := f.c.Server.Approve(ctx, r, oauth.Visitor{User: f.user, AuthTime: f.c.Now().Add(-time.Minute)}, false)
 			if err != nil {
 				t.Fatal(err)
 			}
+			loc := resp.Location()
 			l := oauthtest.ParseLocation(t, loc)
 			p, other := l.Query, l.RawFragment
 			if tc.in == fragment {
@@ -698,7 +703,7 @@ func TestRule16_Deny(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := oauthtest.ParseLocation(t, f.c.Server.Deny(r))
+			l := oauthtest.ParseLocation(t, f.c.Server.Deny(r).Location())
 			p, other := l.Query, l.RawFragment
 			if tc.in == fragment {
 				p, other = l.Fragment, l.RawQuery
@@ -736,7 +741,7 @@ func TestRule03_ErrorLocation(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := s.ErrorLocation(tc.e); got != tc.want {
+			if got := s.ErrorResponse(tc.e).Location(); got != tc.want {
 				t.Errorf("ErrorLocation\n got %s\nwant %s", got, tc.want)
 			}
 		})
@@ -889,7 +894,8 @@ func TestUnverifiedClientErrorsAreNotRedirected(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			next, loc, err := f.c.Server.Decide(ctx, r, who.of(f))
+			next, resp, err := f.c.Server.Decide(ctx, r, who.of(f))
+			loc := resp.Location()
 			var ae *oauth.AuthorizeError
 			if tc.redirects {
 				if err != nil || next != oauth.NextRedirect || !strings.HasPrefix(loc, tc.redirect+"?error=") {
@@ -898,6 +904,73 @@ func TestUnverifiedClientErrorsAreNotRedirected(t *testing.T) {
 			} else if !errors.As(err, &ae) || ae.Redirect || loc != "" {
 				t.Errorf("unverified, prompt=none: %v %q %v, want the error page", next, loc, err)
 			}
+		}
+	}
+}
+
+// Rule 49: response modes. form_post and explicit query or fragment are
+// honoured, errors included; query never carries tokens; response types
+// that return tokens or ID tokens answer in the fragment by default, their
+// errors too (even when Gatehouse does not support them).
+func TestRule49_ResponseModes(t *testing.T) {
+	t.Parallel()
+	implicitOn := func(p *oauth.Policy) { p.AllowImplicitGrant = true }
+	runParse(t, []parseCase{
+		{name: "code: query by default", params: conf(), to: query},
+		{name: "code: query asked", params: conf("response_mode", "query"), to: query},
+		{name: "code: fragment asked", params: conf("response_mode", "fragment"), to: fragment},
+		{name: "code: form_post", params: conf("response_mode", "form_post"), to: formPost},
+		{name: "token: fragment by default", pol: implicitOn, params: imp(), to: fragment},
+		{name: "token: form_post", pol: implicitOn, params: imp("response_mode", "form_post"), to: formPost},
+		{name: "token: query refused, in the fragment", pol: implicitOn, params: imp("response_mode", "query"), err: "invalid_request", to: fragment},
+		{name: "unknown mode", params: conf("response_mode", "web_message"), err: "invalid_request", to: query},
+		{name: "unknown mode with token", pol: implicitOn, params: imp("response_mode", "jwt"), err: "invalid_request", to: fragment},
+		{name: "form_post: errors too", params: conf("response_mode", "form_post", "scope", "nope"), err: "invalid_scope", to: formPost},
+		{name: "code id_token: error in the fragment", params: conf("response_type", "code id_token"), err: "unsupported_response_type", to: fragment},
+		{name: "id_token: error in the fragment", params: conf("response_type", "id_token"), err: "unsupported_response_type", to: fragment},
+		{name: "id_token token: error in the fragment", params: conf("response_type", "id_token token"), err: "unsupported_response_type", to: fragment},
+		{name: "code token: error in the fragment", params: conf("response_type", "code token"), err: "unsupported_response_type", to: fragment},
+		{name: "token while implicit is off: in the fragment", params: conf("response_type", "token"), err: "unsupported_response_type", to: fragment},
+		{name: "code id_token with form_post", params: conf("response_type", "code id_token", "response_mode", "form_post"), err: "unsupported_response_type", to: formPost},
+		{name: "code id_token with query", params: conf("response_type", "code id_token", "response_mode", "query"), err: "invalid_request", to: fragment},
+		{name: "none: query", params: conf("response_type", "none"), err: "unsupported_response_type", to: query},
+	})
+}
+
+// form_post answers carry the parameters (code, state, iss; the token
+// for implicit), not a location; so do its errors and the denial.
+func TestRule49_FormPostAnswers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	f := newFixture(t, func(p *oauth.Policy) { p.AllowImplicitGrant = true })
+	for _, tc := range []struct {
+		name   string
+		params build
+		keys   string
+	}{
+		{"code", conf("response_mode", "form_post"), "code iss state"},
+		{"token", imp("response_mode", "form_post"), "access_token expires_in iss scope state token_type"},
+	} {
+		r, err := f.c.Server.ParseAuthorizeRequest(ctx, tc.params(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := f.c.Server.Approve(ctx, r, oauth.Visitor{User: f.user, AuthTime: f.c.Now()}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for k := range resp.Params {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if resp.Mode != formPost || resp.RedirectURI != r.RedirectURI || strings.Join(keys, " ") != tc.keys ||
+			resp.Params.Get("state") != oauthtest.TestState || resp.Params.Get("iss") != issuer || resp.Location() != "" {
+			t.Errorf("%s: %+v, want a form_post of %s", tc.name, resp, tc.keys)
+		}
+		d := f.c.Server.Deny(r)
+		if d.Mode != formPost || d.Params.Get("error") != "access_denied" || d.Params.Get("state") != oauthtest.TestState || d.Location() != "" {
+			t.Errorf("%s: deny %+v", tc.name, d)
 		}
 	}
 }

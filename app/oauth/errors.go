@@ -64,6 +64,7 @@ var (
 	ErrConsentRequired         = newError("consent_required", http.StatusBadRequest)
 	ErrRequestNotSupported     = newError("request_not_supported", http.StatusBadRequest)
 	ErrRequestURINotSupported  = newError("request_uri_not_supported", http.StatusBadRequest)
+	ErrInvalidRequestURI       = newError("invalid_request_uri", http.StatusBadRequest) // OIDC Core §3.1.2.6, RFC 9126 §4
 	ErrInvalidToken            = newError("invalid_token", http.StatusUnauthorized)
 	ErrInsufficientScope       = newError("insufficient_scope", http.StatusForbidden)
 	ErrInvalidTarget           = newError("invalid_target", http.StatusBadRequest)          // RFC 8707 §2

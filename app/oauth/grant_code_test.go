@@ -278,7 +278,7 @@ func TestRule33_IDTokenOfTheCodeExchange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := url.Parse(loc)
+	u, _ := url.Parse(loc.Location())
 	c.Advance(10 * time.Second)
 	resp, err := c.Token(c.conf, c.confSec, exchange(u.Query().Get("code")))
 	if err != nil || resp.IDToken == "" {

@@ -45,7 +45,7 @@ func (c *logoutCore) sessionTokens(id, secret, sid, scope string) *oauth.TokenRe
 	if err != nil {
 		c.T.Fatal(err)
 	}
-	l, _ := url.Parse(loc)
+	l, _ := url.Parse(loc.Location())
 	resp, err := c.Token(id, secret, exchange(l.Query().Get("code")))
 	if err != nil {
 		c.T.Fatal(err)

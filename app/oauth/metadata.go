@@ -13,6 +13,8 @@ type Endpoints struct {
 	// "" while the dynamic_registration setting is off: the caller, which
 	// reads the settings, decides.
 	Registration string
+	// PushedAuthorizationRequest is the PAR endpoint (RFC 9126).
+	PushedAuthorizationRequest string
 }
 
 // Metadata is the discovery document (OpenID Connect Discovery §3,
@@ -20,14 +22,18 @@ type Endpoints struct {
 // server as configured now: the grant and response types listed are those
 // enabled by the settings in force.
 type Metadata struct {
-	Issuer                                     string   `json:"issuer"`
-	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
-	TokenEndpoint                              string   `json:"token_endpoint"`
-	UserInfoEndpoint                           string   `json:"userinfo_endpoint"`
-	JWKSURI                                    string   `json:"jwks_uri"`
-	RevocationEndpoint                         string   `json:"revocation_endpoint"`
-	IntrospectionEndpoint                      string   `json:"introspection_endpoint"`
-	DeviceAuthorizationEndpoint                string   `json:"device_authorization_endpoint,omitempty"`
+	Issuer                      string `json:"issuer"`
+	AuthorizationEndpoint       string `json:"authorization_endpoint"`
+	TokenEndpoint               string `json:"token_endpoint"`
+	UserInfoEndpoint            string `json:"userinfo_endpoint"`
+	JWKSURI                     string `json:"jwks_uri"`
+	RevocationEndpoint          string `json:"revocation_endpoint"`
+	IntrospectionEndpoint       string `json:"introspection_endpoint"`
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
+	// PAR (RFC 9126 §5): the endpoint, and whether every authorization
+	// request must come through it.
+	PushedAuthorizationRequestEndpoint         string   `json:"pushed_authorization_request_endpoint,omitempty"`
+	RequirePushedAuthorizationRequests         bool     `json:"require_pushed_authorization_requests"`
 	ScopesSupported                            []string `json:"scopes_supported"`
 	ResponseTypesSupported                     []string `json:"response_types_supported"`
 	ResponseModesSupported                     []string `json:"response_modes_supported"`
@@ -85,7 +91,7 @@ func (s *Server) Metadata(ctx context.Context, ep Endpoints) (*Metadata, error) 
 	m := &Metadata{
 		Issuer: s.issuer, AuthorizationEndpoint: ep.Authorization, TokenEndpoint: ep.Token, UserInfoEndpoint: ep.UserInfo,
 		JWKSURI: ep.JWKS, RevocationEndpoint: ep.Revocation, IntrospectionEndpoint: ep.Introspection,
-		ScopesSupported: ids, ResponseTypesSupported: responseTypes, ResponseModesSupported: []string{ModeQuery, ModeFragment}, GrantTypesSupported: grants,
+		ScopesSupported: ids, ResponseTypesSupported: responseTypes, ResponseModesSupported: []string{ModeQuery, ModeFragment, ModeFormPost}, GrantTypesSupported: grants,
 		SubjectTypesSupported: []string{"public"},
 		RegistrationEndpoint:  ep.Registration,
 		// ID tokens are RS256 unless the client's
@@ -108,6 +114,8 @@ func (s *Server) Metadata(ctx context.Context, ep Endpoints) (*Metadata, error) 
 		FrontchannelLogoutSupported:                true,
 		FrontchannelLogoutSessionSupported:         true,
 		ClientIDMetadataDocumentSupported:          pol.ClientIDMetadataDocuments,
+		PushedAuthorizationRequestEndpoint:         ep.PushedAuthorizationRequest,
+		RequirePushedAuthorizationRequests:         pol.RequirePushedAuthorizationRequests,
 		DPoPSigningAlgValuesSupported:              append([]string(nil), DPoPSigningAlgs...),
 	}
 	for _, g := range grants {

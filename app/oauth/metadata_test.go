@@ -97,7 +97,7 @@ func TestRule01_MetadataDocument(t *testing.T) {
 		func(o *oauth.Options) { o.Issuer = iss })
 	ep := oauth.Endpoints{Authorization: iss + "/o2/authorize", Token: iss + "/o2/token", Revocation: iss + "/o2/revoke",
 		Introspection: iss + "/o2/introspect", UserInfo: iss + "/o2/userinfo", JWKS: iss + "/o2/jwks", DeviceAuthorization: iss + "/o2/device/code",
-		EndSession: iss + "/o2/logout"}
+		EndSession: iss + "/o2/logout", PushedAuthorizationRequest: iss + "/o2/par"}
 	m, err := c.Server.Metadata(context.Background(), ep)
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +116,9 @@ func TestRule01_MetadataDocument(t *testing.T) {
 		"revocation_endpoint": ep.Revocation, "introspection_endpoint": ep.Introspection, "device_authorization_endpoint": ep.DeviceAuthorization,
 		"scopes_supported":                              []any{"email", "jobs.run", "notes.read", "offline_access", "openid", "profile", "user.read"},
 		"response_types_supported":                      []any{"code"},
-		"response_modes_supported":                      []any{"query", "fragment"},
+		"response_modes_supported":                      []any{"query", "fragment", "form_post"},
+		"pushed_authorization_request_endpoint":         ep.PushedAuthorizationRequest,
+		"require_pushed_authorization_requests":         false,
 		"grant_types_supported":                         []any{"authorization_code", "refresh_token", "client_credentials", oauth.GrantDeviceCode, oauth.GrantTokenExchange},
 		"subject_types_supported":                       []any{"public"},
 		"id_token_signing_alg_values_supported":         []any{"RS256", "ES256"},

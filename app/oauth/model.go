@@ -170,6 +170,7 @@ type Model interface {
 	DeviceModel
 	ResourceModel
 	ReplayModel
+	PARModel
 }
 
 // ClientModel finds clients (getClient). GetClient returns an error
@@ -250,6 +251,9 @@ type Policy struct {
 	// RequirePKCE is public, all or none.
 	RequirePKCE     string
 	RememberConsent bool
+	// RequirePushedAuthorizationRequests: every authorization request
+	// must come through the PAR endpoint (RFC 9126 §5).
+	RequirePushedAuthorizationRequests bool
 	// AccessTokenFormat is opaque or jwt (AccessTokenFormatJWT).
 	AccessTokenFormat    string
 	AccessTokenLifetime  time.Duration

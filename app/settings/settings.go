@@ -77,6 +77,10 @@ var Definitions = []Definition{
 		Title: "Remember consent",
 		Help:  "Skip the consent screen when the user already granted the same scopes to the same client.",
 		Risk:  "Users see fewer prompts; a client asking again gets the grant silently until the user revokes it on their account page."},
+	{Key: "require_pushed_authorization_requests", Default: "false", Kind: Bool, Group: "Authorization requests",
+		Title: "Require pushed authorization requests (PAR)",
+		Help:  "Every authorization request must first be pushed by the client to the PAR endpoint (RFC 9126); requests sent straight to the authorization endpoint are refused. Single clients can be held to this on their own page.",
+		Risk:  "Pushed requests are authenticated and never travel through the browser, so they cannot be read or altered there. Clients that cannot push stop working."},
 	{Key: "access_token_lifetime", Default: "1h", Kind: Duration, Min: time.Second, Max: 24 * time.Hour, Group: "Token lifetimes",
 		Title: "Access token lifetime",
 		Help:  "How long an access token is valid (a duration such as 15m or 1h; at most 24h).",
@@ -262,8 +266,10 @@ type Values struct {
 	RequireExactRedirectURI bool
 	RequirePKCE             string // public | all | none
 	RememberConsent         bool
-	AccessTokenLifetime     time.Duration
-	RefreshTokenLifetime    time.Duration
+	// RequirePAR: authorization requests must be pushed (RFC 9126).
+	RequirePAR           bool
+	AccessTokenLifetime  time.Duration
+	RefreshTokenLifetime time.Duration
 	// RefreshTokenReuseInterval: a rotated refresh token presented again
 	// within it is not reuse (0: off).
 	RefreshTokenReuseInterval time.Duration
@@ -312,6 +318,7 @@ func Resolve(stored map[string]string) (v Values, raw map[string]string, bad []s
 		RequireExactRedirectURI:   b("require_exact_redirect_uri"),
 		RequirePKCE:               raw["require_pkce"],
 		RememberConsent:           b("remember_consent"),
+		RequirePAR:                b("require_pushed_authorization_requests"),
 		AccessTokenLifetime:       dur("access_token_lifetime"),
 		RefreshTokenLifetime:      dur("refresh_token_lifetime"),
 		RefreshTokenReuseInterval: dur("refresh_token_reuse_interval"),

@@ -28,7 +28,8 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"session_lifetime": "720h", "session_idle_timeout": "12h",
 		"audit_retention": "2160h", "refresh_token_reuse_interval": "0s",
 		"dynamic_registration": "off", "client_id_metadata_documents": "off", "client_id_metadata_hosts": "",
-		"dpop_nonce": "off",
+		"require_pushed_authorization_requests": "false",
+		"dpop_nonce":                            "off",
 	}
 	if len(raw) != len(want) {
 		t.Fatalf("%d settings, SPEC has %d", len(raw), len(want))
@@ -38,7 +39,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 			t.Errorf("%s default = %q, want %q", k, raw[k], w)
 		}
 	}
-	if v.AccessTokenLifetime != time.Hour || !v.EnforceState || v.AllowImplicitGrant || v.RequirePKCE != "public" {
+	if v.AccessTokenLifetime != time.Hour || !v.EnforceState || v.AllowImplicitGrant || v.RequirePKCE != "public" || v.RequirePAR {
 		t.Fatalf("typed values wrong: %+v", v)
 	}
 }

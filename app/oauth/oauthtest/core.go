@@ -165,17 +165,13 @@ func (c *Core) Code(u *oauth.User, params url.Values) string {
 	if err != nil {
 		c.T.Fatalf("authorization request refused: %v", err)
 	}
-	loc, err := c.Server.Approve(context.Background(), req, oauth.Visitor{User: u, AuthTime: c.Now()}, true)
+	resp, err := c.Server.Approve(context.Background(), req, oauth.Visitor{User: u, AuthTime: c.Now()}, true)
 	if err != nil {
 		c.T.Fatal(err)
 	}
-	l, err := url.Parse(loc)
-	if err != nil {
-		c.T.Fatal(err)
-	}
-	code := l.Query().Get("code")
+	code := resp.Params.Get("code")
 	if code == "" {
-		c.T.Fatalf("no code in %s", loc)
+		c.T.Fatalf("no code in %v", resp.Params)
 	}
 	return code
 }

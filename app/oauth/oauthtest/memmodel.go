@@ -48,7 +48,8 @@ type MemModel struct {
 	devices   map[int64]*oauth.DeviceCode
 	nextDev   int64
 	resources map[string]oauth.Resource
-	used      map[string]time.Time // single-use identifiers until their expiry
+	used      map[string]time.Time            // single-use identifiers until their expiry
+	pushed    map[string]*oauth.PushedRequest // by hash (memmodel_par.go)
 }
 
 // memCode is a stored authorization code and whether it was redeemed.

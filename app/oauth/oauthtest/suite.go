@@ -94,6 +94,10 @@ var Tests = []Test{
 
 	{"Replay/Once", testReplayOnce},
 	{"Replay/Concurrent", testReplayConcurrent},
+
+	{"PAR/SaveUse", testPARSaveUse},
+	{"PAR/Duplicate", testPARDuplicate},
+	{"PAR/Concurrent", testPARConcurrent},
 }
 
 // RunModelTests runs every contract test as a parallel subtest, each on its
