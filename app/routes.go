@@ -36,8 +36,8 @@ func (s *Server) routes(extra ...func(*Server)) {
 	// bearer tokens or client credentials and never cookies: any origin
 	// may, without credentials. Pages and the authorization endpoint send
 	// no CORS headers.
-	crossOrigin := cors.New(cors.Config{AllowOrigins: "*", AllowMethods: "GET,POST", AllowHeaders: "Authorization,Content-Type",
-		ExposeHeaders: "WWW-Authenticate", MaxAge: 86400})
+	crossOrigin := cors.New(cors.Config{AllowOrigins: "*", AllowMethods: "GET,POST", AllowHeaders: "Authorization,Content-Type,DPoP",
+		ExposeHeaders: "WWW-Authenticate,DPoP-Nonce", MaxAge: 86400})
 	for _, p := range []string{cfg.Endpoint("token"), cfg.Endpoint("revoke"), cfg.Endpoint("userinfo"), cfg.Endpoint("jwks"),
 		cfg.Endpoint("device_code"), cfg.Endpoint("par"), "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server",
 		"/.well-known/oauth-protected-resource", "/api/"} {

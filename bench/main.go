@@ -14,7 +14,8 @@
 //
 // -only measures some endpoints of Gatehouse, by name: introspect (the
 // lookup, on /api/user in a build without introspection), api_user,
-// client_credentials, half_rate (client_credentials at half its rate;
+// client_credentials, client_credentials_dpop (the same with a DPoP
+// proof, signed per request), half_rate (client_credentials at half its rate;
 // measures client_credentials too), refresh_token, authorization_code,
 // big (the lookup after topping up to -big tokens).
 // The baselines are always measured, so that ratios stay within one run;
@@ -64,7 +65,7 @@ type options struct {
 }
 
 // endpointNames are the names -only accepts.
-var endpointNames = []string{"introspect", "api_user", "client_credentials", "half_rate", "refresh_token", "authorization_code", "big"}
+var endpointNames = []string{"introspect", "api_user", "client_credentials", "client_credentials_dpop", "half_rate", "refresh_token", "authorization_code", "big"}
 
 // measures reports whether the endpoint called name is to be measured.
 func (o options) measures(name string) bool { return o.only == nil || o.only[name] }
@@ -330,6 +331,27 @@ func benchBackend(ctx context.Context, o options, backend, dbURL string, fixed, 
 		rcc = measure(cc, "client_credentials", 0)
 		ratio(&rcc, insertCeiling.Endpoint, insertCeiling)
 		add(rcc)
+	}
+	if o.measures("client_credentials_dpop") {
+		prover, err := newDPoPProver()
+		if err != nil {
+			return err
+		}
+		htu := "http://" + srv.addr + "/oauth/token"
+		ccd := &scenario{name: "client_credentials_dpop", method: "POST", path: "/oauth/token", auth: basic,
+			next: func(_ int, req *fasthttp.Request) bool {
+				p, err := prover.proof("POST", htu)
+				if err != nil {
+					return false
+				}
+				form(req, "grant_type=client_credentials")
+				req.Header.Set("DPoP", p)
+				return true
+			},
+			check: ok200With(`"token_type":"DPoP"`)}
+		r := measure(ccd, "client_credentials + DPoP proof", 0)
+		ratio(&r, "client_credentials", rcc)
+		add(r)
 	}
 	if o.measures("half_rate") {
 		half := measure(cc, "client_credentials at half that rate", rcc.Rate/2)

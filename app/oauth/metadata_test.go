@@ -138,6 +138,7 @@ func TestRule01_MetadataDocument(t *testing.T) {
 		"backchannel_logout_session_supported":           true,
 		"frontchannel_logout_supported":                  true,
 		"frontchannel_logout_session_supported":          true,
+		"dpop_signing_alg_values_supported":              []any{"ES256", "EdDSA", "PS256", "RS256"},
 	}
 	for k, w := range want {
 		wj, _ := json.Marshal(w)

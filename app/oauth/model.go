@@ -270,6 +270,9 @@ type Policy struct {
 	// client_id_metadata_document_supported (the setting is any, or
 	// allowlist while dynamic registration is off).
 	ClientIDMetadataDocuments bool
+	// DPoPNonce says where DPoP proofs must carry a server nonce:
+	// DPoPNonceOff ("" too), DPoPNonceToken or DPoPNonceAll.
+	DPoPNonce string
 }
 
 // PolicySource gives the Policy in force. It is read once per request,
