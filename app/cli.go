@@ -78,6 +78,12 @@ Commands:
                                  can be issued for, its URI their audience
   resources list [--json]        the resources, the built-in {issuer}/api first
   resources delete URI           delete a resource no scope belongs to
+  trust create --issuer ISS (--jwks FILE | --jwks-uri URL) --subject SUB=USERNAME ...
+               --scope S ... [--name N] [--max-lifetime D] [--json]
+                                 trust an issuer's JWT assertions (RFC 7523
+                                 JWT bearer grant) for the users mapped
+  trust list [--json]            the trusted issuers
+  trust delete ISS               stop trusting an issuer
   settings get [KEY]             print one setting, or every key=value
   settings set KEY VALUE         validate and store a setting
   keys rotate [--withdraw-old]   new signing keys; the old ones stay published
@@ -146,6 +152,8 @@ func run(args []string, stdio IO) error {
 		return cmdScopes(args, stdio)
 	case "resources":
 		return cmdResources(args, stdio)
+	case "trust":
+		return cmdTrust(args, stdio)
 	case "keys":
 		return cmdKeys(args, stdio)
 	case "version":

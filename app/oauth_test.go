@@ -182,6 +182,7 @@ func TestSettingsReachThePolicy(t *testing.T) {
 		"require_pkce": "all", "remember_consent": "false", "access_token_format": "jwt", "access_token_lifetime": "7m",
 		"refresh_token_lifetime": "100h", "authorization_code_lifetime": "2m", "device_code_lifetime": "3m", "device_poll_interval": "7s",
 		"require_pushed_authorization_requests": "true",
+		"dpop_nonce":                            "all",
 	}
 	got, err := settingsPolicy{settings.NewService(st)}.Policy(context.Background())
 	if err != nil {
@@ -190,7 +191,7 @@ func TestSettingsReachThePolicy(t *testing.T) {
 	want := oauth.Policy{AllowImplicitGrant: true, AllowPasswordGrant: true, EnforceState: false, RequireExactRedirectURI: false,
 		RequirePKCE: "all", RememberConsent: false, AccessTokenFormat: "jwt", AccessTokenLifetime: 7 * time.Minute,
 		RefreshTokenLifetime: 100 * time.Hour, AuthorizationCodeLifetime: 2 * time.Minute, DeviceCodeLifetime: 3 * time.Minute,
-		DevicePollInterval: 7 * time.Second, RequirePushedAuthorizationRequests: true}
+		DevicePollInterval: 7 * time.Second, RequirePushedAuthorizationRequests: true, DPoPNonce: "all"}
 	if got != want {
 		t.Fatalf("settings map to %+v,\nwant %+v", got, want)
 	}

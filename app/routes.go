@@ -36,8 +36,8 @@ func (s *Server) routes(extra ...func(*Server)) {
 	// bearer tokens or client credentials and never cookies: any origin
 	// may, without credentials. Pages and the authorization endpoint send
 	// no CORS headers.
-	crossOrigin := cors.New(cors.Config{AllowOrigins: "*", AllowMethods: "GET,POST", AllowHeaders: "Authorization,Content-Type",
-		ExposeHeaders: "WWW-Authenticate", MaxAge: 86400})
+	crossOrigin := cors.New(cors.Config{AllowOrigins: "*", AllowMethods: "GET,POST", AllowHeaders: "Authorization,Content-Type,DPoP",
+		ExposeHeaders: "WWW-Authenticate,DPoP-Nonce", MaxAge: 86400})
 	for _, p := range []string{cfg.Endpoint("token"), cfg.Endpoint("revoke"), cfg.Endpoint("userinfo"), cfg.Endpoint("jwks"),
 		cfg.Endpoint("device_code"), cfg.Endpoint("par"), "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server",
 		"/.well-known/oauth-protected-resource", "/api/"} {
@@ -125,6 +125,13 @@ func (s *Server) routes(extra ...func(*Server)) {
 	a.Get("/dashboard/resources/:id", s.role(developerPlus, h.ResourcePage)...)
 	a.Post("/dashboard/resources/:id", s.role(adminOnly, h.UpdateResource)...)
 	a.Post("/dashboard/resources/:id/delete", s.role(adminOnly, h.DeleteResource)...)
+
+	// Trusted issuers of the JWT bearer grant (RFC 7523): admins only.
+	a.Get("/dashboard/trust", s.role(adminOnly, h.TrustList)...)
+	a.Get("/dashboard/trust/new", s.role(adminOnly, h.NewTrustPage)...)
+	a.Post("/dashboard/trust", s.role(adminOnly, h.CreateTrust)...)
+	a.Get("/dashboard/trust/:id", s.role(adminOnly, h.TrustPage)...)
+	a.Post("/dashboard/trust/:id/delete", s.role(adminOnly, h.DeleteTrust)...)
 
 	a.Get("/dashboard/settings", s.role(adminOnly, h.SettingsPage)...)
 	a.Post("/dashboard/settings", s.role(adminOnly, h.SaveSettings)...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse/app/backchannel"
@@ -58,6 +59,7 @@ func newHandlers(cfg *config.Config, st *models.Store, log *slog.Logger) *handle
 		Now: clock, Log: log, Signer: signingKeys, Passwords: password.Checker{},
 		ClientThrottle: coreLimiter{clientThrottle}, LoginThrottle: coreLimiter{login},
 		OnSecurityEvent: func(ctx context.Context, ev oauth.SecurityEvent) { h.OnSecurityEvent(ctx, ev) },
+		DPoPNonceKey:    (&appSecretKey{store: st, name: dpopNonceSecret}).Get,
 	})
 	h = handlers.New(handlers.Deps{
 		Config: cfg, Store: st, Settings: settingsSvc, Versions: versions, Log: log,
@@ -134,6 +136,7 @@ func (p settingsPolicy) Policy(ctx context.Context) (oauth.Policy, error) {
 		AuthorizationCodeLifetime:          v.AuthorizationCodeLifetime,
 		DeviceCodeLifetime:                 v.DeviceCodeLifetime,
 		DevicePollInterval:                 v.DevicePollInterval,
+		DPoPNonce:                          v.DPoPNonce,
 		// Advertised unless it would send most clients to a dead end:
 		// MCP clients use a metadata document whenever the server says it
 		// supports them, so with an allowlist and dynamic registration on,
@@ -184,7 +187,9 @@ type speculativeTokens struct {
 
 // Token implements handlers.TokenService.
 func (s *speculativeTokens) Token(ctx context.Context, r *oauth.ClientRequest) (*oauth.TokenResponse, error) {
-	if len(r.Form["grant_type"]) != 1 || r.Form.Get("grant_type") != oauth.GrantClientCredentials || r.Form.Has("client_assertion") {
+	// A DPoP proof and a client assertion are single use: a second run
+	// would find them used.
+	if len(r.Form["grant_type"]) != 1 || r.Form.Get("grant_type") != oauth.GrantClientCredentials || r.DPoP.Present() || r.Form.Has("client_assertion") {
 		return s.core.Token(ctx, r)
 	}
 	held := s.clientThrottle.Hold()
@@ -204,4 +209,33 @@ func (s *speculativeTokens) Token(ctx context.Context, r *oauth.ClientRequest) (
 		}
 	}
 	return s.core.Token(ctx, r)
+}
+
+// dpopNonceSecret names the app secret that keys DPoP server nonces (an
+// HMAC key every instance shares, so that a nonce one handed out is good
+// at all).
+const dpopNonceSecret = "dpop_nonce_key"
+
+// appSecretKey is an app secret read (or made) once and then kept: a key
+// that nothing rotates while the server runs.
+type appSecretKey struct {
+	store *models.Store
+	name  string
+	mu    sync.Mutex
+	key   []byte
+}
+
+// Get returns the key, loading or making it on first use.
+func (k *appSecretKey) Get(ctx context.Context) ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.key != nil {
+		return k.key, nil
+	}
+	key, err := k.store.GetOrCreateSecret(ctx, k.name, func() ([]byte, error) { return secret.Random(32), nil })
+	if err != nil {
+		return nil, err
+	}
+	k.key = key
+	return key, nil
 }

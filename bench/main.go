@@ -14,10 +14,11 @@
 //
 // -only measures some endpoints of Gatehouse, by name: introspect (the
 // lookup, on /api/user in a build without introspection), api_user,
-// client_credentials, private_key_jwt (client_credentials authenticated
-// with an ES256 client assertion, signed by the load generator for each
-// request: jti is single use), half_rate (client_credentials at half its
-// rate; measures client_credentials too), refresh_token, authorization_code,
+// client_credentials, client_credentials_dpop (the same with a DPoP
+// proof, signed per request), client_credentials_private_key_jwt (the
+// same authenticated with an ES256 client assertion, signed per request:
+// its jti is single use), half_rate (client_credentials at half its rate;
+// measures client_credentials too), refresh_token, authorization_code,
 // big (the lookup after topping up to -big tokens).
 // The baselines are always measured, so that ratios stay within one run;
 // a ratio to an endpoint that was not measured is left out. Pair it with
@@ -71,7 +72,8 @@ type options struct {
 }
 
 // endpointNames are the names -only accepts.
-var endpointNames = []string{"introspect", "api_user", "client_credentials", "private_key_jwt", "half_rate", "refresh_token", "authorization_code", "big"}
+var endpointNames = []string{"introspect", "api_user", "client_credentials", "client_credentials_dpop", "client_credentials_private_key_jwt",
+	"half_rate", "refresh_token", "authorization_code", "big"}
 
 // measures reports whether the endpoint called name is to be measured.
 func (o options) measures(name string) bool { return o.only == nil || o.only[name] }
@@ -275,7 +277,7 @@ func benchBackend(ctx context.Context, o options, backend, dbURL string, fixed, 
 		return err
 	}
 	issuer := "http://" + srv.addr
-	pkj := &scenario{name: "private_key_jwt", method: "POST", path: "/oauth/token",
+	pkj := &scenario{name: "client_credentials_private_key_jwt", method: "POST", path: "/oauth/token",
 		next: func(_ int, req *fasthttp.Request) bool {
 			now := time.Now()
 			assertion, err := jwt.Signed(signer).Claims(jwt.Claims{Issuer: f.pkjID, Subject: f.pkjID, Audience: jwt.Audience{issuer},
@@ -355,6 +357,27 @@ func benchBackend(ctx context.Context, o options, backend, dbURL string, fixed, 
 		rcc = measure(cc, "client_credentials", 0)
 		ratio(&rcc, insertCeiling.Endpoint, insertCeiling)
 		add(rcc)
+	}
+	if o.measures("client_credentials_dpop") {
+		prover, err := newDPoPProver()
+		if err != nil {
+			return err
+		}
+		htu := "http://" + srv.addr + "/oauth/token"
+		ccd := &scenario{name: "client_credentials_dpop", method: "POST", path: "/oauth/token", auth: basic,
+			next: func(_ int, req *fasthttp.Request) bool {
+				p, err := prover.proof("POST", htu)
+				if err != nil {
+					return false
+				}
+				form(req, "grant_type=client_credentials")
+				req.Header.Set("DPoP", p)
+				return true
+			},
+			check: ok200With(`"token_type":"DPoP"`)}
+		r := measure(ccd, "client_credentials + DPoP proof", 0)
+		ratio(&r, "client_credentials", rcc)
+		add(r)
 	}
 	if o.measures(pkj.name) {
 		r := measure(pkj, "client_credentials, private_key_jwt (ES256)", 0)

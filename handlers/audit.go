@@ -207,6 +207,14 @@ func (h *Handlers) OnSecurityEvent(ctx context.Context, ev oauth.SecurityEvent) 
 	case oauth.SecuritySignIn, oauth.SecuritySignInFailed, oauth.SecuritySignInThrottled:
 		e.Target, e.Success = ev.Username, ev.Kind == oauth.SecuritySignIn
 		e.Details = map[string]string{"grant": ev.Grant, "client_id": ev.ClientID}
+	case oauth.SecurityAssertionAccepted, oauth.SecurityAssertionRefused:
+		// JWT bearer grant: the trusted issuer is the target; the user
+		// the sub was mapped to, the actor.
+		e.Target, e.Success = ev.Issuer, ev.Kind == oauth.SecurityAssertionAccepted
+		e.Details = map[string]string{"client_id": ev.ClientID, "sub": ev.Subject}
+		if ev.Reason != "" {
+			e.Details["reason"] = ev.Reason
+		}
 	}
 	if ev.UserID != nil {
 		id := *ev.UserID

@@ -401,7 +401,7 @@ func (h *Handlers) formOptions(c *fiber.Ctx, f *pages.ClientForm, saved *models.
 		in := clients.FromClient(saved)
 		machine := clients.MachineScopes(scopes)
 		trust := clients.TrustOf(in, machine)
-		f.SavedPassword, f.SavedMachine = trust.Password, trust.Machine
+		f.SavedPassword, f.SavedJWTBearer, f.SavedMachine = trust.Password, trust.JWTBearer, trust.Machine
 		f.SavedCC = !saved.Public && slices.Contains(oauth.EffectiveGrantTypes(saved.GrantTypes), oauth.GrantClientCredentials)
 		f.SavedListsMachine = nil
 		for _, s := range saved.Scopes {

@@ -37,6 +37,7 @@ func (h *Handlers) Dashboard(c *fiber.Ctx) error {
 			{Title: "Clients", Description: "Every application registered with Gatehouse.", Href: "/dashboard/clients", Icon: "fa-solid fa-cubes", Count: clients, ShowCount: true},
 			{Title: "Scopes", Description: "Permissions clients ask for, and the resources they guard.", Href: "/dashboard/scopes", Icon: "fa-solid fa-shield-halved", Count: scopes, ShowCount: true},
 			{Title: "Resources", Description: "APIs apps can ask tokens for, and their scopes.", Href: "/dashboard/resources", Icon: "fa-solid fa-server"},
+			{Title: "Trusted issuers", Description: "Systems whose signed assertions apps exchange for tokens (JWT bearer grant).", Href: "/dashboard/trust", Icon: "fa-solid fa-handshake"},
 			{Title: "Users", Description: "Accounts, roles and access.", Href: "/dashboard/users", Icon: "fa-solid fa-users", Count: users, ShowCount: true},
 			{Title: "Settings", Description: "Grants, PKCE, redirect matching and token lifetimes.", Href: "/dashboard/settings", Icon: "fa-solid fa-sliders"},
 			{Title: "Audit log", Description: "Sign-ins, consents and changes: who, what, when.", Href: "/dashboard/audit", Icon: "fa-solid fa-clock-rotate-left"},

@@ -39,7 +39,7 @@ func (h *Handlers) Discovery(c *fiber.Ctx) error {
 // scopes. Errors are RFC 6750 challenges.
 func (h *Handlers) UserInfo(c *fiber.Ctx) error {
 	query, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
-	a, err := h.bearerAccess(c, query)
+	a, err := h.bearerAccess(c, query, resourceTarget{c.Method(), h.Config.EndpointURL("userinfo")})
 	if a == nil {
 		return err
 	}

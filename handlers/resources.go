@@ -22,15 +22,25 @@ const localAccess = "oauth.access"
 // challenge (resource_metadata, RFC 9728 §5.1).
 const localResourceMetadata = "oauth.resource_metadata"
 
+// localDPoP is the Locals key set when a resource request's refusals are
+// answered with a DPoP challenge (RFC 9449 §7.1): the request used the
+// DPoP scheme, or its token is DPoP-bound.
+const localDPoP = "oauth.dpop"
+
 // bearerChallenge answers a resource request refused by RFC 6750 §3: no
 // token (err nil) is a bare challenge; otherwise the error code (and the
 // scopes that would do, of a *oauth.ScopeError) go into WWW-Authenticate
 // and the JSON body. For a protected resource (/api, {P}/verify guarding a
 // resource) the challenge names the resource's metadata (RFC 9728 §5.1,
-// resource_metadata). It is the one writer of bearer errors.
+// resource_metadata). A refusal of a DPoP request or token (an
+// *oauth.DPoPChallenge, or localDPoP set) is a DPoP challenge with the
+// accepted algs (RFC 9449 §7.1), followed by a Bearer one when the token
+// came as a Bearer token; use_dpop_nonce comes with a fresh DPoP-Nonce.
+// It is the one writer of bearer errors.
 func (h *Handlers) bearerChallenge(c *fiber.Ctx, err error) error {
 	var e *oauth.Error
 	var needed []string
+	dpop, _ := c.Locals(localDPoP).(string)
 	if err != nil {
 		e = oauth.AsError(err)
 		if cause := e.Unwrap(); cause != nil {
@@ -39,6 +49,15 @@ func (h *Handlers) bearerChallenge(c *fiber.Ctx, err error) error {
 		var se *oauth.ScopeError
 		if errors.As(err, &se) {
 			needed = se.Needed
+		}
+		var dc *oauth.DPoPChallenge
+		if errors.As(err, &dc) && dpop == "" {
+			dpop = dpopBearerToo
+		}
+		if errors.Is(err, oauth.ErrUseDPoPNonce) {
+			if nerr := h.setDPoPNonce(c, true); nerr != nil {
+				return nerr
+			}
 		}
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
@@ -50,17 +69,32 @@ func (h *Handlers) bearerChallenge(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderWWWAuthenticate, fmt.Sprintf(`Bearer realm=%q`, bearerRealm)+metadata)
 		return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"error_description": "an access token is required"})
 	}
-	v := fmt.Sprintf(`Bearer realm=%q, error=%q, error_description=%q`, bearerRealm, e.Code, quoteSafe(e.Description))
+	params := fmt.Sprintf(`realm=%q, error=%q, error_description=%q`, bearerRealm, e.Code, quoteSafe(e.Description))
 	if len(needed) > 0 {
-		v += fmt.Sprintf(`, scope=%q`, strings.Join(needed, " "))
+		params += fmt.Sprintf(`, scope=%q`, strings.Join(needed, " "))
 	}
-	c.Set(fiber.HeaderWWWAuthenticate, v+metadata)
+	if dpop == "" {
+		c.Set(fiber.HeaderWWWAuthenticate, "Bearer "+params+metadata)
+	} else {
+		c.Set(fiber.HeaderWWWAuthenticate, "DPoP "+params+fmt.Sprintf(`, algs=%q`, strings.Join(oauth.DPoPSigningAlgs, " "))+metadata)
+		if dpop == dpopBearerToo && e.Code != oauth.ErrInvalidDPoPProof.Code && e.Code != oauth.ErrUseDPoPNonce.Code {
+			c.Response().Header.Add(fiber.HeaderWWWAuthenticate, "Bearer "+params+metadata)
+		}
+	}
 	body := fiber.Map{"error": e.Code, "error_description": e.Description}
 	if len(needed) > 0 {
 		body["scope"] = strings.Join(needed, " ")
 	}
 	return c.Status(e.Status).JSON(body)
 }
+
+// localDPoP values: the request used the DPoP scheme (DPoP challenges
+// only), or its Bearer token is DPoP-bound (a Bearer challenge follows
+// the DPoP one).
+const (
+	dpopScheme    = "scheme"
+	dpopBearerToo = "bearer"
+)
 
 // quoteSafe keeps a description inside a quoted-string (RFC 6750 §3:
 // printable ASCII without " and \).
@@ -73,13 +107,19 @@ func quoteSafe(s string) string {
 	}, s)
 }
 
+// resourceTarget is the method and absolute URL of a resource request
+// as its DPoP proof must name them (htm, htu): for this server's own
+// resources, the configured issuer plus the path; for {P}/verify, the
+// proxied request ("" when the proxy did not say).
+type resourceTarget struct{ method, url string }
+
 // checkBearer authenticates the request's access token, checks that its
 // audience allows audience (a resource URI, canonical; "" for no check:
 // see oauth.CheckAudience) and that a granted scope guards method on
 // path. query holds the request's query parameters (for the access_token
-// form while allowed).
-func (h *Handlers) checkBearer(c *fiber.Ctx, audience string, acceptNoAudience bool, method, path string, query url.Values) (*oauth.Access, error) {
-	a, err := h.bearerAccess(c, query)
+// form while allowed); target is what a DPoP proof must name.
+func (h *Handlers) checkBearer(c *fiber.Ctx, audience string, acceptNoAudience bool, method, path string, query url.Values, target resourceTarget) (*oauth.Access, error) {
+	a, err := h.bearerAccess(c, query, target)
 	if a == nil {
 		return nil, err
 	}
@@ -95,11 +135,13 @@ func (h *Handlers) checkBearer(c *fiber.Ctx, audience string, acceptNoAudience b
 }
 
 // bearerAccess authenticates the request's access token, found in the
-// Authorization header, or (while allow_query_access_token is on) in the
-// access_token query parameter of query or of a form body. A request
-// without a valid token has been answered with a challenge when it
-// returns nil.
-func (h *Handlers) bearerAccess(c *fiber.Ctx, query url.Values) (*oauth.Access, error) {
+// Authorization header (Bearer or DPoP scheme), or (while
+// allow_query_access_token is on) in the access_token query parameter of
+// query or of a form body. A DPoP-bound token needs the DPoP scheme and
+// a proof naming target (RFC 9449 §7); a token that is not bound needs
+// the Bearer scheme. A request without a valid token has been answered
+// with a challenge when it returns nil.
+func (h *Handlers) bearerAccess(c *fiber.Ctx, query url.Values, target resourceTarget) (*oauth.Access, error) {
 	ctx := c.UserContext()
 	pol, err := h.Settings.Load(ctx)
 	if err != nil {
@@ -111,7 +153,10 @@ func (h *Handlers) bearerAccess(c *fiber.Ctx, query url.Values) (*oauth.Access, 
 			src.Form = form["access_token"]
 		}
 	}
-	tok, err := oauth.ExtractBearer(src, pol.AllowQueryAccessToken)
+	tok, dpop, err := oauth.ExtractAccessToken(src, pol.AllowQueryAccessToken)
+	if dpop {
+		c.Locals(localDPoP, dpopScheme)
+	}
 	if err != nil {
 		return nil, h.bearerChallenge(c, err)
 	}
@@ -121,6 +166,18 @@ func (h *Handlers) bearerAccess(c *fiber.Ctx, query url.Values) (*oauth.Access, 
 	a, err := h.OAuth.AuthenticateAccessToken(ctx, tok)
 	if err != nil {
 		return nil, h.bearerChallenge(c, err)
+	}
+	proof := h.dpopRequest(c, target.method, target.url)
+	if err := h.OAuth.CheckDPoP(ctx, a, dpop, tok, proof); err != nil {
+		return nil, h.bearerChallenge(c, err)
+	}
+	if a.Token.Jkt != "" {
+		// Later refusals (scope, audience) of a bound token are DPoP
+		// challenges too.
+		c.Locals(localDPoP, dpopScheme)
+		if err := h.setDPoPNonce(c, true); err != nil {
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -135,7 +192,8 @@ func (h *Handlers) RequireToken(c *fiber.Ctx) error {
 	query, _ := url.ParseQuery(string(c.Request().URI().QueryString()))
 	// Tokens without an audience (issued before resources existed) keep
 	// working here.
-	a, err := h.checkBearer(c, builtin, true, c.Method(), c.Path(), query)
+	a, err := h.checkBearer(c, builtin, true, c.Method(), c.Path(), query,
+		resourceTarget{c.Method(), strings.TrimRight(h.Config.Issuer, "/") + c.Path()})
 	if a == nil {
 		return err
 	}
@@ -202,7 +260,7 @@ func (h *Handlers) Verify(c *fiber.Ctx) error {
 		query, _ = url.ParseQuery(uri[i+1:])
 	}
 	// A named resource is a new configuration: a token must be for it.
-	a, err := h.checkBearer(c, resource, false, method, uri, query)
+	a, err := h.checkBearer(c, resource, false, method, uri, query, resourceTarget{method, forwardedURL(c, uri)})
 	if a == nil {
 		return err
 	}
@@ -222,6 +280,23 @@ func (h *Handlers) Verify(c *fiber.Ctx) error {
 	c.Set("X-Gatehouse-Scope", strings.Join(a.Scopes, " "))
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.SendStatus(fiber.StatusOK)
+}
+
+// forwardedURL is the absolute URL of the request a proxy asks
+// {P}/verify about, for the htu of DPoP proofs: X-Original-URL when the
+// proxy sends an absolute one (nginx's auth_request setups), else
+// X-Forwarded-Proto, X-Forwarded-Host and the X-Forwarded-Uri path; ""
+// when the proxy sends neither (a DPoP proof then cannot be checked).
+func forwardedURL(c *fiber.Ctx, uri string) string {
+	if o := strings.TrimSpace(c.Get("X-Original-URL")); strings.HasPrefix(o, "https://") || strings.HasPrefix(o, "http://") {
+		return o
+	}
+	proto := strings.ToLower(strings.TrimSpace(c.Get("X-Forwarded-Proto")))
+	host := strings.TrimSpace(c.Get("X-Forwarded-Host"))
+	if (proto != "https" && proto != "http") || host == "" || !strings.HasPrefix(uri, "/") {
+		return ""
+	}
+	return proto + "://" + host + uri
 }
 
 // VerifyResourceHeader is the request header by which a proxy tells

@@ -36,6 +36,7 @@ var choiceLabels = map[string]map[string]string{
 	"access_token_format":          {"opaque": "Opaque (random string)", "jwt": "JWT (RFC 9068)"},
 	"client_id_metadata_documents": {"off": "Off", "allowlist": "Only from the hosts below", "any": "From any host"},
 	"dynamic_registration":         {"off": "Off", "token": "With an initial access token", "open": "Open to any app"},
+	"dpop_nonce":                   {"off": "Off", "token": "At the token endpoint", "all": "At the token endpoint and the resources"},
 }
 
 // textHints say what a text setting takes, under its box.

@@ -38,15 +38,55 @@ type TokenService interface {
 // answers that are never cached (§5.1). Successful answers count as
 // tokens issued for their grant type (a password grant's failed sign-in
 // is counted with its audit event, see OnSecurityEvent).
+//
+// A DPoP header (RFC 9449) goes to the core with the method and the
+// endpoint's URL as configured (never from the Host header). While the
+// dpop_nonce setting asks for nonces, answers to requests with a proof,
+// and every use_dpop_nonce error, carry a fresh one in DPoP-Nonce.
 func (h *Handlers) Token(c *fiber.Ctx) error {
 	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, error) {
+		r.DPoP = h.dpopRequest(c, c.Method(), h.Config.EndpointURL("token"))
 		resp, err := h.Tokens.Token(c.UserContext(), r)
+		if r.DPoP.Present() || errors.Is(err, oauth.ErrUseDPoPNonce) {
+			if nerr := h.setDPoPNonce(c, false); nerr != nil {
+				return nil, nerr
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
 		h.Metrics.TokenIssued(r.Form.Get("grant_type"))
 		return resp, nil
 	})
+}
+
+// dpopRequest is the DPoP header of c (every value: more than one is an
+// error the core names) with the method and URL the proof must name; nil
+// without the header.
+func (h *Handlers) dpopRequest(c *fiber.Ctx, method, url string) *oauth.DPoPRequest {
+	vals := c.Request().Header.PeekAll("DPoP")
+	if len(vals) == 0 {
+		return nil
+	}
+	r := &oauth.DPoPRequest{Method: method, URL: url}
+	for _, v := range vals {
+		r.Proofs = append(r.Proofs, string(v))
+	}
+	return r
+}
+
+// setDPoPNonce sets DPoP-Nonce to a fresh server nonce while the
+// dpop_nonce setting asks for nonces at the token endpoint or (resource)
+// at resources.
+func (h *Handlers) setDPoPNonce(c *fiber.Ctx, resource bool) error {
+	n, err := h.OAuth.DPoPNonce(c.UserContext(), resource)
+	if err != nil {
+		return err
+	}
+	if n != "" {
+		c.Set("DPoP-Nonce", n)
+	}
+	return nil
 }
 
 // clientEndpoint runs a client-authenticated endpoint (token, revoke,

@@ -129,6 +129,31 @@ type Resource struct {
 	UpdatedAt   time.Time
 }
 
+// TrustedIssuer is an issuer of JWT assertions an admin trusts for the
+// JWT bearer grant (RFC 7523 §2.1): its keys (a pasted JWK Set or a
+// jwks_uri), which of its subjects are which users, the scopes its
+// assertions may get and how long an assertion may live.
+type TrustedIssuer struct {
+	ID int64
+	// Issuer is the assertions' iss, compared exactly; unique.
+	Issuer string
+	Name   string
+	// JWKS is the issuer's public keys as JWK Set JSON text ("" when
+	// JWKSURI is used); JWKSURI where to fetch them.
+	JWKS    string `gorm:"column:jwks"`
+	JWKSURI string `gorm:"column:jwks_uri"`
+	// Subjects maps an assertion's sub to the username of the user the
+	// tokens are for.
+	Subjects map[string]string `gorm:"serializer:json"`
+	// Scopes are the scopes its assertions may get.
+	Scopes []string `gorm:"serializer:json"`
+	// MaxLifetimeSeconds bounds an assertion's life (exp - iat, and exp
+	// ahead of now).
+	MaxLifetimeSeconds int64
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
 // Scope is a permission a client can ask for; it may guard a resource path.
 type Scope struct {
 	ID           int64

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/app/cache"
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
@@ -40,6 +41,13 @@ func (s storeSeeder) CreateScope(ctx context.Context, sc oauth.Scope) error {
 // Model contract does not need.
 func (s storeSeeder) CreateResource(ctx context.Context, r oauth.Resource) error {
 	return models.InsertResourceForTest(ctx, s.st, &models.Resource{URI: r.URI, Name: r.Name, Description: r.Description, Icon: r.Icon})
+}
+
+// CreateTrustedIssuer inserts the row directly: app/trust validates for
+// the dashboard and CLI, which the Model contract does not need.
+func (s storeSeeder) CreateTrustedIssuer(ctx context.Context, ti oauth.TrustedIssuer) error {
+	return s.st.CreateTrustedIssuer(ctx, &models.TrustedIssuer{Issuer: ti.Issuer, Name: ti.Name, JWKS: ti.JWKS, JWKSURI: ti.JWKSURI,
+		Subjects: ti.Subjects, Scopes: ti.Scopes, MaxLifetimeSeconds: int64(ti.MaxLifetime / time.Second)})
 }
 
 // runOAuthModelTests runs the Model contract tests (app/oauth/oauthtest)

@@ -71,7 +71,7 @@ type Base struct {
 	CSRFToken string       // for every form (the logout form in the nav too)
 	User      *CurrentUser // nil when signed out
 	Flashes   []Flash
-	Active    string // nav key: "dashboard", "clients", "scopes", "resources", "settings", "users", "audit", "account", "apps", "device"
+	Active    string // nav key: "dashboard", "clients", "scopes", "resources", "trust", "settings", "users", "audit", "account", "apps", "device"
 	// Focused pages (the consent screen) use the centered card of the
 	// signed-out pages even for a signed-in user: no navigation to wander
 	// off into in the middle of an authorization.
@@ -120,6 +120,7 @@ var (
 	navClients   = NavItem{"clients", "Clients", "/dashboard/clients", "fa-solid fa-cubes"}
 	navScopes    = NavItem{"scopes", "Scopes", "/dashboard/scopes", "fa-solid fa-shield-halved"}
 	navResources = NavItem{"resources", "Resources", "/dashboard/resources", "fa-solid fa-server"}
+	navTrust     = NavItem{"trust", "Trust", "/dashboard/trust", "fa-solid fa-handshake"}
 	navSettings  = NavItem{"settings", "Settings", "/dashboard/settings", "fa-solid fa-sliders"}
 	navUsers     = NavItem{"users", "Users", "/dashboard/users", "fa-solid fa-users"}
 	navAudit     = NavItem{"audit", "Audit", "/dashboard/audit", "fa-solid fa-clock-rotate-left"}
@@ -139,6 +140,8 @@ var built = map[string]bool{
 	"/dashboard/scopes/new":    true,
 	"/dashboard/resources":     true,
 	"/dashboard/resources/new": true,
+	"/dashboard/trust":         true,
+	"/dashboard/trust/new":     true,
 	"/dashboard/settings":      true,
 	"/dashboard/users":         true,
 	"/dashboard/users/new":     true,
@@ -156,7 +159,7 @@ func NavItems(role string) []NavItem {
 	var all []NavItem
 	switch role {
 	case RoleAdmin:
-		all = []NavItem{navDashboard, navClients, navScopes, navResources, navSettings, navUsers, navAudit, navDevice}
+		all = []NavItem{navDashboard, navClients, navScopes, navResources, navTrust, navSettings, navUsers, navAudit, navDevice}
 	case RoleDeveloper:
 		all = []NavItem{navDashboard, navClients, navScopes, navResources, navDevice}
 	default:

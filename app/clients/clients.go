@@ -256,6 +256,9 @@ func (in *Input) Validate(knownScopes []string) Errors {
 	if _, bad := errs[FieldGrantTypes]; !bad && in.Public && slices.Contains(in.GrantTypes, oauth.GrantClientCredentials) {
 		errs[FieldGrantTypes] = "Public clients cannot use client credentials: they have no secret to prove who they are."
 	}
+	if _, bad := errs[FieldGrantTypes]; !bad && in.Public && slices.Contains(in.GrantTypes, oauth.GrantJWTBearer) {
+		errs[FieldGrantTypes] = "Public clients cannot use the JWT bearer grant: the tokens must go to an app that proves who it is."
+	}
 
 	if len(in.RedirectURIs) > MaxRedirectURIs {
 		errs[FieldRedirectURIs] = fmt.Sprintf("Register at most %d redirect URIs.", MaxRedirectURIs)

@@ -88,6 +88,12 @@ func TestNormalizeAndValidate(t *testing.T) {
 		{"public client credentials", func(in *Input) {
 			in.Public, in.GrantTypes = true, []string{"client_credentials"}
 		}, FieldGrantTypes, "Public clients cannot use client credentials"},
+		{"public JWT bearer", func(in *Input) {
+			in.Public, in.GrantTypes = true, []string{"authorization_code", "urn:ietf:params:oauth:grant-type:jwt-bearer"}
+		}, FieldGrantTypes, "Public clients cannot use the JWT bearer grant"},
+		{"JWT bearer needs no redirect", func(in *Input) {
+			in.RedirectURIs, in.GrantTypes = nil, []string{"urn:ietf:params:oauth:grant-type:jwt-bearer"}
+		}, "", ""},
 		{"unknown scope", func(in *Input) { in.Scopes = []string{"openid", "root"} }, FieldScopes, `"root" is not a scope`},
 	}
 	for _, tc := range cases {

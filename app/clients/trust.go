@@ -9,12 +9,16 @@ import (
 )
 
 // Trust is what a client may do without a user's consent on the consent
-// screen. Only an admin can give it (SPEC.md §7.1): a developer may keep
+// screen (or without the user at all). Only an admin can give it (SPEC.md §7.1): a developer may keep
 // or remove the trust an admin gave their client, never add to it.
 type Trust struct {
 	// Password: the password grant, and the headless authorization that
 	// follows from it; the app collects users' passwords itself.
 	Password bool
+	// JWTBearer: the JWT bearer grant (RFC 7523); the app gets tokens
+	// for the users trusted issuers' assertions name, without their
+	// consent.
+	JWTBearer bool
 	// Machine are the machine scopes the client can get with no user at
 	// all: those it lists, when it has the client_credentials grant.
 	// Sorted.
@@ -51,7 +55,7 @@ func MachineScopes(scopes []models.Scope) map[string]bool {
 // the machine scopes (MachineScopes).
 func TrustOf(in Input, machine map[string]bool) Trust {
 	grants := oauth.EffectiveGrantTypes(in.GrantTypes)
-	t := Trust{Password: slices.Contains(grants, oauth.GrantPassword)}
+	t := Trust{Password: slices.Contains(grants, oauth.GrantPassword), JWTBearer: slices.Contains(grants, oauth.GrantJWTBearer)}
 	if !in.Public && slices.Contains(grants, oauth.GrantClientCredentials) {
 		for _, s := range in.Scopes {
 			if machine[s] && !slices.Contains(t.Machine, s) {
@@ -86,6 +90,9 @@ func CheckTrust(actor Actor, before *Input, in Input, scopes []models.Scope) Err
 	}
 	if now.Password && !had.Password {
 		add(FieldGrantTypes, "Only an admin can give a client the resource owner password grant: with it the app collects users' passwords. Leave it out, or ask an admin.")
+	}
+	if now.JWTBearer && !had.JWTBearer {
+		add(FieldGrantTypes, "Only an admin can give a client the JWT bearer grant: with it the app gets tokens for users, without their consent, from trusted issuers' assertions. Leave it out, or ask an admin.")
 	}
 	var added []string
 	for _, s := range now.Machine {

@@ -359,7 +359,7 @@ func TestPublishedSetSkipsOtherKeys(t *testing.T) {
 		want string
 	}{
 		"P-384":     {other, "P-384: ES256 keys are on P-256"},
-		"wrong alg": {wrongAlg, `has alg "RS256"`},
+		"wrong alg": {wrongAlg, `has alg RS256`},
 	} {
 		if _, err := jwks.ParsePublic([]byte(setJSON(t, tc.key))); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v", name, err)

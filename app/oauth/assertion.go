@@ -1,13 +1,14 @@
 package oauth
 
 import (
-	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,9 +78,15 @@ type AssertionPolicy struct {
 	Secret  []byte
 	JWKS    string
 	JWKSURI string
-	// MaxLifetime bounds how far exp may be ahead of now (and of iat);
-	// 0 means AssertionMaxLifetime (client assertions always use that).
+	// MaxLifetime bounds exp ahead of now and of iat; 0 means
+	// AssertionMaxLifetime (client assertions). The JWT bearer grant
+	// sets its trusted issuer's.
 	MaxLifetime time.Duration
+	// JTIOptional accepts an assertion without jti (RFC 7523 §3 makes it
+	// optional; golang.org/x/oauth2/jwt sends none): its signed content
+	// (header and claims, not the signature, which ECDSA lets anyone
+	// re-randomise) is then what is single use until exp.
+	JTIOptional bool
 }
 
 // AssertionClaims are the verified claims of an assertion.
@@ -229,7 +236,7 @@ func (s *Server) VerifyAssertion(ctx context.Context, raw string, p AssertionPol
 			return nil, refuseAssertion("the assertion's signature does not verify with the key %s", keyName(key))
 		}
 	}
-	return s.checkAssertionClaims(ctx, &claims, extra, h, p)
+	return s.checkAssertionClaims(ctx, raw, &claims, extra, h, p)
 }
 
 // keyName names a key in messages: its kid, or "without kid".
@@ -312,7 +319,7 @@ func keyFitsAlg(key any, alg string) bool {
 
 // checkAssertionClaims checks the claims of a verified assertion and
 // records its jti.
-func (s *Server) checkAssertionClaims(ctx context.Context, c *jwt.Claims, extra map[string]any, h jose.Header, p AssertionPolicy) (*AssertionClaims, error) {
+func (s *Server) checkAssertionClaims(ctx context.Context, raw string, c *jwt.Claims, extra map[string]any, h jose.Header, p AssertionPolicy) (*AssertionClaims, error) {
 	now := s.now()
 	switch {
 	case c.Issuer == "":
@@ -344,7 +351,10 @@ func (s *Server) checkAssertionClaims(ctx context.Context, c *jwt.Claims, extra 
 	if now.After(exp.Add(AssertionSkew)) {
 		return nil, refuseAssertion("the assertion expired at %s", exp.UTC().Format(time.RFC3339))
 	}
-	maxLife := cmp.Or(p.MaxLifetime, AssertionMaxLifetime)
+	maxLife := p.MaxLifetime
+	if maxLife <= 0 {
+		maxLife = AssertionMaxLifetime
+	}
 	if exp.After(now.Add(maxLife + AssertionSkew)) {
 		return nil, refuseAssertion("the assertion's exp is more than %s ahead (assertions live at most %s)", maxLife, maxLife)
 	}
@@ -362,15 +372,22 @@ func (s *Server) checkAssertionClaims(ctx context.Context, c *jwt.Claims, extra 
 			return nil, refuseAssertion("the assertion lives longer than %s (from iat to exp)", maxLife)
 		}
 	}
-	if c.ID == "" {
+	once := c.ID
+	switch {
+	case c.ID == "" && !p.JTIOptional:
 		return nil, refuseAssertion("the assertion has no jti")
-	}
-	if len(c.ID) > maxJTILength {
+	case c.ID == "":
+		signed := raw[:strings.LastIndexByte(raw, '.')]
+		sum := sha256.Sum256([]byte(signed))
+		once = "content:" + hex.EncodeToString(sum[:])
+	case len(c.ID) > maxJTILength:
 		return nil, refuseAssertion("the assertion's jti is longer than %d characters", maxJTILength)
 	}
 	// Remembered past exp by the skew: the assertion is accepted that long.
-	err := s.model.UseOnce(ctx, ReplayKey(p.Namespace, c.Issuer, c.ID), exp.Add(AssertionSkew), now)
+	err := s.model.UseOnce(ctx, ReplayKey(p.Namespace, c.Issuer, once), exp.Add(AssertionSkew), now)
 	switch {
+	case errors.Is(err, store.ErrAlreadyExists) && c.ID == "":
+		return nil, refuseAssertion("the assertion (without jti) was used before (replayed assertion)")
 	case errors.Is(err, store.ErrAlreadyExists):
 		return nil, refuseAssertion("the assertion's jti %q was used before (replayed assertion)", truncate(c.ID, 64))
 	case err != nil:

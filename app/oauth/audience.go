@@ -306,6 +306,9 @@ type ProtectedResourceMetadata struct {
 	ScopesSupported        []string `json:"scopes_supported,omitempty"`
 	BearerMethodsSupported []string `json:"bearer_methods_supported"`
 	ResourceName           string   `json:"resource_name,omitempty"`
+	// DPoPSigningAlgValuesSupported: the resource takes DPoP-bound tokens
+	// with proofs of these algorithms (RFC 9728 §2, RFC 9449).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // ResourceMetadata answers a GET of ProtectedResourceMetadataPath + suffix
@@ -373,7 +376,7 @@ func (s *Server) ResourceMetadata(ctx context.Context, host, suffix string) (*Pr
 		return nil, false, err
 	}
 	m := &ProtectedResourceMetadata{Resource: found.URI, AuthorizationServers: []string{s.issuer},
-		BearerMethodsSupported: []string{"header"}, ResourceName: found.Name}
+		BearerMethodsSupported: []string{"header"}, ResourceName: found.Name, DPoPSigningAlgValuesSupported: append([]string(nil), DPoPSigningAlgs...)}
 	for _, sc := range scopes {
 		if sc.Resource == found.URI {
 			m.ScopesSupported = append(m.ScopesSupported, sc.ID)

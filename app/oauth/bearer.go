@@ -24,19 +24,34 @@ type BearerSource struct {
 // ExtractBearer finds the access token of a resource request. The query
 // and form forms count only while allowQuery (allow_query_access_token)
 // is on. No token at all gives ("", nil); more than one way, or a
-// malformed header, gives invalid_request (RFC 6750 §2, §3.1).
+// malformed header, gives invalid_request (RFC 6750 §2, §3.1). A token
+// sent with the DPoP scheme is not a bearer token: see ExtractAccessToken.
 func ExtractBearer(src BearerSource, allowQuery bool) (string, error) {
+	tok, dpop, err := ExtractAccessToken(src, allowQuery)
+	if dpop {
+		return "", nil
+	}
+	return tok, err
+}
+
+// ExtractAccessToken is ExtractBearer that also finds a token sent with
+// the DPoP scheme (Authorization: DPoP, RFC 9449 §7.1), reporting which
+// scheme carried it (dpop). A DPoP token goes in the header only: with
+// another in the query or form it is sent more than one way.
+func ExtractAccessToken(src BearerSource, allowQuery bool) (tok string, dpop bool, err error) {
 	var found []string
 	if h := strings.TrimSpace(src.Authorization); h != "" {
-		scheme, tok, ok := strings.Cut(h, " ")
+		scheme, t, ok := strings.Cut(h, " ")
 		// Another scheme (Basic, say) carries no bearer token: the
 		// answer is the bare challenge (RFC 6750 §3.1).
-		if strings.EqualFold(scheme, "bearer") {
-			tok = strings.TrimSpace(tok)
-			if !ok || tok == "" || strings.ContainsAny(tok, " \t") {
-				return "", ErrInvalidRequest.WithDescription("the Authorization header is malformed")
+		isDPoP := strings.EqualFold(scheme, "dpop")
+		if strings.EqualFold(scheme, "bearer") || isDPoP {
+			t = strings.TrimSpace(t)
+			if !ok || t == "" || strings.ContainsAny(t, " \t") {
+				return "", isDPoP, ErrInvalidRequest.WithDescription("the Authorization header is malformed")
 			}
-			found = append(found, tok)
+			found = append(found, t)
+			dpop = isDPoP
 		}
 	}
 	if allowQuery {
@@ -45,14 +60,14 @@ func ExtractBearer(src BearerSource, allowQuery bool) (string, error) {
 	}
 	switch len(found) {
 	case 0:
-		return "", nil
+		return "", false, nil
 	case 1:
 		if found[0] == "" {
-			return "", ErrInvalidRequest.WithDescription("the access token is empty")
+			return "", false, ErrInvalidRequest.WithDescription("the access token is empty")
 		}
-		return found[0], nil
+		return found[0], dpop, nil
 	default:
-		return "", ErrInvalidRequest.WithDescription("send the access token one way only")
+		return "", dpop, ErrInvalidRequest.WithDescription("send the access token one way only")
 	}
 }
 

@@ -29,6 +29,9 @@ type ClientRequest struct {
 	// authentications instead of Options.ClientThrottle (a speculative
 	// run holds them back until its answer is the one sent).
 	ClientThrottle Limiter
+	// DPoP is the request's DPoP header with its method and URL (token
+	// endpoint only; nil or no proofs: none), RFC 9449.
+	DPoP *DPoPRequest
 }
 
 // Auth methods (RFC 8414 token_endpoint_auth_methods_supported, RFC 7591

@@ -36,5 +36,6 @@ func (g clientCredentialsGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 	if aerr != nil {
 		return nil, aerr
 	}
-	return g.s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, scope: JoinScope(scopes), audience: aud})
+	return g.s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, scope: JoinScope(scopes), audience: aud,
+		jkt: r.DPoPJkt})
 }

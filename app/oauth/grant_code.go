@@ -58,6 +58,11 @@ func (g authorizationCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 	if !now.Before(rec.ExpiresAt) {
 		return nil, ErrInvalidGrant.WithDescription("the authorization code has expired")
 	}
+	// dpop_jkt in the authorization request binds the code to a DPoP key
+	// (RFC 9449 §10).
+	if err := dpopKeyMatches(rec.DPoPJkt, r.DPoPJkt, "the authorization code (dpop_jkt)"); err != nil {
+		return nil, err
+	}
 	sent := r.Form.Get("redirect_uri")
 	switch {
 	case rec.RedirectURI != "" && sent != rec.RedirectURI:
@@ -92,7 +97,7 @@ func (g authorizationCodeGrant) Handle(ctx context.Context, r *TokenRequest) (*T
 	uid, at := rec.UserID, rec.AuthTime
 	return s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: &uid, user: u, scope: rec.Scope, familyID: rec.FamilyID,
 		sid: rec.SID, authTime: &at, nonce: rec.Nonce, refresh: r.Client.HasGrant(GrantRefreshToken), recheck: true,
-		audience: aud, refreshAudience: grant})
+		audience: aud, refreshAudience: grant, jkt: r.DPoPJkt})
 }
 
 // S256Challenge is the PKCE S256 transform of a verifier (RFC 7636 §4.2).

@@ -136,6 +136,6 @@ func (g deviceCodeGrant) redeem(ctx context.Context, r *TokenRequest, hash []byt
 	}
 	uid, at := *d.UserID, *d.AuthTime
 	resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: &uid, user: u, scope: d.Scope, authTime: &at,
-		refresh: r.Client.HasGrant(GrantRefreshToken), audience: aud, refreshAudience: grant})
+		refresh: r.Client.HasGrant(GrantRefreshToken), audience: aud, refreshAudience: grant, jkt: r.DPoPJkt})
 	return resp, e, false
 }

@@ -45,7 +45,7 @@ func (g passwordGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenRespo
 	}
 	uid, at := u.ID, s.now()
 	return s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: &uid, user: u, scope: JoinScope(scopes), authTime: &at,
-		refresh: r.Client.HasGrant(GrantRefreshToken), audience: aud, refreshAudience: aud})
+		refresh: r.Client.HasGrant(GrantRefreshToken), audience: aud, refreshAudience: aud, jkt: r.DPoPJkt})
 }
 
 // MaxUsernameBytes is the longest username, in bytes (the same as

@@ -53,6 +53,11 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 	if t.ClientID != r.Client.ID {
 		return nil, ErrInvalidGrant.WithDescription("the refresh token was issued to another client")
 	}
+	// A public client's refresh token bound to a DPoP key needs a proof
+	// of that key (RFC 9449 §5).
+	if err := dpopKeyMatches(t.Jkt, r.DPoPJkt, "the refresh token"); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	if t.RevokedAt != nil {
 		return nil, ErrInvalidGrant.WithDescription("the refresh token has been revoked")
@@ -110,7 +115,7 @@ func (g refreshTokenGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenR
 	}
 	return s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: t.UserID, user: u, scope: JoinScope(scope), familyID: t.FamilyID,
 		sid: t.SID, authTime: t.AuthTime, refresh: true, refreshScope: t.Scope, refreshExpiry: t.ExpiresAt, recheck: true,
-		audience: aud, refreshAudience: t.Audience, act: act})
+		audience: aud, refreshAudience: t.Audience, act: act, jkt: r.DPoPJkt})
 }
 
 // withinReuseInterval reports whether t was rotated less than the reuse

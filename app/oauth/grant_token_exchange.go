@@ -79,6 +79,12 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 	if t.ClientID != r.Client.ID {
 		return nil, ErrInvalidGrant.WithDescription("the subject_token was issued to another client")
 	}
+	// A DPoP-bound subject token is exchanged only with a proof of its
+	// key: otherwise whoever stole it could trade it for an unbound one
+	// (a public client authenticates with nothing else).
+	if err := dpopKeyMatches(t.Jkt, r.DPoPJkt, "the subject_token"); err != nil {
+		return nil, err
+	}
 	// Delegation (RFC 8693 §1.1, §4.1): the new token says who acts for
 	// the subject. Without an actor token it keeps the subject token's
 	// act, so that an exchange never turns a delegated token into one
@@ -124,7 +130,8 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 		return nil, aerr
 	}
 	resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: t.UserID, scope: JoinScope(scope), familyID: t.FamilyID,
-		sid: t.SID, authTime: t.AuthTime, accessExpiry: expiry, noIDToken: true, recheck: true, audience: aud, act: act})
+		sid: t.SID, authTime: t.AuthTime, accessExpiry: expiry, noIDToken: true, recheck: true, audience: aud, act: act,
+		jkt: r.DPoPJkt})
 	if e != nil {
 		return nil, e
 	}

@@ -17,7 +17,7 @@ func TestGrantTypesComeFromTheHandlers(t *testing.T) {
 			t.Errorf("%s: no name or explanation", g.ID)
 		}
 	}
-	want := []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode, GrantTokenExchange, GrantPassword, GrantImplicit}
+	want := []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode, GrantTokenExchange, GrantJWTBearer, GrantPassword, GrantImplicit}
 	if !slices.Equal(ids, want) {
 		t.Fatalf("GrantTypes %v, want %v", ids, want)
 	}

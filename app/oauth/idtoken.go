@@ -77,6 +77,8 @@ type AccessTokenClaims struct {
 	ClientID string   `json:"client_id"`
 	Scope    string   `json:"scope,omitempty"`
 	AuthTime int64    `json:"auth_time,omitempty"`
+	// Cnf names the DPoP key of a bound token (RFC 9449 §6.1).
+	Cnf *Confirmation `json:"cnf,omitempty"`
 	// Act names the party acting for the subject in a delegated token
 	// (RFC 8693 §4.1), nil for none.
 	Act *Actor `json:"act,omitempty"`
@@ -141,7 +143,7 @@ func (s *Server) jwtAccessToken(ctx context.Context, in issue, u *User, now, exp
 	c := AccessTokenClaims{
 		Issuer: s.issuer, Subject: in.client.ID, Audience: Audience{s.issuer}, IssuedAt: now.Unix(), Expiry: exp.Unix(),
 		JTI: base64.RawURLEncoding.EncodeToString(secret.Random(16)), ClientID: in.client.ID, Scope: in.scope,
-		AuthTime: unixOrZero(in.authTime), Act: in.act,
+		AuthTime: unixOrZero(in.authTime), Act: in.act, Cnf: confirmation(in.jkt),
 	}
 	if len(in.audience) > 0 {
 		c.Audience = Audience(in.audience)

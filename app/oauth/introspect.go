@@ -27,6 +27,8 @@ type Introspection struct {
 	Audience Audience `json:"aud,omitempty"`
 	Issuer   string   `json:"iss,omitempty"`
 	AuthTime int64    `json:"auth_time,omitempty"`
+	// Cnf names the DPoP key a token is bound to (RFC 9449 §6.2).
+	Cnf *Confirmation `json:"cnf,omitempty"`
 	// Act names who acts for the subject of a delegated token (RFC 8693
 	// §4.1, which registers it for introspection answers too), as in a
 	// JWT access token; omitted for other tokens.
@@ -34,7 +36,8 @@ type Introspection struct {
 }
 
 // Token type names in introspection answers: access tokens are Bearer
-// tokens (RFC 6749 §7.1); refresh tokens are named after their kind.
+// tokens (RFC 6749 §7.1), or DPoP tokens when bound to a key
+// (TokenTypeDPoP); refresh tokens are named after their kind.
 const (
 	TokenTypeBearer  = "Bearer"
 	TokenTypeRefresh = "refresh_token"
@@ -71,11 +74,15 @@ func (s *Server) Introspect(ctx context.Context, r *ClientRequest) (*Introspecti
 		out.Username, out.Subject = u.Username, u.Subject
 	}
 	out.Audience = Audience(t.Audience)
+	out.Cnf = confirmation(t.Jkt)
 	if out.Act, e = parseAct(t.Act); e != nil {
 		return nil, serverError(e)
 	}
 	if t.Kind == KindAccess {
 		out.TokenType = TokenTypeBearer
+		if t.Jkt != "" {
+			out.TokenType = TokenTypeDPoP
+		}
 		if len(out.Audience) == 0 {
 			out.Audience = Audience{s.issuer}
 		}

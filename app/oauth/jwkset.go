@@ -138,7 +138,7 @@ func usableJWK(rk json.RawMessage, kty, use string) (*jose.JSONWebKey, string) {
 		return nil, "is not a supported public key (RSA, EC P-256, Ed25519)"
 	}
 	if k.Algorithm != "" && !slices.Contains(algs, k.Algorithm) {
-		return nil, fmt.Sprintf("has alg %q: this key can verify %s", truncate(k.Algorithm, 20), strings.Join(algs, " or "))
+		return nil, fmt.Sprintf("has alg %s: this key can verify %s", truncate(k.Algorithm, 20), strings.Join(algs, " or "))
 	}
 	return &k, ""
 }

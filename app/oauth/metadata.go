@@ -69,6 +69,9 @@ type Metadata struct {
 	// ClientIDMetadataDocumentSupported: https client_id URLs are
 	// fetched (draft-ietf-oauth-client-id-metadata-document).
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
+	// DPoPSigningAlgValuesSupported are the algorithms of DPoP proofs
+	// accepted (RFC 9449 §5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // Metadata builds the discovery document for the settings in force.
@@ -123,6 +126,7 @@ func (s *Server) Metadata(ctx context.Context, ep Endpoints) (*Metadata, error) 
 		ClientIDMetadataDocumentSupported:          pol.ClientIDMetadataDocuments,
 		PushedAuthorizationRequestEndpoint:         ep.PushedAuthorizationRequest,
 		RequirePushedAuthorizationRequests:         pol.RequirePushedAuthorizationRequests,
+		DPoPSigningAlgValuesSupported:              append([]string(nil), DPoPSigningAlgs...),
 	}
 	for _, g := range grants {
 		if g == GrantDeviceCode {

@@ -33,8 +33,8 @@ var _ oauth.GrantHandler = extensionGrant{}
 // sorted.
 func TestRule02_SupportedGrants(t *testing.T) {
 	t.Parallel()
-	const device, exchange = oauth.GrantDeviceCode, oauth.GrantTokenExchange
-	base := []string{"authorization_code", "refresh_token", "client_credentials", device, exchange}
+	const device, exchange, jwtBearer = oauth.GrantDeviceCode, oauth.GrantTokenExchange, oauth.GrantJWTBearer
+	base := []string{"authorization_code", "refresh_token", "client_credentials", device, exchange, jwtBearer}
 	cases := []struct {
 		name       string
 		pol        func(*oauth.Policy)
@@ -42,15 +42,15 @@ func TestRule02_SupportedGrants(t *testing.T) {
 		want       []string
 	}{
 		{name: "default settings", want: base},
-		{name: "password grant on", pol: func(p *oauth.Policy) { p.AllowPasswordGrant = true }, want: append(base[:5:5], "password")},
-		{name: "implicit on", pol: func(p *oauth.Policy) { p.AllowImplicitGrant = true }, want: append(base[:5:5], "implicit")},
+		{name: "password grant on", pol: func(p *oauth.Policy) { p.AllowPasswordGrant = true }, want: append(base[:6:6], "password")},
+		{name: "implicit on", pol: func(p *oauth.Policy) { p.AllowImplicitGrant = true }, want: append(base[:6:6], "implicit")},
 		{name: "both on", pol: func(p *oauth.Policy) { p.AllowPasswordGrant, p.AllowImplicitGrant = true, true },
-			want: append(base[:5:5], "password", "implicit")},
+			want: append(base[:6:6], "password", "implicit")},
 		{name: "extension grants, sorted, enabled only",
 			extensions: []extensionGrant{{"urn:x:zeta", true}, {"urn:x:alpha", true}, {"urn:x:off", false}},
-			want:       append(base[:5:5], "urn:x:alpha", "urn:x:zeta")},
+			want:       append(base[:6:6], "urn:x:alpha", "urn:x:zeta")},
 		{name: "a built-in grant replaced by a disabled handler", extensions: []extensionGrant{{device, false}},
-			want: []string{"authorization_code", "refresh_token", "client_credentials", exchange}},
+			want: []string{"authorization_code", "refresh_token", "client_credentials", exchange, jwtBearer}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -119,7 +119,7 @@ func TestRule01_MetadataDocument(t *testing.T) {
 		"response_modes_supported":                      []any{"query", "fragment", "form_post"},
 		"pushed_authorization_request_endpoint":         ep.PushedAuthorizationRequest,
 		"require_pushed_authorization_requests":         false,
-		"grant_types_supported":                         []any{"authorization_code", "refresh_token", "client_credentials", oauth.GrantDeviceCode, oauth.GrantTokenExchange},
+		"grant_types_supported":                         []any{"authorization_code", "refresh_token", "client_credentials", oauth.GrantDeviceCode, oauth.GrantTokenExchange, oauth.GrantJWTBearer},
 		"subject_types_supported":                       []any{"public"},
 		"id_token_signing_alg_values_supported":         []any{"RS256", "ES256"},
 		"token_endpoint_auth_methods_supported":         []any{"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"},
@@ -142,6 +142,7 @@ func TestRule01_MetadataDocument(t *testing.T) {
 		"backchannel_logout_session_supported":           true,
 		"frontchannel_logout_supported":                  true,
 		"frontchannel_logout_session_supported":          true,
+		"dpop_signing_alg_values_supported":              []any{"ES256", "EdDSA", "PS256", "RS256"},
 	}
 	for k, w := range want {
 		wj, _ := json.Marshal(w)

@@ -171,6 +171,7 @@ type Model interface {
 	ResourceModel
 	ReplayModel
 	PARModel
+	TrustModel
 }
 
 // ClientModel finds clients (getClient). GetClient returns an error
@@ -269,6 +270,9 @@ type Policy struct {
 	// client_id_metadata_document_supported (the setting is any, or
 	// allowlist while dynamic registration is off).
 	ClientIDMetadataDocuments bool
+	// DPoPNonce says where DPoP proofs must carry a server nonce:
+	// DPoPNonceOff ("" too), DPoPNonceToken or DPoPNonceAll.
+	DPoPNonce string
 }
 
 // PolicySource gives the Policy in force. It is read once per request,
@@ -290,3 +294,31 @@ type Generator interface {
 // Policy implements PolicySource with itself: a policy that never
 // changes (tests, embedding).
 func (p Policy) Policy(context.Context) (Policy, error) { return p, nil }
+
+// TrustedIssuer is an issuer of JWT assertions an admin trusts for the
+// JWT bearer grant (RFC 7523 §2.1).
+type TrustedIssuer struct {
+	// Issuer is the assertions' iss (compared exactly); Name is for
+	// people.
+	Issuer string
+	Name   string
+	// JWKS is the issuer's public keys (a JWK Set as JSON, "" for none);
+	// JWKSURI is where to fetch them instead.
+	JWKS    string
+	JWKSURI string
+	// Subjects maps an assertion's sub to a username: only the subjects
+	// listed are accepted.
+	Subjects map[string]string
+	// Scopes are the most the tokens may carry.
+	Scopes []string
+	// MaxLifetime bounds an assertion's life: exp - iat, and exp ahead
+	// of now.
+	MaxLifetime time.Duration
+}
+
+// TrustModel finds trusted issuers. GetTrustedIssuer returns an error
+// matching store.ErrNotFound for an issuer nobody registered; the caller
+// gets its own copy.
+type TrustModel interface {
+	GetTrustedIssuer(ctx context.Context, issuer string) (*TrustedIssuer, error)
+}

@@ -11,7 +11,8 @@ import (
 	"github.com/gatehouse/gatehouse/app/secret"
 )
 
-// Grant types Gatehouse knows (RFC 6749 §4, RFC 8628, RFC 8693).
+// Grant types Gatehouse knows (RFC 6749 §4, RFC 8628, RFC 8693; RFC 7523's
+// GrantJWTBearer is beside its handler).
 const (
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
@@ -42,7 +43,7 @@ type builtinGrant interface {
 // dashboard shows them. A grant added to Gatehouse is one file
 // implementing GrantHandler plus one line here.
 var builtinGrants = []builtinGrant{
-	authorizationCodeGrant{}, refreshTokenGrant{}, clientCredentialsGrant{}, deviceCodeGrant{}, tokenExchangeGrant{}, passwordGrant{},
+	authorizationCodeGrant{}, refreshTokenGrant{}, clientCredentialsGrant{}, deviceCodeGrant{}, tokenExchangeGrant{}, jwtBearerGrant{}, passwordGrant{},
 }
 
 // implicitGrantInfo describes the implicit grant, which is a response

@@ -56,6 +56,10 @@ type Server struct {
 	// tokenEndpoint is the token endpoint's URL, an aud every client
 	// assertion may name (OIDC Core §9).
 	tokenEndpoint string
+	// nonceKey gives the key of DPoP server nonces (nil: a random key of
+	// this process, localNonceKeyState).
+	nonceKey func(context.Context) ([]byte, error)
+	localNonceKeyState
 }
 
 // Options configure New.
@@ -95,6 +99,10 @@ type Options struct {
 	// endpoint (OIDC Core §9), besides the issuer and the endpoint that
 	// receives them (ClientRequest.Endpoint).
 	TokenEndpoint string
+	// DPoPNonceKey gives the HMAC key of DPoP server nonces (at least 32
+	// bytes), the same on every instance; nil: a random key of this
+	// process, which a single instance may use.
+	DPoPNonceKey func(ctx context.Context) ([]byte, error)
 }
 
 // Security event kinds (SecurityEvent.Kind), also the audit log's action
@@ -132,8 +140,12 @@ type SecurityEvent struct {
 	RemoteAddr string
 	// Revoked is how many tokens were revoked because of it.
 	Revoked int64
-	// Username is the username a sign-in tried (sign-ins only).
+	// Username is the username a sign-in tried (sign-ins only), or the
+	// user a JWT bearer assertion was mapped to.
 	Username string
+	// Issuer, Subject and Reason describe a JWT bearer assertion: its
+	// trusted issuer, its sub, and the cause of its refusal.
+	Issuer, Subject, Reason string
 }
 
 // securityEvent logs ev (replays and reuse) and passes it to
@@ -176,7 +188,7 @@ func New(o Options) *Server {
 	s := &Server{
 		issuer: o.Issuer, model: o.Model, policy: o.Policy, gen: o.Generator, signer: o.Signer, now: o.Now, log: o.Log,
 		clientThrottle: o.ClientThrottle, loginThrottle: o.LoginThrottle, passwords: o.Passwords, onSecurityEvent: o.OnSecurityEvent,
-		keys: o.Keys, tokenEndpoint: o.TokenEndpoint,
+		keys: o.Keys, tokenEndpoint: o.TokenEndpoint, nonceKey: o.DPoPNonceKey,
 		grants: map[string]GrantHandler{},
 	}
 	if s.gen == nil {

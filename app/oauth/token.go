@@ -32,6 +32,9 @@ type TokenRequest struct {
 	// the first of each.
 	Resources []string
 	Audience  []string
+	// DPoPJkt is the thumbprint of the key of the request's valid DPoP
+	// proof ("" for none): the access token is bound to it (RFC 9449).
+	DPoPJkt string
 }
 
 // FormValues is the request body (url.Values without the ambiguity: the
@@ -92,8 +95,12 @@ func (s *Server) Token(ctx context.Context, r *ClientRequest) (*TokenResponse, e
 	if rerr != nil {
 		return nil, rerr
 	}
+	jkt, derr := s.dpopAtTokenEndpoint(ctx, r.DPoP, client.Client, pol)
+	if derr != nil {
+		return nil, derr
+	}
 	return h.Handle(ctx, &TokenRequest{Form: r.Form, Client: client, RemoteAddr: r.RemoteAddr, Policy: pol, Resources: resources,
-		Audience: r.Form["audience"]})
+		Audience: r.Form["audience"], DPoPJkt: jkt})
 }
 
 // issue describes the tokens of one token response.
@@ -132,6 +139,9 @@ type issue struct {
 	// noIDToken: the grant never answers with an ID token even for the
 	// openid scope (implicit response_type=token, token exchange).
 	noIDToken bool
+	// jkt binds the access token to a DPoP key (RFC 9449; "" for a Bearer
+	// token), and a public client's refresh token too (§5).
+	jkt string
 	// act is the act claim of delegated tokens (token exchange with an
 	// actor token, RFC 8693 §4.1; nil for none): stored with the tokens,
 	// and in JWT access tokens.
@@ -195,8 +205,19 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		access = s.gen.AccessToken()
 	}
 	tokens := []*Token{{Hash: secret.Digest(access), Kind: KindAccess, ClientID: in.client.ID, UserID: in.userID,
-		Scope: in.scope, FamilyID: in.familyID, SID: in.sid, Audience: in.audience, Act: storedAct(in.act), AuthTime: in.authTime, IssuedAt: now, ExpiresAt: exp}}
-	resp := &TokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: in.scope}
+		Scope: in.scope, FamilyID: in.familyID, SID: in.sid, Audience: in.audience, Act: storedAct(in.act), Jkt: in.jkt, AuthTime: in.authTime,
+		IssuedAt: now, ExpiresAt: exp}}
+	resp := &TokenResponse{AccessToken: access, TokenType: TokenTypeBearer, ExpiresIn: int64(exp.Sub(now) / time.Second), Scope: in.scope}
+	if in.jkt != "" {
+		resp.TokenType = TokenTypeDPoP
+	}
+	// A public client's refresh token is bound to the DPoP key too (RFC
+	// 9449 §5): refreshing then needs a proof of it. A confidential
+	// client's is bound by its authentication already.
+	refreshJkt := ""
+	if in.client.Public {
+		refreshJkt = in.jkt
+	}
 	if in.refresh {
 		rexp := in.refreshExpiry
 		if rexp.IsZero() {
@@ -208,7 +229,8 @@ func (s *Server) issueTokens(ctx context.Context, in issue) (*TokenResponse, err
 		}
 		refresh := s.gen.RefreshToken()
 		tokens = append(tokens, &Token{Hash: secret.Digest(refresh), Kind: KindRefresh, ClientID: in.client.ID, UserID: in.userID,
-			Scope: rscope, FamilyID: in.familyID, SID: in.sid, Audience: in.refreshAudience, Act: storedAct(in.act), AuthTime: in.authTime, IssuedAt: now, ExpiresAt: rexp})
+			Scope: rscope, FamilyID: in.familyID, SID: in.sid, Audience: in.refreshAudience, Act: storedAct(in.act), Jkt: refreshJkt,
+			AuthTime: in.authTime, IssuedAt: now, ExpiresAt: rexp})
 		resp.RefreshToken = refresh
 	}
 	if wantID {

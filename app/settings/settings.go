@@ -113,6 +113,10 @@ var Definitions = []Definition{
 		Title: "Accept access tokens in the query string",
 		Help:  "Protected resources accept ?access_token= and the access_token form field, besides the Authorization header.",
 		Risk:  "Tokens in URLs end up in logs and browser history (RFC 6750 §2.3 discourages it). Turn off once your clients send the header."},
+	{Key: "dpop_nonce", Default: "off", Kind: Enum, Choices: []string{"off", "token", "all"}, Group: "Tokens",
+		Title: "DPoP server nonces",
+		Help:  "Whether DPoP proofs (RFC 9449) must carry a nonce this server handed out in the DPoP-Nonce header. off: never. token: at the token endpoint. all: at the token endpoint and at the resources (/api, userinfo, verify). A proof without a current nonce is answered with use_dpop_nonce and a fresh nonce, which clients retry with once. Nonces last one to two minutes.",
+		Risk:  "Without nonces a proof is accepted for up to 60 s after the time the client wrote in it, so a client whose device was briefly compromised may have pre-made proofs for later. Nonces cost clients one extra round trip now and then."},
 	{Key: "session_lifetime", Default: "720h", Kind: Duration, Min: 5 * time.Minute, Max: 8760 * time.Hour, Group: "Sessions",
 		Title: "Session lifetime",
 		Help:  "A dashboard or sign-in session ends this long after the user signed in, however active it is.",
@@ -285,6 +289,9 @@ type Values struct {
 	ClientIDMetadataDocuments string
 	// ClientIDMetadataHosts are the host patterns of the allowlist.
 	ClientIDMetadataHosts []string
+	// DPoPNonce is off, token or all (oauth.DPoPNonceOff, ...): where
+	// DPoP proofs must carry a server nonce.
+	DPoPNonce string
 }
 
 // Resolve merges stored overrides over the defaults. A stored value that no
@@ -320,6 +327,7 @@ func Resolve(stored map[string]string) (v Values, raw map[string]string, bad []s
 		DevicePollInterval:        dur("device_poll_interval"),
 		AccessTokenFormat:         raw["access_token_format"],
 		AllowQueryAccessToken:     b("allow_query_access_token"),
+		DPoPNonce:                 raw["dpop_nonce"],
 		AllowSignup:               b("allow_signup"),
 		SessionLifetime:           dur("session_lifetime"),
 		SessionIdleTimeout:        dur("session_idle_timeout"),

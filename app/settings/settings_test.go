@@ -29,6 +29,7 @@ func TestDefaultsMatchSpec(t *testing.T) {
 		"audit_retention": "2160h", "refresh_token_reuse_interval": "0s",
 		"dynamic_registration": "off", "client_id_metadata_documents": "off", "client_id_metadata_hosts": "",
 		"require_pushed_authorization_requests": "false",
+		"dpop_nonce":                            "off",
 	}
 	if len(raw) != len(want) {
 		t.Fatalf("%d settings, SPEC has %d", len(raw), len(want))
@@ -56,6 +57,7 @@ func TestValidation(t *testing.T) {
 		"session_lifetime":             "1m",
 		"session_idle_timeout":         "721h",
 		"refresh_token_reuse_interval": "61s",
+		"dpop_nonce":                   "sometimes",
 	}
 	for k, v := range bad {
 		if _, err := Normalize(k, v); err == nil {

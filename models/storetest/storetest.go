@@ -66,6 +66,9 @@ var Tests = []Test{
 	{"Resource/Scopes", testResourceScopes},
 	{"Resource/DeleteRace", testResourceDeleteRace},
 
+	// trust.go: trusted issuers of the JWT bearer grant.
+	{"TrustedIssuer/CRUD", testTrustedIssuerCRUD},
+
 	// settings.go
 	{"Settings", testSettings},
 

@@ -90,6 +90,12 @@ var AuditActionGroups = []AuditActionGroup{
 		{"resource.updated", "Resource changed"},
 		{"resource.deleted", "Resource deleted"},
 	}},
+	{"Trusted issuers", "trust.*", "All trusted issuer events", []AuditAction{
+		{"trust.created", "Trusted issuer registered"},
+		{"trust.deleted", "Trusted issuer deleted"},
+		{"trust.assertion_accepted", "Assertion exchanged for a token (JWT bearer)"},
+		{"trust.assertion_refused", "Assertion refused (JWT bearer)"},
+	}},
 	{"Server", "", "", []AuditAction{
 		{"setting.changed", "Setting changed"},
 		{"keys.rotate", "Signing keys rotated"},

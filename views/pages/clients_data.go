@@ -221,8 +221,10 @@ type ClientFormOptions struct {
 	// machine scopes while the saved client has client credentials; what
 	// the saved client has (an admin gave it) they keep and may untick.
 	NeedsAdmin bool
-	// SavedPassword: the saved client has the password grant.
-	SavedPassword bool
+	// SavedPassword: the saved client has the password grant;
+	// SavedJWTBearer the JWT bearer grant (both only an admin gives).
+	SavedPassword  bool
+	SavedJWTBearer bool
 	// SavedCC: the saved client has the client credentials grant;
 	// SavedMachine are the machine scopes it gets with it (an admin gave
 	// them); SavedListsMachine: it lists machine scopes (so adding client
@@ -259,15 +261,16 @@ func (f ClientForm) hasScope(id string) bool { return slices.Contains(f.Scopes, 
 func (f ClientForm) grantOff(id string) bool { return slices.Contains(f.OffGrants, id) }
 
 // grantLocked reports whether the grant's checkbox is disabled: the
-// password grant, for developers, unless the saved client has it.
+// password and JWT bearer grants, for developers, unless the saved client
+// has it.
 func (f ClientForm) grantLocked(id string) bool {
-	return f.NeedsAdmin && id == oauth.GrantPassword && !f.SavedPassword
+	return f.NeedsAdmin && ((id == oauth.GrantPassword && !f.SavedPassword) || (id == oauth.GrantJWTBearer && !f.SavedJWTBearer))
 }
 
 // grantGiven reports whether the grant is trust an admin gave that a
 // developer sees (and may untick).
 func (f ClientForm) grantGiven(id string) bool {
-	return f.NeedsAdmin && id == oauth.GrantPassword && f.SavedPassword
+	return f.NeedsAdmin && ((id == oauth.GrantPassword && f.SavedPassword) || (id == oauth.GrantJWTBearer && f.SavedJWTBearer))
 }
 
 // ccNeedsAdmin reports whether adding client credentials needs an admin

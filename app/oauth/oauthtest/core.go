@@ -18,6 +18,7 @@ var DefaultPolicy = oauth.Policy{
 	EnforceState: true, RequireExactRedirectURI: true, RequirePKCE: "public", RememberConsent: true,
 	AccessTokenFormat: "opaque", AccessTokenLifetime: time.Hour, RefreshTokenLifetime: 720 * time.Hour,
 	AuthorizationCodeLifetime: 5 * time.Minute, DeviceCodeLifetime: 10 * time.Minute, DevicePollInterval: 5 * time.Second,
+	DPoPNonce: "off",
 }
 
 // BuiltinScopes are the scopes every Gatehouse has out of the box (none

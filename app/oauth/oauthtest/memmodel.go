@@ -50,6 +50,7 @@ type MemModel struct {
 	resources map[string]oauth.Resource
 	used      map[string]time.Time            // single-use identifiers until their expiry
 	pushed    map[string]*oauth.PushedRequest // by hash (memmodel_par.go)
+	trusted   map[string]oauth.TrustedIssuer
 }
 
 // memCode is a stored authorization code and whether it was redeemed.

@@ -34,6 +34,9 @@ type Seeder interface {
 	// CreateResource registers a resource (r.URI canonical; Builtin
 	// false). A taken URI gives store.ErrAlreadyExists.
 	CreateResource(ctx context.Context, r oauth.Resource) error
+	// CreateTrustedIssuer registers a trusted issuer of the JWT bearer
+	// grant. A taken issuer gives store.ErrAlreadyExists.
+	CreateTrustedIssuer(ctx context.Context, ti oauth.TrustedIssuer) error
 }
 
 // Fixture is one backend under test: a Model and the Seeder that writes
@@ -98,6 +101,7 @@ var Tests = []Test{
 	{"PAR/SaveUse", testPARSaveUse},
 	{"PAR/Duplicate", testPARDuplicate},
 	{"PAR/Concurrent", testPARConcurrent},
+	{"Trust/Get", testTrustedIssuer},
 }
 
 // RunModelTests runs every contract test as a parallel subtest, each on its
