@@ -68,16 +68,19 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 	t, err := s.model.GetToken(ctx, secret.Digest(subject))
 	if err != nil {
 		if isNotFound(err) {
-			return nil, ErrInvalidGrant.WithDescription("the subject_token is invalid")
+			return nil, ErrInvalidRequest.WithDescription("the subject_token is invalid")
 		}
 		return nil, serverError(err)
 	}
+	// A subject token that is invalid or unacceptable (another client's)
+	// is invalid_request, not invalid_grant: RFC 8693 §2.2.2 says so for
+	// both the subject and the actor token.
 	now := s.now()
 	if t.Kind != KindAccess || t.RevokedAt != nil || !now.Before(t.ExpiresAt) {
-		return nil, ErrInvalidGrant.WithDescription("the subject_token is invalid, expired or revoked")
+		return nil, ErrInvalidRequest.WithDescription("the subject_token is invalid, expired or revoked")
 	}
 	if t.ClientID != r.Client.ID {
-		return nil, ErrInvalidGrant.WithDescription("the subject_token was issued to another client")
+		return nil, ErrInvalidRequest.WithDescription("the subject_token was issued to another client")
 	}
 	// A DPoP-bound subject token is exchanged only with a proof of its
 	// key: otherwise whoever stole it could trade it for an unbound one
@@ -121,7 +124,9 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 		}
 	}
 	if t.UserID != nil {
-		if _, uerr := s.activeUser(ctx, *t.UserID, ErrInvalidGrant); uerr != nil {
+		// A subject token whose user is gone or disabled is invalid
+		// too (RFC 8693 §2.2.2).
+		if _, uerr := s.activeUser(ctx, *t.UserID, ErrInvalidRequest); uerr != nil {
 			return nil, uerr
 		}
 	}
