@@ -196,6 +196,17 @@ func storedAct(a *Actor) string {
 // issued to the client or to one the client's may_act lists (SPEC.md
 // §7.4). Every refusal is invalid_request, as RFC 8693 §2.2.2 requires
 // for an actor token that is invalid or unacceptable by policy.
+//
+// RFC 8693 leaves to policy which actor tokens a client may present;
+// Gatehouse's adds one rule on the audience: another client's token (one
+// of may_act) acts only when it was issued for Gatehouse itself, that is
+// for no resource or only for the built-in API ({issuer}/api) or the
+// issuer. A token issued for a resource server (RFC 8707) is meant to be
+// spent there, and the party that presents it elsewhere is that resource
+// server, not the client that got it: the client whose API received a
+// token of another must not become able to name that other as its actor.
+// The client's own tokens act whatever their audience, as it holds them
+// anyway.
 func (s *Server) actor(ctx context.Context, client *Client, plain, subject string) (*Token, *Actor, error) {
 	if plain == subject {
 		return nil, nil, ErrInvalidRequest.WithDescription("the actor_token is the subject_token: present a token of the party that acts")
@@ -216,6 +227,14 @@ func (s *Server) actor(ctx context.Context, client *Client, plain, subject strin
 	if t.ClientID != client.ID && !slices.Contains(client.MayAct, t.ClientID) {
 		return nil, nil, ErrInvalidRequest.WithDescription("the actor_token was issued to client %s, which this client's may_act does not list", t.ClientID)
 	}
+	if t.ClientID != client.ID {
+		for _, aud := range t.Audience {
+			if !s.isOwnAudience(aud) {
+				return nil, nil, ErrInvalidRequest.WithDescription("the actor_token was issued to client %s for the resource %s: another client's token acts only when issued for no resource or for Gatehouse's own API, not one meant for a resource server",
+					t.ClientID, truncate(aud, 200))
+			}
+		}
+	}
 	a := &Actor{Subject: t.ClientID, ClientID: t.ClientID}
 	if t.UserID != nil {
 		u, uerr := s.activeUser(ctx, *t.UserID, ErrInvalidRequest)
@@ -228,6 +247,17 @@ func (s *Server) actor(ctx context.Context, client *Client, plain, subject strin
 		a.Subject = u.Subject
 	}
 	return t, a, nil
+}
+
+// isOwnAudience reports whether the audience value aud (a canonical
+// resource URI) is Gatehouse itself: the built-in resource {issuer}/api,
+// or the issuer.
+func (s *Server) isOwnAudience(aud string) bool {
+	if aud == BuiltinResource(s.issuer).URI {
+		return true
+	}
+	iss, err := CanonicalResource(s.issuer)
+	return err == nil && aud == iss
 }
 
 // machineSubset keeps the scopes a token without a user may still carry:

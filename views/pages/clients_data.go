@@ -307,7 +307,7 @@ func (f ClientForm) mayActHelp() string {
 	if f.NeedsAdmin {
 		help += "List your own apps: another owner's app needs an admin, as its tokens reaching your app would get tokens saying that app acts for its users. What an admin listed stays until you remove it. "
 	}
-	return help + "Your app's own tokens are always accepted."
+	return help + "Another app's token counts only when issued for no resource or for Gatehouse's own API, not for a resource server; your app's own tokens are always accepted."
 }
 
 // anyMachineScope reports whether a machine scope exists.
