@@ -23,6 +23,14 @@ const TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 // family, so revoking the grant revokes it too. With an actor_token it
 // is delegation (RFC 8693 §1.1): the new token carries act naming the
 // actor, and the subject token's act nested in it.
+//
+// Known limit: a delegated token expires with its actor token at the
+// latest, but revoking the actor token (or the actor's grant) does not
+// revoke it, as it joins the subject's family and stores nothing that
+// identifies the actor token (act is a public claim: it names the actor,
+// never its token). Linking them needs storage: the actor tokens' hashes
+// and families per delegated token (several for chains), revoked with
+// them by RevokeToken and RevokeFamily.
 type tokenExchangeGrant struct{ s *Server }
 
 var _ GrantHandler = tokenExchangeGrant{}
