@@ -230,10 +230,24 @@ func TestMayActAttack_DeveloperCannotListAnothersClient(t *testing.T) {
 		t.Fatalf("saved: %v", cl.MayAct)
 	}
 
-	// An admin lists payroll; her edits keep it, and she may remove it.
+	audit := func(action string) map[string]string {
+		t.Helper()
+		var ev models.AuditEvent
+		h.store.DB().Where("action = ? AND target = ?", action, id).Order("id DESC").Take(&ev)
+		return ev.Details
+	}
+	if d := audit("client.created"); d["may_act"] != own {
+		t.Errorf("client.created audit %v, want may_act %s", d, own)
+	}
+
+	// An admin lists payroll (in the audit log); her edits keep it, and
+	// she may remove it.
 	signInAs(t, h, "root", models.RoleAdmin)
 	if r := h.postMultipart(path, path, clientForm(set("may_act", own+"\n"+payroll))); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("admin: %d %s", r.StatusCode, errorsIn(r.body))
+	}
+	if d := audit("client.updated"); d["may_act"] != own+" -> "+own+" "+payroll {
+		t.Errorf("client.updated audit %v, want may_act %s -> %s %s", d, own, own, payroll)
 	}
 	signInAs(t, h, "mallory", models.RoleDeveloper)
 	if r := h.postMultipart(path, path, clientForm(set("name", "Renamed"), set("may_act", own+"\n"+payroll))); r.StatusCode != http.StatusSeeOther {

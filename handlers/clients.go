@@ -527,8 +527,14 @@ func (h *Handlers) CreateClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	h.audit(c, u, "client.created", cl.ClientID, true, map[string]string{"name": cl.Name, "public": strconv.FormatBool(cl.Public),
-		clients.FieldTokenEndpointAuthMethod: cl.TokenEndpointAuthMethod})
+	details := map[string]string{"name": cl.Name, "public": strconv.FormatBool(cl.Public),
+		clients.FieldTokenEndpointAuthMethod: cl.TokenEndpointAuthMethod}
+	if len(cl.MayAct) > 0 {
+		// Whose tokens it may present as the actor: trust for another
+		// owner's client (clients.CheckTrust), recorded as updates are.
+		details[clients.FieldMayAct] = strings.Join(cl.MayAct, " ")
+	}
+	h.audit(c, u, "client.created", cl.ClientID, true, details)
 	sess := web.CurrentSession(c)
 	switch {
 	case plain != "":
