@@ -110,6 +110,12 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 		if e != nil {
 			return nil, e
 		}
+		// A DPoP-bound actor token acts only for the holder of its key
+		// (one DPoP header proves one key: a bound subject token and a
+		// bound actor token must share it).
+		if e := dpopKeyMatches(at.Jkt, r.DPoPJkt, "the actor_token"); e != nil {
+			return nil, e
+		}
 		actor.Act = act // the earlier actors, nested under the current one
 		if actor.depth() > MaxDelegationDepth {
 			return nil, ErrInvalidRequest.WithDescription("the delegation chain would have more than %d actors", MaxDelegationDepth)

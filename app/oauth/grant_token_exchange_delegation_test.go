@@ -3,9 +3,12 @@ package oauth_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/oauth/oauthtest"
@@ -405,5 +408,34 @@ func TestTokenExchangeDelegationActorAudience(t *testing.T) {
 				t.Fatalf("act %s, want %s", actJSON(got), actJSON(want))
 			}
 		})
+	}
+}
+
+// A DPoP-bound actor token acts only with a proof of its key (RFC 9449:
+// a stolen bound token is worth nothing without the key, as actor too).
+func TestTokenExchangeBoundActorNeedsItsKey(t *testing.T) {
+	t.Parallel()
+	f := newDelegationFixture(t)
+	k := oauthtest.NewDPoPKey(t, jose.ES256)
+	withProof := func(id, sec string, form url.Values, key *oauthtest.DPoPKey) (*oauth.TokenResponse, error) {
+		r := f.c.ClientRequest(id, sec, form)
+		if key != nil {
+			r.DPoP = &oauth.DPoPRequest{Proofs: []string{key.Proof(http.MethodPost, dpopTokenURL, oauthtest.ProofOptions{Now: f.c.Now()})},
+				Method: http.MethodPost, URL: dpopTokenURL}
+		}
+		return f.c.Server.Token(context.Background(), r)
+	}
+	bound, err := withProof(f.cl, f.clSec, ccForm("files.write"), k)
+	if err != nil || bound.TokenType != oauth.TokenTypeDPoP {
+		t.Fatalf("bound actor token: %+v, %v", bound, err)
+	}
+	form := exchangeForm(f.subject, "actor_token", bound.AccessToken, "actor_token_type", oauth.TokenTypeAccessToken)
+	_, err = withProof(f.a, f.aSec, form, nil)
+	oauthtest.WantError(t, err, "invalid_dpop_proof", "the actor_token is bound to a DPoP key")
+	_, err = withProof(f.a, f.aSec, form, oauthtest.NewDPoPKey(t, jose.ES256))
+	oauthtest.WantError(t, err, "invalid_dpop_proof", "another key than the one the actor_token is bound to")
+	resp, err := withProof(f.a, f.aSec, form, k)
+	if err != nil || resp.TokenType != oauth.TokenTypeDPoP {
+		t.Fatalf("with the actor's key: %+v, %v", resp, err)
 	}
 }
