@@ -239,3 +239,79 @@ func TestDPoPAtVerify(t *testing.T) {
 	r = f.do(http.MethodGet, "/oauth/verify", nil, "X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/api/user", "Authorization", "Bearer "+at)
 	wantDPoPChallenge(t, "verify with the bound token as Bearer", r, "invalid_token")
 }
+
+// dpop_jkt (RFC 9449 §10) on the wire: the code of an authorization
+// request with dpop_jkt is redeemed only with a proof of that key, and
+// then gives a DPoP token.
+func TestDPoPJktCodeFlowOnTheWire(t *testing.T) {
+	t.Parallel()
+	f := newOAuthFixture(t, sqliteHarness(t))
+	k := oauthtest.NewDPoPKey(t, jose.ES256)
+	other := oauthtest.NewDPoPKey(t, jose.ES256)
+	tokenURL := f.srv.Config.EndpointURL("token")
+	f.signIn()
+	form := func(code string) url.Values {
+		return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirect}}
+	}
+	r, m := f.dpopPost(form(f.code(f.authzParams("dpop_jkt", k.JKT()))), other.Proof("POST", tokenURL, oauthtest.ProofOptions{}))
+	wantOAuthError(t, r, m, http.StatusBadRequest, "invalid_dpop_proof")
+	r, m = f.dpopPost(form(f.code(f.authzParams("dpop_jkt", k.JKT()))), k.Proof("POST", tokenURL, oauthtest.ProofOptions{}))
+	if r.StatusCode != http.StatusOK || m["token_type"] != "DPoP" {
+		t.Fatalf("with the bound key: %d %v, want a DPoP token", r.StatusCode, m)
+	}
+	q := redirectParams(t, f.authorize(f.authzParams("dpop_jkt", "not-a-thumbprint")), false)
+	if q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), "dpop_jkt") {
+		t.Fatalf("malformed dpop_jkt: %v", q)
+	}
+}
+
+// A push with a DPoP header binds the pushed request, and so the code, to
+// the proof's key (RFC 9449 §10.1); nonces as at the token endpoint, with
+// DPoP-Nonce on the PAR endpoint's answers.
+func TestDPoPAtPAROnTheWire(t *testing.T) {
+	t.Parallel()
+	f := newOAuthFixture(t, sqliteHarness(t))
+	k := oauthtest.NewDPoPKey(t, jose.ES256)
+	other := oauthtest.NewDPoPKey(t, jose.ES256)
+	tokenURL, parURL := f.srv.Config.EndpointURL("token"), f.srv.Config.EndpointURL("par")
+	f.signIn()
+	push := func(o oauthtest.ProofOptions) (*response, map[string]any) {
+		r := f.do(http.MethodPost, "/oauth/par", f.authzParams(), append(f.basic(), "DPoP", k.Proof("POST", parURL, o))...)
+		var m map[string]any
+		_ = json.Unmarshal([]byte(r.body), &m)
+		return r, m
+	}
+	codeOf := func(m map[string]any) string {
+		uri, _ := m["request_uri"].(string)
+		return f.code(url.Values{"client_id": {f.confID}, "request_uri": {uri}})
+	}
+	form := func(code string) url.Values {
+		return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirect}}
+	}
+	r, m := push(oauthtest.ProofOptions{})
+	if r.StatusCode != http.StatusCreated {
+		t.Fatalf("push: %d %v", r.StatusCode, m)
+	}
+	tr, tm := f.dpopPost(form(codeOf(m)), other.Proof("POST", tokenURL, oauthtest.ProofOptions{}))
+	wantOAuthError(t, tr, tm, http.StatusBadRequest, "invalid_dpop_proof")
+	_, m = push(oauthtest.ProofOptions{})
+	tr, tm = f.dpopPost(form(codeOf(m)), k.Proof("POST", tokenURL, oauthtest.ProofOptions{}))
+	if tr.StatusCode != http.StatusOK || tm["token_type"] != "DPoP" {
+		t.Fatalf("with the bound key: %d %v", tr.StatusCode, tm)
+	}
+	// A proof made for the token endpoint is not one for the PAR endpoint.
+	r = f.do(http.MethodPost, "/oauth/par", f.authzParams(), append(f.basic(), "DPoP", k.Proof("POST", tokenURL, oauthtest.ProofOptions{}))...)
+	_ = json.Unmarshal([]byte(r.body), &m)
+	wantOAuthError(t, r, m, http.StatusBadRequest, "invalid_dpop_proof")
+
+	f.set("dpop_nonce", "token")
+	r, m = push(oauthtest.ProofOptions{})
+	wantOAuthError(t, r, m, http.StatusBadRequest, "use_dpop_nonce")
+	nonce := r.Header.Get("DPoP-Nonce")
+	if nonce == "" {
+		t.Fatal("use_dpop_nonce without DPoP-Nonce")
+	}
+	if r, m = push(oauthtest.ProofOptions{Nonce: nonce}); r.StatusCode != http.StatusCreated || r.Header.Get("DPoP-Nonce") == "" {
+		t.Fatalf("with the nonce: %d %v (DPoP-Nonce %q)", r.StatusCode, m, r.Header.Get("DPoP-Nonce"))
+	}
+}

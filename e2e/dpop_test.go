@@ -20,6 +20,7 @@ type dpopResult struct {
 	TokenType            string         `json:"token_type"`
 	RefreshedTokenType   string         `json:"refreshed_token_type"`
 	CCTokenType          string         `json:"cc_token_type"`
+	PARTokenType         string         `json:"par_token_type"`
 	Sub                  string         `json:"sub"`
 	UserInfo             map[string]any `json:"userinfo"`
 	APIUser              map[string]any `json:"api_user"`
@@ -43,7 +44,10 @@ type dpopResult struct {
 // first proof at the token endpoint and at a resource is answered
 // use_dpop_nonce with a DPoP-Nonce, and openid-client's retry with that
 // nonce succeeds; the bound token sent as a Bearer token is refused with
-// a DPoP challenge.
+// a DPoP challenge. Then a pushed authorization request with a DPoP proof
+// (buildAuthorizationUrlWithPAR with a DPoP handle, RFC 9449 §10.1), its
+// own nonce round at the PAR endpoint, gives a code redeemed for a DPoP
+// token.
 func TestOpenIDClientDPoP(t *testing.T) {
 	node, script := nodeScript(t, "dpop.mjs", "openid-client")
 	for _, b := range dbtest.Backends() {
@@ -87,9 +91,20 @@ func TestOpenIDClientDPoP(t *testing.T) {
 			if err != nil || json.Unmarshal([]byte(line), &first) != nil || first.AuthorizationURL == "" {
 				fail("dpop.mjs printed %q, want {\"authorization_url\": ...}", line)
 			}
-			a := o.authorize(t, browser(t), first.AuthorizationURL, "allow")
+			b := browser(t)
+			a := o.authorize(t, b, first.AuthorizationURL, "allow")
 			if _, err := io.WriteString(stdin, a.Final.String()+"\n"); err != nil {
 				fail("writing the callback URL: %v", err)
+			}
+			// The second authorization: pushed with a DPoP proof.
+			line, err = stdout.ReadString('\n')
+			first.AuthorizationURL = ""
+			if err != nil || json.Unmarshal([]byte(line), &first) != nil || !strings.Contains(first.AuthorizationURL, "request_uri=") {
+				fail("dpop.mjs printed %q, want {\"authorization_url\": ...} with a request_uri", line)
+			}
+			a = o.authorize(t, b, first.AuthorizationURL, "allow")
+			if _, err := io.WriteString(stdin, a.Final.String()+"\n"); err != nil {
+				fail("writing the second callback URL: %v", err)
 			}
 			stdin.Close()
 			out, _ := io.ReadAll(stdout)
@@ -102,7 +117,8 @@ func TestOpenIDClientDPoP(t *testing.T) {
 			}
 			t.Logf("openid-client with DPoP: %s", out)
 
-			for what, tt := range map[string]string{"code": r.TokenType, "refresh": r.RefreshedTokenType, "client_credentials": r.CCTokenType} {
+			for what, tt := range map[string]string{"code": r.TokenType, "refresh": r.RefreshedTokenType, "client_credentials": r.CCTokenType,
+				"code of a DPoP-bound pushed request": r.PARTokenType} {
 				if !strings.EqualFold(tt, "dpop") {
 					t.Errorf("%s grant: token_type %q, want DPoP", what, tt)
 				}
@@ -120,8 +136,8 @@ func TestOpenIDClientDPoP(t *testing.T) {
 			// The nonce rounds: a use_dpop_nonce with DPoP-Nonce, then
 			// the retry succeeding, at the token endpoint and at a
 			// resource (UserInfo; /api/user then uses the nonce the
-			// client has).
-			for _, path := range []string{"/oauth/token", "/oauth/userinfo"} {
+			// client has), and at the PAR endpoint.
+			for _, path := range []string{"/oauth/token", "/oauth/userinfo", "/oauth/par"} {
 				asked, retried := false, false
 				for _, q := range r.Requests {
 					if q.Path != path || !q.SentDPoP {
@@ -129,7 +145,7 @@ func TestOpenIDClientDPoP(t *testing.T) {
 					}
 					if q.Error == "use_dpop_nonce" && q.DPoPNonce {
 						asked = true
-					} else if asked && q.Status == http.StatusOK {
+					} else if asked && (q.Status == http.StatusOK || q.Status == http.StatusCreated) {
 						retried = true
 					}
 				}

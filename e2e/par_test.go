@@ -28,8 +28,9 @@ import (
 // time (rule 47); a client created with --require-par gets its unpushed
 // request refused; then response_mode=form_post through headless
 // Chromium (rule 49): the page's script, allowed by its CSP nonce, posts
-// the answer to the client's loopback redirect URI, and openid-client
-// completes the exchange from the posted body.
+// the answer to the client's loopback redirect URI, which sends the
+// browser on to a page of another origin, and openid-client completes the
+// exchange from the posted body.
 func TestPARNode(t *testing.T) {
 	node, script := nodeScript(t, "par.mjs", "openid-client")
 	for _, b := range dbtest.Backends() {
@@ -84,9 +85,13 @@ func TestPARNode(t *testing.T) {
 				// prompt=consent: the par run above approved the client.)
 				user.do("allow", chromedp.Click(chromedp.CSS(`form[action="/consent"] button[name="decision"][value="allow"]`)))
 				post := cb.wait(t)
+				// The callback redirects to the application's page on
+				// another origin: no form-action on the form_post page
+				// may stop that redirect (Chrome applies form-action to
+				// the redirects after a form's POST).
 				user.do("back at the client", chromedp.WaitVisible(`#callback`))
-				if loc := user.location(); loc != cb.URI {
-					t.Errorf("the browser is at %s, want the client's %s", loc, cb.URI)
+				if loc := user.location(); loc != cb.Home {
+					t.Errorf("the browser is at %s, want the client's %s (after its callback)", loc, cb.Home)
 				}
 				user.checkConsole() // a CSP violation would be logged here
 				if post.Method != http.MethodPost || post.ContentType != "application/x-www-form-urlencoded" {
@@ -187,7 +192,11 @@ func (rp *parRP) finish(callback string) parResult {
 // postCallback is a client's loopback redirect URI that records the first
 // request it gets (method, content type, body) and answers with a page.
 type postCallback struct {
-	URI  string
+	URI string
+	// Home is where the callback sends the browser on after the POST
+	// (303), on another origin, as an application that finishes sign-in
+	// and shows its own page does.
+	Home string
 	once sync.Once
 	got  chan postedCallback
 }
@@ -205,11 +214,19 @@ func newPostCallback(t *testing.T) *postCallback {
 		}
 		b, _ := io.ReadAll(r.Body)
 		cb.once.Do(func() { cb.got <- postedCallback{r.Method, r.Header.Get("Content-Type"), string(b)} })
+		http.Redirect(w, r, cb.Home, http.StatusSeeOther)
+	}))
+	t.Cleanup(srv.Close)
+	home := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/home" {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, `<!doctype html><title>RP</title><link rel="icon" href="data:,"><h1 id="callback">Back at the client</h1>`)
 	}))
-	t.Cleanup(srv.Close)
-	cb.URI = srv.URL + "/callback"
+	t.Cleanup(home.Close)
+	cb.URI, cb.Home = srv.URL+"/callback", home.URL+"/home"
 	return cb
 }
 

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -58,21 +59,35 @@ func storePending(sess *web.Session, m map[string]pendingAuthorization) {
 		sess.Delete(web.KeyAuthorizeRequests)
 		return
 	}
-	raw, _ := json.Marshal(m)
-	sess.Set(web.KeyAuthorizeRequests, string(raw))
+	sess.Set(web.KeyAuthorizeRequests, string(pendingJSON(m)))
+}
+
+// pendingJSON encodes pending requests compactly: form-encoded parameters
+// are full of &, which json.Marshal would write as \u0026.
+func pendingJSON(v any) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
 // savePending keeps a new request and returns its ID, dropping the oldest
-// beyond the limits. ok is false when the request alone is too large.
+// beyond the limits. ok is false when the request alone is too large. A
+// pushed request always fits (oauth.MaxPushedParams): if its client's
+// name makes it too large, the name is left out.
 func savePending(sess *web.Session, p pendingAuthorization) (id string, ok bool) {
-	if one, _ := json.Marshal(p); len(one) > maxPendingBytes-40 {
+	if p.Pushed && len(pendingJSON(p)) > maxPendingBytes-40 {
+		p.Client = ""
+	}
+	if len(pendingJSON(p)) > maxPendingBytes-40 {
 		return "", false
 	}
 	m := loadPending(sess)
 	id = secret.New("")[:22]
 	m[id] = p
 	for {
-		raw, _ := json.Marshal(m)
+		raw := pendingJSON(m)
 		if len(m) <= maxPendingAuthorizations && len(raw) <= maxPendingBytes {
 			break
 		}
@@ -165,6 +180,11 @@ func (h *Handlers) Authorize(c *fiber.Ctx) error {
 			return h.resumeAuthorization(c, id, p, req)
 		}
 		dropPending(sess, id)
+		if ok {
+			// Kept, but no longer valid (the client changed): that is
+			// the reason to show, not the request_uri used up.
+			return h.authorizeError(c, err)
+		}
 	}
 	req, err := h.OAuth.ParseAuthorizeRequest(ctx, params)
 	if err != nil {
@@ -235,7 +255,7 @@ func (h *Handlers) sendAuthorizeResponse(c *fiber.Ctx, resp *oauth.AuthorizeResp
 	if resp.Mode != oauth.ModeFormPost {
 		return c.Redirect(resp.Location(), fiber.StatusSeeOther)
 	}
-	d := pages.FormPostData{Action: resp.RedirectURI, Nonce: web.FormPostPolicy(c, resp.RedirectURI)}
+	d := pages.FormPostData{Action: resp.RedirectURI, Nonce: web.FormPostPolicy(c)}
 	names := make([]string, 0, len(resp.Params))
 	for k := range resp.Params {
 		names = append(names, k)

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -15,25 +16,41 @@ import (
 //
 // Each push stores a row (for a minute). Confidential clients prove who
 // they are, and a busy one pushes for all its users from one address; a
-// public client proves nothing, so pushes without credentials count
-// against their address (PushesPerAddress within 10 minutes), as device
-// authorization requests do.
+// public client proves nothing, so pushes of clients authenticated with
+// the method none count against their address (PushesPerAddress within
+// 10 minutes), as device authorization requests do. That is decided
+// after authentication: credentials that only look like some (an empty
+// Basic password, which means none) do not escape it.
+//
+// A DPoP header binds the pushed request to the proof's key (RFC 9449
+// §10.1), checked against the endpoint's URL as configured; nonces as at
+// the token endpoint.
 func (h *Handlers) PushedAuthorizationRequest(c *fiber.Ctx) error {
 	return h.clientEndpoint(c, func(r *oauth.ClientRequest) (any, error) {
 		ctx := c.UserContext()
-		if r.Authorization == "" && !r.Form.Has("client_secret") && !r.Form.Has("client_assertion") {
+		r.DPoP = h.dpopRequest(c, c.Method(), h.Config.EndpointURL("par"))
+		admit := func(client *oauth.AuthenticatedClient) error {
+			if client.Method != oauth.AuthNone {
+				return nil
+			}
 			l := throttle.New(h.Throttles, "par")
 			l.PerAddress = PushesPerAddress
 			l.Now = func() time.Time { return h.Now() }
 			_, wait, err := l.Begin(ctx, "", r.RemoteAddr)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if wait > 0 {
-				return nil, oauth.TooManyRequests(wait, "too many pushed authorization requests without client credentials from this address; try again later")
+				return oauth.TooManyRequests(wait, "too many pushed authorization requests from public clients at this address; try again later")
+			}
+			return nil
+		}
+		resp, err := h.OAuth.PushAuthorizationRequest(ctx, r, admit)
+		if r.DPoP.Present() || errors.Is(err, oauth.ErrUseDPoPNonce) {
+			if nerr := h.setDPoPNonce(c, false); nerr != nil {
+				return nil, nerr
 			}
 		}
-		resp, err := h.OAuth.PushAuthorizationRequest(ctx, r)
 		if err != nil {
 			return nil, err
 		}
@@ -42,7 +59,7 @@ func (h *Handlers) PushedAuthorizationRequest(c *fiber.Ctx) error {
 	})
 }
 
-// PushesPerAddress bounds the pushed authorization requests without client
-// credentials (public clients) from one address (IPv6: one /64) within
-// the throttle window.
+// PushesPerAddress bounds the pushed authorization requests of public
+// clients (authentication method none) from one address (IPv6: one /64)
+// within the throttle window.
 const PushesPerAddress = 60

@@ -46,9 +46,12 @@ type AuthorizeRequest struct {
 	CodeChallenge       string
 	CodeChallengeMethod string
 	Nonce               string
-	PromptNone          bool
-	PromptLogin         bool
-	PromptConsent       bool
+	// DPoPJkt is the dpop_jkt parameter (RFC 9449 §10): the thumbprint
+	// of the DPoP key the code is bound to, "" for none.
+	DPoPJkt       string
+	PromptNone    bool
+	PromptLogin   bool
+	PromptConsent bool
 	// MaxAge is the max_age parameter in seconds; -1 when absent.
 	MaxAge int
 	// Policy is the policy the request was validated under.
@@ -153,6 +156,10 @@ func (r *AuthorizeRequest) RedirectOrigin() string { return originOf(r.RedirectU
 // (RFC 7636 §4.1, §4.2): 43 to 128 unreserved characters.
 var codeChallengeRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 
+// jktRE is the form of a dpop_jkt (RFC 9449 §10, RFC 7638): a SHA-256
+// thumbprint, base64url without padding.
+var jktRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
 // ParseAuthorizeRequest validates an authorization request as it arrives
 // at the authorization endpoint. The client and the redirect URI are
 // checked first; until both are trusted, errors are not redirectable
@@ -231,7 +238,14 @@ func (s *Server) parseAuthorize(ctx context.Context, params url.Values, pushed b
 		if req.ResponseMode == ModeFragment {
 			return nil, fail(ErrInvalidRequest.WithDescription("response_mode=query is not allowed with response_type=%s: tokens must not appear in a query", truncate(rt, 32)))
 		}
-	case ModeFragment, ModeFormPost:
+	case ModeFormPost:
+		// The page posts to the redirect URI: a browser cannot post to a
+		// private-use scheme (an app's), only to a web address.
+		if u, err := url.Parse(req.RedirectURI); err != nil || (!strings.EqualFold(u.Scheme, "https") && !strings.EqualFold(u.Scheme, "http")) {
+			return nil, fail(ErrInvalidRequest.WithDescription("response_mode=form_post needs an http or https redirect URI; this one uses another scheme"))
+		}
+		req.ResponseMode = m
+	case ModeFragment:
 		req.ResponseMode = m
 	default:
 		return nil, fail(ErrInvalidRequest.WithDescription("unsupported response_mode %q", truncate(m, 32)))
@@ -334,6 +348,12 @@ func (s *Server) parseAuthorize(ctx context.Context, params url.Values, pushed b
 	req.Nonce = params.Get("nonce")
 	if len(req.Nonce) > 512 {
 		return nil, fail(ErrInvalidRequest.WithDescription("nonce is too long"))
+	}
+	if params.Has("dpop_jkt") {
+		req.DPoPJkt = params.Get("dpop_jkt")
+		if !jktRE.MatchString(req.DPoPJkt) {
+			return nil, fail(ErrInvalidRequest.WithDescription("dpop_jkt must be the base64url SHA-256 JWK thumbprint of the DPoP key (43 characters)"))
+		}
 	}
 	return req, nil
 }
@@ -517,7 +537,7 @@ func (s *Server) issueCode(ctx context.Context, r *AuthorizeRequest, u *User, au
 	c := &AuthorizationCode{
 		Hash: secret.Digest(plain), ClientID: r.Client.ID, UserID: u.ID, RedirectURI: r.RedirectURIParam,
 		Scope: JoinScope(r.Scopes), CodeChallenge: r.CodeChallenge, CodeChallengeMethod: r.CodeChallengeMethod,
-		Nonce: r.Nonce, FamilyID: newFamilyID(), SID: sid, Resources: r.Resources, AuthTime: authTime.UTC(),
+		Nonce: r.Nonce, FamilyID: newFamilyID(), SID: sid, Resources: r.Resources, DPoPJkt: r.DPoPJkt, AuthTime: authTime.UTC(),
 		ExpiresAt: now.Add(r.Policy.AuthorizationCodeLifetime),
 	}
 	if err := s.model.SaveAuthorizationCode(ctx, c); err != nil {

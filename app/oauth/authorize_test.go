@@ -974,3 +974,24 @@ func TestRule49_FormPostAnswers(t *testing.T) {
 		}
 	}
 }
+
+// form_post needs a web redirect URI: a browser cannot post to an app's
+// private-use scheme. The refusal goes back to the client the default way
+// (here in the query).
+func TestRule49_FormPostNeedsAWebRedirectURI(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	app, _ := f.c.Client(oauth.Client{Public: true, RedirectURIs: []string{"com.example.app:/oauth/cb"}})
+	params := oauthtest.AuthorizeParams(app, "com.example.app:/oauth/cb", "code_challenge", oauthtest.VerifierChallenge,
+		"code_challenge_method", "S256", "response_mode", "form_post")
+	_, err := f.c.Server.ParseAuthorizeRequest(context.Background(), params)
+	var ae *oauth.AuthorizeError
+	if !errors.As(err, &ae) || !ae.Redirect || ae.Err.Code != "invalid_request" || !strings.Contains(ae.Err.Description, "form_post") ||
+		ae.ResponseMode != query || ae.RedirectURI != "com.example.app:/oauth/cb" {
+		t.Fatalf("got %v, want invalid_request redirected in the query", err)
+	}
+	params.Del("response_mode")
+	if _, err := f.c.Server.ParseAuthorizeRequest(context.Background(), params); err != nil {
+		t.Fatalf("without form_post: %v", err)
+	}
+}

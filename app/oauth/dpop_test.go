@@ -659,3 +659,112 @@ func TestDPoPNonceRetryKeepsAssertion(t *testing.T) {
 	resp, err := send(k.Proof(http.MethodPost, dpopTokenURL, oauthtest.ProofOptions{Now: c.Now(), Nonce: nonce}))
 	c.wantDPoP(resp, err, k)
 }
+
+// The dpop_jkt authorization request parameter (RFC 9449 §10) binds the
+// code: redeemed with a proof of another key (or none) it is refused,
+// with the key's proof it gives a DPoP token. A malformed dpop_jkt is
+// invalid_request.
+func TestDPoPJktParameterBindsTheCode(t *testing.T) {
+	t.Parallel()
+	c := newDPoPCore(t, nil)
+	k := oauthtest.NewDPoPKey(t, jose.ES256)
+	other := oauthtest.NewDPoPKey(t, jose.EdDSA)
+	params := func(jkt string) url.Values {
+		return oauthtest.AuthorizeParams(c.pub, "http://127.0.0.1/cb", "scope", "openid", "code_challenge", oauthtest.VerifierChallenge,
+			"code_challenge_method", "S256", "dpop_jkt", jkt)
+	}
+	_, err := c.token(c.pub, "", exchange(c.Code(c.alice, params(k.JKT()))), c.proof(other))
+	oauthtest.WantError(t, err, "invalid_dpop_proof", "another key")
+	_, err = c.token(c.pub, "", exchange(c.Code(c.alice, params(k.JKT()))))
+	oauthtest.WantError(t, err, "invalid_dpop_proof", "dpop_jkt")
+	resp, err := c.token(c.pub, "", exchange(c.Code(c.alice, params(k.JKT())), "redirect_uri", "http://127.0.0.1/cb"), c.proof(k))
+	c.wantDPoP(resp, err, k)
+
+	for _, bad := range []string{"short", k.JKT() + "A", strings.Repeat("+", 43), k.JKT()[:42] + "="} {
+		_, err := c.Server.ParseAuthorizeRequest(context.Background(), params(bad))
+		var ae *oauth.AuthorizeError
+		if !errors.As(err, &ae) || !ae.Redirect || ae.Err.Code != "invalid_request" || !strings.Contains(ae.Err.Description, "dpop_jkt") {
+			t.Fatalf("dpop_jkt %q: %v, want invalid_request sent back to the client", bad, err)
+		}
+	}
+}
+
+const dpopPARURL = "https://gatehouse.test/oauth/par"
+
+// push pushes params for the confidential client with these DPoP header
+// values for POST to the PAR endpoint.
+func (c *dpopCore) push(params url.Values, proofs ...string) (*oauth.PushedAuthorizationResponse, error) {
+	c.T.Helper()
+	r := c.ClientRequest(c.conf, c.confSec, params)
+	if len(proofs) > 0 {
+		r.DPoP = &oauth.DPoPRequest{Proofs: proofs, Method: http.MethodPost, URL: dpopPARURL}
+	}
+	return c.Server.PushAuthorizationRequest(context.Background(), r, nil)
+}
+
+// A push with a DPoP proof (RFC 9449 §10.1) binds the request to the
+// proof's key: the pushed parameters carry its dpop_jkt and the code
+// issued from them is bound to it. A dpop_jkt that differs from the
+// proof's key, or a bad proof, is refused; nonces are required as at the
+// token endpoint.
+func TestDPoPAtPAR(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	c := newDPoPCore(t, nil)
+	k := oauthtest.NewDPoPKey(t, jose.ES256)
+	other := oauthtest.NewDPoPKey(t, jose.ES256)
+	parProof := func(k *oauthtest.DPoPKey, o oauthtest.ProofOptions) string {
+		o.Now = c.Now()
+		return k.Proof(http.MethodPost, dpopPARURL, o)
+	}
+	params := func(kv ...string) url.Values {
+		return oauthtest.AuthorizeParams(c.conf, "https://app.example/cb", append([]string{"scope", "openid"}, kv...)...)
+	}
+	code := func(resp *oauth.PushedAuthorizationResponse, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("push refused: %v", err)
+		}
+		return c.Code(c.alice, url.Values{"client_id": {c.conf}, "request_uri": {resp.RequestURI}})
+	}
+	resp, err := c.push(params(), parProof(k, oauthtest.ProofOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := c.Model.UsePushedRequest(ctx, oauth.RequestURIDigest(resp.RequestURI), c.conf, c.Now())
+	if err != nil || stored.DPoPJkt != k.JKT() || !strings.Contains(stored.Params, "dpop_jkt="+k.JKT()) {
+		t.Fatalf("stored %+v %v, want bound to %s", stored, err, k.JKT())
+	}
+	form := func(code string) url.Values {
+		return url.Values{"grant_type": {oauth.GrantAuthorizationCode}, "code": {code}, "redirect_uri": {"https://app.example/cb"}}
+	}
+	_, err = c.token(c.conf, c.confSec, form(code(c.push(params(), parProof(k, oauthtest.ProofOptions{})))), c.proof(other))
+	oauthtest.WantError(t, err, "invalid_dpop_proof", "another key")
+	tr, err := c.token(c.conf, c.confSec, form(code(c.push(params(), parProof(k, oauthtest.ProofOptions{})))), c.proof(k))
+	c.wantDPoP(tr, err, k)
+	// The same dpop_jkt beside the proof is fine; another is not.
+	tr, err = c.token(c.conf, c.confSec, form(code(c.push(params("dpop_jkt", k.JKT()), parProof(k, oauthtest.ProofOptions{})))), c.proof(k))
+	c.wantDPoP(tr, err, k)
+	_, err = c.push(params("dpop_jkt", other.JKT()), parProof(k, oauthtest.ProofOptions{}))
+	oauthtest.WantError(t, err, "invalid_dpop_proof", "dpop_jkt")
+	// A proof for another URL, or replayed, is refused.
+	_, err = c.push(params(), k.Proof(http.MethodPost, dpopTokenURL, oauthtest.ProofOptions{Now: c.Now()}))
+	oauthtest.WantError(t, err, "invalid_dpop_proof", "htu")
+	p := parProof(k, oauthtest.ProofOptions{})
+	if _, err = c.push(params(), p); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.push(params(), p)
+	oauthtest.WantError(t, err, "invalid_dpop_proof", "")
+
+	// Nonces as at the token endpoint.
+	n := newDPoPCore(t, func(p *oauth.Policy) { p.DPoPNonce = oauth.DPoPNonceToken })
+	_, err = n.push(oauthtest.AuthorizeParams(n.conf, "https://app.example/cb", "scope", "openid"),
+		k.Proof(http.MethodPost, dpopPARURL, oauthtest.ProofOptions{Now: n.Now()}))
+	oauthtest.WantError(t, err, "use_dpop_nonce", "")
+	nonce, _ := n.Server.DPoPNonce(ctx, false)
+	if _, err = n.push(oauthtest.AuthorizeParams(n.conf, "https://app.example/cb", "scope", "openid"),
+		k.Proof(http.MethodPost, dpopPARURL, oauthtest.ProofOptions{Now: n.Now(), Nonce: nonce})); err != nil {
+		t.Fatalf("with the nonce: %v", err)
+	}
+}

@@ -59,36 +59,72 @@ type PushedAuthorizationResponse struct {
 	ExpiresIn  int64  `json:"expires_in"`
 }
 
-// clientCredentialParams are the client authentication parameters of a
-// pushed request's body (RFC 6749 §2.3.1, RFC 7523 §2.2): never stored.
-var clientCredentialParams = []string{"client_secret", "client_assertion", "client_assertion_type"}
+// pushedParams are the authorization request parameters Gatehouse
+// recognises (parseAuthorize and the pages after it): of a push, only
+// these are stored; the others would be ignored at the authorization
+// endpoint anyway (RFC 6749 §3.1). The client's credentials are never
+// among them; request is, to be refused as at the authorization endpoint.
+var pushedParams = []string{"client_id", "response_type", "redirect_uri", "scope", "state", "response_mode",
+	"code_challenge", "code_challenge_method", "nonce", "prompt", "max_age", "resource", "dpop_jkt", "request"}
+
+// MaxPushedParams bounds the stored parameters of a pushed request
+// (form-encoded, recognised parameters only): a request in flight is kept
+// in the user's session, whose cookie carries about 1.4 KB of them, so a
+// larger push is refused when pushed rather than failing when used.
+const MaxPushedParams = 1000
 
 // PushAuthorizationRequest is the PAR endpoint (RFC 9126 §2): the client
 // authenticates as at the token endpoint (every method), the request is
 // validated exactly like one sent to the authorization endpoint, and its
-// parameters are stored under a new request_uri. Errors are token
-// endpoint errors (JSON): invalid_client (401) when the authentication
-// fails, otherwise the authorization request's error code with 400.
-func (s *Server) PushAuthorizationRequest(ctx context.Context, r *ClientRequest) (*PushedAuthorizationResponse, error) {
+// recognised parameters are stored under a new request_uri. admit, when
+// set, is asked once the client is authenticated whether to go on (the
+// handler throttles public clients per address); its error is the
+// answer. A DPoP proof (r.DPoP, RFC 9449 §10.1) binds the request: its
+// key's thumbprint becomes the dpop_jkt parameter, which the code then
+// carries. Errors are token endpoint errors (JSON): invalid_client (401)
+// when the authentication fails, otherwise the authorization request's
+// error code with 400.
+func (s *Server) PushAuthorizationRequest(ctx context.Context, r *ClientRequest, admit func(*AuthenticatedClient) error) (*PushedAuthorizationResponse, error) {
 	client, err := s.AuthenticateClient(ctx, r)
 	if err != nil {
 		return nil, err
 	}
-	params := url.Values{}
-	for k, v := range r.Form {
-		params[k] = append([]string(nil), v...)
+	if admit != nil {
+		if err := admit(client); err != nil {
+			return nil, err
+		}
 	}
-	for _, k := range clientCredentialParams {
-		delete(params, k)
-	}
-	if params.Has("request_uri") {
+	if r.Form.Has("request_uri") {
 		return nil, ErrInvalidRequest.WithDescription("request_uri must not be sent in a pushed authorization request (RFC 9126 §2.1)")
+	}
+	if dup, ok := singleValues(r.Form); !ok { // refused at the authorization endpoint too, even if unknown
+		return nil, ErrInvalidRequest.WithDescription("the %s parameter was sent more than once", truncate(dup, 32))
+	}
+	params := url.Values{}
+	for _, k := range pushedParams {
+		if v, ok := r.Form[k]; ok {
+			params[k] = append([]string(nil), v...)
+		}
 	}
 	switch ids := params["client_id"]; {
 	case len(ids) == 0:
 		params.Set("client_id", client.ID) // authenticated with Basic or an assertion
 	case len(ids) > 1 || ids[0] != client.ID:
 		return nil, ErrInvalidRequest.WithDescription("client_id differs from the authenticated client")
+	}
+	jkt := ""
+	if r.DPoP.Present() {
+		pol, perr := s.loadPolicy(ctx)
+		if perr != nil {
+			return nil, perr
+		}
+		if jkt, err = s.verifyDPoP(ctx, *r.DPoP, "", dpopNonceRequired(pol, false)); err != nil {
+			return nil, err
+		}
+		if sent := params["dpop_jkt"]; len(sent) > 0 && (len(sent) > 1 || !secret.EqualString(sent[0], jkt)) {
+			return nil, ErrInvalidDPoPProof.WithDescription("the dpop_jkt parameter is not the thumbprint of the DPoP proof's key (RFC 9449 §10.1)")
+		}
+		params.Set("dpop_jkt", jkt)
 	}
 	if _, err := s.parseAuthorize(ctx, params, true); err != nil {
 		var ae *AuthorizeError
@@ -101,10 +137,15 @@ func (s *Server) PushAuthorizationRequest(ctx context.Context, r *ClientRequest)
 		}
 		return nil, err
 	}
+	encoded := params.Encode()
+	if len(encoded) > MaxPushedParams {
+		return nil, ErrInvalidRequest.WithDescription("the pushed request is too large: its parameters take %d bytes form-encoded, at most %d are accepted",
+			len(encoded), MaxPushedParams)
+	}
 	plain := secret.New("")
 	now := s.now()
 	pr := &PushedRequest{
-		Hash: secret.Digest(plain), ClientID: client.ID, Params: params.Encode(),
+		Hash: secret.Digest(plain), ClientID: client.ID, Params: encoded, DPoPJkt: jkt,
 		ExpiresAt: now.Add(PushedRequestLifetime), CreatedAt: now,
 	}
 	if err := s.model.SavePushedRequest(ctx, pr); err != nil {

@@ -20,7 +20,7 @@ import (
 // returns the request_uri.
 func (f *fixture) push(t *testing.T, params url.Values) string {
 	t.Helper()
-	resp, err := f.c.Server.PushAuthorizationRequest(context.Background(), f.c.ClientRequest(f.conf, f.confSec, params))
+	resp, err := f.c.Server.PushAuthorizationRequest(context.Background(), f.c.ClientRequest(f.conf, f.confSec, params), nil)
 	if err != nil {
 		t.Fatalf("push refused: %v", err)
 	}
@@ -43,7 +43,7 @@ func TestRule47_PushAnswersARequestURI(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
 	resp, err := f.c.Server.PushAuthorizationRequest(context.Background(),
-		f.c.ClientRequest(f.conf, f.confSec, oauthtest.AuthorizeParams("", confRedirect, "client_id", "")))
+		f.c.ClientRequest(f.conf, f.confSec, oauthtest.AuthorizeParams("", confRedirect, "client_id", "")), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestRule47_PushAnswersARequestURI(t *testing.T) {
 	// client_secret_post: the secret never reaches the stored parameters.
 	f2 := newFixture(t, nil)
 	form := oauthtest.AuthorizeParams(f2.conf, confRedirect, "client_secret", f2.confSec)
-	resp, err = f2.c.Server.PushAuthorizationRequest(context.Background(), &oauth.ClientRequest{Form: form})
+	resp, err = f2.c.Server.PushAuthorizationRequest(context.Background(), &oauth.ClientRequest{Form: form}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,11 +131,16 @@ func TestRule47_PushValidation(t *testing.T) {
 			r.Form.Add("state", "again")
 			return r
 		}, "invalid_request", 400, "more than once"},
+		{"an unknown parameter twice", func(f *fixture) *oauth.ClientRequest {
+			r := f.c.ClientRequest(f.conf, f.confSec, oauthtest.AuthorizeParams(f.conf, confRedirect, "ui_locales", "de"))
+			r.Form.Add("ui_locales", "fr")
+			return r
+		}, "invalid_request", 400, "ui_locales parameter was sent more than once"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, nil)
-			resp, err := f.c.Server.PushAuthorizationRequest(context.Background(), tc.req(f))
+			resp, err := f.c.Server.PushAuthorizationRequest(context.Background(), tc.req(f), nil)
 			if resp != nil {
 				t.Fatalf("answered %+v", resp)
 			}
@@ -151,7 +156,7 @@ func TestRule47_PushValidation(t *testing.T) {
 	}
 	// A public client may push (with PKCE).
 	f := newFixture(t, nil)
-	if _, err := f.c.Server.PushAuthorizationRequest(context.Background(), f.c.ClientRequest(f.pub, "", pub()(f))); err != nil {
+	if _, err := f.c.Server.PushAuthorizationRequest(context.Background(), f.c.ClientRequest(f.pub, "", pub()(f)), nil); err != nil {
 		t.Fatalf("public client with PKCE: %v", err)
 	}
 }
@@ -359,4 +364,75 @@ func TestRule47_PushedResources(t *testing.T) {
 	if err != nil || len(r.Resources) != 0 {
 		t.Fatalf("resources %v %v, want none", r.Resources, err)
 	}
+}
+
+// Only the authorization request parameters Gatehouse recognises are
+// stored, so that a push cannot park a megabyte of junk for a minute; and
+// a push whose parameters the session could not carry is refused when
+// pushed (naming the limit), not when its request_uri is used.
+func TestPushStoresOnlyRecognisedParametersWithinTheLimit(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	params := oauthtest.AuthorizeParams(f.conf, confRedirect, "junk", strings.Repeat("x", 900<<10), "ui_locales", "de")
+	resp, err := f.c.Server.PushAuthorizationRequest(ctx, f.c.ClientRequest(f.conf, f.confSec, params), nil)
+	if err != nil {
+		t.Fatalf("push with an unknown parameter: %v", err)
+	}
+	stored, err := f.c.Model.UsePushedRequest(ctx, oauth.RequestURIDigest(resp.RequestURI), f.conf, f.c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := url.ParseQuery(stored.Params)
+	if p.Has("junk") || p.Has("ui_locales") || p.Get("state") != oauthtest.TestState || p.Get("redirect_uri") != confRedirect ||
+		len(stored.Params) > oauth.MaxPushedParams {
+		t.Fatalf("stored %.200s (%d bytes), want the recognised parameters only", stored.Params, len(stored.Params))
+	}
+
+	// Recognised parameters beyond the limit: refused now.
+	big := oauthtest.AuthorizeParams(f.conf, confRedirect, "state", strings.Repeat("s", oauth.MaxPushedParams))
+	_, err = f.c.Server.PushAuthorizationRequest(ctx, f.c.ClientRequest(f.conf, f.confSec, big), nil)
+	oauthtest.WantError(t, err, "invalid_request", "at most 1000")
+	if e := oauth.AsError(err); e.Status != 400 {
+		t.Fatalf("status %d, want 400", e.Status)
+	}
+	// Just within: accepted.
+	fits := oauthtest.AuthorizeParams(f.conf, confRedirect, "state", "")
+	fits.Set("state", strings.Repeat("s", oauth.MaxPushedParams-len(fits.Encode())-len("&state=")))
+	if _, err := f.c.Server.PushAuthorizationRequest(ctx, f.c.ClientRequest(f.conf, f.confSec, fits), nil); err != nil {
+		t.Fatalf("push of exactly %d bytes: %v", len(fits.Encode()), err)
+	}
+}
+
+// admit is asked after the client is authenticated, with the method it
+// authenticated by: an empty Basic password is the method none (a public
+// client), whatever the header looks like; a failed authentication never
+// reaches it, and its refusal is the answer.
+func TestPushAdmitSeesTheAuthenticatedMethod(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	var methods []string
+	admit := func(c *oauth.AuthenticatedClient) error {
+		methods = append(methods, c.Method)
+		return nil
+	}
+	r := f.c.ClientRequest(f.pub, "", pub()(f))
+	r.Form.Del("client_id")
+	r.Authorization = oauthtest.BasicAuth(f.pub, "")
+	if _, err := f.c.Server.PushAuthorizationRequest(ctx, r, admit); err != nil {
+		t.Fatalf("public client with an empty Basic password: %v", err)
+	}
+	if _, err := f.c.Server.PushAuthorizationRequest(ctx, f.c.ClientRequest(f.conf, f.confSec, conf()(f)), admit); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.Server.PushAuthorizationRequest(ctx, f.c.ClientRequest(f.conf, "wrong", conf()(f)), admit); oauthtest.Code(err) != "invalid_client" {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	if len(methods) != 2 || methods[0] != oauth.AuthNone || methods[1] != oauth.AuthSecretBasic {
+		t.Fatalf("admit saw %v, want [none client_secret_basic]", methods)
+	}
+	refuse := func(*oauth.AuthenticatedClient) error { return oauth.TooManyRequests(time.Minute, "slow down") }
+	_, err := f.c.Server.PushAuthorizationRequest(ctx, f.c.ClientRequest(f.pub, "", pub()(f)), refuse)
+	oauthtest.WantError(t, err, "too_many_requests", "slow down")
 }

@@ -293,23 +293,14 @@ func AllowFormTarget(c *fiber.Ctx, origin string) {
 }
 
 // FormPostPolicy sets the CSP of a form_post page (OAuth 2.0 Form Post
-// Response Mode) and returns the nonce of its one script: nothing loads,
-// only the script with the nonce runs, and the form may be sent only to
-// action's origin (or, for a private-use scheme, to that scheme).
-func FormPostPolicy(c *fiber.Ctx, action string) (nonce string) {
+// Response Mode) and returns the nonce of its one script: nothing loads
+// and only the script with the nonce runs. There is no form-action:
+// browsers (Chrome) apply it to the redirects that follow the post too,
+// so a redirect URI that sends the browser on elsewhere would end on a
+// blank page; the form's action is the registered redirect URI, which the
+// page's markup fixes and no script but its own can change.
+func FormPostPolicy(c *fiber.Ctx) (nonce string) {
 	nonce = base64.RawURLEncoding.EncodeToString(secret.Random(18))
-	target := "'none'"
-	if u, err := url.Parse(action); err == nil && u.Scheme != "" {
-		if o := u.Scheme + "://" + u.Host; (u.Scheme == "http" || u.Scheme == "https") && originRE.MatchString(o) {
-			target = o
-		} else if schemeRE.MatchString(u.Scheme) && u.Scheme != "http" && u.Scheme != "https" {
-			target = u.Scheme + ":"
-		}
-	}
-	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; script-src 'nonce-"+nonce+"'; form-action "+target+
-		"; base-uri 'none'; frame-ancestors 'none'")
+	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; script-src 'nonce-"+nonce+"'; base-uri 'none'; frame-ancestors 'none'")
 	return nonce
 }
-
-// schemeRE is a URI scheme (RFC 3986 §3.1).
-var schemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)

@@ -18,7 +18,11 @@
 // (getDPoPHandle over an ES256 key pair) it then redeems the code, calls
 // UserInfo (fetchUserInfo) and /api/user (fetchProtectedResource),
 // refreshes, calls /api/user with the new token, and gets a
-// client-credentials token with another key. It prints one JSON line with
+// client-credentials token with another key. Then it pushes a second
+// authorization request with a DPoP proof of a third key
+// (buildAuthorizationUrlWithPAR with a DPoP handle), prints a second
+// {"authorization_url"}, reads the second callback URL and redeems that
+// code with the same handle. It prints one JSON line with
 // what it saw — including every request it made (method, path, status,
 // whether DPoP-Nonce came back, the error), so that the test sees the
 // nonce rounds — and exits 0; on failure it prints the error on stderr
@@ -116,8 +120,25 @@ async function main() {
   const cc = await discover(env('OIDC_CC_CLIENT_ID'), env('OIDC_CC_CLIENT_SECRET'))
   const ccTokens = await client.clientCredentialsGrant(cc, undefined, { DPoP: client.getDPoPHandle(cc, await client.randomDPoPKeyPair('ES256')) })
 
+  // 6. A pushed authorization request with a DPoP proof (RFC 9449
+  // §10.1) under a new key and handle (so that the PAR endpoint has a
+  // nonce round of its own): the code is bound to that key, and redeemed
+  // with its proofs.
+  const parKeyPair = await client.randomDPoPKeyPair('ES256')
+  const parDPoP = client.getDPoPHandle(config, parKeyPair)
+  const parVerifier = client.randomPKCECodeVerifier()
+  const parState = client.randomState()
+  say({ authorization_url: (await client.buildAuthorizationUrlWithPAR(config, {
+    redirect_uri: redirectURI, scope: 'openid user.read', state: parState,
+    code_challenge: await client.calculatePKCECodeChallenge(parVerifier), code_challenge_method: 'S256',
+  }, { DPoP: parDPoP })).href })
+  const parTokens = await client.authorizationCodeGrant(config, new URL(await readLine()), {
+    pkceCodeVerifier: parVerifier, expectedState: parState,
+  }, undefined, { DPoP: parDPoP })
+
   say({
     token_type: tokens.token_type, refreshed_token_type: refreshed.token_type, cc_token_type: ccTokens.token_type,
+    par_token_type: parTokens.token_type,
     sub, userinfo, api_user: apiUser, api_after_refresh_status: api2.status,
     bearer_status: asBearer.status, bearer_www_authenticate: asBearer.headers.get('www-authenticate'),
     requests,
