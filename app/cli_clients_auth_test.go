@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse/gatehouse/app/clients"
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -71,7 +70,7 @@ func testCLIClientsAuthFields(t *testing.T, dbURL string) {
 		"--id-token-signed-response-alg", "ES256", "--may-act", basicID)
 	jwtID := out["client_id"].(string)
 	c := get(jwtID)
-	if got, err := clients.OpenSecret(testKeySecret, c); err != nil || got != out["client_secret"] {
+	if got, err := openSecret(c); err != nil || got != out["client_secret"] {
 		t.Fatalf("sealed %q (%v), printed %v", got, err, out["client_secret"])
 	}
 	if out["dpop_bound_access_tokens"] != true || out["require_pushed_authorization_requests"] != true || out["id_token_signed_response_alg"] != "ES256" ||
@@ -134,7 +133,7 @@ func testCLIClientsAuthFields(t *testing.T, dbURL string) {
 	// update: switching to client_secret_jwt prints a new secret, once.
 	r = runCLI(env, "", "clients", "update", basicID, "--token-endpoint-auth-method", "client_secret_jwt")
 	c = get(basicID)
-	sealed, err := clients.OpenSecret(testKeySecret, c)
+	sealed, err := openSecret(c)
 	if r.code != 0 || err != nil || !strings.Contains(r.stdout, "  token_endpoint_auth_method: client_secret_basic -> client_secret_jwt\n") ||
 		!strings.Contains(r.stdout, "client_secret: "+sealed+"\n") || !strings.Contains(r.stdout, "the old secret no longer works") {
 		t.Fatalf("to client_secret_jwt: %+v (%v)", r, err)

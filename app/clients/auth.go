@@ -1,7 +1,6 @@
 package clients
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -58,18 +57,6 @@ const (
 	// MaxMayAct bounds the client IDs a client may act for.
 	MaxMayAct = 20
 )
-
-// SecretSealPurpose is the purpose (app/secret.NewSealer) of the key
-// that seals the secret of a client_secret_jwt client, with the client
-// ID as additional data: secret.NewSealer(keySecret, SecretSealPurpose).
-// Open(c.SecretSealed, []byte(c.ClientID)) gives the secret back.
-const SecretSealPurpose = "client-secret"
-
-// SealSecret encrypts a client_secret_jwt client's secret for
-// models.Client.SecretSealed, bound to its client ID.
-func SealSecret(keySecret, clientID, plain string) []byte {
-	return secret.NewSealer(keySecret, SecretSealPurpose).Seal([]byte(plain), []byte(clientID))
-}
 
 // NeedsSecret reports whether a client with this method (and type) has a
 // client secret: every confidential method but private_key_jwt.
@@ -411,7 +398,7 @@ func newSecret(x *models.Client, keySecret string, now time.Time) string {
 	x.SecretHash, x.SecretHint, x.SecretRotatedAt = hash, hint, &at
 	x.SecretSealed = nil
 	if x.TokenEndpointAuthMethod == AuthSecretJWT {
-		x.SecretSealed = SealSecret(keySecret, x.ClientID, plain)
+		x.SecretSealed = secret.NewClientSecretSealer(keySecret).Seal(x.ClientID, plain)
 	}
 	return plain
 }
@@ -466,8 +453,7 @@ func fitSecret(x *models.Client, keySecret string, now time.Time) (SecretChange,
 // Errors of RotateSecret.
 var (
 	ErrNoSecret     = errors.New("the client has no secret: public and private_key_jwt clients have none")
-	ErrNoKeySecret  = errors.New("client_secret_jwt needs the key secret (GATEHOUSE_KEY_SECRET) to keep the secret encrypted")
-	errSealMismatch = errors.New("sealed secret mismatch")
+	ErrNoKeySecret = errors.New("client_secret_jwt needs the key secret (GATEHOUSE_KEY_SECRET) to keep the secret encrypted")
 )
 
 // RotateSecret replaces the secret of the client clientID with a new one,
@@ -489,18 +475,4 @@ func RotateSecret(ctx context.Context, st UpdateStore, clientID string, opts ...
 		return nil
 	})
 	return plain, err
-}
-
-// OpenSecret returns the secret of a client_secret_jwt client, opened
-// with the key secret it was sealed under (for tests and tools; the token
-// endpoint opens it the same way).
-func OpenSecret(keySecret string, c *models.Client) (string, error) {
-	plain, err := secret.NewSealer(keySecret, SecretSealPurpose).Open(c.SecretSealed, []byte(c.ClientID))
-	if err != nil {
-		return "", err
-	}
-	if !bytes.Equal(secret.Digest(string(plain)), c.SecretHash) {
-		return "", errSealMismatch
-	}
-	return string(plain), nil
 }
