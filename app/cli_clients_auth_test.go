@@ -112,7 +112,7 @@ func testCLIClientsAuthFields(t *testing.T, dbURL string) {
 		{env, []string{"--token-endpoint-auth-method", "magic"}, `error: --token-endpoint-auth-method: "magic" is not a client authentication method`},
 		{env, []string{"--public", "--token-endpoint-auth-method", "client_secret_basic"}, "error: --token-endpoint-auth-method: A public client authenticates with none"},
 		{env, []string{"--token-endpoint-auth-method", "private_key_jwt"}, "error: --jwks: Private key JWT needs the client's public keys"},
-		{env, []string{"--token-endpoint-auth-method", "private_key_jwt", "--jwks", privFile}, `error: --jwks: Key 1 contains private key material ("d")`},
+		{env, []string{"--token-endpoint-auth-method", "private_key_jwt", "--jwks", privFile}, `error: --jwks: Key 1 is a private key (it has "d")`},
 		{env, []string{"--token-endpoint-auth-method", "private_key_jwt", "--jwks", filepath.Join(dir, "missing.json")}, "error: --jwks: no such file or directory"},
 		{env, []string{"--token-endpoint-auth-method", "private_key_jwt", "--jwks-uri", "http://keys.example/jwks"}, "error: --jwks-uri: The JWKS URL must use https"},
 		{env, []string{"--token-endpoint-auth-method", "private_key_jwt", "--jwks", keysFile, "--jwks-uri", "https://keys.example/jwks"}, "error: --jwks: Give either"},
@@ -192,7 +192,7 @@ func testCLIClientsAuthFields(t *testing.T, dbURL string) {
 	}{
 		{[]string{"--id-token-signed-response-alg", "none"}, "error: --id-token-signed-response-alg:"},
 		{[]string{"--jwks-uri", "https://u:p@svc.example/jwks"}, "error: --jwks-uri: The JWKS URL must not contain a user name or password"},
-		{[]string{"--jwks", privFile}, "error: --jwks: Key 1 contains private key material"},
+		{[]string{"--jwks", privFile}, "error: --jwks: Key 1 is a private key"},
 		{[]string{"--may-act", pkID}, "error: --may-act: A client may always act with its own tokens"},
 		{[]string{"--token-endpoint-auth-method", "none"}, "error: --grant-type: Public clients cannot use client credentials"},
 	} {

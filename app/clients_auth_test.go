@@ -223,7 +223,7 @@ func TestClientFormAuthErrorsKeepInput(t *testing.T) {
 			"token_endpoint_auth_method", "none is the method of public clients", nil},
 		{"private_key_jwt without keys", clientForm(pk), "jwks", "needs the client&#39;s public keys", []string{radioChecked("private_key_jwt")}},
 		{"broken JWK Set", clientForm(pk, set("jwks", `{"keys": [`)), "jwks", "not valid JSON", []string{`{&#34;keys&#34;: [</textarea>`, radioChecked("private_key_jwt")}},
-		{"private key pasted", clientForm(pk, set("jwks", privateJWK)), "jwks", "contains private key material", []string{html.EscapeString(privateJWK)}},
+		{"private key pasted", clientForm(pk, set("jwks", privateJWK)), "jwks", "is a private key", []string{html.EscapeString(privateJWK)}},
 		{"keys and URL", clientForm(pk, set("jwks", publicJWKS(t, "a")), set("jwks_uri", "https://app.example/jwks")), "jwks", "not both",
 			[]string{`value="https://app.example/jwks"`}},
 		{"http JWKS URL", clientForm(pk, set("jwks_uri", "http://app.example/jwks")), "jwks_uri", "must use https", []string{`value="http://app.example/jwks"`}},

@@ -243,7 +243,7 @@ func TestFetchRefusals(t *testing.T) {
 		t.Fatalf("404: %v", err)
 	}
 	html := newServer(t, "<html>")
-	if _, err := src.PublicKeys(ctx, "", html.URL, false); err == nil || !strings.Contains(err.Error(), "not a JSON object") {
+	if _, err := src.PublicKeys(ctx, "", html.URL, false); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
 		t.Fatalf("html: %v", err)
 	}
 	strict := jwks.New(jwks.Options{HTTP: outbound.New(outbound.Options{AllowPrivate: true}), Now: clk.Now})
@@ -281,7 +281,7 @@ func TestParsePublicRefusals(t *testing.T) {
 		"duplicate kid": {setJSON(t, jose.JSONWebKey{Key: ek.Public(), KeyID: "x"}, jose.JSONWebKey{Key: rk.Public(), KeyID: "x"}), "two keys have kid"},
 		"no keys":       {`{"keys":[]}`, "no keys"},
 		"no array":      {`{"kty":"EC"}`, `no "keys"`},
-		"not JSON":      {`nope`, "not a JSON object"},
+		"not JSON":      {`nope`, "not valid JSON"},
 		"bad kty":       {`{"keys":[{"kty":"XYZ"}]}`, "unsupported kty"},
 		"bad EC":        {`{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}`, "not a valid"},
 	}
@@ -351,7 +351,7 @@ func TestPublishedSetSkipsOtherKeys(t *testing.T) {
 		t.Fatalf("published: %q %v", kids(set), err)
 	}
 	// Pasted, the same set is refused, naming the first unusable key.
-	if _, err := jwks.New(jwks.Options{}).PublicKeys(context.Background(), body, "", false); err == nil || !strings.Contains(err.Error(), `key "enc" has use "enc"`) {
+	if _, err := jwks.New(jwks.Options{}).PublicKeys(context.Background(), body, "", false); err == nil || !strings.Contains(err.Error(), `key 1 (kid "enc") has use "enc"`) {
 		t.Fatalf("pasted: %v", err)
 	}
 	for name, tc := range map[string]struct {
