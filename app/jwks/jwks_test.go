@@ -272,18 +272,23 @@ func TestParsePublicRefusals(t *testing.T) {
 		t.Fatalf("good: %v", err)
 	}
 	cases := map[string]struct{ body, want string }{
-		"private RSA":   {setJSON(t, jose.JSONWebKey{Key: rk, KeyID: "r"}), "is a private key"},
-		"private EC":    {setJSON(t, jose.JSONWebKey{Key: ek, KeyID: "e"}), "is a private key"},
-		"private Ed":    {setJSON(t, jose.JSONWebKey{Key: edPriv, KeyID: "d"}), "is a private key"},
-		"symmetric":     {setJSON(t, jose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "s"}), "symmetric"},
-		"short RSA":     {setJSON(t, jose.JSONWebKey{Key: rsaKey(t, 1024).Public(), KeyID: "r"}), "1024 bits"},
-		"enc key":       {setJSON(t, jose.JSONWebKey{Key: ek.Public(), KeyID: "e", Use: "enc"}), "use \"enc\""},
-		"duplicate kid": {setJSON(t, jose.JSONWebKey{Key: ek.Public(), KeyID: "x"}, jose.JSONWebKey{Key: rk.Public(), KeyID: "x"}), "two keys have kid"},
-		"no keys":       {`{"keys":[]}`, "no keys"},
-		"no array":      {`{"kty":"EC"}`, `no "keys"`},
-		"not JSON":      {`nope`, "not valid JSON"},
-		"bad kty":       {`{"keys":[{"kty":"XYZ"}]}`, "unsupported kty"},
-		"bad EC":        {`{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}`, "not a valid"},
+		"private RSA":    {setJSON(t, jose.JSONWebKey{Key: rk, KeyID: "r"}), "is a private key"},
+		"private EC":     {setJSON(t, jose.JSONWebKey{Key: ek, KeyID: "e"}), "is a private key"},
+		"private Ed":     {setJSON(t, jose.JSONWebKey{Key: edPriv, KeyID: "d"}), "is a private key"},
+		"symmetric":      {setJSON(t, jose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "s"}), "symmetric"},
+		"short RSA":      {setJSON(t, jose.JSONWebKey{Key: rsaKey(t, 1024).Public(), KeyID: "r"}), "1024 bits"},
+		"enc key":        {setJSON(t, jose.JSONWebKey{Key: ek.Public(), KeyID: "e", Use: "enc"}), "use \"enc\""},
+		"duplicate kid":  {setJSON(t, jose.JSONWebKey{Key: ek.Public(), KeyID: "x"}, jose.JSONWebKey{Key: rk.Public(), KeyID: "x"}), "two keys have kid"},
+		"no keys":        {`{"keys":[]}`, "no keys"},
+		"no array":       {`{"kty":"EC"}`, `no "keys"`},
+		"not JSON":       {`nope`, "not valid JSON"},
+		"bad kty":        {`{"keys":[{"kty":"XYZ"}]}`, "unsupported kty"},
+		"bad EC":         {`{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}`, "not a valid"},
+		"private part p": {`{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB","p":"AQAB"}]}`, `key 1 is a private key (it has "p")`},
+		"no kty":         {`{"keys":[{"kid":"a","x":"AA"}]}`, `key 1 (kid "a") has no kty`},
+		"kid number":     {`{"keys":[{"kty":"EC","kid":7}]}`, "key 1: kid must be a string"},
+		"single JWK":     {`{"kty":"EC","crv":"P-256"}`, "this is a single JWK"},
+		"keys an object": {`{"keys":{}}`, `a JSON object with a "keys" array`},
 	}
 	for name, tc := range cases {
 		_, err := jwks.ParsePublic([]byte(tc.body))
