@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -166,29 +165,12 @@ func (in *Input) validateAuth(errs Errors) {
 	}
 }
 
-// CheckJWKSURI returns why raw is not a usable jwks_uri, or "": an
-// absolute https URL (http only on a loopback host, for development)
-// without credentials or a fragment.
+// CheckJWKSURI returns why raw is not a usable jwks_uri, as a field
+// message, or "": oauth.CheckJWKSURI, with plain http allowed on a
+// loopback host (for development).
 func CheckJWKSURI(raw string) string {
-	if len(raw) > MaxURLLength {
-		return fmt.Sprintf("The JWKS URL is longer than %d characters.", MaxURLLength)
-	}
-	if strings.ContainsFunc(raw, func(r rune) bool { return r <= 0x20 || r == 0x7f }) {
-		return "The JWKS URL must not contain spaces."
-	}
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" {
-		return "The JWKS URL must be an absolute URL such as https://app.example.com/.well-known/jwks.json."
-	}
-	switch {
-	case u.User != nil:
-		return "The JWKS URL must not contain a user name or password."
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return "The JWKS URL must not contain a fragment (#...)."
-	case u.Scheme == "https":
-	case u.Scheme == "http" && oauth.IsLoopbackHost(u.Hostname()):
-	default:
-		return "The JWKS URL must use https (plain http is allowed only for 127.0.0.1, [::1] and localhost)."
+	if err := oauth.CheckJWKSURI(raw, oauth.JWKSURILoopbackHTTP); err != nil {
+		return oauth.JWKSSentence(err)
 	}
 	return ""
 }

@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -156,28 +155,13 @@ func (s *Source) pastedSet(jwks string) (*jose.JSONWebKeySet, error) {
 	return set, nil
 }
 
-// CheckURI reports why u cannot be a jwks_uri ("" scheme rules only; the
-// address is checked when it is fetched).
-func CheckURI(u string, allowHTTP bool) error {
-	p, err := url.Parse(u)
-	if err != nil || !p.IsAbs() || p.Host == "" {
-		return errors.New("jwks_uri must be an absolute URL")
-	}
-	if p.User != nil {
-		return errors.New("jwks_uri must not contain credentials")
-	}
-	if p.Fragment != "" {
-		return errors.New("jwks_uri must not contain a fragment")
-	}
-	if p.Scheme != "https" && !(allowHTTP && p.Scheme == "http") {
-		return errors.New("jwks_uri must be an https URL")
-	}
-	return nil
-}
-
 // remoteSet serves the keys of jwksURI from the cache or fetches them.
 func (s *Source) remoteSet(ctx context.Context, jwksURI string, refresh bool) (*jose.JSONWebKeySet, error) {
-	if err := CheckURI(jwksURI, s.o.AllowHTTP); err != nil {
+	scheme := oauth.JWKSURIHTTPS
+	if s.o.AllowHTTP {
+		scheme = oauth.JWKSURIAnyHTTP
+	}
+	if err := oauth.CheckJWKSURI(jwksURI, scheme); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()

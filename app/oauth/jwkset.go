@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"unicode"
@@ -226,4 +227,56 @@ func algName(alg string) string {
 		return alg
 	}
 	return fmt.Sprintf("%q", truncate(alg, 20))
+}
+
+// MaxJWKSURILength bounds a jwks_uri.
+const MaxJWKSURILength = 2000
+
+// JWKSURIScheme is what CheckJWKSURI accepts besides https.
+type JWKSURIScheme int
+
+// What CheckJWKSURI accepts besides https.
+const (
+	// JWKSURIHTTPS: https only (a client registering itself or
+	// publishing a metadata document).
+	JWKSURIHTTPS JWKSURIScheme = iota
+	// JWKSURILoopbackHTTP: http too on a loopback host, for development
+	// (a client or trusted issuer an admin registers; it is fetched only
+	// where private addresses may be, GATEHOUSE_ALLOW_PRIVATE_FETCH).
+	JWKSURILoopbackHTTP
+	// JWKSURIAnyHTTP: any http URL (fetching under
+	// GATEHOUSE_ALLOW_PRIVATE_FETCH; the address is checked as it is
+	// fetched).
+	JWKSURIAnyHTTP
+)
+
+// CheckJWKSURI is the one rule set of a jwks_uri: an absolute URL of at
+// most MaxJWKSURILength characters, without spaces, credentials or a
+// fragment, https (or http as scheme allows). The error is a field
+// message's fragment (JWKSSentence).
+func CheckJWKSURI(raw string, scheme JWKSURIScheme) error {
+	if len(raw) > MaxJWKSURILength {
+		return fmt.Errorf("the JWKS URL is longer than %d characters", MaxJWKSURILength)
+	}
+	if strings.ContainsFunc(raw, func(r rune) bool { return r <= 0x20 || r == 0x7f }) {
+		return errors.New("the JWKS URL must not contain spaces")
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "":
+		return errors.New("the JWKS URL must be an absolute URL such as https://app.example.com/.well-known/jwks.json")
+	case u.User != nil:
+		return errors.New("the JWKS URL must not contain credentials (a user name or password)")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return errors.New("the JWKS URL must not contain a fragment (#...)")
+	case u.Scheme == "https":
+	case u.Scheme == "http" && (scheme == JWKSURIAnyHTTP || scheme == JWKSURILoopbackHTTP && IsLoopbackHost(u.Hostname())):
+	case scheme == JWKSURILoopbackHTTP:
+		return errors.New("the JWKS URL must use https (plain http is allowed only for 127.0.0.1, [::1] and localhost)")
+	case scheme == JWKSURIAnyHTTP:
+		return errors.New("the JWKS URL must use https or http")
+	default:
+		return errors.New("the JWKS URL must use https")
+	}
+	return nil
 }
