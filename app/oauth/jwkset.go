@@ -266,7 +266,7 @@ func CheckJWKSURI(raw string, scheme JWKSURIScheme) error {
 	case err != nil || !u.IsAbs() || u.Host == "":
 		return errors.New("the JWKS URL must be an absolute URL such as https://app.example.com/.well-known/jwks.json")
 	case u.User != nil:
-		return errors.New("the JWKS URL must not contain credentials (a user name or password)")
+		return errors.New("the JWKS URL must not contain a user name or password (credentials)")
 	case u.Fragment != "" || strings.Contains(raw, "#"):
 		return errors.New("the JWKS URL must not contain a fragment (#...)")
 	case u.Scheme == "https":
