@@ -142,7 +142,7 @@ func (s *Source) pastedSet(jwks string) (*jose.JSONWebKeySet, error) {
 	if ok {
 		return set, nil
 	}
-	set, err := ParsePublic([]byte(jwks))
+	set, err := oauth.ParsePublicJWKS([]byte(jwks))
 	if err != nil {
 		return nil, fmt.Errorf("the registered jwks: %w", err)
 	}
@@ -251,8 +251,3 @@ func (s *Source) ttl(h http.Header) time.Duration {
 	}
 	return max(s.o.MinTTL, min(ttl, s.o.MaxTTL))
 }
-
-// ParsePublic parses a JWK Set of public signing keys by the rules of
-// oauth.ParsePublicJWKS (which is where they live, so that the core can
-// check the jwks of a registration without this package's HTTP).
-func ParsePublic(data []byte) (*jose.JSONWebKeySet, error) { return oauth.ParsePublicJWKS(data) }

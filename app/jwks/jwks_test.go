@@ -20,6 +20,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse/app/jwks"
+	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/outbound"
 )
 
@@ -267,7 +268,7 @@ func TestParsePublicRefusals(t *testing.T) {
 	ek := ecKey(t)
 	_, edPriv, _ := ed25519.GenerateKey(rand.Reader)
 	good := []jose.JSONWebKey{{Key: rk.Public(), KeyID: "r"}, {Key: ek.Public(), KeyID: "e", Use: "sig"}, {Key: edPriv.Public(), KeyID: "d"}}
-	set, err := jwks.ParsePublic([]byte(setJSON(t, good...)))
+	set, err := oauth.ParsePublicJWKS([]byte(setJSON(t, good...)))
 	if err != nil || kids(set) != "r,e,d" {
 		t.Fatalf("good: %v", err)
 	}
@@ -291,7 +292,7 @@ func TestParsePublicRefusals(t *testing.T) {
 		"keys an object": {`{"keys":{}}`, `a JSON object with a "keys" array`},
 	}
 	for name, tc := range cases {
-		_, err := jwks.ParsePublic([]byte(tc.body))
+		_, err := oauth.ParsePublicJWKS([]byte(tc.body))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
@@ -366,7 +367,7 @@ func TestPublishedSetSkipsOtherKeys(t *testing.T) {
 		"P-384":     {other, "P-384: ES256 keys are on P-256"},
 		"wrong alg": {wrongAlg, `has alg RS256`},
 	} {
-		if _, err := jwks.ParsePublic([]byte(setJSON(t, tc.key))); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := oauth.ParsePublicJWKS([]byte(setJSON(t, tc.key))); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
