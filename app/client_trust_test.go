@@ -190,3 +190,76 @@ func TestMachineAttack_DeveloperCannotAddMachineScopes(t *testing.T) {
 		}
 	})
 }
+
+// Issue 18 review: a developer (Mallory) listed an admin's first-party
+// client (payroll) in her client's may_act; a payroll token for a user
+// that reached her app (sent to her API) then got tokens whose act named
+// payroll. Listing a client one does not own is now trust only an admin
+// gives: refused on the form with a field error and nothing saved; her
+// own clients she lists freely; what an admin listed she keeps when
+// editing, and may remove, but not put back.
+func TestMayActAttack_DeveloperCannotListAnothersClient(t *testing.T) {
+	t.Parallel()
+	h := sqliteHarness(t)
+	ctx := context.Background()
+	set := func(k string, vs ...string) func(url.Values) { return func(v url.Values) { v[k] = vs } }
+	signInAs(t, h, "root", models.RoleAdmin)
+	payroll, _ := h.createClient(clientForm(set("name", "Payroll")))
+	signInAs(t, h, "mallory", models.RoleDeveloper)
+	if page := h.get("/dashboard/clients/new"); !strings.Contains(page.body, "List your own apps") {
+		t.Error("the form does not tell a developer that another owner's client needs an admin")
+	}
+	const refused = "Only an admin can let a client act with the tokens of a client you do not own"
+	r := h.postMultipart("/dashboard/clients/new", "/dashboard/clients", clientForm(set("name", "Mallory's App"), set("may_act", payroll)))
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(fieldError(r.body, "may_act"), refused+` ("`+payroll+`")`) {
+		t.Fatalf("forged create: %d %q", r.StatusCode, fieldError(r.body, "may_act"))
+	}
+	if h.countClients() != 1 {
+		t.Fatal("the client was created")
+	}
+
+	// Her own clients: allowed.
+	own, _ := h.createClient(clientForm(set("name", "Mallory's Worker")))
+	id, _ := h.createClient(clientForm(set("may_act", own)))
+	path := "/dashboard/clients/" + id
+	r = h.postMultipart(path, path, clientForm(set("may_act", own+"\n"+payroll)))
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(fieldError(r.body, "may_act"), refused) {
+		t.Fatalf("forged update: %d %q", r.StatusCode, fieldError(r.body, "may_act"))
+	}
+	if cl := h.client(id); !slices.Equal(cl.MayAct, []string{own}) {
+		t.Fatalf("saved: %v", cl.MayAct)
+	}
+
+	audit := func(action string) map[string]string {
+		t.Helper()
+		var ev models.AuditEvent
+		h.store.DB().Where("action = ? AND target = ?", action, id).Order("id DESC").Take(&ev)
+		return ev.Details
+	}
+	if d := audit("client.created"); d["may_act"] != own {
+		t.Errorf("client.created audit %v, want may_act %s", d, own)
+	}
+
+	// An admin lists payroll (in the audit log); her edits keep it, and
+	// she may remove it.
+	signInAs(t, h, "root", models.RoleAdmin)
+	if r := h.postMultipart(path, path, clientForm(set("may_act", own+"\n"+payroll))); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin: %d %s", r.StatusCode, errorsIn(r.body))
+	}
+	if d := audit("client.updated"); d["may_act"] != own+" -> "+own+" "+payroll {
+		t.Errorf("client.updated audit %v, want may_act %s -> %s %s", d, own, own, payroll)
+	}
+	signInAs(t, h, "mallory", models.RoleDeveloper)
+	if r := h.postMultipart(path, path, clientForm(set("name", "Renamed"), set("may_act", own+"\n"+payroll))); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("developer renaming: %d %q", r.StatusCode, fieldError(r.body, "may_act"))
+	}
+	if cl, _ := h.store.GetClient(ctx, id); cl.Name != "Renamed" || !slices.Equal(cl.MayAct, []string{own, payroll}) {
+		t.Fatalf("after renaming: %+v", cl)
+	}
+	if r := h.postMultipart(path, path, clientForm(set("may_act", own))); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("developer removing payroll: %d", r.StatusCode)
+	}
+	if r := h.postMultipart(path, path, clientForm(set("may_act", own+"\n"+payroll))); r.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("developer putting payroll back: %d", r.StatusCode)
+	}
+}

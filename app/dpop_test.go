@@ -206,8 +206,9 @@ func TestDPoPNonceRoundOnTheWire(t *testing.T) {
 }
 
 // {P}/verify checks the proof against the proxied request: X-Forwarded-
-// Method, and the URL from X-Forwarded-Proto, -Host and -Uri (or an
-// absolute X-Original-URL); without them a proof cannot be checked.
+// Method, and the URL from X-Forwarded-Proto, -Host and -Uri; without
+// them a proof cannot be checked, and X-Original-URL (which a proxy may
+// pass on from the client) is no source of it.
 func TestDPoPAtVerify(t *testing.T) {
 	t.Parallel()
 	f := newOAuthFixture(t, sqliteHarness(t))
@@ -224,9 +225,11 @@ func TestDPoPAtVerify(t *testing.T) {
 	if r := verify("https://app.example/api/user", fwd...); r.StatusCode != http.StatusOK || r.Header.Get("X-Gatehouse-User") != "alice" {
 		t.Fatalf("verify with forwarded proto and host: %d %s", r.StatusCode, r.body)
 	}
-	if r := verify("https://app.example/api/user", "X-Original-URL", "https://app.example/api/user?x=1"); r.StatusCode != http.StatusOK {
-		t.Fatalf("verify with X-Original-URL: %d %s", r.StatusCode, r.body)
-	}
+	// A client-sent X-Original-URL naming another resource server does
+	// not replace the proxy's headers.
+	wantDPoPChallenge(t, "verify with a proof for the URL of a client's X-Original-URL",
+		verify("https://other-rs.example/transfer", append(fwd, "X-Original-URL", "https://other-rs.example/transfer")...), "invalid_dpop_proof")
+	wantDPoPChallenge(t, "verify with only X-Original-URL", verify("https://app.example/api/user", "X-Original-URL", "https://app.example/api/user?x=1"), "invalid_dpop_proof")
 	wantDPoPChallenge(t, "verify with the proof for another host", verify("https://other.example/api/user", fwd...), "invalid_dpop_proof")
 	r := verify("https://app.example/api/user")
 	wantDPoPChallenge(t, "verify without the request's URL", r, "invalid_dpop_proof")

@@ -75,6 +75,8 @@ http {
             proxy_set_header Content-Length     "";
             proxy_set_header X-Forwarded-Method $request_method;
             proxy_set_header X-Forwarded-Uri    $request_uri;
+            proxy_set_header X-Forwarded-Proto  $scheme;
+            proxy_set_header X-Forwarded-Host   $http_host;
             proxy_set_header X-Forwarded-For    $proxy_add_x_forwarded_for;
         }
     }

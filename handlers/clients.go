@@ -141,7 +141,10 @@ func scopeOptions(scopes []models.Scope) []pages.ScopeOption {
 }
 
 // actor is the signed-in user as the clients service sees them.
-func actor(c *fiber.Ctx) clients.Actor { return clients.Actor{Role: web.CurrentUser(c).Role} }
+func actor(c *fiber.Ctx) clients.Actor {
+	u := web.CurrentUser(c)
+	return clients.Actor{Role: u.Role, UserID: u.ID}
+}
 
 // serviceOptions are what the clients service needs from the server: the
 // key secret (client_secret_jwt secrets are kept sealed under it) and the
@@ -449,7 +452,11 @@ func (h *Handlers) submittedClientForm(c *fiber.Ctx, saved *models.Client) (r cl
 	if err != nil {
 		return r, opts, nil, err
 	}
-	errs = validateClientForm(&r.in, clients.ScopeIDs(scopes), r.errs, clients.CheckTrust(actor(c), before, r.in, scopes), refs)
+	act, err := actor(c).Owning(c.UserContext(), h.Store, r.in.MayAct)
+	if err != nil {
+		return r, opts, nil, err
+	}
+	errs = validateClientForm(&r.in, clients.ScopeIDs(scopes), r.errs, clients.CheckTrust(act, before, r.in, scopes), refs)
 	if errs != nil && r.upload != nil && errs[clients.FieldIcon] == "" {
 		errs[clients.FieldIcon] = uploadLost
 	}
@@ -520,8 +527,14 @@ func (h *Handlers) CreateClient(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	h.audit(c, u, "client.created", cl.ClientID, true, map[string]string{"name": cl.Name, "public": strconv.FormatBool(cl.Public),
-		clients.FieldTokenEndpointAuthMethod: cl.TokenEndpointAuthMethod})
+	details := map[string]string{"name": cl.Name, "public": strconv.FormatBool(cl.Public),
+		clients.FieldTokenEndpointAuthMethod: cl.TokenEndpointAuthMethod}
+	if len(cl.MayAct) > 0 {
+		// Whose tokens it may present as the actor: trust for another
+		// owner's client (clients.CheckTrust), recorded as updates are.
+		details[clients.FieldMayAct] = strings.Join(cl.MayAct, " ")
+	}
+	h.audit(c, u, "client.created", cl.ClientID, true, details)
 	sess := web.CurrentSession(c)
 	switch {
 	case plain != "":

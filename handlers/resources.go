@@ -283,14 +283,13 @@ func (h *Handlers) Verify(c *fiber.Ctx) error {
 }
 
 // forwardedURL is the absolute URL of the request a proxy asks
-// {P}/verify about, for the htu of DPoP proofs: X-Original-URL when the
-// proxy sends an absolute one (nginx's auth_request setups), else
-// X-Forwarded-Proto, X-Forwarded-Host and the X-Forwarded-Uri path; ""
-// when the proxy sends neither (a DPoP proof then cannot be checked).
+// {P}/verify about, for the htu of DPoP proofs: X-Forwarded-Proto,
+// X-Forwarded-Host and the X-Forwarded-Uri path, which the proxy sets
+// (Caddy and Traefik do; nginx needs them in the verify location); ""
+// when the proxy sends none (a DPoP proof then cannot be checked). One
+// source only: a second one (X-Original-URL) that a proxy passes on from
+// the client could name another resource server's URL.
 func forwardedURL(c *fiber.Ctx, uri string) string {
-	if o := strings.TrimSpace(c.Get("X-Original-URL")); strings.HasPrefix(o, "https://") || strings.HasPrefix(o, "http://") {
-		return o
-	}
 	proto := strings.ToLower(strings.TrimSpace(c.Get("X-Forwarded-Proto")))
 	host := strings.TrimSpace(c.Get("X-Forwarded-Host"))
 	if (proto != "https" && proto != "http") || host == "" || !strings.HasPrefix(uri, "/") {

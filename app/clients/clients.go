@@ -640,7 +640,8 @@ func Create(ctx context.Context, st Store, in Input, ownerID *int64, opts ...Opt
 }
 
 // CreateAs normalizes and validates the input against the scopes that
-// exist, checks that actor may give the trust it asks for (CheckTrust)
+// exist, checks that actor may give the trust it asks for (CheckTrust,
+// with the clients of may_act it owns looked up: Actor.Owning)
 // and what depends on the server (CheckRefs), and stores a new client
 // owned by ownerID (nil: nobody). A client without an authentication
 // method gets client_secret_basic, or none when public. It returns the
@@ -654,6 +655,9 @@ func CreateAs(ctx context.Context, st Store, actor Actor, in Input, ownerID *int
 	in.TokenEndpointAuthMethod = AuthMethodOf(in.Public, in.TokenEndpointAuthMethod)
 	scopes, err := st.ListScopes(ctx)
 	if err != nil {
+		return nil, "", nil, err
+	}
+	if actor, err = actor.Owning(ctx, st, in.MayAct); err != nil {
 		return nil, "", nil, err
 	}
 	if errs := check(actor, nil, in, scopes); len(errs) > 0 {
@@ -718,7 +722,8 @@ func Update(ctx context.Context, st UpdateStore, actor Actor, clientID string, i
 // in the same update, so that the fields it leaves alone keep what they
 // have even when someone else changed them meanwhile. The result is
 // normalized, validated against the scopes that exist, its trust checked
-// against the client as stored (what an admin changed meanwhile counts),
+// against the client as stored (what an admin changed meanwhile counts;
+// the may_act clients the actor owns looked up first, Actor.Owning),
 // and what depends on the server checked (CheckRefs). The secret then
 // follows the client's type and method: a client that became public or
 // uses private_key_jwt loses it; one that needs a secret and has none
@@ -748,6 +753,9 @@ func Edit(ctx context.Context, st UpdateStore, actor Actor, clientID string, edi
 	pre.Normalize()
 	if errs, err := CheckRefs(ctx, st, clientID, pre, o.keySecret != ""); err != nil || len(errs) > 0 {
 		return s, errs, cmpErr(err, ErrInvalid)
+	}
+	if actor, err = actor.Owning(ctx, st, pre.MayAct); err != nil {
+		return s, nil, err
 	}
 	var errs Errors
 	err = st.UpdateClient(ctx, clientID, func(x *models.Client) error {

@@ -1,10 +1,13 @@
 package clients
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
 )
 
@@ -23,6 +26,13 @@ type Trust struct {
 	// all: those it lists, when it has the client_credentials grant.
 	// Sorted.
 	Machine []string
+	// Actors are the clients whose tokens the client may present as
+	// actor_token in a token exchange (may_act): the tokens it gets then
+	// name that client as the one acting for the user, so a client that
+	// a token of another reaches (sent to its API, say) could pose as
+	// that client. Listing a client the acting developer owns is not
+	// trust (Actor.Owning); any other is. Sorted.
+	Actors []string
 }
 
 // Actor is who registers or edits a client; its role decides whether it
@@ -30,6 +40,37 @@ type Trust struct {
 type Actor struct {
 	// Role is the acting user's role (models.RoleAdmin, RoleDeveloper).
 	Role string
+	// UserID is the acting user's ID (0 for the operator).
+	UserID int64
+	// owns are the client IDs, among those Owning looked up, of the
+	// clients the acting user owns: those a developer may list in
+	// may_act without an admin.
+	owns map[string]bool
+}
+
+// Owning returns the actor knowing which of the clients ids it owns, for
+// CheckTrust: a developer may list their own clients in may_act, and
+// only those. An actor that gives trust needs no lookup; clients not
+// looked up count as another's, and unknown ones are left to CheckRefs.
+func (a Actor) Owning(ctx context.Context, st ClientGetter, ids []string) (Actor, error) {
+	if a.GivesTrust() || a.UserID == 0 {
+		return a, nil
+	}
+	owns := map[string]bool{}
+	for _, id := range ids {
+		c, err := st.GetClient(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return a, err
+		}
+		if c.OwnerID != nil && *c.OwnerID == a.UserID {
+			owns[id] = true
+		}
+	}
+	a.owns = owns
+	return a, nil
 }
 
 // Operator is the server's operator at the command line: it acts as an
@@ -56,6 +97,10 @@ func MachineScopes(scopes []models.Scope) map[string]bool {
 func TrustOf(in Input, machine map[string]bool) Trust {
 	grants := oauth.EffectiveGrantTypes(in.GrantTypes)
 	t := Trust{Password: slices.Contains(grants, oauth.GrantPassword), JWTBearer: slices.Contains(grants, oauth.GrantJWTBearer)}
+	if len(in.MayAct) > 0 {
+		t.Actors = slices.Sorted(slices.Values(in.MayAct))
+		t.Actors = slices.Compact(t.Actors)
+	}
 	if !in.Public && slices.Contains(grants, oauth.GrantClientCredentials) {
 		for _, s := range in.Scopes {
 			if machine[s] && !slices.Contains(t.Machine, s) {
@@ -70,7 +115,8 @@ func TrustOf(in Input, machine map[string]bool) Trust {
 // CheckTrust returns, when the actor may not give trust, the problems with
 // the trust in would give a client that before (nil for a new client) did
 // not have, by field; nil when there are none. scopes are the scopes that
-// exist.
+// exist. The actor must know the clients it owns among in's may_act
+// (Owning): any other it adds is refused.
 func CheckTrust(actor Actor, before *Input, in Input, scopes []models.Scope) Errors {
 	if actor.GivesTrust() {
 		return nil
@@ -109,13 +155,23 @@ func CheckTrust(actor Actor, before *Input, in Input, scopes []models.Scope) Err
 			add(FieldGrantTypes, "Only an admin can give client credentials to a client that lists machine scopes ("+names+"), which it would get without any user: untick client credentials or those scopes, or ask an admin.")
 		}
 	}
+	var others []string
+	for _, id := range now.Actors {
+		if !slices.Contains(had.Actors, id) && !actor.owns[id] {
+			others = append(others, id)
+		}
+	}
+	if len(others) > 0 {
+		add(FieldMayAct, "Only an admin can let a client act with the tokens of a client you do not own ("+quoteList(others)+
+			"): a token of that client reaching your app would get tokens saying that client acts for its user. List only your own clients, or ask an admin.")
+	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return errs
 }
 
-// quoteList writes scope IDs as `"a"`, `"a" and "b"`, `"a", "b" and "c"`.
+// quoteList writes scope or client IDs as `"a"`, `"a" and "b"`, `"a", "b" and "c"`.
 func quoteList(ids []string) string {
 	q := make([]string, len(ids))
 	for i, id := range ids {

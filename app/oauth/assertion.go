@@ -228,12 +228,22 @@ func (s *Server) VerifyAssertion(ctx context.Context, raw string, p AssertionPol
 			return nil, refuseAssertion("the assertion's signature does not verify with the client secret")
 		}
 	} else {
-		key, err := s.assertionKey(ctx, h, p)
+		keys, err := s.assertionKeys(ctx, h, p)
 		if err != nil {
 			return nil, err
 		}
-		if err := tok.Claims(key.Key, &claims, &extra); err != nil {
-			return nil, refuseAssertion("the assertion's signature does not verify with the key %s", keyName(key))
+		verified := false
+		for i := range keys {
+			if tok.Claims(keys[i].Key, &claims, &extra) == nil {
+				verified = true
+				break
+			}
+		}
+		if !verified {
+			if len(keys) > 1 {
+				return nil, refuseAssertion("the assertion's signature does not verify with any of the %d keys without kid fit for %s", len(keys), h.Algorithm)
+			}
+			return nil, refuseAssertion("the assertion's signature does not verify with the key %s", keyName(&keys[0]))
 		}
 	}
 	return s.checkAssertionClaims(ctx, raw, &claims, extra, h, p)
@@ -247,10 +257,11 @@ func keyName(k *jose.JSONWebKey) string {
 	return fmt.Sprintf("with kid %q", truncate(k.KeyID, 64))
 }
 
-// assertionKey finds the key that verifies an assertion with header h: by
-// kid (refreshing the key source once when the kid is unknown), or, with
-// no kid, the one key fit for the algorithm (several verify in turn).
-func (s *Server) assertionKey(ctx context.Context, h jose.Header, p AssertionPolicy) (*jose.JSONWebKey, error) {
+// assertionKeys finds the keys that may verify an assertion with header
+// h: the one with its kid (refreshing the key source once when the kid is
+// unknown), or, with no kid, every key fit for the algorithm (tried in
+// turn: a set being rotated holds two keys of one type without kid).
+func (s *Server) assertionKeys(ctx context.Context, h jose.Header, p AssertionPolicy) ([]jose.JSONWebKey, error) {
 	if p.JWKS == "" && p.JWKSURI == "" {
 		return nil, refuseAssertion("no public keys are registered (neither jwks nor jwks_uri)")
 	}
@@ -266,11 +277,15 @@ func (s *Server) assertionKey(ctx context.Context, h jose.Header, p AssertionPol
 			if ctx.Err() != nil {
 				return nil, serverError(err)
 			}
-			return nil, refuseAssertion("the public keys could not be obtained: %v", err)
+			// The cause stays in the log: a jwks_uri may be named by
+			// anyone (a metadata document, dynamic registration), and the
+			// fetcher's errors name internal addresses.
+			s.log.Warn("public keys of an assertion could not be obtained", "jwks_uri", p.JWKSURI, "err", err)
+			return nil, refuseAssertion("the public keys could not be obtained (jwks_uri did not answer with a usable JWK Set)")
 		}
 		cands := fitKeys(set, h)
 		if len(cands) == 1 || (len(cands) > 0 && h.KeyID == "") {
-			return &cands[0], nil
+			return cands, nil
 		}
 		if len(cands) > 1 {
 			return nil, refuseAssertion("several keys have kid %q", truncate(h.KeyID, 64))

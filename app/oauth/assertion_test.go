@@ -308,10 +308,13 @@ func TestVerifyAssertion_UnknownKidRefreshes(t *testing.T) {
 	if keys.refreshes != 1 { // this source does not cache: the first ask found it
 		t.Fatalf("refreshes = %d, want still 1", keys.refreshes)
 	}
-	// A failing key source is a refusal naming it, not a server error.
-	keys.fail = errors.New("jwks_uri answered HTTP 503")
+	// A failing key source is a refusal, not a server error; the cause
+	// (which may name internal addresses of the fetcher's refusal) stays
+	// in the log.
+	keys.fail = errors.New("dial tcp 10.0.0.7:443: refusing to connect to 10.0.0.7: private address")
 	raw = sign(t, jose.ES256, rotated.priv, "new", claimsFor("cid", testIssuer, c.Now()))
-	if _, err := c.Server.VerifyAssertion(context.Background(), raw, pol); !strings.Contains(oauth.AssertionReason(err), "HTTP 503") {
+	_, err := c.Server.VerifyAssertion(context.Background(), raw, pol)
+	if reason := oauth.AssertionReason(err); !strings.Contains(reason, "could not be obtained") || strings.Contains(reason, "10.0.0.7") {
 		t.Fatalf("failing source: %v", err)
 	}
 }
@@ -388,5 +391,25 @@ func TestVerifyAssertion_MaxLifetime(t *testing.T) {
 	got, err := c.Server.VerifyAssertion(context.Background(), sign(t, jose.ES256, k.priv, "k", claims()), p)
 	if err != nil || got.Subject != "user-1" {
 		t.Fatalf("an hour allowed: %+v %v", got, err)
+	}
+}
+
+// Without kid, every key fit for the algorithm is tried: a set being
+// rotated holds two EC keys without kid, and either verifies.
+func TestVerifyAssertion_SeveralKeysWithoutKid(t *testing.T) {
+	t.Parallel()
+	c, _ := newAssertionCore(t)
+	first, second, stranger := newECKey(t, ""), newECKey(t, ""), newECKey(t, "")
+	pol := oauth.AssertionPolicy{Namespace: oauth.ReplayClientAssertion, Issuer: "cid", Subject: "cid", Audiences: []string{testIssuer},
+		JWKS: jwksJSON(t, first, second)}
+	for _, k := range []signingKey{first, second} {
+		raw := sign(t, jose.ES256, k.priv, "", claimsFor("cid", testIssuer, c.Now()))
+		if _, err := c.Server.VerifyAssertion(context.Background(), raw, pol); err != nil {
+			t.Fatalf("signed with a key of the set: %v", err)
+		}
+	}
+	raw := sign(t, jose.ES256, stranger.priv, "", claimsFor("cid", testIssuer, c.Now()))
+	if _, err := c.Server.VerifyAssertion(context.Background(), raw, pol); !strings.Contains(oauth.AssertionReason(err), "any of the 2 keys") {
+		t.Fatalf("signed with another key: %v", err)
 	}
 }

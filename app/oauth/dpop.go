@@ -393,18 +393,22 @@ type localNonceKeyState struct {
 	localNonce    []byte
 }
 
-// dpopAtTokenEndpoint checks the proof of a token request, if any, for an
-// authenticated client, and returns the key the tokens are to be bound to
-// ("" for none). A client registered with dpop_bound_access_tokens must
-// send one (RFC 9449 §5.2).
-func (s *Server) dpopAtTokenEndpoint(ctx context.Context, r *DPoPRequest, client *Client, pol Policy) (string, error) {
+// dpopProofAtTokenEndpoint checks the proof of a token request, if any,
+// and returns the key the tokens are to be bound to ("" for none).
+func (s *Server) dpopProofAtTokenEndpoint(ctx context.Context, r *DPoPRequest, pol Policy) (string, error) {
 	if !r.Present() {
-		if client.DPoPBoundAccessTokens {
-			return "", ErrInvalidDPoPProof.WithDescription("this client must use DPoP (dpop_bound_access_tokens): send a DPoP proof with the token request")
-		}
 		return "", nil
 	}
 	return s.verifyDPoP(ctx, *r, "", dpopNonceRequired(pol, false))
+}
+
+// dpopRequired refuses a token request without a proof (jkt "") of a
+// client registered with dpop_bound_access_tokens (RFC 9449 §5.2).
+func dpopRequired(client *Client, jkt string) error {
+	if jkt == "" && client.DPoPBoundAccessTokens {
+		return ErrInvalidDPoPProof.WithDescription("this client must use DPoP (dpop_bound_access_tokens): send a DPoP proof with the token request")
+	}
+	return nil
 }
 
 // dpopKeyMatches checks at the token endpoint that the proof's key (jkt,

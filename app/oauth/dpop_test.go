@@ -627,3 +627,35 @@ func TestExtractAccessTokenSchemes(t *testing.T) {
 		t.Fatalf("ExtractBearer of a DPoP token: %q %v", tok, err)
 	}
 }
+
+// The proof is checked before the client authenticates: a client
+// authenticating with an assertion that is told use_dpop_nonce can send
+// the same request again with the nonce (its assertion's jti was not
+// spent on the refusal).
+func TestDPoPNonceRetryKeepsAssertion(t *testing.T) {
+	t.Parallel()
+	keys := &testKeys{}
+	c := newDPoPCore(t, func(p *oauth.Policy) { p.DPoPNonce = oauth.DPoPNonceToken }, func(o *oauth.Options) {
+		o.Keys = keys
+		o.TokenEndpoint = dpopTokenURL
+	})
+	key := newECKey(t, "ec-1")
+	id, _ := c.Client(oauth.Client{GrantTypes: []string{oauth.GrantClientCredentials}, TokenEndpointAuthMethod: oauth.AuthPrivateKeyJWT,
+		JWKS: jwksJSON(t, key)})
+	form := ccForm("")
+	form.Set("client_assertion_type", oauth.ClientAssertionTypeJWT)
+	form.Set("client_assertion", sign(t, key.alg, key.priv, key.kid, claimsFor(id, dpopTokenURL, c.Now())))
+	send := func(proof string) (*oauth.TokenResponse, error) {
+		r := &oauth.ClientRequest{Form: form, DPoP: &oauth.DPoPRequest{Proofs: []string{proof}, Method: http.MethodPost, URL: dpopTokenURL}}
+		return c.Server.Token(context.Background(), r)
+	}
+	k := oauthtest.NewDPoPKey(t, jose.ES256)
+	_, err := send(c.proof(k))
+	oauthtest.WantError(t, err, "use_dpop_nonce", "nonce")
+	nonce, err := c.Server.DPoPNonce(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := send(k.Proof(http.MethodPost, dpopTokenURL, oauthtest.ProofOptions{Now: c.Now(), Nonce: nonce}))
+	c.wantDPoP(resp, err, k)
+}

@@ -119,7 +119,7 @@ func (g jwtBearerGrant) Handle(ctx context.Context, r *TokenRequest) (*TokenResp
 	}
 	uid := u.ID
 	resp, e := s.issueTokens(ctx, issue{pol: r.Policy, client: r.Client.Client, userID: &uid, user: u, scope: JoinScope(scopes),
-		audience: aud, noIDToken: true})
+		audience: aud, noIDToken: true, jkt: r.DPoPJkt})
 	if e != nil {
 		return nil, e
 	}

@@ -3,6 +3,7 @@ package oauth_test
 import (
 	"context"
 	"encoding/base64"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -313,5 +314,27 @@ func TestJWTBearerWithoutJTIIsSingleUse(t *testing.T) {
 	if _, err := f.c.Server.VerifyAssertion(context.Background(), f.assertion(t, "jti", nil, "iss", bearerIss),
 		oauth.AssertionPolicy{Namespace: oauth.ReplayClientAssertion, Issuer: bearerIss, Audiences: []string{testIssuer}, JWKS: jwksJSON(t, f.key)}); oauth.AssertionReason(err) != "the assertion has no jti" {
 		t.Fatalf("client assertion without jti: %v", err)
+	}
+}
+
+// The grant binds like every other grant (RFC 9449 §5): with a proof the
+// access token is a DPoP token bound to the proof's key.
+func TestJWTBearerBindsDPoP(t *testing.T) {
+	t.Parallel()
+	f := newBearerFixture(t)
+	k := oauthtest.NewDPoPKey(t, jose.ES256)
+	r := f.c.ClientRequest(f.id, f.sec, bearerForm(f.assertion(t)))
+	r.DPoP = &oauth.DPoPRequest{Proofs: []string{k.Proof(http.MethodPost, bearerToken, oauthtest.ProofOptions{Now: f.c.Now()})},
+		Method: http.MethodPost, URL: bearerToken}
+	resp, err := f.c.Server.Token(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := f.c.Model.GetToken(context.Background(), secret.Digest(resp.AccessToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.TokenType != oauth.TokenTypeDPoP || tok.Jkt != k.JKT() {
+		t.Fatalf("token_type %q, stored jkt %q, want DPoP bound to %s", resp.TokenType, tok.Jkt, k.JKT())
 	}
 }

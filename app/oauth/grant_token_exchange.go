@@ -23,6 +23,14 @@ const TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
 // family, so revoking the grant revokes it too. With an actor_token it
 // is delegation (RFC 8693 §1.1): the new token carries act naming the
 // actor, and the subject token's act nested in it.
+//
+// Known limit: a delegated token expires with its actor token at the
+// latest, but revoking the actor token (or the actor's grant) does not
+// revoke it, as it joins the subject's family and stores nothing that
+// identifies the actor token (act is a public claim: it names the actor,
+// never its token). Linking them needs storage: the actor tokens' hashes
+// and families per delegated token (several for chains), revoked with
+// them by RevokeToken and RevokeFamily.
 type tokenExchangeGrant struct{ s *Server }
 
 var _ GrantHandler = tokenExchangeGrant{}
@@ -68,16 +76,19 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 	t, err := s.model.GetToken(ctx, secret.Digest(subject))
 	if err != nil {
 		if isNotFound(err) {
-			return nil, ErrInvalidGrant.WithDescription("the subject_token is invalid")
+			return nil, ErrInvalidRequest.WithDescription("the subject_token is invalid")
 		}
 		return nil, serverError(err)
 	}
+	// A subject token that is invalid or unacceptable (another client's)
+	// is invalid_request, not invalid_grant: RFC 8693 §2.2.2 says so for
+	// both the subject and the actor token.
 	now := s.now()
 	if t.Kind != KindAccess || t.RevokedAt != nil || !now.Before(t.ExpiresAt) {
-		return nil, ErrInvalidGrant.WithDescription("the subject_token is invalid, expired or revoked")
+		return nil, ErrInvalidRequest.WithDescription("the subject_token is invalid, expired or revoked")
 	}
 	if t.ClientID != r.Client.ID {
-		return nil, ErrInvalidGrant.WithDescription("the subject_token was issued to another client")
+		return nil, ErrInvalidRequest.WithDescription("the subject_token was issued to another client")
 	}
 	// A DPoP-bound subject token is exchanged only with a proof of its
 	// key: otherwise whoever stole it could trade it for an unbound one
@@ -121,7 +132,9 @@ func (g tokenExchangeGrant) Handle(ctx context.Context, r *TokenRequest) (*Token
 		}
 	}
 	if t.UserID != nil {
-		if _, uerr := s.activeUser(ctx, *t.UserID, ErrInvalidGrant); uerr != nil {
+		// A subject token whose user is gone or disabled is invalid
+		// too (RFC 8693 §2.2.2).
+		if _, uerr := s.activeUser(ctx, *t.UserID, ErrInvalidRequest); uerr != nil {
 			return nil, uerr
 		}
 	}
@@ -191,6 +204,17 @@ func storedAct(a *Actor) string {
 // issued to the client or to one the client's may_act lists (SPEC.md
 // §7.4). Every refusal is invalid_request, as RFC 8693 §2.2.2 requires
 // for an actor token that is invalid or unacceptable by policy.
+//
+// RFC 8693 leaves to policy which actor tokens a client may present;
+// Gatehouse's adds one rule on the audience: another client's token (one
+// of may_act) acts only when it was issued for Gatehouse itself, that is
+// for no resource or only for the built-in API ({issuer}/api) or the
+// issuer. A token issued for a resource server (RFC 8707) is meant to be
+// spent there, and the party that presents it elsewhere is that resource
+// server, not the client that got it: the client whose API received a
+// token of another must not become able to name that other as its actor.
+// The client's own tokens act whatever their audience, as it holds them
+// anyway.
 func (s *Server) actor(ctx context.Context, client *Client, plain, subject string) (*Token, *Actor, error) {
 	if plain == subject {
 		return nil, nil, ErrInvalidRequest.WithDescription("the actor_token is the subject_token: present a token of the party that acts")
@@ -211,6 +235,14 @@ func (s *Server) actor(ctx context.Context, client *Client, plain, subject strin
 	if t.ClientID != client.ID && !slices.Contains(client.MayAct, t.ClientID) {
 		return nil, nil, ErrInvalidRequest.WithDescription("the actor_token was issued to client %s, which this client's may_act does not list", t.ClientID)
 	}
+	if t.ClientID != client.ID {
+		for _, aud := range t.Audience {
+			if !s.isOwnAudience(aud) {
+				return nil, nil, ErrInvalidRequest.WithDescription("the actor_token was issued to client %s for the resource %s: another client's token acts only when issued for no resource or for Gatehouse's own API, not one meant for a resource server",
+					t.ClientID, truncate(aud, 200))
+			}
+		}
+	}
 	a := &Actor{Subject: t.ClientID, ClientID: t.ClientID}
 	if t.UserID != nil {
 		u, uerr := s.activeUser(ctx, *t.UserID, ErrInvalidRequest)
@@ -223,6 +255,17 @@ func (s *Server) actor(ctx context.Context, client *Client, plain, subject strin
 		a.Subject = u.Subject
 	}
 	return t, a, nil
+}
+
+// isOwnAudience reports whether the audience value aud (a canonical
+// resource URI) is Gatehouse itself: the built-in resource {issuer}/api,
+// or the issuer.
+func (s *Server) isOwnAudience(aud string) bool {
+	if aud == BuiltinResource(s.issuer).URI {
+		return true
+	}
+	iss, err := CanonicalResource(s.issuer)
+	return err == nil && aud == iss
 }
 
 // machineSubset keeps the scopes a token without a user may still carry:

@@ -354,3 +354,56 @@ func TestRefreshKeepsAct(t *testing.T) {
 		t.Fatalf("after refresh: access act %q, refresh act %q, want %s", a, r, act)
 	}
 }
+
+// Another client's token (one of may_act) acts only when issued for
+// Gatehouse itself: for no resource, the built-in API or the issuer. One
+// issued for a resource server is refused as actor (invalid_request), so
+// that a client whose API a token of another reached cannot name that
+// other as its actor; the client's own tokens act whatever their audience.
+func TestTokenExchangeDelegationActorAudience(t *testing.T) {
+	t.Parallel()
+	issuer, err := oauth.CanonicalResource("https://gatehouse.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		api     = "https://gatehouse.test/api"
+		foreign = "https://m.example/api" // the requester's own API, say
+		refused = "for the resource https://m.example/api: another client's token acts only when issued for no resource or for Gatehouse's own API"
+	)
+	cases := []struct {
+		name   string
+		own    bool // a token of the requester itself, else of the client in its may_act
+		aud    []string
+		reason string // "" when accepted
+	}{
+		{"may_act client, no audience", false, nil, ""},
+		{"may_act client, the built-in API", false, []string{api}, ""},
+		{"may_act client, the issuer", false, []string{issuer}, ""},
+		{"may_act client, a resource server", false, []string{foreign}, refused},
+		{"may_act client, the built-in API and a resource server", false, []string{api, foreign}, refused},
+		{"own token, a resource server", true, []string{foreign}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newDelegationFixture(t)
+			owner := f.cl
+			if tc.own {
+				owner = f.a
+			}
+			actor := f.c.SeedToken(oauth.Token{ClientID: owner, UserID: &f.bob.ID, Scope: "user.read", Audience: tc.aud})
+			resp, err := f.delegate(f.subject, actor)
+			code := ""
+			if tc.reason != "" {
+				code = "invalid_request"
+			}
+			if !oauthtest.WantTokens(t, resp, err, code, tc.reason) {
+				return
+			}
+			want := &oauth.Actor{Subject: f.bob.Subject, ClientID: owner}
+			if got := f.actOf(resp.AccessToken); actJSON(got) != actJSON(want) {
+				t.Fatalf("act %s, want %s", actJSON(got), actJSON(want))
+			}
+		})
+	}
+}

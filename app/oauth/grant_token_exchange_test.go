@@ -24,7 +24,9 @@ func exchangeForm(subject string, pairs ...string) url.Values {
 // A client trades one of its live access tokens for one with the same or
 // fewer scopes (and the same or a narrower audience) that expires no
 // later, in the same family (revoking the grant revokes it too), without
-// refresh or ID token.
+// refresh or ID token. A subject token that is unknown, not a live access
+// token, another client's or a disabled user's is invalid_request (RFC
+// 8693 §2.2.2), not invalid_grant.
 func TestTokenExchange(t *testing.T) {
 	t.Parallel()
 	const (
@@ -60,21 +62,21 @@ func TestTokenExchange(t *testing.T) {
 		{name: "resource outside the subject token's", form: []string{"resource", "https://api.example"}, code: "invalid_target",
 			desc: "the resource https://api.example was not part of the grant"},
 		{name: "audience that is no URI", form: []string{"audience", "api"}, code: "invalid_target", desc: "must be an absolute URI"},
-		{name: "an unknown subject token", form: []string{"subject_token", "gat_unknown"}, code: "invalid_grant", desc: "the subject_token is invalid"},
-		{name: "a refresh token as subject", present: func(_ *oauthtest.Core, p *oauth.TokenResponse) string { return p.RefreshToken }, code: "invalid_grant", desc: dead},
+		{name: "an unknown subject token", form: []string{"subject_token", "gat_unknown"}, code: "invalid_request", desc: "the subject_token is invalid"},
+		{name: "a refresh token as subject", present: func(_ *oauthtest.Core, p *oauth.TokenResponse) string { return p.RefreshToken }, code: "invalid_request", desc: dead},
 		{name: "a revoked subject token", present: func(c *oauthtest.Core, p *oauth.TokenResponse) string {
 			if err := c.Model.RevokeToken(context.Background(), c.StoredToken(p.AccessToken).Hash, c.Now()); err != nil {
 				c.T.Fatal(err)
 			}
 			return p.AccessToken
-		}, code: "invalid_grant", desc: dead},
-		{name: "an expired subject token", before: func(c *oauthtest.Core, _ *oauth.User) { c.Advance(30 * time.Minute) }, code: "invalid_grant", desc: dead},
-		{name: "another client's token", other: true, code: "invalid_grant", desc: "the subject_token was issued to another client"},
+		}, code: "invalid_request", desc: dead},
+		{name: "an expired subject token", before: func(c *oauthtest.Core, _ *oauth.User) { c.Advance(30 * time.Minute) }, code: "invalid_request", desc: dead},
+		{name: "another client's token", other: true, code: "invalid_request", desc: "the subject_token was issued to another client"},
 		{name: "a disabled user", before: func(c *oauthtest.Core, u *oauth.User) {
 			if err := c.Model.UpdateUser(u.ID, func(u *oauth.User) error { u.Disabled = true; return nil }); err != nil {
 				c.T.Fatal(err)
 			}
-		}, code: "invalid_grant", desc: "the user of this grant is disabled"},
+		}, code: "invalid_request", desc: "the user of this grant is disabled"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -84,6 +84,13 @@ func (s *Server) Token(ctx context.Context, r *ClientRequest) (*TokenResponse, e
 	if !h.Enabled(pol) {
 		return nil, ErrUnsupportedGrantType.WithDescription("grant_type %q is disabled on this server", gt)
 	}
+	// The proof first: a use_dpop_nonce answer must not spend the
+	// client's assertion (its jti), so that the client can retry the
+	// same request with the nonce.
+	jkt, derr := s.dpopProofAtTokenEndpoint(ctx, r.DPoP, pol)
+	if derr != nil {
+		return nil, derr
+	}
 	client, cerr := s.AuthenticateClient(ctx, r)
 	if cerr != nil {
 		return nil, cerr
@@ -95,9 +102,8 @@ func (s *Server) Token(ctx context.Context, r *ClientRequest) (*TokenResponse, e
 	if rerr != nil {
 		return nil, rerr
 	}
-	jkt, derr := s.dpopAtTokenEndpoint(ctx, r.DPoP, client.Client, pol)
-	if derr != nil {
-		return nil, derr
+	if err := dpopRequired(client.Client, jkt); err != nil {
+		return nil, err
 	}
 	return h.Handle(ctx, &TokenRequest{Form: r.Form, Client: client, RemoteAddr: r.RemoteAddr, Policy: pol, Resources: resources,
 		Audience: r.Form["audience"], DPoPJkt: jkt})

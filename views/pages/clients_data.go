@@ -218,8 +218,9 @@ type ClientFormOptions struct {
 	SettingsURL string
 	// NeedsAdmin is set for users who may not give a client trust
 	// (developers, SPEC.md §7.1): they cannot tick the password grant, nor
-	// machine scopes while the saved client has client credentials; what
-	// the saved client has (an admin gave it) they keep and may untick.
+	// machine scopes while the saved client has client credentials, nor
+	// list another owner's client in may_act; what the saved client has
+	// (an admin gave it) they keep and may untick or remove.
 	NeedsAdmin bool
 	// SavedPassword: the saved client has the password grant;
 	// SavedJWTBearer the JWT bearer grant (both only an admin gives).
@@ -297,6 +298,16 @@ func (f ClientForm) scopeLocked(s ScopeOption) bool {
 // the client with client credentials, as a developer sees it.
 func (f ClientForm) scopeGiven(s ScopeOption) bool {
 	return f.NeedsAdmin && s.Machine && slices.Contains(f.SavedMachine, s.ID)
+}
+
+// mayActHelp explains the may_act field; developers learn that listing
+// another owner's client needs an admin (clients.CheckTrust).
+func (f ClientForm) mayActHelp() string {
+	help := "Client IDs of other apps whose tokens your app may present as actor_token in a token exchange; the tokens it gets then name that app as the actor (act). "
+	if f.NeedsAdmin {
+		help += "List your own apps: another owner's app needs an admin, as its tokens reaching your app would get tokens saying that app acts for its users. What an admin listed stays until you remove it. "
+	}
+	return help + "Another app's token counts only when issued for no resource or for Gatehouse's own API, not for a resource server; your app's own tokens are always accepted."
 }
 
 // anyMachineScope reports whether a machine scope exists.

@@ -1283,7 +1283,7 @@ func clientForm(b views.Base, f ClientForm) templ.Component {
 			templ_7745c5c3_Err = components.TextArea(components.Field{
 				Name: "may_act", Label: "Actors (may_act)", Value: textareaText(f.MayAct), Error: f.Errors.Get("may_act"),
 				Optional: true, Rows: 3, Placeholder: "Client IDs, one per line",
-				Help: "Client IDs of other apps whose tokens your app may present as actor_token in a token exchange; the tokens it gets then name that app as the actor (act). Your app's own tokens are always accepted.",
+				Help: f.mayActHelp(),
 			}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
