@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gatehouse/gatehouse/app/clients"
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
 	"github.com/gatehouse/gatehouse/models"
 )
@@ -71,7 +70,7 @@ func testCLIClientsAuthFields(t *testing.T, dbURL string) {
 		"--id-token-signed-response-alg", "ES256", "--may-act", basicID)
 	jwtID := out["client_id"].(string)
 	c := get(jwtID)
-	if got, err := clients.OpenSecret(testKeySecret, c); err != nil || got != out["client_secret"] {
+	if got, err := openSecret(c); err != nil || got != out["client_secret"] {
 		t.Fatalf("sealed %q (%v), printed %v", got, err, out["client_secret"])
 	}
 	if out["dpop_bound_access_tokens"] != true || out["require_pushed_authorization_requests"] != true || out["id_token_signed_response_alg"] != "ES256" ||
@@ -113,7 +112,7 @@ func testCLIClientsAuthFields(t *testing.T, dbURL string) {
 		{env, []string{"--token-endpoint-auth-method", "magic"}, `error: --token-endpoint-auth-method: "magic" is not a client authentication method`},
 		{env, []string{"--public", "--token-endpoint-auth-method", "client_secret_basic"}, "error: --token-endpoint-auth-method: A public client authenticates with none"},
 		{env, []string{"--token-endpoint-auth-method", "private_key_jwt"}, "error: --jwks: Private key JWT needs the client's public keys"},
-		{env, []string{"--token-endpoint-auth-method", "private_key_jwt", "--jwks", privFile}, `error: --jwks: Key 1 contains private key material ("d")`},
+		{env, []string{"--token-endpoint-auth-method", "private_key_jwt", "--jwks", privFile}, `error: --jwks: Key 1 is a private key (it has "d")`},
 		{env, []string{"--token-endpoint-auth-method", "private_key_jwt", "--jwks", filepath.Join(dir, "missing.json")}, "error: --jwks: no such file or directory"},
 		{env, []string{"--token-endpoint-auth-method", "private_key_jwt", "--jwks-uri", "http://keys.example/jwks"}, "error: --jwks-uri: The JWKS URL must use https"},
 		{env, []string{"--token-endpoint-auth-method", "private_key_jwt", "--jwks", keysFile, "--jwks-uri", "https://keys.example/jwks"}, "error: --jwks: Give either"},
@@ -134,7 +133,7 @@ func testCLIClientsAuthFields(t *testing.T, dbURL string) {
 	// update: switching to client_secret_jwt prints a new secret, once.
 	r = runCLI(env, "", "clients", "update", basicID, "--token-endpoint-auth-method", "client_secret_jwt")
 	c = get(basicID)
-	sealed, err := clients.OpenSecret(testKeySecret, c)
+	sealed, err := openSecret(c)
 	if r.code != 0 || err != nil || !strings.Contains(r.stdout, "  token_endpoint_auth_method: client_secret_basic -> client_secret_jwt\n") ||
 		!strings.Contains(r.stdout, "client_secret: "+sealed+"\n") || !strings.Contains(r.stdout, "the old secret no longer works") {
 		t.Fatalf("to client_secret_jwt: %+v (%v)", r, err)
@@ -193,7 +192,7 @@ func testCLIClientsAuthFields(t *testing.T, dbURL string) {
 	}{
 		{[]string{"--id-token-signed-response-alg", "none"}, "error: --id-token-signed-response-alg:"},
 		{[]string{"--jwks-uri", "https://u:p@svc.example/jwks"}, "error: --jwks-uri: The JWKS URL must not contain a user name or password"},
-		{[]string{"--jwks", privFile}, "error: --jwks: Key 1 contains private key material"},
+		{[]string{"--jwks", privFile}, "error: --jwks: Key 1 is a private key"},
 		{[]string{"--may-act", pkID}, "error: --may-act: A client may always act with its own tokens"},
 		{[]string{"--token-endpoint-auth-method", "none"}, "error: --grant-type: Public clients cannot use client credentials"},
 	} {

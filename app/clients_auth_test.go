@@ -16,7 +16,6 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/gatehouse/gatehouse/app/clients"
 	"github.com/gatehouse/gatehouse/app/database/dbtest"
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/models"
@@ -48,6 +47,12 @@ func publicJWKS(t *testing.T, kid string) string {
 // radioChecked is how a checked radio or checkbox of the client form
 // renders.
 func radioChecked(value string) string { return `value="` + value + `" checked` }
+
+// openSecret opens c's sealed client_secret_jwt secret as the model does.
+func openSecret(c *models.Client) (string, error) {
+	plain, err := secret.NewClientSecretSealer(testKeySecret).Open(c.ClientID, c.SecretSealed)
+	return string(plain), err
+}
 
 func (h *harness) client(id string) *models.Client {
 	h.t.Helper()
@@ -124,7 +129,7 @@ func TestCreateClientAuthMethods(t *testing.T) {
 	if c.TokenEndpointAuthMethod != "client_secret_jwt" || plain == "" || !slices.Equal(c.MayAct, []string{h.firstClientID(t)}) {
 		t.Fatalf("client_secret_jwt: %+v", c)
 	}
-	if got, err := clients.OpenSecret(testKeySecret, c); err != nil || got != plain {
+	if got, err := openSecret(c); err != nil || got != plain {
 		t.Fatalf("sealed secret %q (%v), shown %q", got, err, plain)
 	}
 	if !bytes.Equal(c.SecretHash, secret.Digest(plain)) {
@@ -218,7 +223,7 @@ func TestClientFormAuthErrorsKeepInput(t *testing.T) {
 			"token_endpoint_auth_method", "none is the method of public clients", nil},
 		{"private_key_jwt without keys", clientForm(pk), "jwks", "needs the client&#39;s public keys", []string{radioChecked("private_key_jwt")}},
 		{"broken JWK Set", clientForm(pk, set("jwks", `{"keys": [`)), "jwks", "not valid JSON", []string{`{&#34;keys&#34;: [</textarea>`, radioChecked("private_key_jwt")}},
-		{"private key pasted", clientForm(pk, set("jwks", privateJWK)), "jwks", "contains private key material", []string{html.EscapeString(privateJWK)}},
+		{"private key pasted", clientForm(pk, set("jwks", privateJWK)), "jwks", "is a private key", []string{html.EscapeString(privateJWK)}},
 		{"keys and URL", clientForm(pk, set("jwks", publicJWKS(t, "a")), set("jwks_uri", "https://app.example/jwks")), "jwks", "not both",
 			[]string{`value="https://app.example/jwks"`}},
 		{"http JWKS URL", clientForm(pk, set("jwks_uri", "http://app.example/jwks")), "jwks_uri", "must use https", []string{`value="http://app.example/jwks"`}},
@@ -303,7 +308,7 @@ func testUpdateClientAuthMethod(t *testing.T, h *harness) {
 		!strings.Contains(page.body, "Gatehouse keeps it encrypted") {
 		t.Fatal("no new secret shown after switching to client_secret_jwt")
 	}
-	if got, err := clients.OpenSecret(testKeySecret, h.client(id)); err != nil || got != m[1] {
+	if got, err := openSecret(h.client(id)); err != nil || got != m[1] {
 		t.Fatalf("sealed %q (%v), shown %q", got, err, m[1])
 	}
 	if d := lastAudit(); d["secret"] != "rotated" || d["token_endpoint_auth_method"] != "client_secret_basic or client_secret_post -> client_secret_jwt" {
@@ -315,7 +320,7 @@ func testUpdateClientAuthMethod(t *testing.T, h *harness) {
 	// Rotation keeps it sealed.
 	h.post(path, path+"/rotate-secret", url.Values{})
 	m = secretRE.FindStringSubmatch(h.get(path).body)
-	if got, err := clients.OpenSecret(testKeySecret, h.client(id)); m == nil || err != nil || got != m[1] {
+	if got, err := openSecret(h.client(id)); m == nil || err != nil || got != m[1] {
 		t.Fatalf("after rotation: sealed %q (%v)", got, err)
 	}
 

@@ -33,7 +33,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/gatehouse/gatehouse/app/jwks"
 	"github.com/gatehouse/gatehouse/app/oauth"
 )
 
@@ -289,7 +288,7 @@ func ParseDocument(clientID string, body []byte) (*Document, error) {
 
 // parseKeys reads the keys of a private_key_jwt document: jwks_uri (an
 // https URL, fetched when an assertion needs it) or jwks (a JWK Set of
-// public keys, app/jwks rules), exactly one.
+// public keys, oauth.ParsePublicJWKS), exactly one.
 func parseKeys(d *document, doc *Document) error {
 	doc.TokenEndpointAuthMethod = oauth.AuthPrivateKeyJWT
 	switch {
@@ -300,15 +299,12 @@ func parseKeys(d *document, doc *Document) error {
 		if err != nil {
 			return err
 		}
-		if len(u) > maxURLLength {
-			return refused("jwks_uri is longer than %d characters", maxURLLength)
-		}
-		if err := jwks.CheckURI(u, false); err != nil {
-			return refused("%v", err)
+		if err := oauth.CheckJWKSURI(u, oauth.JWKSURIHTTPS); err != nil {
+			return refused("jwks_uri: %v", err)
 		}
 		doc.JWKSURI = u
 	case present(d.JWKS):
-		if _, err := jwks.ParsePublic(d.JWKS); err != nil {
+		if _, err := oauth.ParsePublicJWKS(d.JWKS); err != nil {
 			return refused("jwks: %v", err)
 		}
 		var compact bytes.Buffer

@@ -1,22 +1,14 @@
 package clients
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/secret"
@@ -50,26 +42,13 @@ var IDTokenAlgs = []string{AlgRS256, AlgES256}
 
 // Limits of the authentication fields.
 const (
-	// MaxJWKSBytes and MaxJWKSKeys bound a pasted JWK Set.
+	// MaxJWKSBytes and MaxJWKSKeys bound a pasted JWK Set (its keys
+	// follow oauth.ParsePublicJWKSWith).
 	MaxJWKSBytes = 16 << 10
 	MaxJWKSKeys  = 10
-	// MinRSABits is the smallest RSA key accepted in a JWK Set.
-	MinRSABits = 2048
 	// MaxMayAct bounds the client IDs a client may act for.
 	MaxMayAct = 20
 )
-
-// SecretSealPurpose is the purpose (app/secret.NewSealer) of the key
-// that seals the secret of a client_secret_jwt client, with the client
-// ID as additional data: secret.NewSealer(keySecret, SecretSealPurpose).
-// Open(c.SecretSealed, []byte(c.ClientID)) gives the secret back.
-const SecretSealPurpose = "client-secret"
-
-// SealSecret encrypts a client_secret_jwt client's secret for
-// models.Client.SecretSealed, bound to its client ID.
-func SealSecret(keySecret, clientID, plain string) []byte {
-	return secret.NewSealer(keySecret, SecretSealPurpose).Seal([]byte(plain), []byte(clientID))
-}
 
 // NeedsSecret reports whether a client with this method (and type) has a
 // client secret: every confidential method but private_key_jwt.
@@ -186,146 +165,23 @@ func (in *Input) validateAuth(errs Errors) {
 	}
 }
 
-// CheckJWKSURI returns why raw is not a usable jwks_uri, or "": an
-// absolute https URL (http only on a loopback host, for development)
-// without credentials or a fragment.
+// CheckJWKSURI returns why raw is not a usable jwks_uri, as a field
+// message, or "": oauth.CheckJWKSURI, with plain http allowed on a
+// loopback host (for development).
 func CheckJWKSURI(raw string) string {
-	if len(raw) > MaxURLLength {
-		return fmt.Sprintf("The JWKS URL is longer than %d characters.", MaxURLLength)
-	}
-	if strings.ContainsFunc(raw, func(r rune) bool { return r <= 0x20 || r == 0x7f }) {
-		return "The JWKS URL must not contain spaces."
-	}
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" {
-		return "The JWKS URL must be an absolute URL such as https://app.example.com/.well-known/jwks.json."
-	}
-	switch {
-	case u.User != nil:
-		return "The JWKS URL must not contain a user name or password."
-	case u.Fragment != "" || strings.Contains(raw, "#"):
-		return "The JWKS URL must not contain a fragment (#...)."
-	case u.Scheme == "https":
-	case u.Scheme == "http" && oauth.IsLoopbackHost(u.Hostname()):
-	default:
-		return "The JWKS URL must use https (plain http is allowed only for 127.0.0.1, [::1] and localhost)."
+	if err := oauth.CheckJWKSURI(raw, oauth.JWKSURILoopbackHTTP); err != nil {
+		return oauth.JWKSSentence(err)
 	}
 	return ""
 }
-
-// privateMembers are the JWK members that carry private or symmetric key
-// material (RFC 7518 §6).
-var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k", "priv"}
 
 // CheckJWKS returns why raw is not a usable JWK Set of a client's public
-// keys, or "": valid JSON of at most MaxJWKSBytes, {"keys": [...]} with 1
-// to MaxJWKSKeys keys, each a public signing key Gatehouse can verify
-// assertions with (RSA of at least 2048 bits, EC P-256 or Ed25519; alg,
-// when given, RS256, PS256, ES256 or EdDSA to match; use, when given,
-// sig), no private or symmetric key, no key ID twice.
+// keys, as a field message, or "": oauth.ParsePublicJWKSWith's rules (the
+// same as for registered and metadata-document clients and trusted
+// issuers) within MaxJWKSBytes and MaxJWKSKeys.
 func CheckJWKS(raw string) string {
-	if len(raw) > MaxJWKSBytes {
-		return fmt.Sprintf("The JWK Set is larger than %d KB: paste only the public keys the client signs with.", MaxJWKSBytes>>10)
-	}
-	var anyJSON any
-	if err := json.Unmarshal([]byte(raw), &anyJSON); err != nil {
-		var syntax *json.SyntaxError
-		if errors.As(err, &syntax) && syntax.Offset < int64(len(raw)) {
-			return fmt.Sprintf("The JWK Set is not valid JSON (at character %d): paste it as the client publishes it, {\"keys\": [...]}.", syntax.Offset)
-		}
-		return "The JWK Set is not valid JSON (it ends too early): paste it whole, {\"keys\": [...]}."
-	}
-	var set struct {
-		Keys *[]json.RawMessage `json:"keys"`
-	}
-	if err := json.Unmarshal([]byte(raw), &set); err != nil {
-		return "The JWK Set must be a JSON object with a \"keys\" array: {\"keys\": [...]}."
-	}
-	if set.Keys == nil {
-		return "The JWK Set has no \"keys\" array: paste the whole set, {\"keys\": [...]}, not a single key."
-	}
-	keys := *set.Keys
-	switch {
-	case len(keys) == 0:
-		return "The JWK Set has no keys: add the public key the client signs its assertions with."
-	case len(keys) > MaxJWKSKeys:
-		return fmt.Sprintf("The JWK Set has %d keys: register at most %d.", len(keys), MaxJWKSKeys)
-	}
-	kids := map[string]bool{}
-	for i, rawKey := range keys {
-		name := fmt.Sprintf("Key %d", i+1)
-		var members map[string]json.RawMessage
-		if err := json.Unmarshal(rawKey, &members); err != nil {
-			return name + " is not a JSON object."
-		}
-		var kid string
-		if v, ok := members["kid"]; ok {
-			if json.Unmarshal(v, &kid) != nil {
-				return name + ": kid must be a string."
-			}
-			name = fmt.Sprintf("Key %d (kid %q)", i+1, kid)
-		}
-		var kty string
-		_ = json.Unmarshal(members["kty"], &kty)
-		if kty == "oct" {
-			return name + " is a symmetric (oct) key: private_key_jwt uses public keys only; for a shared secret choose client_secret_jwt."
-		}
-		for _, p := range privateMembers {
-			if _, ok := members[p]; ok {
-				return fmt.Sprintf("%s contains private key material (%q): paste only the public keys, and keep the private key with the client.", name, p)
-			}
-		}
-		if msg := checkJWK(rawKey, kty); msg != "" {
-			return name + " " + msg
-		}
-		if kid != "" {
-			if kids[kid] {
-				return fmt.Sprintf("Two keys have the key ID %q: give each key its own kid.", kid)
-			}
-			kids[kid] = true
-		}
-	}
-	return ""
-}
-
-// checkJWK returns why a public JWK (with type kty) cannot verify client
-// assertions, as the end of a sentence naming it, or "".
-func checkJWK(rawKey json.RawMessage, kty string) string {
-	var k jose.JSONWebKey
-	if err := k.UnmarshalJSON(rawKey); err != nil {
-		switch kty {
-		case "":
-			return "has no kty: say which type of key it is (RSA, EC or OKP)."
-		case "RSA", "EC", "OKP":
-			return fmt.Sprintf("is not a valid %s public key: check that it is copied whole.", kty)
-		}
-		return fmt.Sprintf("has the key type %q: use an RSA, EC (P-256) or Ed25519 (OKP) key.", kty)
-	}
-	if !k.Valid() || !k.IsPublic() {
-		return "is not a usable public key: use an RSA, EC (P-256) or Ed25519 (OKP) key."
-	}
-	var algs []string
-	switch pub := k.Key.(type) {
-	case *rsa.PublicKey:
-		if pub.N.BitLen() < MinRSABits {
-			return fmt.Sprintf("is an RSA key of %d bits: use at least %d.", pub.N.BitLen(), MinRSABits)
-		}
-		algs = []string{"RS256", "PS256"}
-	case *ecdsa.PublicKey:
-		if pub.Curve != elliptic.P256() {
-			return fmt.Sprintf("is on the curve %s: Gatehouse verifies ES256, whose keys are on P-256.", pub.Curve.Params().Name)
-		}
-		algs = []string{"ES256"}
-	case ed25519.PublicKey:
-		algs = []string{"EdDSA"}
-	default:
-		return "is not a key type Gatehouse verifies: use an RSA, EC (P-256) or Ed25519 (OKP) key."
-	}
-	if k.Algorithm != "" && !slices.Contains(algs, k.Algorithm) {
-		return fmt.Sprintf("has alg %q, which Gatehouse does not accept for this key: use %s, or leave alg out.", k.Algorithm, strings.Join(algs, " or "))
-	}
-	if k.Use != "" && k.Use != "sig" {
-		return fmt.Sprintf("has use %q: client assertions need a signing key (use \"sig\"), or leave use out.", k.Use)
+	if _, err := oauth.ParsePublicJWKSWith([]byte(raw), oauth.JWKSRules{MaxBytes: MaxJWKSBytes, MaxKeys: MaxJWKSKeys}); err != nil {
+		return oauth.JWKSSentence(err)
 	}
 	return ""
 }
@@ -411,7 +267,7 @@ func newSecret(x *models.Client, keySecret string, now time.Time) string {
 	x.SecretHash, x.SecretHint, x.SecretRotatedAt = hash, hint, &at
 	x.SecretSealed = nil
 	if x.TokenEndpointAuthMethod == AuthSecretJWT {
-		x.SecretSealed = SealSecret(keySecret, x.ClientID, plain)
+		x.SecretSealed = secret.NewClientSecretSealer(keySecret).Seal(x.ClientID, plain)
 	}
 	return plain
 }
@@ -465,9 +321,8 @@ func fitSecret(x *models.Client, keySecret string, now time.Time) (SecretChange,
 
 // Errors of RotateSecret.
 var (
-	ErrNoSecret     = errors.New("the client has no secret: public and private_key_jwt clients have none")
-	ErrNoKeySecret  = errors.New("client_secret_jwt needs the key secret (GATEHOUSE_KEY_SECRET) to keep the secret encrypted")
-	errSealMismatch = errors.New("sealed secret mismatch")
+	ErrNoSecret    = errors.New("the client has no secret: public and private_key_jwt clients have none")
+	ErrNoKeySecret = errors.New("client_secret_jwt needs the key secret (GATEHOUSE_KEY_SECRET) to keep the secret encrypted")
 )
 
 // RotateSecret replaces the secret of the client clientID with a new one,
@@ -489,18 +344,4 @@ func RotateSecret(ctx context.Context, st UpdateStore, clientID string, opts ...
 		return nil
 	})
 	return plain, err
-}
-
-// OpenSecret returns the secret of a client_secret_jwt client, opened
-// with the key secret it was sealed under (for tests and tools; the token
-// endpoint opens it the same way).
-func OpenSecret(keySecret string, c *models.Client) (string, error) {
-	plain, err := secret.NewSealer(keySecret, SecretSealPurpose).Open(c.SecretSealed, []byte(c.ClientID))
-	if err != nil {
-		return "", err
-	}
-	if !bytes.Equal(secret.Digest(string(plain)), c.SecretHash) {
-		return "", errSealMismatch
-	}
-	return string(plain), nil
 }

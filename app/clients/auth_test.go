@@ -84,23 +84,23 @@ func TestCheckJWKS(t *testing.T) {
 		{"single key", rsaPub, `no "keys" array`},
 		{"no keys", `{"keys": []}`, "has no keys"},
 		{"eleven keys", set(many...), "has 11 keys: register at most 10"},
-		{"too large", set(rsaPub) + strings.Repeat(" ", MaxJWKSBytes), "larger than 16 KB"},
+		{"too large", set(rsaPub) + strings.Repeat(" ", MaxJWKSBytes), "larger than 16 KiB"},
 		{"key not an object", `{"keys": ["x"]}`, "Key 1 is not a JSON object"},
 		{"kid not a string", `{"keys": [{"kty":"EC","kid":1}]}`, "kid must be a string"},
-		{"RSA private key", set(jwk(t, rsaKey, "r1", "", "")), `Key 1 (kid "r1") contains private key material ("d")`},
-		{"EC private key", set(rsaPub, jwk(t, ecKey, "", "", "")), `Key 2 contains private key material ("d")`},
-		{"Ed25519 private key", set(jwk(t, edKey, "", "", "")), `private key material ("d")`},
-		{"symmetric key", set(jwk(t, []byte("0123456789abcdef0123456789abcdef"), "s", "HS256", "")), "symmetric (oct) key: private_key_jwt uses public keys only"},
+		{"RSA private key", set(jwk(t, rsaKey, "r1", "", "")), `Key 1 (kid "r1") is a private key (it has "d")`},
+		{"EC private key", set(rsaPub, jwk(t, ecKey, "", "", "")), `Key 2 is a private key (it has "d")`},
+		{"Ed25519 private key", set(jwk(t, edKey, "", "", "")), `is a private key (it has "d")`},
+		{"symmetric key", set(jwk(t, []byte("0123456789abcdef0123456789abcdef"), "s", "HS256", "")), "is a symmetric key: register public keys only"},
 		{"no kty", `{"keys": [{"n":"abc","e":"AQAB"}]}`, "has no kty"},
-		{"unknown kty", `{"keys": [{"kty":"XYZ"}]}`, `has the key type "XYZ"`},
+		{"unknown kty", `{"keys": [{"kty":"XYZ"}]}`, `has the unsupported kty "XYZ"`},
 		{"broken RSA", `{"keys": [{"kty":"RSA","n":"!!"}]}`, "is not a valid RSA public key"},
 		{"small RSA", set(jwk(t, rsaSmall.Public(), "", "", "")), "RSA key of 1024 bits: use at least 2048"},
 		{"P-384", set(jwk(t, ec384Key.Public(), "", "", "")), "on the curve P-384"},
-		{"RSA with HS256", set(jwk(t, rsaKey.Public(), "", "HS256", "")), `alg "HS256", which Gatehouse does not accept for this key: use RS256 or PS256`},
-		{"RSA with none", set(jwk(t, rsaKey.Public(), "", "none", "")), `alg "none"`},
+		{"RSA with HS256", set(jwk(t, rsaKey.Public(), "", "HS256", "")), `alg HS256, which Gatehouse does not accept for this key: use RS256 or PS256`},
+		{"RSA with none", set(jwk(t, rsaKey.Public(), "", "none", "")), `alg none,`},
 		{"EC with RS256", set(jwk(t, ecKey.Public(), "", "RS256", "")), "use ES256"},
-		{"encryption key", set(jwk(t, rsaKey.Public(), "", "", "enc")), `use "enc": client assertions need a signing key`},
-		{"same kid twice", set(rsaPub, jwk(t, ecKey.Public(), "r1", "", "")), `Two keys have the key ID "r1"`},
+		{"encryption key", set(jwk(t, rsaKey.Public(), "", "", "enc")), `use "enc": keys that verify signatures have use "sig"`},
+		{"same kid twice", set(rsaPub, jwk(t, ecKey.Public(), "r1", "", "")), `Two keys have kid "r1"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -178,7 +178,7 @@ func TestValidateAuth(t *testing.T) {
 		{"private key jwt with a bad set", func(in *Input) { in.TokenEndpointAuthMethod, in.JWKS = AuthPrivateKeyJWT, "{" }, ks, "not valid JSON"},
 		{"private key jwt with a private key", func(in *Input) {
 			in.TokenEndpointAuthMethod, in.JWKS = AuthPrivateKeyJWT, set(jwk(t, ecKey, "", "", ""))
-		}, ks, "private key material"},
+		}, ks, "is a private key"},
 		{"private key jwt with an http URL", func(in *Input) {
 			in.TokenEndpointAuthMethod, in.JWKSURI = AuthPrivateKeyJWT, "http://app.example.com/jwks"
 		}, ku, "must use https"},
@@ -283,7 +283,7 @@ func TestCheckRefs(t *testing.T) {
 // openSealed opens a client's sealed secret as the token endpoint does.
 func openSealed(t *testing.T, c *models.Client) string {
 	t.Helper()
-	plain, err := secret.NewSealer(testKeySecret, "client-secret").Open(c.SecretSealed, []byte(c.ClientID))
+	plain, err := secret.NewClientSecretSealer(testKeySecret).Open(c.ClientID, c.SecretSealed)
 	if err != nil {
 		t.Fatalf("sealed secret of %s: %v", c.ClientID, err)
 	}
@@ -324,10 +324,7 @@ func TestCreateAuthMethods(t *testing.T) {
 	if openSealed(t, c) != plain || !bytes.Equal(c.SecretHash, secret.Digest(plain)) {
 		t.Fatal("the sealed secret is not the one shown")
 	}
-	if got, err := OpenSecret(testKeySecret, c); err != nil || got != plain {
-		t.Fatalf("OpenSecret = %q, %v", got, err)
-	}
-	if _, err := secret.NewSealer(testKeySecret, "client-secret").Open(c.SecretSealed, []byte("another-client")); err == nil {
+	if _, err := secret.NewClientSecretSealer(testKeySecret).Open("another-client", c.SecretSealed); err == nil {
 		t.Fatal("the sealed secret opens for another client ID")
 	}
 

@@ -22,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse/app/oauth"
+	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/models"
 )
 
@@ -667,7 +668,7 @@ func CreateAs(ctx context.Context, st Store, actor Actor, in Input, ownerID *int
 	}
 	c, plain := New(in, ownerID)
 	if c.TokenEndpointAuthMethod == AuthSecretJWT {
-		c.SecretSealed = SealSecret(o.keySecret, c.ClientID, plain)
+		c.SecretSealed = secret.NewClientSecretSealer(o.keySecret).Seal(c.ClientID, plain)
 	}
 	if err := st.CreateClient(ctx, c); err != nil {
 		return nil, "", nil, err

@@ -58,8 +58,10 @@ const (
 )
 
 // inputFromMetadata is the client input that registered metadata
-// describes. A client that gives no name is named after its first
-// redirect URI's host (what users would see anyway).
+// describes, its authentication method and keys included (so that they go
+// through Validate and New as the dashboard's do). A client that gives no
+// name is named after its first redirect URI's host (what users would see
+// anyway).
 func inputFromMetadata(md *oauth.ClientMetadata) Input {
 	in := Input{
 		Name: md.ClientName, Icon: md.LogoURI, Homepage: md.ClientURI,
@@ -70,6 +72,8 @@ func inputFromMetadata(md *oauth.ClientMetadata) Input {
 		BackchannelLogoutSessionRequired:  md.BackchannelLogoutSessionRequired,
 		FrontchannelLogoutURI:             md.FrontchannelLogoutURI,
 		FrontchannelLogoutSessionRequired: md.FrontchannelLogoutSessionRequired,
+		TokenEndpointAuthMethod:           md.TokenEndpointAuthMethod,
+		JWKS:                              md.JWKS, JWKSURI: md.JWKSURI,
 	}
 	if strings.TrimSpace(in.Name) == "" {
 		in.Name = "Unnamed application"
@@ -206,10 +210,6 @@ func Register(ctx context.Context, st Store, md *oauth.ClientMetadata) (*Registe
 		return nil, err
 	}
 	c, plain := New(in, nil)
-	if !md.Public() && !md.UsesSecret() { // private_key_jwt: keys, no secret
-		c.SecretHash, c.SecretHint, plain = nil, "", ""
-	}
-	c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI = md.TokenEndpointAuthMethod, md.JWKS, md.JWKSURI
 	token, hash := oauth.NewRegistrationAccessToken()
 	c.Registration, c.RegistrationTokenHash, c.ClientMetadata = models.ClientRegisteredDynamic, hash, extraMetadata(md)
 	if err := st.CreateClient(ctx, c); err != nil {
@@ -258,17 +258,7 @@ func UpdateRegistered(ctx context.Context, st UpdateStore, clientID string, md *
 		}
 		in.Apply(x)
 		x.ClientMetadata = extraMetadata(md)
-		x.TokenEndpointAuthMethod, x.JWKS, x.JWKSURI = md.TokenEndpointAuthMethod, md.JWKS, md.JWKSURI
-		switch {
-		case x.Public || !md.UsesSecret():
-			x.SecretHash, x.SecretHint, x.SecretRotatedAt = nil, "", nil
-		case len(x.SecretHash) == 0:
-			var hash []byte
-			var hint string
-			plain, hash, hint = oauth.NewClientSecret()
-			at := now.UTC()
-			x.SecretHash, x.SecretHint, x.SecretRotatedAt = hash, hint, &at
-		}
+		_, plain = fitSecret(x, "", now) // no client_secret_jwt here: nothing to seal
 		saved = *x
 		return nil
 	})

@@ -204,3 +204,47 @@ func TestNewInitialAccessToken(t *testing.T) {
 		t.Errorf("30 days: %v", err)
 	}
 }
+
+// A private_key_jwt registration goes through the dashboard's rules (its
+// method and keys are Input fields): no secret, its keys stored and read
+// back; a set the form would refuse (more than MaxJWKSKeys keys) is
+// refused naming jwks; switching to a secret method issues a secret and
+// drops the keys, switching back drops the secret.
+func TestRegisterPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
+	testKeys(t)
+	ctx := context.Background()
+	st := &trustStore{clients: map[string]*models.Client{}}
+	keys := set(jwk(t, ecKey.Public(), "k1", "ES256", "sig"))
+	r, err := Register(ctx, st, metadata(t, `{"redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": `+keys+`}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := st.clients[r.Client.ClientID]
+	if r.Secret != "" || c.SecretHash != nil || c.TokenEndpointAuthMethod != AuthPrivateKeyJWT || c.JWKS == "" || c.JWKSURI != "" {
+		t.Fatalf("stored %+v (secret %q)", c, r.Secret)
+	}
+	if md := RegisteredMetadata(c); md.TokenEndpointAuthMethod != AuthPrivateKeyJWT || md.JWKS != c.JWKS {
+		t.Errorf("read back %+v", md)
+	}
+	many := make([]string, MaxJWKSKeys+1)
+	for i := range many {
+		many[i] = jwk(t, ecKey.Public(), "k"+strings.Repeat("x", i), "", "")
+	}
+	_, err = Register(ctx, st, metadata(t, `{"redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks": `+set(many...)+`}`))
+	var oe *oauth.Error
+	if !errors.As(err, &oe) || !errors.Is(err, oauth.ErrInvalidClientMetadata) || !strings.Contains(oe.Description, "jwks: The JWK Set has 11 keys") {
+		t.Fatalf("11 keys: %v", err)
+	}
+
+	id := r.Client.ClientID
+	now := time.Now()
+	x, plain, err := UpdateRegistered(ctx, st, id, metadata(t, `{"client_id": "`+id+`", "redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "client_secret_basic"}`), now)
+	if err != nil || plain == "" || !secret.Equal(x.SecretHash, secret.Digest(plain)) || x.JWKS != "" || x.TokenEndpointAuthMethod != AuthSecretBasic {
+		t.Fatalf("to client_secret_basic: %v %q %+v", err, plain, x)
+	}
+	x, plain, err = UpdateRegistered(ctx, st, id, metadata(t, `{"client_id": "`+id+`", "redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example.com/jwks"}`), now)
+	if err != nil || plain != "" || x.SecretHash != nil || x.SecretRotatedAt != nil || x.JWKSURI != "https://app.example.com/jwks" || x.JWKS != "" {
+		t.Fatalf("back to private_key_jwt: %v %q %+v", err, plain, x)
+	}
+}

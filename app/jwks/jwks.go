@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,7 +142,7 @@ func (s *Source) pastedSet(jwks string) (*jose.JSONWebKeySet, error) {
 	if ok {
 		return set, nil
 	}
-	set, err := ParsePublic([]byte(jwks))
+	set, err := oauth.ParsePublicJWKS([]byte(jwks))
 	if err != nil {
 		return nil, fmt.Errorf("the registered jwks: %w", err)
 	}
@@ -156,28 +155,13 @@ func (s *Source) pastedSet(jwks string) (*jose.JSONWebKeySet, error) {
 	return set, nil
 }
 
-// CheckURI reports why u cannot be a jwks_uri ("" scheme rules only; the
-// address is checked when it is fetched).
-func CheckURI(u string, allowHTTP bool) error {
-	p, err := url.Parse(u)
-	if err != nil || !p.IsAbs() || p.Host == "" {
-		return errors.New("jwks_uri must be an absolute URL")
-	}
-	if p.User != nil {
-		return errors.New("jwks_uri must not contain credentials")
-	}
-	if p.Fragment != "" {
-		return errors.New("jwks_uri must not contain a fragment")
-	}
-	if p.Scheme != "https" && !(allowHTTP && p.Scheme == "http") {
-		return errors.New("jwks_uri must be an https URL")
-	}
-	return nil
-}
-
 // remoteSet serves the keys of jwksURI from the cache or fetches them.
 func (s *Source) remoteSet(ctx context.Context, jwksURI string, refresh bool) (*jose.JSONWebKeySet, error) {
-	if err := CheckURI(jwksURI, s.o.AllowHTTP); err != nil {
+	scheme := oauth.JWKSURIHTTPS
+	if s.o.AllowHTTP {
+		scheme = oauth.JWKSURIAnyHTTP
+	}
+	if err := oauth.CheckJWKSURI(jwksURI, scheme); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
@@ -267,8 +251,3 @@ func (s *Source) ttl(h http.Header) time.Duration {
 	}
 	return max(s.o.MinTTL, min(ttl, s.o.MaxTTL))
 }
-
-// ParsePublic parses a JWK Set of public signing keys by the rules of
-// oauth.ParsePublicJWKS (which is where they live, so that the core can
-// check the jwks of a registration without this package's HTTP).
-func ParsePublic(data []byte) (*jose.JSONWebKeySet, error) { return oauth.ParsePublicJWKS(data) }

@@ -20,6 +20,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse/app/jwks"
+	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/outbound"
 )
 
@@ -243,7 +244,7 @@ func TestFetchRefusals(t *testing.T) {
 		t.Fatalf("404: %v", err)
 	}
 	html := newServer(t, "<html>")
-	if _, err := src.PublicKeys(ctx, "", html.URL, false); err == nil || !strings.Contains(err.Error(), "not a JSON object") {
+	if _, err := src.PublicKeys(ctx, "", html.URL, false); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
 		t.Fatalf("html: %v", err)
 	}
 	strict := jwks.New(jwks.Options{HTTP: outbound.New(outbound.Options{AllowPrivate: true}), Now: clk.Now})
@@ -267,26 +268,31 @@ func TestParsePublicRefusals(t *testing.T) {
 	ek := ecKey(t)
 	_, edPriv, _ := ed25519.GenerateKey(rand.Reader)
 	good := []jose.JSONWebKey{{Key: rk.Public(), KeyID: "r"}, {Key: ek.Public(), KeyID: "e", Use: "sig"}, {Key: edPriv.Public(), KeyID: "d"}}
-	set, err := jwks.ParsePublic([]byte(setJSON(t, good...)))
+	set, err := oauth.ParsePublicJWKS([]byte(setJSON(t, good...)))
 	if err != nil || kids(set) != "r,e,d" {
 		t.Fatalf("good: %v", err)
 	}
 	cases := map[string]struct{ body, want string }{
-		"private RSA":   {setJSON(t, jose.JSONWebKey{Key: rk, KeyID: "r"}), "is a private key"},
-		"private EC":    {setJSON(t, jose.JSONWebKey{Key: ek, KeyID: "e"}), "is a private key"},
-		"private Ed":    {setJSON(t, jose.JSONWebKey{Key: edPriv, KeyID: "d"}), "is a private key"},
-		"symmetric":     {setJSON(t, jose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "s"}), "symmetric"},
-		"short RSA":     {setJSON(t, jose.JSONWebKey{Key: rsaKey(t, 1024).Public(), KeyID: "r"}), "1024 bits"},
-		"enc key":       {setJSON(t, jose.JSONWebKey{Key: ek.Public(), KeyID: "e", Use: "enc"}), "use \"enc\""},
-		"duplicate kid": {setJSON(t, jose.JSONWebKey{Key: ek.Public(), KeyID: "x"}, jose.JSONWebKey{Key: rk.Public(), KeyID: "x"}), "two keys have kid"},
-		"no keys":       {`{"keys":[]}`, "no keys"},
-		"no array":      {`{"kty":"EC"}`, `no "keys"`},
-		"not JSON":      {`nope`, "not a JSON object"},
-		"bad kty":       {`{"keys":[{"kty":"XYZ"}]}`, "unsupported kty"},
-		"bad EC":        {`{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}`, "not a valid"},
+		"private RSA":    {setJSON(t, jose.JSONWebKey{Key: rk, KeyID: "r"}), "is a private key"},
+		"private EC":     {setJSON(t, jose.JSONWebKey{Key: ek, KeyID: "e"}), "is a private key"},
+		"private Ed":     {setJSON(t, jose.JSONWebKey{Key: edPriv, KeyID: "d"}), "is a private key"},
+		"symmetric":      {setJSON(t, jose.JSONWebKey{Key: []byte("0123456789abcdef0123456789abcdef"), KeyID: "s"}), "symmetric"},
+		"short RSA":      {setJSON(t, jose.JSONWebKey{Key: rsaKey(t, 1024).Public(), KeyID: "r"}), "1024 bits"},
+		"enc key":        {setJSON(t, jose.JSONWebKey{Key: ek.Public(), KeyID: "e", Use: "enc"}), "use \"enc\""},
+		"duplicate kid":  {setJSON(t, jose.JSONWebKey{Key: ek.Public(), KeyID: "x"}, jose.JSONWebKey{Key: rk.Public(), KeyID: "x"}), "two keys have kid"},
+		"no keys":        {`{"keys":[]}`, "no keys"},
+		"no array":       {`{"kty":"EC"}`, `no "keys"`},
+		"not JSON":       {`nope`, "not valid JSON"},
+		"bad kty":        {`{"keys":[{"kty":"XYZ"}]}`, "unsupported kty"},
+		"bad EC":         {`{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}`, "not a valid"},
+		"private part p": {`{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB","p":"AQAB"}]}`, `key 1 is a private key (it has "p")`},
+		"no kty":         {`{"keys":[{"kid":"a","x":"AA"}]}`, `key 1 (kid "a") has no kty`},
+		"kid number":     {`{"keys":[{"kty":"EC","kid":7}]}`, "key 1: kid must be a string"},
+		"single JWK":     {`{"kty":"EC","crv":"P-256"}`, "this is a single JWK"},
+		"keys an object": {`{"keys":{}}`, `a JSON object with a "keys" array`},
 	}
 	for name, tc := range cases {
-		_, err := jwks.ParsePublic([]byte(tc.body))
+		_, err := oauth.ParsePublicJWKS([]byte(tc.body))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
@@ -351,7 +357,7 @@ func TestPublishedSetSkipsOtherKeys(t *testing.T) {
 		t.Fatalf("published: %q %v", kids(set), err)
 	}
 	// Pasted, the same set is refused, naming the first unusable key.
-	if _, err := jwks.New(jwks.Options{}).PublicKeys(context.Background(), body, "", false); err == nil || !strings.Contains(err.Error(), `key "enc" has use "enc"`) {
+	if _, err := jwks.New(jwks.Options{}).PublicKeys(context.Background(), body, "", false); err == nil || !strings.Contains(err.Error(), `key 1 (kid "enc") has use "enc"`) {
 		t.Fatalf("pasted: %v", err)
 	}
 	for name, tc := range map[string]struct {
@@ -361,7 +367,7 @@ func TestPublishedSetSkipsOtherKeys(t *testing.T) {
 		"P-384":     {other, "P-384: ES256 keys are on P-256"},
 		"wrong alg": {wrongAlg, `has alg RS256`},
 	} {
-		if _, err := jwks.ParsePublic([]byte(setJSON(t, tc.key))); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := oauth.ParsePublicJWKS([]byte(setJSON(t, tc.key))); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

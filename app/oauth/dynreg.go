@@ -272,8 +272,8 @@ func (m *ClientMetadata) checkKeys() *Error {
 	case m.JWKS != "" && m.JWKSURI != "":
 		return metadataError("jwks and jwks_uri: send one of them, not both (RFC 7591 §2)")
 	case m.JWKSURI != "":
-		if msg := checkMetadataURL(m.JWKSURI, true); msg != "" {
-			return metadataError("jwks_uri %s", msg)
+		if err := CheckJWKSURI(m.JWKSURI, JWKSURIHTTPS); err != nil {
+			return metadataError("jwks_uri: %v", err)
 		}
 	case m.JWKS != "":
 		if _, err := ParsePublicJWKS([]byte(m.JWKS)); err != nil {

@@ -37,14 +37,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"crypto/ecdsa"
-	"crypto/elliptic"
-
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/gatehouse/gatehouse/app/accounts"
 	"github.com/gatehouse/gatehouse/app/clients"
-	"github.com/gatehouse/gatehouse/app/jwks"
 	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/store"
 	"github.com/gatehouse/gatehouse/models"
@@ -220,75 +216,21 @@ func ParseLifetime(raw string) (d time.Duration, msg string) {
 	return d, ""
 }
 
-// CheckJWKS reads a pasted JWK Set with app/jwks's rules (public signing
-// keys only: ParsePublic), then what the assertion verifier can use:
-// 1 to MaxJWKSKeys keys, EC keys on P-256 (ES256), no alg outside
-// oauth.AssertionPublicKeyAlgs, a kid on each key when there are several.
-// It returns the set re-encoded (compact JSON) or a message.
+// CheckJWKS reads a pasted JWK Set by the rules of every registered set
+// (oauth.ParsePublicJWKSWith: public signing keys the assertion verifier
+// can use) within MaxJWKSBytes and MaxJWKSKeys, and with a kid on each
+// key when there are several (assertions name their key). It returns the
+// set re-encoded (compact JSON) or a message.
 func CheckJWKS(text string) (string, string) {
-	if len(text) > MaxJWKSBytes {
-		return "", fmt.Sprintf("The JWK Set is longer than %d KiB: paste only the public keys.", MaxJWKSBytes>>10)
-	}
-	var shape map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(text), &shape); err != nil {
-		return "", "This is not a JWK Set (JSON with a \"keys\" array of public keys): " + jsonProblem(err) + "."
-	}
-	if _, ok := shape["keys"]; !ok {
-		if _, kty := shape["kty"]; kty {
-			return "", `This is a single JWK: paste a JWK Set, {"keys": [ ... ]}.`
-		}
-		return "", `This is not a JWK Set: it has no "keys" array.`
-	}
-	set, err := jwks.ParsePublic([]byte(text))
+	set, err := oauth.ParsePublicJWKSWith([]byte(text), oauth.JWKSRules{MaxBytes: MaxJWKSBytes, MaxKeys: MaxJWKSKeys, KeyIDs: true})
 	if err != nil {
-		msg := err.Error()
-		return "", "The JWK Set is refused: " + msg + "."
-	}
-	if len(set.Keys) > MaxJWKSKeys {
-		return "", fmt.Sprintf("The JWK Set has %d keys: at most %d.", len(set.Keys), MaxJWKSKeys)
-	}
-	kids := 0
-	for i, k := range set.Keys {
-		name := keyName(i, k)
-		if k.Algorithm != "" && !slices.Contains(oauth.AssertionPublicKeyAlgs, k.Algorithm) {
-			return "", fmt.Sprintf("%s has alg %s: assertions may use %s.", name, k.Algorithm, strings.Join(oauth.AssertionPublicKeyAlgs, ", "))
-		}
-		if ec, ok := k.Key.(*ecdsa.PublicKey); ok && ec.Curve != elliptic.P256() {
-			return "", fmt.Sprintf("%s is on curve %s: EC keys must be P-256 (ES256).", name, ec.Curve.Params().Name)
-		}
-		if k.KeyID != "" {
-			kids++
-		}
-	}
-	if len(set.Keys) > 1 && kids < len(set.Keys) {
-		return "", "With several keys, give each one a kid: assertions name the key that signed them with it."
+		return "", oauth.JWKSSentence(err)
 	}
 	b, err := json.Marshal(set)
 	if err != nil {
 		return "", "The JWK Set cannot be stored: " + err.Error() + "."
 	}
 	return string(b), ""
-}
-
-func keyName(i int, k jose.JSONWebKey) string {
-	if k.KeyID != "" {
-		return fmt.Sprintf("Key %q", k.KeyID)
-	}
-	return fmt.Sprintf("Key %d", i+1)
-}
-
-// jsonProblem words a JSON error shortly.
-func jsonProblem(err error) string {
-	var syn *json.SyntaxError
-	if errors.As(err, &syn) {
-		return fmt.Sprintf("invalid JSON at byte %d", syn.Offset)
-	}
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "go-jose/go-jose: ")
-	if len(msg) > 200 {
-		msg = msg[:200] + "…"
-	}
-	return msg
 }
 
 // checkSubjects reads SUB=USERNAME lines into the mapping, checking that
