@@ -46,6 +46,9 @@ type Actor struct {
 	// clients the acting user owns: those a developer may list in
 	// may_act without an admin.
 	owns map[string]bool
+	// missing are the client IDs Owning found no client for: CheckRefs
+	// reports them, CheckTrust leaves them alone.
+	missing map[string]bool
 }
 
 // Owning returns the actor knowing which of the clients ids it owns, for
@@ -56,10 +59,11 @@ func (a Actor) Owning(ctx context.Context, st ClientGetter, ids []string) (Actor
 	if a.GivesTrust() || a.UserID == 0 {
 		return a, nil
 	}
-	owns := map[string]bool{}
+	owns, missing := map[string]bool{}, map[string]bool{}
 	for _, id := range ids {
 		c, err := st.GetClient(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
+			missing[id] = true
 			continue
 		}
 		if err != nil {
@@ -69,7 +73,7 @@ func (a Actor) Owning(ctx context.Context, st ClientGetter, ids []string) (Actor
 			owns[id] = true
 		}
 	}
-	a.owns = owns
+	a.owns, a.missing = owns, missing
 	return a, nil
 }
 
@@ -157,7 +161,7 @@ func CheckTrust(actor Actor, before *Input, in Input, scopes []models.Scope) Err
 	}
 	var others []string
 	for _, id := range now.Actors {
-		if !slices.Contains(had.Actors, id) && !actor.owns[id] {
+		if !slices.Contains(had.Actors, id) && !actor.owns[id] && !actor.missing[id] {
 			others = append(others, id)
 		}
 	}
