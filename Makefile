@@ -34,7 +34,7 @@ GOLANGCI_LINT := $(GO) tool -modfile=tools/go.mod golangci-lint
 test: lint check-generated test-go
 
 test-go:
-	$(GO) test -race -count=1 -timeout 25m ./...
+	$(GO) test -race -count=1 -timeout 40m ./...
 
 ## lint: go vet, a gofmt check and golangci-lint (.golangci.yml)
 lint:
