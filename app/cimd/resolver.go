@@ -238,7 +238,15 @@ func (r *Resolver) refresh(ctx context.Context, clientID string) (*models.Client
 	// The fetch is shared: it must not end with the first caller's
 	// request, only with its own timeout.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), FetchTimeout+time.Second)
-	c.c, c.err = r.fetchAndStore(fctx, clientID)
+	// A caller that read the store before another fetch of this
+	// instance (or of another) stored the document finds it here rather
+	// than fetching it again.
+	if row, err := r.o.Store.GetClient(fctx, clientID); err == nil && row.Registration == models.ClientMetadataDocument &&
+		row.MetadataExpiresAt != nil && r.o.Now().Before(*row.MetadataExpiresAt) {
+		c.c = row
+	} else {
+		c.c, c.err = r.fetchAndStore(fctx, clientID)
+	}
 	cancel()
 
 	r.mu.Lock()
