@@ -144,7 +144,7 @@ func TestTrustFormValidation(t *testing.T) {
 		{"no issuer", trustForm(jwks, "issuer", " "), "issuer", "issuer-error", "Enter the issuer", ""},
 		{"taken issuer", trustForm(jwks, "issuer", "https://taken.example.com"), "issuer", "issuer-error", "registered already", `value="https://taken.example.com"`},
 		{"no keys", trustForm(jwks, "jwks", ""), "jwks", "jwks-error", "Give the issuer's public keys", ""},
-		{"both keys", trustForm(jwks, "jwks_uri", "https://ci.example.com/jwks"), "jwks_uri", "jwks_uri-error", "not both", `value="https://ci.example.com/jwks"`},
+		{"both keys", trustForm(jwks, "jwks_uri", "https://ci.example.com/jwks"), "jwks", "jwks-error", "not both", `value="https://ci.example.com/jwks"`},
 		{"bad JWKS", trustForm(jwks, "jwks", `{"keys": [nope]}`), "jwks", "jwks-error", "not valid JSON", `{"keys": [nope]}</textarea>`},
 		{"http JWKS URL", trustForm(jwks, "jwks", "", "jwks_uri", "http://ci.example.com/jwks"), "jwks_uri", "jwks_uri-error", "must use https", `value="http://ci.example.com/jwks"`},
 		{"unknown user", trustForm(jwks, "subjects", "s1=deploy\r\ns2=nobody"), "subjects", "subjects-error", `No user "nobody"`, "s1=deploy\ns2=nobody</textarea>"},

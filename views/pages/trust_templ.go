@@ -443,7 +443,7 @@ func TrustNew(b views.Base, f TrustForm) templ.Component {
 			templ_7745c5c3_Err = components.TextField(components.Field{
 				Name: "jwks_uri", Label: "JWKS URL", Value: f.JWKSURI, Error: f.Errors.Get("jwks_uri"), Type: "url", Autofocus: f.autofocus("jwks_uri"),
 				Placeholder: "https://token.actions.githubusercontent.com/.well-known/jwks", Autocomplete: "off",
-				Help: "https (http only on localhost).",
+				Help: JWKSURIRule(f.PrivateFetch),
 			}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
