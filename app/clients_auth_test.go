@@ -325,6 +325,10 @@ func testUpdateClientAuthMethod(t *testing.T, h *harness) {
 	}
 
 	keys := publicJWKS(t, "k1")
+	// The edit form says beforehand that private_key_jwt deletes the secret.
+	if page := h.get(path); !strings.Contains(page.body, `id="auth-private_key_jwt-secret"`) || !strings.Contains(page.body, "deletes this client's secret when you save") {
+		t.Error("no note on the private_key_jwt card that switching deletes the secret")
+	}
 	// An unknown actor is refused, and nothing is saved.
 	if r := h.postMultipart(path, path, clientForm(set("token_endpoint_auth_method", "private_key_jwt"), set("jwks", keys), set("may_act", "ghost"))); r.StatusCode != http.StatusUnprocessableEntity ||
 		!strings.Contains(r.body, `id="may_act-error"`) || !strings.Contains(r.body, html.EscapeString(keys)) || !strings.Contains(r.body, radioChecked("private_key_jwt")) {
@@ -340,8 +344,9 @@ func testUpdateClientAuthMethod(t *testing.T, h *harness) {
 	if c.SecretHash != nil || c.SecretSealed != nil || c.JWKS != keys || !slices.Equal(c.MayAct, []string{other}) || c.IDTokenSignedResponseAlg != "ES256" || !c.DPoPBoundAccessTokens {
 		t.Fatalf("to private_key_jwt: %+v", c)
 	}
-	if page := h.get(path); !strings.Contains(page.body, "now uses private_key_jwt: its secret was deleted") || !strings.Contains(page.body, other+"</textarea>") {
-		t.Error("no flash saying the secret was deleted, or may_act not shown")
+	if page := h.get(path); !strings.Contains(page.body, "now uses private_key_jwt: its secret was deleted") || !strings.Contains(page.body, other+"</textarea>") ||
+		strings.Contains(page.body, `id="auth-private_key_jwt-secret"`) {
+		t.Error("no flash saying the secret was deleted, or may_act not shown, or the note still there")
 	}
 	d := lastAudit()
 	for k, v := range map[string]string{"secret": "deleted", "token_endpoint_auth_method": "client_secret_jwt -> private_key_jwt",

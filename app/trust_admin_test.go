@@ -223,8 +223,12 @@ func TestTrustCreateDelete(t *testing.T) {
 
 		// Deleting needs the box ticked.
 		r = h.post(page, page+"/delete", url.Values{})
-		if r.StatusCode != http.StatusUnprocessableEntity || admFirstAutofocus(r.body) != "confirm" {
-			t.Fatalf("delete unconfirmed: %d, autofocus %q", r.StatusCode, admFirstAutofocus(r.body))
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != page {
+			t.Fatalf("delete unconfirmed: %d %s, want back to the issuer's page", r.StatusCode, r.Header.Get("Location"))
+		}
+		r = h.get(page)
+		if admFirstAutofocus(r.body) != "confirm" {
+			t.Fatalf("delete unconfirmed: autofocus %q", admFirstAutofocus(r.body))
 		}
 		admContains(t, "delete unconfirmed", r.body, "Tick this box to confirm the deletion.")
 		if _, err := h.store.GetTrustedIssuer(ctx, ti.Issuer); err != nil {

@@ -145,8 +145,16 @@ func (h *Handlers) TrustPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return h.renderTrust(c, fiber.StatusOK, ti, "")
+	msg := ""
+	if web.CurrentSession(c).TakeOnce(sessionTrustDeleteError) == strconv.FormatInt(ti.ID, 10) {
+		msg = "Tick this box to confirm the deletion."
+	}
+	return h.renderTrust(c, fiber.StatusOK, ti, msg)
 }
+
+// sessionTrustDeleteError keeps, once, the ID of the trusted issuer whose
+// deletion was sent without the confirm box ticked.
+const sessionTrustDeleteError = "trust_delete_unconfirmed"
 
 // DeleteTrust deletes a trusted issuer (POST /dashboard/trust/:id/delete)
 // once the confirm box is ticked.
@@ -157,7 +165,10 @@ func (h *Handlers) DeleteTrust(c *fiber.Ctx) error {
 		return err
 	}
 	if c.FormValue("confirm") != "yes" {
-		return h.renderTrust(c, fiber.StatusUnprocessableEntity, ti, "Tick this box to confirm the deletion.")
+		// Back to the issuer's page (not left at .../delete), with the
+		// message next to the box, once.
+		web.CurrentSession(c).SealOnce(sessionTrustDeleteError, strconv.FormatInt(ti.ID, 10))
+		return seeOther(c, pages.TrustURL(ti.ID))
 	}
 	switch err := trust.Delete(c.UserContext(), h.Store, ti.Issuer); {
 	case errors.Is(err, store.ErrNotFound):

@@ -199,7 +199,17 @@ func (f ClientForm) authMethodDescribedBy(id string) string {
 	if id == "client_secret_jwt" {
 		ids += " auth-client_secret_jwt-tradeoff"
 	}
+	if id == "private_key_jwt" && f.switchesToPrivateKeyJWT() {
+		ids += " auth-private_key_jwt-secret"
+	}
 	return ids
+}
+
+// switchesToPrivateKeyJWT reports whether choosing private_key_jwt would
+// delete the saved client's secret (it needs none).
+func (f ClientForm) switchesToPrivateKeyJWT() bool {
+	// A client_secret_jwt client's secret is kept sealed, not hashed.
+	return !f.New && (f.SavedHasSecret || f.SavedAuthMethod == "client_secret_jwt")
 }
 
 // switchesToSecretJWT reports whether choosing client_secret_jwt would
