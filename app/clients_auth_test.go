@@ -10,6 +10,7 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -462,5 +463,25 @@ func TestClientDetailPARAndDPoPExamples(t *testing.T) {
 	page = h.get("/dashboard/clients/" + plain)
 	if !strings.Contains(page.body, `id="example-url"`) || strings.Contains(page.body, `id="example-par"`) || !strings.Contains(page.body, `id="endpoint-par"`) {
 		t.Error("plain client page: want the sign-in link, no push example, the PAR endpoint")
+	}
+}
+
+// The Delegation section (may_act) shows with the token exchange grant,
+// or when it holds something; otherwise it is hidden (the script follows
+// the grant's checkbox).
+func TestClientFormDelegationSection(t *testing.T) {
+	t.Parallel()
+	h := sqliteHarness(t)
+	signInAs(t, h, "dev", models.RoleDeveloper)
+	hiddenRE := regexp.MustCompile(`<div class="[^"]*" data-delegation="" hidden>`)
+	shownRE := regexp.MustCompile(`<div class="[^"]*" data-delegation="">`)
+	if page := h.get("/dashboard/clients/new"); !hiddenRE.MatchString(page.body) || !strings.Contains(page.body, "exchanges a user&#39;s token (RFC 8693 delegation)") {
+		t.Error("new client form: the Delegation section is not hidden")
+	}
+	id, _ := h.createClient(clientForm(func(v url.Values) {
+		v["grant_types"] = []string{"authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"}
+	}))
+	if page := h.get("/dashboard/clients/" + id); !shownRE.MatchString(page.body) {
+		t.Error("client with token exchange: the Delegation section is hidden")
 	}
 }

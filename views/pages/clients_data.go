@@ -270,6 +270,12 @@ type ScopeOption struct {
 }
 
 func (f ClientForm) hasGrant(id string) bool { return slices.Contains(f.GrantTypes, id) }
+
+// showDelegation reports whether the Delegation section shows: with the
+// token exchange grant, or when may_act holds something or an error.
+func (f ClientForm) showDelegation() bool {
+	return f.hasGrant(oauth.GrantTokenExchange) || strings.TrimSpace(f.MayAct) != "" || f.Errors.Get("may_act") != ""
+}
 func (f ClientForm) hasScope(id string) bool { return slices.Contains(f.Scopes, id) }
 func (f ClientForm) grantOff(id string) bool { return slices.Contains(f.OffGrants, id) }
 
