@@ -309,7 +309,7 @@ func cmdClientsCreate(args []string, stdio IO) error {
 	in := clients.Input{Name: *name, Description: *description, Homepage: *homepage, Icon: *icon,
 		RedirectURIs: uris, GrantTypes: grants, Scopes: scopes, Public: *public}
 	fields.apply(&in, givenFlags(fs), jwks)
-	c, plain, errs, err := clients.Create(ctx, e.store, in, ownerID, clients.WithKeySecret(e.cfg.KeySecret.Reveal()))
+	c, plain, errs, err := clients.Create(ctx, e.store, in, ownerID, clients.WithKeySecret(e.cfg.KeySecret.Reveal()), clients.WithPrivateFetch(e.cfg.AllowPrivateFetch))
 	if errors.Is(err, clients.ErrInvalid) {
 		return clientFlagErrors(errs)
 	}
@@ -368,7 +368,7 @@ func cmdClientsUpdate(args []string, stdio IO) error {
 	}
 	saved, errs, err := clients.Edit(ctx, e.store, clients.Operator, clientID, func(in *clients.Input) {
 		fields.apply(in, given, jwks)
-	}, clients.WithKeySecret(e.cfg.KeySecret.Reveal()))
+	}, clients.WithKeySecret(e.cfg.KeySecret.Reveal()), clients.WithPrivateFetch(e.cfg.AllowPrivateFetch))
 	switch {
 	case errors.Is(err, clients.ErrInvalid):
 		return clientFlagErrors(errs)

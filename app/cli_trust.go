@@ -73,7 +73,7 @@ func cmdTrust(args []string, stdio IO) error {
 		fs.StringVar(&in.Issuer, "issuer", "", "the iss of the issuer's assertions, exactly (required)")
 		fs.StringVar(&in.Name, "name", "", "a name for people")
 		fs.StringVar(&jwksFile, "jwks", "", "a file holding the issuer's public keys as a JWK Set (- for standard input)")
-		fs.StringVar(&in.JWKSURI, "jwks-uri", "", "where the issuer publishes its JWK Set: https (http only on loopback hosts)")
+		fs.StringVar(&in.JWKSURI, "jwks-uri", "", "where the issuer publishes its JWK Set: https (http only when the server runs with GATEHOUSE_ALLOW_PRIVATE_FETCH=1)")
 		fs.Var(&subjects, "subject", "SUB=USERNAME: the assertion sub that stands for that user (repeatable; at least one)")
 		fs.Var(&scopes, "scope", "a scope the tokens may carry (repeatable; at least one)")
 		fs.StringVar(&in.MaxLifetime, "max-lifetime", "", "the longest an assertion may live, from 1m to 24h (default 1h)")
@@ -147,6 +147,7 @@ func cmdTrust(args []string, stdio IO) error {
 		fmt.Fprintf(stdio.Stdout, "deleted trusted issuer %s\n", ti.Issuer)
 		return nil
 	}
+	in.PrivateFetch = e.cfg.AllowPrivateFetch
 	ti, errs, err := trust.Create(ctx, e.store, in)
 	switch {
 	case errors.Is(err, trust.ErrInvalid):

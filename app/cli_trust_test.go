@@ -70,7 +70,7 @@ func TestCLITrust(t *testing.T) {
 	}{
 		{[]string{"--issuer", "https://ci.example.com", "--jwks", jwksFile, "--subject", "s=deploy", "--scope", "openid"}, "error: --issuer: This issuer is registered already."},
 		{[]string{"--issuer", "x", "--subject", "s=deploy", "--scope", "openid"}, "error: --jwks: Give the issuer's public keys"},
-		{[]string{"--issuer", "x", "--jwks", jwksFile, "--jwks-uri", "https://x.example/jwks", "--subject", "s=deploy", "--scope", "openid"}, "error: --jwks-uri: Give either"},
+		{[]string{"--issuer", "x", "--jwks", jwksFile, "--jwks-uri", "https://x.example/jwks", "--subject", "s=deploy", "--scope", "openid"}, "error: --jwks: Give either"},
 		{[]string{"--issuer", "x", "--jwks", privateFile, "--subject", "s=deploy", "--scope", "openid"}, `error: --jwks: Key 1 (kid "ci-1") is a private key`},
 		{[]string{"--issuer", "x", "--jwks", filepath.Join(dir, "nope.json"), "--subject", "s=deploy", "--scope", "openid"}, "error: --jwks: open "},
 		{[]string{"--issuer", "x", "--jwks-uri", "http://x.example/jwks", "--subject", "s=deploy", "--scope", "openid"}, "error: --jwks-uri: The JWKS URL must use https"},

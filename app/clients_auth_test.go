@@ -10,6 +10,7 @@ import (
 	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -223,7 +224,7 @@ func TestClientFormAuthErrorsKeepInput(t *testing.T) {
 			"token_endpoint_auth_method", "none is the method of public clients", nil},
 		{"private_key_jwt without keys", clientForm(pk), "jwks", "needs the client&#39;s public keys", []string{radioChecked("private_key_jwt")}},
 		{"broken JWK Set", clientForm(pk, set("jwks", `{"keys": [`)), "jwks", "not valid JSON", []string{`{&#34;keys&#34;: [</textarea>`, radioChecked("private_key_jwt")}},
-		{"private key pasted", clientForm(pk, set("jwks", privateJWK)), "jwks", "is a private key", []string{html.EscapeString(privateJWK)}},
+		{"private key pasted", clientForm(pk, set("jwks", privateJWK)), "jwks", "is a private key", []string{radioChecked("private_key_jwt")}},
 		{"keys and URL", clientForm(pk, set("jwks", publicJWKS(t, "a")), set("jwks_uri", "https://app.example/jwks")), "jwks", "not both",
 			[]string{`value="https://app.example/jwks"`}},
 		{"http JWKS URL", clientForm(pk, set("jwks_uri", "http://app.example/jwks")), "jwks_uri", "must use https", []string{`value="http://app.example/jwks"`}},
@@ -325,6 +326,10 @@ func testUpdateClientAuthMethod(t *testing.T, h *harness) {
 	}
 
 	keys := publicJWKS(t, "k1")
+	// The edit form says beforehand that private_key_jwt deletes the secret.
+	if page := h.get(path); !strings.Contains(page.body, `id="auth-private_key_jwt-secret"`) || !strings.Contains(page.body, "deletes this client's secret when you save") {
+		t.Error("no note on the private_key_jwt card that switching deletes the secret")
+	}
 	// An unknown actor is refused, and nothing is saved.
 	if r := h.postMultipart(path, path, clientForm(set("token_endpoint_auth_method", "private_key_jwt"), set("jwks", keys), set("may_act", "ghost"))); r.StatusCode != http.StatusUnprocessableEntity ||
 		!strings.Contains(r.body, `id="may_act-error"`) || !strings.Contains(r.body, html.EscapeString(keys)) || !strings.Contains(r.body, radioChecked("private_key_jwt")) {
@@ -340,8 +345,9 @@ func testUpdateClientAuthMethod(t *testing.T, h *harness) {
 	if c.SecretHash != nil || c.SecretSealed != nil || c.JWKS != keys || !slices.Equal(c.MayAct, []string{other}) || c.IDTokenSignedResponseAlg != "ES256" || !c.DPoPBoundAccessTokens {
 		t.Fatalf("to private_key_jwt: %+v", c)
 	}
-	if page := h.get(path); !strings.Contains(page.body, "now uses private_key_jwt: its secret was deleted") || !strings.Contains(page.body, other+"</textarea>") {
-		t.Error("no flash saying the secret was deleted, or may_act not shown")
+	if page := h.get(path); !strings.Contains(page.body, "now uses private_key_jwt: its secret was deleted") || !strings.Contains(page.body, other+"</textarea>") ||
+		strings.Contains(page.body, `id="auth-private_key_jwt-secret"`) {
+		t.Error("no flash saying the secret was deleted, or may_act not shown, or the note still there")
 	}
 	d := lastAudit()
 	for k, v := range map[string]string{"secret": "deleted", "token_endpoint_auth_method": "client_secret_jwt -> private_key_jwt",
@@ -362,5 +368,120 @@ func testUpdateClientAuthMethod(t *testing.T, h *harness) {
 	}
 	if d := lastAudit(); d["secret"] != "issued" {
 		t.Errorf("audit %v", d)
+	}
+}
+
+// A pasted private key is refused and not shown back, in the client form
+// and the trusted issuer form (the rest of the input is kept), also when
+// a JWKS URL is given too (the private key is the error, not "not both").
+func TestPastedPrivateKeyNotShownBack(t *testing.T) {
+	t.Parallel()
+	h := sqliteHarness(t)
+	h.createUser("deploy", pw, models.RoleUser)
+	admSignIn(t, h, "root", models.RoleAdmin)
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	set, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: k, KeyID: "oops"}}})
+	single, _ := json.Marshal(jose.JSONWebKey{Key: k, KeyID: "oops"})
+	var priv struct{ Keys []struct{ D string } }
+	if json.Unmarshal(set, &priv) != nil || len(priv.Keys) != 1 || priv.Keys[0].D == "" {
+		t.Fatal("no private member in the test key")
+	}
+	d := priv.Keys[0].D
+	for _, jwks := range []string{string(set), string(single)} {
+		for _, uri := range []string{"", "https://keys.example.com/jwks"} {
+			r := h.postMultipart("/dashboard/clients/new", "/dashboard/clients", clientForm(func(v url.Values) {
+				v.Set("name", "Kept app")
+				v.Set("token_endpoint_auth_method", "private_key_jwt")
+				v.Set("jwks", jwks)
+				v.Set("jwks_uri", uri)
+			}))
+			if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, `id="jwks-error"`) || !strings.Contains(r.body, "private key") {
+				t.Errorf("client form (uri %q): %d, errors on %s", uri, r.StatusCode, errorsIn(r.body))
+			}
+			if strings.Contains(r.body, d) || !strings.Contains(r.body, `value="Kept app"`) || !strings.Contains(r.body, "not kept in the form") {
+				t.Errorf("client form (uri %q): the private key is shown back, or the rest not kept", uri)
+			}
+			r = h.post("/dashboard/trust/new", "/dashboard/trust", trustForm(jwks, "jwks_uri", uri))
+			if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, `id="jwks-error"`) || !strings.Contains(r.body, "private key") ||
+				strings.Contains(r.body, `id="jwks_uri-error"`) {
+				t.Errorf("trust form (uri %q): %d, want the private key error on jwks only", uri, r.StatusCode)
+			}
+			if strings.Contains(r.body, d) || !strings.Contains(r.body, `value="https://ci.example.com"`) {
+				t.Errorf("trust form (uri %q): the private key is shown back, or the rest not kept", uri)
+			}
+		}
+	}
+}
+
+// A single public JWK pasted without {"keys": [...]} is registered as a
+// set of one; may_act is split on lines and commas, and an entry with a
+// space is named in its error.
+func TestClientFormSingleJWKAndMayAct(t *testing.T) {
+	t.Parallel()
+	h := sqliteHarness(t)
+	signInAs(t, h, "dev", models.RoleDeveloper)
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	single, _ := json.Marshal(jose.JSONWebKey{Key: k.Public(), KeyID: "solo"})
+	id, _ := h.createClient(clientForm(func(v url.Values) {
+		v.Set("token_endpoint_auth_method", "private_key_jwt")
+		v.Set("jwks", string(single))
+	}))
+	if c := h.client(id); !strings.HasPrefix(c.JWKS, `{"keys": [`) || !strings.Contains(c.JWKS, `"solo"`) {
+		t.Errorf("stored JWKS %s, want a set of one", c.JWKS)
+	}
+	r := h.postMultipart("/dashboard/clients/new", "/dashboard/clients", clientForm(func(v url.Values) {
+		v.Set("may_act", id+", agent one")
+	}))
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, `id="may_act-error"`) || !strings.Contains(r.body, "&#34;agent one&#34; is not a client ID") {
+		t.Errorf("may_act with a space: %d, errors on %s", r.StatusCode, errorsIn(r.body))
+	}
+}
+
+// A client that must push its requests gets the PAR endpoint, a push
+// example and the authorize URL that uses it, not a sign-in link that
+// would be refused; a DPoP-bound client's token example carries a proof.
+func TestClientDetailPARAndDPoPExamples(t *testing.T) {
+	t.Parallel()
+	h := sqliteHarness(t)
+	signInAs(t, h, "dev", models.RoleDeveloper)
+	id, _ := h.createClient(clientForm(func(v url.Values) {
+		v.Set("require_pushed_authorization_requests", "on")
+		v.Set("dpop_bound_access_tokens", "on")
+		v["grant_types"] = []string{"authorization_code", "client_credentials"}
+	}))
+	page := h.get("/dashboard/clients/" + id)
+	for _, want := range []string{`id="endpoint-par"`, "/oauth/par</pre>", `id="example-par"`, "-u &#39;" + id + ":YOUR_SECRET&#39; -d response_type=code",
+		"/oauth/authorize?client_id=" + id + "&amp;request_uri=REQUEST_URI", "curl -H &#39;DPoP: &lt;proof&gt;&#39; -u", "RFC 9449"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("PAR client page lacks %q", want)
+		}
+	}
+	if strings.Contains(page.body, `id="example-url"`) {
+		t.Error("PAR client page shows a plain sign-in link")
+	}
+	plain, _ := h.createClient(clientForm())
+	page = h.get("/dashboard/clients/" + plain)
+	if !strings.Contains(page.body, `id="example-url"`) || strings.Contains(page.body, `id="example-par"`) || !strings.Contains(page.body, `id="endpoint-par"`) {
+		t.Error("plain client page: want the sign-in link, no push example, the PAR endpoint")
+	}
+}
+
+// The Delegation section (may_act) shows with the token exchange grant,
+// or when it holds something; otherwise it is hidden (the script follows
+// the grant's checkbox).
+func TestClientFormDelegationSection(t *testing.T) {
+	t.Parallel()
+	h := sqliteHarness(t)
+	signInAs(t, h, "dev", models.RoleDeveloper)
+	hiddenRE := regexp.MustCompile(`<div class="[^"]*" data-delegation="" hidden>`)
+	shownRE := regexp.MustCompile(`<div class="[^"]*" data-delegation="">`)
+	if page := h.get("/dashboard/clients/new"); !hiddenRE.MatchString(page.body) || !strings.Contains(page.body, "exchanges a user&#39;s token (RFC 8693 delegation)") {
+		t.Error("new client form: the Delegation section is not hidden")
+	}
+	id, _ := h.createClient(clientForm(func(v url.Values) {
+		v["grant_types"] = []string{"authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"}
+	}))
+	if page := h.get("/dashboard/clients/" + id); !shownRE.MatchString(page.body) {
+		t.Error("client with token exchange: the Delegation section is hidden")
 	}
 }

@@ -176,9 +176,9 @@ func formPost(t *testing.T, r *response) (string, url.Values) {
 	}
 	csp := r.Header.Get("Content-Security-Policy")
 	n := scriptNonceRE.FindStringSubmatch(r.body)
-	if n == nil || strings.Count(r.body, "<script") != 1 || strings.Contains(r.body, "<link") || strings.Contains(r.body, "<img") ||
-		!strings.Contains(csp, "script-src 'nonce-"+n[1]+"'") || !strings.Contains(csp, "default-src 'none'") {
-		t.Fatalf("want one script allowed by its nonce and nothing else: CSP %q\n%s", csp, r.body)
+	if n == nil || strings.Count(r.body, "<script") != 1 || strings.Count(r.body, "<link") != 1 || !strings.Contains(r.body, `<link rel="stylesheet" href="/static/css/app.css`) ||
+		strings.Contains(r.body, "<img") || !strings.Contains(csp, "script-src 'nonce-"+n[1]+"'") || !strings.Contains(csp, "default-src 'none'; style-src 'self';") {
+		t.Fatalf("want one script allowed by its nonce, the site's stylesheet and nothing else: CSP %q\n%s", csp, r.body)
 	}
 	a := formActionRE.FindStringSubmatch(r.body)
 	if a == nil {
@@ -203,7 +203,12 @@ func TestRule49_FormPostThroughTheApp(t *testing.T) {
 	f := newOAuthFixture(t, sqliteHarness(t))
 	f.signIn()
 	consent := f.authorize(f.authzParams("response_mode", "form_post", "state", `a"<b>&c`))
-	action, v := formPost(t, f.decide(consent, "allow"))
+	page := f.decide(consent, "allow")
+	action, v := formPost(t, page)
+	// Without scripts: a button that names the app and where it goes.
+	if !strings.Contains(page.body, "<title>Returning to ") || !regexp.MustCompile(`<button type="submit" class="btn btn-primary w-full">Continue to [^<]+ \(https://client\.example\)</button>`).MatchString(page.body) {
+		t.Errorf("form_post page without scripts: %s", page.body)
+	}
 	if action != f.redirect || v.Get("code") == "" || v.Get("state") != `a"<b>&c` || v.Get("iss") != "http://localhost:8080" || len(v) != 3 {
 		t.Fatalf("posts %v to %s", v, action)
 	}
@@ -376,5 +381,23 @@ func TestRule47_RequirePARClientFlag(t *testing.T) {
 		"code_challenge": {f.challenge}, "code_challenge_method": {"S256"}})
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("another client: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+}
+
+// A used, expired or made-up request_uri is shown to the person signing
+// in as an error that names the app and leads back to their account, not
+// to the dashboard; so is an invalid request that cannot go back.
+func TestPARErrorPageNamesTheApp(t *testing.T) {
+	t.Parallel()
+	f := newOAuthFixture(t, sqliteHarness(t))
+	f.signIn()
+	r := f.get("/oauth/authorize?" + url.Values{"client_id": {f.confID}, "request_uri": {"urn:ietf:params:oauth:request_uri:made-up"}}.Encode())
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "Go back to Acme &lt;Reader&gt; and start again.") ||
+		strings.Contains(r.body, "Back to the dashboard") || !strings.Contains(r.body, `href="/account"`) {
+		t.Errorf("made-up request_uri: %d %s", r.StatusCode, r.body)
+	}
+	r = f.get("/oauth/authorize?" + url.Values{"client_id": {"no-such-client"}, "response_type": {"code"}}.Encode())
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "The application sent an authorization request") || strings.Contains(r.body, "Back to the dashboard") {
+		t.Errorf("unknown client: %d %s", r.StatusCode, r.body)
 	}
 }

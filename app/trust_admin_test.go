@@ -144,7 +144,7 @@ func TestTrustFormValidation(t *testing.T) {
 		{"no issuer", trustForm(jwks, "issuer", " "), "issuer", "issuer-error", "Enter the issuer", ""},
 		{"taken issuer", trustForm(jwks, "issuer", "https://taken.example.com"), "issuer", "issuer-error", "registered already", `value="https://taken.example.com"`},
 		{"no keys", trustForm(jwks, "jwks", ""), "jwks", "jwks-error", "Give the issuer's public keys", ""},
-		{"both keys", trustForm(jwks, "jwks_uri", "https://ci.example.com/jwks"), "jwks_uri", "jwks_uri-error", "not both", `value="https://ci.example.com/jwks"`},
+		{"both keys", trustForm(jwks, "jwks_uri", "https://ci.example.com/jwks"), "jwks", "jwks-error", "not both", `value="https://ci.example.com/jwks"`},
 		{"bad JWKS", trustForm(jwks, "jwks", `{"keys": [nope]}`), "jwks", "jwks-error", "not valid JSON", `{"keys": [nope]}</textarea>`},
 		{"http JWKS URL", trustForm(jwks, "jwks", "", "jwks_uri", "http://ci.example.com/jwks"), "jwks_uri", "jwks_uri-error", "must use https", `value="http://ci.example.com/jwks"`},
 		{"unknown user", trustForm(jwks, "subjects", "s1=deploy\r\ns2=nobody"), "subjects", "subjects-error", `No user "nobody"`, "s1=deploy\ns2=nobody</textarea>"},
@@ -223,8 +223,12 @@ func TestTrustCreateDelete(t *testing.T) {
 
 		// Deleting needs the box ticked.
 		r = h.post(page, page+"/delete", url.Values{})
-		if r.StatusCode != http.StatusUnprocessableEntity || admFirstAutofocus(r.body) != "confirm" {
-			t.Fatalf("delete unconfirmed: %d, autofocus %q", r.StatusCode, admFirstAutofocus(r.body))
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != page {
+			t.Fatalf("delete unconfirmed: %d %s, want back to the issuer's page", r.StatusCode, r.Header.Get("Location"))
+		}
+		r = h.get(page)
+		if admFirstAutofocus(r.body) != "confirm" {
+			t.Fatalf("delete unconfirmed: autofocus %q", admFirstAutofocus(r.body))
 		}
 		admContains(t, "delete unconfirmed", r.body, "Tick this box to confirm the deletion.")
 		if _, err := h.store.GetTrustedIssuer(ctx, ti.Issuer); err != nil {

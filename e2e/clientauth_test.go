@@ -124,7 +124,10 @@ func TestOpenIDClientAssertions(t *testing.T) {
 			create := func(name string, args ...string) (string, string) {
 				args = append([]string{"clients", "create", "--json", "--name", name, "--grant-type", "client_credentials"}, args...)
 				cmd := exec.Command(binary, args...)
-				cmd.Env = append(os.Environ(), "GATEHOUSE_DATABASE_URL="+dbURL, "GATEHOUSE_KEY_SECRET="+e2eKeySecret)
+				// As the server: the jwks_uri is plain http on 127.0.0.1,
+				// which only a server fetching from private addresses may
+				// register (clients.CheckJWKSURI).
+				cmd.Env = append(os.Environ(), "GATEHOUSE_DATABASE_URL="+dbURL, "GATEHOUSE_KEY_SECRET="+e2eKeySecret, "GATEHOUSE_ALLOW_PRIVATE_FETCH=1")
 				out, err := cmd.Output()
 				var v struct {
 					ClientID     string `json:"client_id"`

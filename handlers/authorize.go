@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -234,16 +236,60 @@ func (h *Handlers) authorizeError(c *fiber.Ctx, err error) error {
 	if ae.Err.Code == oauth.ErrServerError.Code && ae.Err.Unwrap() != nil {
 		return ae.Err.Unwrap()
 	}
+	cl := h.requestClient(c)
 	if !ae.Redirect {
+		d := pages.ErrorData{Status: fiber.StatusBadRequest, Authorization: true, App: "the application"}
+		if cl != nil {
+			d.App, d.AppHomepage = cl.Name, safeHomepage(cl.Homepage)
+		}
 		if ae.Err.Code == oauth.ErrInvalidRequestURI.Code {
 			// A pushed request's link (RFC 9126): unknown, expired, used.
-			return h.RenderError(c, fiber.StatusBadRequest, "Authorization link expired",
-				"This sign-in link has expired or was already used. Go back to the application and start again.")
+			d.Title, d.Message = "Authorization link expired", "This sign-in link has expired or was already used. Go back to "+d.App+" and start again."
+		} else {
+			d.Title = "Invalid authorization request"
+			d.Message = upperFirst(d.App) + " sent an authorization request that cannot be accepted: " + ae.Err.Description + ". Contact its developer."
 		}
-		return h.RenderError(c, fiber.StatusBadRequest, "Invalid authorization request",
-			"The application sent an authorization request that cannot be accepted: "+ae.Err.Description+". Contact the application's developer.")
+		return h.renderErrorData(c, d)
 	}
-	return h.sendAuthorizeResponse(c, h.OAuth.ErrorResponse(ae))
+	name := ""
+	if cl != nil {
+		name = cl.Name
+	}
+	return h.sendAuthorizeResponse(c, h.OAuth.ErrorResponse(ae), name)
+}
+
+// requestClient is the client the authorization request names (its
+// client_id in the query or the form), for the pages shown to the person;
+// nil when there is none or it is unknown.
+func (h *Handlers) requestClient(c *fiber.Ctx) *models.Client {
+	id := c.Query("client_id")
+	if id == "" && c.Method() == fiber.MethodPost {
+		id = c.FormValue("client_id")
+	}
+	if id == "" || len(id) > 2048 {
+		return nil
+	}
+	cl, err := h.Store.GetClient(c.UserContext(), id)
+	if err != nil {
+		return nil
+	}
+	return cl
+}
+
+// safeHomepage is a client's homepage if it is an http(s) URL a page may
+// link to, or "".
+func safeHomepage(u string) string {
+	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://") {
+		return u
+	}
+	return ""
+}
+
+// upperFirst capitalises the first letter of s (an app's name or "the
+// application" at the start of a sentence).
+func upperFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
 }
 
 // sendAuthorizeResponse sends the answer to the client: a 303 to the
@@ -251,11 +297,14 @@ func (h *Handlers) authorizeError(c *fiber.Ctx, err error) error {
 // form_post a page that posts them there (OAuth 2.0 Form Post Response
 // Mode): nothing on it but the form and the script that submits it,
 // never cached.
-func (h *Handlers) sendAuthorizeResponse(c *fiber.Ctx, resp *oauth.AuthorizeResponse) error {
+func (h *Handlers) sendAuthorizeResponse(c *fiber.Ctx, resp *oauth.AuthorizeResponse, app string) error {
 	if resp.Mode != oauth.ModeFormPost {
 		return c.Redirect(resp.Location(), fiber.StatusSeeOther)
 	}
-	d := pages.FormPostData{Action: resp.RedirectURI, Nonce: web.FormPostPolicy(c)}
+	d := pages.FormPostData{Action: resp.RedirectURI, Nonce: web.FormPostPolicy(c), App: app}
+	if u, err := url.Parse(resp.RedirectURI); err == nil && u.Host != "" {
+		d.Origin = u.Scheme + "://" + u.Host
+	}
 	names := make([]string, 0, len(resp.Params))
 	for k := range resp.Params {
 		names = append(names, k)
@@ -290,7 +339,7 @@ func (h *Handlers) resumeAuthorization(c *fiber.Ctx, id string, p pendingAuthori
 	switch next {
 	case oauth.NextRedirect:
 		dropPending(sess, id)
-		return h.sendAuthorizeResponse(c, resp)
+		return h.sendAuthorizeResponse(c, resp, req.Client.Name)
 	case oauth.NextLogin:
 		q := url.Values{"next": {consentURL(id)}}
 		if u != nil {
@@ -416,14 +465,14 @@ func (h *Handlers) ConsentDecision(c *fiber.Ctx) error {
 	dropPending(sess, id)
 	if c.FormValue("decision") != "allow" {
 		h.audit(c, u, "consent.denied", req.Client.ID, true, nil)
-		return h.sendAuthorizeResponse(c, h.OAuth.Deny(req))
+		return h.sendAuthorizeResponse(c, h.OAuth.Deny(req), req.Client.Name)
 	}
 	resp, err := h.OAuth.Approve(c.UserContext(), req, oauth.Visitor{User: models.OAuthUser(u), AuthTime: sess.AuthTime(), SID: sess.SID()}, true)
 	if err != nil {
 		return h.authorizeError(c, err)
 	}
 	h.audit(c, u, "consent.granted", req.Client.ID, true, map[string]string{"scope": oauth.JoinScope(req.Scopes)})
-	return h.sendAuthorizeResponse(c, resp)
+	return h.sendAuthorizeResponse(c, resp, req.Client.Name)
 }
 
 // authorizeHeadless answers the headless authorization of first-party

@@ -150,7 +150,12 @@ func actor(c *fiber.Ctx) clients.Actor {
 // key secret (client_secret_jwt secrets are kept sealed under it) and the
 // clock.
 func (h *Handlers) serviceOptions() []clients.Option {
-	return []clients.Option{clients.WithKeySecret(h.Config.KeySecret.Reveal()), clients.WithClock(h.Now)}
+	return []clients.Option{clients.WithKeySecret(h.Config.KeySecret.Reveal()), clients.WithPrivateFetch(h.Config.AllowPrivateFetch), clients.WithClock(h.Now)}
+}
+
+// clientServer is what of this server the client checks depend on.
+func (h *Handlers) clientServer() clients.Server {
+	return clients.Server{KeySecret: h.Config.KeySecret.Reveal() != "", PrivateFetch: h.Config.AllowPrivateFetch}
 }
 
 // formFromInput fills the form with what an input holds. A client stored
@@ -252,7 +257,7 @@ func (h *Handlers) readClientForm(c *fiber.Ctx) (clientFormInput, error) {
 			IDTokenSignedResponseAlg:           c.FormValue("id_token_signed_response_alg"),
 			DPoPBoundAccessTokens:              c.FormValue("dpop_bound_access_tokens") != "",
 			RequirePushedAuthorizationRequests: c.FormValue("require_pushed_authorization_requests") != "",
-			MayAct:                             strings.Fields(c.FormValue("may_act")),
+			MayAct:                             splitClientIDs(c.FormValue("may_act")),
 		},
 		errs:                   clients.Errors{},
 		redirectURIs:           c.FormValue("redirect_uris"),
@@ -310,6 +315,19 @@ func (h *Handlers) readClientForm(c *fiber.Ctx) (clientFormInput, error) {
 	return r, nil
 }
 
+// splitClientIDs reads a list of client IDs, one per line or separated by
+// commas: a space inside an entry is not a separator, so that the check
+// of client IDs names the entry (client IDs may be URLs).
+func splitClientIDs(s string) []string {
+	var out []string
+	for _, id := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' }) {
+		if id = strings.TrimSpace(id); id != "" {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // refusedForm is the form of a refused submission, shown as it was sent:
 // the redirect URIs as typed, and the icon fields as they were (an upload
 // is not kept, so it is not referred to). saved is the icon the client
@@ -322,6 +340,9 @@ func refusedForm(r clientFormInput, errs views.FieldErrors, saved string, isNew 
 		f.TokenEndpointAuthMethod = r.method
 	}
 	f.JWKS, f.JWKSURI, f.MayAct = r.jwks, r.jwksURI, r.mayAct
+	if oauth.HoldsPrivateKey([]byte(r.jwks)) {
+		f.JWKS = "" // a private key is not shown back (its error says so)
+	}
 	if v := r.in.IDTokenSignedResponseAlg; v != "" {
 		f.IDTokenSignedResponseAlg = v
 	}
@@ -391,6 +412,7 @@ func (h *Handlers) formOptions(c *fiber.Ctx, f *pages.ClientForm, saved *models.
 	}
 	f.OffGrants = offGrants(v)
 	f.KeySecretSet = h.Config.KeySecret.Reveal() != ""
+	f.PrivateFetch = h.Config.AllowPrivateFetch
 	if saved != nil {
 		f.SavedAuthMethod = saved.TokenEndpointAuthMethod
 		f.LegacyAuthMethod = saved.TokenEndpointAuthMethod == "" && !saved.Public
@@ -448,7 +470,7 @@ func (h *Handlers) submittedClientForm(c *fiber.Ctx, saved *models.Client) (r cl
 	if saved != nil {
 		clientID = saved.ClientID
 	}
-	refs, err := clients.CheckRefs(c.UserContext(), h.Store, clientID, r.in, h.Config.KeySecret.Reveal() != "")
+	refs, err := clients.CheckRefs(c.UserContext(), h.Store, clientID, r.in, h.clientServer())
 	if err != nil {
 		return r, opts, nil, err
 	}
@@ -589,11 +611,11 @@ func (h *Handlers) clientDetail(c *fiber.Ctx, cl *models.Client, f pages.ClientF
 		ClientID: cl.ClientID, Name: cl.Name, Icon: cl.Icon, Public: cl.Public,
 		SecretHint: clients.SecretHint(cl), CreatedAt: cl.CreatedAt, SecretRotatedAt: cl.SecretRotatedAt,
 		AuthorizeURL: h.Config.EndpointURL("authorize"), TokenURL: h.Config.EndpointURL("token"),
-		EndSessionURL: h.Config.EndpointURL("logout"),
-		DiscoveryURL:  h.Config.Issuer + "/.well-known/openid-configuration",
-		Form:          f,
-		GrantWarning:  offGrantWarning(cl.GrantTypes, f.OffGrants),
-		Registration:  cl.Registration, MetadataExpiresAt: cl.MetadataExpiresAt,
+		PARURL: h.Config.EndpointURL("par"), EndSessionURL: h.Config.EndpointURL("logout"),
+		DiscoveryURL: h.Config.Issuer + "/.well-known/openid-configuration",
+		Form:         f,
+		GrantWarning: offGrantWarning(cl.GrantTypes, f.OffGrants),
+		Registration: cl.Registration, MetadataExpiresAt: cl.MetadataExpiresAt,
 		AuthMethod: cl.TokenEndpointAuthMethod,
 	}
 	if cl.Public {
@@ -609,24 +631,43 @@ func (h *Handlers) clientDetail(c *fiber.Ctx, cl *models.Client, f pages.ClientF
 		}
 		d.Owner = names[*cl.OwnerID]
 	}
+	// A client that must push its requests (its flag or the server's
+	// setting) gets a push and the authorize URL that uses it instead of
+	// a sign-in link that would be refused.
+	d.RequirePAR = cl.RequirePushedAuthorizationRequests
+	if !d.RequirePAR {
+		v, err := h.Settings.Load(c.UserContext())
+		if err != nil {
+			return d, err
+		}
+		d.RequirePAR = v.RequirePAR
+	}
+	d.DPoP = cl.DPoPBoundAccessTokens
 	grants := oauth.EffectiveGrantTypes(cl.GrantTypes)
 	if slices.Contains(grants, oauth.GrantAuthorizationCode) && len(cl.RedirectURIs) > 0 {
-		d.ExampleURL, d.CodeVerifier = exampleAuthorizeURL(d.AuthorizeURL, cl)
+		params, verifier := exampleAuthorizeParams(cl)
+		d.CodeVerifier = verifier
+		if d.RequirePAR {
+			d.PushCurl = "curl " + d.AuthArgs() + " " + formArgs(params) + " " + d.PARURL
+			d.PushedAuthorizeURL = d.AuthorizeURL + "?client_id=" + url.QueryEscape(cl.ClientID) + "&request_uri=REQUEST_URI"
+		} else {
+			d.ExampleURL = d.AuthorizeURL + "?" + queryOf(params)
+		}
 	}
 	d.ClientCredentials = !cl.Public && slices.Contains(grants, oauth.GrantClientCredentials)
 	return d, nil
 }
 
-// exampleAuthorizeURL is a ready-to-paste authorization request for the
-// client (RFC 6749 §4.1.1 with PKCE, RFC 7636), with a fresh state and
-// code verifier, and the verifier to redeem the code with.
-func exampleAuthorizeURL(endpoint string, cl *models.Client) (string, string) {
+// exampleAuthorizeParams are a ready-to-paste authorization request's
+// parameters for the client (RFC 6749 §4.1.1 with PKCE, RFC 7636), with a
+// fresh state and code verifier, and the verifier to redeem the code with.
+func exampleAuthorizeParams(cl *models.Client) ([][2]string, string) {
 	verifier := secret.New("")
 	scope := "openid"
 	if len(cl.Scopes) > 0 {
 		scope = strings.Join(cl.Scopes, " ")
 	}
-	params := [][2]string{
+	return [][2]string{
 		{"response_type", "code"},
 		{"client_id", cl.ClientID},
 		{"redirect_uri", cl.RedirectURIs[0]},
@@ -634,18 +675,33 @@ func exampleAuthorizeURL(endpoint string, cl *models.Client) (string, string) {
 		{"state", base64.RawURLEncoding.EncodeToString(secret.Random(16))},
 		{"code_challenge", oauth.S256Challenge(verifier)},
 		{"code_challenge_method", "S256"},
-	}
+	}, verifier
+}
+
+// queryOf form-encodes params in their order (spaces as %20).
+func queryOf(params [][2]string) string {
 	var b strings.Builder
-	b.WriteString(endpoint)
 	for i, p := range params {
-		if i == 0 {
-			b.WriteByte('?')
-		} else {
+		if i > 0 {
 			b.WriteByte('&')
 		}
 		b.WriteString(p[0] + "=" + strings.ReplaceAll(url.QueryEscape(p[1]), "+", "%20"))
 	}
-	return b.String(), verifier
+	return b.String()
+}
+
+// formArgs are params as curl -d arguments (encoded: curl sends them as
+// they are). The client_id is left out: the push authenticates the
+// client.
+func formArgs(params [][2]string) string {
+	var out []string
+	for _, p := range params {
+		if p[0] == "client_id" {
+			continue
+		}
+		out = append(out, "-d "+p[0]+"="+strings.ReplaceAll(url.QueryEscape(p[1]), "+", "%20"))
+	}
+	return strings.Join(out, " ")
 }
 
 // UpdateClient saves the edit form (POST /dashboard/clients/{client_id},

@@ -116,18 +116,23 @@ func (h *Handlers) base(c *fiber.Ctx, title, active string) views.Base {
 // (fiber.Error texts made in this code base) are shown; anything else gets
 // the generic text for its status. An empty title means the status's.
 func (h *Handlers) RenderError(c *fiber.Ctx, status int, title, message string) error {
-	// The session may be unavailable (e.g. the database is down): render
-	// a bare page rather than fail again.
+	return h.renderErrorData(c, pages.ErrorData{Status: status, Title: title, Message: message})
+}
+
+// renderErrorData renders the error page of d (RenderError). The
+// session may be unavailable (e.g. the database is down): it renders a
+// bare page rather than fail again.
+func (h *Handlers) renderErrorData(c *fiber.Ctx, d pages.ErrorData) error {
 	var b views.Base
 	if _, ok := web.SessionOf(c); ok {
-		b = h.base(c, http.StatusText(status), "")
+		b = h.base(c, http.StatusText(d.Status), "")
 	} else {
-		b = views.Base{Title: http.StatusText(status)}
+		b = views.Base{Title: http.StatusText(d.Status)}
 	}
-	if title != "" {
-		b.Title = title
+	if d.Title != "" {
+		b.Title = d.Title
 	}
-	return web.Render(c, status, pages.Error(b, pages.ErrorData{Status: status, Title: title, Message: message}))
+	return web.Render(c, d.Status, pages.Error(b, d))
 }
 
 // audit records an audit event; failures to record are logged, not fatal.

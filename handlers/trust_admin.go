@@ -28,16 +28,17 @@ import (
 
 // readTrustForm reads the trusted issuer form as entered (trust.Check
 // trims it); text areas' line breaks arrive as CRLF.
-func readTrustForm(c *fiber.Ctx) (trust.Input, string) {
+func (h *Handlers) readTrustForm(c *fiber.Ctx) (trust.Input, string) {
 	subjects := strings.ReplaceAll(c.FormValue("subjects"), "\r\n", "\n")
 	return trust.Input{
-		Issuer:      c.FormValue("issuer"),
-		Name:        c.FormValue("name"),
-		JWKS:        strings.ReplaceAll(c.FormValue("jwks"), "\r\n", "\n"),
-		JWKSURI:     c.FormValue("jwks_uri"),
-		Subjects:    strings.Split(subjects, "\n"),
-		Scopes:      formValues(c, "scopes"),
-		MaxLifetime: c.FormValue("max_lifetime"),
+		Issuer:       c.FormValue("issuer"),
+		Name:         c.FormValue("name"),
+		JWKS:         strings.ReplaceAll(c.FormValue("jwks"), "\r\n", "\n"),
+		JWKSURI:      c.FormValue("jwks_uri"),
+		Subjects:     strings.Split(subjects, "\n"),
+		Scopes:       formValues(c, "scopes"),
+		MaxLifetime:  c.FormValue("max_lifetime"),
+		PrivateFetch: h.Config.AllowPrivateFetch,
 	}, subjects
 }
 
@@ -64,6 +65,7 @@ func (h *Handlers) TrustList(c *fiber.Ctx) error {
 
 // trustForm fills in the scopes the form offers.
 func (h *Handlers) trustForm(c *fiber.Ctx, f pages.TrustForm) (pages.TrustForm, error) {
+	f.PrivateFetch = h.Config.AllowPrivateFetch
 	scs, err := h.Store.ListScopes(c.UserContext())
 	if err != nil {
 		return f, err
@@ -89,11 +91,15 @@ func (h *Handlers) NewTrustPage(c *fiber.Ctx) error {
 // refused form comes back with what was typed and a message per field.
 func (h *Handlers) CreateTrust(c *fiber.Ctx) error {
 	u := web.CurrentUser(c)
-	in, subjects := readTrustForm(c)
+	in, subjects := h.readTrustForm(c)
 	ti, errs, err := trust.Create(c.UserContext(), h.Store, in)
 	switch {
 	case errors.Is(err, trust.ErrInvalid):
-		f, ferr := h.trustForm(c, pages.TrustForm{Issuer: in.Issuer, Name: in.Name, JWKS: in.JWKS, JWKSURI: in.JWKSURI,
+		jwks := in.JWKS
+		if oauth.HoldsPrivateKey([]byte(jwks)) {
+			jwks = "" // a private key is not shown back (its error says so)
+		}
+		f, ferr := h.trustForm(c, pages.TrustForm{Issuer: in.Issuer, Name: in.Name, JWKS: jwks, JWKSURI: in.JWKSURI,
 			Subjects: subjects, Scopes: in.Scopes, MaxLifetime: in.MaxLifetime, Errors: views.FieldErrors(errs)})
 		if ferr != nil {
 			return ferr
@@ -139,8 +145,16 @@ func (h *Handlers) TrustPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return h.renderTrust(c, fiber.StatusOK, ti, "")
+	msg := ""
+	if web.CurrentSession(c).TakeOnce(sessionTrustDeleteError) == strconv.FormatInt(ti.ID, 10) {
+		msg = "Tick this box to confirm the deletion."
+	}
+	return h.renderTrust(c, fiber.StatusOK, ti, msg)
 }
+
+// sessionTrustDeleteError keeps, once, the ID of the trusted issuer whose
+// deletion was sent without the confirm box ticked.
+const sessionTrustDeleteError = "trust_delete_unconfirmed"
 
 // DeleteTrust deletes a trusted issuer (POST /dashboard/trust/:id/delete)
 // once the confirm box is ticked.
@@ -151,7 +165,10 @@ func (h *Handlers) DeleteTrust(c *fiber.Ctx) error {
 		return err
 	}
 	if c.FormValue("confirm") != "yes" {
-		return h.renderTrust(c, fiber.StatusUnprocessableEntity, ti, "Tick this box to confirm the deletion.")
+		// Back to the issuer's page (not left at .../delete), with the
+		// message next to the box, once.
+		web.CurrentSession(c).SealOnce(sessionTrustDeleteError, strconv.FormatInt(ti.ID, 10))
+		return seeOther(c, pages.TrustURL(ti.ID))
 	}
 	switch err := trust.Delete(c.UserContext(), h.Store, ti.Issuer); {
 	case errors.Is(err, store.ErrNotFound):

@@ -74,8 +74,9 @@ func AuthMethodOf(public bool, method string) string {
 type Option func(*options)
 
 type options struct {
-	keySecret string
-	now       func() time.Time
+	keySecret    string
+	privateFetch bool
+	now          func() time.Time
 }
 
 func newOptions(opts []Option) options {
@@ -95,13 +96,22 @@ func WithKeySecret(keySecret string) Option { return func(o *options) { o.keySec
 // WithClock sets the clock that dates new secrets (default time.Now).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
+// WithPrivateFetch says that the server fetches from private addresses
+// and over plain http (GATEHOUSE_ALLOW_PRIVATE_FETCH=1): a jwks_uri may
+// then be http (CheckJWKSURI).
+func WithPrivateFetch(on bool) Option { return func(o *options) { o.privateFetch = on } }
+
+func (o options) server() Server {
+	return Server{KeySecret: o.keySecret != "", PrivateFetch: o.privateFetch}
+}
+
 // normalizeAuth trims the authentication fields and drops empty and
 // repeated client IDs from MayAct. The method stays "" when not given
 // (a client stored before it existed keeps the old behaviour); an empty
 // ID token algorithm is RS256.
 func (in *Input) normalizeAuth() {
 	in.TokenEndpointAuthMethod = strings.TrimSpace(in.TokenEndpointAuthMethod)
-	in.JWKS = strings.TrimSpace(strings.ReplaceAll(in.JWKS, "\r\n", "\n"))
+	in.JWKS = oauth.SingleJWKAsSet(strings.TrimSpace(strings.ReplaceAll(in.JWKS, "\r\n", "\n")))
 	in.JWKSURI = strings.TrimSpace(in.JWKSURI)
 	in.IDTokenSignedResponseAlg = strings.TrimSpace(in.IDTokenSignedResponseAlg)
 	if in.IDTokenSignedResponseAlg == "" {
@@ -128,6 +138,8 @@ func (in *Input) validateAuth(errs Errors) {
 
 	if m == AuthPrivateKeyJWT {
 		switch {
+		case in.JWKS != "" && oauth.HoldsPrivateKey([]byte(in.JWKS)):
+			errs[FieldJWKS] = PrivateKeyMessage(CheckJWKS(in.JWKS))
 		case in.JWKS != "" && in.JWKSURI != "":
 			errs[FieldJWKS] = "Give either the public keys (JWK Set) or the JWKS URL, not both."
 		case in.JWKS == "" && in.JWKSURI == "":
@@ -137,7 +149,8 @@ func (in *Input) validateAuth(errs Errors) {
 				errs[FieldJWKS] = msg
 			}
 		default:
-			if msg := CheckJWKSURI(in.JWKSURI); msg != "" {
+			// The scheme that this server fetches is CheckRefs's.
+			if msg := CheckJWKSURI(in.JWKSURI, true); msg != "" {
 				errs[FieldJWKSURI] = msg
 			}
 		}
@@ -158,7 +171,7 @@ func (in *Input) validateAuth(errs Errors) {
 	} else {
 		for _, id := range in.MayAct {
 			if len(id) > MaxURLLength || !utf8.ValidString(id) || strings.ContainsFunc(id, func(r rune) bool { return r <= 0x20 || r == 0x7f }) {
-				errs[FieldMayAct] = fmt.Sprintf("%s is not a client ID: list client IDs, one per line.", quoteURI(id))
+				errs[FieldMayAct] = fmt.Sprintf("%s is not a client ID: list client IDs, one per line or separated by commas.", quoteURI(id))
 				break
 			}
 		}
@@ -166,13 +179,32 @@ func (in *Input) validateAuth(errs Errors) {
 }
 
 // CheckJWKSURI returns why raw is not a usable jwks_uri, as a field
-// message, or "": oauth.CheckJWKSURI, with plain http allowed on a
-// loopback host (for development).
-func CheckJWKSURI(raw string) string {
-	if err := oauth.CheckJWKSURI(raw, oauth.JWKSURILoopbackHTTP); err != nil {
-		return oauth.JWKSSentence(err)
+// message, or "": oauth.CheckJWKSURI with the rule of the fetcher
+// (app/jwks): https, and plain http only when the server fetches from
+// private addresses (privateFetch: GATEHOUSE_ALLOW_PRIVATE_FETCH=1, for
+// tests and development).
+func CheckJWKSURI(raw string, privateFetch bool) string {
+	scheme := oauth.JWKSURIHTTPS
+	if privateFetch {
+		scheme = oauth.JWKSURIAnyHTTP
+	}
+	if err := oauth.CheckJWKSURI(raw, scheme); err != nil {
+		msg := oauth.JWKSSentence(err)
+		if !privateFetch && strings.HasPrefix(raw, "http:") {
+			msg = strings.TrimSuffix(msg, ".") + ": this server fetches keys over https only (plain http only when it runs with GATEHOUSE_ALLOW_PRIVATE_FETCH=1, for tests)."
+		}
+		return msg
 	}
 	return ""
+}
+
+// Server is what of the server the checks of CheckRefs depend on.
+type Server struct {
+	// KeySecret: a key secret (GATEHOUSE_KEY_SECRET) is configured.
+	KeySecret bool
+	// PrivateFetch: the server fetches from private addresses and over
+	// plain http (GATEHOUSE_ALLOW_PRIVATE_FETCH=1).
+	PrivateFetch bool
 }
 
 // CheckJWKS returns why raw is not a usable JWK Set of a client's public
@@ -184,6 +216,20 @@ func CheckJWKS(raw string) string {
 		return oauth.JWKSSentence(err)
 	}
 	return ""
+}
+
+// MsgPrivateKey is the error of a key field that holds a private key the
+// JWK Set rules did not name (oauth.HoldsPrivateKey: a PEM private key,
+// or one in text that is not a JWK Set).
+const MsgPrivateKey = "This is a private key: paste only the public keys (a JWK Set without \"d\" and the other private members), and consider this private key exposed. It was not kept in the form."
+
+// PrivateKeyMessage is the message of a key field holding a private key
+// (oauth.HoldsPrivateKey): the JWK Set rules' own when they name it.
+func PrivateKeyMessage(msg string) string {
+	if strings.Contains(msg, "is a private key") || strings.Contains(msg, "is a symmetric key") {
+		return msg + " It was not kept in the form."
+	}
+	return MsgPrivateKey
 }
 
 // JWKSSummary describes a JWK Set for an audit event: its key IDs, or
@@ -222,13 +268,19 @@ type ClientGetter interface {
 }
 
 // CheckRefs checks what of the input depends on the server rather than on
-// the input alone, for the client clientID ("" for a new one):
+// the input alone, for the client clientID ("" for a new one): a
+// jwks_uri's scheme is one the server fetches (CheckJWKSURI),
 // client_secret_jwt needs a key secret (hasKeySecret) to keep the secret
 // encrypted, and the clients of MayAct must exist (and not be the client
 // itself, which may always act with its own tokens).
-func CheckRefs(ctx context.Context, st ClientGetter, clientID string, in Input, hasKeySecret bool) (Errors, error) {
+func CheckRefs(ctx context.Context, st ClientGetter, clientID string, in Input, srv Server) (Errors, error) {
 	errs := Errors{}
-	if in.TokenEndpointAuthMethod == AuthSecretJWT && !in.Public && !hasKeySecret {
+	if in.TokenEndpointAuthMethod == AuthPrivateKeyJWT && in.JWKS == "" && in.JWKSURI != "" {
+		if msg := CheckJWKSURI(in.JWKSURI, srv.PrivateFetch); msg != "" {
+			errs[FieldJWKSURI] = msg
+		}
+	}
+	if in.TokenEndpointAuthMethod == AuthSecretJWT && !in.Public && !srv.KeySecret {
 		errs[FieldTokenEndpointAuthMethod] = "client_secret_jwt needs the server's key secret (GATEHOUSE_KEY_SECRET) to keep the client secret encrypted, and none is configured: " +
 			"ask the operator to set one, or choose private_key_jwt, which needs no secret at all."
 	}

@@ -116,9 +116,8 @@ func TestCheckJWKSURI(t *testing.T) {
 	t.Parallel()
 	for raw, want := range map[string]string{
 		"https://app.example.com/jwks.json":       "",
-		"http://127.0.0.1:8080/jwks":              "",
-		"http://localhost/jwks":                   "",
-		"http://[::1]/jwks":                       "",
+		"http://127.0.0.1:8080/jwks":              "GATEHOUSE_ALLOW_PRIVATE_FETCH=1",
+		"http://localhost/jwks":                   "must use https",
 		"http://app.example.com/jwks":             "must use https",
 		"ftp://app.example.com/jwks":              "must use https",
 		"/jwks":                                   "absolute URL",
@@ -128,8 +127,18 @@ func TestCheckJWKSURI(t *testing.T) {
 		"https://app.example.com/" + long(2000):   "longer than 2000",
 		"https://app.example.com/jwks?tenant=a&x": "",
 	} {
-		if got := CheckJWKSURI(raw); want == "" && got != "" || !strings.Contains(got, want) {
+		if got := CheckJWKSURI(raw, false); want == "" && got != "" || !strings.Contains(got, want) {
 			t.Errorf("CheckJWKSURI(%.40q) = %q, want %q", raw, got, want)
+		}
+	}
+	// The fetcher's rule (app/jwks): with private fetches, any http URL.
+	for raw, want := range map[string]string{
+		"http://localhost:9/jwks.json": "",
+		"http://keys.example.com/jwks": "",
+		"ftp://app.example.com/jwks":   "must use https or http",
+	} {
+		if got := CheckJWKSURI(raw, true); want == "" && got != "" || !strings.Contains(got, want) {
+			t.Errorf("CheckJWKSURI(%.40q, private fetch) = %q, want %q", raw, got, want)
 		}
 	}
 }
@@ -179,9 +188,12 @@ func TestValidateAuth(t *testing.T) {
 		{"private key jwt with a private key", func(in *Input) {
 			in.TokenEndpointAuthMethod, in.JWKS = AuthPrivateKeyJWT, set(jwk(t, ecKey, "", "", ""))
 		}, ks, "is a private key"},
-		{"private key jwt with an http URL", func(in *Input) {
-			in.TokenEndpointAuthMethod, in.JWKSURI = AuthPrivateKeyJWT, "http://app.example.com/jwks"
-		}, ku, "must use https"},
+		{"private key jwt with an ftp URL", func(in *Input) {
+			in.TokenEndpointAuthMethod, in.JWKSURI = AuthPrivateKeyJWT, "ftp://app.example.com/jwks"
+		}, ku, "must use https or http"},
+		{"private key jwt with a private key and a URL", func(in *Input) {
+			in.TokenEndpointAuthMethod, in.JWKS, in.JWKSURI = AuthPrivateKeyJWT, set(jwk(t, ecKey, "", "", "")), "https://app.example.com/jwks"
+		}, ks, "is a private key"},
 		{"jwks with basic", func(in *Input) { in.TokenEndpointAuthMethod, in.JWKS = AuthSecretBasic, keys }, ks, "used only with private_key_jwt"},
 		{"jwks_uri with secret jwt", func(in *Input) {
 			in.TokenEndpointAuthMethod, in.JWKSURI = AuthSecretJWT, "https://app.example.com/jwks"
@@ -245,7 +257,7 @@ func TestCheckRefs(t *testing.T) {
 	ctx := context.Background()
 	st := &trustStore{clients: map[string]*models.Client{"agent": {ClientID: "agent"}, "bot": {ClientID: "bot"}}}
 	in := Input{MayAct: []string{"agent", "bot"}, TokenEndpointAuthMethod: AuthSecretBasic}
-	if errs, err := CheckRefs(ctx, st, "self", in, false); err != nil || errs != nil {
+	if errs, err := CheckRefs(ctx, st, "self", in, Server{}); err != nil || errs != nil {
 		t.Fatalf("existing clients refused: %v %v", errs, err)
 	}
 	for _, tc := range []struct {
@@ -263,7 +275,7 @@ func TestCheckRefs(t *testing.T) {
 		{"secret jwt with key secret", Input{TokenEndpointAuthMethod: AuthSecretJWT}, true, "", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			errs, err := CheckRefs(ctx, st, tc.clientID, tc.in, tc.keySet)
+			errs, err := CheckRefs(ctx, st, tc.clientID, tc.in, Server{KeySecret: tc.keySet})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -510,5 +522,24 @@ func TestChangesAndAuditOfAuthFields(t *testing.T) {
 	}
 	if d := AuditDetails(b2, a2); d[FieldJWKSURI] != " -> https://app.example.com/jwks" || d[FieldJWKS] != "2 keys (kid r1, d1) -> " {
 		t.Errorf("details = %v", d)
+	}
+}
+
+// An http jwks_uri is refused unless the server fetches over http
+// (GATEHOUSE_ALLOW_PRIVATE_FETCH=1): the form follows the fetcher's rule.
+func TestCheckRefsJWKSURIScheme(t *testing.T) {
+	t.Parallel()
+	st := &trustStore{clients: map[string]*models.Client{}}
+	in := Input{TokenEndpointAuthMethod: AuthPrivateKeyJWT, JWKSURI: "http://localhost:9/jwks.json"}
+	errs, err := CheckRefs(t.Context(), st, "", in, Server{})
+	if err != nil || !strings.Contains(errs[FieldJWKSURI], "must use https") {
+		t.Fatalf("http jwks_uri without private fetch: %v %v", errs, err)
+	}
+	if errs, err := CheckRefs(t.Context(), st, "", in, Server{PrivateFetch: true}); err != nil || errs[FieldJWKSURI] != "" {
+		t.Fatalf("http jwks_uri with private fetch: %v %v", errs, err)
+	}
+	in.JWKSURI = "https://app.example.com/jwks"
+	if errs, err := CheckRefs(t.Context(), st, "", in, Server{}); err != nil || errs[FieldJWKSURI] != "" {
+		t.Fatalf("https jwks_uri: %v %v", errs, err)
 	}
 }

@@ -663,7 +663,7 @@ func CreateAs(ctx context.Context, st Store, actor Actor, in Input, ownerID *int
 	if errs := check(actor, nil, in, scopes); len(errs) > 0 {
 		return nil, "", errs, ErrInvalid
 	}
-	if errs, err := CheckRefs(ctx, st, "", in, o.keySecret != ""); err != nil || len(errs) > 0 {
+	if errs, err := CheckRefs(ctx, st, "", in, o.server()); err != nil || len(errs) > 0 {
 		return nil, "", errs, cmpErr(err, ErrInvalid)
 	}
 	c, plain := New(in, ownerID)
@@ -751,7 +751,7 @@ func Edit(ctx context.Context, st UpdateStore, actor Actor, clientID string, edi
 	pre := FromClient(cur)
 	edit(&pre)
 	pre.Normalize()
-	if errs, err := CheckRefs(ctx, st, clientID, pre, o.keySecret != ""); err != nil || len(errs) > 0 {
+	if errs, err := CheckRefs(ctx, st, clientID, pre, o.server()); err != nil || len(errs) > 0 {
 		return s, errs, cmpErr(err, ErrInvalid)
 	}
 	if actor, err = actor.Owning(ctx, st, pre.MayAct); err != nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -280,3 +281,56 @@ func CheckJWKSURI(raw string, scheme JWKSURIScheme) error {
 	}
 	return nil
 }
+
+// SingleJWKAsSet is text, a JWK Set as someone pasted it, with a single
+// JWK (a JSON object with "kty" and no "keys") put in a set of one:
+// {"keys": [text]}. Anything else comes back as it is, for
+// ParsePublicJWKSWith to judge.
+func SingleJWKAsSet(text string) string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal([]byte(text), &top) != nil {
+		return text
+	}
+	if _, keys := top["keys"]; keys {
+		return text
+	}
+	if _, kty := top["kty"]; !kty {
+		return text
+	}
+	return `{"keys": [` + text + `]}`
+}
+
+// HoldsPrivateKey reports whether data, pasted as a JWK Set, holds
+// private or symmetric key material, whatever else is wrong with it: a
+// JWK with a private member (at the top or in "keys"), a PEM private key,
+// or text that is not JSON but has a JWK's private member. A form that
+// refuses it must not show it back.
+func HoldsPrivateKey(data []byte) bool {
+	if strings.Contains(string(data), "PRIVATE KEY-----") {
+		return true
+	}
+	var objs []map[string]json.RawMessage
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		// Not JSON (cut short, say): look for a private member's name.
+		return privateMemberRE.Match(data)
+	}
+	objs = append(objs, top)
+	var set struct {
+		Keys []map[string]json.RawMessage `json:"keys"`
+	}
+	if json.Unmarshal(data, &set) == nil {
+		objs = append(objs, set.Keys...)
+	}
+	for _, o := range objs {
+		for _, m := range privateMembers {
+			if _, ok := o[m]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// privateMemberRE finds a JWK private member in text that is not JSON.
+var privateMemberRE = regexp.MustCompile(`"(?:d|p|q|dp|dq|qi|oth|k|priv)"\s*:`)

@@ -115,7 +115,7 @@ var Definitions = []Definition{
 		Risk:  "Tokens in URLs end up in logs and browser history (RFC 6750 §2.3 discourages it). Turn off once your clients send the header."},
 	{Key: "dpop_nonce", Default: "off", Kind: Enum, Choices: []string{"off", "token", "all"}, Group: "Tokens",
 		Title: "DPoP server nonces",
-		Help:  "Whether DPoP proofs (RFC 9449) must carry a nonce this server handed out in the DPoP-Nonce header. off: never. token: at the token endpoint. all: at the token endpoint and at the resources (/api, userinfo, verify). A proof without a current nonce is answered with use_dpop_nonce and a fresh nonce, which clients retry with once. Nonces last one to two minutes.",
+		Help:  "Whether DPoP proofs (DPoP: proof of possession, tokens that only work with the client's key; RFC 9449) must carry a nonce this server handed out in the DPoP-Nonce header. Off: never. At the token endpoint: there only. At the token endpoint and the resources: also at /api, userinfo and verify. The trade-off: without nonces, an attacker who briefly had the key could make proofs for later; with them, a proof without a current nonce is answered with use_dpop_nonce and a fresh nonce, and the client retries once. Nonces last one to two minutes.",
 		Risk:  "Without nonces a proof is accepted for up to 60 s after the time the client wrote in it, so a client whose device was briefly compromised may have pre-made proofs for later. Nonces cost clients one extra round trip now and then."},
 	{Key: "session_lifetime", Default: "720h", Kind: Duration, Min: 5 * time.Minute, Max: 8760 * time.Hour, Group: "Sessions",
 		Title: "Session lifetime",

@@ -89,6 +89,10 @@ type Input struct {
 	Scopes   []string
 	// MaxLifetime is a duration such as 10m or 1h; "" means 1h.
 	MaxLifetime string
+	// PrivateFetch is not entered: the server fetches from private
+	// addresses and over plain http (GATEHOUSE_ALLOW_PRIVATE_FETCH=1), so
+	// an http JWKS URL is allowed (clients.CheckJWKSURI).
+	PrivateFetch bool
 }
 
 // Errors maps a field name (FieldIssuer, ...) to a message for the person
@@ -103,7 +107,7 @@ var ErrInvalid = errors.New("invalid trusted issuer")
 func (in *Input) Normalize() {
 	in.Issuer = strings.TrimSpace(in.Issuer)
 	in.Name = strings.TrimSpace(in.Name)
-	in.JWKS = strings.TrimSpace(in.JWKS)
+	in.JWKS = oauth.SingleJWKAsSet(strings.TrimSpace(in.JWKS))
 	in.JWKSURI = strings.TrimSpace(in.JWKSURI)
 	in.MaxLifetime = strings.TrimSpace(in.MaxLifetime)
 	subjects := in.Subjects[:0:0]
@@ -147,8 +151,12 @@ func Check(ctx context.Context, st Lookup, in Input) (*models.TrustedIssuer, Err
 	switch {
 	case in.JWKS == "" && in.JWKSURI == "":
 		errs[FieldJWKS] = MsgNoKeys
+	case in.JWKS != "" && oauth.HoldsPrivateKey([]byte(in.JWKS)):
+		// Before "not both": the private key is the urgent problem.
+		_, msg := CheckJWKS(in.JWKS)
+		errs[FieldJWKS] = clients.PrivateKeyMessage(msg)
 	case in.JWKS != "" && in.JWKSURI != "":
-		errs[FieldJWKSURI] = MsgBothKeys
+		errs[FieldJWKS] = MsgBothKeys // on the same field as the client form's
 	case in.JWKS != "":
 		if set, msg := CheckJWKS(in.JWKS); msg != "" {
 			errs[FieldJWKS] = msg
@@ -156,7 +164,7 @@ func Check(ctx context.Context, st Lookup, in Input) (*models.TrustedIssuer, Err
 			ti.JWKS = set
 		}
 	default:
-		if msg := clients.CheckJWKSURI(in.JWKSURI); msg != "" { // the rules of clients' jwks_uri
+		if msg := clients.CheckJWKSURI(in.JWKSURI, in.PrivateFetch); msg != "" { // the rules of clients' jwks_uri
 			errs[FieldJWKSURI] = msg
 		} else {
 			ti.JWKSURI = in.JWKSURI

@@ -144,16 +144,20 @@ func TestCheckRules(t *testing.T) {
 		{"name too long", func(in *Input) { in.Name = strings.Repeat("n", 101) }, FieldName, "at most 100"},
 		{"no name", func(in *Input) { in.Name = "" }, "", ""},
 		{"no keys", func(in *Input) { in.JWKS = "" }, FieldJWKS, MsgNoKeys},
-		{"both keys", func(in *Input) { in.JWKSURI = "https://ci.example.com/jwks" }, FieldJWKSURI, MsgBothKeys},
+		{"both keys", func(in *Input) { in.JWKSURI = "https://ci.example.com/jwks" }, FieldJWKS, MsgBothKeys},
 		{"jwks uri", func(in *Input) { in.JWKS, in.JWKSURI = "", "https://ci.example.com/.well-known/jwks" }, "", ""},
-		{"jwks uri loopback http", func(in *Input) { in.JWKS, in.JWKSURI = "", "http://127.0.0.1:8080/jwks" }, "", ""},
+		{"jwks uri loopback http", func(in *Input) { in.JWKS, in.JWKSURI = "", "http://127.0.0.1:8080/jwks" }, FieldJWKSURI, "GATEHOUSE_ALLOW_PRIVATE_FETCH=1"},
+		{"jwks uri http, private fetch", func(in *Input) { in.JWKS, in.JWKSURI, in.PrivateFetch = "", "http://ci.internal/jwks", true }, "", ""},
 		{"jwks uri http", func(in *Input) { in.JWKS, in.JWKSURI = "", "http://ci.example.com/jwks" }, FieldJWKSURI, "must use https"},
 		{"jwks uri relative", func(in *Input) { in.JWKS, in.JWKSURI = "", "/jwks" }, FieldJWKSURI, "absolute URL"},
 		{"jwks uri userinfo", func(in *Input) { in.JWKS, in.JWKSURI = "", "https://u:p@ci.example.com/jwks" }, FieldJWKSURI, "user name"},
 		{"jwks uri fragment", func(in *Input) { in.JWKS, in.JWKSURI = "", "https://ci.example.com/jwks#x" }, FieldJWKSURI, "fragment"},
 		{"jwks uri ftp", func(in *Input) { in.JWKS, in.JWKSURI = "", "ftp://ci.example.com/jwks" }, FieldJWKSURI, "must use https"},
 		{"jwks not JSON", func(in *Input) { in.JWKS = "{keys" }, FieldJWKS, "not valid JSON"},
-		{"jwks single key", func(in *Input) { b, _ := json.Marshal(rsaPub); in.JWKS = string(b) }, FieldJWKS, "single JWK"},
+		{"jwks single key", func(in *Input) { b, _ := json.Marshal(rsaPub); in.JWKS = string(b) }, "", ""}, // a set of one
+		{"jwks private and a URL", func(in *Input) {
+			in.JWKS, in.JWKSURI = keySet(t, jose.JSONWebKey{Key: ecKey, KeyID: "p"}), "https://ci.example.com/jwks"
+		}, FieldJWKS, "is a private key"},
 		{"jwks empty", func(in *Input) { in.JWKS = `{"keys":[]}` }, FieldJWKS, "no keys"},
 		{"jwks private RSA", func(in *Input) { in.JWKS = keySet(t, jose.JSONWebKey{Key: rsaKey, KeyID: "p"}) }, FieldJWKS, "is a private key"},
 		{"jwks private EC", func(in *Input) { in.JWKS = keySet(t, jose.JSONWebKey{Key: ecKey, KeyID: "p"}) }, FieldJWKS, "is a private key"},

@@ -294,13 +294,13 @@ func AllowFormTarget(c *fiber.Ctx, origin string) {
 
 // FormPostPolicy sets the CSP of a form_post page (OAuth 2.0 Form Post
 // Response Mode) and returns the nonce of its one script: nothing loads
-// and only the script with the nonce runs. There is no form-action:
+// but the site's own stylesheet, and only the script with the nonce runs. There is no form-action:
 // browsers (Chrome) apply it to the redirects that follow the post too,
 // so a redirect URI that sends the browser on elsewhere would end on a
 // blank page; the form's action is the registered redirect URI, which the
 // page's markup fixes and no script but its own can change.
 func FormPostPolicy(c *fiber.Ctx) (nonce string) {
 	nonce = base64.RawURLEncoding.EncodeToString(secret.Random(18))
-	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; script-src 'nonce-"+nonce+"'; base-uri 'none'; frame-ancestors 'none'")
+	c.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; style-src 'self'; script-src 'nonce-"+nonce+"'; base-uri 'none'; frame-ancestors 'none'")
 	return nonce
 }

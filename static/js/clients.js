@@ -108,5 +108,19 @@
       if (e.target.name === "client_type" || e.target.name === "token_endpoint_auth_method") update();
     });
     update();
+    // The Delegation section (may_act) matters only with the token
+    // exchange grant: it follows the checkbox, and stays when it holds
+    // something. Without this script the server shows it when the grant
+    // is saved.
+    var delegation = form.querySelector("[data-delegation]");
+    var exchange = form.querySelector('input[name="grant_types"][value="urn:ietf:params:oauth:grant-type:token-exchange"]');
+    if (delegation && exchange) {
+      var mayAct = delegation.querySelector("textarea");
+      var showDelegation = function () {
+        delegation.hidden = !exchange.checked && !(mayAct && mayAct.value.trim() !== "") && !delegation.querySelector("[aria-invalid=true]");
+      };
+      exchange.addEventListener("change", showDelegation);
+      showDelegation();
+    }
   });
 })();

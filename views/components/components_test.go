@@ -2,6 +2,7 @@ package components
 
 import (
 	"context"
+	"io"
 	"strings"
 	"testing"
 )
@@ -44,5 +45,37 @@ func TestTextField(t *testing.T) {
 	_ = TextField(Field{Name: "password", Label: "Password", Type: "password", Value: "secret"}).Render(context.Background(), &sb)
 	if strings.Contains(sb.String(), "secret") || strings.Contains(sb.String(), "aria-invalid") {
 		t.Errorf("password field: %s", sb.String())
+	}
+}
+
+// An invalid text area takes the focus like an invalid text input (the
+// first such field in the page wins), so that an error in a JWK Set or a
+// list leaves the focus on it, not on the page.
+func TestInvalidFieldsAutofocus(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]func(Field) interface {
+		Render(context.Context, io.Writer) error
+	}{
+		"TextField": func(f Field) interface {
+			Render(context.Context, io.Writer) error
+		} {
+			return TextField(f)
+		},
+		"TextArea": func(f Field) interface {
+			Render(context.Context, io.Writer) error
+		} {
+			return TextArea(f)
+		},
+	} {
+		var sb strings.Builder
+		_ = c(Field{Name: "jwks", Label: "Keys", Error: "Bad."}).Render(context.Background(), &sb)
+		if !strings.Contains(sb.String(), " autofocus") {
+			t.Errorf("%s with an error has no autofocus: %s", name, sb.String())
+		}
+		sb.Reset()
+		_ = c(Field{Name: "jwks", Label: "Keys"}).Render(context.Background(), &sb)
+		if strings.Contains(sb.String(), " autofocus") {
+			t.Errorf("%s without an error has autofocus", name)
+		}
 	}
 }

@@ -14,7 +14,9 @@ type Field struct {
 	Autocomplete string
 	Help         string // hint shown under the field
 	Required     bool
-	Autofocus    bool
+	// Autofocus focuses the field; so does an Error (TextField and
+	// TextArea alike): the first invalid field in the page takes the focus.
+	Autofocus bool
 
 	ID          string // element id when Name is not unique on the page
 	Placeholder string

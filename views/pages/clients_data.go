@@ -129,6 +129,8 @@ type ClientForm struct {
 	// client (client_secret_basic, client_secret_post, client_secret_jwt,
 	// private_key_jwt); public clients use none.
 	TokenEndpointAuthMethod string
+	// PrivateFetch: the server may fetch an http jwks_uri (JWKSURIRule).
+	PrivateFetch bool
 	// JWKS (the pasted JWK Set) and JWKSURI are the private_key_jwt keys,
 	// as typed.
 	JWKS, JWKSURI string
@@ -197,7 +199,17 @@ func (f ClientForm) authMethodDescribedBy(id string) string {
 	if id == "client_secret_jwt" {
 		ids += " auth-client_secret_jwt-tradeoff"
 	}
+	if id == "private_key_jwt" && f.switchesToPrivateKeyJWT() {
+		ids += " auth-private_key_jwt-secret"
+	}
 	return ids
+}
+
+// switchesToPrivateKeyJWT reports whether choosing private_key_jwt would
+// delete the saved client's secret (it needs none).
+func (f ClientForm) switchesToPrivateKeyJWT() bool {
+	// A client_secret_jwt client's secret is kept sealed, not hashed.
+	return !f.New && (f.SavedHasSecret || f.SavedAuthMethod == "client_secret_jwt")
 }
 
 // switchesToSecretJWT reports whether choosing client_secret_jwt would
@@ -258,6 +270,12 @@ type ScopeOption struct {
 }
 
 func (f ClientForm) hasGrant(id string) bool { return slices.Contains(f.GrantTypes, id) }
+
+// showDelegation reports whether the Delegation section shows: with the
+// token exchange grant, or when may_act holds something or an error.
+func (f ClientForm) showDelegation() bool {
+	return f.hasGrant(oauth.GrantTokenExchange) || strings.TrimSpace(f.MayAct) != "" || f.Errors.Get("may_act") != ""
+}
 func (f ClientForm) hasScope(id string) bool { return slices.Contains(f.Scopes, id) }
 func (f ClientForm) grantOff(id string) bool { return slices.Contains(f.OffGrants, id) }
 
@@ -390,11 +408,19 @@ type ClientDetailData struct {
 	CreatedAt       time.Time
 	SecretRotatedAt *time.Time
 	// Endpoints and a ready-to-paste authorization request.
-	AuthorizeURL, TokenURL, DiscoveryURL, EndSessionURL string
+	AuthorizeURL, TokenURL, PARURL, DiscoveryURL, EndSessionURL string
 	// ExampleURL is empty when the client cannot use the authorization
-	// code flow (no redirect URI or no such grant).
-	ExampleURL, CodeVerifier string
-	ClientCredentials        bool // show a token request example
+	// code flow (no redirect URI or no such grant), or must push its
+	// requests (RequirePAR: its flag or the server's setting): then
+	// PushCurl pushes one and PushedAuthorizeURL is the authorization
+	// request that uses it.
+	ExampleURL, CodeVerifier     string
+	RequirePAR                   bool
+	PushCurl, PushedAuthorizeURL string
+	// DPoP: the client's access tokens must be DPoP-bound, so its token
+	// requests carry a proof.
+	DPoP              bool
+	ClientCredentials bool // show a token request example
 	// GrantWarning says which of the client's grant types the server
 	// turns off ("" when none).
 	GrantWarning string
@@ -413,6 +439,31 @@ type ClientDetailData struct {
 	MetadataExpiresAt *time.Time
 	// CanPromote shows the promote form (admins).
 	CanPromote bool
+}
+
+// AuthArgs are curl's arguments that authenticate the client at the
+// token and PAR endpoints, with placeholders for its secret or signed
+// assertion.
+func (d ClientDetailData) AuthArgs() string {
+	switch d.AuthMethod {
+	case "client_secret_jwt", "private_key_jwt":
+		return "-d client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer -d client_assertion=SIGNED_JWT"
+	case "client_secret_post":
+		return "-d client_id=" + d.ClientID + " -d client_secret=YOUR_SECRET"
+	case "none":
+		return "-d client_id=" + d.ClientID
+	}
+	return "-u '" + d.ClientID + ":YOUR_SECRET'"
+}
+
+// ClientCredentialsCurl is a client credentials token request, with a
+// DPoP proof when the client's tokens must be bound.
+func (d ClientDetailData) ClientCredentialsCurl() string {
+	s := "curl "
+	if d.DPoP {
+		s += "-H 'DPoP: <proof>' "
+	}
+	return s + d.AuthArgs() + " -d grant_type=client_credentials " + d.TokenURL
 }
 
 // SelfRegistered reports whether the client registered itself and still

@@ -80,6 +80,12 @@ type ProfileValues struct {
 type ErrorData struct {
 	Status         int
 	Title, Message string
+	// Authorization: an authorization request that cannot go back to
+	// the app, shown to the person signing in: the buttons lead back to
+	// the app (App, its AppHomepage when known) and to their account,
+	// not to the dashboard.
+	Authorization    bool
+	App, AppHomepage string
 }
 
 // roleSummary says in one sentence what a role can do.

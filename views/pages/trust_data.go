@@ -62,6 +62,18 @@ type TrustForm struct {
 	// offline_access: the grant issues no refresh token).
 	AvailableScopes []TrustScope
 	Errors          views.FieldErrors // keys: issuer, name, jwks, jwks_uri, subjects, scopes, max_lifetime
+	// PrivateFetch: the server may fetch an http JWKS URL (JWKSURIRule).
+	PrivateFetch bool
+}
+
+// JWKSURIRule says which JWKS URLs this server fetches (the rule of
+// clients.CheckJWKSURI): https, and plain http only when it runs with
+// GATEHOUSE_ALLOW_PRIVATE_FETCH=1.
+func JWKSURIRule(privateFetch bool) string {
+	if privateFetch {
+		return "https, or plain http: this server runs with GATEHOUSE_ALLOW_PRIVATE_FETCH=1 (for tests), so it also fetches from private and loopback addresses."
+	}
+	return "https only: this server fetches keys over https."
 }
 
 func (f TrustForm) hasScope(id string) bool { return slices.Contains(f.Scopes, id) }
