@@ -43,14 +43,16 @@ func newHandlers(cfg *config.Config, st *models.Store, log *slog.Logger) *handle
 	cached := models.NewCachedOAuthModel(st, versions)
 	// client_secret_jwt clients' secrets, sealed under the key secret.
 	cached.Secrets = secret.NewClientSecretSealer(cfg.KeySecret.Reveal())
+	// Outbound fetches of metadata documents and jwks_uri.
+	outOpts := outbound.Options{AllowPrivate: cfg.AllowPrivateFetch, UserAgent: "Gatehouse/" + Version, RootCAs: outboundRootCAs}
 	model := cimd.Model{Model: cached, Resolver: cimd.NewResolver(cimd.Options{
 		Store: st, Settings: settingsSvc, Now: clock, Log: log,
-		HTTP: cimd.NewHTTP(outbound.Options{AllowPrivate: cfg.AllowPrivateFetch, UserAgent: "Gatehouse/" + Version, RootCAs: outboundRootCAs}),
+		HTTP: cimd.NewHTTP(outOpts),
 	})}
 	// Public keys of private_key_jwt clients (and later trusted issuers):
 	// pasted JWK Sets and jwks_uri fetched through the outbound client.
 	publicKeys := jwks.New(jwks.Options{
-		HTTP:      outbound.New(outbound.Options{AllowPrivate: cfg.AllowPrivateFetch, UserAgent: "Gatehouse/" + Version, RootCAs: outboundRootCAs}),
+		HTTP:      outbound.New(outOpts),
 		AllowHTTP: cfg.AllowPrivateFetch, Log: log,
 	})
 	core := oauth.New(oauth.Options{

@@ -23,6 +23,7 @@
 package backchannel
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -34,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse/gatehouse/app/oauth"
 	"github.com/gatehouse/gatehouse/app/outbound"
 	"github.com/gatehouse/gatehouse/app/secret"
 	"github.com/gatehouse/gatehouse/app/store"
@@ -312,10 +314,7 @@ func (d *Deliverer) Token(ctx context.Context, row *models.LogoutDelivery, alg s
 		Events:    map[string]map[string]any{EventLogout: {}},
 		SessionID: row.SID,
 	}
-	if alg == "" {
-		alg = "RS256"
-	}
-	return d.o.Signer.SignWith(ctx, alg, c, TypeLogoutToken)
+	return d.o.Signer.SignWith(ctx, cmp.Or(alg, oauth.AlgRS256), c, TypeLogoutToken)
 }
 
 // attempt makes one attempt at row, which this instance has claimed.

@@ -19,26 +19,26 @@ import (
 // Client authentication methods (RFC 7591 token_endpoint_auth_method,
 // SPEC.md §7.4).
 const (
-	AuthSecretBasic   = oauth.AuthSecretBasic // the secret in HTTP Basic: the default for confidential clients
-	AuthSecretPost    = oauth.AuthSecretPost  // the secret in the request body
-	AuthSecretJWT     = "client_secret_jwt"   // a JWT signed with the secret (HS256, RFC 7523)
-	AuthPrivateKeyJWT = "private_key_jwt"     // a JWT signed with the client's private key (RFC 7523)
-	AuthNone          = oauth.AuthNone        // public clients: the client ID alone
+	AuthSecretBasic   = oauth.AuthSecretBasic   // the secret in HTTP Basic: the default for confidential clients
+	AuthSecretPost    = oauth.AuthSecretPost    // the secret in the request body
+	AuthSecretJWT     = oauth.AuthSecretJWT     // a JWT signed with the secret (HS256, RFC 7523)
+	AuthPrivateKeyJWT = oauth.AuthPrivateKeyJWT // a JWT signed with the client's private key (RFC 7523)
+	AuthNone          = oauth.AuthNone          // public clients: the client ID alone
 )
 
 // AuthMethods are the client authentication methods, in the order the
-// form offers them.
-var AuthMethods = []string{AuthSecretBasic, AuthSecretPost, AuthSecretJWT, AuthPrivateKeyJWT, AuthNone}
+// form offers them (the core's list).
+var AuthMethods = oauth.AuthMethods
 
 // ID token signing algorithms a client may choose
 // (id_token_signed_response_alg): RS256 is the default.
 const (
-	AlgRS256 = "RS256"
-	AlgES256 = "ES256"
+	AlgRS256 = oauth.AlgRS256
+	AlgES256 = oauth.AlgES256
 )
 
 // IDTokenAlgs are the ID token signing algorithms a client may choose.
-var IDTokenAlgs = []string{AlgRS256, AlgES256}
+var IDTokenAlgs = oauth.IDTokenSigningAlgs
 
 // Limits of the authentication fields.
 const (

@@ -159,20 +159,20 @@ type AuthMethodOption struct {
 // AuthMethodOptions are the methods a confidential client may choose, in
 // order; public clients use none.
 var AuthMethodOptions = []AuthMethodOption{
-	{"client_secret_basic", "Client secret in the Authorization header",
+	{oauth.AuthSecretBasic, "Client secret in the Authorization header",
 		"The app sends its client ID and secret with HTTP Basic. What most libraries do by default."},
-	{"client_secret_post", "Client secret in the request body",
+	{oauth.AuthSecretPost, "Client secret in the request body",
 		"The app sends client_id and client_secret as form fields, for libraries that cannot use the Authorization header."},
-	{"client_secret_jwt", "JWT signed with the client secret",
+	{oauth.AuthSecretJWT, "JWT signed with the client secret",
 		"The app signs a short-lived JWT assertion with its secret (HS256), so the secret itself never travels."},
-	{"private_key_jwt", "JWT signed with a private key",
+	{oauth.AuthPrivateKeyJWT, "JWT signed with a private key",
 		"The app signs a JWT assertion with its own private key; Gatehouse holds only the public keys. No shared secret at all."},
 }
 
 // AuthMethodLabel names a method for a person ("" and unknown methods
 // as they are).
 func AuthMethodLabel(method string) string {
-	if method == "none" {
+	if method == oauth.AuthNone {
 		return "None (public client)"
 	}
 	for _, o := range AuthMethodOptions {
