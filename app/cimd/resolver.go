@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -350,36 +349,8 @@ func fetchErrorWords(err error) string {
 }
 
 // CacheAge is how long a document may be kept, from its response headers
-// (RFC 9111): Cache-Control max-age (no-store and no-cache mean the
-// least), else Expires against Date (or now), else DefaultCacheAge; bounded
+// (outbound.CacheAge): DefaultCacheAge without caching headers, bounded
 // to [MinCacheAge, MaxCacheAge].
 func CacheAge(h http.Header, now time.Time) time.Duration {
-	age := DefaultCacheAge
-	found := false
-	for _, cc := range h.Values("Cache-Control") {
-		for _, d := range strings.Split(cc, ",") {
-			k, v, _ := strings.Cut(strings.TrimSpace(d), "=")
-			switch strings.ToLower(strings.TrimSpace(k)) {
-			case "no-store", "no-cache":
-				return MinCacheAge
-			case "max-age":
-				if n, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(v), `"`), 10, 64); err == nil && n >= 0 && !found {
-					age = time.Duration(min(n, int64(MaxCacheAge/time.Second))) * time.Second
-					found = true
-				}
-			}
-		}
-	}
-	if !found && h.Get("Expires") != "" {
-		base := now
-		if d, err := http.ParseTime(h.Get("Date")); err == nil {
-			base = d
-		}
-		if e, err := http.ParseTime(h.Get("Expires")); err == nil {
-			age = e.Sub(base)
-		} else {
-			age = 0 // an invalid Expires means already expired (RFC 9111 §5.3)
-		}
-	}
-	return min(max(age, MinCacheAge), MaxCacheAge)
+	return outbound.CacheAge(h, now, DefaultCacheAge, MinCacheAge, MaxCacheAge)
 }

@@ -29,7 +29,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -234,20 +233,9 @@ func (s *Source) fetch(ctx context.Context, jwksURI string) (*jose.JSONWebKeySet
 	return set, s.ttl(res.Header), nil
 }
 
-// ttl is the Cache-Control max-age of h bounded to [MinTTL, MaxTTL]
-// (DefaultTTL without one; MinTTL for no-store and no-cache).
+// ttl is how long the keys of a response with headers h are kept
+// (outbound.CacheAge within [MinTTL, MaxTTL], DefaultTTL without caching
+// headers).
 func (s *Source) ttl(h http.Header) time.Duration {
-	ttl := s.o.DefaultTTL
-	for _, d := range strings.Split(h.Get("Cache-Control"), ",") {
-		name, val, _ := strings.Cut(strings.TrimSpace(d), "=")
-		switch strings.ToLower(name) {
-		case "no-store", "no-cache":
-			return s.o.MinTTL
-		case "max-age":
-			if n, err := strconv.ParseInt(strings.Trim(val, `"`), 10, 64); err == nil && n >= 0 {
-				ttl = time.Duration(min(n, int64(s.o.MaxTTL/time.Second))) * time.Second
-			}
-		}
-	}
-	return max(s.o.MinTTL, min(ttl, s.o.MaxTTL))
+	return outbound.CacheAge(h, s.o.Now(), s.o.DefaultTTL, s.o.MinTTL, s.o.MaxTTL)
 }

@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -331,3 +332,37 @@ func NonPublic(a netip.Addr) string {
 
 // globalUnicast6 is IPv6's global unicast space (RFC 4291 §2.4).
 var globalUnicast6 = netip.MustParsePrefix("2000::/3")
+
+// CacheAge is how long a fetched response may be kept, from its headers
+// (RFC 9111): Cache-Control max-age (no-store and no-cache mean lo), else
+// Expires against Date (or now), else def; bounded to [lo, hi].
+func CacheAge(h http.Header, now time.Time, def, lo, hi time.Duration) time.Duration {
+	age := def
+	found := false
+	for _, cc := range h.Values("Cache-Control") {
+		for _, d := range strings.Split(cc, ",") {
+			k, v, _ := strings.Cut(strings.TrimSpace(d), "=")
+			switch strings.ToLower(strings.TrimSpace(k)) {
+			case "no-store", "no-cache":
+				return lo
+			case "max-age":
+				if n, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(v), `"`), 10, 64); err == nil && n >= 0 && !found {
+					age = time.Duration(min(n, int64(hi/time.Second))) * time.Second
+					found = true
+				}
+			}
+		}
+	}
+	if !found && h.Get("Expires") != "" {
+		base := now
+		if d, err := http.ParseTime(h.Get("Date")); err == nil {
+			base = d
+		}
+		if e, err := http.ParseTime(h.Get("Expires")); err == nil {
+			age = e.Sub(base)
+		} else {
+			age = 0 // an invalid Expires means already expired (RFC 9111 §5.3)
+		}
+	}
+	return min(max(age, lo), hi)
+}
